@@ -1,0 +1,36 @@
+# One command sets up and runs the daemon (make run); one sets up and runs the tests (make test).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 1234
+STAMP := $(VENV)/.installed
+
+.PHONY: run client test lint bench clean system-deps
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# compat mode puts the checkout on sys.path, so Twisted finds twisted/plugins/ (strict mode hides it)
+	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	touch $(STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+run: $(STAMP)
+	$(BIN)/twistd -n chat --port $(PORT)
+
+client: $(STAMP) system-deps
+	$(BIN)/twistedchat-client
+
+test: $(STAMP) system-deps
+	QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info
