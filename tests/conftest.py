@@ -27,3 +27,46 @@ def _install_qt_reactor() -> None:
 
 
 pytest_twisted.reactor_installers["default"] = _install_qt_reactor
+
+
+class RunningServer:
+    """The real daemon, in this process, on a loopback port that survives stop()/start()."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, config) -> None:
+        from twistedchat.server import ChatFactory
+
+        self.config = config
+        self.factory = ChatFactory(config)
+        self.port = 0
+        self._listening = None
+
+    @property
+    def client_endpoint(self) -> str:
+        return f"tcp:{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        from twisted.internet import endpoints, reactor
+
+        endpoint = endpoints.TCP4ServerEndpoint(reactor, self.port, interface=self.host)
+        self._listening = await endpoint.listen(self.factory)
+        self.port = self._listening.getHost().port
+
+    async def stop(self) -> None:
+        """Close the listener, then drop every client (they see ERROR) and wait until all are gone."""
+        if self._listening is not None:
+            await self._listening.stopListening()
+            self._listening = None
+        await self.factory.shutdown("Server restarting")
+
+
+@pytest_twisted.async_yield_fixture
+async def chat_server():
+    """The real daemon on 127.0.0.1, an ephemeral port, server name ``test.server``."""
+    from twistedchat.config import ServerConfig
+
+    server = RunningServer(ServerConfig(name="test.server", network="TestNet"))
+    await server.start()
+    yield server
+    await server.stop()

@@ -14,6 +14,7 @@ __all__ = [
     "Message",
     "ParseError",
     "escape_tag_value",
+    "format_tags",
     "parse",
     "unescape_tag_value",
 ]
@@ -53,6 +54,13 @@ def unescape_tag_value(raw: str) -> str:
     return "".join(out)
 
 
+def format_tags(tags: dict[str, str]) -> str:
+    """``@key=value;flag`` for a non-empty tag dict."""
+    return "@" + ";".join(
+        f"{key}={escape_tag_value(value)}" if value else key for key, value in tags.items()
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One IRC message. ``params`` holds every parameter, the trailing one included."""
@@ -70,13 +78,7 @@ class Message:
         """Format without the line ending; the last parameter is sent as trailing when it must be."""
         parts: list[str] = []
         if self.tags:
-            parts.append(
-                "@"
-                + ";".join(
-                    f"{key}={escape_tag_value(value)}" if value else key
-                    for key, value in self.tags.items()
-                )
-            )
+            parts.append(format_tags(self.tags))
         if self.source:
             parts.append(":" + self.source)
         parts.append(self.command)

@@ -1,0 +1,980 @@
+"""The chat server's rules: one handler per IRC command, pure over :class:`ChatState`.
+
+No sockets here. Each :class:`User` carries a ``send`` callable (bytes out) and a ``close``
+callable; the Twisted adapter in :mod:`twistedchat.server` supplies them, tests supply lists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+
+from twistedchat import __version__
+from twistedchat import numerics as N
+from twistedchat.config import ServerConfig
+from twistedchat.message import Message, format_tags
+from twistedchat.state import (
+    AWAYLEN,
+    CASEMAPPING,
+    CHANLIMIT,
+    CHANNELLEN,
+    FLAG_MODES,
+    KICKLEN,
+    LIST_MODES,
+    MAXLIST,
+    MAXTARGETS,
+    MODES_PER_COMMAND,
+    NICKLEN,
+    PARAM_MODES,
+    PREFIX_MODES,
+    PREFIX_SYMBOLS,
+    SET_PARAM_MODES,
+    TOPICLEN,
+    USER_MODES,
+    Channel,
+    ChatState,
+    User,
+    mask_matches,
+    normalize_mask,
+    valid_channel_name,
+    valid_nick,
+)
+
+VERSION = f"twistedchat-{__version__}"
+
+#: IRCv3 capabilities this server implements, with their CAP LS 302 values.
+CAPABILITIES: dict[str, str] = {
+    "away-notify": "",
+    "echo-message": "",
+    "invite-notify": "",
+    "message-tags": "",
+    "multi-prefix": "",
+    "server-time": "",
+    "userhost-in-names": "",
+}
+SERVER_TIME = 1
+MESSAGE_TAGS = 2
+
+#: Commands an unregistered connection may send.
+PRE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
+
+Handler = Callable[[User, Message], None]
+
+
+def server_time(now: float) -> str:
+    """The IRCv3 server-time tag value for a UNIX time."""
+    stamp = datetime.fromtimestamp(now, tz=timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+class Relay:
+    """One line to many users, encoded once per tag variant and reused for every recipient."""
+
+    __slots__ = ("body", "client_tags", "now", "_encoded")
+
+    def __init__(self, message: Message, now: float, client_tags: dict[str, str] | None = None):
+        self.body = message.to_bytes()
+        self.client_tags = client_tags or {}
+        self.now = now
+        self._encoded: list[bytes | None] = [self.body, None, None, None]
+
+    def for_variant(self, variant: int) -> bytes:
+        line = self._encoded[variant]
+        if line is None:
+            tags: dict[str, str] = {}
+            if variant & SERVER_TIME:
+                tags["time"] = server_time(self.now)
+            if variant & MESSAGE_TAGS:
+                tags.update(self.client_tags)
+            if tags:
+                line = format_tags(tags).encode("utf-8") + b" " + self.body
+            else:
+                line = self.body
+            self._encoded[variant] = line
+        return line
+
+    def send_to(self, users: Iterable[User]) -> None:
+        body = self.body
+        for user in users:
+            if user.variant:
+                user.send(self.for_variant(user.variant))
+            else:
+                user.send(body)
+
+
+class ServerCore:
+    """Handles parsed messages from users and keeps the chat state."""
+
+    def __init__(
+        self, config: ServerConfig, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.state = ChatState()
+        self.created = clock()
+        self.max_seen_users = 0
+        self._handlers: dict[str, Handler] = {
+            name[4:].upper(): getattr(self, name) for name in dir(self) if name.startswith("cmd_")
+        }
+
+    # -- output helpers ----------------------------------------------------------------------
+
+    def reply(self, user: User, code: str, *params: str) -> None:
+        """Send a numeric (or other server message) addressed to ``user``."""
+        user.send(Message(code, (user.nick, *params), self.config.name).to_bytes())
+
+    def notice(self, user: User, text: str) -> None:
+        user.send(Message("NOTICE", (user.nick, text), self.config.name).to_bytes())
+
+    def relay(
+        self,
+        recipients: Iterable[User],
+        source: User | str,
+        command: str,
+        *params: str,
+        client_tags: dict[str, str] | None = None,
+    ) -> None:
+        """Send ``:source COMMAND params`` to every recipient, encoded once."""
+        prefix = source if isinstance(source, str) else source.source
+        Relay(Message(command, params, prefix), self.clock(), client_tags).send_to(recipients)
+
+    def fail(self, user: User, command: str, code: str, text: str) -> None:
+        """An IRCv3 standard reply: ``FAIL <command> <code> :text``."""
+        user.send(Message("FAIL", (command, code, text), self.config.name).to_bytes())
+
+    # -- connection life cycle -----------------------------------------------------------------
+
+    def connect(self, host: str, send: Callable[[bytes], None], close: Callable[[], None]) -> User:
+        """A new connection: returns its :class:`User` (unregistered)."""
+        user = User(host, send, close, self.clock())
+        self.state.add_connection(user)
+        return user
+
+    def handle(self, user: User, message: Message) -> None:
+        """Run the handler for one message from ``user``."""
+        command = message.command
+        handler = self._handlers.get(command)
+        if handler is None:
+            if user.registered:
+                self.reply(user, N.ERR_UNKNOWNCOMMAND, command, "Unknown command")
+            else:
+                self.reply(user, N.ERR_NOTREGISTERED, "You have not registered")
+            return
+        if not user.registered and command not in PRE_REGISTRATION:
+            self.reply(user, N.ERR_NOTREGISTERED, "You have not registered")
+            return
+        handler(user, message)
+
+    def quit(self, user: User, reason: str, error: str | None = None) -> None:
+        """End a user's session: tell its channels, send ``ERROR``, close the connection."""
+        if user not in self.state.connections:
+            return
+        if user.registered:
+            self.relay(self.state.neighbours(user), user, "QUIT", reason)
+        self.state.remove(user)
+        user.send(Message("ERROR", (f"Closing Link: {user.host} ({error or reason})",)).to_bytes())
+        user.close()
+
+    def connection_lost(self, user: User, reason: str) -> None:
+        """The transport went away without a QUIT."""
+        if user not in self.state.connections:
+            return
+        if user.registered:
+            self.relay(self.state.neighbours(user), user, "QUIT", reason)
+        self.state.remove(user)
+
+    def sweep(self) -> None:
+        """Ping idle users, drop silent ones and connections that never registered."""
+        now = self.clock()
+        config = self.config
+        for user in list(self.state.connections):
+            idle = now - user.last_seen
+            if not user.registered:
+                if now - user.signon >= config.registration_timeout:
+                    self.quit(user, "Registration timed out")
+            elif idle >= config.ping_interval + config.ping_timeout:
+                self.quit(user, f"Ping timeout: {int(idle)} seconds")
+            elif idle >= config.ping_interval and not user.ping_pending:
+                user.ping_pending = True
+                user.send(Message("PING", (config.name,)).to_bytes())
+
+    def shutdown(self, reason: str = "Server shutting down") -> None:
+        """Tell every connection why it is closed, and close it."""
+        for user in list(self.state.connections):
+            self.state.remove(user)
+            user.send(Message("ERROR", (f"Closing Link: {user.host} ({reason})",)).to_bytes())
+            user.close()
+
+    # -- registration --------------------------------------------------------------------------
+
+    def cmd_cap(self, user: User, msg: Message) -> None:
+        if not msg.params:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "CAP", "Not enough parameters")
+            return
+        sub = msg.params[0].upper()
+        if sub == "LS":
+            if not user.registered:
+                user.cap_negotiating = True
+            version = msg.params[1] if len(msg.params) > 1 else ""
+            if version.isdigit() and int(version) >= 302:
+                caps = " ".join(k + (f"={v}" if v else "") for k, v in CAPABILITIES.items())
+            else:
+                caps = " ".join(CAPABILITIES)
+            self._cap_reply(user, "LS", caps)
+        elif sub == "LIST":
+            self._cap_reply(user, "LIST", " ".join(sorted(user.caps)))
+        elif sub == "REQ":
+            if not user.registered:
+                user.cap_negotiating = True
+            wanted = msg.params[1].split() if len(msg.params) > 1 else []
+            enable = {c for c in wanted if not c.startswith("-")}
+            disable = {c[1:] for c in wanted if c.startswith("-")}
+            if not wanted or not (enable | disable) <= CAPABILITIES.keys():
+                self._cap_reply(user, "NAK", " ".join(wanted))
+                return
+            user.caps = frozenset((user.caps | enable) - disable)
+            user.variant = (SERVER_TIME if "server-time" in user.caps else 0) | (
+                MESSAGE_TAGS if "message-tags" in user.caps else 0
+            )
+            self._cap_reply(user, "ACK", " ".join(wanted))
+        elif sub == "END":
+            if not user.registered:
+                user.cap_negotiating = False
+                self._try_register(user)
+        else:
+            self.reply(user, N.ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP command")
+
+    def _cap_reply(self, user: User, sub: str, text: str) -> None:
+        user.send(Message("CAP", (user.nick, sub, text), self.config.name).to_bytes())
+
+    def cmd_pass(self, user: User, msg: Message) -> None:
+        if user.registered:
+            self.reply(user, N.ERR_ALREADYREGISTERED, "You may not reregister")
+        elif not msg.params:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "PASS", "Not enough parameters")
+        else:
+            user.password = msg.params[0]
+
+    def cmd_nick(self, user: User, msg: Message) -> None:
+        if not msg.params or not msg.params[0]:
+            self.reply(user, N.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        nick = msg.params[0]
+        if not valid_nick(nick):
+            self.reply(user, N.ERR_ERRONEUSNICKNAME, nick, "Erroneous nickname")
+            return
+        if nick == user.nick:
+            return
+        if self.state.nick_in_use(nick, by=user):
+            self.reply(user, N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            return
+        if not user.registered:
+            self.state.set_nick(user, nick)
+            self._try_register(user)
+            return
+        old_source = user.source
+        self.state.set_nick(user, nick)
+        self.relay([user, *self.state.neighbours(user)], old_source, "NICK", nick)
+
+    def cmd_user(self, user: User, msg: Message) -> None:
+        if user.registered:
+            self.reply(user, N.ERR_ALREADYREGISTERED, "You may not reregister")
+            return
+        if len(msg.params) < 4 or not msg.params[0]:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+            return
+        username = "".join(ch for ch in msg.params[0] if ch.isalnum() or ch in "-_.")[:10]
+        user.username = "~" + (username or "user")
+        user.realname = msg.params[3][:100]
+        self._try_register(user)
+
+    def _try_register(self, user: User) -> None:
+        if user.registered or user.cap_negotiating or not user.username or not user.folded:
+            return
+        config = self.config
+        if config.password is not None and user.password != config.password:
+            self.reply(user, N.ERR_PASSWDMISMATCH, "Password incorrect")
+            self.quit(user, "Bad password")
+            return
+        user.registered = True
+        user.last_seen = user.last_message = self.clock()
+        self.max_seen_users = max(self.max_seen_users, self._registered_count())
+        self.reply(user, N.RPL_WELCOME, f"Welcome to the {config.network} Network, {user.source}")
+        self.reply(
+            user, N.RPL_YOURHOST, f"Your host is {config.name}, running version {VERSION}"
+        )
+        created = datetime.fromtimestamp(self.created, tz=timezone.utc)
+        self.reply(user, N.RPL_CREATED, f"This server was created {created:%Y-%m-%d %H:%M:%S} UTC")
+        self.reply(
+            user,
+            N.RPL_MYINFO,
+            config.name,
+            VERSION,
+            USER_MODES,
+            LIST_MODES + PARAM_MODES + SET_PARAM_MODES + FLAG_MODES + PREFIX_MODES,
+            LIST_MODES + PARAM_MODES + SET_PARAM_MODES + PREFIX_MODES,
+        )
+        self._send_isupport(user)
+        self._send_lusers(user)
+        self._send_motd(user)
+
+    def isupport_tokens(self) -> list[str]:
+        """The ISUPPORT (005) tokens: each one true of what this server does."""
+        prefix_modes = "".join(PREFIX_MODES)
+        prefix_symbols = "".join(PREFIX_SYMBOLS[m] for m in PREFIX_MODES)
+        return [
+            f"AWAYLEN={AWAYLEN}",
+            f"CASEMAPPING={CASEMAPPING}",
+            f"CHANLIMIT=#:{CHANLIMIT}",
+            f"CHANMODES={LIST_MODES},{PARAM_MODES},{SET_PARAM_MODES},{FLAG_MODES}",
+            f"CHANNELLEN={CHANNELLEN}",
+            "CHANTYPES=#",
+            f"KICKLEN={KICKLEN}",
+            f"MAXLIST={LIST_MODES}:{MAXLIST}",
+            f"MAXTARGETS={MAXTARGETS}",
+            f"MODES={MODES_PER_COMMAND}",
+            f"NETWORK={self.config.network}",
+            f"NICKLEN={NICKLEN}",
+            f"PREFIX=({prefix_modes}){prefix_symbols}",
+            f"TARGMAX=PRIVMSG:{MAXTARGETS},NOTICE:{MAXTARGETS},JOIN:,PART:,KICK:1,WHOIS:1",
+            f"TOPICLEN={TOPICLEN}",
+            "UTF8ONLY",
+        ]
+
+    def _send_isupport(self, user: User) -> None:
+        tokens = self.isupport_tokens()
+        for start in range(0, len(tokens), 12):
+            self.reply(user, N.RPL_ISUPPORT, *tokens[start : start + 12], "are supported by this server")
+
+    def _registered_count(self) -> int:
+        return sum(1 for u in self.state.connections if u.registered)
+
+    def _send_lusers(self, user: User) -> None:
+        state = self.state
+        registered = self._registered_count()
+        invisible = sum(1 for u in state.connections if u.registered and "i" in u.modes)
+        opers = sum(1 for u in state.connections if u.registered and u.is_oper)
+        unknown = len(state.connections) - registered
+        self.reply(
+            user,
+            N.RPL_LUSERCLIENT,
+            f"There are {registered - invisible} users and {invisible} invisible on 1 servers",
+        )
+        if opers:
+            self.reply(user, N.RPL_LUSEROP, str(opers), "operator(s) online")
+        if unknown:
+            self.reply(user, N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
+        if state.channels:
+            self.reply(user, N.RPL_LUSERCHANNELS, str(len(state.channels)), "channels formed")
+        self.reply(user, N.RPL_LUSERME, f"I have {registered} clients and 0 servers")
+        peak = str(self.max_seen_users)
+        self.reply(user, N.RPL_LOCALUSERS, str(registered), peak,
+                   f"Current local users {registered}, max {peak}")
+        self.reply(user, N.RPL_GLOBALUSERS, str(registered), peak,
+                   f"Current global users {registered}, max {peak}")
+
+    def _send_motd(self, user: User) -> None:
+        motd = self.config.motd
+        if not motd:
+            self.reply(user, N.ERR_NOMOTD, "MOTD File is missing")
+            return
+        self.reply(user, N.RPL_MOTDSTART, f"- {self.config.name} Message of the day - ")
+        for line in motd:
+            self.reply(user, N.RPL_MOTD, f"- {line}")
+        self.reply(user, N.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+    # -- simple queries ------------------------------------------------------------------------
+
+    def cmd_ping(self, user: User, msg: Message) -> None:
+        if not msg.params:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "PING", "Not enough parameters")
+            return
+        user.send(Message("PONG", (self.config.name, msg.params[0]), self.config.name).to_bytes())
+
+    def cmd_pong(self, user: User, msg: Message) -> None:
+        user.ping_pending = False
+
+    def cmd_quit(self, user: User, msg: Message) -> None:
+        reason = msg.params[0] if msg.params else ""
+        self.quit(user, f"Quit: {reason}" if reason else "Client Quit")
+
+    def cmd_motd(self, user: User, msg: Message) -> None:
+        self._send_motd(user)
+
+    def cmd_lusers(self, user: User, msg: Message) -> None:
+        self._send_lusers(user)
+
+    def cmd_version(self, user: User, msg: Message) -> None:
+        self.reply(user, N.RPL_VERSION, VERSION, self.config.name, "twistedchat IRC daemon")
+        self._send_isupport(user)
+
+    def cmd_time(self, user: User, msg: Message) -> None:
+        now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+        self.reply(user, N.RPL_TIME, self.config.name, now.strftime("%A %B %d %Y -- %H:%M:%S UTC"))
+
+    def cmd_ison(self, user: User, msg: Message) -> None:
+        nicks = [n for p in msg.params for n in p.split()]
+        if not nicks:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "ISON", "Not enough parameters")
+            return
+        online = [found.nick for n in nicks if (found := self.state.find_user(n)) and found.registered]
+        self.reply(user, N.RPL_ISON, " ".join(online))
+
+    def cmd_userhost(self, user: User, msg: Message) -> None:
+        if not msg.params:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "USERHOST", "Not enough parameters")
+            return
+        replies = []
+        for nick in msg.params[:5]:
+            found = self.state.find_user(nick)
+            if found and found.registered:
+                oper = "*" if found.is_oper else ""
+                away = "-" if found.away else "+"
+                replies.append(f"{found.nick}{oper}={away}{found.username}@{found.host}")
+        self.reply(user, N.RPL_USERHOST, " ".join(replies))
+
+    def cmd_away(self, user: User, msg: Message) -> None:
+        text = msg.params[0][:AWAYLEN] if msg.params and msg.params[0] else None
+        user.away = text
+        if text is None:
+            self.reply(user, N.RPL_UNAWAY, "You are no longer marked as being away")
+        else:
+            self.reply(user, N.RPL_NOWAWAY, "You have been marked as being away")
+        notify = [u for u in self.state.neighbours(user) if "away-notify" in u.caps]
+        if notify:
+            self.relay(notify, user, "AWAY", *((text,) if text is not None else ()))
+
+    # -- channels ------------------------------------------------------------------------------
+
+    def cmd_join(self, user: User, msg: Message) -> None:
+        if not msg.params or not msg.params[0]:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
+            return
+        if msg.params[0] == "0":
+            for channel in list(user.channels.values()):
+                self.relay(list(channel.members), user, "PART", channel.name, "Left all channels")
+                self.state.part(user, channel)
+            return
+        names = msg.params[0].split(",")
+        keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+        for index, name in enumerate(names):
+            key = keys[index] if index < len(keys) else None
+            self._join_one(user, name, key)
+
+    def _join_one(self, user: User, name: str, key: str | None) -> None:
+        if not valid_channel_name(name):
+            self.reply(user, N.ERR_BADCHANNAME, name or "*", "Illegal channel name")
+            return
+        channel = self.state.find_channel(name)
+        if channel is not None:
+            if user in channel.members:
+                return
+            invited = user.folded in channel.invited
+            if channel.key is not None and key != channel.key and not invited:
+                self.reply(user, N.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
+                return
+            if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
+                self.reply(user, N.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
+                return
+            if "i" in channel.modes and not invited:
+                self.reply(user, N.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
+                return
+            if channel.is_banned(user) and not invited:
+                self.reply(user, N.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
+                return
+        if len(user.channels) >= CHANLIMIT:
+            self.reply(user, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            return
+        channel = self.state.join(user, name, self.clock())
+        self.relay(list(channel.members), user, "JOIN", channel.name)
+        if channel.topic:
+            self._send_topic(user, channel)
+        self._send_names(user, channel)
+
+    def cmd_part(self, user: User, msg: Message) -> None:
+        if not msg.params or not msg.params[0]:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "PART", "Not enough parameters")
+            return
+        reason = msg.params[1] if len(msg.params) > 1 else None
+        for name in msg.params[0].split(","):
+            channel = self.state.find_channel(name)
+            if channel is None:
+                self.reply(user, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            elif user not in channel.members:
+                self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            else:
+                params = (channel.name, reason) if reason else (channel.name,)
+                self.relay(list(channel.members), user, "PART", *params)
+                self.state.part(user, channel)
+
+    def _send_topic(self, user: User, channel: Channel) -> None:
+        self.reply(user, N.RPL_TOPIC, channel.name, channel.topic)
+        self.reply(
+            user, N.RPL_TOPICWHOTIME, channel.name, channel.topic_setter, str(int(channel.topic_time))
+        )
+
+    def cmd_topic(self, user: User, msg: Message) -> None:
+        if not msg.params:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "TOPIC", "Not enough parameters")
+            return
+        channel = self.state.find_channel(msg.params[0])
+        if channel is None:
+            self.reply(user, N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+            return
+        member = user in channel.members
+        if len(msg.params) == 1:
+            if not member and "s" in channel.modes:
+                self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            elif channel.topic:
+                self._send_topic(user, channel)
+            else:
+                self.reply(user, N.RPL_NOTOPIC, channel.name, "No topic is set")
+            return
+        if not member:
+            self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            return
+        if "t" in channel.modes and not channel.is_op(user):
+            self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            return
+        channel.topic = msg.params[1][:TOPICLEN]
+        channel.topic_setter = user.source
+        channel.topic_time = self.clock()
+        self.relay(list(channel.members), user, "TOPIC", channel.name, channel.topic)
+
+    def _send_names(self, user: User, channel: Channel) -> None:
+        multi = "multi-prefix" in user.caps
+        full = "userhost-in-names" in user.caps
+        visible = user in channel.members or "s" not in channel.modes
+        if visible:
+            symbol = "@" if "s" in channel.modes else "="
+            head = f":{self.config.name} {N.RPL_NAMREPLY} {user.nick} {symbol} {channel.name} :"
+            room = 510 - len(head.encode("utf-8"))
+            entries = []
+            for member in channel.members:
+                if "i" in member.modes and user not in channel.members:
+                    continue
+                name = member.source if full else member.nick
+                entries.append(channel.prefix_of(member, multi) + name)
+            line: list[str] = []
+            size = 0
+            for entry in entries:
+                if line and size + len(entry) + 1 > room:
+                    self.reply(user, N.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
+                    line, size = [], 0
+                line.append(entry)
+                size += len(entry) + 1
+            if line:
+                self.reply(user, N.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
+        self.reply(user, N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+    def cmd_names(self, user: User, msg: Message) -> None:
+        if not msg.params or not msg.params[0]:
+            self.reply(user, N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+            return
+        for name in msg.params[0].split(","):
+            channel = self.state.find_channel(name)
+            if channel is None:
+                self.reply(user, N.RPL_ENDOFNAMES, name, "End of /NAMES list")
+            else:
+                self._send_names(user, channel)
+
+    def cmd_list(self, user: User, msg: Message) -> None:
+        if msg.params and msg.params[0]:
+            found = (self.state.find_channel(n) for n in msg.params[0].split(","))
+            channels = [c for c in found if c is not None]
+        else:
+            channels = list(self.state.channels.values())
+        self.reply(user, N.RPL_LISTSTART, "Channel", "Users  Name")
+        for channel in channels:
+            if "s" in channel.modes and user not in channel.members:
+                continue
+            self.reply(user, N.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
+        self.reply(user, N.RPL_LISTEND, "End of /LIST")
+
+    def cmd_invite(self, user: User, msg: Message) -> None:
+        if len(msg.params) < 2:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+            return
+        nick, name = msg.params[0], msg.params[1]
+        target = self.state.find_user(nick)
+        if target is None or not target.registered:
+            self.reply(user, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            return
+        channel = self.state.find_channel(name)
+        if channel is None:
+            self.reply(user, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            return
+        if user not in channel.members:
+            self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            return
+        if "i" in channel.modes and not channel.is_op(user):
+            self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            return
+        if target in channel.members:
+            self.reply(user, N.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
+            return
+        channel.invited.add(target.folded)
+        self.reply(user, N.RPL_INVITING, target.nick, channel.name)
+        self.relay([target], user, "INVITE", target.nick, channel.name)
+        if target.away:
+            self.reply(user, N.RPL_AWAY, target.nick, target.away)
+        notify = [
+            m for m in channel.members
+            if m is not user and "invite-notify" in m.caps and channel.is_op(m)
+        ]
+        if notify:
+            self.relay(notify, user, "INVITE", target.nick, channel.name)
+
+    def cmd_kick(self, user: User, msg: Message) -> None:
+        if len(msg.params) < 2:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
+            return
+        channel = self.state.find_channel(msg.params[0])
+        if channel is None:
+            self.reply(user, N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+            return
+        if user not in channel.members:
+            self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            return
+        if not channel.is_op(user):
+            self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            return
+        reason = (msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick)[:KICKLEN]
+        for nick in msg.params[1].split(","):
+            target = self.state.find_user(nick)
+            if target is None or target not in channel.members:
+                self.reply(
+                    user, N.ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel"
+                )
+                continue
+            self.relay(list(channel.members), user, "KICK", channel.name, target.nick, reason)
+            self.state.part(target, channel)
+            if channel.folded not in self.state.channels:
+                break
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def cmd_privmsg(self, user: User, msg: Message) -> None:
+        self._message(user, msg, notice=False)
+
+    def cmd_notice(self, user: User, msg: Message) -> None:
+        self._message(user, msg, notice=True)
+
+    def cmd_tagmsg(self, user: User, msg: Message) -> None:
+        if "message-tags" not in user.caps:
+            self.reply(user, N.ERR_UNKNOWNCOMMAND, "TAGMSG", "Unknown command")
+            return
+        self._message(user, msg, notice=True, tag_only=True)
+
+    def _message(self, user: User, msg: Message, notice: bool, tag_only: bool = False) -> None:
+        command = msg.command
+        if not msg.params or not msg.params[0]:
+            if not notice:
+                self.reply(user, N.ERR_NORECIPIENT, f"No recipient given ({command})")
+            return
+        if not tag_only and (len(msg.params) < 2 or not msg.params[1]):
+            if not notice:
+                self.reply(user, N.ERR_NOTEXTTOSEND, "No text to send")
+            return
+        text = msg.params[1] if not tag_only else None
+        client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")} or None
+        user.last_message = self.clock()
+        targets = msg.params[0].split(",")
+        if len(targets) > MAXTARGETS:
+            if not notice:
+                self.reply(user, N.ERR_TOOMANYTARGETS, targets[MAXTARGETS], "Too many targets")
+            targets = targets[:MAXTARGETS]
+        echo = "echo-message" in user.caps
+        for name in targets:
+            params = (name,) if text is None else (name, text)
+            if name.startswith("#"):
+                channel = self.state.find_channel(name)
+                if channel is None:
+                    if not notice:
+                        self.reply(user, N.ERR_NOSUCHNICK, name, "No such nick/channel")
+                    continue
+                if not channel.can_speak(user):
+                    if not notice:
+                        self.reply(
+                            user, N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel"
+                        )
+                    continue
+                params = (channel.name, *params[1:])
+                if tag_only:
+                    recipients = [m for m in channel.members if "message-tags" in m.caps]
+                else:
+                    recipients = list(channel.members)
+                if not echo and user in channel.members:
+                    recipients.remove(user)
+                self.relay(recipients, user, command, *params, client_tags=client_tags)
+                continue
+            target = self.state.find_user(name)
+            if target is None or not target.registered:
+                if not notice:
+                    self.reply(user, N.ERR_NOSUCHNICK, name, "No such nick/channel")
+                continue
+            params = (target.nick, *params[1:])
+            recipients = [target] if not tag_only or "message-tags" in target.caps else []
+            if echo and target is not user:
+                recipients.append(user)
+            self.relay(recipients, user, command, *params, client_tags=client_tags)
+            if target.away and not notice:
+                self.reply(user, N.RPL_AWAY, target.nick, target.away)
+
+    # -- users ---------------------------------------------------------------------------------
+
+    def cmd_who(self, user: User, msg: Message) -> None:
+        mask = msg.params[0] if msg.params and msg.params[0] else "*"
+        channel = self.state.find_channel(mask) if mask.startswith("#") else None
+        multi = "multi-prefix" in user.caps
+        if channel is not None:
+            if user in channel.members or "s" not in channel.modes:
+                for member in channel.members:
+                    if "i" in member.modes and user not in channel.members:
+                        continue
+                    self._who_reply(user, member, channel.name, channel.prefix_of(member, multi))
+        elif not mask.startswith("#"):
+            for other in list(self.state.registered_users()):
+                visible = other is user or "i" not in other.modes or self.state.shares_channel(
+                    user, other
+                )
+                if visible and (
+                    mask in ("*", "0")
+                    or mask_matches(mask, other.nick)
+                    or mask_matches(mask, other.host)
+                ):
+                    self._who_reply(user, other, "*", "")
+        self.reply(user, N.RPL_ENDOFWHO, mask, "End of WHO list")
+
+    def _who_reply(self, user: User, other: User, channel: str, prefix: str) -> None:
+        flags = ("G" if other.away else "H") + ("*" if other.is_oper else "") + prefix
+        self.reply(
+            user, N.RPL_WHOREPLY, channel, other.username, other.host, self.config.name,
+            other.nick, flags, f"0 {other.realname}",
+        )
+
+    def cmd_whois(self, user: User, msg: Message) -> None:
+        if not msg.params or not msg.params[-1]:
+            self.reply(user, N.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        nick = msg.params[-1].split(",")[0]
+        target = self.state.find_user(nick)
+        if target is None or not target.registered:
+            self.reply(user, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            self.reply(user, N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+            return
+        self.reply(user, N.RPL_WHOISUSER, target.nick, target.username, target.host, "*",
+                   target.realname)
+        multi = "multi-prefix" in user.caps
+        channels = [
+            channel.prefix_of(target, multi) + channel.name
+            for channel in target.channels.values()
+            if "s" not in channel.modes or user in channel.members
+        ]
+        if channels:
+            self.reply(user, N.RPL_WHOISCHANNELS, target.nick, " ".join(channels))
+        self.reply(user, N.RPL_WHOISSERVER, target.nick, self.config.name, self.config.network)
+        if target.is_oper:
+            self.reply(user, N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+        if target.away:
+            self.reply(user, N.RPL_AWAY, target.nick, target.away)
+        idle = int(self.clock() - target.last_message)
+        self.reply(user, N.RPL_WHOISIDLE, target.nick, str(idle), str(int(target.signon)),
+                   "seconds idle, signon time")
+        self.reply(user, N.RPL_ENDOFWHOIS, target.nick, "End of /WHOIS list")
+
+    def cmd_oper(self, user: User, msg: Message) -> None:
+        if len(msg.params) < 2:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "OPER", "Not enough parameters")
+            return
+        name, password = msg.params[0], msg.params[1]
+        if not self.config.opers:
+            self.reply(user, N.ERR_NOOPERHOST, "No O-lines for your host")
+            return
+        if self.config.opers.get(name) != password:
+            self.reply(user, N.ERR_PASSWDMISMATCH, "Password incorrect")
+            return
+        if not user.is_oper:
+            user.modes.add("o")
+            user.send(Message("MODE", (user.nick, "+o"), user.source).to_bytes())
+        self.reply(user, N.RPL_YOUREOPER, "You are now an IRC operator")
+
+    def cmd_kill(self, user: User, msg: Message) -> None:
+        if len(msg.params) < 1:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "KILL", "Not enough parameters")
+            return
+        if not user.is_oper:
+            self.reply(user, N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            return
+        target = self.state.find_user(msg.params[0])
+        if target is None:
+            self.reply(user, N.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
+            return
+        reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason"
+        target.send(Message("KILL", (target.nick, reason), user.source).to_bytes())
+        self.quit(target, f"Killed ({user.nick} ({reason}))")
+
+    # -- modes ---------------------------------------------------------------------------------
+
+    def cmd_mode(self, user: User, msg: Message) -> None:
+        if not msg.params or not msg.params[0]:
+            self.reply(user, N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+            return
+        target = msg.params[0]
+        if target.startswith("#"):
+            channel = self.state.find_channel(target)
+            if channel is None:
+                self.reply(user, N.ERR_NOSUCHCHANNEL, target, "No such channel")
+            else:
+                self._channel_mode(user, channel, msg.params[1:])
+            return
+        other = self.state.find_user(target)
+        if other is None:
+            self.reply(user, N.ERR_NOSUCHNICK, target, "No such nick/channel")
+        elif other is not user:
+            self.reply(user, N.ERR_USERSDONTMATCH, "Cannot change mode for other users")
+        elif len(msg.params) == 1:
+            self.reply(user, N.RPL_UMODEIS, "+" + "".join(sorted(user.modes)))
+        else:
+            self._user_mode(user, msg.params[1])
+
+    def _user_mode(self, user: User, modestring: str) -> None:
+        adding = True
+        applied: list[str] = []
+        unknown = False
+        for ch in modestring:
+            if ch in "+-":
+                adding = ch == "+"
+            elif ch == "i":
+                if adding != ("i" in user.modes):
+                    (user.modes.add if adding else user.modes.discard)("i")
+                    applied.append(("+" if adding else "-") + "i")
+            elif ch == "o":
+                if not adding and user.is_oper:  # +o only through OPER
+                    user.modes.discard("o")
+                    applied.append("-o")
+            else:
+                unknown = True
+        if unknown:
+            self.reply(user, N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+        if applied:
+            user.send(Message("MODE", (user.nick, _compact_modes(applied)), user.source).to_bytes())
+
+    def _channel_mode(self, user: User, channel: Channel, args: tuple[str, ...]) -> None:
+        if not args:
+            self.reply(user, N.RPL_CHANNELMODEIS, channel.name,
+                       *channel.mode_string(user in channel.members))
+            self.reply(user, N.RPL_CREATIONTIME, channel.name, str(int(channel.created)))
+            return
+        modestring, params = args[0], list(args[1:])
+        if modestring in ("b", "+b") and not params:
+            for mask, (setter, when) in channel.bans.items():
+                self.reply(user, N.RPL_BANLIST, channel.name, mask, setter, str(int(when)))
+            self.reply(user, N.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+            return
+        if not channel.is_op(user):
+            self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            return
+        adding = True
+        applied: list[str] = []
+        applied_params: list[str] = []
+        with_param = 0
+        for ch in modestring:
+            if ch in "+-":
+                adding = ch == "+"
+                continue
+            sign = "+" if adding else "-"
+            if ch in FLAG_MODES:
+                if adding != (ch in channel.modes):
+                    (channel.modes.add if adding else channel.modes.discard)(ch)
+                    applied.append(sign + ch)
+                continue
+            if ch not in LIST_MODES + PARAM_MODES + SET_PARAM_MODES + PREFIX_MODES:
+                self.reply(user, N.ERR_UNKNOWNMODE, ch, "is unknown mode char to me")
+                continue
+            needs_param = ch != "l" or adding
+            if needs_param:
+                if not params:
+                    if ch == "b":
+                        continue
+                    self.reply(user, N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+                    continue
+                if with_param >= MODES_PER_COMMAND:
+                    params.pop(0)
+                    continue
+                with_param += 1
+                param = params.pop(0)
+            else:
+                param = ""
+            if ch in PREFIX_MODES:
+                target = self.state.find_user(param)
+                if target is None:
+                    self.reply(user, N.ERR_NOSUCHNICK, param, "No such nick/channel")
+                    continue
+                if target not in channel.members:
+                    self.reply(user, N.ERR_USERNOTINCHANNEL, target.nick, channel.name,
+                               "They aren't on that channel")
+                    continue
+                current = channel.members[target]
+                if adding and ch not in current:
+                    channel.members[target] = "".join(m for m in PREFIX_MODES if m in current + ch)
+                elif not adding and ch in current:
+                    channel.members[target] = current.replace(ch, "")
+                else:
+                    continue
+                applied.append(sign + ch)
+                applied_params.append(target.nick)
+            elif ch == "b":
+                mask = normalize_mask(param)
+                if adding and mask not in channel.bans and len(channel.bans) < MAXLIST:
+                    channel.bans[mask] = (user.source, self.clock())
+                elif not adding and mask in channel.bans:
+                    del channel.bans[mask]
+                else:
+                    continue
+                applied.append(sign + ch)
+                applied_params.append(mask)
+            elif ch == "k":
+                if adding:
+                    if not param or " " in param or "," in param:
+                        self.reply(user, N.ERR_INVALIDMODEPARAM, channel.name, "k", param or "*",
+                                   "Invalid key")
+                        continue
+                    channel.key = param
+                elif channel.key is None:
+                    continue
+                else:
+                    channel.key = None
+                    param = "*"
+                applied.append(sign + ch)
+                applied_params.append(param)
+            elif ch == "l":
+                if adding:
+                    if not param.isdigit() or int(param) <= 0:
+                        self.reply(user, N.ERR_INVALIDMODEPARAM, channel.name, "l", param or "*",
+                                   "Invalid limit")
+                        continue
+                    channel.limit = int(param)
+                    applied_params.append(str(channel.limit))
+                elif channel.limit is None:
+                    continue
+                else:
+                    channel.limit = None
+                applied.append(sign + ch)
+        if applied:
+            self.relay(list(channel.members), user, "MODE", channel.name,
+                       _compact_modes(applied), *applied_params)
+
+
+def _compact_modes(changes: list[str]) -> str:
+    """``["+i", "+n", "-k"]`` -> ``"+in-k"``."""
+    out: list[str] = []
+    sign = ""
+    for change in changes:
+        if change[0] != sign:
+            sign = change[0]
+            out.append(sign)
+        out.append(change[1])
+    return "".join(out)
+

@@ -1,0 +1,31 @@
+"""Per-client limits that need time but no I/O: the flood token bucket."""
+
+from __future__ import annotations
+
+
+class TokenBucket:
+    """``burst`` lines at once, then ``rate`` lines per second.
+
+    ``take(now)`` spends a token and returns 0.0, or returns how many seconds remain until one is
+    available (and spends nothing).
+    """
+
+    __slots__ = ("burst", "rate", "tokens", "stamp")
+
+    def __init__(self, burst: int, rate: float, now: float) -> None:
+        if burst < 1 or rate <= 0:
+            raise ValueError("a token bucket needs burst >= 1 and rate > 0")
+        self.burst = burst
+        self.rate = rate
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, now: float) -> float:
+        elapsed = now - self.stamp
+        if elapsed > 0:
+            self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+            self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate

@@ -1,0 +1,299 @@
+"""Chat state: users, channels, membership and modes. Plain Python, no I/O.
+
+Names are compared under the ``rfc1459`` casemapping that ISUPPORT announces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+
+CASEMAPPING = "rfc1459"
+NICKLEN = 30
+CHANNELLEN = 50
+TOPICLEN = 390
+KICKLEN = 390
+AWAYLEN = 390
+CHANLIMIT = 100
+MAXLIST = 100
+MAXTARGETS = 4
+MODES_PER_COMMAND = 6
+
+#: Channel modes by ISUPPORT CHANMODES type: A (list), B (always a parameter), C (parameter when
+#: set), D (flag). Membership prefixes are separate (PREFIX).
+LIST_MODES = "b"
+PARAM_MODES = "k"
+SET_PARAM_MODES = "l"
+FLAG_MODES = "imnst"
+PREFIX_MODES = "ov"
+PREFIX_SYMBOLS = {"o": "@", "v": "+"}
+USER_MODES = "io"
+
+_CASEFOLD = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^"
+)
+_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
+_CHANNEL_FORBIDDEN = re.compile(r"[\x00\x07\r\n ,:]")
+
+
+def casefold(name: str) -> str:
+    """Fold a nick or channel name under the rfc1459 casemapping."""
+    return name.translate(_CASEFOLD)
+
+
+def valid_nick(nick: str) -> bool:
+    """True for a nickname this server accepts."""
+    return 0 < len(nick) <= NICKLEN and _NICK_RE.match(nick) is not None
+
+
+def valid_channel_name(name: str) -> bool:
+    """True for a channel name this server accepts (``#`` then 1..49 allowed characters)."""
+    return (
+        1 < len(name) <= CHANNELLEN
+        and name[0] == "#"
+        and _CHANNEL_FORBIDDEN.search(name) is None
+    )
+
+
+def normalize_mask(mask: str) -> str:
+    """Complete a ban mask to ``nick!user@host`` form (``bob`` -> ``bob!*@*``)."""
+    if "!" not in mask and "@" not in mask:
+        return f"{mask}!*@*"
+    if "!" not in mask:
+        return f"*!{mask}"
+    if "@" not in mask:
+        return f"{mask}@*"
+    return mask
+
+
+@lru_cache(maxsize=4096)
+def _mask_regex(mask: str) -> re.Pattern[str]:
+    pattern = "".join(
+        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in casefold(mask)
+    )
+    return re.compile(pattern + r"\Z", re.DOTALL)
+
+
+def mask_matches(mask: str, target: str) -> bool:
+    """Match a wildcard mask (``*`` and ``?``) against a name, under the casemapping."""
+    return _mask_regex(mask).match(casefold(target)) is not None
+
+
+class User:
+    """One connected client, registered or not, as the chat state knows it."""
+
+    __slots__ = (
+        "nick",
+        "folded",
+        "username",
+        "realname",
+        "host",
+        "modes",
+        "away",
+        "channels",
+        "caps",
+        "registered",
+        "cap_negotiating",
+        "password",
+        "signon",
+        "last_message",
+        "last_seen",
+        "ping_pending",
+        "variant",
+        "send",
+        "close",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        host: str,
+        send: Callable[[bytes], None],
+        close: Callable[[], None],
+        now: float = 0.0,
+    ) -> None:
+        self.nick = "*"
+        self.folded = ""
+        self.username = ""
+        self.realname = ""
+        self.host = host
+        self.modes: set[str] = set()
+        self.away: str | None = None
+        self.channels: dict[str, Channel] = {}
+        self.caps: frozenset[str] = frozenset()
+        self.registered = False
+        self.cap_negotiating = False
+        self.password: str | None = None
+        self.signon = now
+        self.last_message = now
+        self.last_seen = now
+        self.ping_pending = False
+        #: Which encoding of relayed lines this user gets: bit 0 server-time, bit 1 message-tags.
+        self.variant = 0
+        #: Write already-encoded bytes to this user's connection.
+        self.send = send
+        #: Ask the connection to close once what was sent is flushed.
+        self.close = close
+
+    @property
+    def source(self) -> str:
+        """``nick!user@host``, the prefix of what this user says."""
+        return f"{self.nick}!{self.username}@{self.host}"
+
+    @property
+    def is_oper(self) -> bool:
+        return "o" in self.modes
+
+    def __repr__(self) -> str:
+        return f"<User {self.nick}>"
+
+
+class Channel:
+    """A channel: its members with their prefix modes, topic, modes, bans and invitations."""
+
+    __slots__ = (
+        "name",
+        "folded",
+        "members",
+        "topic",
+        "topic_setter",
+        "topic_time",
+        "created",
+        "modes",
+        "key",
+        "limit",
+        "bans",
+        "invited",
+    )
+
+    def __init__(self, name: str, now: float = 0.0) -> None:
+        self.name = name
+        self.folded = casefold(name)
+        #: member -> its prefix modes, a subset of ``PREFIX_MODES`` ("o", "v", "ov")
+        self.members: dict[User, str] = {}
+        self.topic = ""
+        self.topic_setter = ""
+        self.topic_time = 0.0
+        self.created = now
+        self.modes: set[str] = {"n", "t"}
+        self.key: str | None = None
+        self.limit: int | None = None
+        #: mask -> (set by, time)
+        self.bans: dict[str, tuple[str, float]] = {}
+        self.invited: set[str] = set()
+
+    def is_op(self, user: User) -> bool:
+        return "o" in self.members.get(user, "")
+
+    def can_speak(self, user: User) -> bool:
+        """Whether ``user`` may send to this channel under +n, +m and bans."""
+        prefixes = self.members.get(user)
+        if prefixes is None:
+            return "n" not in self.modes and not self.is_banned(user)
+        if prefixes:
+            return True
+        if "m" in self.modes:
+            return False
+        return not self.is_banned(user)
+
+    def is_banned(self, user: User) -> bool:
+        if not self.bans:
+            return False
+        source = user.source
+        return any(mask_matches(mask, source) for mask in self.bans)
+
+    def prefix_of(self, user: User, multi: bool = False) -> str:
+        """The member's prefix symbols: the highest one, or all of them with multi-prefix."""
+        modes = self.members.get(user, "")
+        symbols = [PREFIX_SYMBOLS[m] for m in PREFIX_MODES if m in modes]
+        if not symbols:
+            return ""
+        return "".join(symbols) if multi else symbols[0]
+
+    def mode_string(self, show_key: bool) -> tuple[str, ...]:
+        """The ``+modes`` string and its parameters, for RPL_CHANNELMODEIS."""
+        flags = "".join(sorted(self.modes))
+        params: list[str] = []
+        if self.key is not None:
+            flags += "k"
+            params.append(self.key if show_key else "*")
+        if self.limit is not None:
+            flags += "l"
+            params.append(str(self.limit))
+        return ("+" + flags, *params)
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name} ({len(self.members)})>"
+
+
+class ChatState:
+    """All users and channels, keyed by casefolded name."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, User] = {}
+        self.channels: dict[str, Channel] = {}
+        self.connections: set[User] = set()
+
+    def find_user(self, nick: str) -> User | None:
+        return self.users.get(casefold(nick))
+
+    def find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(casefold(name))
+
+    def add_connection(self, user: User) -> None:
+        self.connections.add(user)
+
+    def set_nick(self, user: User, nick: str) -> None:
+        """Give ``user`` the nickname (the caller checked that it is valid and free)."""
+        if user.folded and self.users.get(user.folded) is user:
+            del self.users[user.folded]
+        user.nick = nick
+        user.folded = casefold(nick)
+        self.users[user.folded] = user
+
+    def nick_in_use(self, nick: str, by: User | None = None) -> bool:
+        holder = self.users.get(casefold(nick))
+        return holder is not None and holder is not by
+
+    def join(self, user: User, name: str, now: float) -> Channel:
+        """Add ``user`` to the channel, creating it (with ``user`` as operator) if new."""
+        folded = casefold(name)
+        channel = self.channels.get(folded)
+        if channel is None:
+            channel = self.channels[folded] = Channel(name, now)
+            channel.members[user] = "o"
+        else:
+            channel.members[user] = ""
+        user.channels[folded] = channel
+        channel.invited.discard(user.folded)
+        return channel
+
+    def part(self, user: User, channel: Channel) -> None:
+        """Remove ``user`` from the channel; an empty channel ceases to exist."""
+        channel.members.pop(user, None)
+        user.channels.pop(channel.folded, None)
+        if not channel.members:
+            self.channels.pop(channel.folded, None)
+
+    def remove(self, user: User) -> None:
+        """Forget a user who disconnected: its nick and every membership."""
+        for channel in list(user.channels.values()):
+            self.part(user, channel)
+        if user.folded and self.users.get(user.folded) is user:
+            del self.users[user.folded]
+        self.connections.discard(user)
+
+    def neighbours(self, user: User) -> set[User]:
+        """Everyone who shares at least one channel with ``user`` (not ``user`` itself)."""
+        seen: set[User] = set()
+        for channel in user.channels.values():
+            seen.update(channel.members)
+        seen.discard(user)
+        return seen
+
+    def shares_channel(self, one: User, other: User) -> bool:
+        return any(other in channel.members for channel in one.channels.values())
+
+    def registered_users(self) -> Iterable[User]:
+        return (u for u in self.users.values() if u.registered)
