@@ -148,7 +148,7 @@ def parse(line: bytes | str) -> Message:
         rest, trailing = rest.split(" :", 1)
     elif rest.startswith(":"):
         raise ParseError("no command")
-    words = rest.split()
+    words = [word for word in rest.split(" ") if word]
     if not words:
         raise ParseError("no command")
     command = words[0].upper()
