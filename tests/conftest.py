@@ -15,9 +15,8 @@ import pytest_twisted  # noqa: E402
 
 
 def _install_qt_reactor() -> None:
-    from PyQt6.QtWidgets import QApplication
-
     import qreactor
+    from PyQt6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(["twistedchat-tests"])
     _install_qt_reactor.app = app  # keep a reference for the life of the session

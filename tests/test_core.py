@@ -448,7 +448,7 @@ def test_op_and_voice_prefixes(core):
 
 
 def test_user_modes(core):
-    alice, bob = register(core, "alice"), register(core, "bob")
+    alice, _bob = register(core, "alice"), register(core, "bob")
     assert alice.say("MODE alice +i")[0].params == ("alice", "+i")
     assert alice.say("MODE alice")[0].params[1] == "+i"
     assert commands(alice.say("MODE bob +i")) == [N.ERR_USERSDONTMATCH]
