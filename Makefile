@@ -10,8 +10,10 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# compat mode puts the checkout on sys.path, so Twisted finds twisted/plugins/ (strict mode hides it)
-	$(BIN)/python -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install -q -e '.[test]'
+	# An editable install hides twisted/plugins/ from Twisted's plugin search; putting the checkout
+	# itself on sys.path (a .pth file) lets twistd find the chat plugin from any directory.
+	$(BIN)/python -c 'import os, sysconfig; open(os.path.join(sysconfig.get_path("purelib"), "twistedchat-checkout.pth"), "w").write(os.getcwd() + "\n")'
 	touch $(STAMP)
 
 system-deps:
