@@ -23,26 +23,27 @@ class Peer:
 
     def __init__(self, core: ServerCore, host: str = "127.0.0.1") -> None:
         self.core = core
-        self.received: list[Message] = []
         self.raw: list[bytes] = []
         self.closed = False
-        self.user = core.connect(host, self._send, self._close)
+        self.user = core.connect(host, lambda user: None, self._close)
 
-    def _send(self, data: bytes) -> None:
-        self.raw.append(data)
-        self.received.append(parse(data))
+    @property
+    def received(self) -> list[Message]:
+        return [parse(data) for data in self.user.outbox]
 
     def _close(self) -> None:
         self.closed = True
 
     def say(self, *lines: str) -> list[Message]:
-        self.received.clear()
+        self.user.outbox.clear()
         for line in lines:
             self.core.handle(self.user, parse(line))
         return self.take()
 
     def take(self) -> list[Message]:
-        out, self.received = self.received, []
+        out = self.received
+        self.raw.extend(self.user.outbox)
+        self.user.outbox.clear()
         return out
 
     def codes(self) -> list[str]:
@@ -223,9 +224,9 @@ def test_relayed_line_is_encoded_once(core):
     alice, bob, carol = (register(core, n) for n in ("alice", "bob", "carol"))
     for peer in (alice, bob, carol):
         peer.say("JOIN #lobby")
-    bob.raw.clear(), carol.raw.clear()
+    bob.take(), carol.take()
     alice.say("PRIVMSG #lobby :same bytes")
-    assert bob.raw[0] is carol.raw[0]
+    assert bob.user.outbox[0] is carol.user.outbox[0]
 
 
 def test_private_messages_several_targets_and_errors(core):

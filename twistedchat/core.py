@@ -94,13 +94,16 @@ class Relay:
             self._encoded[variant] = line
         return line
 
-    def send_to(self, users: Iterable[User]) -> None:
+    def send_to(self, users: Iterable[User], skip: User | None = None) -> None:
+        """Queue the line for every user but ``skip``; the hot loop of every broadcast."""
         body = self.body
         for user in users:
-            if user.variant:
-                user.send(self.for_variant(user.variant))
-            else:
-                user.send(body)
+            if user is skip:
+                continue
+            outbox = user.outbox
+            if not outbox:
+                user.wake(user)
+            outbox.append(self.for_variant(user.variant) if user.variant else body)
 
 
 class ServerCore:
@@ -134,10 +137,11 @@ class ServerCore:
         command: str,
         *params: str,
         client_tags: dict[str, str] | None = None,
+        skip: User | None = None,
     ) -> None:
-        """Send ``:source COMMAND params`` to every recipient, encoded once."""
+        """Send ``:source COMMAND params`` to every recipient but ``skip``, encoded once."""
         prefix = source if isinstance(source, str) else source.source
-        Relay(Message(command, params, prefix), self.clock(), client_tags).send_to(recipients)
+        Relay(Message(command, params, prefix), self.clock(), client_tags).send_to(recipients, skip)
 
     def fail(self, user: User, command: str, code: str, text: str) -> None:
         """An IRCv3 standard reply: ``FAIL <command> <code> :text``."""
@@ -145,9 +149,19 @@ class ServerCore:
 
     # -- connection life cycle -----------------------------------------------------------------
 
-    def connect(self, host: str, send: Callable[[bytes], None], close: Callable[[], None]) -> User:
-        """A new connection: returns its :class:`User` (unregistered)."""
-        user = User(host, send, close, self.clock())
+    def connect(
+        self,
+        host: str,
+        wake: Callable[[User], None],
+        close: Callable[[], None],
+        link: object = None,
+    ) -> User:
+        """A new connection: returns its :class:`User` (unregistered).
+
+        ``wake(user)`` is called when the user's outbox gets its first line; ``close()`` when the
+        connection should be closed after the outbox is written.
+        """
+        user = User(host, wake, close, self.clock(), link)
         self.state.add_connection(user)
         return user
 
@@ -704,10 +718,9 @@ class ServerCore:
                 if tag_only:
                     recipients = [m for m in channel.members if "message-tags" in m.caps]
                 else:
-                    recipients = list(channel.members)
-                if not echo and user in channel.members:
-                    recipients.remove(user)
-                self.relay(recipients, user, command, *params, client_tags=client_tags)
+                    recipients = channel.members
+                self.relay(recipients, user, command, *params, client_tags=client_tags,
+                           skip=None if echo else user)
                 continue
             target = self.state.find_user(name)
             if target is None or not target.registered:

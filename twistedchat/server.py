@@ -23,6 +23,7 @@ from twistedchat.config import ServerConfig
 from twistedchat.core import ServerCore
 from twistedchat.limits import TokenBucket
 from twistedchat.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message, ParseError, parse
+from twistedchat.state import User
 
 log = Logger()
 
@@ -76,7 +77,7 @@ class ChatConnection(Protocol):
             )
             self.transport.loseConnection()
             return
-        self.user = self.core.connect(self.host, self._send, self._close)
+        self.user = self.core.connect(self.host, self.factory.wake, self._close, link=self)
         if self.config.flood_control:
             self._bucket = TokenBucket(
                 self.config.flood_burst, self.config.flood_rate, self.clock.seconds()
@@ -93,7 +94,8 @@ class ChatConnection(Protocol):
             self.core.connection_lost(self.user, "Connection closed")
             self.user = None
 
-    def _send(self, data: bytes) -> None:
+    def transmit(self, data: bytes) -> None:
+        """Write out what the core queued, minding the send-queue limit."""
         if self._write_paused:
             self._unsent += len(data)
             if self._unsent > self.config.sendq and not self._closing:
@@ -104,6 +106,9 @@ class ChatConnection(Protocol):
         self.transport.write(data)
 
     def _close(self) -> None:
+        if self.user is not None and self.user.outbox:
+            self.transmit(b"".join(self.user.outbox))
+            self.user.outbox.clear()
         if self._abort_call is None:
             self._closing = True
             self.transport.loseConnection()
@@ -229,8 +234,31 @@ class ChatFactory(ServerFactory):
         self.connections: set[ChatConnection] = set()
         self._per_host: dict[str, int] = {}
         self._closed_waiters: list[defer.Deferred[None]] = []
+        self._dirty: list[User] = []
+        self._flush_call: Any = None
         self._sweeper = task.LoopingCall(self.core.sweep)
         self._sweeper.clock = clock
+
+    def wake(self, user: User) -> None:
+        """A user's outbox got its first line: write it out on the next reactor turn.
+
+        Everything the core queues while handling this turn's input goes out together, one
+        ``transport.write`` per connection however many lines it got.
+        """
+        self._dirty.append(user)
+        if self._flush_call is None:
+            self._flush_call = self.clock.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        """Write every queued outbox to its connection."""
+        self._flush_call = None
+        dirty, self._dirty = self._dirty, []
+        for user in dirty:
+            outbox = user.outbox
+            if outbox:
+                data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+                outbox.clear()
+                user.link.transmit(data)
 
     def buildProtocol(self, addr: Any) -> ChatConnection:
         return ChatConnection(self)

@@ -101,17 +101,19 @@ class User:
         "last_seen",
         "ping_pending",
         "variant",
-        "send",
+        "outbox",
+        "wake",
         "close",
-        "__weakref__",
+        "link",
     )
 
     def __init__(
         self,
         host: str,
-        send: Callable[[bytes], None],
+        wake: Callable[[User], None],
         close: Callable[[], None],
         now: float = 0.0,
+        link: object = None,
     ) -> None:
         self.nick = "*"
         self.folded = ""
@@ -131,10 +133,20 @@ class User:
         self.ping_pending = False
         #: Which encoding of relayed lines this user gets: bit 0 server-time, bit 1 message-tags.
         self.variant = 0
-        #: Write already-encoded bytes to this user's connection.
-        self.send = send
-        #: Ask the connection to close once what was sent is flushed.
+        #: Encoded lines waiting to be written; whoever owns the connection empties it.
+        self.outbox: list[bytes] = []
+        #: Called with this user when its outbox goes from empty to non-empty.
+        self.wake = wake
+        #: Ask the connection to close once the outbox is written.
         self.close = close
+        #: The connection's own handle on this user (opaque to the state).
+        self.link = link
+
+    def send(self, data: bytes) -> None:
+        """Queue one encoded line for this user."""
+        if not self.outbox:
+            self.wake(self)
+        self.outbox.append(data)
 
     @property
     def source(self) -> str:
