@@ -509,3 +509,19 @@ def test_shutdown_tells_everyone(core):
         assert peer.take()[-1].params[0].endswith("(Server shutting down)")
         assert peer.closed
     assert core.state.users == {}
+
+
+def test_mode_params_that_cannot_be_relayed_are_refused(core):
+    alice = register(core, "alice")
+    alice.say("JOIN #c")
+    got = alice.say("MODE #c +b ::x", "MODE #c +b y", "MODE #c +k ::k")
+    assert commands(got) == [N.ERR_INVALIDMODEPARAM, "MODE", N.ERR_INVALIDMODEPARAM]
+    assert core.state.find_channel("#c").bans.keys() == {"y!*@*"}
+
+
+def test_echoed_names_stay_well_formed(core):
+    alice = register(core, "alice")
+    alice.say("JOIN #c")
+    (reply,) = alice.say("KICK #c ::x")
+    assert reply.command == N.ERR_USERNOTINCHANNEL
+    assert reply.params[1] == "*"

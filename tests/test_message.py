@@ -36,7 +36,7 @@ def test_parse_lf_only():
     assert parse(b"PING x\n").params == ("x",)
 
 
-@pytest.mark.parametrize("line", ["", "   ", "@a=b", ":src", ":src ", "@a :src"])
+@pytest.mark.parametrize("line", ["", "   ", "@a=b", ":src", ":src ", "@a :src", "PRIVMSG #a :\0"])
 def test_lines_without_command_are_errors(line):
     with pytest.raises(ParseError):
         parse(line)

@@ -124,8 +124,14 @@ class ServerCore:
     # -- output helpers ----------------------------------------------------------------------
 
     def reply(self, user: User, code: str, *params: str) -> None:
-        """Send a numeric (or other server message) addressed to ``user``."""
-        user.send(Message(code, (user.nick, *params), self.config.name).to_bytes())
+        """Send a numeric (or other server message) addressed to ``user``.
+
+        Parameters before the last may echo what the client sent; one that cannot stand in the
+        middle of a line (empty, with a space, or starting with ``:``) is shown as ``*``.
+        """
+        *middle, last = (user.nick, *params)
+        safe = [p if p and " " not in p and p[0] != ":" else "*" for p in middle]
+        user.send(Message(code, (*safe, last), self.config.name).to_bytes())
 
     def notice(self, user: User, text: str) -> None:
         user.send(Message("NOTICE", (user.nick, text), self.config.name).to_bytes())
@@ -939,6 +945,10 @@ class ServerCore:
                 applied.append(sign + ch)
                 applied_params.append(target.nick)
             elif ch == "b":
+                if param.startswith(":") or " " in param or "," in param:
+                    self.reply(user, N.ERR_INVALIDMODEPARAM, channel.name, "b", param,
+                               "Invalid ban mask")
+                    continue
                 mask = normalize_mask(param)
                 if adding and mask not in channel.bans and len(channel.bans) < MAXLIST:
                     channel.bans[mask] = (user.source, self.clock())
@@ -950,7 +960,7 @@ class ServerCore:
                 applied_params.append(mask)
             elif ch == "k":
                 if adding:
-                    if not param or " " in param or "," in param:
+                    if not param or " " in param or "," in param or param.startswith(":"):
                         self.reply(user, N.ERR_INVALIDMODEPARAM, channel.name, "k", param or "*",
                                    "Invalid key")
                         continue

@@ -117,6 +117,8 @@ def parse(line: bytes | str) -> Message:
     """
     text = line.decode("utf-8") if isinstance(line, bytes) else line
     text = text.rstrip("\r\n")
+    if "\0" in text:
+        raise ParseError("NUL is not allowed in a line")
     tags: dict[str, str] = {}
     pos = 0
     length = len(text)

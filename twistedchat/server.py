@@ -208,7 +208,8 @@ class ChatConnection(Protocol):
             name = command.decode("utf-8", "replace").upper() or "*"
             self.core.fail(user, name, "INVALID_UTF8", "Message rejected: lines must be UTF-8")
             return
-        except ParseError:
+        except ParseError as error:
+            self.core.fail(user, "*", "INVALID_MESSAGE", f"Message rejected: {error}")
             return
         try:
             self.core.handle(user, message)

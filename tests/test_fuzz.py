@@ -1,0 +1,56 @@
+"""Whatever a client sends, no handler raises: random commands and parameters through the core."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from twistedchat.config import ServerConfig
+from twistedchat.core import ServerCore
+from twistedchat.message import Message, parse
+
+COMMANDS = sorted(
+    name[4:].upper() for name in dir(ServerCore) if name.startswith("cmd_")
+) + ["FOO", "001"]
+
+_param = st.one_of(
+    st.sampled_from(["#c", "#d", "alice", "bob", "*", "0", "+o", "-v", "+b", "+k", "+l", "+ovk",
+                     "-lk", "b", ":x", "::y", "+bb", "+kb", "LS", "302", "REQ", "END", "LIST", "#c,#d", "alice,bob", ":x",
+                     "", "-", "+imnst", "+z", "admin", "secret", "multi-prefix", "-echo-message"]),
+    st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)),
+            max_size=20),
+)
+
+
+def fresh_core() -> tuple[ServerCore, list]:
+    core = ServerCore(ServerConfig(opers={"admin": "secret"}), clock=lambda: 1_800_000_000.0)
+    users = []
+    for nick in ("alice", "bob", "carol"):
+        user = core.connect("127.0.0.1", lambda u: None, lambda: None)
+        for line in (f"NICK {nick}", f"USER {nick} 0 * :{nick}", "JOIN #c"):
+            core.handle(user, parse(line))
+        users.append(user)
+    users.append(core.connect("127.0.0.1", lambda u: None, lambda: None))  # unregistered
+    return core, users
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(COMMANDS),
+                          st.lists(_param, max_size=5)), min_size=1, max_size=12))
+def test_random_commands_never_raise(script):
+    core, users = fresh_core()
+    for index, command, params in script:
+        user = users[index]
+        if user not in core.state.connections:
+            continue
+        core.handle(user, Message(command, tuple(params)))
+        for line in user.outbox:
+            assert parse(line).command  # everything queued is a well-formed line
+    # the state stays consistent: every membership is mutual, every channel non-empty
+    for channel in core.state.channels.values():
+        assert channel.members
+        for member in channel.members:
+            assert member.channels[channel.folded] is channel
+    for user in core.state.connections:
+        for folded, channel in user.channels.items():
+            assert user in channel.members and channel.folded == folded
