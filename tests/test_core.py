@@ -525,3 +525,14 @@ def test_echoed_names_stay_well_formed(core):
     (reply,) = alice.say("KICK #c ::x")
     assert reply.command == N.ERR_USERNOTINCHANNEL
     assert reply.params[1] == "*"
+
+
+def test_names_chunks_cut_at_spaces_within_room():
+    from twistedchat.core import _chunks
+
+    text = " ".join(f"nick{i}" for i in range(200))
+    pieces = _chunks(text, 50)
+    assert " ".join(pieces) == text
+    assert all(len(p) <= 50 for p in pieces)
+    assert _chunks("", 50) == []
+    assert _chunks("é" * 30 + " x", 40) == ["é" * 30, "x"]

@@ -20,11 +20,13 @@ from twistedchat.state import (
     CHANLIMIT,
     CHANNELLEN,
     FLAG_MODES,
+    HIGHEST_PREFIX,
     KICKLEN,
     LIST_MODES,
     MAXLIST,
     MAXTARGETS,
     MODES_PER_COMMAND,
+    MULTI_PREFIX,
     NICKLEN,
     PARAM_MODES,
     PREFIX_MODES,
@@ -304,7 +306,9 @@ class ServerCore:
         if len(msg.params) < 4 or not msg.params[0]:
             self.reply(user, N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
             return
-        username = "".join(ch for ch in msg.params[0] if ch.isalnum() or ch in "-_.")[:10]
+        username = "".join(
+            ch for ch in msg.params[0] if ch.isascii() and (ch.isalnum() or ch in "-_.")
+        )[:10]
         user.username = "~" + (username or "user")
         user.realname = msg.params[3][:100]
         self._try_register(user)
@@ -563,29 +567,19 @@ class ServerCore:
         self.relay(list(channel.members), user, "TOPIC", channel.name, channel.topic)
 
     def _send_names(self, user: User, channel: Channel) -> None:
-        multi = "multi-prefix" in user.caps
-        full = "userhost-in-names" in user.caps
-        visible = user in channel.members or "s" not in channel.modes
-        if visible:
+        is_member = user in channel.members
+        if is_member or "s" not in channel.modes:
+            prefixes = MULTI_PREFIX if "multi-prefix" in user.caps else HIGHEST_PREFIX
+            full = "userhost-in-names" in user.caps
+            entries = [
+                prefixes[modes] + (member.source if full else member.nick)
+                for member, modes in channel.members.items()
+                if is_member or "i" not in member.modes
+            ]
             symbol = "@" if "s" in channel.modes else "="
             head = f":{self.config.name} {N.RPL_NAMREPLY} {user.nick} {symbol} {channel.name} :"
-            room = 510 - len(head.encode("utf-8"))
-            entries = []
-            for member in channel.members:
-                if "i" in member.modes and user not in channel.members:
-                    continue
-                name = member.source if full else member.nick
-                entries.append(channel.prefix_of(member, multi) + name)
-            line: list[str] = []
-            size = 0
-            for entry in entries:
-                if line and size + len(entry) + 1 > room:
-                    self.reply(user, N.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
-                    line, size = [], 0
-                line.append(entry)
-                size += len(entry) + 1
-            if line:
-                self.reply(user, N.RPL_NAMREPLY, symbol, channel.name, " ".join(line))
+            for chunk in _chunks(" ".join(entries), 510 - len(head.encode("utf-8"))):
+                self.reply(user, N.RPL_NAMREPLY, symbol, channel.name, chunk)
         self.reply(user, N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
     def cmd_names(self, user: User, msg: Message) -> None:
@@ -988,6 +982,25 @@ class ServerCore:
         if applied:
             self.relay(list(channel.members), user, "MODE", channel.name,
                        _compact_modes(applied), *applied_params)
+
+
+def _chunks(text: str, room: int) -> list[str]:
+    """Cut a space-separated list into pieces of at most ``room`` bytes, at spaces."""
+    if not text.isascii():
+        room //= 4  # a character is at most 4 bytes of UTF-8
+    pieces: list[str] = []
+    pos, end = 0, len(text)
+    while end - pos > room:
+        cut = text.rfind(" ", pos, pos + room + 1)
+        if cut <= pos:
+            cut = text.find(" ", pos + 1)
+            if cut == -1:
+                break
+        pieces.append(text[pos:cut])
+        pos = cut + 1
+    if pos < end:
+        pieces.append(text[pos:])
+    return pieces
 
 
 def _compact_modes(changes: list[str]) -> str:

@@ -30,6 +30,10 @@ PREFIX_MODES = "ov"
 PREFIX_SYMBOLS = {"o": "@", "v": "+"}
 USER_MODES = "io"
 
+#: A member's prefix modes (as kept in ``Channel.members``) -> its symbols, all or the highest.
+MULTI_PREFIX: dict[str, str] = {"": "", "o": "@", "v": "+", "ov": "@+"}
+HIGHEST_PREFIX: dict[str, str] = {modes: symbols[:1] for modes, symbols in MULTI_PREFIX.items()}
+
 _CASEFOLD = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^"
 )
@@ -217,11 +221,7 @@ class Channel:
 
     def prefix_of(self, user: User, multi: bool = False) -> str:
         """The member's prefix symbols: the highest one, or all of them with multi-prefix."""
-        modes = self.members.get(user, "")
-        symbols = [PREFIX_SYMBOLS[m] for m in PREFIX_MODES if m in modes]
-        if not symbols:
-            return ""
-        return "".join(symbols) if multi else symbols[0]
+        return (MULTI_PREFIX if multi else HIGHEST_PREFIX)[self.members.get(user, "")]
 
     def mode_string(self, show_key: bool) -> tuple[str, ...]:
         """The ``+modes`` string and its parameters, for RPL_CHANNELMODEIS."""
