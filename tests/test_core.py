@@ -536,3 +536,15 @@ def test_names_chunks_cut_at_spaces_within_room():
     assert all(len(p) <= 50 for p in pieces)
     assert _chunks("", 50) == []
     assert _chunks("é" * 30 + " x", 40) == ["é" * 30, "x"]
+
+
+def test_whowas_remembers_quits_and_nick_changes(core):
+    alice, bob = register(core, "alice"), register(core, "bob")
+    bob.say("NICK robert")
+    bob.say("QUIT :bye")
+    got = alice.say("WHOWAS bob")
+    assert commands(got) == [N.RPL_WHOWASUSER, N.RPL_WHOISSERVER, N.RPL_ENDOFWHOWAS]
+    assert got[0].params[1:4] == ("bob", "~bob", "127.0.0.1")
+    assert commands(alice.say("WHOWAS robert"))[0] == N.RPL_WHOWASUSER
+    assert commands(alice.say("WHOWAS nobody")) == [N.ERR_WASNOSUCHNICK, N.RPL_ENDOFWHOWAS]
+    assert commands(alice.say("WHOWAS")) == [N.ERR_NONICKNAMEGIVEN]

@@ -194,7 +194,7 @@ class ServerCore:
             return
         if user.registered:
             self.relay(self.state.neighbours(user), user, "QUIT", reason)
-        self.state.remove(user)
+        self.state.remove(user, self.clock())
         user.send(Message("ERROR", (f"Closing Link: {user.host} ({error or reason})",)).to_bytes())
         user.close()
 
@@ -204,7 +204,7 @@ class ServerCore:
             return
         if user.registered:
             self.relay(self.state.neighbours(user), user, "QUIT", reason)
-        self.state.remove(user)
+        self.state.remove(user, self.clock())
 
     def sweep(self) -> None:
         """Ping idle users, drop silent ones and connections that never registered."""
@@ -296,7 +296,7 @@ class ServerCore:
             self._try_register(user)
             return
         old_source = user.source
-        self.state.set_nick(user, nick)
+        self.state.set_nick(user, nick, self.clock())
         self.relay([user, *self.state.neighbours(user)], old_source, "NICK", nick)
 
     def cmd_user(self, user: User, msg: Message) -> None:
@@ -796,6 +796,25 @@ class ServerCore:
         self.reply(user, N.RPL_WHOISIDLE, target.nick, str(idle), str(int(target.signon)),
                    "seconds idle, signon time")
         self.reply(user, N.RPL_ENDOFWHOIS, target.nick, "End of /WHOIS list")
+
+    def cmd_whowas(self, user: User, msg: Message) -> None:
+        if not msg.params or not msg.params[0]:
+            self.reply(user, N.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        nick = msg.params[0].split(",")[0]
+        count = msg.params[1] if len(msg.params) > 1 else ""
+        entries = self.state.whowas_of(nick)
+        if count.isdigit() and int(count) > 0:
+            entries = entries[: int(count)]
+        if not entries:
+            self.reply(user, N.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        for entry in entries:
+            self.reply(user, N.RPL_WHOWASUSER, entry.nick, entry.username, entry.host, "*",
+                       entry.realname)
+            until = datetime.fromtimestamp(entry.until, tz=timezone.utc)
+            self.reply(user, N.RPL_WHOISSERVER, entry.nick, self.config.name,
+                       f"{until:%Y-%m-%d %H:%M:%S} UTC")
+        self.reply(user, N.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
 
     def cmd_oper(self, user: User, msg: Message) -> None:
         if len(msg.params) < 2:

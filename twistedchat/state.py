@@ -6,8 +6,10 @@ Names are compared under the ``rfc1459`` casemapping that ISUPPORT announces.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import NamedTuple
 
 CASEMAPPING = "rfc1459"
 NICKLEN = 30
@@ -19,6 +21,7 @@ CHANLIMIT = 100
 MAXLIST = 100
 MAXTARGETS = 4
 MODES_PER_COMMAND = 6
+WHOWAS_KEEP = 1000
 
 #: Channel modes by ISUPPORT CHANMODES type: A (list), B (always a parameter), C (parameter when
 #: set), D (flag). Membership prefixes are separate (PREFIX).
@@ -239,6 +242,16 @@ class Channel:
         return f"<Channel {self.name} ({len(self.members)})>"
 
 
+class WhowasEntry(NamedTuple):
+    """Who had a nickname, and until when."""
+
+    nick: str
+    username: str
+    host: str
+    realname: str
+    until: float
+
+
 class ChatState:
     """All users and channels, keyed by casefolded name."""
 
@@ -246,6 +259,7 @@ class ChatState:
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
         self.connections: set[User] = set()
+        self.whowas: deque[WhowasEntry] = deque(maxlen=WHOWAS_KEEP)
 
     def find_user(self, nick: str) -> User | None:
         return self.users.get(casefold(nick))
@@ -256,10 +270,12 @@ class ChatState:
     def add_connection(self, user: User) -> None:
         self.connections.add(user)
 
-    def set_nick(self, user: User, nick: str) -> None:
+    def set_nick(self, user: User, nick: str, now: float = 0.0) -> None:
         """Give ``user`` the nickname (the caller checked that it is valid and free)."""
         if user.folded and self.users.get(user.folded) is user:
             del self.users[user.folded]
+            if user.registered:
+                self.remember(user, now)
         user.nick = nick
         user.folded = casefold(nick)
         self.users[user.folded] = user
@@ -288,13 +304,24 @@ class ChatState:
         if not channel.members:
             self.channels.pop(channel.folded, None)
 
-    def remove(self, user: User) -> None:
+    def remove(self, user: User, now: float = 0.0) -> None:
         """Forget a user who disconnected: its nick and every membership."""
         for channel in list(user.channels.values()):
             self.part(user, channel)
         if user.folded and self.users.get(user.folded) is user:
             del self.users[user.folded]
+            if user.registered:
+                self.remember(user, now)
         self.connections.discard(user)
+
+    def remember(self, user: User, now: float) -> None:
+        """Keep who had a nickname, for WHOWAS (the newest ``WHOWAS_KEEP`` entries)."""
+        entry = WhowasEntry(user.nick, user.username, user.host, user.realname, now)
+        self.whowas.appendleft(entry)
+
+    def whowas_of(self, nick: str) -> list[WhowasEntry]:
+        folded = casefold(nick)
+        return [entry for entry in self.whowas if casefold(entry.nick) == folded]
 
     def neighbours(self, user: User) -> set[User]:
         """Everyone who shares at least one channel with ``user`` (not ``user`` itself)."""
