@@ -1,0 +1,469 @@
+"""IRC load generator: N clients in one channel, a fixed-rate run and a saturation run.
+
+Built to stay out of the way of the server it measures: raw non-blocking sockets on one epoll,
+one shared receive buffer (``recv_into``), and no per-line parsing on the hot path. Received data is
+counted with ``bytes.count``; latency comes from messages that carry their send time as
+``Lts=<19 digits>`` and are found with ``bytes.find``. Only lines that are not PRIVMSGs (rare once
+everyone has joined: PING, ERROR, ...) are split and looked at one by one.
+
+Every phase is bounded in time; the whole run talks to one loopback address. Run it as
+``python -m bench.loadgen --port P --server-pid PID --clients N`` (see ``--help``); it prints one
+JSON object with every figure, which ``bench.run`` turns into tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import gc
+import json
+import resource
+import select
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+from bench.servers import proc_cpu_seconds, proc_rss_bytes, raise_nofile
+
+CHANNEL = b"#bench"
+MARKER = b"Lts="
+STAMP_DIGITS = 19
+PRIVMSG = b" PRIVMSG "
+TEXT_LENGTH = 48  # bytes of message text after "PRIVMSG #bench :"
+RECV_BUFFER = 1 << 18
+QUIET_SECONDS = 0.5
+
+
+def percentile(sorted_values: list[int], fraction: float) -> float:
+    """The nearest-rank percentile of an already sorted list (0 for an empty list)."""
+    if not sorted_values:
+        return 0.0
+    rank = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return float(sorted_values[rank])
+
+
+def message_line(stamp_ns: int | None) -> bytes:
+    """One PRIVMSG line to the bench channel; its text carries ``stamp_ns`` if given."""
+    text = MARKER + str(stamp_ns).zfill(STAMP_DIGITS).encode() if stamp_ns is not None else b"x"
+    text = text + b" " + b"y" * (TEXT_LENGTH - len(text) - 1)
+    return b"PRIVMSG " + CHANNEL + b" :" + text + b"\r\n"
+
+
+@dataclass
+class PhaseResult:
+    """What one message phase measured."""
+
+    seconds: float = 0.0
+    senders: int = 0
+    sent: int = 0
+    expected: int = 0
+    received: int = 0
+    lost: int = 0
+    deliveries_per_s: float = 0.0
+    server_cpu_s: float = 0.0
+    server_cpu_percent: float = 0.0
+    server_cpu_us_per_delivery: float = 0.0
+    generator_cpu_percent: float = 0.0
+    latency_samples: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    latency_max_ms: float = 0.0
+    disconnects: int = 0
+
+
+@dataclass
+class RunResult:
+    """Everything one load-generator run measured against one server."""
+
+    clients: int = 0
+    connected: int = 0
+    registered: int = 0
+    joined: int = 0
+    register_seconds: float = 0.0
+    join_seconds: float = 0.0
+    registered_per_s: float = 0.0
+    settle_seconds: float = 0.0
+    register_server_cpu_s: float = 0.0
+    register_generator_cpu_percent: float = 0.0
+    rss_base_bytes: int = 0
+    rss_idle_bytes: int = 0
+    rss_per_client_bytes: float = 0.0
+    fixed: PhaseResult = field(default_factory=PhaseResult)
+    saturation: PhaseResult = field(default_factory=PhaseResult)
+    errors: list[str] = field(default_factory=list)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class LoadGenerator:
+    """N IRC clients on raw sockets, driven from one epoll loop."""
+
+    def __init__(self, host: str, port: int, server_pid: int) -> None:
+        self.address = (host, port)
+        self.server_pid = server_pid
+        self.epoll = select.epoll()
+        self.socks: list[socket.socket] = []
+        self.index_of_fd: dict[int, int] = {}
+        self.tails: list[bytes] = []
+        self.pending_out: dict[int, bytes] = {}
+        self.buf = bytearray(RECV_BUFFER)
+        self.view = memoryview(self.buf)
+        self.disconnects = 0
+        self.errors: list[str] = []
+        self.result = RunResult()
+
+    # --- sockets -----------------------------------------------------------------------------
+    def _connect(self, timeout: float) -> int:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(self.address)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        index = len(self.socks)
+        self.socks.append(sock)
+        self.tails.append(b"")
+        self.index_of_fd[sock.fileno()] = index
+        self.epoll.register(sock.fileno(), select.EPOLLIN)
+        return index
+
+    def _send(self, index: int, data: bytes) -> None:
+        """Send now; keep what the kernel did not take and flush it in the loop."""
+        if index in self.pending_out:
+            self.pending_out[index] += data
+            return
+        try:
+            sent = self.socks[index].send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as err:
+            self._note(f"send failed: {err}")
+            return
+        if sent < len(data):
+            self.pending_out[index] = data[sent:]
+
+    def _flush_pending(self) -> None:
+        for index, data in list(self.pending_out.items()):
+            try:
+                sent = self.socks[index].send(data)
+            except BlockingIOError:
+                continue
+            except OSError as err:
+                self._note(f"send failed: {err}")
+                sent = len(data)
+            if sent >= len(data):
+                del self.pending_out[index]
+            else:
+                self.pending_out[index] = data[sent:]
+
+    def _read(self, fd: int) -> tuple[int, int]:
+        """recv into the shared buffer after the saved tail; return (client index, end).
+
+        ``end`` is the length of the complete lines now at the start of ``self.buf`` (-1 when
+        nothing could be read); the partial last line is saved as the client's tail.
+        """
+        index = self.index_of_fd[fd]
+        tail = self.tails[index]
+        start = len(tail)
+        if start:
+            self.buf[:start] = tail
+        try:
+            got = self.socks[index].recv_into(self.view[start:])
+        except BlockingIOError:
+            return index, -1
+        except OSError as err:
+            got = 0
+            self._note(f"recv failed: {err}")
+        if got == 0:
+            self._drop(index, fd)
+            return index, -1
+        size = start + got
+        end = self.buf.rfind(b"\n", 0, size) + 1
+        self.tails[index] = bytes(self.buf[end:size]) if end < size else b""
+        return index, end
+
+    def _drop(self, index: int, fd: int) -> None:
+        self.disconnects += 1
+        self.epoll.unregister(fd)
+        del self.index_of_fd[fd]
+        self.socks[index].close()
+
+    def _note(self, error: str) -> None:
+        if len(self.errors) < 20:
+            self.errors.append(error)
+
+    def _other_lines(self, index: int, end: int) -> None:
+        """Handle the non-PRIVMSG lines in buf[:end]: answer PING, note errors."""
+        for line in bytes(self.buf[:end]).split(b"\n"):
+            if not line or PRIVMSG in line:
+                continue
+            words = line.rstrip(b"\r").split(b" ")
+            if words[0].startswith(b":") and len(words) > 1:
+                words = words[1:]
+            if words[0] == b"PING":
+                self._send(index, b"PONG " + b" ".join(words[1:]) + b"\r\n")
+            elif words[0] in (b"ERROR", b"KILL") or (words[0][:1] == b"4" and words[0] != b"422"):
+                self._note(line.decode(errors="replace")[:200])
+
+    # --- phases ------------------------------------------------------------------------------
+    def register(self, clients: int, window: int, timeout: float) -> None:
+        """Connect ``clients`` clients, pipelining NICK/USER/JOIN, at most ``window`` unanswered."""
+        res = self.result
+        res.clients = clients
+        res.rss_base_bytes = proc_rss_bytes(self.server_pid)
+        cpu0, own0 = proc_cpu_seconds(self.server_pid), own_cpu_seconds()
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        state = [0] * clients  # 0: awaiting 001, 1: awaiting 366, 2: joined
+        waiting_welcome = 0
+        registered = joined = 0
+        poll, events_max, buf = self.epoll.poll, clients + 16, self.buf
+        while joined < clients and time.monotonic() < deadline:
+            while len(self.socks) < clients and waiting_welcome < window:
+                try:
+                    index = self._connect(max(0.1, deadline - time.monotonic()))
+                except OSError as err:
+                    self._note(f"connect failed after {len(self.socks)} clients: {err}")
+                    deadline = 0.0
+                    break
+                nick = b"b%d" % index
+                self._send(index, b"NICK %s\r\nUSER %s 0 * :bench\r\nJOIN %s\r\n"
+                           % (nick, nick, CHANNEL))  # fmt: skip
+                waiting_welcome += 1
+            self._flush_pending()
+            for fd, _ in poll(0.05, events_max):
+                index, end = self._read(fd)
+                if end <= 0 or state[index] == 2:
+                    continue
+                if state[index] == 0 and buf.find(b" 001 ", 0, end) >= 0:
+                    state[index] = 1
+                    registered += 1
+                    waiting_welcome -= 1
+                    if registered == clients:
+                        res.register_seconds = time.monotonic() - t0
+                if state[index] == 1 and buf.find(b" 366 ", 0, end) >= 0:
+                    state[index] = 2
+                    joined += 1
+                elif buf.find(b"ERROR", 0, end) >= 0 or buf.find(b" 4", 0, end) >= 0:
+                    self._other_lines(index, end)
+            if self.disconnects:
+                self._note(f"{self.disconnects} clients disconnected while registering")
+                break
+        res.join_seconds = time.monotonic() - t0
+        res.register_server_cpu_s = proc_cpu_seconds(self.server_pid) - cpu0
+        res.register_generator_cpu_percent = 100 * (own_cpu_seconds() - own0) / res.join_seconds
+        res.connected, res.registered, res.joined = len(self.socks), registered, joined
+        if registered < clients:
+            res.register_seconds = res.join_seconds
+            self._note(f"only {registered} of {clients} registered within {timeout:.0f} s")
+        res.registered_per_s = joined / res.join_seconds if joined else 0.0
+        t1 = time.monotonic()
+        self.drain_until_quiet(QUIET_SECONDS, timeout)
+        res.settle_seconds = time.monotonic() - t1
+        res.rss_idle_bytes = proc_rss_bytes(self.server_pid)
+        if joined:
+            res.rss_per_client_bytes = (res.rss_idle_bytes - res.rss_base_bytes) / joined
+
+    def drain_until_quiet(self, quiet: float, timeout: float) -> int:
+        """Read (and answer PINGs) until nothing arrived for ``quiet`` seconds; return bytes read."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        last = time.monotonic()
+        while time.monotonic() - last < quiet and time.monotonic() < deadline:
+            events = self.epoll.poll(quiet / 5, len(self.socks) + 16)
+            if events:
+                last = time.monotonic()
+            for fd, _ in events:
+                index, end = self._read(fd)
+                if end > 0:
+                    total += end
+                    if self.buf.find(b"PING", 0, end) >= 0 or self.buf.find(b"ERROR", 0, end) >= 0:
+                        self._other_lines(index, end)
+            self._flush_pending()
+        return total
+
+    def message_phase(
+        self,
+        senders: int,
+        seconds: float,
+        *,
+        rate: float | None = None,
+        window: int = 0,
+        stamp_every: int = 1,
+        latency_every_client: int = 1,
+        drain_timeout: float = 60.0,
+    ) -> PhaseResult:
+        """Senders post to the channel for ``seconds``; everyone else counts what arrives.
+
+        With ``rate`` (messages/s per sender) the load is fixed; without it the senders keep
+        ``window`` messages in flight (sent, not yet seen by an observer client), which saturates
+        the server without piling up an unbounded backlog. Every ``stamp_every``-th message
+        carries its send time; clients whose index is a multiple of ``latency_every_client`` time
+        them.
+        """
+        clients = len(self.socks)
+        senders = max(1, min(senders, clients - 1))
+        observer = clients - 1
+        per_message = clients - 1
+        phase = PhaseResult(senders=senders)
+        poll, events_max, buf = self.epoll.poll, clients + 16, self.buf
+        read = self._read
+        latencies: list[int] = []
+        now_ns = time.monotonic_ns
+        sent = received = observed = 0
+        received_at_warm = 0
+        disconnects0 = self.disconnects
+        cpu0, own0 = proc_cpu_seconds(self.server_pid), own_cpu_seconds()
+        start = now_ns()
+        stop_sending = start + int(seconds * 1e9)
+        warm = start + int(min(0.5, seconds / 10) * 1e9)
+        warm_at: int | None = None
+        stop_at: int | None = None
+        received_at_stop = 0
+        interval = int(1e9 / (senders * rate)) if rate else 0
+        next_sender = 0
+        deadline = stop_sending + int(drain_timeout * 1e9)
+        last_arrival = start
+        while True:
+            now = now_ns()
+            if now < stop_sending:
+                if rate:
+                    while start + sent * interval <= now:
+                        self._send(
+                            next_sender, message_line(now_ns() if sent % stamp_every == 0 else None)
+                        )
+                        sent += 1
+                        next_sender = (next_sender + 1) % senders
+                    timeout = max(0.0, (start + sent * interval - now_ns()) / 1e9)
+                else:
+                    free = window - (sent - observed)
+                    share = -(-free // senders)
+                    while free > 0:
+                        count = min(share, free)
+                        self._send(next_sender, b"".join(
+                            message_line(now_ns() if (sent + j) % stamp_every == 0 else None)
+                            for j in range(count)
+                        ))  # fmt: skip
+                        sent += count
+                        free -= count
+                        next_sender = (next_sender + 1) % senders
+                    timeout = 0.005
+                if warm_at is None and now >= warm:
+                    warm_at, received_at_warm = now, received
+            else:
+                if received >= sent * per_message or now > deadline:
+                    break
+                if now - last_arrival > 1e9 and now - stop_sending > 1e9:
+                    break  # a second of silence after the last message: the rest is lost
+                timeout = 0.05
+            if self.pending_out:
+                self._flush_pending()
+            events = poll(min(timeout, 0.05), events_max)
+            if events:
+                last_arrival = now_ns()
+            for fd, _ in events:
+                index, end = read(fd)
+                if end <= 0:
+                    continue
+                got = buf.count(PRIVMSG, 0, end)
+                received += got
+                if index == observer:
+                    observed += got
+                if got != buf.count(b"\n", 0, end):
+                    self._other_lines(index, end)
+                if index % latency_every_client == 0:
+                    pos = buf.find(MARKER, 0, end)
+                    if pos >= 0:
+                        arrived = now_ns()
+                        while pos >= 0:
+                            stamp = int(buf[pos + 4 : pos + 4 + STAMP_DIGITS])
+                            latencies.append(arrived - stamp)
+                            pos = buf.find(MARKER, pos + 4 + STAMP_DIGITS, end)
+            if stop_at is None and now_ns() >= stop_sending:
+                stop_at, received_at_stop = now_ns(), received
+        elapsed = (now_ns() - start) / 1e9
+        if stop_at is not None:
+            warm_at = start if warm_at is None else warm_at
+            busy = max(1e-9, (stop_at - warm_at) / 1e9)
+            phase.deliveries_per_s = (received_at_stop - received_at_warm) / busy
+        cpu = proc_cpu_seconds(self.server_pid) - cpu0
+        phase.seconds = round(elapsed, 3)
+        phase.sent, phase.expected, phase.received = sent, sent * per_message, received
+        phase.lost = phase.expected - received
+        phase.server_cpu_s = cpu
+        phase.server_cpu_percent = 100 * cpu / elapsed
+        phase.server_cpu_us_per_delivery = 1e6 * cpu / received if received else 0.0
+        phase.generator_cpu_percent = 100 * (own_cpu_seconds() - own0) / elapsed
+        phase.disconnects = self.disconnects - disconnects0
+        latencies.sort()
+        phase.latency_samples = len(latencies)
+        phase.latency_p50_ms = percentile(latencies, 0.50) / 1e6
+        phase.latency_p99_ms = percentile(latencies, 0.99) / 1e6
+        phase.latency_max_ms = (latencies[-1] / 1e6) if latencies else 0.0
+        return phase
+
+    def close(self) -> None:
+        for sock in self.socks:
+            sock.close()
+        self.epoll.close()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--server-pid", type=int, required=True, help="for /proc CPU and RSS figures")
+    p.add_argument("--clients", type=int, default=100)
+    p.add_argument("--connect-window", type=int, default=8, help="connections awaiting 001")
+    p.add_argument("--register-timeout", type=float, default=120.0)
+    p.add_argument("--senders", type=int, default=10)
+    p.add_argument("--rate", type=float, default=5.0, help="messages/s per sender, fixed run")
+    p.add_argument("--fixed-seconds", type=float, default=5.0)
+    p.add_argument("--saturation-seconds", type=float, default=5.0)
+    p.add_argument("--window", type=int, default=0, help="messages in flight at saturation")
+    return p.parse_args(argv)
+
+
+def saturation_window(clients: int, senders: int) -> int:
+    """Messages in flight at saturation: ~500k deliveries (at most 5,000 messages, >= 2 a sender).
+
+    Smaller windows leave the servers idle part of the time (waiting on the round trip through
+    the observer, which delayed ACKs stretch), so they measured the window, not the server; at
+    this depth every server runs its core at ~100 % (the tables show that CPU figure).
+    """
+    return max(2 * senders, min(5_000, 500_000 // max(1, clients - 1)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_nofile()
+    gc.disable()  # nothing here makes cycles; collections would only add pauses
+    gen = LoadGenerator(args.host, args.port, args.server_pid)
+    res = gen.result
+    try:
+        gen.register(args.clients, args.connect_window, args.register_timeout)
+        if res.joined == args.clients and args.clients > 1:
+            if args.fixed_seconds > 0:
+                res.fixed = gen.message_phase(args.senders, args.fixed_seconds, rate=args.rate)
+                gen.drain_until_quiet(QUIET_SECONDS, 30)
+            if args.saturation_seconds > 0:
+                window = args.window or saturation_window(args.clients, args.senders)
+                res.saturation = gen.message_phase(
+                    args.senders, args.saturation_seconds, window=window, stamp_every=16,
+                    latency_every_client=8,
+                )  # fmt: skip
+    except OSError as err:
+        gen._note(f"{type(err).__name__}: {err} ({errno.errorcode.get(err.errno or 0, '')})")
+    finally:
+        res.errors = gen.errors
+        gen.close()
+    json.dump(asdict(res), sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

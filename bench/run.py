@@ -1,0 +1,347 @@
+"""One command for the whole bench: every server, every size, the same loads, one table each.
+
+For each size and each server (a fresh process per measurement, pinned to CPU 0), the load
+generator (``bench.loadgen``, pinned to CPU 1) registers the clients into one channel, measures
+the server's idle RSS, runs the fixed-rate load and then the saturation load. Figures are medians
+over ``--reps`` runs; each cell also shows the ratio to ngircd's figure.
+
+``make bench`` (= ``python -m bench.run``) runs the full set and rewrites the results section of
+``bench/README.md``; ``--quick`` is a seconds-long run at tiny size (the smoke test uses it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.loadgen import saturation_window
+from bench.servers import NGIRCD, SERVERS, ensure_ngircd, pinned, raise_nofile, running
+
+BENCH_DIR = Path(__file__).resolve().parent
+README = BENCH_DIR / "README.md"
+RESULTS_START = "<!-- bench:results:start -->"
+RESULTS_END = "<!-- bench:results:end -->"
+REFERENCE = "ngircd"
+SERVER_CPU, GENERATOR_CPU = 0, 1
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row of a result table: how to read it from a run and how to show it."""
+
+    label: str
+    path: tuple[str, ...]
+    fmt: Callable[[float], str]
+    higher_is_better: bool = True
+
+
+def _count(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _ms(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def _us(v: float) -> str:
+    return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+
+
+def _kb(v: float) -> str:
+    return f"{v / 1024:,.1f}"
+
+
+def _pct(v: float) -> str:
+    return f"{v:.0f} %"
+
+
+FIGURES = [
+    Figure("clients registered + joined per s", ("registered_per_s",), _count),
+    Figure("time to register + join all (s)", ("join_seconds",), _ms, False),
+    Figure("RSS per idle registered client (KB)", ("rss_per_client_bytes",), _kb, False),
+    Figure("RSS with all clients idle (MB)", ("rss_idle_bytes",), lambda v: f"{v / 2**20:.1f}", False),
+    Figure("fixed: deliveries/s", ("fixed", "deliveries_per_s"), _count),
+    Figure("fixed: server CPU (% of its core)", ("fixed", "server_cpu_percent"), _pct, False),
+    Figure("fixed: server CPU µs per delivery", ("fixed", "server_cpu_us_per_delivery"), _us, False),
+    Figure("fixed: latency p50 (ms)", ("fixed", "latency_p50_ms"), _ms, False),
+    Figure("fixed: latency p99 (ms)", ("fixed", "latency_p99_ms"), _ms, False),
+    Figure("fixed: latency max (ms)", ("fixed", "latency_max_ms"), _ms, False),
+    Figure("fixed: lost messages", ("fixed", "lost"), _count, False),
+    Figure("saturation: deliveries/s", ("saturation", "deliveries_per_s"), _count),
+    Figure("saturation: server CPU µs per delivery", ("saturation", "server_cpu_us_per_delivery"), _us, False),
+    Figure("saturation: server CPU (% of its core)", ("saturation", "server_cpu_percent"), _pct),
+    Figure("saturation: latency p50 (ms)", ("saturation", "latency_p50_ms"), _ms, False),
+    Figure("saturation: latency p99 (ms)", ("saturation", "latency_p99_ms"), _ms, False),
+    Figure("saturation: lost messages", ("saturation", "lost"), _count, False),
+    Figure("saturation: load generator CPU (%)", ("saturation", "generator_cpu_percent"), _pct, False),
+]  # fmt: skip
+
+
+def figure_value(run: dict, path: tuple[str, ...]) -> float:
+    value: object = run
+    for key in path:
+        value = value[key]  # type: ignore[index]
+    return float(value)  # type: ignore[arg-type]
+
+
+def median_run(runs: list[dict]) -> dict[tuple[str, ...], float]:
+    """Each figure's median over the runs (each figure on its own)."""
+    return {f.path: statistics.median(figure_value(r, f.path) for r in runs) for f in FIGURES}
+
+
+def listen_backlog(port: int) -> int:
+    """The listening socket's accept backlog on ``port`` (from ``ss``), 0 if unknown."""
+    try:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=10).stdout.split()  # fmt: skip
+        return int(out[2])
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return 0
+
+
+def measure(server: str, clients: int, args: argparse.Namespace, pin: bool) -> dict:
+    """Start ``server`` afresh, drive it with ``clients`` clients, return the generator's figures."""
+    with running(SERVERS[server], SERVER_CPU if pin else None) as srv:
+        backlog = listen_backlog(srv.port)
+        window = max(1, min(64, backlog - 2)) if backlog else 8
+        command = [
+            sys.executable, "-m", "bench.loadgen", "--port", str(srv.port),
+            "--server-pid", str(srv.pid), "--clients", str(clients), "--connect-window", str(window),
+            "--register-timeout", str(args.register_timeout), "--senders", str(args.senders),
+            "--rate", str(args.rate), "--fixed-seconds", str(args.fixed_seconds),
+            "--saturation-seconds", str(args.saturation_seconds),
+        ]  # fmt: skip
+        limit = args.register_timeout * 2 + args.fixed_seconds + args.saturation_seconds + 240
+        done = subprocess.run(pinned(command, GENERATOR_CPU if pin else None), cwd=BENCH_DIR.parent,
+                              capture_output=True, text=True, timeout=limit)  # fmt: skip
+        if done.returncode != 0 or not done.stdout.strip():
+            raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr[-2000:]}")
+        run = json.loads(done.stdout)
+        run["connect_window"] = window
+        return run
+
+
+def cell(value: float, reference: float | None, figure: Figure) -> str:
+    text = figure.fmt(value)
+    if reference is None:
+        return text
+    if reference == 0:
+        return text if value == 0 else f"{text} (ngircd 0)"
+    return f"{text} ({value / reference:.2f}×)"
+
+
+def size_table(clients: int, medians: dict[str, dict], notes: dict[str, list[str]]) -> str:
+    """A markdown table: one row per figure, one column per server, ratios to ngircd."""
+    servers = list(medians)
+    ref = medians.get(REFERENCE)
+    lines = [f"### {clients:,} clients", ""]
+    lines.append("| figure | " + " | ".join(servers) + " |")
+    lines.append("|---|" + "---:|" * len(servers))
+    for figure in FIGURES:
+        row = []
+        for server in servers:
+            value = medians[server][figure.path]
+            reference = ref[figure.path] if ref is not None and server != REFERENCE else None
+            row.append(cell(value, reference, figure))
+        lines.append(f"| {figure.label} | " + " | ".join(row) + " |")
+    for server in servers:
+        for note in notes.get(server, []):
+            lines.append(f"\n- {server}: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def machine_description() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ngircd = "not installed"
+    if os.path.exists(NGIRCD):
+        version = subprocess.run([NGIRCD, "--version"], capture_output=True, text=True).stdout
+        ngircd = version.split("-", 1)[0].strip() or "unknown"
+    import twisted
+
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python "
+        f"{platform.python_version()}, Twisted {twisted.__version__}, {ngircd}; load average "
+        f"at start {load}"
+    )
+
+
+def targets_section(results: dict[int, dict[str, dict]]) -> str:
+    """The issue's targets, each with the measured figure and by how much it is met or missed."""
+    lines = ["### Targets", "", "| target | measured | verdict |", "|---|---|---|"]
+
+    def ratio_row(label: str, clients: int, path: tuple[str, ...], lower_is_better: bool) -> None:
+        ours = results.get(clients, {}).get("twistedchat")
+        ref = results.get(clients, {}).get(REFERENCE)
+        if ours is None or ref is None or not ref[path]:
+            lines.append(f"| {label} | not measured | — |")
+            return
+        ratio = ours[path] / ref[path]
+        met = ratio <= 1.0 if lower_is_better else ratio >= 1.0
+        lines.append(f"| {label} | {ratio:.2f}× ngircd | {'met' if met else 'missed'} |")
+
+    ratio_row("fixed load, 1,000 clients: server CPU ≤ 1.0× ngircd", 1000,
+              ("fixed", "server_cpu_percent"), True)  # fmt: skip
+    ratio_row("fixed load, 1,000 clients: p99 latency ≤ ngircd", 1000,
+              ("fixed", "latency_p99_ms"), True)  # fmt: skip
+    for clients in (200, 1000):
+        ratio_row(f"saturation, {clients:,} clients: deliveries/s ≥ 1.0× ngircd", clients,
+                  ("saturation", "deliveries_per_s"), False)  # fmt: skip
+    big = results.get(10000, {}).get("twistedchat")
+    if big is None:
+        lines.append(
+            "| 10,000 clients registered in < 5 s, one channel, none lost | not measured | — |"
+        )
+        lines.append("| ≤ 10 KB RSS per idle registered client at 10,000 | not measured | — |")
+    else:
+        secs = big[("join_seconds",)]
+        lost = big[("fixed", "lost")] + big[("saturation", "lost")]
+        ok = secs < 5 and lost == 0
+        lines.append(f"| 10,000 clients registered in < 5 s, one channel, none lost | {secs:.2f} s, "
+                     f"{lost:,.0f} lost | {'met' if ok else 'missed'} |")  # fmt: skip
+        kb = big[("rss_per_client_bytes",)] / 1024
+        lines.append(f"| ≤ 10 KB RSS per idle registered client at 10,000 | {kb:.1f} KB | "
+                     f"{'met' if kb <= 10 else 'missed'} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def render(results: dict[int, dict[str, dict]], notes: dict[int, dict[str, list[str]]],
+           args: argparse.Namespace, started: str, machine: str, elapsed: float) -> str:  # fmt: skip
+    command = "python -m bench.run " + " ".join(args.argv) if args.argv else "make bench"
+    out = [
+        f"Run {started} UTC on {machine}. Command: `{command}`; took {elapsed / 60:.1f} min.",
+        f"Medians of {args.reps} runs (10,000 clients: {args.reps_large}); fixed load "
+        f"{args.senders} senders × {args.rate:g} msg/s for {args.fixed_seconds:g} s, saturation "
+        f"{args.saturation_seconds:g} s with "
+        + ", ".join(f"{saturation_window(c, args.senders):,}" for c in results)
+        + " messages in flight (per size, in table order). Ratios in brackets are to ngircd's "
+        "figure.",
+        "",
+    ]
+    if len(results) and any(REFERENCE in r for r in results.values()):
+        out.append(targets_section(results))
+    for clients, medians in results.items():
+        out.append(size_table(clients, medians, notes.get(clients, {})))
+    return "\n".join(out)
+
+
+def write_readme(path: Path, section: str) -> None:
+    """Replace the results section of ``path`` (between the markers), keeping the rest."""
+    text = (
+        path.read_text() if path.exists() else f"# Benchmarks\n\n{RESULTS_START}\n{RESULTS_END}\n"
+    )
+    if RESULTS_START not in text or RESULTS_END not in text:
+        text = text.rstrip("\n") + f"\n\n## Results\n\n{RESULTS_START}\n{RESULTS_END}\n"
+    head, rest = text.split(RESULTS_START, 1)
+    tail = rest.split(RESULTS_END, 1)[1]
+    path.write_text(f"{head}{RESULTS_START}\n{section}\n{RESULTS_END}{tail}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="seconds-long run at tiny size")
+    p.add_argument("--servers", default="twistedchat,ngircd,plain-twisted")
+    p.add_argument("--sizes", default="100,200,1000,10000", help="client counts, comma-separated")
+    p.add_argument("--reps", type=int, default=3, help="runs per server and size (median)")
+    p.add_argument("--reps-large", type=int, default=1, help="runs at 10,000 clients and more")
+    p.add_argument("--senders", type=int, default=10)
+    p.add_argument("--rate", type=float, default=5.0, help="fixed run: messages/s per sender")
+    p.add_argument("--fixed-seconds", type=float, default=5.0)
+    p.add_argument("--saturation-seconds", type=float, default=4.0)
+    p.add_argument("--register-timeout", type=float, default=90.0)
+    p.add_argument("--readme", type=Path, default=README, help="where to write the tables")
+    p.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="raw figures")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.reps, args.reps_large = "5", 1, 1
+        args.senders, args.rate, args.fixed_seconds, args.saturation_seconds = 2, 20.0, 1.0, 1.0
+        args.register_timeout = 20.0
+    args.argv = argv
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    raise_nofile()
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = [s for s in servers if s not in SERVERS]
+    if unknown:
+        print(f"unknown server(s): {', '.join(unknown)}; known: {', '.join(SERVERS)}")
+        return 2
+    if REFERENCE in servers and not ensure_ngircd():
+        print("ngircd is not installed and could not be installed; benching without it")
+        servers.remove(REFERENCE)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    pin = (os.cpu_count() or 1) >= 2
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    machine = machine_description()
+    t0 = time.monotonic()
+    raw: dict[str, dict[str, list[dict]]] = {}
+    results: dict[int, dict[str, dict]] = {}
+    notes: dict[int, dict[str, list[str]]] = {}
+    for clients in sizes:
+        reps = args.reps_large if clients >= 10000 else args.reps
+        runs: dict[str, list[dict]] = {s: [] for s in servers}
+        for rep in range(reps):
+            for server in servers:
+                if rep and runs[server] and runs[server][-1]["joined"] < clients:
+                    continue  # it could not take this many: once is enough
+                print(f"[{time.monotonic() - t0:6.0f} s] {server}, {clients} clients, "
+                      f"run {rep + 1}/{reps}", flush=True)  # fmt: skip
+                try:
+                    run = measure(server, clients, args, pin)
+                except (RuntimeError, subprocess.SubprocessError, OSError) as err:
+                    notes.setdefault(clients, {}).setdefault(server, []).append(f"failed: {err}")
+                    print(f"  failed: {err}", flush=True)
+                    continue
+                runs[server].append(run)
+                print(f"  joined {run['joined']}/{clients} in {run['join_seconds']:.2f} s; fixed "
+                      f"p99 {run['fixed']['latency_p99_ms']:.2f} ms, "
+                      f"{run['fixed']['server_cpu_percent']:.0f} % CPU; saturation "
+                      f"{run['saturation']['deliveries_per_s']:,.0f}/s; errors {run['errors']}",
+                      flush=True)  # fmt: skip
+        raw[str(clients)] = runs
+        results[clients] = {s: median_run(r) for s, r in runs.items() if r}
+        for server, server_runs in runs.items():
+            server_notes = notes.setdefault(clients, {}).setdefault(server, [])
+            incomplete = [r for r in server_runs if r["joined"] < clients]
+            if incomplete:
+                r = incomplete[0]
+                server_notes.append(
+                    f"only {r['joined']:,} of {clients:,} clients joined within "
+                    f"{args.register_timeout:.0f} s, so no message runs at this size"
+                )
+            errors = sorted({e for r in server_runs for e in r["errors"]})
+            server_notes.extend(f"generator saw: {e}" for e in errors[:5])
+    elapsed = time.monotonic() - t0
+    section = render(results, notes, args, started, machine, elapsed)
+    print(section)
+    if not args.no_write:
+        write_readme(args.readme, section)
+        args.json.write_text(json.dumps({"started": started, "machine": machine,
+                                         "args": args.argv, "runs": raw}, indent=1))  # fmt: skip
+        print(f"wrote {args.readme} and {args.json}")
+    return 0 if results and all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

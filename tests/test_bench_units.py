@@ -1,0 +1,74 @@
+"""The bench's pure parts: message stamps, percentiles, windows, tables and the README splice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import loadgen, run
+from twistedchat.message import parse
+
+
+def test_stamped_message_is_a_valid_privmsg_whose_stamp_reads_back() -> None:
+    line = loadgen.message_line(123456789)
+    msg = parse(line.rstrip(b"\r\n"))
+    assert msg.command == "PRIVMSG" and msg.params[0] == loadgen.CHANNEL.decode()
+    pos = line.find(loadgen.MARKER)
+    assert int(line[pos + 4 : pos + 4 + loadgen.STAMP_DIGITS]) == 123456789
+
+
+def test_stamped_and_plain_messages_have_the_same_length() -> None:
+    stamped, plain = (
+        loadgen.message_line(time_ns := 1_732_000_000_000_000_000),
+        loadgen.message_line(None),
+    )
+    assert len(stamped) == len(plain)
+    assert loadgen.MARKER not in plain and str(time_ns).encode() in stamped
+
+
+def test_percentile_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert loadgen.percentile(values, 0.5) == 50
+    assert loadgen.percentile(values, 0.99) == 99
+    assert loadgen.percentile([7], 0.99) == 7
+    assert loadgen.percentile([], 0.5) == 0
+
+
+def test_saturation_window_keeps_deliveries_in_flight_bounded() -> None:
+    assert loadgen.saturation_window(1000, 10) == 500
+    assert loadgen.saturation_window(10, 10) == 5000  # capped in messages
+    assert loadgen.saturation_window(100_000, 10) == 20  # at least two per sender
+
+
+def test_table_shows_ratio_to_ngircd() -> None:
+    figures = {f.path: 2.0 for f in run.FIGURES}
+    reference = {f.path: 4.0 for f in run.FIGURES}
+    table = run.size_table(1000, {"twistedchat": figures, "ngircd": reference}, {})
+    assert "### 1,000 clients" in table
+    assert "| saturation: deliveries/s | 2 (0.50×) | 4 |" in table
+
+
+def test_targets_report_met_and_missed() -> None:
+    ours = {f.path: 1.0 for f in run.FIGURES}
+    ngircd = {f.path: 2.0 for f in run.FIGURES}
+    text = run.targets_section({1000: {"twistedchat": ours, "ngircd": ngircd}})
+    assert "fixed load, 1,000 clients: server CPU ≤ 1.0× ngircd | 0.50× ngircd | met" in text
+    assert "saturation, 1,000 clients: deliveries/s ≥ 1.0× ngircd | 0.50× ngircd | missed" in text
+    assert "saturation, 200 clients: deliveries/s ≥ 1.0× ngircd | not measured" in text
+
+
+def test_write_readme_replaces_only_the_results_section(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{run.RESULTS_START}\nold\n{run.RESULTS_END}\nprofile notes\n")
+    run.write_readme(readme, "new tables")
+    text = readme.read_text()
+    assert "old" not in text and "new tables" in text
+    assert text.startswith("intro\n") and text.endswith("profile notes\n")
+
+
+def test_write_readme_appends_a_section_when_markers_are_missing(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# Bench\n")
+    run.write_readme(readme, "tables")
+    run.write_readme(readme, "tables again")
+    text = readme.read_text()
+    assert text.count(run.RESULTS_START) == 1 and "tables again" in text
