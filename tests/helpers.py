@@ -1,0 +1,274 @@
+"""A small line client for tests: connect over real loopback, send lines, await parsed replies.
+
+Every wait is bounded (``TIMEOUT`` seconds by default) and nothing sleeps. Expectations are
+ordered: :meth:`LineClient.expect` looks at lines after the last one it matched, so a test reads
+like the conversation it checks. :meth:`LineClient.sync` is a PING/PONG barrier: once it returns,
+everything the server sent this client before answering is in :attr:`LineClient.messages`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, endpoints, reactor, task
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
+
+from twistedchat.message import Message, parse
+
+#: Seconds any single wait may take before the test fails (real loopback answers in milliseconds).
+TIMEOUT = 5.0
+
+Predicate = Callable[[Message], bool]
+_sync_ids = itertools.count(1)
+
+
+def matcher(command: str | None = None, *params: str | None, source: str | None = None,
+            where: Predicate | None = None) -> Predicate:
+    """A predicate on messages: same command, leading params equal (``None`` = any), source prefix."""
+
+    def matches(message: Message) -> bool:
+        if command is not None and message.command != command.upper():
+            return False
+        if len(params) > len(message.params):
+            return False
+        if any(p is not None and p != got for p, got in zip(params, message.params[:len(params)], strict=True)):
+            return False
+        if source is not None and not (message.source or "").startswith(source):
+            return False
+        return where is None or where(message)
+
+    return matches
+
+
+class LineClient(Protocol):
+    """Raw IRC over a real connection: ``send`` lines, ``expect`` replies, ``closed`` on disconnect."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.raw: list[bytes] = []
+        self.cursor = 0
+        self.nick: str | None = None
+        self.closed: defer.Deferred[None] = defer.Deferred()
+        self.is_closed = False
+        self._buffer = b""
+        self._changed: list[defer.Deferred[None]] = []
+
+    # -- protocol ------------------------------------------------------------------------------
+
+    def dataReceived(self, data: bytes) -> None:
+        lines = (self._buffer + data).split(b"\n")
+        self._buffer = lines.pop()
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line:
+                self.raw.append(line)
+                self.messages.append(parse(line))
+        self._notify()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.is_closed = True
+        self.closed.callback(None)
+        self._notify()
+
+    def _notify(self) -> None:
+        waiters, self._changed = self._changed, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    async def _changed_or_timeout(self, deadline: float, what: str) -> None:
+        remaining = deadline - reactor.seconds()
+        if remaining <= 0:
+            raise AssertionError(f"{self.nick or 'client'}: timed out waiting for {what}; "
+                                 f"got {[m.to_line() for m in self.messages[self.cursor:]]}")
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._changed.append(waiter)
+        waiter.addTimeout(remaining, reactor)
+        try:
+            await waiter
+        except defer.TimeoutError:
+            if waiter in self._changed:
+                self._changed.remove(waiter)
+            raise AssertionError(
+                f"{self.nick or 'client'}: timed out waiting for {what}; "
+                f"got {[m.to_line() for m in self.messages[self.cursor:]]}"
+            ) from None
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def send(self, *lines: str | bytes) -> None:
+        """Send each line with CR LF (bytes are sent as given, plus CR LF)."""
+        self.transport.write(b"".join(
+            (line if isinstance(line, bytes) else line.encode("utf-8")) + b"\r\n"
+            for line in lines
+        ))
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def expect(self, command: str | None = None, *params: str | None,
+                     source: str | None = None, where: Predicate | None = None,
+                     timeout: float = TIMEOUT) -> Message:
+        """The next message (after the cursor) that matches; moves the cursor past it."""
+        predicate = matcher(command, *params, source=source, where=where)
+        what = f"{command} {params}" + (f" from {source}" if source else "")
+        deadline = reactor.seconds() + timeout
+        while True:
+            for index in range(self.cursor, len(self.messages)):
+                if predicate(self.messages[index]):
+                    self.cursor = index + 1
+                    return self.messages[index]
+            if self.is_closed:
+                raise AssertionError(f"{self.nick}: connection closed while waiting for {what}; "
+                                     f"got {[m.to_line() for m in self.messages[self.cursor:]]}")
+            await self._changed_or_timeout(deadline, what)
+
+    async def collect_until(self, command: str, *params: str | None,
+                            timeout: float = TIMEOUT) -> list[Message]:
+        """Every message from the cursor up to and including the next ``command``."""
+        start = self.cursor
+        await self.expect(command, *params, timeout=timeout)
+        return self.messages[start : self.cursor]
+
+    async def sync(self) -> list[Message]:
+        """PING/PONG barrier; returns what arrived since the cursor (the PONG excluded)."""
+        token = f"sync-{next(_sync_ids)}"
+        start = self.cursor
+        self.send(f"PING :{token}")
+        await self.expect("PONG", None, token)
+        return self.messages[start : self.cursor - 1]
+
+    async def wait_closed(self, timeout: float = TIMEOUT) -> None:
+        deadline = reactor.seconds() + timeout
+        while not self.is_closed:
+            await self._changed_or_timeout(deadline, "the connection to close")
+
+    def since(self, command: str | None = None) -> list[Message]:
+        """Messages after the cursor (optionally of one command), without waiting."""
+        return [m for m in self.messages[self.cursor:]
+                if command is None or m.command == command.upper()]
+
+    def skip(self) -> None:
+        """Forget everything received so far (move the cursor to the end)."""
+        self.cursor = len(self.messages)
+
+    def close(self) -> None:
+        self.transport.loseConnection()
+
+
+async def connect(endpoint: str) -> LineClient:
+    """Open a raw connection to a Twisted client endpoint description."""
+    client = LineClient()
+    await endpoints.connectProtocol(endpoints.clientFromString(reactor, endpoint), client)
+    return client
+
+
+async def register(server: Any, nick: str, *, cap: bool = False, password: str | None = None,
+                   realname: str | None = None) -> LineClient:
+    """Connect to ``server`` (anything with ``client_endpoint``) and register ``nick``.
+
+    Returns after the end of the MOTD (376 or 422), with the cursor past the welcome burst.
+    """
+    client = await connect(server.client_endpoint)
+    client.nick = nick
+    if cap:
+        client.send("CAP LS 302")
+    if password is not None:
+        client.send(f"PASS {password}")
+    client.send(f"NICK {nick}", f"USER {nick.lower()} 0 * :{realname or nick + ' Tester'}")
+    if cap:
+        client.send("CAP END")
+    await client.expect("001")
+    await client.expect(where=lambda m: m.command in ("376", "422"))
+    return client
+
+
+async def wait_until(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT,
+                     interval: float = 0.02) -> Any:
+    """Poll ``condition`` on the reactor (no sleep) until it is truthy; fail after ``timeout``."""
+    deadline = reactor.seconds() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await task.deferLater(reactor, interval, lambda: None)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def twistd_command() -> list[str]:
+    """How to run this venv's ``twistd``."""
+    script = Path(sys.executable).with_name("twistd")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("twistd")
+    assert found, "twistd is not installed"
+    return [found]
+
+
+def checkout_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess that must import this checkout from any directory."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.update(extra)
+    return env
+
+
+class DaemonProcess:
+    """``twistd -n chat`` as a child process on a free loopback port (for SIGTERM and interop)."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.client_endpoint = f"tcp:{self.host}:{self.port}"
+        self.log_path = tmp_path / "twistd.log"
+        command = [*twistd_command(), "-n", "--pidfile=", f"--logfile={self.log_path}", "chat",
+                   "--port", f"tcp:{self.port}:interface=127.0.0.1", *args]
+        self.process = subprocess.Popen(command, cwd=tmp_path, env=checkout_env(),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    async def wait_listening(self, timeout: float = 15.0) -> None:
+        def listening() -> bool:
+            if self.process.poll() is not None:
+                output = self.process.stdout.read().decode(errors="replace") if self.process.stdout else ""
+                raise AssertionError(f"twistd exited early ({self.process.returncode}): {output}"
+                                     f"{self.log_text()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+
+        await wait_until(listening, f"twistd listens on {self.port}", timeout, interval=0.05)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.process.stdout:
+            self.process.stdout.close()
