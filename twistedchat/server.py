@@ -6,12 +6,13 @@ bucket and the send queue. Everything else is :class:`twistedchat.core.ServerCor
 
 from __future__ import annotations
 
+import signal
 from collections import deque
 from typing import Any
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import defer, endpoints, interfaces, task
+from twisted.internet import defer, endpoints, interfaces, task, tcp
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
@@ -43,6 +44,20 @@ def line_too_long(line: bytes) -> bool:
     return space + 1 > MAX_TAGS_BYTES or len(line) - space - 1 > MAX_LINE_BYTES - 2
 
 
+def _write_buffer_empty(transport: Any) -> bool:
+    """Whether a TCP/UNIX transport has written everything it was given (and is not closing).
+
+    Reads the buffer attributes of ``twisted.internet.abstract.FileDescriptor``; a transport
+    without them (TLS, others) never takes the direct path.
+    """
+    return (
+        not transport._tempDataLen
+        and transport.offset == len(transport.dataBuffer)
+        and not transport.disconnecting
+        and transport.connected
+    )
+
+
 @implementer(interfaces.IPushProducer)
 class ChatConnection(Protocol):
     """One client connection: a thin adapter between the transport and the core."""
@@ -63,6 +78,7 @@ class ChatConnection(Protocol):
         self._bucket: TokenBucket | None = None
         self._write_paused = False
         self._unsent = 0
+        self._socket_send: Any = None
 
     # -- connection life cycle -----------------------------------------------------------------
 
@@ -83,6 +99,8 @@ class ChatConnection(Protocol):
                 self.config.flood_burst, self.config.flood_rate, self.clock.seconds()
             )
         self.transport.registerProducer(self, True)
+        if isinstance(self.transport, tcp.Connection):
+            self._socket_send = self.transport.getHandle().send
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         for call in (self._drain_call, self._abort_call):
@@ -103,7 +121,18 @@ class ChatConnection(Protocol):
                 self.transport.abortConnection()
                 log.info("dropped {host}: send queue exceeded", host=self.host)
                 return
-        self.transport.write(data)
+        transport = self.transport
+        if self._socket_send is not None and _write_buffer_empty(transport):
+            # Nothing is waiting in Twisted's buffer, so the bytes can go straight to the socket;
+            # this skips the writer registration and the extra reactor turn of transport.write().
+            try:
+                sent = self._socket_send(data)
+            except OSError:  # EAGAIN or a broken connection: the transport deals with either
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        transport.write(data)
 
     def _close(self) -> None:
         if self.user is not None and self.user.outbox:
@@ -318,6 +347,7 @@ class ChatService(service.MultiService):
         super().__init__()
         if reactor is None:
             from twisted.internet import reactor
+        self.reactor = reactor
         self.factory = ChatFactory(config, clock=reactor)
         self.listeners: list[StreamServerEndpointService] = []
         for description in ports:
@@ -338,3 +368,7 @@ class ChatService(service.MultiService):
         yield defer.DeferredList([defer.maybeDeferred(s.stopService) for s in self.listeners])
         yield self.factory.shutdown("Server shutting down")
         self.running = 0
+        # SIGTERM is how service managers ask us to stop; once every client has been told, that is
+        # a clean exit (status 0), not death by signal, which twistd would otherwise re-raise.
+        if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
+            self.reactor._exitSignal = None
