@@ -1,0 +1,301 @@
+"""The daemon under pressure: timeouts, floods, slow readers, connection limits, handler errors, SIGTERM.
+
+Time-driven rules (ping and registration timeouts, the flood bucket's delay) run on a
+``task.Clock`` with ``StringTransport`` connections, so no test waits for real seconds. What needs
+real sockets (a reader that stops reading, per-IP refusals, the flood disconnect seen by another
+client, SIGTERM to ``twistd``) runs over loopback against the real daemon.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+
+import pytest
+import pytest_twisted
+from conftest import RunningServer
+from helpers import DaemonProcess, connect, register, wait_until
+from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+from twisted.logger import globalLogPublisher
+
+from twistedchat.config import ServerConfig
+from twistedchat.message import parse
+from twistedchat.server import ChatFactory
+
+ensure = pytest_twisted.ensureDeferred
+
+
+# -- StringTransport + task.Clock ----------------------------------------------------------------
+
+
+class FakeClient:
+    """A ChatConnection on a StringTransport, driven by a task.Clock."""
+
+    def __init__(self, factory: ChatFactory, clock: task.Clock, port: int = 40000) -> None:
+        self.clock = clock
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+        self.protocol = factory.buildProtocol(None)
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, *lines: str) -> None:
+        self.protocol.dataReceived(b"".join(line.encode() + b"\r\n" for line in lines))
+        self.clock.advance(0)  # the factory flushes outboxes on the next turn
+
+    def received(self) -> list:
+        """Parsed lines written so far; clears the transport."""
+        data = self.transport.value()
+        self.transport.clear()
+        return [parse(line) for line in data.split(b"\r\n") if line]
+
+    @property
+    def dropped(self) -> bool:
+        return self.transport.disconnecting or self.transport.disconnected
+
+
+def clocked_factory(**settings) -> tuple[ChatFactory, task.Clock]:
+    clock = task.Clock()
+    clock.advance(1_000_000)
+    factory = ChatFactory(ServerConfig(name="clock.server", **settings), clock=clock)
+    factory.startFactory()
+    return factory, clock
+
+
+def advance(clock: task.Clock, seconds: float, step: float = 0.5) -> None:
+    for _ in range(int(seconds / step)):
+        clock.advance(step)
+
+
+def test_registration_timeout():
+    factory, clock = clocked_factory(registration_timeout=10)
+    lazy = FakeClient(factory, clock)
+    lazy.send("NICK lazy")  # never sends USER
+    quick = FakeClient(factory, clock, port=40001)
+    quick.send("NICK quick", "USER quick 0 * :Quick")
+    advance(clock, 9)
+    assert not lazy.dropped
+    advance(clock, 2)
+    assert lazy.dropped
+    error = [m for m in lazy.received() if m.command == "ERROR"]
+    assert error and "Registration timed out" in error[0].params[0]
+    assert not quick.dropped
+    factory.stopFactory()
+
+
+def test_ping_timeout_and_pong_keeps_alive():
+    factory, clock = clocked_factory(ping_interval=30, ping_timeout=20)
+    alive = FakeClient(factory, clock)
+    silent = FakeClient(factory, clock, port=40001)
+    alive.send("NICK alive", "USER alive 0 * :A")
+    silent.send("NICK silent", "USER silent 0 * :S")
+    alive.received(), silent.received()
+    advance(clock, 31)
+    for client in (alive, silent):
+        pings = [m for m in client.received() if m.command == "PING"]
+        assert [p.params for p in pings] == [("clock.server",)]
+    alive.send("PONG :clock.server")
+    # The sweep runs every ping_interval / 4 seconds, so the drop comes within one period of 50 s.
+    advance(clock, 25)
+    assert silent.dropped and not alive.dropped
+    error = [m for m in silent.received() if m.command == "ERROR"]
+    assert "Ping timeout" in error[0].params[0]
+    # The one who answered is pinged again after another quiet interval, and survives if it answers.
+    advance(clock, 15)
+    assert [m.command for m in alive.received()] == ["PING"]
+    alive.send("PONG :clock.server")
+    advance(clock, 25)
+    assert not alive.dropped
+    factory.stopFactory()
+
+
+def test_flood_burst_is_delayed_not_lost():
+    factory, clock = clocked_factory(flood_burst=5, flood_rate=2)
+    flooder = FakeClient(factory, clock)
+    flooder.send("NICK flooder", "USER f 0 * :F")
+    listener = FakeClient(factory, clock, port=40001)
+    listener.send("NICK listener", "USER l 0 * :L")
+    clock.advance(10)  # refill the flooder's bucket after registering
+    listener.received()
+    flooder.send(*(f"PRIVMSG listener :line {n}" for n in range(15)))
+    now = [m.params[-1] for m in listener.received() if m.command == "PRIVMSG"]
+    assert now == [f"line {n}" for n in range(5)]  # the burst goes through at once
+    advance(clock, 2.5)
+    later = [m.params[-1] for m in listener.received() if m.command == "PRIVMSG"]
+    assert later == [f"line {n}" for n in range(5, 10)]  # then 2 lines a second
+    advance(clock, 3)
+    rest = [m.params[-1] for m in listener.received() if m.command == "PRIVMSG"]
+    assert rest == [f"line {n}" for n in range(10, 15)]
+    assert not flooder.dropped
+    factory.stopFactory()
+
+
+def test_sendq_overflow_on_a_paused_transport():
+    """The sendq rule alone: once the transport asks us to pause, only ``sendq`` bytes more."""
+    factory, clock = clocked_factory(sendq=2000, flood_rate=0)
+    reader = FakeClient(factory, clock)
+    talker = FakeClient(factory, clock, port=40001)
+    reader.send("NICK reader", "USER r 0 * :R")
+    talker.send("NICK talker", "USER t 0 * :T")
+    reader.protocol.pauseProducing()  # what a full socket buffer makes Twisted do
+    for n in range(3):
+        talker.send(f"PRIVMSG reader :{'x' * 400} {n}")
+    assert not reader.dropped
+    talker.send(*(f"PRIVMSG reader :{'x' * 400} {n}" for n in range(3, 8)))
+    assert reader.dropped
+    assert not talker.dropped
+    talker.send("PING :still")
+    assert [m.command for m in talker.received()][-1] == "PONG"
+    factory.stopFactory()
+
+
+# -- real loopback --------------------------------------------------------------------------------
+
+
+@pytest_twisted.async_yield_fixture
+async def limited_server(request):
+    settings = getattr(request, "param", {})
+    server = RunningServer(ServerConfig(name="limits.server", **settings))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.mark.parametrize("limited_server", [{"flood_burst": 5, "flood_rate": 1,
+                                             "flood_queue": 20}], indirect=True)
+@ensure
+async def test_sustained_flood_is_disconnected_others_go_on(limited_server):
+    flooder = await register(limited_server, "flooder")
+    alice = await register(limited_server, "alice")
+    bob = await register(limited_server, "bob")
+    flooder.send(*(f"PRIVMSG bob :flood {n}" for n in range(200)))
+    error = await flooder.expect("ERROR")
+    assert error.params[0] == "Closing Link: 127.0.0.1 (Excess Flood)"
+    await flooder.wait_closed()
+    alice.send("PRIVMSG bob :are you ok?")
+    await bob.expect("PRIVMSG", "bob", "are you ok?", source="alice!")
+    received = [m.params[-1] for m in bob.messages if m.command == "PRIVMSG"]
+    assert received[0] == "flood 0" and len(received) <= 30  # the burst, nowhere near 200
+    for client in (alice, bob):
+        client.close()
+
+
+@pytest.mark.parametrize("limited_server", [{"sendq": 32 * 1024, "flood_rate": 0}],
+                         indirect=True)
+@ensure
+async def test_slow_consumer_is_dropped_at_sendq(limited_server):
+    """A client with a tiny receive buffer that never reads is cut off; the others are served."""
+    factory = limited_server.factory
+    before = set(factory.connections)
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.setblocking(False)
+    try:
+        slow.connect_ex((limited_server.host, limited_server.port))
+        await wait_until(lambda: set(factory.connections) - before, "the slow client is accepted")
+        (conn,) = set(factory.connections) - before
+        # Keep the server's kernel send buffer small too, so the test moves ~150 KB, not megabytes.
+        conn.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        slow.send(b"NICK slow\r\nUSER slow 0 * :Slow\r\nJOIN #flood\r\n")
+        observer = await register(limited_server, "observer")
+        observer.send("JOIN #flood")
+        await observer.expect("366")
+        talker = await register(limited_server, "talker")
+        talker.send("JOIN #flood")
+        await talker.expect("366")
+        assert conn.user is not None and conn.user.nick == "slow"
+        text = "z" * 400
+        for batch in range(10):
+            talker.send(*(f"PRIVMSG #flood :{batch}-{n} {text}" for n in range(100)))
+            await observer.expect("PRIVMSG", "#flood", where=lambda m, b=batch: m.params[1]
+                                  .startswith(f"{b}-99 "), timeout=10)
+            if conn not in factory.connections:
+                break
+        await wait_until(lambda: conn not in factory.connections, "the slow client is dropped")
+        assert factory.core.state.find_user("slow") is None
+        assert any("send queue exceeded" in e.get("log_format", "") for e in events)
+        await observer.sync()
+        quits = [m for m in observer.messages if m.command == "QUIT" and m.source.startswith("slow!")]
+        assert len(quits) == 1 and quits[0].params[0]
+        # The server still serves the others.
+        talker.send("PRIVMSG #flood :after")
+        await observer.expect("PRIVMSG", "#flood", "after")
+        observer.close()
+        talker.close()
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+        slow.close()
+
+
+@pytest.mark.parametrize("limited_server", [{"max_per_ip": 2}], indirect=True)
+@ensure
+async def test_per_ip_limit_refuses_politely(limited_server):
+    first = await register(limited_server, "first")
+    second = await register(limited_server, "second")
+    third = await connect(limited_server.client_endpoint)
+    error = await third.expect("ERROR")
+    assert error.params[0] == "Closing Link: 127.0.0.1 (Too many connections from your address)"
+    await third.wait_closed()
+    first.close()
+    await wait_until(lambda: len(limited_server.factory.connections) == 1, "first is gone")
+    fourth = await register(limited_server, "fourth")
+    for client in (second, fourth):
+        client.close()
+
+
+@pytest.mark.parametrize("limited_server", [{"max_clients": 2, "max_per_ip": 0}],
+                         indirect=True)
+@ensure
+async def test_max_clients_refuses_politely(limited_server):
+    clients = [await register(limited_server, nick) for nick in ("one", "two")]
+    extra = await connect(limited_server.client_endpoint)
+    error = await extra.expect("ERROR")
+    assert "Server is full" in error.params[0]
+    await extra.wait_closed()
+    clients[0].send("PING :ok")
+    await clients[0].expect("PONG")
+    for client in clients:
+        client.close()
+
+
+@ensure
+async def test_handler_error_is_logged_and_answered(chat_server, monkeypatch):
+    def broken(user, message):
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setitem(chat_server.factory.core._handlers, "TIME", broken)
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        client = await register(chat_server, "victim")
+        client.send("TIME")
+        reply = await client.expect("400", "victim", "TIME")
+        assert "logged" in reply.params[-1]
+        client.send("PING :alive")
+        await client.expect("PONG", None, "alive")
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    failures = [e for e in events if "log_failure" in e]
+    assert failures and failures[0]["log_failure"].check(RuntimeError)
+    assert failures[0]["command"] == "TIME"
+    client.close()
+
+
+@ensure
+async def test_sigterm_tells_clients_and_exits_zero(tmp_path):
+    daemon = DaemonProcess(tmp_path, "--name", "term.server")
+    try:
+        await daemon.wait_listening()
+        client = await register(daemon, "stayer")
+        client.send("JOIN #lobby")
+        await client.expect("366")
+        daemon.process.send_signal(signal.SIGTERM)
+        error = await client.expect("ERROR", timeout=10)
+        assert "shutting down" in error.params[0].lower()
+        await client.wait_closed()
+        await wait_until(lambda: daemon.process.poll() is not None, "twistd exits", timeout=15)
+        assert daemon.process.returncode == 0, daemon.log_text()
+    finally:
+        daemon.stop()
