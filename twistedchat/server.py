@@ -14,6 +14,7 @@ from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, endpoints, interfaces, task, tcp
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -356,6 +357,13 @@ class ChatService(service.MultiService):
             listener._raiseSynchronously = True
             listener.setServiceParent(self)
             self.listeners.append(listener)
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except CannotListenError as error:
+            # A port in use or an address this host lacks: say so plainly, not with a traceback.
+            raise SystemExit(f"twistedchat: {error}") from None
 
     def startService(self) -> None:
         super().startService()
