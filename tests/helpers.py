@@ -82,7 +82,8 @@ class LineClient(Protocol):
     def _notify(self) -> None:
         waiters, self._changed = self._changed, []
         for waiter in waiters:
-            waiter.callback(None)
+            if not waiter.called:  # a timed-out wait has already fired
+                waiter.callback(None)
 
     async def _changed_or_timeout(self, deadline: float, what: str) -> None:
         remaining = deadline - reactor.seconds()
@@ -161,6 +162,36 @@ class LineClient(Protocol):
 
     def close(self) -> None:
         self.transport.loseConnection()
+
+
+class EventLog:
+    """Events recorded by a client's callbacks (tuples like ``("joined", "#lobby")``), awaitable."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self._changed: list[defer.Deferred[None]] = []
+
+    def add(self, *event: Any) -> None:
+        self.events.append(event)
+        waiters, self._changed = self._changed, []
+        for waiter in waiters:
+            if not waiter.called:  # a timed-out wait has already fired
+                waiter.callback(None)
+
+    async def expect(self, *prefix: Any, timeout: float = TIMEOUT) -> tuple[Any, ...]:
+        """The first recorded event that starts with ``prefix`` (waits for it, bounded)."""
+        deadline = reactor.seconds() + timeout
+        while True:
+            for event in self.events:
+                if event[: len(prefix)] == prefix:
+                    return event
+            remaining = deadline - reactor.seconds()
+            waiter: defer.Deferred[None] = defer.Deferred()
+            self._changed.append(waiter)
+            try:
+                await waiter.addTimeout(max(remaining, 0), reactor)
+            except defer.TimeoutError:
+                raise AssertionError(f"timed out waiting for {prefix}; got {self.events}") from None
 
 
 async def connect(endpoint: str) -> LineClient:
