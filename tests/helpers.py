@@ -179,11 +179,15 @@ class EventLog:
                 waiter.callback(None)
 
     async def expect(self, *prefix: Any, timeout: float = TIMEOUT) -> tuple[Any, ...]:
-        """The first recorded event that starts with ``prefix`` (waits for it, bounded)."""
+        """The first recorded event that starts with ``prefix`` (``None`` matches anything)."""
         deadline = reactor.seconds() + timeout
+        size = len(prefix)
         while True:
             for event in self.events:
-                if event[: len(prefix)] == prefix:
+                if len(event) >= size and all(
+                    want is None or want == got
+                    for want, got in zip(prefix, event[:size], strict=True)
+                ):
                     return event
             remaining = deadline - reactor.seconds()
             waiter: defer.Deferred[None] = defer.Deferred()
