@@ -33,6 +33,7 @@ PRIVMSG = b" PRIVMSG "
 TEXT_LENGTH = 48  # bytes of message text after "PRIVMSG #bench :"
 RECV_BUFFER = 1 << 18
 QUIET_SECONDS = 0.5
+JOIN_WINDOW = 64  # clients waiting for their 366 at once
 
 
 def percentile(sorted_values: list[int], fraction: float) -> float:
@@ -81,11 +82,15 @@ class RunResult:
     registered: int = 0
     joined: int = 0
     register_seconds: float = 0.0
-    join_seconds: float = 0.0
     registered_per_s: float = 0.0
-    settle_seconds: float = 0.0
     register_server_cpu_s: float = 0.0
     register_generator_cpu_percent: float = 0.0
+    join_seconds: float = 0.0
+    joined_per_s: float = 0.0
+    join_server_cpu_s: float = 0.0
+    join_generator_cpu_percent: float = 0.0
+    total_seconds: float = 0.0
+    settle_seconds: float = 0.0
     rss_base_bytes: int = 0
     rss_idle_bytes: int = 0
     rss_per_client_bytes: float = 0.0
@@ -210,62 +215,98 @@ class LoadGenerator:
 
     # --- phases ------------------------------------------------------------------------------
     def register(self, clients: int, window: int, timeout: float) -> None:
-        """Connect ``clients`` clients, pipelining NICK/USER/JOIN, at most ``window`` unanswered."""
+        """Connect and register ``clients`` clients, then have them all JOIN the channel.
+
+        Registration: NICK/USER pipelined in each client's first write, at most ``window``
+        clients waiting for their 001 (so the server's accept queue never overflows). Then JOIN:
+        at most ``JOIN_WINDOW`` clients waiting for their 366 (end of NAMES). Both together are
+        bounded by ``timeout``; RSS is read once everyone is in and the server has gone quiet.
+        """
         res = self.result
         res.clients = clients
         res.rss_base_bytes = proc_rss_bytes(self.server_pid)
-        cpu0, own0 = proc_cpu_seconds(self.server_pid), own_cpu_seconds()
-        t0 = time.monotonic()
-        deadline = t0 + timeout
-        state = [0] * clients  # 0: awaiting 001, 1: awaiting 366, 2: joined
-        waiting_welcome = 0
-        registered = joined = 0
+        deadline = time.monotonic() + timeout
+        cpu0, own0, t0 = proc_cpu_seconds(self.server_pid), own_cpu_seconds(), time.monotonic()
+        res.registered = self._register_phase(clients, window, deadline)
+        t1 = time.monotonic()
+        res.register_seconds = t1 - t0
+        res.connected = len(self.socks)
+        res.registered_per_s = res.registered / res.register_seconds
+        cpu1, own1 = proc_cpu_seconds(self.server_pid), own_cpu_seconds()
+        res.register_server_cpu_s = cpu1 - cpu0
+        res.register_generator_cpu_percent = 100 * (own1 - own0) / res.register_seconds
+        if res.registered < clients:
+            self._note(f"only {res.registered} of {clients} registered within {timeout:.0f} s")
+            return
+        res.joined = self._join_phase(clients, JOIN_WINDOW, deadline)
+        res.join_seconds = time.monotonic() - t1
+        res.joined_per_s = res.joined / res.join_seconds
+        res.join_server_cpu_s = proc_cpu_seconds(self.server_pid) - cpu1
+        res.join_generator_cpu_percent = 100 * (own_cpu_seconds() - own1) / res.join_seconds
+        res.total_seconds = res.register_seconds + res.join_seconds
+        if res.joined < clients:
+            self._note(f"only {res.joined} of {clients} joined within {timeout:.0f} s")
+        t2 = time.monotonic()
+        self.drain_until_quiet(QUIET_SECONDS, timeout)
+        res.settle_seconds = time.monotonic() - t2
+        res.rss_idle_bytes = proc_rss_bytes(self.server_pid)
+        if res.joined:
+            res.rss_per_client_bytes = (res.rss_idle_bytes - res.rss_base_bytes) / res.joined
+
+    def _register_phase(self, clients: int, window: int, deadline: float) -> int:
+        """Connect and send NICK/USER; return how many got their 001 before ``deadline``."""
+        welcomed = [False] * clients
+        waiting = registered = 0
         poll, events_max, buf = self.epoll.poll, clients + 16, self.buf
-        while joined < clients and time.monotonic() < deadline:
-            while len(self.socks) < clients and waiting_welcome < window:
+        while registered < clients and time.monotonic() < deadline and not self.disconnects:
+            while len(self.socks) < clients and waiting < window:
                 try:
                     index = self._connect(max(0.1, deadline - time.monotonic()))
                 except OSError as err:
                     self._note(f"connect failed after {len(self.socks)} clients: {err}")
-                    deadline = 0.0
-                    break
-                nick = b"b%d" % index
-                self._send(index, b"NICK %s\r\nUSER %s 0 * :bench\r\nJOIN %s\r\n"
-                           % (nick, nick, CHANNEL))  # fmt: skip
-                waiting_welcome += 1
+                    return registered
+                self._send(index, b"NICK b%d\r\nUSER b%d 0 * :bench\r\n" % (index, index))
+                waiting += 1
             self._flush_pending()
             for fd, _ in poll(0.05, events_max):
                 index, end = self._read(fd)
-                if end <= 0 or state[index] == 2:
+                if end <= 0 or welcomed[index]:
                     continue
-                if state[index] == 0 and buf.find(b" 001 ", 0, end) >= 0:
-                    state[index] = 1
+                if buf.find(b" 001 ", 0, end) >= 0:
+                    welcomed[index] = True
                     registered += 1
-                    waiting_welcome -= 1
-                    if registered == clients:
-                        res.register_seconds = time.monotonic() - t0
-                if state[index] == 1 and buf.find(b" 366 ", 0, end) >= 0:
-                    state[index] = 2
-                    joined += 1
+                    waiting -= 1
                 elif buf.find(b"ERROR", 0, end) >= 0 or buf.find(b" 4", 0, end) >= 0:
                     self._other_lines(index, end)
-            if self.disconnects:
-                self._note(f"{self.disconnects} clients disconnected while registering")
-                break
-        res.join_seconds = time.monotonic() - t0
-        res.register_server_cpu_s = proc_cpu_seconds(self.server_pid) - cpu0
-        res.register_generator_cpu_percent = 100 * (own_cpu_seconds() - own0) / res.join_seconds
-        res.connected, res.registered, res.joined = len(self.socks), registered, joined
-        if registered < clients:
-            res.register_seconds = res.join_seconds
-            self._note(f"only {registered} of {clients} registered within {timeout:.0f} s")
-        res.registered_per_s = joined / res.join_seconds if joined else 0.0
-        t1 = time.monotonic()
-        self.drain_until_quiet(QUIET_SECONDS, timeout)
-        res.settle_seconds = time.monotonic() - t1
-        res.rss_idle_bytes = proc_rss_bytes(self.server_pid)
-        if joined:
-            res.rss_per_client_bytes = (res.rss_idle_bytes - res.rss_base_bytes) / joined
+        if self.disconnects:
+            self._note(f"{self.disconnects} clients disconnected while registering")
+        return registered
+
+    def _join_phase(self, clients: int, window: int, deadline: float) -> int:
+        """Every client JOINs the channel; return how many got their 366 before ``deadline``."""
+        joined_flags = [False] * clients
+        asked = waiting = joined = 0
+        poll, events_max, buf = self.epoll.poll, clients + 16, self.buf
+        join = b"JOIN " + CHANNEL + b"\r\n"
+        while joined < clients and time.monotonic() < deadline and not self.disconnects:
+            while asked < clients and waiting < window:
+                self._send(asked, join)
+                asked += 1
+                waiting += 1
+            self._flush_pending()
+            for fd, _ in poll(0.05, events_max):
+                index, end = self._read(fd)
+                if end <= 0 or joined_flags[index] or index >= asked:
+                    continue
+                if buf.find(b" 366 ", 0, end) >= 0:
+                    joined_flags[index] = True
+                    joined += 1
+                    waiting -= 1
+                elif buf.find(b"ERROR", 0, end) >= 0 or buf.find(b" 4", 0, end) >= 0:
+                    self._other_lines(index, end)
+        if self.disconnects:
+            self._note(f"{self.disconnects} clients disconnected while joining")
+        return joined
 
     def drain_until_quiet(self, quiet: float, timeout: float) -> int:
         """Read (and answer PINGs) until nothing arrived for ``quiet`` seconds; return bytes read."""

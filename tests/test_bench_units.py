@@ -51,8 +51,14 @@ def test_targets_report_met_and_missed() -> None:
     ours = {f.path: 1.0 for f in run.FIGURES}
     ngircd = {f.path: 2.0 for f in run.FIGURES}
     text = run.targets_section({1000: {"twistedchat": ours, "ngircd": ngircd}})
-    assert "fixed load, 1,000 clients: server CPU ≤ 1.0× ngircd | 0.50× ngircd | met" in text
-    assert "saturation, 1,000 clients: deliveries/s ≥ 1.0× ngircd | 0.50× ngircd | missed" in text
+    assert (
+        "fixed load, 1,000 clients: server CPU ≤ 1.0× ngircd | 1 % vs 2 %: 0.50× ngircd | met"
+        in text
+    )
+    assert (
+        "saturation, 1,000 clients: deliveries/s ≥ 1.0× ngircd | 1 vs 2: 0.50× ngircd | missed"
+        in text
+    )
     assert "saturation, 200 clients: deliveries/s ≥ 1.0× ngircd | not measured" in text
 
 
@@ -72,3 +78,22 @@ def test_write_readme_appends_a_section_when_markers_are_missing(tmp_path: Path)
     run.write_readme(readme, "tables again")
     text = readme.read_text()
     assert text.count(run.RESULTS_START) == 1 and "tables again" in text
+
+
+def test_message_figures_of_a_server_that_could_not_take_everyone_are_blank() -> None:
+    def fake_run(joined: int) -> dict:
+        run_: dict = {"fixed": {}, "saturation": {}}
+        for figure in run.FIGURES:
+            target = run_
+            for key in figure.path[:-1]:
+                target = target[key]
+            target[figure.path[-1]] = 3.0
+        run_["joined"] = joined
+        return run_
+
+    partial = run.median_run([fake_run(40)], 100)
+    assert partial[("registered_per_s",)] == 3.0
+    assert partial[("saturation", "deliveries_per_s")] is None
+    table = run.size_table(100, {"twistedchat": run.median_run([fake_run(100)], 100),
+                                 "ngircd": partial}, {})  # fmt: skip
+    assert "| saturation: deliveries/s | 3 | — |" in table
