@@ -1,0 +1,150 @@
+"""Real terminal IRC clients, irssi and weechat, driven in tmux against a ``twistd chat`` child.
+
+Each test starts the daemon as a subprocess, a raw Python client in ``#lobby``, and the terminal
+client in a private tmux server (its own socket); it types with ``send-keys`` and reads the screen
+with ``capture-pane``. Every wait is a bounded poll; tmux runs through Twisted's process API so the
+reactor keeps serving the Python client meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from helpers import DaemonProcess, register
+from twisted.internet import reactor, task, utils
+
+ensure = pytest_twisted.ensureDeferred
+
+#: Seconds a terminal client may take for one step (start, connect, show a line).
+STEP = 10.0
+
+
+class Tmux:
+    """A private tmux server for one test."""
+
+    def __init__(self, directory: Path) -> None:
+        self.tmux = shutil.which("tmux")
+        self.socket = str(directory / "tmux.sock")
+        self.env = {**os.environ, "TERM": "xterm-256color", "LANG": "C.UTF-8",
+                    "LC_ALL": "C.UTF-8", "HOME": str(directory)}
+        self.env.pop("TMUX", None)
+
+    async def run(self, *args: str) -> str:
+        out, err, code = await utils.getProcessOutputAndValue(
+            self.tmux, ("-S", self.socket, *args), env=self.env, reactor=reactor
+        )
+        if code != 0:
+            raise AssertionError(f"tmux {args} failed ({code}): {err.decode(errors='replace')}")
+        return out.decode("utf-8", "replace")
+
+    async def start(self, name: str, command: str) -> None:
+        await self.run("new-session", "-d", "-s", name, "-x", "200", "-y", "50", command)
+
+    async def type(self, name: str, text: str) -> None:
+        await self.run("send-keys", "-t", name, "-l", text)
+        await self.run("send-keys", "-t", name, "Enter")
+
+    async def screen(self, name: str) -> str:
+        return await self.run("capture-pane", "-p", "-t", name)
+
+    async def wait_for_text(self, name: str, text: str, timeout: float = STEP) -> str:
+        deadline = reactor.seconds() + timeout
+        shown = ""
+        while reactor.seconds() < deadline:
+            shown = await self.screen(name)
+            if text in shown:
+                return shown
+            await task.deferLater(reactor, 0.1, lambda: None)  # poll again shortly
+        raise AssertionError(f"{text!r} never appeared in {name}; the screen shows:\n{shown}")
+
+    async def kill(self) -> None:
+        await utils.getProcessOutputAndValue(self.tmux, ("-S", self.socket, "kill-server"),
+                                             env=self.env, reactor=reactor)
+
+
+def need(program: str) -> None:
+    if shutil.which(program) is None:
+        pytest.skip(f"{program} is not installed (make system-deps installs it)")
+
+
+@pytest_twisted.async_yield_fixture
+async def terminal_setup(tmp_path):
+    need("tmux")
+    daemon = DaemonProcess(tmp_path, "--name", "term.test", "--network", "TermNet")
+    tmux = Tmux(tmp_path)
+    try:
+        await daemon.wait_listening()
+        python = await register(daemon, "pyuser")
+        python.send("JOIN #lobby")
+        await python.expect("366")
+        yield daemon, tmux, python
+        python.close()
+    finally:
+        await tmux.kill()
+        daemon.stop()
+
+
+@ensure
+async def test_irssi_talks_with_a_python_client(terminal_setup, tmp_path):
+    need("irssi")
+    daemon, tmux, python = terminal_setup
+    home = tmp_path / "irssi-home"
+    home.mkdir()
+    # irssi paces its own output (a few commands at once, then one per 2.2 s); don't wait on that.
+    (home / "config").write_text(
+        'settings = { core = { real_name = "irssi user"; user_name = "irssi"; }; '
+        '"irc/core" = { cmd_queue_speed = "0msec"; max_cmds_at_once = "50"; }; };\n'
+    )
+    await tmux.start("irssi", f"irssi --home={home} -c 127.0.0.1 -p {daemon.port} -n irssiuser")
+    await tmux.wait_for_text("irssi", "Welcome to the TermNet Network")
+    await tmux.type("irssi", "/join #lobby")
+    await python.expect("JOIN", "#lobby", source="irssiuser!", timeout=STEP)
+    await tmux.wait_for_text("irssi", "has joined #lobby")
+
+    python.send("PRIVMSG #lobby :hello irssi, from python")
+    shown = await tmux.wait_for_text("irssi", "hello irssi, from python")
+    assert "pyuser" in shown
+
+    await tmux.type("irssi", "hello python, from irssi")
+    await python.expect("PRIVMSG", "#lobby", "hello python, from irssi", source="irssiuser!",
+                        timeout=STEP)
+
+    python.send("PART #lobby :brb", "JOIN #lobby")
+    await tmux.wait_for_text("irssi", "has left #lobby")
+
+    await tmux.type("irssi", "/quit see you")
+    quit_ = await python.expect("QUIT", source="irssiuser!", timeout=STEP)
+    assert quit_.params[0] == "Quit: see you"
+
+
+@ensure
+async def test_weechat_talks_with_a_python_client(terminal_setup, tmp_path):
+    need("weechat")
+    daemon, tmux, python = terminal_setup
+    home = tmp_path / "weechat-home"
+    home.mkdir()
+    commands = ";".join([
+        f"/server add test 127.0.0.1/{daemon.port}",
+        "/set irc.server.test.nicks weeuser",
+        "/set irc.server.test.autojoin #lobby",
+        "/connect test",
+    ])
+    await tmux.start("weechat", f"weechat --dir {home} -r '{commands}'")
+    await python.expect("JOIN", "#lobby", source="weeuser!", timeout=STEP)
+    await tmux.wait_for_text("weechat", "has joined #lobby")
+
+    python.send("PRIVMSG #lobby :hello weechat, from python")
+    shown = await tmux.wait_for_text("weechat", "hello weechat, from python")
+    assert "pyuser" in shown
+
+    await tmux.type("weechat", "hello python, from weechat")
+    await python.expect("PRIVMSG", "#lobby", "hello python, from weechat", source="weeuser!",
+                        timeout=STEP)
+
+    await tmux.type("weechat", "/quit see you")
+    quit_ = await python.expect("QUIT", source="weeuser!", timeout=STEP)
+    assert quit_.params[0] == "Quit: see you"
