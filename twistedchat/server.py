@@ -184,7 +184,8 @@ class ChatConnection(Protocol):
         rest = buffer[start:]
         if len(rest) > limit:
             # An endless line: answer once, then skip everything up to the next line ending.
-            self._too_long()
+            if not self._discarding:
+                self._too_long()
             self._discarding = True
             rest = b""
         elif self._discarding:
