@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest_twisted
 from conftest import RunningServer
 from helpers import connect, register
+from twisted.internet import reactor, task
 
 from twistedchat.config import ServerConfig
 from twistedchat.core import CAPABILITIES
@@ -571,3 +572,19 @@ async def test_invalid_utf8_is_refused(chat_server):
     got = await listener.expect("PRIVMSG", "listener")
     assert got.params[-1] == "caf\u00e9"
     close_all(client, listener)
+
+
+@ensure
+async def test_endless_line_gets_one_417(chat_server):
+    """A line with no end, arriving in many reads, is answered once and skipped to its end."""
+    client = await register(chat_server, "endless")
+    client.send("PING :before")
+    await client.expect("PONG", None, "before")
+    client.transport.write(b"PRIVMSG endless :")
+    for _ in range(12):
+        client.transport.write(b"w" * 30000)
+        await task.deferLater(reactor, 0.01, lambda: None)  # let each piece be its own read
+    client.send(" the end", "PING :after")
+    got = await client.collect_until("PONG", None, "after")
+    assert [m.command for m in got] == ["417", "PONG"]
+    client.close()
