@@ -14,7 +14,7 @@ from twisted.internet import reactor, task
 
 from twistedchat.config import ServerConfig
 from twistedchat.core import CAPABILITIES
-from twistedchat.state import CASEMAPPING, NICKLEN
+from twistedchat.state import CASEMAPPING, CHANLIMIT, MODES_PER_COMMAND, NICKLEN, TOPICLEN
 
 ensure = pytest_twisted.ensureDeferred
 
@@ -139,6 +139,21 @@ async def test_isupport_is_truthful(chat_server):
     assert set(mode.params[1]) >= set("imsk+-")
     client.send("PRIVMSG a,b,c,d,e :hi")
     await client.expect("407")
+    # TOPICLEN: a longer topic is cut to it.
+    client.send("TOPIC #" + "c" * 49 + " :" + "t" * (TOPICLEN + 10))
+    topic = await client.expect("TOPIC")
+    assert topic.params[-1] == "t" * TOPICLEN
+    # MODES: at most that many parameter modes per command.
+    client.send("MODE #" + "c" * 49 + " +bbbbbbbb " + " ".join(f"m{n}" for n in range(8)))
+    bans = await client.expect("MODE")
+    assert bans.params[1] == "+" + "b" * MODES_PER_COMMAND
+    # CHANLIMIT: one JOIN line past the limit; the channels after it are refused with 405.
+    names = ",".join(f"#{n}" for n in range(CHANLIMIT))
+    client.send(f"JOIN {names}")
+    refused = await client.expect("405")
+    assert refused.params[1] == f"#{CHANLIMIT - 1}"  # truth already holds #ccc...: 100th is over
+    client.send("JOIN #one-more")
+    await client.expect("405", None, "#one-more")
     client.close()
 
 
@@ -351,6 +366,16 @@ async def test_channel_modes(chat_server):
     await bob.expect("MODE", "#lobby", "-n")
     outsider.send("PRIVMSG #lobby :from outside")
     await bob.expect("PRIVMSG", "#lobby", "from outside", source="outsider!")
+
+    # +t (default): only ops set the topic; -t lets anyone in the channel.
+    bob.send("TOPIC #lobby :by bob")
+    await bob.expect("482", "bob", "#lobby")
+    alice.send("MODE #lobby -t")
+    await bob.expect("MODE", "#lobby", "-t")
+    bob.send("TOPIC #lobby :by bob")
+    await alice.expect("TOPIC", "#lobby", "by bob", source="bob!")
+    alice.send("MODE #lobby +t")
+    await bob.expect("MODE", "#lobby", "+t")
 
     # +m: only voiced/ops speak; +v gives voice.
     alice.send("MODE #lobby +m")
