@@ -180,6 +180,22 @@ async def test_sustained_flood_is_disconnected_others_go_on(limited_server):
         client.close()
 
 
+@pytest.mark.parametrize("limited_server", [{"flood_burst": 5, "flood_rate": 100,
+                                             "flood_queue": 100}], indirect=True)
+@ensure
+async def test_burst_over_loopback_arrives_complete_and_in_order(limited_server):
+    sender = await register(limited_server, "sender")
+    receiver = await register(limited_server, "receiver")
+    sender.send(*(f"PRIVMSG receiver :burst {n}" for n in range(60)))
+    last = await receiver.expect("PRIVMSG", "receiver", "burst 59")
+    assert last.source.startswith("sender!")
+    got = [m.params[-1] for m in receiver.messages if m.command == "PRIVMSG"]
+    assert got == [f"burst {n}" for n in range(60)]
+    assert not sender.is_closed
+    sender.close()
+    receiver.close()
+
+
 @pytest.mark.parametrize("limited_server", [{"sendq": 32 * 1024, "flood_rate": 0}],
                          indirect=True)
 @ensure
