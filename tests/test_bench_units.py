@@ -97,3 +97,15 @@ def test_message_figures_of_a_server_that_could_not_take_everyone_are_blank() ->
     table = run.size_table(100, {"twistedchat": run.median_run([fake_run(100)], 100),
                                  "ngircd": partial}, {})  # fmt: skip
     assert "| saturation: deliveries/s | 3 | — |" in table
+
+
+def test_profile_summary_ranks_own_and_inclusive_time(tmp_path: Path) -> None:
+    from bench.profile import summarize
+
+    raw = tmp_path / "stacks.raw"
+    raw.write_text("main;loop;send 6\nmain;loop;parse 3\nmain;idle 1\n")
+    text = summarize(raw, 5)
+    assert text.startswith("10 samples")
+    own, inclusive = text.split("including callees:")
+    assert own.index("send") < own.index("parse") < own.index("idle")
+    assert " 90.0 %  loop" in inclusive and "main" not in inclusive  # in every sample: dropped
