@@ -141,6 +141,8 @@ class ChatConnection(Protocol):
             self.user.outbox.clear()
         if self._abort_call is None:
             self._closing = True
+            # A transport that paused us would, once flushed, resume us instead of closing.
+            self.transport.unregisterProducer()
             self.transport.loseConnection()
             self._abort_call = self.clock.callLater(CLOSE_GRACE, self.transport.abortConnection)
 
