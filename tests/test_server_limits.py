@@ -245,6 +245,55 @@ async def test_slow_consumer_is_dropped_at_sendq(limited_server):
         slow.close()
 
 
+@pytest.mark.parametrize("limited_server", [{"flood_rate": 0}], indirect=True)
+@ensure
+async def test_backed_up_client_that_quits_is_closed_cleanly(limited_server, monkeypatch):
+    """A client whose output was paused, then QUITs, gets all its data and a clean close (FIN).
+
+    The server must not wait for the close grace period and then reset the connection.
+    """
+    from twistedchat import server as server_module
+
+    monkeypatch.setattr(server_module, "CLOSE_GRACE", 2.0)
+    factory = limited_server.factory
+    before = set(factory.connections)
+    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.setblocking(False)
+    try:
+        slow.connect_ex((limited_server.host, limited_server.port))
+        await wait_until(lambda: set(factory.connections) - before, "the client is accepted")
+        (conn,) = set(factory.connections) - before
+        conn.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        slow.send(b"NICK backed\r\nUSER b 0 * :B\r\nJOIN #busy\r\n")
+        talker = await register(limited_server, "talker")
+        talker.send("JOIN #busy")
+        await talker.expect("366")
+        talker.send(*(f"PRIVMSG #busy :{n} {'q' * 400}" for n in range(300)))
+        await wait_until(lambda: conn._write_paused, "the transport pauses the output")
+        slow.send(b"QUIT :done\r\n")
+        received = bytearray()
+
+        def drained() -> str | None:
+            try:
+                while True:
+                    chunk = slow.recv(65536)
+                    if not chunk:
+                        return "closed"
+                    received.extend(chunk)
+            except BlockingIOError:
+                return None
+            except ConnectionResetError:
+                return "reset"
+
+        how = await wait_until(drained, "the server closes the connection", timeout=10)
+        assert received.rstrip().endswith(b"ERROR :Closing Link: 127.0.0.1 (Quit: done)")
+        assert how == "closed"
+        talker.close()
+    finally:
+        slow.close()
+
+
 @pytest.mark.parametrize("limited_server", [{"max_per_ip": 2}], indirect=True)
 @ensure
 async def test_per_ip_limit_refuses_politely(limited_server):
