@@ -66,6 +66,14 @@ class Tmux:
                                              env=self.env, reactor=reactor)
 
 
+async def expect_showing(python, tmux: Tmux, name: str, *args, **kwargs):
+    """``python.expect`` that, on failure, shows what the terminal client's screen says."""
+    try:
+        return await python.expect(*args, timeout=STEP, **kwargs)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{name}'s screen:\n{await tmux.screen(name)}") from None
+
+
 def need(program: str) -> None:
     if shutil.which(program) is None:
         pytest.skip(f"{program} is not installed (make system-deps installs it)")
@@ -94,15 +102,17 @@ async def test_irssi_talks_with_a_python_client(terminal_setup, tmp_path):
     daemon, tmux, python = terminal_setup
     home = tmp_path / "irssi-home"
     home.mkdir()
-    # irssi paces its own output (a few commands at once, then one per 2.2 s); don't wait on that.
+    # irssi paces its own output (a few commands at once, then one per 2.2 s), and typing that
+    # arrives fast looks like a paste to it, which it may hold back; turn both off.
     (home / "config").write_text(
         'settings = { core = { real_name = "irssi user"; user_name = "irssi"; }; '
-        '"irc/core" = { cmd_queue_speed = "0msec"; max_cmds_at_once = "50"; }; };\n'
+        '"irc/core" = { cmd_queue_speed = "0msec"; }; '
+        '"fe-text" = { paste_detect_time = "0msecs"; }; };\n'
     )
     await tmux.start("irssi", f"irssi --home={home} -c 127.0.0.1 -p {daemon.port} -n irssiuser")
     await tmux.wait_for_text("irssi", "Welcome to the TermNet Network")
     await tmux.type("irssi", "/join #lobby")
-    await python.expect("JOIN", "#lobby", source="irssiuser!", timeout=STEP)
+    await expect_showing(python, tmux, "irssi", "JOIN", "#lobby", source="irssiuser!")
     await tmux.wait_for_text("irssi", "has joined #lobby")
 
     python.send("PRIVMSG #lobby :hello irssi, from python")
@@ -110,14 +120,14 @@ async def test_irssi_talks_with_a_python_client(terminal_setup, tmp_path):
     assert "pyuser" in shown
 
     await tmux.type("irssi", "hello python, from irssi")
-    await python.expect("PRIVMSG", "#lobby", "hello python, from irssi", source="irssiuser!",
-                        timeout=STEP)
+    await expect_showing(python, tmux, "irssi", "PRIVMSG", "#lobby", "hello python, from irssi",
+                         source="irssiuser!")
 
     python.send("PART #lobby :brb", "JOIN #lobby")
     await tmux.wait_for_text("irssi", "has left #lobby")
 
     await tmux.type("irssi", "/quit see you")
-    quit_ = await python.expect("QUIT", source="irssiuser!", timeout=STEP)
+    quit_ = await expect_showing(python, tmux, "irssi", "QUIT", source="irssiuser!")
     assert quit_.params[0] == "Quit: see you"
 
 
@@ -134,7 +144,7 @@ async def test_weechat_talks_with_a_python_client(terminal_setup, tmp_path):
         "/connect test",
     ])
     await tmux.start("weechat", f"weechat --dir {home} -r '{commands}'")
-    await python.expect("JOIN", "#lobby", source="weeuser!", timeout=STEP)
+    await expect_showing(python, tmux, "weechat", "JOIN", "#lobby", source="weeuser!")
     await tmux.wait_for_text("weechat", "has joined #lobby")
 
     python.send("PRIVMSG #lobby :hello weechat, from python")
@@ -142,9 +152,9 @@ async def test_weechat_talks_with_a_python_client(terminal_setup, tmp_path):
     assert "pyuser" in shown
 
     await tmux.type("weechat", "hello python, from weechat")
-    await python.expect("PRIVMSG", "#lobby", "hello python, from weechat", source="weeuser!",
-                        timeout=STEP)
+    await expect_showing(python, tmux, "weechat", "PRIVMSG", "#lobby",
+                         "hello python, from weechat", source="weeuser!")
 
     await tmux.type("weechat", "/quit see you")
-    quit_ = await python.expect("QUIT", source="weeuser!", timeout=STEP)
+    quit_ = await expect_showing(python, tmux, "weechat", "QUIT", source="weeuser!")
     assert quit_.params[0] == "Quit: see you"
