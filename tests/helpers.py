@@ -297,7 +297,19 @@ class DaemonProcess:
         except OSError:
             return ""
 
+    async def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then wait (polling the reactor, bounded) for the exit status; kill if stuck."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                await wait_until(lambda: self.process.poll() is not None, "twistd exits", timeout)
+            except AssertionError:
+                self.process.kill()
+        self.stop()
+        return self.process.returncode
+
     def stop(self) -> None:
+        """Make sure the process is gone (blocking; for teardown after :meth:`terminate`)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:

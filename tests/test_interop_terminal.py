@@ -93,7 +93,7 @@ async def terminal_setup(tmp_path):
         python.close()
     finally:
         await tmux.kill()
-        daemon.stop()
+        await daemon.terminate()
 
 
 @ensure

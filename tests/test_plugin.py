@@ -15,7 +15,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from helpers import twistd_command
+import pytest_twisted
+from helpers import DaemonProcess, connect, twistd_command
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Run twistd's entry point with ``python -S``: no site-packages .pth files (the editable install
@@ -127,3 +128,32 @@ def test_port_in_use_is_a_clear_error(tmp_path):
     assert result.returncode != 0
     assert f"Couldn't listen on 127.0.0.1:{port}" in output and "in use" in output, output
     assert "Traceback" not in output, output
+
+
+@pytest_twisted.ensureDeferred
+async def test_options_reach_the_running_daemon(tmp_path):
+    """--name, --network, --motd, --password and --oper, end to end through twistd."""
+    motd = tmp_path / "motd.txt"
+    motd.write_text("Hello from the MOTD file.\nSecond line.\n", encoding="utf-8")
+    daemon = DaemonProcess(tmp_path, "--name", "opts.server", "--network", "OptNet",
+                           "--motd", str(motd), "--password", "pw", "--oper", "boss:hunter2",
+                           "--max-per-ip", "3")
+    try:
+        await daemon.wait_listening()
+        refused = await connect(daemon.client_endpoint)
+        refused.send("NICK nopass", "USER n 0 * :N")
+        await refused.expect("464")
+        await refused.wait_closed()
+        client = await connect(daemon.client_endpoint)
+        client.send("PASS pw", "NICK boss", "USER boss 0 * :Boss")
+        burst = await client.collect_until("376")
+        assert burst[0].source == "opts.server"
+        assert "Welcome to the OptNet Network" in burst[0].params[-1]
+        assert [m.params[-1] for m in burst if m.command == "372"] == [
+            "- Hello from the MOTD file.", "- Second line."]
+        client.send("OPER boss hunter2")
+        await client.expect("381")
+        client.send("QUIT")
+        await client.wait_closed()
+    finally:
+        await daemon.terminate()
