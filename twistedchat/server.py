@@ -86,6 +86,9 @@ class ChatConnection(Protocol):
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
         self.host = peer.host if isinstance(peer, (IPv4Address, IPv6Address)) else "localhost"
+        if self.host.startswith(":"):
+            # "::1" cannot be a middle parameter (WHO, WHOIS); IRC servers write it "0::1".
+            self.host = "0" + self.host
         refusal = self.factory.admit(self)
         if refusal:
             self._closing = True
