@@ -7,6 +7,8 @@ checks what every client sees.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest_twisted
 from conftest import RunningServer
 from helpers import connect, register
@@ -613,3 +615,26 @@ async def test_endless_line_gets_one_417(chat_server):
     got = await client.collect_until("PONG", None, "after")
     assert [m.command for m in got] == ["417", "PONG"]
     client.close()
+
+
+@ensure
+async def test_ipv6_client_host_is_shown_in_who_and_whois(chat_server):
+    """``::1`` cannot be a middle parameter; it is shown as ``0::1`` the way IRC servers do."""
+    from twisted.internet import endpoints
+
+    listening = await endpoints.TCP6ServerEndpoint(reactor, 0, interface="::1").listen(
+        chat_server.factory)
+    try:
+        port = listening.getHost().port
+        six = await register(SimpleNamespace(client_endpoint=f"tcp:host=\\:\\:1:port={port}"),
+                             "six")
+        welcome = [m for m in six.messages if m.command == "001"][0]
+        assert welcome.params[-1].endswith("six!~six@0::1")
+        six.send("JOIN #v6", "WHO #v6", "WHOIS six")
+        who = await six.expect("352")
+        assert who.params[2:6] == ("~six", "0::1", "test.server", "six")
+        whois = await six.expect("311")
+        assert whois.params[1:4] == ("six", "~six", "0::1")
+        six.close()
+    finally:
+        await listening.stopListening()
