@@ -139,6 +139,9 @@ async def test_weechat_talks_with_a_python_client(terminal_setup, tmp_path):
     home.mkdir()
     commands = ";".join([
         f"/server add test 127.0.0.1/{daemon.port}",
+        # Plain TCP: WeeChat < 4 calls the option "ssl" (off by default), 4.x "tls" (on by default).
+        "/set irc.server.test.ssl off",
+        "/set irc.server.test.tls off",
         "/set irc.server.test.nicks weeuser",
         "/set irc.server.test.autojoin #lobby",
         "/connect test",
