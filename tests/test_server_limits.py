@@ -168,10 +168,14 @@ async def test_sustained_flood_is_disconnected_others_go_on(limited_server):
     flooder = await register(limited_server, "flooder")
     alice = await register(limited_server, "alice")
     bob = await register(limited_server, "bob")
+    for client in (flooder, alice):
+        client.send("JOIN #shared")
+        await client.expect("366")
     flooder.send(*(f"PRIVMSG bob :flood {n}" for n in range(200)))
     error = await flooder.expect("ERROR")
     assert error.params[0] == "Closing Link: 127.0.0.1 (Excess Flood)"
     await flooder.wait_closed()
+    await alice.expect("QUIT", "Excess Flood", source="flooder!")
     alice.send("PRIVMSG bob :are you ok?")
     await bob.expect("PRIVMSG", "bob", "are you ok?", source="alice!")
     received = [m.params[-1] for m in bob.messages if m.command == "PRIVMSG"]
