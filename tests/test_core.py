@@ -29,7 +29,7 @@ class Peer:
 
     @property
     def received(self) -> list[Message]:
-        return [parse(data) for data in self.user.outbox]
+        return [parse(line) for data in self.user.outbox for line in data.splitlines()]
 
     def _close(self) -> None:
         self.closed = True
@@ -548,3 +548,27 @@ def test_whowas_remembers_quits_and_nick_changes(core):
     assert commands(alice.say("WHOWAS robert"))[0] == N.RPL_WHOWASUSER
     assert commands(alice.say("WHOWAS nobody")) == [N.ERR_WASNOSUCHNICK, N.RPL_ENDOFWHOWAS]
     assert commands(alice.say("WHOWAS")) == [N.ERR_NONICKNAMEGIVEN]
+
+
+def test_lusers_counts_follow_modes_and_quits(core):
+    alice, bob = register(core, "alice"), register(core, "bob")
+    Peer(core)  # an unregistered connection
+    alice.say("MODE alice +i", "OPER admin secret")
+    got = {m.command: m.params for m in bob.say("LUSERS")}
+    assert got[N.RPL_LUSERCLIENT][-1] == "There are 1 users and 1 invisible on 1 servers"
+    assert got[N.RPL_LUSEROP][1] == "1"
+    assert got[N.RPL_LUSERUNKNOWN][1] == "1"
+    alice.say("QUIT")
+    got = {m.command: m.params for m in bob.say("LUSERS")}
+    assert got[N.RPL_LUSERCLIENT][-1] == "There are 1 users and 0 invisible on 1 servers"
+    assert N.RPL_LUSEROP not in got
+
+
+def test_long_messages_are_cut_to_fit_when_relayed(core):
+    alice, bob = register(core, "alice"), register(core, "bob")
+    text = "é" * 300  # 600 bytes: more than a line can carry
+    core.handle(alice.user, Message("PRIVMSG", ("bob", text)))
+    (line,) = bob.user.outbox
+    assert len(line) <= 512
+    relayed = parse(line).params[1]
+    assert text.startswith(relayed) and len(relayed) > 200

@@ -18,7 +18,7 @@ _param = st.one_of(
                      "-lk", "b", ":x", "::y", "+bb", "+kb", "LS", "302", "REQ", "END", "LIST", "#c,#d", "alice,bob", ":x",
                      "", "-", "+imnst", "+z", "admin", "secret", "multi-prefix", "-echo-message"]),
     st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)),
-            max_size=20),
+            max_size=600),
 )
 
 
@@ -44,13 +44,20 @@ def test_random_commands_never_raise(script):
         if user not in core.state.connections:
             continue
         core.handle(user, Message(command, tuple(params)))
-        for line in user.outbox:
-            assert parse(line).command  # everything queued is a well-formed line
+        for data in user.outbox:
+            assert data.endswith(b"\r\n")
+            for line in data.splitlines():
+                assert parse(line).command  # everything queued is a well-formed line
+                assert len(line) <= 510 or line.startswith(b"@")
     # the state stays consistent: every membership is mutual, every channel non-empty
     for channel in core.state.channels.values():
         assert channel.members
         for member in channel.members:
             assert member.channels[channel.folded] is channel
+    registered = [u for u in core.state.connections if u.registered]
+    assert core.state.registered_count == len(registered)
+    assert core.state.invisible_count == sum("i" in u.modes for u in registered)
+    assert core.state.oper_count == sum("o" in u.modes for u in registered)
     for user in core.state.connections:
         for folded, channel in user.channels.items():
             assert user in channel.members and channel.folded == folded

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from twistedchat import __version__
 from twistedchat import numerics as N
 from twistedchat.config import ServerConfig
-from twistedchat.message import Message, format_tags
+from twistedchat.message import MAX_LINE_BYTES, Message, format_tags
 from twistedchat.state import (
     AWAYLEN,
     CASEMAPPING,
@@ -44,6 +44,8 @@ from twistedchat.state import (
 )
 
 VERSION = f"twistedchat-{__version__}"
+#: Longest PART or QUIT reason relayed, in bytes, so the relayed line fits in 512.
+REASONLEN = 300
 
 #: IRCv3 capabilities this server implements, with their CAP LS 302 values.
 CAPABILITIES: dict[str, str] = {
@@ -321,9 +323,9 @@ class ServerCore:
             self.reply(user, N.ERR_PASSWDMISMATCH, "Password incorrect")
             self.quit(user, "Bad password")
             return
-        user.registered = True
+        self.state.mark_registered(user)
         user.last_seen = user.last_message = self.clock()
-        self.max_seen_users = max(self.max_seen_users, self._registered_count())
+        self.max_seen_users = max(self.max_seen_users, self.state.registered_count)
         self.reply(user, N.RPL_WELCOME, f"Welcome to the {config.network} Network, {user.source}")
         self.reply(
             user, N.RPL_YOURHOST, f"Your host is {config.name}, running version {VERSION}"
@@ -371,14 +373,11 @@ class ServerCore:
         for start in range(0, len(tokens), 12):
             self.reply(user, N.RPL_ISUPPORT, *tokens[start : start + 12], "are supported by this server")
 
-    def _registered_count(self) -> int:
-        return sum(1 for u in self.state.connections if u.registered)
-
     def _send_lusers(self, user: User) -> None:
         state = self.state
-        registered = self._registered_count()
-        invisible = sum(1 for u in state.connections if u.registered and "i" in u.modes)
-        opers = sum(1 for u in state.connections if u.registered and u.is_oper)
+        registered = state.registered_count
+        invisible = state.invisible_count
+        opers = state.oper_count
         unknown = len(state.connections) - registered
         self.reply(
             user,
@@ -420,7 +419,7 @@ class ServerCore:
         user.ping_pending = False
 
     def cmd_quit(self, user: User, msg: Message) -> None:
-        reason = msg.params[0] if msg.params else ""
+        reason = fit_utf8(msg.params[0], REASONLEN) if msg.params else ""
         self.quit(user, f"Quit: {reason}" if reason else "Client Quit")
 
     def cmd_motd(self, user: User, msg: Message) -> None:
@@ -477,7 +476,7 @@ class ServerCore:
             return
         if msg.params[0] == "0":
             for channel in list(user.channels.values()):
-                self.relay(list(channel.members), user, "PART", channel.name, "Left all channels")
+                self.relay(channel.members, user, "PART", channel.name, "Left all channels")
                 self.state.part(user, channel)
             return
         names = msg.params[0].split(",")
@@ -511,7 +510,7 @@ class ServerCore:
             self.reply(user, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
             return
         channel = self.state.join(user, name, self.clock())
-        self.relay(list(channel.members), user, "JOIN", channel.name)
+        self.relay(channel.members, user, "JOIN", channel.name)
         if channel.topic:
             self._send_topic(user, channel)
         self._send_names(user, channel)
@@ -520,7 +519,7 @@ class ServerCore:
         if not msg.params or not msg.params[0]:
             self.reply(user, N.ERR_NEEDMOREPARAMS, "PART", "Not enough parameters")
             return
-        reason = msg.params[1] if len(msg.params) > 1 else None
+        reason = fit_utf8(msg.params[1], REASONLEN) if len(msg.params) > 1 else None
         for name in msg.params[0].split(","):
             channel = self.state.find_channel(name)
             if channel is None:
@@ -529,7 +528,7 @@ class ServerCore:
                 self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
             else:
                 params = (channel.name, reason) if reason else (channel.name,)
-                self.relay(list(channel.members), user, "PART", *params)
+                self.relay(channel.members, user, "PART", *params)
                 self.state.part(user, channel)
 
     def _send_topic(self, user: User, channel: Channel) -> None:
@@ -564,22 +563,28 @@ class ServerCore:
         channel.topic = msg.params[1][:TOPICLEN]
         channel.topic_setter = user.source
         channel.topic_time = self.clock()
-        self.relay(list(channel.members), user, "TOPIC", channel.name, channel.topic)
+        self.relay(channel.members, user, "TOPIC", channel.name, channel.topic)
 
     def _send_names(self, user: User, channel: Channel) -> None:
         is_member = user in channel.members
         if is_member or "s" not in channel.modes:
-            prefixes = MULTI_PREFIX if "multi-prefix" in user.caps else HIGHEST_PREFIX
+            multi = "multi-prefix" in user.caps
             full = "userhost-in-names" in user.caps
-            entries = [
-                prefixes[modes] + (member.source if full else member.nick)
-                for member, modes in channel.members.items()
-                if is_member or "i" not in member.modes
-            ]
+            if is_member and not multi and not full:
+                names = channel.names_text()
+            else:
+                prefixes = MULTI_PREFIX if multi else HIGHEST_PREFIX
+                names = " ".join(
+                    prefixes[modes] + (member.source if full else member.nick)
+                    for member, modes in channel.members.items()
+                    if is_member or "i" not in member.modes
+                )
             symbol = "@" if "s" in channel.modes else "="
             head = f":{self.config.name} {N.RPL_NAMREPLY} {user.nick} {symbol} {channel.name} :"
-            for chunk in _chunks(" ".join(entries), 510 - len(head.encode("utf-8"))):
-                self.reply(user, N.RPL_NAMREPLY, symbol, channel.name, chunk)
+            room = 510 - len(head.encode("utf-8"))
+            lines = [f"{head}{chunk}\r\n" for chunk in _chunks(names, room)]
+            if lines:
+                user.send("".join(lines).encode("utf-8"))
         self.reply(user, N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
     def cmd_names(self, user: User, msg: Message) -> None:
@@ -662,7 +667,7 @@ class ServerCore:
                     user, N.ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel"
                 )
                 continue
-            self.relay(list(channel.members), user, "KICK", channel.name, target.nick, reason)
+            self.relay(channel.members, user, "KICK", channel.name, target.nick, reason)
             self.state.part(target, channel)
             if channel.folded not in self.state.channels:
                 break
@@ -692,6 +697,12 @@ class ServerCore:
                 self.reply(user, N.ERR_NOTEXTTOSEND, "No text to send")
             return
         text = msg.params[1] if not tag_only else None
+        if text is not None:
+            # Relayed as ":nick!user@host PRIVMSG target :text" it must still fit in 512 bytes.
+            room = MAX_LINE_BYTES - len(f":{user.source} {command}  :\r\n".encode()) - max(
+                len(target.encode()) for target in msg.params[0].split(",")
+            )
+            text = fit_utf8(text, room)
         client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")} or None
         user.last_message = self.clock()
         targets = msg.params[0].split(",")
@@ -827,8 +838,7 @@ class ServerCore:
         if self.config.opers.get(name) != password:
             self.reply(user, N.ERR_PASSWDMISMATCH, "Password incorrect")
             return
-        if not user.is_oper:
-            user.modes.add("o")
+        if self.state.set_user_mode(user, "o", True):
             user.send(Message("MODE", (user.nick, "+o"), user.source).to_bytes())
         self.reply(user, N.RPL_YOUREOPER, "You are now an IRC operator")
 
@@ -879,12 +889,10 @@ class ServerCore:
             if ch in "+-":
                 adding = ch == "+"
             elif ch == "i":
-                if adding != ("i" in user.modes):
-                    (user.modes.add if adding else user.modes.discard)("i")
+                if self.state.set_user_mode(user, "i", adding):
                     applied.append(("+" if adding else "-") + "i")
             elif ch == "o":
-                if not adding and user.is_oper:  # +o only through OPER
-                    user.modes.discard("o")
+                if not adding and self.state.set_user_mode(user, "o", False):  # +o: OPER only
                     applied.append("-o")
             else:
                 unknown = True
@@ -950,9 +958,11 @@ class ServerCore:
                     continue
                 current = channel.members[target]
                 if adding and ch not in current:
-                    channel.members[target] = "".join(m for m in PREFIX_MODES if m in current + ch)
+                    channel.set_prefixes(
+                        target, "".join(m for m in PREFIX_MODES if m in current + ch)
+                    )
                 elif not adding and ch in current:
-                    channel.members[target] = current.replace(ch, "")
+                    channel.set_prefixes(target, current.replace(ch, ""))
                 else:
                     continue
                 applied.append(sign + ch)
@@ -999,8 +1009,16 @@ class ServerCore:
                     channel.limit = None
                 applied.append(sign + ch)
         if applied:
-            self.relay(list(channel.members), user, "MODE", channel.name,
+            self.relay(channel.members, user, "MODE", channel.name,
                        _compact_modes(applied), *applied_params)
+
+
+def fit_utf8(text: str, room: int) -> str:
+    """``text`` cut to at most ``room`` bytes of UTF-8, never inside a character."""
+    data = text.encode("utf-8")
+    if len(data) <= room:
+        return text
+    return data[: max(room, 0)].decode("utf-8", "ignore")
 
 
 def _chunks(text: str, room: int) -> list[str]:

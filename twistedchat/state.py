@@ -184,6 +184,7 @@ class Channel:
         "limit",
         "bans",
         "invited",
+        "_names",
     )
 
     def __init__(self, name: str, now: float = 0.0) -> None:
@@ -201,6 +202,24 @@ class Channel:
         #: mask -> (set by, time)
         self.bans: dict[str, tuple[str, float]] = {}
         self.invited: set[str] = set()
+        #: The member list as NAMES shows it to members (highest prefix, nicks), kept while valid.
+        self._names: str | None = None
+
+    def names_text(self) -> str:
+        """``@op +voiced plain ...``: the NAMES list a member sees, without capabilities."""
+        if self._names is None:
+            self._names = " ".join(
+                HIGHEST_PREFIX[modes] + member.nick for member, modes in self.members.items()
+            )
+        return self._names
+
+    def set_prefixes(self, member: User, modes: str) -> None:
+        """Give a member its prefix modes (a subset of ``PREFIX_MODES``, in that order)."""
+        self.members[member] = modes
+        self._names = None
+
+    def forget_names(self) -> None:
+        self._names = None
 
     def is_op(self, user: User) -> bool:
         return "o" in self.members.get(user, "")
@@ -260,6 +279,27 @@ class ChatState:
         self.channels: dict[str, Channel] = {}
         self.connections: set[User] = set()
         self.whowas: deque[WhowasEntry] = deque(maxlen=WHOWAS_KEEP)
+        #: Counts kept as users come, go and change modes, so LUSERS never scans everyone.
+        self.registered_count = 0
+        self.invisible_count = 0
+        self.oper_count = 0
+
+    def mark_registered(self, user: User) -> None:
+        user.registered = True
+        self.registered_count += 1
+
+    def set_user_mode(self, user: User, mode: str, on: bool) -> bool:
+        """Turn a user mode (``i`` or ``o``) on or off; False if it already was so."""
+        if on == (mode in user.modes):
+            return False
+        step = 1 if on else -1
+        (user.modes.add if on else user.modes.discard)(mode)
+        if user.registered:
+            if mode == "i":
+                self.invisible_count += step
+            elif mode == "o":
+                self.oper_count += step
+        return True
 
     def find_user(self, nick: str) -> User | None:
         return self.users.get(casefold(nick))
@@ -279,6 +319,8 @@ class ChatState:
         user.nick = nick
         user.folded = casefold(nick)
         self.users[user.folded] = user
+        for channel in user.channels.values():
+            channel.forget_names()
 
     def nick_in_use(self, nick: str, by: User | None = None) -> bool:
         holder = self.users.get(casefold(nick))
@@ -293,6 +335,8 @@ class ChatState:
             channel.members[user] = "o"
         else:
             channel.members[user] = ""
+            if channel._names is not None:
+                channel._names = f"{channel._names} {user.nick}" if channel._names else user.nick
         user.channels[folded] = channel
         channel.invited.discard(user.folded)
         return channel
@@ -300,6 +344,7 @@ class ChatState:
     def part(self, user: User, channel: Channel) -> None:
         """Remove ``user`` from the channel; an empty channel ceases to exist."""
         channel.members.pop(user, None)
+        channel.forget_names()
         user.channels.pop(channel.folded, None)
         if not channel.members:
             self.channels.pop(channel.folded, None)
@@ -312,6 +357,10 @@ class ChatState:
             del self.users[user.folded]
             if user.registered:
                 self.remember(user, now)
+        if user in self.connections and user.registered:
+            self.registered_count -= 1
+            self.invisible_count -= "i" in user.modes
+            self.oper_count -= "o" in user.modes
         self.connections.discard(user)
 
     def remember(self, user: User, now: float) -> None:
