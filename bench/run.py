@@ -330,9 +330,13 @@ def summarize(
             incomplete = [r for r in server_runs if r["joined"] < clients]
             if incomplete:
                 r = incomplete[0]
+                got = (
+                    f"all {clients:,} clients registered but only {r['joined']:,} joined"
+                    if r["registered"] == clients
+                    else f"only {r['registered']:,} of {clients:,} clients registered"
+                )
                 server_notes.append(
-                    f"only {r['registered']:,} of {clients:,} clients registered and "
-                    f"{r['joined']:,} joined within {timeout:.0f} s (server CPU "
+                    f"{got} within {timeout:.0f} s (server CPU "
                     f"{r['register_server_cpu_s'] + r['join_server_cpu_s']:.0f} s of it), so no "
                     "message runs at this size"
                 )
