@@ -153,6 +153,15 @@ class ServerCore:
         prefix = source if isinstance(source, str) else source.source
         Relay(Message(command, params, prefix), self.clock(), client_tags).send_to(recipients, skip)
 
+    def _no_such_channel(self, user: User, name: str) -> None:
+        self.reply(user, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+
+    def _not_on_channel(self, user: User, channel: Channel) -> None:
+        self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+
+    def _not_operator(self, user: User, channel: Channel) -> None:
+        self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+
     def fail(self, user: User, command: str, code: str, text: str) -> None:
         """An IRCv3 standard reply: ``FAIL <command> <code> :text``."""
         user.send(Message("FAIL", (command, code, text), self.config.name).to_bytes())
@@ -523,9 +532,9 @@ class ServerCore:
         for name in msg.params[0].split(","):
             channel = self.state.find_channel(name)
             if channel is None:
-                self.reply(user, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+                self._no_such_channel(user, name)
             elif user not in channel.members:
-                self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+                self._not_on_channel(user, channel)
             else:
                 params = (channel.name, reason) if reason else (channel.name,)
                 self.relay(channel.members, user, "PART", *params)
@@ -543,22 +552,22 @@ class ServerCore:
             return
         channel = self.state.find_channel(msg.params[0])
         if channel is None:
-            self.reply(user, N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+            self._no_such_channel(user, msg.params[0])
             return
         member = user in channel.members
         if len(msg.params) == 1:
             if not member and "s" in channel.modes:
-                self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+                self._not_on_channel(user, channel)
             elif channel.topic:
                 self._send_topic(user, channel)
             else:
                 self.reply(user, N.RPL_NOTOPIC, channel.name, "No topic is set")
             return
         if not member:
-            self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            self._not_on_channel(user, channel)
             return
         if "t" in channel.modes and not channel.is_op(user):
-            self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            self._not_operator(user, channel)
             return
         channel.topic = msg.params[1][:TOPICLEN]
         channel.topic_setter = user.source
@@ -622,13 +631,13 @@ class ServerCore:
             return
         channel = self.state.find_channel(name)
         if channel is None:
-            self.reply(user, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            self._no_such_channel(user, name)
             return
         if user not in channel.members:
-            self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            self._not_on_channel(user, channel)
             return
         if "i" in channel.modes and not channel.is_op(user):
-            self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            self._not_operator(user, channel)
             return
         if target in channel.members:
             self.reply(user, N.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
@@ -651,13 +660,13 @@ class ServerCore:
             return
         channel = self.state.find_channel(msg.params[0])
         if channel is None:
-            self.reply(user, N.ERR_NOSUCHCHANNEL, msg.params[0], "No such channel")
+            self._no_such_channel(user, msg.params[0])
             return
         if user not in channel.members:
-            self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            self._not_on_channel(user, channel)
             return
         if not channel.is_op(user):
-            self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            self._not_operator(user, channel)
             return
         reason = (msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick)[:KICKLEN]
         for nick in msg.params[1].split(","):
@@ -867,7 +876,7 @@ class ServerCore:
         if target.startswith("#"):
             channel = self.state.find_channel(target)
             if channel is None:
-                self.reply(user, N.ERR_NOSUCHCHANNEL, target, "No such channel")
+                self._no_such_channel(user, target)
             else:
                 self._channel_mode(user, channel, msg.params[1:])
             return
@@ -914,7 +923,7 @@ class ServerCore:
             self.reply(user, N.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
             return
         if not channel.is_op(user):
-            self.reply(user, N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            self._not_operator(user, channel)
             return
         adding = True
         applied: list[str] = []
