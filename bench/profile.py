@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delay", type=float, help="seconds before sampling starts (default: guessed)")
     p.add_argument("--out", type=Path, default=Path("/tmp/twistedchat-profile.raw"))
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--idle", action="store_true", help="also sample time spent waiting in epoll")
     args = p.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(delay)
         spied = subprocess.run(
             [spy, "record", "--pid", str(srv.pid), "--duration", str(args.seconds), "--rate", "250",
-             "--format", "raw", "--output", str(args.out), "--nonblocking"],
+             "--format", "raw", "--output", str(args.out), "--nonblocking",
+             *(["--idle"] if args.idle else [])],
             capture_output=True, text=True, timeout=args.seconds + 60,
         )  # fmt: skip
         out, _ = generator.communicate(timeout=600)
