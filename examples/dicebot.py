@@ -1,0 +1,27 @@
+"""Dice bot: ``!roll 2d6`` (or ``roll 2d6`` in private) rolls dice and says the result.
+
+    twistd -n chatbot --server tcp:localhost:1234 --nick dicebot --channel '#lobby' examples/dicebot.py
+"""
+
+import random
+import re
+
+from twistedchat.bot import Bot, command
+
+DICE = re.compile(r"^(\d*)d(\d+)$")
+
+
+class DiceBot(Bot):
+    nickname = "dicebot"
+    random = random.Random()
+
+    @command("roll")
+    def roll(self, event):
+        match = DICE.match(event.args or "1d6")
+        if not match:
+            return f"{event.nick}: usage: !roll NdM, for example !roll 2d6"
+        count, sides = int(match.group(1) or 1), int(match.group(2))
+        if not (1 <= count <= 100 and 2 <= sides <= 1000):
+            return f"{event.nick}: between 1 and 100 dice of 2 to 1000 sides, please"
+        rolls = [self.random.randint(1, sides) for _ in range(count)]
+        return f"{event.nick} rolled {' + '.join(map(str, rolls))} = {sum(rolls)}"

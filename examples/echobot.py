@@ -1,0 +1,14 @@
+"""Echo bot: repeats every message said to it, in the channel or in private.
+
+    twistd -n chatbot --server tcp:localhost:1234 --channel '#lobby' examples/echobot.py
+"""
+
+from twistedchat.bot import Bot, on_message
+
+
+class EchoBot(Bot):
+    nickname = "echobot"
+
+    @on_message()
+    def echo(self, event):
+        return event.text

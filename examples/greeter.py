@@ -1,0 +1,14 @@
+"""Greeter: welcomes everyone who joins one of its channels.
+
+    twistd -n chatbot --server tcp:localhost:1234 --channel '#lobby' examples/greeter.py
+"""
+
+from twistedchat.bot import Bot, on_join
+
+
+class Greeter(Bot):
+    nickname = "greeter"
+
+    @on_join
+    def welcome(self, event):
+        return f"Welcome to {event.channel}, {event.nick}!"

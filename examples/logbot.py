@@ -1,0 +1,27 @@
+"""Logger: appends every message in its channels to a file, one line each.
+
+    CHATLOG=lobby.log twistd -n chatbot --server tcp:localhost:1234 --channel '#lobby' examples/logbot.py
+
+Lines look like ``2026-11-25T00:30:00.000Z #lobby <alice> hello`` (the server's time when it
+sends ``server-time``, else ours).
+"""
+
+import os
+from datetime import datetime, timezone
+
+from twistedchat.bot import Bot, on_message
+
+
+class LogBot(Bot):
+    nickname = "logbot"
+    path = os.environ.get("CHATLOG", "chat.log")
+
+    @on_message()
+    def log(self, event):
+        if event.private:
+            return
+        stamp = event.tags.get("time") or datetime.now(timezone.utc).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+        text = f"* {event.nick} {event.text}" if event.action else f"<{event.nick}> {event.text}"
+        with open(self.path, "a", encoding="utf-8") as log_file:
+            log_file.write(f"{stamp} {event.channel} {text}\n")
