@@ -133,9 +133,11 @@ class Bot:
         self._commands: dict[str, Callable[[Event], Any]] = {}
         self._message_handlers: list[tuple[re.Pattern[str] | None, Callable[[Event], Any]]] = []
         self._join_handlers: list[Callable[[Event], Any]] = []
-        for name, _ in inspect.getmembers(type(self), callable):
-            method = getattr(self, name)
-            for kind, argument in getattr(method, _HANDLERS_ATTRIBUTE, ()):
+        names = dict.fromkeys(name for cls in reversed(type(self).__mro__) for name in vars(cls))
+        for name in names:  # in definition order, base classes first
+            marks = getattr(inspect.getattr_static(self, name), _HANDLERS_ATTRIBUTE, ())
+            method = getattr(self, name) if marks else None
+            for kind, argument in marks:
                 if kind == "command":
                     self._commands[argument] = method
                 elif kind == "message":
