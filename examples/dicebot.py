@@ -13,7 +13,7 @@ DICE = re.compile(r"^(\d*)d(\d+)$")
 
 class DiceBot(Bot):
     nickname = "dicebot"
-    random = random.Random()
+    dice = random.Random()
 
     @command("roll")
     def roll(self, event):
@@ -23,5 +23,5 @@ class DiceBot(Bot):
         count, sides = int(match.group(1) or 1), int(match.group(2))
         if not (1 <= count <= 100 and 2 <= sides <= 1000):
             return f"{event.nick}: between 1 and 100 dice of 2 to 1000 sides, please"
-        rolls = [self.random.randint(1, sides) for _ in range(count)]
+        rolls = [self.dice.randint(1, sides) for _ in range(count)]
         return f"{event.nick} rolled {' + '.join(map(str, rolls))} = {sum(rolls)}"
