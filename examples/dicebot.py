@@ -1,12 +1,17 @@
 """Dice bot: ``!roll 2d6`` (or ``roll 2d6`` in private) rolls dice and says the result.
 
     twistd -n chatbot --server tcp:localhost:1234 --nick dicebot --channel '#lobby' examples/dicebot.py
+
+or straight from Python (server endpoint optional)::
+
+    python examples/dicebot.py tcp:localhost:1234
 """
 
 import random
 import re
+import sys
 
-from twistedchat.bot import Bot, command
+from twistedchat.bot import Bot, command, run
 
 DICE = re.compile(r"^(\d*)d(\d+)$")
 
@@ -25,3 +30,7 @@ class DiceBot(Bot):
             return f"{event.nick}: between 1 and 100 dice of 2 to 1000 sides, please"
         rolls = [self.dice.randint(1, sides) for _ in range(count)]
         return f"{event.nick} rolled {' + '.join(map(str, rolls))} = {sum(rolls)}"
+
+
+if __name__ == "__main__":
+    run(DiceBot(), *sys.argv[1:2])

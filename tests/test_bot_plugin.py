@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,22 @@ async def test_twistd_chatbot_runs_the_dice_bot(chat_server, tmp_path):
         alice.close()
         process.terminate()
         await wait_until(lambda: process.poll() is not None, "twistd exits", timeout=10)
+
+
+@pytest_twisted.ensureDeferred
+async def test_python_runs_the_dice_bot_file_directly(chat_server, tmp_path):
+    alice = await register(chat_server, "alice")
+    alice.send("JOIN #lobby")
+    await alice.expect("366")
+    process = subprocess.Popen([sys.executable, DICEBOT, chat_server.client_endpoint],
+                               cwd=tmp_path, env=checkout_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await alice.expect("JOIN", "#lobby", source="dicebot!", timeout=20)
+        alice.send("PRIVMSG dicebot :roll 1d20")
+        message = await alice.expect("PRIVMSG", "alice", source="dicebot!")
+        assert message.params[1].startswith("alice rolled ")
+    finally:
+        alice.close()
+        process.terminate()
+        await wait_until(lambda: process.poll() is not None, "the bot exits", timeout=10)

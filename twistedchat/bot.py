@@ -383,3 +383,23 @@ def make_service(
                          clock=reactor)
     return reconnecting_service(reactor, server, factory, max_delay=max_delay,
                                 initial_delay=initial_delay)
+
+
+def run(bot: Bot, server: str = "tcp:localhost:1234", **options: Any) -> None:
+    """Run ``bot`` until interrupted (Ctrl-C), logging to stderr: ``python mybot.py``.
+
+    ``options`` are those of :func:`make_service` (``nickname``, ``channels``, ``password``).
+    """
+    import sys
+
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
+
+    def main(reactor: Any) -> defer.Deferred[None]:
+        service = make_service(bot, server, reactor=reactor, **options)
+        service.startService()
+        reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+        return defer.Deferred()  # never fires: run until the reactor is stopped
+
+    task.react(main)
