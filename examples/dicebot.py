@@ -1,6 +1,6 @@
 """Dice bot: ``!roll 2d6`` (or ``roll 2d6`` in private) rolls dice and says the result.
 
-    twistd -n chatbot --server tcp:localhost:1234 --nick dicebot --channel '#lobby' examples/dicebot.py
+    twistd -n --pidfile= chatbot --server tcp:localhost:1234 --nick dicebot --channel '#lobby' examples/dicebot.py
 
 or straight from Python (server endpoint optional)::
 

@@ -1,6 +1,6 @@
 """Echo bot: repeats every message said to it, in the channel or in private.
 
-    twistd -n chatbot --server tcp:localhost:1234 --channel '#lobby' examples/echobot.py
+    twistd -n --pidfile= chatbot --server tcp:localhost:1234 --channel '#lobby' examples/echobot.py
 """
 
 from twistedchat.bot import Bot, on_message

@@ -1,6 +1,6 @@
 """Greeter: welcomes everyone who joins one of its channels.
 
-    twistd -n chatbot --server tcp:localhost:1234 --channel '#lobby' examples/greeter.py
+    twistd -n --pidfile= chatbot --server tcp:localhost:1234 --channel '#lobby' examples/greeter.py
 """
 
 from twistedchat.bot import Bot, on_join

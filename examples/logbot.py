@@ -1,6 +1,6 @@
 """Logger: appends every message in its channels to a file, one line each.
 
-    CHATLOG=lobby.log twistd -n chatbot --server tcp:localhost:1234 --channel '#lobby' examples/logbot.py
+    CHATLOG=lobby.log twistd -n --pidfile= chatbot --server tcp:localhost:1234 --channel '#lobby' examples/logbot.py
 
 Lines look like ``2026-11-25T00:30:00.000Z #lobby <alice> hello`` (the server's time when it
 sends ``server-time``, else ours).

@@ -340,6 +340,7 @@ class BotFactory(ChatClientFactory):
     """Makes the :class:`BotClient` connections of one :class:`Bot`."""
 
     protocol = BotClient
+    noisy = False  # ClientService logs the connection attempts already
 
     def __init__(
         self,
