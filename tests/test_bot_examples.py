@@ -168,3 +168,45 @@ async def test_bot_waits_for_its_nick_and_takes_it_when_freed(chat_server):
         alice.close()
     finally:
         await service.stopService()
+
+
+class Chatty(Bot):
+    nickname = "chatty"
+
+    def __init__(self, burst: int, rate: float):
+        super().__init__()
+        self.burst, self.rate = burst, rate
+        self.losses = 0
+
+    def connection_lost(self):
+        self.losses += 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_paced_bot_is_not_killed_for_flooding_where_an_unpaced_one_is(chat_server):
+    # A tight server flood limit (5 lines at once, then 20 per second, at most 10 held back)
+    # so the test is quick; the bot's defaults stay inside the default limit the same way.
+    config = chat_server.factory.config
+    config.flood_burst, config.flood_rate, config.flood_queue = 5, 20.0, 10
+    alice = await human(chat_server, "alice")
+    lines = [f"line {n}" for n in range(60)]
+    try:
+        unpaced = Chatty(burst=1000, rate=1e6)
+        service = await start_bot(chat_server, unpaced)
+        for line in lines:
+            unpaced.say("#lobby", line)
+        await wait_until(lambda: unpaced.losses, "the unpaced bot is disconnected")
+        await service.stopService()
+
+        paced = Chatty(burst=4, rate=15.0)
+        service = await start_bot(chat_server, paced)
+        alice.skip()
+        for line in lines:
+            paced.say("#lobby", line)
+        for line in lines:
+            message = await alice.expect("PRIVMSG", "#lobby", source="chatty!", timeout=15)
+            assert message.params[1] == line
+        assert paced.losses == 0 and paced.client is not None
+        await service.stopService()
+    finally:
+        alice.close()
