@@ -44,6 +44,7 @@ class Sample(Bot):
 
     @on_join
     def greet(self, event):
+        self.seen.append(("join", event.user, event.channel))
         event.reply(f"hi {event.nick}")
 
 
@@ -125,6 +126,7 @@ def test_on_join_fires_for_others_not_for_the_bot():
     clock, client, transport = signed_on(bot)
     feed(client, ":sample!bot@127.0.0.1 JOIN #other", ":carol!c@h JOIN #lobby")
     assert sent(transport) == ["PRIVMSG #lobby :hi carol"]
+    assert bot.seen == [("join", "carol!c@h", "#lobby")]
     assert bot.joined_channels == {"#lobby", "#other"}
 
 

@@ -199,9 +199,9 @@ class Bot:
             if pattern is None or match is not None:
                 self._run(handler, event(match=match))
 
-    def dispatch_join(self, nick: str, channel: str) -> None:
+    def dispatch_join(self, nick: str, channel: str, user: str | None = None) -> None:
         for handler in self._join_handlers:
-            self._run(handler, Event(self, nick, nick, channel))
+            self._run(handler, Event(self, nick, user or nick, channel))
 
     def _find_command(self, text: str, private: bool) -> tuple[str, str] | None:
         if text.startswith(self.prefix):
@@ -241,6 +241,7 @@ class BotClient(ChatClient):
         self._limiter = RateLimiter(super().sendLine, self.factory.clock, bot.burst, bot.rate)
         self._reclaim: task.LoopingCall | None = None
         self._source: str | None = None
+        self._joining = ""
         bot.client = self
         bot.joined_channels.clear()
         super().connectionMade()
@@ -306,7 +307,11 @@ class BotClient(ChatClient):
     def irc_JOIN(self, prefix: str, params: list[str]) -> None:
         if prefix.split("!", 1)[0] == self.nickname and "!" in prefix:
             self._source = prefix
-        super().irc_JOIN(prefix, params)
+        self._joining = prefix  # userJoined only gets the nick; the bot's event gets the prefix
+        try:
+            super().irc_JOIN(prefix, params)
+        finally:
+            self._joining = ""
 
     # -- events for the bot ----------------------------------------------------------------------
 
@@ -323,7 +328,9 @@ class BotClient(ChatClient):
         self.factory.bot.joined_channels.discard(channel.lower())
 
     def userJoined(self, user: str, channel: str) -> None:
-        self.factory.bot.dispatch_join(user.split("!", 1)[0], channel)
+        nick = user.split("!", 1)[0]
+        prefix = self._joining if self._joining.split("!", 1)[0] == nick else nick
+        self.factory.bot.dispatch_join(nick, channel, prefix)
 
     def privmsg(self, user: str, channel: str, message: str) -> None:
         self._message(user, channel, message, action=False)
