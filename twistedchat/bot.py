@@ -175,7 +175,7 @@ class Bot:
     # -- hooks a subclass may override ---------------------------------------------------------
 
     def signed_on(self) -> None:
-        """Connected and registered (before the channels are joined)."""
+        """Connected and registered; the JOINs for :attr:`channels` have just been sent."""
 
     def connection_lost(self) -> None:
         """The connection is gone; the service reconnects by itself."""
