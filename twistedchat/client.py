@@ -7,7 +7,7 @@ Bots (:mod:`twistedchat.bot`) and the desktop client (:mod:`qtclient`) subclass 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from twisted.application.internet import ClientService, backoffPolicy
@@ -255,17 +255,26 @@ def reconnecting_service(
     *,
     max_delay: float = 60.0,
     initial_delay: float = 1.0,
+    on_retry: Callable[[float], None] | None = None,
 ) -> ClientService:
     """A ``ClientService`` that keeps ``factory`` connected, retrying with exponential backoff.
 
     ``endpoint_description`` is a Twisted client string such as ``tcp:localhost:1234`` or
-    ``tls:chat.example.org:6697``, or an endpoint object.
+    ``tls:chat.example.org:6697``, or an endpoint object. ``on_retry`` is told each delay
+    before the next attempt (a status line can show it).
     """
     if isinstance(endpoint_description, str):
         endpoint = endpoints.clientFromString(reactor, endpoint_description)
     else:
         endpoint = endpoint_description
-    policy = backoffPolicy(
+    backoff = backoffPolicy(
         initialDelay=initial_delay, maxDelay=max_delay, factor=2.0, jitter=random.random
     )
+
+    def policy(attempt: int) -> float:
+        delay = backoff(attempt)
+        if on_retry is not None:
+            on_retry(delay)
+        return delay
+
     return ClientService(endpoint, factory, retryPolicy=policy, clock=reactor)

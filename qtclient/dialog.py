@@ -1,0 +1,167 @@
+"""The connect dialog: server, port, nickname, password, TLS, channel; Join or Enter connects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PyQt6.QtCore import QSettings, pyqtSignal
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from twistedchat.state import valid_channel_name, valid_nick
+
+DEFAULT_PORT = 1234
+DEFAULT_CHANNEL = "#lobby"
+
+
+@dataclass
+class ConnectSettings:
+    """What the dialog asks for (and the command line can give)."""
+
+    host: str = "localhost"
+    port: int = DEFAULT_PORT
+    nick: str = ""
+    password: str = ""
+    tls: bool = False
+    channel: str = DEFAULT_CHANNEL
+
+    def problem(self) -> str | None:
+        """Why these settings cannot be used, in words; None when they can."""
+        if not self.host.strip():
+            return "Enter the server's name or address."
+        if not 0 < self.port < 65536:
+            return "The port must be between 1 and 65535."
+        if not self.nick:
+            return "Choose a nickname."
+        if not valid_nick(self.nick):
+            return (f"{self.nick!r} cannot be a nickname: use letters, digits and - _ [ ] {{ }}"
+                    " \\ ` ^ |, not starting with a digit or -, at most 30 characters.")
+        if self.channel and not valid_channel_name(self.channel):
+            return f"{self.channel!r} cannot be a channel: it starts with # and has no spaces."
+        return None
+
+
+def load_settings(store: QSettings) -> ConnectSettings:
+    """The values remembered from the last successful connect (never the password)."""
+    defaults = ConnectSettings()
+    port = store.value("port", defaults.port)
+    try:
+        port = int(port)
+    except (TypeError, ValueError):
+        port = defaults.port
+    return ConnectSettings(
+        host=str(store.value("host", defaults.host)),
+        port=port,
+        nick=str(store.value("nick", defaults.nick)),
+        tls=str(store.value("tls", "false")).lower() == "true",
+        channel=str(store.value("channel", defaults.channel)),
+    )
+
+
+def save_settings(store: QSettings, settings: ConnectSettings) -> None:
+    store.setValue("host", settings.host)
+    store.setValue("port", settings.port)
+    store.setValue("nick", settings.nick)
+    store.setValue("tls", "true" if settings.tls else "false")
+    store.setValue("channel", settings.channel)
+    store.sync()
+
+
+class ConnectDialog(QDialog):
+    """Asks where to connect; emits :attr:`join_requested` with valid :class:`ConnectSettings`."""
+
+    join_requested = pyqtSignal(object)
+
+    def __init__(self, initial: ConnectSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("twistedchat — connect")
+        self.host = QLineEdit(initial.host)
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(initial.port)
+        self.nick = QLineEdit(initial.nick)
+        self.nick.setPlaceholderText("your name in the chat")
+        self.nick.setMaxLength(30)
+        self.password = QLineEdit(initial.password)
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setPlaceholderText("only if the server needs one")
+        self.tls = QCheckBox("Use TLS (encrypted)")
+        self.tls.setChecked(initial.tls)
+        self.channel = QLineEdit(initial.channel)
+        self.channel.setPlaceholderText("#channel, or empty")
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #c0392b")
+        self.error.hide()
+
+        form = QFormLayout()
+        form.addRow("Server", self.host)
+        form.addRow("Port", self.port)
+        form.addRow("Nickname", self.nick)
+        form.addRow("Password", self.password)
+        form.addRow("", self.tls)
+        form.addRow("Channel", self.channel)
+        self.buttons = QDialogButtonBox()
+        self.join_button = self.buttons.addButton("Join", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.join_button.setDefault(True)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.request_join)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        (self.host if not initial.host else self.nick).setFocus()
+
+    def values(self) -> ConnectSettings:
+        return ConnectSettings(
+            host=self.host.text().strip(),
+            port=self.port.value(),
+            nick=self.nick.text().strip(),
+            password=self.password.text(),
+            tls=self.tls.isChecked(),
+            channel=self.channel.text().strip(),
+        )
+
+    def request_join(self) -> None:
+        """Join (the button or Enter): check the values, then ask to connect."""
+        values = self.values()
+        problem = values.problem()
+        if problem:
+            self.show_error(problem)
+            return
+        self.set_busy(True)
+        self.show_message(f"Connecting to {values.host}:{values.port}…")
+        self.join_requested.emit(values)
+
+    def accept(self) -> None:  # Enter in any field
+        self.request_join()
+
+    def set_busy(self, busy: bool) -> None:
+        self.join_button.setEnabled(not busy)
+
+    def show_message(self, text: str) -> None:
+        self.error.setStyleSheet("color: #566573")
+        self.error.setText(text)
+        self.error.show()
+
+    def show_error(self, text: str, suggested_nick: str | None = None) -> None:
+        """Say what went wrong; a suggested nickname is filled in, ready for Join."""
+        self.set_busy(False)
+        self.error.setStyleSheet("color: #c0392b")
+        if suggested_nick:
+            text += f". Press Join to use {suggested_nick} instead, or choose another."
+            self.nick.setText(suggested_nick)
+            self.nick.selectAll()
+            self.nick.setFocus()
+        self.error.setText(text)
+        self.error.show()
