@@ -48,12 +48,17 @@ def _clean(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ").replace("\0", "")
 
 
+def is_channel_name(name: str) -> bool:
+    """True for a name that denotes a channel (``#`` or ``&`` first) rather than a nick."""
+    return name.startswith(("#", "&"))
+
+
 def _usage(name: str) -> CommandError:
     return CommandError(f"Usage: {USAGE[name]}")
 
 
 def _channel(name: str) -> str:
-    return name if name[:1] in "#&" else "#" + name
+    return name if is_channel_name(name) else "#" + name
 
 
 def parse_input(text: str, target: str | None) -> Command | None:
@@ -86,7 +91,7 @@ def parse_input(text: str, target: str | None) -> Command | None:
         return Command(name, (to, message))
     if name == "query":
         nick, _, message = rest.partition(" ")
-        if not nick or nick[:1] in "#&":
+        if not nick or is_channel_name(nick):
             raise _usage("query")
         return Command("query", (nick, message.strip()))
     if name == "join":
@@ -98,11 +103,11 @@ def parse_input(text: str, target: str | None) -> Command | None:
         return Command("join", (channels,), _clean(line))
     if name == "part":
         first, _, reason = rest.partition(" ")
-        if first[:1] in "#&":
+        if is_channel_name(first):
             channel = first
         else:
             channel, reason = target or "", rest
-        if channel[:1] not in "#&":
+        if not is_channel_name(channel):
             raise _usage("part")
         line = f"PART {channel}" + (f" :{reason}" if reason else "")
         return Command("part", (channel,), _clean(line))
@@ -112,11 +117,11 @@ def parse_input(text: str, target: str | None) -> Command | None:
         return Command("nick", (rest,), _clean(f"NICK {rest}"))
     if name == "topic":
         first, _, new = rest.partition(" ")
-        if first[:1] in "#&":
+        if is_channel_name(first):
             channel = first
         else:
             channel, new = target or "", rest
-        if channel[:1] not in "#&":
+        if not is_channel_name(channel):
             raise _usage("topic")
         line = f"TOPIC {channel}" + (f" :{new}" if new else "")
         return Command("topic", (channel,), _clean(line))

@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import Enum
 
 from twistedchat.bot_lines import split_text, text_room
-from twistedchat.commands import USAGE, Command, CommandError, parse_input
+from twistedchat.commands import USAGE, Command, CommandError, is_channel_name, parse_input
 from twistedchat.state import casefold
 
 #: Lines kept per conversation; older ones are dropped.
@@ -25,7 +25,6 @@ DEFAULT_SCROLLBACK = 2000
 SERVER = "*server*"
 #: Membership prefix symbols from highest to lowest rank, until the server tells us its own.
 DEFAULT_PREFIXES = "@+"
-CHANNEL_PREFIXES = "#&"
 
 
 class Kind(Enum):
@@ -85,7 +84,7 @@ class Conversation:
 
     @property
     def is_channel(self) -> bool:
-        return self.name[:1] in CHANNEL_PREFIXES
+        return is_channel_name(self.name)
 
     @property
     def is_server(self) -> bool:
@@ -329,7 +328,7 @@ class Session:
                    time: datetime | None = None) -> None:
         """A PRIVMSG, NOTICE or ``/me`` from ``sender`` (a nick, or a server name) to ``target``."""
         own = self.is_me(sender)
-        if target[:1] in CHANNEL_PREFIXES:
+        if is_channel_name(target):
             conversation = self.open(target)
         elif own:
             conversation = self.open(target)
@@ -453,7 +452,7 @@ class Session:
 
     def on_mode(self, target: str, by: str, change: str) -> None:
         """A mode change, shown as an event in the channel (or the server conversation)."""
-        conversation = self.find(target) if target[:1] in CHANNEL_PREFIXES else None
+        conversation = self.find(target) if is_channel_name(target) else None
         self.add_line(conversation or self.server,
                       self._line(Kind.MODE, f"{by} sets mode {change}", by))
 

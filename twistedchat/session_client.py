@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
 from twistedchat.client import ChatClient, ChatClientFactory, reconnecting_service
+from twistedchat.commands import is_channel_name
 from twistedchat.session import Conversation, Kind, QuitRequested, Session
 from twistedchat.state import casefold
 
@@ -173,7 +174,7 @@ class SessionClient(ChatClient):
         by = prefix.split("!", 1)[0]
         target = params[0]
         self.session.on_mode(target, by, " ".join(params[1:]))
-        if target[:1] not in "#&" or len(params) < 2:
+        if not is_channel_name(target) or len(params) < 2:
             return
         prefix_modes = self.supported.getFeature("PREFIX", {"o": ("@", 0), "v": ("+", 1)})
         chanmodes = self.supported.getFeature("CHANMODES", {})
