@@ -13,8 +13,8 @@ from twistedchat.session import Kind, Line
 
 #: Readable on a light background, distinct from each other; a nick always gets the same one.
 NICK_COLOURS = (
-    "#c0392b", "#2471a3", "#1e8449", "#8e44ad", "#b9770e", "#138d75",
-    "#a04000", "#5b2c6f", "#1a5276", "#7d6608", "#922b21", "#0e6655",
+    "#2e86c1", "#c0392b", "#138d90", "#229954", "#d35400", "#3949ab", "#8e44ad", "#c2185b",
+    "#7d7d00", "#a0522d", "#1a5276", "#b7950b", "#5b2c6f", "#00897b", "#6d4c41", "#e74c3c",
 )
 TIME_COLOUR = "#95a5a6"
 EVENT_COLOUR = "#7f8c8d"

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PyQt6.QtCore import QEvent, Qt, QTimer
-from PyQt6.QtGui import QCloseEvent, QDesktopServices, QFont, QKeyEvent, QTextCursor
+from PyQt6.QtGui import (
+    QCloseEvent,
+    QDesktopServices,
+    QFont,
+    QKeyEvent,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -42,6 +50,7 @@ from twistedchat.session import (
     LineAdded,
     MembersChanged,
     NickChanged,
+    ServerInfoChanged,
     Session,
     StatusChanged,
     TopicChanged,
@@ -50,6 +59,17 @@ from twistedchat.session_client import SessionLink
 from twistedchat.state import casefold
 
 KEY = Qt.ItemDataRole.UserRole
+LINE_FORMAT = QTextBlockFormat()
+LINE_FORMAT.setLineHeight(125, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
+STYLE = """
+QListWidget { border: none; background: #f4f6f7; }
+QListWidget::item { padding: 4px 8px; }
+QListWidget::item:selected { background: #d6eaf8; color: black; }
+QTextBrowser { border: none; background: white; }
+QLineEdit#topic { border: none; border-bottom: 1px solid #d5d8dc; padding: 7px 8px;
+                  background: white; font-weight: bold; }
+QLabel#heading { color: #7f8c8d; padding: 6px 8px 2px 8px; background: #f4f6f7; }
+"""
 
 
 class InputLine(QLineEdit):
@@ -108,12 +128,14 @@ class MessageView(QTextBrowser):
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.beginEditBlock()
-        empty = self.document().isEmpty()
+        first = self.document().isEmpty()
         for fragment in fragments:
-            if not empty:
-                cursor.insertBlock()
-            empty = False
+            if not first:
+                cursor.insertBlock(LINE_FORMAT, QTextCharFormat())
             cursor.insertHtml(fragment)
+            if first:
+                cursor.setBlockFormat(LINE_FORMAT)
+                first = False
         cursor.endEditBlock()
         if at_end:
             bar.setValue(bar.maximum())
@@ -138,7 +160,9 @@ class MainWindow(QMainWindow):
         self.conversations = QListWidget()
         self.conversations.setMinimumWidth(140)
         self.conversations.currentItemChanged.connect(self._conversation_selected)
+        self.setStyleSheet(STYLE)
         self.topic = QLineEdit()
+        self.topic.setObjectName("topic")
         self.topic.setReadOnly(True)
         self.topic.setPlaceholderText("No topic")
         self.stack = QStackedWidget()
@@ -146,27 +170,39 @@ class MainWindow(QMainWindow):
         self.members.setMinimumWidth(120)
         self.members.itemDoubleClicked.connect(self._member_double_clicked)
         self.member_count = QLabel()
+        self.member_count.setObjectName("heading")
         self.input = InputLine(self._completion_nicks)
         self.input.returnPressed.connect(self.send)
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
 
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(0)
+        heading = QLabel("Conversations")
+        heading.setObjectName("heading")
+        left_layout.addWidget(heading)
+        left_layout.addWidget(self.conversations, 1)
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
-        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.setContentsMargins(0, 0, 0, 6)
+        centre_layout.setSpacing(4)
         centre_layout.addWidget(self.topic)
         centre_layout.addWidget(self.stack, 1)
         row = QHBoxLayout()
+        row.setContentsMargins(6, 0, 6, 0)
         row.addWidget(self.input, 1)
         row.addWidget(self.send_button)
         centre_layout.addLayout(row)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.setSpacing(0)
         right_layout.addWidget(self.member_count)
         right_layout.addWidget(self.members, 1)
         splitter = QSplitter()
-        splitter.addWidget(self.conversations)
+        splitter.addWidget(left)
         splitter.addWidget(centre)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
@@ -204,6 +240,11 @@ class MainWindow(QMainWindow):
         elif isinstance(event, TopicChanged):
             if event.conversation is self.current():
                 self._show_topic(event.conversation)
+        elif isinstance(event, ServerInfoChanged):
+            self._update_item(self.session.server)
+            current = self.current()
+            if current is not None:
+                self._show_topic(current)
         elif isinstance(event, StatusChanged):
             self.status_label.setText(event.text)
             self.status_label.setStyleSheet("" if event.connected else "color: #c0392b")
@@ -285,7 +326,8 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _label(self, conversation: Conversation) -> str:
-        name = self.link.address if conversation.is_server else conversation.name
+        name = (self.session.network or self.link.address) if conversation.is_server \
+            else conversation.name
         if conversation.mentions:
             return f"{name}  ({conversation.unread}, @{conversation.mentions})"
         if conversation.unread:
@@ -332,7 +374,7 @@ class MainWindow(QMainWindow):
         elif conversation.is_query:
             self.topic.setText(f"Private conversation with {conversation.name}")
         else:
-            self.topic.setText(f"Server {self.link.address}")
+            self.topic.setText(f"{self.session.network or 'Server'} at {self.link.address}")
         self.topic.setCursorPosition(0)
         self.topic.setToolTip(self.topic.text())
 

@@ -81,10 +81,15 @@ class SessionClient(ChatClient):
 
     def signedOn(self) -> None:
         self.link.factory.nickname = self.nickname
-        self.session.on_registered(self.nickname, self.prefix_symbols())
+        self.session.on_registered(self.nickname)
         self.session.set_status(f"Connected to {self.link.address} as {self.nickname}", True)
         super().signedOn()
         self.link.registered(self)
+
+    def isupport(self, options: list[str]) -> None:
+        """ISUPPORT (005) came: the network's name and the member prefixes may be new."""
+        self.session.on_server_info(self.supported.getFeature("NETWORK") or "",
+                                    self.prefix_symbols())
 
     def irc_ERR_NICKNAMEINUSE(self, prefix: str, params: list[str]) -> None:
         if not self._registered and self.link.first_attempt:
