@@ -5,6 +5,7 @@ Pure parsing, no I/O; :meth:`twistedchat.session.Session.execute` carries comman
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: One line per command, shown by ``/help`` and in usage errors.
@@ -53,6 +54,15 @@ def is_channel_name(name: str) -> bool:
     return name.startswith(("#", "&"))
 
 
+_SPACE_RE = re.compile(r"\s")
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """``text`` cut at its first whitespace of any kind, a line break too: (word, rest)."""
+    word, *rest = _SPACE_RE.split(text, maxsplit=1)
+    return word, rest[0] if rest else ""
+
+
 def _usage(name: str) -> CommandError:
     return CommandError(f"Usage: {USAGE[name]}")
 
@@ -68,6 +78,7 @@ def parse_input(text: str, target: str | None) -> Command | None:
     parser does not know are sent to the server as they are, so ``/mode #c +m`` or ``/kick``
     work as in any IRC client.
     """
+    text = text.replace("\0", "")  # never valid on the wire; line breaks are split later
     if not text.strip():
         return None
     if not text.startswith("/") or text.startswith("//"):
@@ -85,12 +96,12 @@ def parse_input(text: str, target: str | None) -> Command | None:
             raise _usage("me")
         return Command("me", (target or "", rest))
     if name in ("msg", "notice"):
-        to, _, message = rest.partition(" ")
+        to, message = _first_word(rest)
         if not to or not message.strip():
             raise _usage(name)
         return Command(name, (to, message))
     if name == "query":
-        nick, _, message = rest.partition(" ")
+        nick, message = _first_word(rest)
         if not nick or is_channel_name(nick):
             raise _usage("query")
         return Command("query", (nick, message.strip()))
@@ -102,7 +113,7 @@ def parse_input(text: str, target: str | None) -> Command | None:
         line = f"JOIN {channels}" + (f" {parts[1]}" if len(parts) == 2 else "")
         return Command("join", (channels,), _clean(line))
     if name == "part":
-        first, _, reason = rest.partition(" ")
+        first, reason = _first_word(rest)
         if is_channel_name(first):
             channel = first
         else:
@@ -112,11 +123,11 @@ def parse_input(text: str, target: str | None) -> Command | None:
         line = f"PART {channel}" + (f" :{reason}" if reason else "")
         return Command("part", (channel,), _clean(line))
     if name == "nick":
-        if not rest or " " in rest:
+        if not rest or _SPACE_RE.search(rest):
             raise _usage("nick")
         return Command("nick", (rest,), _clean(f"NICK {rest}"))
     if name == "topic":
-        first, _, new = rest.partition(" ")
+        first, new = _first_word(rest)
         if is_channel_name(first):
             channel = first
         else:
@@ -128,7 +139,7 @@ def parse_input(text: str, target: str | None) -> Command | None:
     if name == "away":
         return Command("away", (rest,), _clean(f"AWAY :{rest}" if rest else "AWAY"))
     if name == "whois":
-        if not rest or " " in rest:
+        if not rest or _SPACE_RE.search(rest):
             raise _usage("whois")
         return Command("whois", (rest,), _clean(f"WHOIS {rest}"))
     if name == "quit":

@@ -264,7 +264,7 @@ class Session:
         counts = not line.own and not line.kind.is_event and line.kind is not Kind.INFO
         if conversation is not self.active and (counts or line.kind is Kind.ERROR):
             conversation.unread += 1
-            if line.mention or conversation.is_query:
+            if line.mention or (conversation.is_query and counts):
                 conversation.mentions += 1
             self.emit(CountersChanged(conversation))
         if not line.own and (line.mention or (conversation.is_query and not line.kind.is_event)):
