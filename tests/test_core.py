@@ -572,3 +572,14 @@ def test_long_messages_are_cut_to_fit_when_relayed(core):
     assert len(line) <= 512
     relayed = parse(line).params[1]
     assert text.startswith(relayed) and len(relayed) > 200
+
+
+def test_counts_that_are_digits_but_not_ascii_are_refused_not_crashed_on(core):
+    """``"²".isdigit()`` is True but ``int("²")`` raises: found by the fuzz test (WHOWAS #c ²)."""
+    alice, bob = register(core, "alice"), register(core, "bob")
+    bob.say("QUIT :bye")
+    assert commands(alice.say("WHOWAS bob ²")) == [
+        N.RPL_WHOWASUSER, N.RPL_WHOISSERVER, N.RPL_ENDOFWHOWAS]
+    alice.say("JOIN #c")
+    assert commands(alice.say("MODE #c +l ²")) == [N.ERR_INVALIDMODEPARAM]
+    assert commands(alice.say("MODE #c +l ١٢")) == [N.ERR_INVALIDMODEPARAM]  # Arabic-Indic

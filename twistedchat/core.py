@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from twistedchat import __version__
 from twistedchat import numerics as N
 from twistedchat.config import ServerConfig
-from twistedchat.message import MAX_LINE_BYTES, Message, format_tags
+from twistedchat.message import MAX_LINE_BYTES, Message, ascii_int, format_tags
 from twistedchat.state import (
     AWAYLEN,
     CASEMAPPING,
@@ -250,7 +250,7 @@ class ServerCore:
             if not user.registered:
                 user.cap_negotiating = True
             version = msg.params[1] if len(msg.params) > 1 else ""
-            if version.isdigit() and int(version) >= 302:
+            if (ascii_int(version) or 0) >= 302:
                 caps = " ".join(k + (f"={v}" if v else "") for k, v in CAPABILITIES.items())
             else:
                 caps = " ".join(CAPABILITIES)
@@ -824,8 +824,9 @@ class ServerCore:
         nick = msg.params[0].split(",")[0]
         count = msg.params[1] if len(msg.params) > 1 else ""
         entries = self.state.whowas_of(nick)
-        if count.isdigit() and int(count) > 0:
-            entries = entries[: int(count)]
+        limit = ascii_int(count)
+        if limit:
+            entries = entries[:limit]
         if not entries:
             self.reply(user, N.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
         for entry in entries:
@@ -1006,7 +1007,7 @@ class ServerCore:
                 applied_params.append(param)
             elif ch == "l":
                 if adding:
-                    if not param.isdigit() or int(param) <= 0:
+                    if not ascii_int(param):
                         self.reply(user, N.ERR_INVALIDMODEPARAM, channel.name, "l", param or "*",
                                    "Invalid limit")
                         continue

@@ -158,3 +158,12 @@ def parse(line: bytes | str) -> Message:
     if trailing is not None:
         params.append(trailing)
     return Message(command, tuple(params), source, tags)
+
+
+def ascii_int(text: str) -> int | None:
+    """``text`` as a non-negative integer if it is ASCII digits only, else None.
+
+    ``str.isdigit`` also accepts digits such as ``²`` that ``int()`` refuses; a parameter from
+    the wire must not reach ``int()`` that way.
+    """
+    return int(text) if text.isascii() and text.isdigit() else None

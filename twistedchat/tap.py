@@ -10,6 +10,7 @@ from twisted.internet import endpoints
 from twisted.python import usage
 
 from twistedchat.config import ServerConfig
+from twistedchat.message import ascii_int
 from twistedchat.state import valid_nick
 
 DEFAULT_PORT = "tcp:1234"
@@ -17,8 +18,8 @@ DEFAULT_PORT = "tcp:1234"
 
 def port_description(value: str) -> str:
     """A bare number means ``tcp:NUMBER``; anything else is a Twisted endpoint description."""
-    if value.isdigit():
-        number = int(value)
+    number = ascii_int(value)
+    if number is not None:
         if not 0 <= number <= 65535:
             raise usage.UsageError(f"--port: {value} is not a TCP port number (0-65535)")
         return f"tcp:{number}"
