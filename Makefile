@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client test lint bench bench-quick profile clean system-deps
+.PHONY: run client bot screenshot test lint bench bench-quick bench-client profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ run: $(STAMP)
 client: $(STAMP) system-deps
 	$(BIN)/twistedchat-client
 
+# The dice bot joins #lobby on the local daemon (start it with make run first).
+bot: $(STAMP)
+	$(BIN)/twistd -n --pidfile= chatbot --server tcp:localhost:$(PORT) --nick dicebot --channel '#lobby' examples/dicebot.py
+
+# docs/screenshot.png: the real window under Xvfb with a short scripted conversation.
+screenshot: $(STAMP) system-deps
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png
+
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest
 
@@ -36,6 +44,9 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --no-write
+
+bench-client: $(STAMP)
+	$(BIN)/python -m bench.client_burst
 
 profile: $(STAMP)
 	$(BIN)/python -m pip install -q py-spy

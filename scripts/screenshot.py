@@ -22,6 +22,8 @@ def main(path: str) -> int:
     import qreactor
 
     qreactor.install()
+    import tempfile
+
     from twisted.internet import defer, endpoints, reactor, task
 
     from qtclient.app import ChatApp
@@ -32,6 +34,7 @@ def main(path: str) -> int:
     from twistedchat.session_client import SessionLink
 
     result = {"code": 1}
+    settings_dir = tempfile.TemporaryDirectory(prefix="twistedchat-screenshot-")
 
     def pause(seconds: float = 0.15) -> defer.Deferred[None]:
         return task.deferLater(reactor, seconds, lambda: None)
@@ -41,7 +44,10 @@ def main(path: str) -> int:
         listening = await endpoints.TCP4ServerEndpoint(
             reactor, 0, interface="127.0.0.1").listen(factory)
         port = listening.getHost().port
-        store = QSettings(os.devnull, QSettings.Format.IniFormat)
+        # A throwaway settings file: QSettings replaces its file on save (never point it at
+        # /dev/null, which it would turn into a regular file).
+        store = QSettings(os.path.join(settings_dir.name, "client.ini"),
+                          QSettings.Format.IniFormat)
         alice = ChatApp(reactor, ConnectSettings("127.0.0.1", port, "alice"), store,
                         connect_now=True)
         await alice.connect(alice.initial)
@@ -101,6 +107,7 @@ def main(path: str) -> int:
 
     reactor.callWhenRunning(run)
     reactor.run()
+    settings_dir.cleanup()
     return result["code"]
 
 
