@@ -44,6 +44,8 @@ def linkify(text: str) -> str:
     for match in _LINK_RE.finditer(text):
         url = match.group(0)
         trimmed = url.rstrip(_TRAILING)
+        while url[len(trimmed):].startswith(")") and trimmed.count("(") > trimmed.count(")"):
+            trimmed += ")"  # .../Foo_(bar) keeps its closing parenthesis
         end = match.start() + len(trimmed)
         out.append(html.escape(text[position:match.start()]))
         href = trimmed if "://" in trimmed else "http://" + trimmed

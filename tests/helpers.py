@@ -8,6 +8,7 @@ everything the server sent this client before answering is in :attr:`LineClient.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import os
 import shutil
@@ -18,6 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from twisted.internet import defer, endpoints, reactor, task
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
@@ -319,3 +324,30 @@ class DaemonProcess:
                 self.process.wait(5)
         if self.process.stdout:
             self.process.stdout.close()
+
+
+def write_self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A key and a self-signed certificate for ``localhost``, valid for a day, as PEM files."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = tmp_path / "key.pem", tmp_path / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path

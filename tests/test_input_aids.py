@@ -105,3 +105,12 @@ def test_reset_forgets_the_cycle():
     text, cursor = completer.complete("bo", 2, NICKS)
     completer.reset()
     assert completer.complete(text, cursor, NICKS) == (text, cursor)
+
+
+def test_completion_in_mid_line_reuses_the_space_after_the_word():
+    completer = NickCompleter()
+    text, cursor = completer.complete("hi al how", 5, ["alice", "alex"])
+    assert (text, cursor) == ("hi alex how", 8)
+    assert completer.complete(text, cursor, ["alice", "alex"]) == ("hi alice how", 9)
+    completer.reset()
+    assert completer.complete("al how", 2, ["alice"]) == ("alice: how", 7)

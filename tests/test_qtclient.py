@@ -8,7 +8,7 @@ import sys
 import pytest
 import pytest_twisted
 from conftest import RunningServer
-from helpers import checkout_env, free_port, register, wait_until
+from helpers import checkout_env, free_port, register, wait_until, write_self_signed
 from PyQt6.QtCore import QSettings, Qt
 
 from qtclient.__main__ import parse_args
@@ -343,3 +343,36 @@ def test_module_entry_point_prints_help():
                             text=True, env=checkout_env(), timeout=60)
     assert result.returncode == 0
     assert "--nick" in result.stdout and "--tls" in result.stdout
+
+
+@pytest_twisted.ensureDeferred
+async def test_tls_connects_and_an_untrusted_certificate_is_explained(tmp_path):
+    from twisted.internet import endpoints, reactor, ssl
+
+    from twistedchat.server import ChatFactory
+    from twistedchat.session import Session
+    from twistedchat.session_client import LinkError, SessionLink
+
+    key, cert = write_self_signed(tmp_path)
+    factory = ChatFactory(ServerConfig(name="test.server"))
+    listening = await endpoints.serverFromString(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}").listen(factory)
+    port = listening.getHost().port
+    try:
+        trusted = ssl.optionsForClientTLS(
+            "localhost", trustRoot=ssl.Certificate.loadPEM(cert.read_bytes()))
+        session = Session("secure")
+        link = SessionLink(reactor, session, "localhost", port, tls=True, tls_options=trusted,
+                           channels=["#tls"])
+        await link.start()
+        await wait_until(lambda: session.find("#tls") is not None and session.find("#tls").joined,
+                         "joined over TLS")
+        await link.stop()
+
+        untrusting = SessionLink(reactor, Session("doubter"), "localhost", port, tls=True)
+        with pytest.raises(LinkError) as failed:
+            await untrusting.start()
+        assert "TLS failed" in str(failed.value) and "certificate" in str(failed.value)
+    finally:
+        await listening.stopListening()
+        await factory.shutdown("test over")

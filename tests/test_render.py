@@ -158,3 +158,9 @@ def test_mention_gets_the_highlight_background_around_the_whole_line():
     html = line_html(line(text="me: hi", mention=True))
     assert html.startswith(f'<span style="background-color:{MENTION_BACKGROUND}">')
     assert html.endswith("</span>") and "me: hi" in html
+
+
+def test_a_link_keeps_its_own_closing_parenthesis_but_not_the_sentence_one():
+    html = linkify("see https://en.wikipedia.org/wiki/Foo_(bar). and (https://x.org/a)")
+    assert '<a href="https://en.wikipedia.org/wiki/Foo_(bar)">' in html
+    assert '<a href="https://x.org/a">https://x.org/a</a>)' in html

@@ -555,3 +555,14 @@ def test_no_cr_lf_or_nul_reaches_a_protocol_line(online, typed):
     lines = online.handle_input(typed)
     assert all(not any(c in line for c in "\r\n\0") for line in lines), lines
     assert all(not any(c in name for c in "\r\n\0") for name in online.conversations)
+
+
+def test_a_nick_change_onto_an_open_conversation_merges_the_two(session, events):
+    session.on_message("bob", "me", "hi from bob")
+    session.on_message("robert", "me", "hi from robert")
+    session.on_nick("bob", "robert")
+    assert [c.name for c in session.conversations.values() if c.is_query] == ["robert"]
+    merged = session.find("robert")
+    assert "hi from bob" in texts(merged) and "hi from robert" in texts(merged)
+    closed = [e.conversation for e in of_type(events, ConversationClosed)]
+    assert len(closed) == 1 and closed[0] is not merged

@@ -77,9 +77,13 @@ class NickCompleter:
                 return text, cursor
             self._index, self._start = 0, start
         nick = self._matches[self._index]
-        suffix = ": " if self._start == 0 else " "
         tail = text[cursor:]
-        new_text = text[: self._start] + nick + suffix + tail
-        new_cursor = self._start + len(nick) + len(suffix)
+        separator = ":" if self._start == 0 else ""
+        if tail.startswith(" "):
+            skip = 1  # reuse the space already there; the cursor goes past it
+        else:
+            separator, skip = separator + " ", 0
+        new_text = text[: self._start] + nick + separator + tail
+        new_cursor = self._start + len(nick) + len(separator) + skip
         self._last = (new_text, new_cursor)
         return new_text, new_cursor

@@ -177,6 +177,11 @@ class StatusChanged(Event):
 
 
 @dataclass(slots=True)
+class ServerInfoChanged(Event):
+    """The network's name or its membership prefixes are now known."""
+
+
+@dataclass(slots=True)
 class Attention(Event):
     """Someone mentioned us or wrote to us privately: worth a desktop notification."""
 
@@ -206,6 +211,7 @@ class Session:
         self.clock = clock
         self.prefixes = DEFAULT_PREFIXES
         self.connected = False
+        self.network = ""
         self.status = "Not connected"
         self.conversations: dict[str, Conversation] = {}
         self.active: Conversation | None = None
@@ -310,11 +316,18 @@ class Session:
                 self.info(f"Disconnected: {reason}", conversation, Kind.ERROR)
         self.info(f"Disconnected: {reason}", kind=Kind.ERROR)
 
-    def on_registered(self, nick: str, prefixes: str | None = None) -> None:
-        if prefixes:
-            self.prefixes = prefixes
+    def on_registered(self, nick: str) -> None:
         self._set_nick(nick)
         self.info(f"Connected as {nick}")
+
+    def on_server_info(self, network: str, prefixes: str) -> None:
+        """The server told us its network name and membership prefixes (ISUPPORT)."""
+        changed = (network or self.network, prefixes or self.prefixes) != (
+            self.network, self.prefixes)
+        self.network = network or self.network
+        self.prefixes = prefixes or self.prefixes
+        if changed:
+            self.emit(ServerInfoChanged())
 
     def _set_nick(self, nick: str) -> None:
         if nick != self.nick:
@@ -417,6 +430,11 @@ class Session:
         """A private conversation follows its partner's new nick."""
         old_name = conversation.name
         self.conversations.pop(casefold(old_name), None)
+        existing = self.conversations.get(casefold(name))
+        if existing is not None and existing is not conversation:
+            existing.lines.extend(conversation.lines)  # merge into the one already open
+            conversation.lines = existing.lines
+            self.close(existing.name)
         conversation.name = name
         self.conversations[casefold(name)] = conversation
         self.emit(ConversationRenamed(conversation, old_name))

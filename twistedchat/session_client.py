@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from OpenSSL import SSL
 from twisted.application.internet import ClientService
 from twisted.internet import defer, error, ssl
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
@@ -116,7 +117,7 @@ class SessionClient(ChatClient):
         super().connectionLost(reason)
         if self.link.client is self:
             self.link.client = None
-        self.link.connection_lost(self, self.last_error or reason.getErrorMessage())
+        self.link.connection_lost(self, self.last_error or describe_loss(reason))
 
     # -- what we hear --------------------------------------------------------------------------
 
@@ -235,6 +236,18 @@ class SessionClientFactory(ChatClientFactory):
         client = super().buildProtocol(addr)
         client.link = self.link  # type: ignore[attr-defined]
         return client
+
+
+def describe_loss(reason: Failure) -> str:
+    """Why a connection ended, in words (TLS errors say what failed, not OpenSSL's tuples)."""
+    if reason.check(SSL.Error):
+        details = [
+            part[-1] for part in (reason.value.args[0] if reason.value.args else [])
+            if isinstance(part, tuple) and part
+        ]
+        what = "; ".join(str(d) for d in details) or "handshake failed"
+        return f"TLS failed ({what})"
+    return reason.getErrorMessage()
 
 
 def describe_failure(failure: Failure, address: str) -> str:
