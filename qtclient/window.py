@@ -50,6 +50,7 @@ from twistedchat.session import (
     LineAdded,
     MembersChanged,
     NickChanged,
+    QuitRequested,
     ServerInfoChanged,
     Session,
     StatusChanged,
@@ -116,8 +117,8 @@ class MessageView(QTextBrowser):
 
     def __init__(self, scrollback: int) -> None:
         super().__init__()
-        self.setOpenLinks(False)
-        self.anchorClicked.connect(QDesktopServices.openUrl)
+        self.setOpenLinks(False)  # a click opens the browser; the view itself never navigates
+        self.anchorClicked.connect(lambda url: QDesktopServices.openUrl(url))
         self.document().setMaximumBlockCount(scrollback)
         self.document().setDocumentMargin(8)
 
@@ -253,6 +254,8 @@ class MainWindow(QMainWindow):
             self._update_title()
         elif isinstance(event, Attention):
             self._attention(event)
+        elif isinstance(event, QuitRequested):
+            self.close()  # the link has sent QUIT with the user's reason
 
     def _queue_lines(self, conversation: Conversation, fragments: list[str]) -> None:
         """Lines are added once per event-loop turn, so a burst costs one layout, not thousands."""

@@ -138,6 +138,33 @@ async def test_nick_change_and_quit_are_seen(apps, qtbot):
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_link_in_a_message_opens_in_the_browser(apps, qtbot, monkeypatch):
+    from PyQt6.QtCore import QUrl
+    from PyQt6.QtGui import QDesktopServices
+
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toString()))
+    alice = await apps.connected("alice")
+    type_line(qtbot, alice, "notes at https://twisted.org/news.")
+    view = alice.window.views[id(alice.session.find("#lobby"))]
+    await wait_until(lambda: "twisted.org" in apps.text(alice, "#lobby"), "shown")
+    assert '<a href="https://twisted.org/news">' in view.toHtml().replace("&quot;", '"')
+    view.anchorClicked.emit(QUrl("https://twisted.org/news"))
+    assert opened == ["https://twisted.org/news"]
+    assert "twisted.org" in apps.text(alice, "#lobby")  # the view stayed on the conversation
+
+
+@pytest_twisted.ensureDeferred
+async def test_slash_quit_sends_the_reason_and_closes_the_window(apps, qtbot):
+    alice = await apps.connected("alice")
+    bob = await apps.connected("bob")
+    type_line(qtbot, bob, "/quit gone fishing")
+    await wait_until(lambda: "bob quit (Quit: gone fishing)" in apps.text(alice, "#lobby"),
+                     "alice sees bob's own reason")
+    await wait_until(lambda: bob.exited and not bob.window.isVisible(), "bob's window closed")
+
+
+@pytest_twisted.ensureDeferred
 async def test_private_message_opens_a_conversation_and_notifies(apps, qtbot):
     alice = await apps.connected("alice")
     bob = await apps.connected("bob")

@@ -389,10 +389,13 @@ class SessionLink:
             self.stop(event.reason)
 
     def stop(self, reason: str = "Leaving") -> defer.Deferred[None]:
-        """Send QUIT with ``reason`` and disconnect for good; fires when the link is down."""
-        self.stopping = True
-        if self.client is not None and self.client._registered:
+        """Send QUIT with ``reason`` and disconnect for good; fires when the link is down.
+
+        Only the first call sends QUIT (``/quit`` stops the link, then closing the window does).
+        """
+        if not self.stopping and self.client is not None and self.client._registered:
             self.client.quit(reason)
+        self.stopping = True
         first, self._first = self._first, None
         if first is not None:
             first.errback(LinkError("Cancelled"))
