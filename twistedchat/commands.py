@@ -63,6 +63,16 @@ def _first_word(text: str) -> tuple[str, str]:
     return word, rest[0] if rest else ""
 
 
+def _channel_and_text(name: str, rest: str, target: str | None) -> tuple[str, str]:
+    """``[#channel] [text]`` where the channel defaults to the one being looked at."""
+    first, text = _first_word(rest)
+    if not is_channel_name(first):
+        first, text = target or "", rest
+    if not is_channel_name(first):
+        raise _usage(name)
+    return first, text
+
+
 def _usage(name: str) -> CommandError:
     return CommandError(f"Usage: {USAGE[name]}")
 
@@ -112,30 +122,14 @@ def parse_input(text: str, target: str | None) -> Command | None:
         channels = ",".join(_channel(c) for c in parts[0].split(",") if c)
         line = f"JOIN {channels}" + (f" {parts[1]}" if len(parts) == 2 else "")
         return Command("join", (channels,), _clean(line))
-    if name == "part":
-        first, reason = _first_word(rest)
-        if is_channel_name(first):
-            channel = first
-        else:
-            channel, reason = target or "", rest
-        if not is_channel_name(channel):
-            raise _usage("part")
-        line = f"PART {channel}" + (f" :{reason}" if reason else "")
-        return Command("part", (channel,), _clean(line))
+    if name in ("part", "topic"):
+        channel, words = _channel_and_text(name, rest, target)
+        line = f"{name.upper()} {channel}" + (f" :{words}" if words else "")
+        return Command(name, (channel,), _clean(line))
     if name == "nick":
         if not rest or _SPACE_RE.search(rest):
             raise _usage("nick")
         return Command("nick", (rest,), _clean(f"NICK {rest}"))
-    if name == "topic":
-        first, new = _first_word(rest)
-        if is_channel_name(first):
-            channel = first
-        else:
-            channel, new = target or "", rest
-        if not is_channel_name(channel):
-            raise _usage("topic")
-        line = f"TOPIC {channel}" + (f" :{new}" if new else "")
-        return Command("topic", (channel,), _clean(line))
     if name == "away":
         return Command("away", (rest,), _clean(f"AWAY :{rest}" if rest else "AWAY"))
     if name == "whois":
