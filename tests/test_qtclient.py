@@ -403,3 +403,16 @@ async def test_tls_connects_and_an_untrusted_certificate_is_explained(tmp_path):
     finally:
         await listening.stopListening()
         await factory.shutdown("test over")
+
+
+@pytest_twisted.ensureDeferred
+async def test_cancel_in_the_dialog_exits(store, qtbot):
+    from twisted.internet import reactor
+
+    exits: list[bool] = []
+    app = ChatApp(reactor, ConnectSettings(nick="zed"), store, on_exit=lambda: exits.append(True))
+    app.start()
+    assert app.dialog.isVisible()
+    qtbot.keyClick(app.dialog, Qt.Key.Key_Escape)
+    await wait_until(lambda: exits == [True], "the app exits")
+    assert app.link is None and not app.dialog.isVisible()
