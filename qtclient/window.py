@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 from PyQt6.QtCore import QEvent, Qt, QTimer
 from PyQt6.QtGui import (
+    QAction,
     QCloseEvent,
     QDesktopServices,
     QFont,
     QKeyEvent,
+    QKeySequence,
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
@@ -209,6 +211,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([170, 680, 150])
         self.setCentralWidget(splitter)
+        self._make_menu()
         self.status_label = QLabel(session.status)
         self.statusBar().addWidget(self.status_label, 1)
 
@@ -352,6 +355,35 @@ class MainWindow(QMainWindow):
         item = self._item(conversation)
         if item is not None and self.conversations.currentItem() is not item:
             self.conversations.setCurrentItem(item)
+
+    def _make_menu(self) -> None:
+        """The Chat menu; its shortcuts work from anywhere in the window."""
+        menu = self.menuBar().addMenu("&Chat")
+        actions = [
+            ("&Join a channel…", "Ctrl+J", lambda: self._prefill("/join #")),
+            ("&Close conversation", "Ctrl+W", lambda: self._run("/close")),
+            ("&Next conversation", "Ctrl+PgDown", lambda: self._step(1)),
+            ("&Previous conversation", "Ctrl+PgUp", lambda: self._step(-1)),
+            ("&Quit", "Ctrl+Q", self.close),
+        ]
+        for text, keys, slot in actions:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.triggered.connect(slot)
+            menu.addAction(action)
+
+    def _prefill(self, text: str) -> None:
+        self.input.setText(text)
+        self.input.setFocus()
+
+    def _run(self, command: str) -> None:
+        self.link.send_input(command, self.current())
+
+    def _step(self, delta: int) -> None:
+        count = self.conversations.count()
+        if count:
+            row = (self.conversations.currentRow() + delta) % count
+            self.conversations.setCurrentRow(row)
 
     def show_conversation(self, name: str) -> None:
         conversation = self.session.find(name)

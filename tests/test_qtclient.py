@@ -416,3 +416,22 @@ async def test_cancel_in_the_dialog_exits(store, qtbot):
     qtbot.keyClick(app.dialog, Qt.Key.Key_Escape)
     await wait_until(lambda: exits == [True], "the app exits")
     assert app.link is None and not app.dialog.isVisible()
+
+
+@pytest_twisted.ensureDeferred
+async def test_keyboard_shortcuts_switch_and_close_conversations(apps, qtbot):
+    alice = await apps.connected("alice")
+    window = alice.window
+    type_line(qtbot, alice, "/query bob")
+    assert window.current().name == "bob"
+    names = [window._conversation_of(window.conversations.item(r)).name
+             for r in range(window.conversations.count())]
+    assert names == [alice.session.server.name, "#lobby", "bob"]
+    qtbot.keyClick(window.input, Qt.Key.Key_PageDown, Qt.KeyboardModifier.ControlModifier)
+    assert window.current().is_server  # wraps around
+    qtbot.keyClick(window.input, Qt.Key.Key_PageUp, Qt.KeyboardModifier.ControlModifier)
+    assert window.current().name == "bob"
+    qtbot.keyClick(window.input, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert alice.session.find("bob") is None and window.conversations.count() == 2
+    qtbot.keyClick(window.input, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
+    assert window.input.text() == "/join #"
