@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot test lint bench bench-quick bench-client profile clean system-deps
+.PHONY: run client bot screenshot test lint bench bench-quick bench-client bench-pypy profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --no-write
 
+# The daemon under PyPy beside CPython and ngircd, at 1,000 and 10,000 clients; tables in bench/PYPY.md.
+.venv-pypy/bin/twistd:
+	bash scripts/pypy-venv.sh
+
+bench-pypy: $(STAMP) .venv-pypy/bin/twistd
+	$(BIN)/python -m bench.run --servers twistedchat,twistedchat-pypy,ngircd --sizes 1000,10000 \
+		--reps 1 --reps-large 1 --readme bench/PYPY.md --json bench/results-pypy.json
+
 bench-client: $(STAMP)
 	$(BIN)/python -m bench.client_burst
 
@@ -53,4 +61,4 @@ profile: $(STAMP)
 	$(BIN)/python -m bench.profile
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-pypy build *.egg-info

@@ -375,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown server(s): {', '.join(unknown)}; known: {', '.join(SERVERS)}")
         return 2
+    for name in [s for s in servers if s != REFERENCE and not SERVERS[s].available()]:
+        print(f"{name} is not available here; benching without it")
+        servers.remove(name)
     if REFERENCE in servers and not ensure_ngircd():
         print("ngircd is not installed and could not be installed; benching without it")
         servers.remove(REFERENCE)

@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 TWISTD = str(Path(PYTHON).with_name("twistd"))
 NGIRCD = "/usr/sbin/ngircd"
+#: twistd of a PyPy virtualenv with Twisted installed (``make bench-pypy`` makes .venv-pypy).
+PYPY_TWISTD = os.environ.get("BENCH_PYPY_TWISTD", str(REPO / ".venv-pypy" / "bin" / "twistd"))
 SENDQ = 64 * 1024 * 1024
 
 NGIRCD_CONF = """\
@@ -65,9 +67,9 @@ def _ngircd_command(port: int, tmp: Path) -> list[str]:
     return [NGIRCD, "-n", "-f", str(conf)]
 
 
-def _twistedchat_command(port: int, tmp: Path) -> list[str]:
+def _twistedchat_command(port: int, tmp: Path, twistd: str = TWISTD) -> list[str]:
     return [
-        TWISTD, "-n", "--logfile", str(tmp / "twistd.log"), "--pidfile", "",
+        twistd, "-n", "--logfile", str(tmp / "twistd.log"), "--pidfile", "",
         "chat", "--port", f"tcp:{port}:interface=127.0.0.1:backlog=1024",
         "--no-flood-control", "--max-per-ip", "0", "--max-clients", "0",
         "--sendq", str(SENDQ), "--ping-interval", "3600", "--ping-timeout", "3600",
@@ -81,6 +83,9 @@ def _plain_command(port: int, tmp: Path) -> list[str]:
 SERVERS: dict[str, ServerSpec] = {
     "twistedchat": ServerSpec("twistedchat", _twistedchat_command),
     "ngircd": ServerSpec("ngircd", _ngircd_command, lambda: os.path.exists(NGIRCD)),
+    "twistedchat-pypy": ServerSpec(
+        "twistedchat-pypy", lambda port, tmp: _twistedchat_command(port, tmp, PYPY_TWISTD),
+        lambda: os.path.exists(PYPY_TWISTD)),
     "plain-twisted": ServerSpec("plain-twisted", _plain_command),
 }
 

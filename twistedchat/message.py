@@ -6,6 +6,7 @@ specification: ``[@tags] [:source] COMMAND [params...] [:trailing]``.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -61,7 +62,11 @@ def format_tags(tags: dict[str, str]) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
+#: ``slots=True`` where dataclasses have it (3.10+); the daemon also runs on PyPy 3.9 (bench/).
+_SLOTS: dict[str, bool] = {"slots": True} if sys.version_info >= (3, 10) else {}
+
+
+@dataclass(frozen=True, **_SLOTS)
 class Message:
     """One IRC message. ``params`` holds every parameter, the trailing one included."""
 
