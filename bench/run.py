@@ -381,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     if REFERENCE in servers and not ensure_ngircd():
         print("ngircd is not installed and could not be installed; benching without it")
         servers.remove(REFERENCE)
+    if not servers:
+        print("no server left to bench")
+        return 2
     sizes = [int(s) for s in args.sizes.split(",")]
     pin = (os.cpu_count() or 1) >= 2
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")

@@ -109,3 +109,14 @@ def test_profile_summary_ranks_own_and_inclusive_time(tmp_path: Path) -> None:
     own, inclusive = text.split("including callees:")
     assert own.index("send") < own.index("parse") < own.index("idle")
     assert " 90.0 %  loop" in inclusive and "main" not in inclusive  # in every sample: dropped
+
+
+def test_a_server_that_is_not_installed_is_left_out(monkeypatch, capsys) -> None:
+    """``twistedchat-pypy`` runs only where ``make bench-pypy`` made its virtualenv."""
+    from bench import servers
+
+    monkeypatch.setitem(servers.SERVERS, "twistedchat-pypy", servers.ServerSpec(
+        "twistedchat-pypy", lambda port, tmp: ["/nonexistent/twistd"], lambda: False))
+    assert run.main(["--quick", "--no-write", "--servers", "twistedchat-pypy"]) == 2
+    out = capsys.readouterr().out
+    assert "twistedchat-pypy is not available here" in out and "no server left" in out
