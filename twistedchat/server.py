@@ -357,6 +357,7 @@ class ChatService(service.MultiService):
         self.reactor = reactor
         self.factory = ChatFactory(config, clock=reactor)
         self.listeners: list[StreamServerEndpointService] = []
+        self.descriptions = list(ports)
         for description in ports:
             endpoint = endpoints.serverFromString(reactor, description)
             listener = StreamServerEndpointService(endpoint, self.factory)
@@ -373,8 +374,8 @@ class ChatService(service.MultiService):
 
     def startService(self) -> None:
         super().startService()
-        for listener in self.listeners:
-            log.info("twistedchat listening on {endpoint}", endpoint=listener.endpoint)
+        for description in self.descriptions:
+            log.info("twistedchat listening on {description}", description=description)
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
