@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 DESCRIPTION = "The twistedchat desktop client."
 
@@ -31,7 +32,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--password", help="the server password, if it has one")
     parser.add_argument("--channel", help="channel to join (default: #lobby; '' for none)")
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
+    parser.add_argument("--tls-ca", metavar="PEM",
+                        help="trust this certificate for TLS (e.g. a server's self-signed "
+                             "cert.pem); implies --tls")
     return parser.parse_args(argv)
+
+
+def apply_options(initial: Any, args: argparse.Namespace) -> Any:
+    """The remembered ``ConnectSettings`` with what the command line gave laid over them."""
+    for field in ("host", "port", "nick", "password", "channel"):
+        value = getattr(args, field)
+        if value is not None:
+            setattr(initial, field, value)
+    if args.tls or args.tls_ca:
+        initial.tls = True
+    if args.tls_ca:
+        initial.tls_ca = os.path.abspath(args.tls_ca)
+    return initial
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,13 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from qtclient.dialog import load_settings
 
     store = QSettings()
-    initial = load_settings(store)
-    for field in ("host", "port", "nick", "password", "channel"):
-        value = getattr(args, field)
-        if value is not None:
-            setattr(initial, field, value)
-    if args.tls:
-        initial.tls = True
+    initial = apply_options(load_settings(store), args)
     chat = ChatApp(reactor, initial, store, connect_now=args.nick is not None,
                    on_exit=reactor.stop)
     reactor.callWhenRunning(chat.start)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from OpenSSL import SSL
 from PyQt6.QtCore import QSettings
-from twisted.internet import defer
+from twisted.internet import defer, ssl
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -18,6 +19,15 @@ log = Logger()
 
 #: How long closing the window waits for QUIT to reach the server before exiting anyway.
 QUIT_GRACE_SECONDS = 3.0
+
+
+def trusting(host: str, ca_file: str) -> Any:
+    """TLS options that check ``host`` against the certificate(s) in ``ca_file`` (PEM).
+
+    For a server with a self-signed certificate: give its ``cert.pem``.
+    """
+    with open(ca_file, "rb") as pem:
+        return ssl.optionsForClientTLS(host, trustRoot=ssl.Certificate.loadPEM(pem.read()))
 
 
 class ChatApp:
@@ -54,11 +64,20 @@ class ChatApp:
 
     def connect(self, settings: ConnectSettings) -> defer.Deferred[None]:
         """Connect with ``settings``; on success the window opens, on failure the dialog says why."""
+        options = dict(self.link_options)
+        if settings.tls and settings.tls_ca:
+            try:
+                options["tls_options"] = trusting(settings.host, settings.tls_ca)
+            except (OSError, ValueError, SSL.Error) as error:
+                self.dialog.show_error(
+                    f"Cannot use the certificate file {settings.tls_ca}: {error}")
+                self.dialog.show()
+                return defer.succeed(None)
         self.session = Session(settings.nick)
         self.link = SessionLink(
             self.reactor, self.session, settings.host, settings.port, tls=settings.tls,
             password=settings.password or None,
-            channels=[settings.channel] if settings.channel else [], **self.link_options)
+            channels=[settings.channel] if settings.channel else [], **options)
         d = self.link.start()
         d.addCallbacks(self._connected, self._failed, callbackArgs=(settings,))
         return d

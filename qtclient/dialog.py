@@ -32,6 +32,8 @@ class ConnectSettings:
     nick: str = ""
     password: str = ""
     tls: bool = False
+    #: a PEM certificate to trust for TLS (a server's self-signed cert.pem); empty: system CAs
+    tls_ca: str = ""
     channel: str = DEFAULT_CHANNEL
 
     def problem(self) -> str | None:
@@ -63,6 +65,7 @@ def load_settings(store: QSettings) -> ConnectSettings:
         port=port,
         nick=str(store.value("nick", defaults.nick)),
         tls=str(store.value("tls", "false")).lower() == "true",
+        tls_ca=str(store.value("tls_ca", "")),
         channel=str(store.value("channel", defaults.channel)),
     )
 
@@ -72,6 +75,7 @@ def save_settings(store: QSettings, settings: ConnectSettings) -> None:
     store.setValue("port", settings.port)
     store.setValue("nick", settings.nick)
     store.setValue("tls", "true" if settings.tls else "false")
+    store.setValue("tls_ca", settings.tls_ca)
     store.setValue("channel", settings.channel)
     store.sync()
 
@@ -96,6 +100,9 @@ class ConnectDialog(QDialog):
         self.password.setPlaceholderText("only if the server needs one")
         self.tls = QCheckBox("Use TLS (encrypted)")
         self.tls.setChecked(initial.tls)
+        self.tls_ca = initial.tls_ca
+        if initial.tls_ca:
+            self.tls.setToolTip(f"Trusting the certificate in {initial.tls_ca}")
         self.channel = QLineEdit(initial.channel)
         self.channel.setPlaceholderText("#channel, or empty")
         self.error = QLabel()
@@ -129,6 +136,7 @@ class ConnectDialog(QDialog):
             nick=self.nick.text().strip(),
             password=self.password.text(),
             tls=self.tls.isChecked(),
+            tls_ca=self.tls_ca,
             channel=self.channel.text().strip(),
         )
 

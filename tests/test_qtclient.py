@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from conftest import RunningServer
 from helpers import checkout_env, free_port, register, wait_until, write_self_signed
 from PyQt6.QtCore import QSettings, Qt
 
-from qtclient.__main__ import parse_args
+from qtclient.__main__ import apply_options, parse_args
 from qtclient.app import ChatApp
 from qtclient.dialog import ConnectSettings, load_settings
 from twistedchat.config import ServerConfig
@@ -359,6 +360,11 @@ def test_command_line_options_and_usage_errors(capsys):
                        "--channel", "#class"])
     assert (args.host, args.port, args.nick, args.tls, args.channel) == (
         "chat.example.org", 6697, "zoe", True, "#class")
+    remembered = ConnectSettings(host="old.example.org", port=7000, nick="old")
+    merged = apply_options(remembered, parse_args(["--nick", "new", "--tls-ca", "cert.pem"]))
+    assert (merged.host, merged.port, merged.nick, merged.tls) == (
+        "old.example.org", 7000, "new", True)
+    assert merged.tls_ca == os.path.abspath("cert.pem")
     with pytest.raises(SystemExit) as exit_info:
         parse_args(["--port", "70000"])
     assert exit_info.value.code == 2
@@ -435,3 +441,36 @@ async def test_keyboard_shortcuts_switch_and_close_conversations(apps, qtbot):
     assert alice.session.find("bob") is None and window.conversations.count() == 2
     qtbot.keyClick(window.input, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
     assert window.input.text() == "/join #"
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_window_connects_to_a_self_signed_server_given_its_certificate(
+        tmp_path, store, qtbot):
+    """The README's self-signed certificate works for our own client with --tls-ca cert.pem."""
+    from twisted.internet import endpoints, reactor
+
+    from twistedchat.server import ChatFactory
+
+    key, cert = write_self_signed(tmp_path)
+    factory = ChatFactory(ServerConfig(name="test.server"))
+    listening = await endpoints.serverFromString(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}").listen(factory)
+    port = listening.getHost().port
+    try:
+        settings = ConnectSettings("localhost", port, "secure", tls=True, tls_ca=str(cert))
+        app = ChatApp(reactor, settings, store, connect_now=True)
+        app.start()
+        await wait_until(lambda: app.window is not None, "connected over TLS")
+        assert load_settings(store).tls_ca == str(cert)
+        await app.quit()
+
+        missing = ChatApp(reactor, ConnectSettings("localhost", port, "lost", tls=True,
+                                                   tls_ca=str(tmp_path / "nope.pem")),
+                          store, connect_now=True)
+        missing.start()
+        assert "Cannot use the certificate file" in missing.dialog.error.text()
+        assert missing.link is None
+        missing.dialog.close()
+    finally:
+        await listening.stopListening()
+        await factory.shutdown("test over")
