@@ -566,3 +566,15 @@ def test_a_nick_change_onto_an_open_conversation_merges_the_two(session, events)
     assert "hi from bob" in texts(merged) and "hi from robert" in texts(merged)
     closed = [e.conversation for e in of_type(events, ConversationClosed)]
     assert len(closed) == 1 and closed[0] is not merged
+
+
+def test_merged_conversations_keep_time_order():
+    from datetime import timedelta
+
+    ticks = iter(range(100))
+    session = Session("me", clock=lambda: NOON + timedelta(seconds=next(ticks)))
+    session.on_message("bob", "me", "1 from bob")
+    session.on_message("robert", "me", "2 from robert")
+    session.on_message("bob", "me", "3 from bob")
+    session.on_nick("bob", "robert")
+    assert texts(session.find("robert"))[:3] == ["1 from bob", "2 from robert", "3 from bob"]

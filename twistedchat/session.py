@@ -432,8 +432,10 @@ class Session:
         self.conversations.pop(casefold(old_name), None)
         existing = self.conversations.get(casefold(name))
         if existing is not None and existing is not conversation:
-            existing.lines.extend(conversation.lines)  # merge into the one already open
-            conversation.lines = existing.lines
+            # merge into one conversation, in time order (sorted() is stable for equal times)
+            conversation.lines = deque(
+                sorted([*existing.lines, *conversation.lines], key=lambda line: line.time),
+                maxlen=self.scrollback)
             self.close(existing.name)
         conversation.name = name
         self.conversations[casefold(name)] = conversation
