@@ -328,6 +328,11 @@ class MainWindow(QMainWindow):
             item = self.conversations.item(row)
             if item is not None and item.data(KEY) == casefold(old_name):
                 item.setData(KEY, casefold(conversation.name))
+        view = self.views.get(id(conversation))
+        if view is not None:  # it may have taken in the lines of a conversation it merged with
+            view.clear()
+            self._pending.pop(id(conversation), None)
+            self._queue_lines(conversation, [line_html(line) for line in conversation.lines])
         self._update_item(conversation)
         self._update_title()
 

@@ -474,3 +474,24 @@ async def test_the_window_connects_to_a_self_signed_server_given_its_certificate
     finally:
         await listening.stopListening()
         await factory.shutdown("test over")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_private_conversation_follows_a_nick_change_and_merges(apps, qtbot):
+    alice = await apps.connected("alice")
+    bob = await apps.connected("bob")
+    robert = await apps.connected("robert")
+    type_line(qtbot, robert, "/msg alice robert here, leaving soon")
+    type_line(qtbot, bob, "/msg alice hello, bob here")
+    await wait_until(lambda: alice.session.find("robert") is not None
+                     and alice.session.find("bob") is not None, "two private tabs")
+    type_line(qtbot, robert, "/quit")
+    await wait_until(lambda: "robert quit" in apps.text(alice, "robert"), "robert left")
+    type_line(qtbot, bob, "/nick robert")  # bob takes the free nick: his tab merges into robert's
+    await wait_until(lambda: alice.session.find("bob") is None, "bob's tab follows him")
+    text = apps.text(alice, "robert")
+    assert text.index("robert here, leaving soon") < text.index("hello, bob here") < text.index(
+        "bob is now known as robert")
+    labels = [alice.window.conversations.item(r).text()
+              for r in range(alice.window.conversations.count())]
+    assert sum(label.startswith("robert") for label in labels) == 1
