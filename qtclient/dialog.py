@@ -88,6 +88,7 @@ class ConnectDialog(QDialog):
     def __init__(self, initial: ConnectSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("twistedchat — connect")
+        self.setMinimumWidth(400)
         self.host = QLineEdit(initial.host)
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
