@@ -378,37 +378,45 @@ def test_module_entry_point_prints_help():
     assert "--nick" in result.stdout and "--tls" in result.stdout
 
 
-@pytest_twisted.ensureDeferred
-async def test_tls_connects_and_an_untrusted_certificate_is_explained(tmp_path):
-    from twisted.internet import endpoints, reactor, ssl
+@pytest_twisted.async_yield_fixture
+async def tls_server(tmp_path):
+    """The daemon on an ``ssl:`` listener with a self-signed certificate for localhost:
+    yields (port, path of cert.pem)."""
+    from twisted.internet import endpoints, reactor
 
     from twistedchat.server import ChatFactory
-    from twistedchat.session import Session
-    from twistedchat.session_client import LinkError, SessionLink
 
     key, cert = write_self_signed(tmp_path)
     factory = ChatFactory(ServerConfig(name="test.server"))
     listening = await endpoints.serverFromString(
         reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}").listen(factory)
-    port = listening.getHost().port
-    try:
-        trusted = ssl.optionsForClientTLS(
-            "localhost", trustRoot=ssl.Certificate.loadPEM(cert.read_bytes()))
-        session = Session("secure")
-        link = SessionLink(reactor, session, "localhost", port, tls=True, tls_options=trusted,
-                           channels=["#tls"])
-        await link.start()
-        await wait_until(lambda: session.find("#tls") is not None and session.find("#tls").joined,
-                         "joined over TLS")
-        await link.stop()
+    yield listening.getHost().port, cert
+    await listening.stopListening()
+    await factory.shutdown("test over")
 
-        untrusting = SessionLink(reactor, Session("doubter"), "localhost", port, tls=True)
-        with pytest.raises(LinkError) as failed:
-            await untrusting.start()
-        assert "TLS failed" in str(failed.value) and "certificate" in str(failed.value)
-    finally:
-        await listening.stopListening()
-        await factory.shutdown("test over")
+
+@pytest_twisted.ensureDeferred
+async def test_tls_connects_and_an_untrusted_certificate_is_explained(tls_server):
+    from twisted.internet import reactor, ssl
+
+    from twistedchat.session import Session
+    from twistedchat.session_client import LinkError, SessionLink
+
+    port, cert = tls_server
+    trusted = ssl.optionsForClientTLS(
+        "localhost", trustRoot=ssl.Certificate.loadPEM(cert.read_bytes()))
+    session = Session("secure")
+    link = SessionLink(reactor, session, "localhost", port, tls=True, tls_options=trusted,
+                       channels=["#tls"])
+    await link.start()
+    await wait_until(lambda: session.find("#tls") is not None and session.find("#tls").joined,
+                     "joined over TLS")
+    await link.stop()
+
+    untrusting = SessionLink(reactor, Session("doubter"), "localhost", port, tls=True)
+    with pytest.raises(LinkError) as failed:
+        await untrusting.start()
+    assert "TLS failed" in str(failed.value) and "certificate" in str(failed.value)
 
 
 @pytest_twisted.ensureDeferred
@@ -445,35 +453,25 @@ async def test_keyboard_shortcuts_switch_and_close_conversations(apps, qtbot):
 
 @pytest_twisted.ensureDeferred
 async def test_the_window_connects_to_a_self_signed_server_given_its_certificate(
-        tmp_path, store, qtbot):
+        tls_server, tmp_path, store, qtbot):
     """The README's self-signed certificate works for our own client with --tls-ca cert.pem."""
-    from twisted.internet import endpoints, reactor
+    from twisted.internet import reactor
 
-    from twistedchat.server import ChatFactory
+    port, cert = tls_server
+    settings = ConnectSettings("localhost", port, "secure", tls=True, tls_ca=str(cert))
+    app = ChatApp(reactor, settings, store, connect_now=True)
+    app.start()
+    await wait_until(lambda: app.window is not None, "connected over TLS")
+    assert load_settings(store).tls_ca == str(cert)
+    await app.quit()
 
-    key, cert = write_self_signed(tmp_path)
-    factory = ChatFactory(ServerConfig(name="test.server"))
-    listening = await endpoints.serverFromString(
-        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}").listen(factory)
-    port = listening.getHost().port
-    try:
-        settings = ConnectSettings("localhost", port, "secure", tls=True, tls_ca=str(cert))
-        app = ChatApp(reactor, settings, store, connect_now=True)
-        app.start()
-        await wait_until(lambda: app.window is not None, "connected over TLS")
-        assert load_settings(store).tls_ca == str(cert)
-        await app.quit()
-
-        missing = ChatApp(reactor, ConnectSettings("localhost", port, "lost", tls=True,
-                                                   tls_ca=str(tmp_path / "nope.pem")),
-                          store, connect_now=True)
-        missing.start()
-        assert "Cannot use the certificate file" in missing.dialog.error.text()
-        assert missing.link is None
-        missing.dialog.close()
-    finally:
-        await listening.stopListening()
-        await factory.shutdown("test over")
+    missing = ChatApp(reactor, ConnectSettings("localhost", port, "lost", tls=True,
+                                               tls_ca=str(tmp_path / "nope.pem")),
+                      store, connect_now=True)
+    missing.start()
+    assert "Cannot use the certificate file" in missing.dialog.error.text()
+    assert missing.link is None
+    missing.dialog.close()
 
 
 @pytest_twisted.ensureDeferred
@@ -482,9 +480,9 @@ async def test_a_private_conversation_follows_a_nick_change_and_merges(apps, qtb
     bob = await apps.connected("bob")
     robert = await apps.connected("robert")
     type_line(qtbot, robert, "/msg alice robert here, leaving soon")
-    type_line(qtbot, bob, "/msg alice hello, bob here")
-    await wait_until(lambda: alice.session.find("robert") is not None
-                     and alice.session.find("bob") is not None, "two private tabs")
+    await wait_until(lambda: alice.session.find("robert") is not None, "robert's tab")
+    type_line(qtbot, bob, "/msg alice hello, bob here")  # strictly later than robert's
+    await wait_until(lambda: alice.session.find("bob") is not None, "bob's tab")
     type_line(qtbot, robert, "/quit")
     await wait_until(lambda: "robert quit" in apps.text(alice, "robert"), "robert left")
     type_line(qtbot, bob, "/nick robert")  # bob takes the free nick: his tab merges into robert's
