@@ -156,6 +156,16 @@ async def test_a_link_in_a_message_opens_in_the_browser(apps, qtbot, monkeypatch
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_taken_nick_is_refused_with_one_clear_line(apps, qtbot):
+    alice = await apps.connected("alice")
+    await apps.connected("bob")
+    type_line(qtbot, alice, "/nick bob")
+    await wait_until(lambda: "already in use" in apps.text(alice, "#lobby"), "433 is shown")
+    assert apps.text(alice, "#lobby").count("already in use") == 1
+    assert alice.session.nick == "alice"
+
+
+@pytest_twisted.ensureDeferred
 async def test_slash_quit_sends_the_reason_and_closes_the_window(apps, qtbot):
     alice = await apps.connected("alice")
     bob = await apps.connected("bob")

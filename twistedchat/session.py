@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from twistedchat.bot_lines import split_text, text_room
+from twistedchat.bot_lines import source_estimate, split_text, text_room
 from twistedchat.commands import USAGE, Command, CommandError, is_channel_name, parse_input
 from twistedchat.state import casefold
 
@@ -528,7 +528,8 @@ class Session:
             return []
         verb = "NOTICE" if how == "notice" else "PRIVMSG"
         kind = {"me": Kind.ACTION, "notice": Kind.NOTICE}.get(how, Kind.MESSAGE)
-        room = text_room(f"{self.nick}!~user@{'h' * 63}", verb, target)
+        # the server relays us as nick!~ident@host: reserve its longest ident (USERLEN 10)
+        room = text_room(source_estimate(self.nick, "u" * 10), verb, target)
         if kind is Kind.ACTION:
             room -= len("\x01ACTION \x01")
         lines: list[str] = []

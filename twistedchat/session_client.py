@@ -24,7 +24,6 @@ from twisted.words.protocols import irc
 from twistedchat.client import ChatClient, ChatClientFactory, reconnecting_service
 from twistedchat.commands import is_channel_name
 from twistedchat.session import Conversation, Kind, QuitRequested, Session
-from twistedchat.state import casefold
 
 log = Logger()
 
@@ -110,9 +109,6 @@ class SessionClient(ChatClient):
     def registrationFailed(self, reason: str) -> None:
         self.link.registration_failed(reason)
 
-    def nickInUse(self, nick: str) -> None:
-        self.session.error(f"The nickname {nick} is already in use: /nick another")
-
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         if self.link.client is self:
@@ -120,9 +116,6 @@ class SessionClient(ChatClient):
         self.link.connection_lost(self, self.last_error or describe_loss(reason))
 
     # -- what we hear --------------------------------------------------------------------------
-
-    def _is_me(self, nick: str) -> bool:
-        return casefold(nick) == casefold(self.nickname)
 
     def _time(self) -> datetime | None:
         return local_time(self.current_tags)
@@ -139,20 +132,20 @@ class SessionClient(ChatClient):
     def irc_JOIN(self, prefix: str, params: list[str]) -> None:
         nick, channel = prefix.split("!", 1)[0], params[0]
         self.session.on_join(channel, nick)
-        if self._is_me(nick):
+        if self.session.is_me(nick):
             self.joined(channel)
 
     def irc_PART(self, prefix: str, params: list[str]) -> None:
         nick, channel = prefix.split("!", 1)[0], params[0]
         self.session.on_part(channel, nick, params[1] if len(params) > 1 else "")
-        if self._is_me(nick):
+        if self.session.is_me(nick):
             self.left(channel)
 
     def irc_KICK(self, prefix: str, params: list[str]) -> None:
         kicker, channel, kicked = prefix.split("!", 1)[0], params[0], params[1]
         reason = params[2] if len(params) > 2 else ""
         self.session.on_kick(channel, kicked, kicker, reason)
-        if self._is_me(kicked):
+        if self.session.is_me(kicked):
             self.kickedFrom(channel, kicker, reason)
 
     def irc_QUIT(self, prefix: str, params: list[str]) -> None:
@@ -160,7 +153,7 @@ class SessionClient(ChatClient):
 
     def irc_NICK(self, prefix: str, params: list[str]) -> None:
         old, new = prefix.split("!", 1)[0], params[0]
-        if self._is_me(old):
+        if self.session.is_me(old):
             self.nickname = new
             self.link.factory.nickname = new
         self.session.on_nick(old, new)
