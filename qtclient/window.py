@@ -75,6 +75,20 @@ QLabel#heading { color: #7f8c8d; padding: 6px 8px 2px 8px; background: #f4f6f7; 
 """
 
 
+def column(*parts: QWidget | QHBoxLayout, spacing: int = 0, bottom: int = 0) -> QWidget:
+    """A widget stacking ``parts`` top to bottom; the second one takes the spare height."""
+    holder = QWidget()
+    layout = QVBoxLayout(holder)
+    layout.setContentsMargins(0, 0, 0, bottom)
+    layout.setSpacing(spacing)
+    for index, part in enumerate(parts):
+        if isinstance(part, QHBoxLayout):
+            layout.addLayout(part)
+        else:
+            layout.addWidget(part, 1 if index == 1 else 0)
+    return holder
+
+
 class InputLine(QLineEdit):
     """The line you type in: Up/Down recall what you sent, Tab completes nicks."""
 
@@ -179,31 +193,15 @@ class MainWindow(QMainWindow):
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.setSpacing(0)
         heading = QLabel("Conversations")
         heading.setObjectName("heading")
-        left_layout.addWidget(heading)
-        left_layout.addWidget(self.conversations, 1)
-        centre = QWidget()
-        centre_layout = QVBoxLayout(centre)
-        centre_layout.setContentsMargins(0, 0, 0, 6)
-        centre_layout.setSpacing(4)
-        centre_layout.addWidget(self.topic)
-        centre_layout.addWidget(self.stack, 1)
         row = QHBoxLayout()
         row.setContentsMargins(6, 0, 6, 0)
         row.addWidget(self.input, 1)
         row.addWidget(self.send_button)
-        centre_layout.addLayout(row)
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.setSpacing(0)
-        right_layout.addWidget(self.member_count)
-        right_layout.addWidget(self.members, 1)
+        left = column(heading, self.conversations)
+        centre = column(self.topic, self.stack, row, spacing=4, bottom=6)
+        right = column(self.member_count, self.members)
         splitter = QSplitter()
         splitter.addWidget(left)
         splitter.addWidget(centre)
