@@ -67,8 +67,8 @@ async def one_burst(reactor, port: int, lines: int, mode: str) -> dict[str, floa
     from twisted.internet import endpoints, protocol, task
 
     from qtclient.window import MainWindow
-    from twistedchat.session import LineAdded, Session
-    from twistedchat.session_client import SessionLink
+    from twistedchat.client.link import SessionLink
+    from twistedchat.client.session import LineAdded, Session
 
     async def until(condition, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -130,8 +130,8 @@ def scrollback_fill(lines: int) -> dict[str, float]:
     from twisted.internet.task import Clock
 
     from qtclient.window import MainWindow
-    from twistedchat.session import Session
-    from twistedchat.session_client import SessionLink
+    from twistedchat.client.link import SessionLink
+    from twistedchat.client.session import Session
 
     session = Session("viewer")
     window = MainWindow(session, SessionLink(Clock(), session, "127.0.0.1", 1))

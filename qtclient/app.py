@@ -12,8 +12,8 @@ from twisted.python.failure import Failure
 
 from qtclient.dialog import ConnectDialog, ConnectSettings, save_settings
 from qtclient.window import MainWindow
-from twistedchat.session import Session
-from twistedchat.session_client import LinkError, SessionLink
+from twistedchat.client.link import LinkError, SessionLink
+from twistedchat.client.session import Session
 
 log = Logger()
 

@@ -1,6 +1,6 @@
 """Session lines as the HTML the message view shows: timestamps, coloured nicks, links, quiet events.
 
-Pure functions over :class:`twistedchat.session.Line`; no widgets, so they are tested without Qt.
+Pure functions over :class:`twistedchat.client.session.Line`; no widgets, so they are tested without Qt.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import html
 import re
 import zlib
 
-from twistedchat.session import Kind, Line
+from twistedchat.client.session import Kind, Line
 
 #: Readable on a light background, distinct from each other; a nick always gets the same one.
 NICK_COLOURS = (

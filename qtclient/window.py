@@ -1,4 +1,4 @@
-"""The main window: a view over a :class:`twistedchat.session.Session`.
+"""The main window: a view over a :class:`twistedchat.client.session.Session`.
 
 Left, the conversations with unread and mention counters; in the middle, the topic bar, the
 messages and the input line; right, the member list. Everything shown comes from session events;
@@ -38,8 +38,9 @@ from PyQt6.QtWidgets import (
 
 from qtclient.notify import Notifier
 from qtclient.render import line_html
-from twistedchat.input_aids import InputHistory, NickCompleter
-from twistedchat.session import (
+from twistedchat.client.input_aids import InputHistory, NickCompleter
+from twistedchat.client.link import SessionLink
+from twistedchat.client.session import (
     SERVER,
     Activated,
     Attention,
@@ -58,8 +59,7 @@ from twistedchat.session import (
     StatusChanged,
     TopicChanged,
 )
-from twistedchat.session_client import SessionLink
-from twistedchat.state import casefold
+from twistedchat.server.state import casefold
 
 KEY = Qt.ItemDataRole.UserRole
 LINE_FORMAT = QTextBlockFormat()

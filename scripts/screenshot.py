@@ -28,10 +28,10 @@ def main(path: str) -> int:
 
     from qtclient.app import ChatApp
     from qtclient.dialog import ConnectSettings
-    from twistedchat.config import ServerConfig
-    from twistedchat.server import ChatFactory
-    from twistedchat.session import Session
-    from twistedchat.session_client import SessionLink
+    from twistedchat.client.link import SessionLink
+    from twistedchat.client.session import Session
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.net import ChatFactory
 
     result = {"code": 1}
     settings_dir = tempfile.TemporaryDirectory(prefix="twistedchat-screenshot-")

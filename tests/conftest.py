@@ -34,7 +34,7 @@ class RunningServer:
     host = "127.0.0.1"
 
     def __init__(self, config) -> None:
-        from twistedchat.server import ChatFactory
+        from twistedchat.server.net import ChatFactory
 
         self.config = config
         self.factory = ChatFactory(config)
@@ -63,7 +63,7 @@ class RunningServer:
 @pytest_twisted.async_yield_fixture
 async def chat_server():
     """The real daemon on 127.0.0.1, an ephemeral port, server name ``test.server``."""
-    from twistedchat.config import ServerConfig
+    from twistedchat.server.config import ServerConfig
 
     server = RunningServer(ServerConfig(name="test.server", network="TestNet"))
     await server.start()

@@ -27,7 +27,7 @@ from twisted.internet import defer, endpoints, reactor, task
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
-from twistedchat.message import Message, parse
+from twistedchat.wire.message import Message, parse
 
 #: Seconds any single wait may take before the test fails (real loopback answers in milliseconds).
 TIMEOUT = 5.0

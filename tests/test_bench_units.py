@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import loadgen, run
-from twistedchat.message import parse
+from twistedchat.wire.message import parse
 
 
 def test_stamped_message_is_a_valid_privmsg_whose_stamp_reads_back() -> None:

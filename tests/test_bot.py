@@ -7,7 +7,7 @@ from twisted.internet import defer, task
 from twisted.internet.testing import StringTransport
 
 from twistedchat.bot import Bot, BotFactory, command, on_join, on_message
-from twistedchat.bot_lines import MAX_LINE_BYTES
+from twistedchat.wire.message import MAX_LINE_BYTES
 
 WELCOME = ":test.server 001 {nick} :Welcome to TestNet {nick}!bot@127.0.0.1"
 

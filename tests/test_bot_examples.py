@@ -10,7 +10,7 @@ from helpers import register, wait_until
 from twisted.internet import reactor
 
 from twistedchat.bot import Bot, make_service
-from twistedchat.bot_tap import load_bot
+from twistedchat.bot.tap import load_bot
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -8,14 +8,14 @@ from hypothesis import strategies as st
 from twisted.internet import task
 
 from twistedchat.bot import Bot
-from twistedchat.bot_lines import (
+from twistedchat.client.pacing import RateLimiter
+from twistedchat.wire.fitting import (
     MAX_LINE_BYTES,
-    RateLimiter,
     source_estimate,
     split_text,
     text_room,
 )
-from twistedchat.limits import TokenBucket
+from twistedchat.wire.flood import TokenBucket
 
 
 def test_short_text_is_one_line():

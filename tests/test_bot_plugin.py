@@ -10,7 +10,7 @@ import pytest
 import pytest_twisted
 from helpers import checkout_env, register, twistd_command, wait_until
 
-from twistedchat.bot_tap import BotFileError, load_bot
+from twistedchat.bot.tap import BotFileError, load_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 DICEBOT = str(ROOT / "examples" / "dicebot.py")

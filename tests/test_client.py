@@ -7,7 +7,7 @@ from helpers import wait_until
 from twisted.internet import defer, reactor, task
 from twisted.internet.testing import StringTransport
 
-from twistedchat.client import (
+from twistedchat.client.protocol import (
     ChatClient,
     ChatClientFactory,
     parse_tags,

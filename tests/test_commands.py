@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from twistedchat.commands import ALIASES, USAGE, Command, CommandError, parse_input
+from twistedchat.client.commands import ALIASES, USAGE, Command, CommandError, parse_input
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\t"])

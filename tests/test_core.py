@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from twistedchat import numerics as N
-from twistedchat.config import ServerConfig
-from twistedchat.core import ServerCore
-from twistedchat.message import Message, parse
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.core import ServerCore
+from twistedchat.wire import numerics as N
+from twistedchat.wire.message import Message, parse
 
 
 class FakeClock:
@@ -528,7 +528,7 @@ def test_echoed_names_stay_well_formed(core):
 
 
 def test_names_chunks_cut_at_spaces_within_room():
-    from twistedchat.core import _chunks
+    from twistedchat.wire.fitting import chunks as _chunks
 
     text = " ".join(f"nick{i}" for i in range(200))
     pieces = _chunks(text, 50)

@@ -9,7 +9,7 @@ from conftest import RunningServer
 from helpers import TIMEOUT, LineClient, wait_until
 from twisted.internet import protocol, reactor
 
-from twistedchat.config import ServerConfig
+from twistedchat.server.config import ServerConfig
 
 COUNT = 4000  # ~400 KB of PRIVMSG lines: far more than a small receive buffer holds
 

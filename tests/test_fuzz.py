@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twistedchat.config import ServerConfig
-from twistedchat.core import ServerCore
-from twistedchat.message import Message, parse
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.core import ServerCore
+from twistedchat.wire.message import Message, parse
 
 COMMANDS = sorted(
     name[4:].upper() for name in dir(ServerCore) if name.startswith("cmd_")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twistedchat.input_aids import InputHistory, NickCompleter
+from twistedchat.client.input_aids import InputHistory, NickCompleter
 
 # -- history ---------------------------------------------------------------------------------
 

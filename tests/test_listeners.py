@@ -7,9 +7,9 @@ from helpers import write_self_signed
 from twisted.internet import defer, endpoints, protocol, reactor, ssl
 from twisted.protocols.basic import LineReceiver
 
-from twistedchat.config import ServerConfig
-from twistedchat.server import ChatService
-from twistedchat.tap import Options
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.net import ChatService
+from twistedchat.server.tap import Options
 
 
 class WelcomeWaiter(LineReceiver):

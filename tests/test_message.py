@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twistedchat.message import (
+from twistedchat.wire.message import (
     Message,
     ParseError,
     escape_tag_value,

@@ -110,7 +110,7 @@ def test_plugin_found_after_plain_install(tmp_path):
     assert any(line.split()[:1] == ["chat"] for line in found.stdout.splitlines()), found.stdout
 
     where = subprocess.run(
-        [sys.executable, "-S", "-c", "import twistedchat.tap; print(twistedchat.tap.__file__)"],
+        [sys.executable, "-S", "-c", "import twistedchat.server.tap; print(twistedchat.server.tap.__file__)"],
         cwd=elsewhere, env={**base_env, "PYTHONPATH": installed_path},
         capture_output=True, text=True, timeout=60,
     )

@@ -15,8 +15,8 @@ from PyQt6.QtCore import QSettings, Qt
 from qtclient.__main__ import apply_options, parse_args
 from qtclient.app import ChatApp
 from qtclient.dialog import ConnectSettings, load_settings
-from twistedchat.config import ServerConfig
-from twistedchat.session import Kind
+from twistedchat.client.session import Kind
+from twistedchat.server.config import ServerConfig
 
 FAST_RETRY = {"initial_delay": 0.1, "max_delay": 0.5}
 
@@ -394,7 +394,7 @@ async def tls_server(tmp_path):
     yields (port, path of cert.pem)."""
     from twisted.internet import endpoints, reactor
 
-    from twistedchat.server import ChatFactory
+    from twistedchat.server.net import ChatFactory
 
     key, cert = write_self_signed(tmp_path)
     factory = ChatFactory(ServerConfig(name="test.server"))
@@ -409,8 +409,8 @@ async def tls_server(tmp_path):
 async def test_tls_connects_and_an_untrusted_certificate_is_explained(tls_server):
     from twisted.internet import reactor, ssl
 
-    from twistedchat.session import Session
-    from twistedchat.session_client import LinkError, SessionLink
+    from twistedchat.client.link import LinkError, SessionLink
+    from twistedchat.client.session import Session
 
     port, cert = tls_server
     trusted = ssl.optionsForClientTLS(

@@ -21,7 +21,7 @@ from qtclient.render import (
     nick_colour,
     strip_formatting,
 )
-from twistedchat.session import Kind, Line
+from twistedchat.client.session import Kind, Line
 
 NOON = datetime(2026, 1, 1, 12, 5)
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,9 +14,9 @@ from conftest import RunningServer
 from helpers import connect, register
 from twisted.internet import reactor, task
 
-from twistedchat.config import ServerConfig
-from twistedchat.core import CAPABILITIES
-from twistedchat.state import CASEMAPPING, CHANLIMIT, MODES_PER_COMMAND, NICKLEN, TOPICLEN
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.core import CAPABILITIES
+from twistedchat.server.state import CASEMAPPING, CHANLIMIT, MODES_PER_COMMAND, NICKLEN, TOPICLEN
 
 ensure = pytest_twisted.ensureDeferred
 

@@ -20,9 +20,9 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.logger import globalLogPublisher
 
-from twistedchat.config import ServerConfig
-from twistedchat.message import parse
-from twistedchat.server import ChatFactory
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.net import ChatFactory
+from twistedchat.wire.message import parse
 
 ensure = pytest_twisted.ensureDeferred
 
@@ -256,7 +256,7 @@ async def test_backed_up_client_that_quits_is_closed_cleanly(limited_server, mon
 
     The server must not wait for the close grace period and then reset the connection.
     """
-    from twistedchat import server as server_module
+    from twistedchat.server import net as server_module
 
     monkeypatch.setattr(server_module, "CLOSE_GRACE", 2.0)
     factory = limited_server.factory

@@ -6,9 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from twistedchat.bot_lines import MAX_LINE_BYTES
-from twistedchat.commands import USAGE
-from twistedchat.session import (
+from twistedchat.client.commands import USAGE
+from twistedchat.client.session import (
     SERVER,
     Activated,
     Attention,
@@ -24,6 +23,7 @@ from twistedchat.session import (
     StatusChanged,
     TopicChanged,
 )
+from twistedchat.wire.message import MAX_LINE_BYTES
 
 NOON = datetime(2026, 1, 1, 12, 0)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from twistedchat.state import (
+from twistedchat.server.state import (
     ChatState,
     User,
     casefold,

@@ -4,7 +4,7 @@ from twisted.application.service import ServiceMaker
 
 chatbot = ServiceMaker(
     "twistedchat bot",
-    "twistedchat.bot_tap",
+    "twistedchat.bot.tap",
     "A twistedchat bot, defined in a Python file.",
     "chatbot",
 )

@@ -4,7 +4,7 @@ from twisted.application.service import ServiceMaker
 
 chat = ServiceMaker(
     "twistedchat",
-    "twistedchat.tap",
+    "twistedchat.server.tap",
     "An IRC-compatible chat server (twistedchat).",
     "chat",
 )

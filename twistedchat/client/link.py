@@ -1,6 +1,6 @@
-"""The network side of a chat session: protocol lines in, :class:`~twistedchat.session.Session` calls.
+"""The network side of a chat session: protocol lines in, :class:`~twistedchat.client.session.Session` calls.
 
-:class:`SessionClient` is a :class:`~twistedchat.client.ChatClient` that reports what it hears to
+:class:`SessionClient` is a :class:`~twistedchat.client.protocol.ChatClient` that reports what it hears to
 a session model; :class:`SessionLink` keeps one session connected (first connection with clear
 errors, then reconnection with backoff) and sends what the user types. Nothing here knows of Qt.
 """
@@ -21,9 +21,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
-from twistedchat.client import ChatClient, ChatClientFactory, reconnecting_service
-from twistedchat.commands import is_channel_name
-from twistedchat.session import Conversation, Kind, QuitRequested, Session
+from twistedchat.client.commands import is_channel_name
+from twistedchat.client.protocol import ChatClient, ChatClientFactory, reconnecting_service
+from twistedchat.client.session import Conversation, Kind, QuitRequested, Session
 
 log = Logger()
 

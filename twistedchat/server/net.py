@@ -1,7 +1,7 @@
 """The Twisted side of the daemon: bytes in, lines to the core, bytes out.
 
 :class:`ChatConnection` owns framing (LF or CR LF), the line-length limit, UTF-8 checks, the flood
-bucket and the send queue. Everything else is :class:`twistedchat.core.ServerCore`'s.
+bucket and the send queue. Everything else is :class:`twistedchat.server.core.ServerCore`'s.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twistedchat import numerics as N
-from twistedchat.config import ServerConfig
-from twistedchat.core import ServerCore
-from twistedchat.limits import TokenBucket
-from twistedchat.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message, ParseError, parse
-from twistedchat.state import User
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.core import ServerCore
+from twistedchat.server.state import User
+from twistedchat.wire import numerics as N
+from twistedchat.wire.flood import TokenBucket
+from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message, ParseError, parse
 
 log = Logger()
 

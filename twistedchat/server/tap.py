@@ -9,9 +9,9 @@ from twisted.application import service
 from twisted.internet import endpoints
 from twisted.python import usage
 
-from twistedchat.config import ServerConfig
-from twistedchat.message import ascii_int
-from twistedchat.state import valid_nick
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.state import valid_nick
+from twistedchat.wire.message import ascii_int
 
 DEFAULT_PORT = "tcp:1234"
 
@@ -153,6 +153,6 @@ def _read_lines(option: str, path: str) -> list[str]:
 
 def makeService(options: Options) -> service.IService:
     """The daemon's service for ``twistd chat``."""
-    from twistedchat.server import ChatService
+    from twistedchat.server.net import ChatService
 
     return ChatService(options.config(), list(options["port"]))

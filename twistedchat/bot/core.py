@@ -12,11 +12,11 @@ Subclass :class:`Bot` and decorate its methods::
 
 A handler gets one :class:`Event` (who said what, where) and may return a string (sent with
 :meth:`Event.reply`), ``None``, or a coroutine / Deferred giving either. Run the bot with
-``twistd -n chatbot FILE.py`` (see :mod:`twistedchat.bot_tap`) or from Python with
+``twistd -n chatbot FILE.py`` (see :mod:`twistedchat.bot.tap`) or from Python with
 :func:`make_service`.
 
-Under the hood a :class:`BotClient` (a :class:`~twistedchat.client.ChatClient`) paces every line it
-sends (:class:`~twistedchat.bot_lines.RateLimiter`), splits long replies at the protocol's line
+Under the hood a :class:`BotClient` (a :class:`~twistedchat.client.protocol.ChatClient`) paces every line it
+sends (:class:`~twistedchat.client.pacing.RateLimiter`), splits long replies at the protocol's line
 limit, reclaims its nickname when it had to take another, and :func:`make_service` reconnects with
 backoff and rejoins the channels.
 """
@@ -34,8 +34,9 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistedchat.bot_lines import RateLimiter, source_estimate, split_text, text_room
-from twistedchat.client import ChatClient, ChatClientFactory, reconnecting_service
+from twistedchat.client.pacing import RateLimiter
+from twistedchat.client.protocol import ChatClient, ChatClientFactory, reconnecting_service
+from twistedchat.wire.fitting import source_estimate, split_text, text_room
 
 log = Logger()
 

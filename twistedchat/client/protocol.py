@@ -15,7 +15,7 @@ from twisted.internet import endpoints, interfaces, protocol
 from twisted.logger import Logger
 from twisted.words.protocols import irc
 
-from twistedchat.message import unescape_tag_value
+from twistedchat.wire.message import unescape_tag_value
 
 log = Logger()
 

@@ -1,7 +1,7 @@
 """A chat session as a person sees it: conversations, members, topics, unread counts, events.
 
 This is the model the desktop client renders. It does no I/O and knows nothing of Qt: the network
-client (:mod:`twistedchat.session_client`) calls its ``on_*`` methods as lines arrive, and a view
+client (:mod:`twistedchat.client.link`) calls its ``on_*`` methods as lines arrive, and a view
 subscribes to the :class:`Event` s it emits. What the user types goes through
 :meth:`Session.handle_input`, which updates the model and returns the protocol lines to send.
 """
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from twistedchat.bot_lines import source_estimate, split_text, text_room
-from twistedchat.commands import USAGE, Command, CommandError, is_channel_name, parse_input
-from twistedchat.state import casefold
+from twistedchat.client.commands import USAGE, Command, CommandError, is_channel_name, parse_input
+from twistedchat.server.state import casefold
+from twistedchat.wire.fitting import source_estimate, split_text, text_room
 
 #: Lines kept per conversation; older ones are dropped.
 DEFAULT_SCROLLBACK = 2000
@@ -482,7 +482,7 @@ class Session:
         """Act on what the user typed in ``conversation``; returns the protocol lines to send.
 
         Plain text is said to the conversation; ``/commands`` are parsed by
-        :func:`twistedchat.commands.parse_input`. Usage errors become lines in the conversation.
+        :func:`twistedchat.client.commands.parse_input`. Usage errors become lines in the conversation.
         """
         conversation = conversation or self.active or self.server
         try:

@@ -1,7 +1,7 @@
 """The chat server's rules: one handler per IRC command, pure over :class:`ChatState`.
 
 No sockets here. Each :class:`User` carries a ``send`` callable (bytes out) and a ``close``
-callable; the Twisted adapter in :mod:`twistedchat.server` supplies them, tests supply lists.
+callable; the Twisted adapter in :mod:`twistedchat.server.net` supplies them, tests supply lists.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 from twistedchat import __version__
-from twistedchat import numerics as N
-from twistedchat.config import ServerConfig
-from twistedchat.message import MAX_LINE_BYTES, Message, ascii_int, format_tags
-from twistedchat.state import (
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.state import (
     AWAYLEN,
     CASEMAPPING,
     CHANLIMIT,
@@ -42,6 +40,9 @@ from twistedchat.state import (
     valid_channel_name,
     valid_nick,
 )
+from twistedchat.wire import numerics as N
+from twistedchat.wire.fitting import chunks, fit_utf8
+from twistedchat.wire.message import MAX_LINE_BYTES, Message, ascii_int, format_tags
 
 VERSION = f"twistedchat-{__version__}"
 #: Longest PART or QUIT reason relayed, in bytes, so the relayed line fits in 512.
@@ -591,7 +592,7 @@ class ServerCore:
             symbol = "@" if "s" in channel.modes else "="
             head = f":{self.config.name} {N.RPL_NAMREPLY} {user.nick} {symbol} {channel.name} :"
             room = 510 - len(head.encode("utf-8"))
-            lines = [f"{head}{chunk}\r\n" for chunk in _chunks(names, room)]
+            lines = [f"{head}{chunk}\r\n" for chunk in chunks(names, room)]
             if lines:
                 user.send("".join(lines).encode("utf-8"))
         self.reply(user, N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
@@ -1021,33 +1022,6 @@ class ServerCore:
         if applied:
             self.relay(channel.members, user, "MODE", channel.name,
                        _compact_modes(applied), *applied_params)
-
-
-def fit_utf8(text: str, room: int) -> str:
-    """``text`` cut to at most ``room`` bytes of UTF-8, never inside a character."""
-    data = text.encode("utf-8")
-    if len(data) <= room:
-        return text
-    return data[: max(room, 0)].decode("utf-8", "ignore")
-
-
-def _chunks(text: str, room: int) -> list[str]:
-    """Cut a space-separated list into pieces of at most ``room`` bytes, at spaces."""
-    if not text.isascii():
-        room //= 4  # a character is at most 4 bytes of UTF-8
-    pieces: list[str] = []
-    pos, end = 0, len(text)
-    while end - pos > room:
-        cut = text.rfind(" ", pos, pos + room + 1)
-        if cut <= pos:
-            cut = text.find(" ", pos + 1)
-            if cut == -1:
-                break
-        pieces.append(text[pos:cut])
-        pos = cut + 1
-    if pos < end:
-        pieces.append(text[pos:])
-    return pieces
 
 
 def _compact_modes(changes: list[str]) -> str:

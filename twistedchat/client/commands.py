@@ -1,6 +1,6 @@
 """Slash commands as a chat client's user types them: ``/join #lobby`` -> a :class:`Command`.
 
-Pure parsing, no I/O; :meth:`twistedchat.session.Session.execute` carries commands out.
+Pure parsing, no I/O; :meth:`twistedchat.client.session.Session.execute` carries commands out.
 """
 
 from __future__ import annotations

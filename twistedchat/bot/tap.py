@@ -18,7 +18,7 @@ from twisted.internet import endpoints
 from twisted.python import usage
 
 from twistedchat.bot import Bot, make_service
-from twistedchat.state import valid_nick
+from twistedchat.server.state import valid_nick
 
 DEFAULT_SERVER = "tcp:localhost:1234"
 CHANNEL_PREFIXES = "#&"

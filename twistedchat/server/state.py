@@ -5,15 +5,21 @@ Names are compared under the ``rfc1459`` casemapping that ISUPPORT announces.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 from typing import NamedTuple
 
-CASEMAPPING = "rfc1459"
-NICKLEN = 30
-CHANNELLEN = 50
+from twistedchat.wire.names import (  # noqa: F401 (re-exported for the server's modules)
+    CASEMAPPING,
+    CHANNELLEN,
+    NICKLEN,
+    casefold,
+    mask_matches,
+    normalize_mask,
+    valid_channel_name,
+    valid_nick,
+)
+
 TOPICLEN = 390
 KICKLEN = 390
 AWAYLEN = 390
@@ -36,55 +42,6 @@ USER_MODES = "io"
 #: A member's prefix modes (as kept in ``Channel.members``) -> its symbols, all or the highest.
 MULTI_PREFIX: dict[str, str] = {"": "", "o": "@", "v": "+", "ov": "@+"}
 HIGHEST_PREFIX: dict[str, str] = {modes: symbols[:1] for modes, symbols in MULTI_PREFIX.items()}
-
-_CASEFOLD = str.maketrans(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^"
-)
-_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
-_CHANNEL_FORBIDDEN = re.compile(r"[\x00\x07\r\n ,:]")
-
-
-def casefold(name: str) -> str:
-    """Fold a nick or channel name under the rfc1459 casemapping."""
-    return name.translate(_CASEFOLD)
-
-
-def valid_nick(nick: str) -> bool:
-    """True for a nickname this server accepts."""
-    return 0 < len(nick) <= NICKLEN and _NICK_RE.match(nick) is not None
-
-
-def valid_channel_name(name: str) -> bool:
-    """True for a channel name this server accepts (``#`` then 1..49 allowed characters)."""
-    return (
-        1 < len(name) <= CHANNELLEN
-        and name[0] == "#"
-        and _CHANNEL_FORBIDDEN.search(name) is None
-    )
-
-
-def normalize_mask(mask: str) -> str:
-    """Complete a ban mask to ``nick!user@host`` form (``bob`` -> ``bob!*@*``)."""
-    if "!" not in mask and "@" not in mask:
-        return f"{mask}!*@*"
-    if "!" not in mask:
-        return f"*!{mask}"
-    if "@" not in mask:
-        return f"{mask}@*"
-    return mask
-
-
-@lru_cache(maxsize=4096)
-def _mask_regex(mask: str) -> re.Pattern[str]:
-    pattern = "".join(
-        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in casefold(mask)
-    )
-    return re.compile(pattern + r"\Z", re.DOTALL)
-
-
-def mask_matches(mask: str, target: str) -> bool:
-    """Match a wildcard mask (``*`` and ``?``) against a name, under the casemapping."""
-    return _mask_regex(mask).match(casefold(target)) is not None
 
 
 class User:

@@ -1,0 +1,1 @@
+"""The daemon: configuration, chat state, command handling, the network adapter and the service."""

@@ -1,0 +1,73 @@
+"""Fitting text into IRC lines (counted in bytes of UTF-8), shared by the server, clients and bots."""
+
+from __future__ import annotations
+
+from twistedchat.wire.message import MAX_LINE_BYTES
+
+#: The longest host name a server may show in our prefix (RFC 1035), used until we learn ours.
+MAX_HOST_BYTES = 63
+
+
+def source_estimate(nick: str, username: str) -> str:
+    """A worst-case ``nick!~user@host`` for ourselves, before the server has shown us our own."""
+    return f"{nick}!~{username}@{'h' * MAX_HOST_BYTES}"
+
+
+def text_room(source: str, command: str, target: str) -> int:
+    """Bytes left for the text of ``:source COMMAND target :text`` within 512 bytes with CR LF."""
+    overhead = len(f":{source} {command} {target} :\r\n".encode())
+    return MAX_LINE_BYTES - overhead
+
+
+def split_text(text: str, room: int) -> list[str]:
+    """``text`` as lines of at most ``room`` bytes of UTF-8 each.
+
+    Line breaks in ``text`` start new lines (blank lines are dropped); a long line is cut at its
+    last space that fits, or inside a word when there is none, but never inside a character.
+    """
+    if room < 4:
+        raise ValueError(f"no room for text ({room} bytes): the target or nick is too long")
+    pieces: list[str] = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        data = line.encode("utf-8")
+        while len(data) > room:
+            cut = room
+            while cut > 0 and (data[cut] & 0xC0) == 0x80:  # data[cut] continues a character
+                cut -= 1
+            space = data.rfind(b" ", 0, cut + 1)
+            if space > room // 2:
+                pieces.append(data[:space].decode("utf-8"))
+                data = data[space + 1 :]
+            else:
+                pieces.append(data[:cut].decode("utf-8"))
+                data = data[cut:]
+        if data.strip():
+            pieces.append(data.decode("utf-8"))
+    return pieces
+
+
+def fit_utf8(text: str, room: int) -> str:
+    """``text`` cut to at most ``room`` bytes of UTF-8, never inside a character."""
+    data = text.encode("utf-8")
+    if len(data) <= room:
+        return text
+    return data[: max(room, 0)].decode("utf-8", "ignore")
+
+
+def chunks(text: str, room: int) -> list[str]:
+    """Cut a space-separated list into pieces of at most ``room`` bytes, at spaces."""
+    if not text.isascii():
+        room //= 4  # a character is at most 4 bytes of UTF-8
+    pieces: list[str] = []
+    pos, end = 0, len(text)
+    while end - pos > room:
+        cut = text.rfind(" ", pos, pos + room + 1)
+        if cut <= pos:
+            cut = text.find(" ", pos + 1)
+            if cut == -1:
+                break
+        pieces.append(text[pos:cut])
+        pos = cut + 1
+    if pos < end:
+        pieces.append(text[pos:])
+    return pieces
