@@ -211,6 +211,11 @@ class BotClient(ChatClient):
 
     # -- registration and the wanted nickname ----------------------------------------------------
 
+    def irc_RPL_WELCOME(self, prefix: str, params: list[str]) -> None:
+        if params and params[0] not in ("", "*"):
+            self._attemptedNick = params[0]  # the nick the server gave us is the one we have
+        super().irc_RPL_WELCOME(prefix, params)
+
     def signedOn(self) -> None:
         bot = self.factory.bot
         bot.state.own_nick = self.nickname

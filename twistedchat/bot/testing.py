@@ -294,7 +294,7 @@ class ChatUser(Protocol):
             for index in range(self.cursor, len(self.messages)):
                 message = self.messages[index]
                 if (message.command == command.upper()
-                        and all(p is None or p == got for p, got in zip(params, message.params))
+                        and all(p is None or p == got for p, got in zip(params, message.params, strict=False))
                         and len(message.params) >= len(params)
                         and (source is None or (message.source or "").startswith(source))):
                     self.cursor = index + 1
