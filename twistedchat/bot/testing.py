@@ -40,6 +40,8 @@ DEFAULT_CAPS = ("multi-prefix", "server-time", "message-tags", "userhost-in-name
 #: ISUPPORT tokens the fake server sends unless told otherwise (those of the real daemon).
 DEFAULT_ISUPPORT = ("CASEMAPPING=rfc1459", "CHANMODES=b,k,l,imnst", "CHANTYPES=#",
                     "PREFIX=(ov)@+", "NICKLEN=30")
+#: Timer firings one FakeServer.advance() allows (a timer that reschedules at once would loop).
+MAX_TIMER_STEPS = 100_000
 #: Seconds any wait of the real-daemon helpers may take before the test fails.
 TIMEOUT = 5.0
 
@@ -125,8 +127,9 @@ class FakeServer:
         return [parse(line.encode("utf-8")) for line in self.sent(drain)]
 
     def advance(self, seconds: float) -> None:
-        """Move the bot's own clock (its ``@every`` jobs and ``call_later`` timers)."""
-        self.clock.advance(seconds)
+        """Move the bot's own clock (its ``@every`` jobs and ``call_later`` timers), stopping at
+        each timer due on the way so a repeating job runs once per interval."""
+        advance_clock(self.clock, seconds)
 
     # -- registration ------------------------------------------------------------------------------
 
@@ -207,6 +210,19 @@ class FakeServer:
             tags["account"] = account
         head = ("@" + ";".join(f"{k}={v}" for k, v in tags.items()) + " ") if tags else ""
         self.send(f"{head}:{self.source(nick)} PRIVMSG {target} :{text}")
+
+
+def advance_clock(clock: task.Clock, seconds: float) -> None:
+    """Move ``clock`` forward by ``seconds``, firing every call due on the way at its own time."""
+    target = clock.seconds() + seconds
+    for _ in range(MAX_TIMER_STEPS):
+        due = [call.getTime() for call in clock.getDelayedCalls() if call.getTime() <= target]
+        if not due:
+            break
+        clock.advance(max(0.0, min(due) - clock.seconds()))
+    else:
+        raise RuntimeError(f"more than {MAX_TIMER_STEPS} timers fired in {seconds} s")
+    clock.advance(max(0.0, target - clock.seconds()))
 
 
 # -- the real daemon, for pytest-twisted tests ----------------------------------------------------
