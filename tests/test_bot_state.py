@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from twistedchat.bot import Bot, BotClient, on_kick, on_mode, on_nick, on_notice, on_part, on_quit, on_topic
+from twistedchat.bot import (
+    Bot,
+    BotClient,
+    on_kick,
+    on_mode,
+    on_nick,
+    on_notice,
+    on_part,
+    on_quit,
+    on_topic,
+)
 from twistedchat.bot.state import ChannelTracker, parse_modes
 from twistedchat.bot.testing import FakeServer
 
