@@ -158,6 +158,14 @@ class Bot:
                 elif kind == "every":
                     self._jobs.append((argument[0], argument[1], method))
 
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Apply settings (from a TOML file or ``--set``); see :mod:`twistedchat.bot.config`."""
+        from twistedchat.bot.config import apply_settings
+
+        apply_settings(self, settings)
+        self._offline = OfflineBuffer(self.offline_limit)
+        self.state.own_nick = self.nickname
+
     # -- identity, state, clock, storage ---------------------------------------------------------
 
     @property
