@@ -177,3 +177,17 @@ def test_commands_while_disconnected_fail_at_once():
     failures = []
     bot.kick("#lobby", "bob").addErrback(failures.append)
     assert isinstance(failures[0].value, ConnectionError)
+
+
+def test_nothing_a_bot_is_given_can_break_out_of_its_line():
+    bot, server = lobby()
+    failures = []
+    bot.say("bob\r\nQUIT", "x")
+    bot.say("#lobby", "one\r\ntwo\nthree")
+    bot.kick("#lobby", "bob\nQUIT").addErrback(failures.append)
+    bot.join("#x :y").addErrback(failures.append)
+    bot.topic("#lobby", "a\r\nQUIT :b")
+    lines = [line for line in server.sent() if not line.startswith("PING")]
+    assert lines == ["PRIVMSG #lobby :one", "PRIVMSG #lobby :two", "PRIVMSG #lobby :three",
+                     "TOPIC #lobby :a QUIT :b"]
+    assert [type(f.value) for f in failures] == [ValueError, ValueError]

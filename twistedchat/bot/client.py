@@ -116,6 +116,10 @@ class BotClient(ChatClient):
     def send_message(self, command_name: str, target: str, text: str, *,
                      max_lines: int | None = None, priority: int = 0) -> int:
         """Queue ``text`` for ``target`` in lines that fit; returns how many lines were queued."""
+        if not valid_word(target):
+            self.factory.bot.logger.warn("refused to send to {target!r}: not a nick or channel",
+                                         target=target)
+            return 0
         lines = split_text(text, text_room(self.own_source(), command_name, target))
         if max_lines is not None and len(lines) > max_lines:
             lines = lines[: max(0, max_lines)]
@@ -135,6 +139,9 @@ class BotClient(ChatClient):
 
     def command(self, line: str, subjects: Iterable[str], codes: Iterable[str]) -> defer.Deferred[None]:
         """Send ``line``; the Deferred fires when the server accepted it or fails with its error."""
+        subjects = list(subjects)
+        if not all(valid_word(subject) for subject in subjects):
+            return defer.fail(ValueError(f"not a nick, channel or mode: {subjects!r}"))
         try:
             pending = self.pending.add(subjects, codes)
         except ServerError as error:
@@ -409,6 +416,16 @@ class BotClient(ChatClient):
         version = self.factory.bot.version
         if version:
             self.ctcpMakeReply(user.split("!", 1)[0], [("VERSION", version)])
+
+
+def valid_word(word: str) -> bool:
+    """True for a command parameter that cannot break the line: no space, CR, LF or NUL."""
+    return bool(word) and word[0] != ":" and not any(c in word for c in " \r\n\0")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and NUL turned into spaces (a reason, a topic)."""
+    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\0", " ")
 
 
 def _ellipsis(line: str, room: int) -> str:

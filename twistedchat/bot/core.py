@@ -37,7 +37,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistedchat import __version__
-from twistedchat.bot.client import BotClient, BotFactory
+from twistedchat.bot.client import BotClient, BotFactory, one_line, valid_word
 from twistedchat.bot.handlers import (
     EXAMPLES_ATTRIBUTE,
     HANDLERS_ATTRIBUTE,
@@ -276,6 +276,8 @@ class Bot:
 
     def join(self, channel: str, key: str | None = None) -> defer.Deferred[None]:
         """Join ``channel``; fails with a :class:`ServerError` (banned, invite only, full...)."""
+        if not valid_word(channel) or (key is not None and not valid_word(key)):
+            return defer.fail(ValueError(f"not a channel (and key): {channel!r}"))
         if self.factory is not None and channel.lower() not in (
                 c.lower() for c in self.factory.channels):
             self.factory.channels.append(channel)
@@ -284,22 +286,22 @@ class Bot:
 
     def part(self, channel: str, reason: str | None = None) -> defer.Deferred[None]:
         """Leave ``channel`` (and do not rejoin it on reconnect)."""
-        line = f"PART {channel}" + (f" :{reason}" if reason else "")
+        line = f"PART {channel}" + (f" :{one_line(reason)}" if reason else "")
         return self._command(line, [channel], ("403", "442"))
 
     def kick(self, channel: str, nick: str, reason: str = "") -> defer.Deferred[None]:
         """Kick ``nick``; fails with the server's error (``482``: the bot is not an operator)."""
-        line = f"KICK {channel} {nick}" + (f" :{reason}" if reason else "")
+        line = f"KICK {channel} {nick}" + (f" :{one_line(reason)}" if reason else "")
         return self._command(line, [channel, nick], ("401", "403", "441", "442", "482"))
 
     def topic(self, channel: str, text: str) -> defer.Deferred[None]:
         """Set the topic of ``channel``."""
-        return self._command(f"TOPIC {channel} :{text}", [channel], ("403", "442", "482"))
+        return self._command(f"TOPIC {channel} :{one_line(text)}", [channel], ("403", "442", "482"))
 
     def mode(self, target: str, modes: str, *args: str) -> defer.Deferred[None]:
         """Change modes (``mode("#lobby", "+o", "alice")``)."""
         line = " ".join(["MODE", target, modes, *args])
-        return self._command(line, [target, *args],
+        return self._command(line, [target, modes, *args],
                              ("401", "403", "441", "442", "472", "482", "501", "502"))
 
     def ban(self, channel: str, who: str) -> defer.Deferred[None]:
