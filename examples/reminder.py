@@ -14,6 +14,7 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 class ReminderBot(Bot):
     nickname = "reminder"
     per_user = 5  # reminders one nick may have waiting
+    most = 500  # reminders waiting in all
     longest = 30 * 86400  # seconds
 
     async def started(self):
@@ -33,6 +34,8 @@ class ReminderBot(Bot):
         if seconds > self.longest:
             return f"{event.nick}: at most {self.longest // 86400} days ahead, please"
         waiting = await self.db.items(prefix="reminder:")
+        if len(waiting) >= self.most:
+            return f"{event.nick}: too many reminders waiting; try again later"
         if sum(item["nick"] == event.nick for item in waiting.values()) >= self.per_user:
             return f"{event.nick}: you have {self.per_user} reminders waiting already"
         key = f"reminder:{await self.db.add('last_id')}"

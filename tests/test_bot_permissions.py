@@ -212,3 +212,32 @@ def test_the_rate_table_is_bounded():
     for n in range(1000):
         assert gate.check("h", Rate(user=60), f"user{n}", None, now=n * 0.001) == 0.0
     assert len(gate._next) <= 100
+
+
+def test_rate_limit_is_rate_under_a_name_the_rate_setting_cannot_hide():
+    from twistedchat.bot import rate_limit
+
+    class Paced(Bot):
+        rate = 1.0
+
+        @command("slow")
+        @rate_limit(user=5)
+        def slow(self, event):
+            return "ok"
+
+    server = FakeServer(Paced()).register()
+    server.sent()
+    server.say("alice", "chatbot", "slow")
+    server.say("alice", "chatbot", "slow")
+    assert server.sent() == ["PRIVMSG alice :ok",
+                             "NOTICE alice :Please wait 5 s before using !slow again."]
+
+
+def test_a_handler_that_hides_a_bot_method_is_refused_with_a_clear_error():
+    class Clash(Bot):
+        @command("kick")
+        def kick(self, event):
+            return "x"
+
+    with pytest.raises(TypeError, match="Clash.kick hides Bot.kick"):
+        Clash()

@@ -32,6 +32,7 @@ _EXPORTS = {
     "on_topic": "handlers",
     "ServerError": "output",
     "rate": "permissions",
+    "rate_limit": "permissions",
     "require": "permissions",
 }
 

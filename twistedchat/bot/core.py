@@ -145,6 +145,9 @@ class Bot:
         names = dict.fromkeys(name for cls in reversed(type(self).__mro__) for name in vars(cls))
         for name in names:  # in definition order, base classes first
             marks = getattr(inspect.getattr_static(self, name), HANDLERS_ATTRIBUTE, ())
+            if marks and hasattr(Bot, name):
+                raise TypeError(f"{type(self).__name__}.{name} hides Bot.{name}; give the "
+                                f"handler another method name (the command name can stay)")
             method = getattr(self, name) if marks else None
             for kind, argument in marks:
                 if kind == "command":

@@ -111,6 +111,10 @@ def rate(*, user: float | None = None, channel: float | None = None) -> Callable
     return decorate
 
 
+#: The same decorator under a name a class body that sets the ``rate`` setting does not hide.
+rate_limit = rate
+
+
 class RateGate:
     """The bot's rate bookkeeping: when each (handler, nick/channel) may be used again."""
 
