@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest_twisted
 from twisted.internet import task
 
 from twistedchat.bot import Bot, command, every
@@ -82,3 +83,35 @@ def test_advance_clock_fires_each_timer_at_its_own_time():
     advance_clock(clock, 10)
     assert times == [3, 6, 9] and clock.seconds() == 10
     loop.stop()
+
+
+def readme_bot() -> type[Bot]:
+    """The bot in the README's Bots section, run as written."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Bots"):]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace["KarmaBot"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_readme_bot_works_as_written(tmp_path):
+    from twistedchat.bot.testing import wait_until
+
+    bot = readme_bot()()
+    bot.database = str(tmp_path / "readme.sqlite3")
+    server = FakeServer(bot).register().join("#lobby", "alice", "bob", ops=["alice"])
+    server.sent()
+    got: list[str] = []
+    server.say("bob", "#lobby", "!plus alice")
+    await wait_until(lambda: got.extend(server.sent()) or got, "the reply")
+    server.say("bob", "#lobby", "!reset alice")
+    server.say("bob", "#lobby", "!help plus")
+    await wait_until(lambda: got.extend(server.sent()) or len(got) >= 3, "two more lines")
+    assert got == ["PRIVMSG #lobby :alice has 1",
+                   "NOTICE bob :Sorry, you need to be a channel operator to use !reset.",
+                   "PRIVMSG #lobby :!plus: Give someone a point: !plus NICK."]
+    server.stop()
