@@ -229,16 +229,19 @@ def advance_clock(clock: task.Clock, seconds: float) -> None:
 
 
 class ChatDaemon:
-    """The real twistedchat daemon in this process, on 127.0.0.1 and an ephemeral port."""
+    """The real twistedchat daemon in this process, on 127.0.0.1 and a port kept across
+    :meth:`stop` and :meth:`start` (ephemeral the first time)."""
 
     host = "127.0.0.1"
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, config: Any = None, **settings: Any) -> None:
         from twistedchat.server.config import ServerConfig
         from twistedchat.server.net import ChatFactory
 
-        self.config = ServerConfig(**{"name": "test.server", "network": "TestNet", **config})
-        self.factory = ChatFactory(self.config)
+        if config is None:
+            config = ServerConfig(**{"name": "test.server", "network": "TestNet", **settings})
+        self.config = config
+        self.factory = ChatFactory(config)
         self.port = 0
         self._listening: Any = None
 
@@ -254,12 +257,12 @@ class ChatDaemon:
         self._listening = await endpoint.listen(self.factory)
         self.port = self._listening.getHost().port
 
-    async def stop(self) -> None:
-        """Stop listening and close every connection (clients see ERROR)."""
+    async def stop(self, reason: str = "Server restarting") -> None:
+        """Close the listener, then drop every client (they see ERROR) and wait until all are gone."""
         if self._listening is not None:
             await self._listening.stopListening()
             self._listening = None
-        await self.factory.shutdown("Server stopping")
+        await self.factory.shutdown(reason)
 
 
 class ChatUser(Protocol):
