@@ -369,9 +369,9 @@ def test_key_limit_and_ban(core):
 
 def test_mode_query_and_errors(core):
     alice, bob = register(core, "alice"), register(core, "bob")
-    alice.say("JOIN #c", "MODE #c +sk key")
+    alice.say("JOIN #c", "MODE #c +k key")
     got = alice.say("MODE #c")
-    assert got[0].params[1:] == ("#c", "+nstk", "key")
+    assert got[0].params[1:] == ("#c", "+ntk", "key")
     bob_view = bob.say("MODE #c")
     assert bob_view[0].params[-1] == "*"
     assert commands(alice.say("MODE #c +z")) == [N.ERR_UNKNOWNMODE]

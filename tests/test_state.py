@@ -22,6 +22,7 @@ def make_user(state: ChatState, nick: str) -> User:
     user.username = "~" + nick
     state.add_connection(user)
     state.set_nick(user, nick)
+    state.mark_registered(user)
     return user
 
 

@@ -6,6 +6,7 @@ callable; the Twisted adapter in :mod:`twistedchat.server.net` supplies them, te
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -14,11 +15,13 @@ from twistedchat import __version__
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.state import (
     AWAYLEN,
+    BANLEN,
     CASEMAPPING,
     CHANLIMIT,
     CHANNELLEN,
     FLAG_MODES,
     HIGHEST_PREFIX,
+    KEYLEN,
     KICKLEN,
     LIST_MODES,
     MAXLIST,
@@ -29,6 +32,7 @@ from twistedchat.server.state import (
     PARAM_MODES,
     PREFIX_MODES,
     PREFIX_SYMBOLS,
+    REALLEN,
     SET_PARAM_MODES,
     TOPICLEN,
     USER_MODES,
@@ -41,12 +45,14 @@ from twistedchat.server.state import (
     valid_nick,
 )
 from twistedchat.wire import numerics as N
-from twistedchat.wire.fitting import chunks, fit_utf8
+from twistedchat.wire.fitting import chunks, fit_message, fit_utf8
 from twistedchat.wire.message import MAX_LINE_BYTES, Message, ascii_int, format_tags
 
 VERSION = f"twistedchat-{__version__}"
 #: Longest PART or QUIT reason relayed, in bytes, so the relayed line fits in 512.
 REASONLEN = 300
+#: Most mode letters one MODE command may carry (as InspIRCd's default); the rest are ignored.
+MODE_LETTERS = 20
 
 #: IRCv3 capabilities this server implements, with their CAP LS 302 values.
 CAPABILITIES: dict[str, str] = {
@@ -76,12 +82,19 @@ def server_time(now: float) -> str:
 class Relay:
     """One line to many users, encoded once per tag variant and reused for every recipient."""
 
-    __slots__ = ("body", "client_tags", "now", "_encoded")
+    __slots__ = ("body", "client_tags", "now", "msgid", "_encoded")
 
-    def __init__(self, message: Message, now: float, client_tags: dict[str, str] | None = None):
-        self.body = message.to_bytes()
+    def __init__(
+        self,
+        message: Message,
+        now: float,
+        client_tags: dict[str, str] | None = None,
+        msgid: str | None = None,
+    ):
+        self.body = fit_message(message)
         self.client_tags = client_tags or {}
         self.now = now
+        self.msgid = msgid
         self._encoded: list[bytes | None] = [self.body, None, None, None]
 
     def for_variant(self, variant: int) -> bytes:
@@ -91,6 +104,8 @@ class Relay:
             if variant & SERVER_TIME:
                 tags["time"] = server_time(self.now)
             if variant & MESSAGE_TAGS:
+                if self.msgid is not None:
+                    tags["msgid"] = self.msgid
                 tags.update(self.client_tags)
             if tags:
                 line = format_tags(tags).encode("utf-8") + b" " + self.body
@@ -122,6 +137,9 @@ class ServerCore:
         self.state = ChatState()
         self.created = clock()
         self.max_seen_users = 0
+        #: ``msgid`` values: a random prefix for this run, then a counter (unique, compact).
+        self._msgid_prefix = secrets.token_urlsafe(6)
+        self._msgid_count = 0
         self._handlers: dict[str, Handler] = {
             name[4:].upper(): getattr(self, name) for name in dir(self) if name.startswith("cmd_")
         }
@@ -136,7 +154,7 @@ class ServerCore:
         """
         *middle, last = (user.nick, *params)
         safe = [p if p and " " not in p and p[0] != ":" else "*" for p in middle]
-        user.send(Message(code, (*safe, last), self.config.name).to_bytes())
+        user.send(fit_message(Message(code, (*safe, last), self.config.name)))
 
     def notice(self, user: User, text: str) -> None:
         user.send(Message("NOTICE", (user.nick, text), self.config.name).to_bytes())
@@ -149,13 +167,40 @@ class ServerCore:
         *params: str,
         client_tags: dict[str, str] | None = None,
         skip: User | None = None,
+        msgid: str | None = None,
     ) -> None:
         """Send ``:source COMMAND params`` to every recipient but ``skip``, encoded once."""
         prefix = source if isinstance(source, str) else source.source
-        Relay(Message(command, params, prefix), self.clock(), client_tags).send_to(recipients, skip)
+        relay = Relay(Message(command, params, prefix), self.clock(), client_tags, msgid)
+        relay.send_to(recipients, skip)
+
+    def next_msgid(self) -> str:
+        """A new unique ``msgid`` tag value for one relayed message."""
+        self._msgid_count += 1
+        return f"{self._msgid_prefix}{self._msgid_count:x}"
 
     def _no_such_channel(self, user: User, name: str) -> None:
         self.reply(user, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+
+    def visible_channel(self, user: User, name: str) -> Channel | None:
+        """The channel, or None after 403 when there is none or it is +s and ``user`` is outside.
+
+        A secret channel does not exist for non-members (as in Solanum and Ergo): no modes, key,
+        limit, ban list or topic leak through MODE, TOPIC, KICK, PART or INVITE.
+        """
+        channel = self.state.find_channel(name)
+        if channel is None or ("s" in channel.modes and user not in channel.members):
+            self._no_such_channel(user, name)
+            return None
+        return channel
+
+    def joined_channel(self, user: User, name: str) -> Channel | None:
+        """The channel ``user`` is on, or None after 403 (none or hidden) or 442 (not a member)."""
+        channel = self.visible_channel(user, name)
+        if channel is not None and user not in channel.members:
+            self._not_on_channel(user, channel)
+            return None
+        return channel
 
     def _not_on_channel(self, user: User, channel: Channel) -> None:
         self.reply(user, N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
@@ -307,6 +352,12 @@ class ServerCore:
             self.state.set_nick(user, nick)
             self._try_register(user)
             return
+        for channel in user.channels.values():
+            # A banned member cannot shed the ban by a new nick (ERR_BANONCHAN, as Solanum does).
+            if not channel.members[user] and channel.is_banned(user):
+                self.reply(user, N.ERR_BANONCHAN, nick, channel.name,
+                           "Cannot change nickname while banned on channel")
+                return
         old_source = user.source
         self.state.set_nick(user, nick, self.clock())
         self.relay([user, *self.state.neighbours(user)], old_source, "NICK", nick)
@@ -315,14 +366,14 @@ class ServerCore:
         if user.registered:
             self.reply(user, N.ERR_ALREADYREGISTERED, "You may not reregister")
             return
-        if len(msg.params) < 4 or not msg.params[0]:
+        if len(msg.params) < 4 or not msg.params[0] or not msg.params[3]:
             self.reply(user, N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
             return
         username = "".join(
             ch for ch in msg.params[0] if ch.isascii() and (ch.isalnum() or ch in "-_.")
         )[:10]
         user.username = "~" + (username or "user")
-        user.realname = msg.params[3][:100]
+        user.realname = fit_utf8(msg.params[3], REALLEN)
         self._try_register(user)
 
     def _try_register(self, user: User) -> None:
@@ -332,6 +383,12 @@ class ServerCore:
         if config.password is not None and user.password != config.password:
             self.reply(user, N.ERR_PASSWDMISMATCH, "Password incorrect")
             self.quit(user, "Bad password")
+            return
+        if self.state.nick_in_use(user.nick, by=user):
+            # Taken while this connection was registering: it must pick another one.
+            nick = user.nick
+            user.nick, user.folded = "*", ""
+            self.reply(user, N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
             return
         self.state.mark_registered(user)
         user.last_seen = user.last_message = self.clock()
@@ -467,8 +524,16 @@ class ServerCore:
                 replies.append(f"{found.nick}{oper}={away}{found.username}@{found.host}")
         self.reply(user, N.RPL_USERHOST, " ".join(replies))
 
+    def cmd_info(self, user: User, msg: Message) -> None:
+        for line in (
+            f"{VERSION}: an IRC server on Twisted",
+            f"Running on {self.config.name}, network {self.config.network}",
+        ):
+            self.reply(user, N.RPL_INFO, line)
+        self.reply(user, N.RPL_ENDOFINFO, "End of INFO list")
+
     def cmd_away(self, user: User, msg: Message) -> None:
-        text = msg.params[0][:AWAYLEN] if msg.params and msg.params[0] else None
+        text = fit_utf8(msg.params[0], AWAYLEN) if msg.params and msg.params[0] else None
         user.away = text
         if text is None:
             self.reply(user, N.RPL_UNAWAY, "You are no longer marked as being away")
@@ -503,17 +568,17 @@ class ServerCore:
         if channel is not None:
             if user in channel.members:
                 return
-            invited = user.folded in channel.invited
-            if channel.key is not None and key != channel.key and not invited:
+            # An invitation opens +i only; key, limit and bans hold for everyone (see cmd_invite).
+            if channel.key is not None and key != channel.key:
                 self.reply(user, N.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
                 return
-            if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
+            if channel.limit is not None and len(channel.members) >= channel.limit:
                 self.reply(user, N.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
                 return
-            if "i" in channel.modes and not invited:
+            if "i" in channel.modes and not self.state.is_invited(user, channel):
                 self.reply(user, N.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
                 return
-            if channel.is_banned(user) and not invited:
+            if channel.is_banned(user):
                 self.reply(user, N.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
                 return
         if len(user.channels) >= CHANLIMIT:
@@ -521,6 +586,10 @@ class ServerCore:
             return
         channel = self.state.join(user, name, self.clock())
         self.relay(channel.members, user, "JOIN", channel.name)
+        if user.away is not None:
+            notify = [m for m in channel.members if m is not user and "away-notify" in m.caps]
+            if notify:
+                self.relay(notify, user, "AWAY", user.away)
         if channel.topic:
             self._send_topic(user, channel)
         self._send_names(user, channel)
@@ -531,12 +600,8 @@ class ServerCore:
             return
         reason = fit_utf8(msg.params[1], REASONLEN) if len(msg.params) > 1 else None
         for name in msg.params[0].split(","):
-            channel = self.state.find_channel(name)
-            if channel is None:
-                self._no_such_channel(user, name)
-            elif user not in channel.members:
-                self._not_on_channel(user, channel)
-            else:
+            channel = self.joined_channel(user, name)
+            if channel is not None:
                 params = (channel.name, reason) if reason else (channel.name,)
                 self.relay(channel.members, user, "PART", *params)
                 self.state.part(user, channel)
@@ -551,15 +616,12 @@ class ServerCore:
         if not msg.params:
             self.reply(user, N.ERR_NEEDMOREPARAMS, "TOPIC", "Not enough parameters")
             return
-        channel = self.state.find_channel(msg.params[0])
+        channel = self.visible_channel(user, msg.params[0])
         if channel is None:
-            self._no_such_channel(user, msg.params[0])
             return
         member = user in channel.members
         if len(msg.params) == 1:
-            if not member and "s" in channel.modes:
-                self._not_on_channel(user, channel)
-            elif channel.topic:
+            if channel.topic:
                 self._send_topic(user, channel)
             else:
                 self.reply(user, N.RPL_NOTOPIC, channel.name, "No topic is set")
@@ -570,7 +632,7 @@ class ServerCore:
         if "t" in channel.modes and not channel.is_op(user):
             self._not_operator(user, channel)
             return
-        channel.topic = msg.params[1][:TOPICLEN]
+        channel.topic = fit_utf8(msg.params[1], TOPICLEN)
         channel.topic_setter = user.source
         channel.topic_time = self.clock()
         self.relay(channel.members, user, "TOPIC", channel.name, channel.topic)
@@ -622,6 +684,15 @@ class ServerCore:
         self.reply(user, N.RPL_LISTEND, "End of /LIST")
 
     def cmd_invite(self, user: User, msg: Message) -> None:
+        """INVITE <nick> <channel>
+
+        The rule (modern IRC client protocol, Ergo, Solanum, InspIRCd): only a member may invite
+        (else 442), and on a +i channel only a channel operator (else 482). An invitation is kept
+        only when the channel is +i, and it opens +i alone: key, limit and bans still apply (the
+        part Solanum and Ergo agree on; an operator who wants more can lift them). It belongs to
+        the invited user, not the nick: gone on quit, on a nick change, once used, or when the
+        channel is re-created; at most ``CHANLIMIT`` per user, the oldest dropped first.
+        """
         if len(msg.params) < 2:
             self.reply(user, N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
             return
@@ -630,12 +701,8 @@ class ServerCore:
         if target is None or not target.registered:
             self.reply(user, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
             return
-        channel = self.state.find_channel(name)
+        channel = self.joined_channel(user, name)
         if channel is None:
-            self._no_such_channel(user, name)
-            return
-        if user not in channel.members:
-            self._not_on_channel(user, channel)
             return
         if "i" in channel.modes and not channel.is_op(user):
             self._not_operator(user, channel)
@@ -643,7 +710,8 @@ class ServerCore:
         if target in channel.members:
             self.reply(user, N.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
             return
-        channel.invited.add(target.folded)
+        if "i" in channel.modes:
+            self.state.invite(target, channel)
         self.reply(user, N.RPL_INVITING, target.nick, channel.name)
         self.relay([target], user, "INVITE", target.nick, channel.name)
         if target.away:
@@ -659,17 +727,14 @@ class ServerCore:
         if len(msg.params) < 2:
             self.reply(user, N.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
             return
-        channel = self.state.find_channel(msg.params[0])
+        channel = self.joined_channel(user, msg.params[0])
         if channel is None:
-            self._no_such_channel(user, msg.params[0])
-            return
-        if user not in channel.members:
-            self._not_on_channel(user, channel)
             return
         if not channel.is_op(user):
             self._not_operator(user, channel)
             return
-        reason = (msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick)[:KICKLEN]
+        reason = fit_utf8(msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick,
+                          KICKLEN)
         for nick in msg.params[1].split(","):
             target = self.state.find_user(nick)
             if target is None or target not in channel.members:
@@ -707,12 +772,10 @@ class ServerCore:
                 self.reply(user, N.ERR_NOTEXTTOSEND, "No text to send")
             return
         text = msg.params[1] if not tag_only else None
-        if text is not None:
-            # Relayed as ":nick!user@host PRIVMSG target :text" it must still fit in 512 bytes.
-            room = MAX_LINE_BYTES - len(f":{user.source} {command}  :\r\n".encode()) - max(
-                len(target.encode()) for target in msg.params[0].split(",")
-            )
-            text = fit_utf8(text, room)
+        # Relayed as ":nick!user@host PRIVMSG target :text" each line must fit in 512 bytes: the
+        # text is cut for each target on its own, so a long bogus target costs the others nothing.
+        overhead = len(f":{user.source} {command}  :\r\n".encode())
+        text_bytes = len(text.encode()) if text is not None else 0
         client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")} or None
         user.last_message = self.clock()
         targets = msg.params[0].split(",")
@@ -722,38 +785,41 @@ class ServerCore:
             targets = targets[:MAXTARGETS]
         echo = "echo-message" in user.caps
         for name in targets:
-            params = (name,) if text is None else (name, text)
-            if name.startswith("#"):
-                channel = self.state.find_channel(name)
-                if channel is None:
-                    if not notice:
-                        self.reply(user, N.ERR_NOSUCHNICK, name, "No such nick/channel")
-                    continue
+            recipients: Iterable[User]
+            skip = None
+            channel = self.state.find_channel(name) if name.startswith("#") else None
+            if channel is not None:
                 if not channel.can_speak(user):
                     if not notice:
                         self.reply(
                             user, N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel"
                         )
                     continue
-                params = (channel.name, *params[1:])
+                name = channel.name
                 if tag_only:
                     recipients = [m for m in channel.members if "message-tags" in m.caps]
                 else:
                     recipients = channel.members
-                self.relay(recipients, user, command, *params, client_tags=client_tags,
-                           skip=None if echo else user)
-                continue
-            target = self.state.find_user(name)
-            if target is None or not target.registered:
-                if not notice:
-                    self.reply(user, N.ERR_NOSUCHNICK, name, "No such nick/channel")
-                continue
-            params = (target.nick, *params[1:])
-            recipients = [target] if not tag_only or "message-tags" in target.caps else []
-            if echo and target is not user:
-                recipients.append(user)
-            self.relay(recipients, user, command, *params, client_tags=client_tags)
-            if target.away and not notice:
+                skip = None if echo else user
+                target = None
+            else:
+                target = None if name.startswith("#") else self.state.find_user(name)
+                if target is None or not target.registered:
+                    if not notice:
+                        self.reply(user, N.ERR_NOSUCHNICK, name, "No such nick/channel")
+                    continue
+                name = target.nick
+                recipients = [target] if not tag_only or "message-tags" in target.caps else []
+                if echo and target is not user:
+                    recipients.append(user)
+            if text is None:
+                params: tuple[str, ...] = (name,)
+            else:
+                room = MAX_LINE_BYTES - overhead - len(name.encode())
+                params = (name, text if text_bytes <= room else fit_utf8(text, room))
+            self.relay(recipients, user, command, *params, client_tags=client_tags, skip=skip,
+                       msgid=self.next_msgid())
+            if target is not None and target.away and not notice:
                 self.reply(user, N.RPL_AWAY, target.nick, target.away)
 
     # -- users ---------------------------------------------------------------------------------
@@ -764,8 +830,11 @@ class ServerCore:
         multi = "multi-prefix" in user.caps
         if channel is not None:
             if user in channel.members or "s" not in channel.modes:
+                member_of = user in channel.members
                 for member in channel.members:
-                    if "i" in member.modes and user not in channel.members:
+                    if "i" in member.modes and not member_of and not self.state.shares_channel(
+                        user, member
+                    ):
                         continue
                     self._who_reply(user, member, channel.name, channel.prefix_of(member, multi))
         elif not mask.startswith("#"):
@@ -807,7 +876,9 @@ class ServerCore:
             if "s" not in channel.modes or user in channel.members
         ]
         if channels:
-            self.reply(user, N.RPL_WHOISCHANNELS, target.nick, " ".join(channels))
+            head = f":{self.config.name} {N.RPL_WHOISCHANNELS} {user.nick} {target.nick} :"
+            for chunk in chunks(" ".join(channels), MAX_LINE_BYTES - 2 - len(head.encode())):
+                self.reply(user, N.RPL_WHOISCHANNELS, target.nick, chunk)
         self.reply(user, N.RPL_WHOISSERVER, target.nick, self.config.name, self.config.network)
         if target.is_oper:
             self.reply(user, N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
@@ -876,10 +947,8 @@ class ServerCore:
             return
         target = msg.params[0]
         if target.startswith("#"):
-            channel = self.state.find_channel(target)
-            if channel is None:
-                self._no_such_channel(user, target)
-            else:
+            channel = self.visible_channel(user, target)
+            if channel is not None:
                 self._channel_mode(user, channel, msg.params[1:])
             return
         other = self.state.find_user(target)
@@ -930,32 +999,47 @@ class ServerCore:
         adding = True
         applied: list[str] = []
         applied_params: list[str] = []
-        with_param = 0
+        # One MODE costs a bounded reply: at most MODE_LETTERS letters are read, at most
+        # MODES_PER_COMMAND of them take a parameter (ISUPPORT MODES), each flag counts once, each
+        # error is answered once, and the relayed MODE line keeps within 512 bytes.
+        room = MAX_LINE_BYTES - len(
+            f":{user.source} MODE {channel.name} {'+x' * MODE_LETTERS} \r\n".encode()
+        )
+        letters = with_param = 0
+        answered: set[str] = set()
         for ch in modestring:
             if ch in "+-":
                 adding = ch == "+"
                 continue
+            letters += 1
+            if letters > MODE_LETTERS:
+                break
+            if ch in answered:
+                continue
             sign = "+" if adding else "-"
             if ch in FLAG_MODES:
+                answered.add(ch)
                 if adding != (ch in channel.modes):
                     (channel.modes.add if adding else channel.modes.discard)(ch)
                     applied.append(sign + ch)
                 continue
             if ch not in LIST_MODES + PARAM_MODES + SET_PARAM_MODES + PREFIX_MODES:
+                answered.add(ch)
                 self.reply(user, N.ERR_UNKNOWNMODE, ch, "is unknown mode char to me")
                 continue
             needs_param = ch != "l" or adding
             if needs_param:
                 if not params:
-                    if ch == "b":
-                        continue
-                    self.reply(user, N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+                    if ch != "b" and "461" not in answered:
+                        answered.add("461")
+                        self.reply(user, N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
                     continue
                 if with_param >= MODES_PER_COMMAND:
-                    params.pop(0)
-                    continue
+                    break
                 with_param += 1
                 param = params.pop(0)
+                if len(param.encode()) + 1 > room:
+                    continue
             else:
                 param = ""
             if ch in PREFIX_MODES:
@@ -978,12 +1062,14 @@ class ServerCore:
                     continue
                 applied.append(sign + ch)
                 applied_params.append(target.nick)
+                room -= len(target.nick) + 1
             elif ch == "b":
-                if param.startswith(":") or " " in param or "," in param:
+                mask = normalize_mask(param)
+                if (param.startswith(":") or " " in param or "," in param
+                        or len(mask.encode()) > BANLEN):
                     self.reply(user, N.ERR_INVALIDMODEPARAM, channel.name, "b", param,
                                "Invalid ban mask")
                     continue
-                mask = normalize_mask(param)
                 if adding and mask not in channel.bans and len(channel.bans) < MAXLIST:
                     channel.bans[mask] = (user.source, self.clock())
                 elif not adding and mask in channel.bans:
@@ -992,9 +1078,11 @@ class ServerCore:
                     continue
                 applied.append(sign + ch)
                 applied_params.append(mask)
+                room -= len(mask.encode()) + 1
             elif ch == "k":
                 if adding:
-                    if not param or " " in param or "," in param or param.startswith(":"):
+                    if (not param or " " in param or "," in param or param.startswith(":")
+                            or len(param.encode()) > KEYLEN):
                         self.reply(user, N.ERR_INVALIDMODEPARAM, channel.name, "k", param or "*",
                                    "Invalid key")
                         continue
@@ -1006,14 +1094,16 @@ class ServerCore:
                     param = "*"
                 applied.append(sign + ch)
                 applied_params.append(param)
+                room -= len(param.encode()) + 1
             elif ch == "l":
                 if adding:
-                    if not ascii_int(param):
+                    if not ascii_int(param) or len(param) > 9:
                         self.reply(user, N.ERR_INVALIDMODEPARAM, channel.name, "l", param or "*",
                                    "Invalid limit")
                         continue
                     channel.limit = int(param)
                     applied_params.append(str(channel.limit))
+                    room -= len(applied_params[-1]) + 1
                 elif channel.limit is None:
                     continue
                 else:

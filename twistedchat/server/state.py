@@ -20,9 +20,15 @@ from twistedchat.wire.names import (  # noqa: F401 (re-exported for the server's
     valid_nick,
 )
 
-TOPICLEN = 390
-KICKLEN = 390
-AWAYLEN = 390
+#: Lengths in bytes of UTF-8, small enough that the longest relayed or echoed line fits in 512
+#: (``:nick!~user@host TOPIC #channel :`` alone can take about 120 bytes).
+TOPICLEN = 300
+KICKLEN = 300
+AWAYLEN = 300
+REALLEN = 100
+KEYLEN = 32
+#: Longest ban mask kept (``nick!user@host`` is at most about 110 bytes here).
+BANLEN = 150
 CHANLIMIT = 100
 MAXLIST = 100
 MAXTARGETS = 4
@@ -69,6 +75,7 @@ class User:
         "wake",
         "close",
         "link",
+        "invites",
     )
 
     def __init__(
@@ -105,6 +112,9 @@ class User:
         self.close = close
         #: The connection's own handle on this user (opaque to the state).
         self.link = link
+        #: Channels this user was invited to (folded name -> that channel's creation time), oldest
+        #: first; cleared by a nick change, gone with the user, at most ``CHANLIMIT``.
+        self.invites: dict[str, float] = {}
 
     def send(self, data: bytes) -> None:
         """Queue one encoded line for this user."""
@@ -140,7 +150,6 @@ class Channel:
         "key",
         "limit",
         "bans",
-        "invited",
         "_names",
     )
 
@@ -158,7 +167,6 @@ class Channel:
         self.limit: int | None = None
         #: mask -> (set by, time)
         self.bans: dict[str, tuple[str, float]] = {}
-        self.invited: set[str] = set()
         #: The member list as NAMES shows it to members (highest prefix, nicks), kept while valid.
         self._names: str | None = None
 
@@ -182,10 +190,11 @@ class Channel:
         return "o" in self.members.get(user, "")
 
     def can_speak(self, user: User) -> bool:
-        """Whether ``user`` may send to this channel under +n, +m and bans."""
+        """Whether ``user`` may send to this channel under +n, +m and bans (members or not)."""
         prefixes = self.members.get(user)
         if prefixes is None:
-            return "n" not in self.modes and not self.is_banned(user)
+            modes = self.modes
+            return "n" not in modes and "m" not in modes and not self.is_banned(user)
         if prefixes:
             return True
         if "m" in self.modes:
@@ -242,8 +251,10 @@ class ChatState:
         self.oper_count = 0
 
     def mark_registered(self, user: User) -> None:
+        """Registration completed: the user now holds its nickname (the caller checked it is free)."""
         user.registered = True
         self.registered_count += 1
+        self.users[user.folded] = user
 
     def set_user_mode(self, user: User, mode: str, on: bool) -> bool:
         """Turn a user mode (``i`` or ``o``) on or off; False if it already was so."""
@@ -268,16 +279,35 @@ class ChatState:
         self.connections.add(user)
 
     def set_nick(self, user: User, nick: str, now: float = 0.0) -> None:
-        """Give ``user`` the nickname (the caller checked that it is valid and free)."""
-        if user.folded and self.users.get(user.folded) is user:
-            del self.users[user.folded]
-            if user.registered:
+        """Give ``user`` the nickname (the caller checked that it is valid and free).
+
+        A connection still registering only names the nick it wants: it holds it once
+        registration completes (as Ergo does), so a client that never sends the right PASS can
+        keep no nickname from anyone. A nick change drops the user's pending invitations.
+        """
+        if user.registered:
+            if self.users.get(user.folded) is user:
+                del self.users[user.folded]
                 self.remember(user, now)
+            user.invites.clear()
         user.nick = nick
         user.folded = casefold(nick)
-        self.users[user.folded] = user
-        for channel in user.channels.values():
-            channel.forget_names()
+        if user.registered:
+            self.users[user.folded] = user
+            for channel in user.channels.values():
+                channel.forget_names()
+
+    def invite(self, user: User, channel: Channel) -> None:
+        """Remember that ``user`` may join ``channel`` past +i (the oldest is dropped past the limit)."""
+        invites = user.invites
+        invites.pop(channel.folded, None)
+        if len(invites) >= CHANLIMIT:
+            del invites[next(iter(invites))]
+        invites[channel.folded] = channel.created
+
+    def is_invited(self, user: User, channel: Channel) -> bool:
+        """Whether ``user`` holds an invitation to this channel (not to an older one of its name)."""
+        return user.invites.get(channel.folded) == channel.created
 
     def nick_in_use(self, nick: str, by: User | None = None) -> bool:
         holder = self.users.get(casefold(nick))
@@ -295,7 +325,7 @@ class ChatState:
             if channel._names is not None:
                 channel._names = f"{channel._names} {user.nick}" if channel._names else user.nick
         user.channels[folded] = channel
-        channel.invited.discard(user.folded)
+        user.invites.pop(folded, None)
         return channel
 
     def part(self, user: User, channel: Channel) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from twistedchat.wire.message import MAX_LINE_BYTES
+from dataclasses import replace
+
+from twistedchat.wire.message import MAX_LINE_BYTES, Message
 
 #: The longest host name a server may show in our prefix (RFC 1035), used until we learn ours.
 MAX_HOST_BYTES = 63
@@ -52,6 +54,21 @@ def fit_utf8(text: str, room: int) -> str:
     if len(data) <= room:
         return text
     return data[: max(room, 0)].decode("utf-8", "ignore")
+
+
+def fit_message(message: Message) -> bytes:
+    """``message`` encoded, its last parameter cut so the line fits in 512 bytes (CR LF included).
+
+    The last resort behind every per-field limit: whatever a reply echoes, no line leaves the
+    server longer than RFC 1459 allows (tags are not counted).
+    """
+    data = message.to_bytes()
+    excess = len(data) - MAX_LINE_BYTES
+    if excess <= 0 or not message.params:
+        return data
+    last = message.params[-1]
+    cut = fit_utf8(last, len(last.encode("utf-8")) - excess - 1)  # -1: a ":" may be needed
+    return replace(message, params=(*message.params[:-1], cut)).to_bytes()
 
 
 def chunks(text: str, room: int) -> list[str]:
