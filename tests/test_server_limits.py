@@ -331,10 +331,11 @@ async def test_max_clients_refuses_politely(limited_server):
 
 @ensure
 async def test_handler_error_is_logged_and_answered(chat_server, monkeypatch):
-    def broken(user, message):
+    def broken(core, user, message):
         raise RuntimeError("handler bug")
 
-    monkeypatch.setitem(chat_server.factory.core._handlers, "TIME", broken)
+    table = chat_server.factory.core.commands
+    monkeypatch.setitem(table, "TIME", table["TIME"]._replace(handler=broken))
     events = []
     globalLogPublisher.addObserver(events.append)
     try:

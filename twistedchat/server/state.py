@@ -5,15 +5,18 @@ Names are compared under the ``rfc1459`` casemapping that ISUPPORT announces.
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from twistedchat.wire.names import (  # noqa: F401 (re-exported for the server's modules)
     CASEMAPPING,
     CHANNELLEN,
+    CHANTYPES,
     NICKLEN,
     casefold,
+    is_channel_name,
     mask_matches,
     normalize_mask,
     valid_channel_name,
@@ -50,6 +53,31 @@ MULTI_PREFIX: dict[str, str] = {"": "", "o": "@", "v": "+", "ov": "@+"}
 HIGHEST_PREFIX: dict[str, str] = {modes: symbols[:1] for modes, symbols in MULTI_PREFIX.items()}
 
 
+class Variant(enum.IntFlag):
+    """Which encoding of relayed lines a user gets, from the capabilities it enabled."""
+
+    PLAIN = 0
+    SERVER_TIME = 1
+    MESSAGE_TAGS = 2
+
+    @classmethod
+    def for_caps(cls, caps: Iterable[str]) -> Variant:
+        """The variant for a set of enabled capabilities."""
+        variant = cls.PLAIN
+        if "server-time" in caps:
+            variant |= cls.SERVER_TIME
+        if "message-tags" in caps:
+            variant |= cls.MESSAGE_TAGS
+        return variant
+
+
+class Link(Protocol):
+    """What the chat state needs of a user's connection: a way to write out its queued bytes."""
+
+    def transmit(self, data: bytes) -> None:
+        """Write ``data`` (encoded lines) to the connection."""
+
+
 class User:
     """One connected client, registered or not, as the chat state knows it."""
 
@@ -84,7 +112,7 @@ class User:
         wake: Callable[[User], None],
         close: Callable[[], None],
         now: float = 0.0,
-        link: object = None,
+        link: Link | None = None,
     ) -> None:
         self.nick = "*"
         self.folded = ""
@@ -102,15 +130,15 @@ class User:
         self.last_message = now
         self.last_seen = now
         self.ping_pending = False
-        #: Which encoding of relayed lines this user gets: bit 0 server-time, bit 1 message-tags.
-        self.variant = 0
+        #: Which encoding of relayed lines this user gets (kept from its capabilities).
+        self.variant = Variant.PLAIN
         #: Encoded lines waiting to be written; whoever owns the connection empties it.
         self.outbox: list[bytes] = []
         #: Called with this user when its outbox goes from empty to non-empty.
         self.wake = wake
         #: Ask the connection to close once the outbox is written.
         self.close = close
-        #: The connection's own handle on this user (opaque to the state).
+        #: The connection that carries this user's lines.
         self.link = link
         #: Channels this user was invited to (folded name -> that channel's creation time), oldest
         #: first; cleared by a nick change, gone with the user, at most ``CHANLIMIT``.

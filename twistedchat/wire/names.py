@@ -6,6 +6,10 @@ import re
 from functools import lru_cache
 
 CASEMAPPING = "rfc1459"
+#: The channel prefix this server uses (ISUPPORT CHANTYPES).
+CHANTYPES = "#"
+#: Channel prefixes a client recognises on any server (``&`` is a server-local channel).
+ANY_CHANTYPES = "#&"
 NICKLEN = 30
 CHANNELLEN = 50
 
@@ -26,11 +30,17 @@ def valid_nick(nick: str) -> bool:
     return 0 < len(nick) <= NICKLEN and _NICK_RE.match(nick) is not None
 
 
+def is_channel_name(name: str, chantypes: str = ANY_CHANTYPES) -> bool:
+    """True for a name that denotes a channel rather than a nick (its first character is a
+    channel prefix: this server's ``CHANTYPES``, or by default any a client may meet)."""
+    return name[:1] in chantypes and name != ""
+
+
 def valid_channel_name(name: str) -> bool:
     """True for a channel name this server accepts (``#`` then 1..49 allowed characters)."""
     return (
         1 < len(name) <= CHANNELLEN
-        and name[0] == "#"
+        and is_channel_name(name, CHANTYPES)
         and _CHANNEL_FORBIDDEN.search(name) is None
     )
 
