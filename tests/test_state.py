@@ -128,3 +128,14 @@ def test_speaking_rules():
     assert not channel.can_speak(bob)
     channel.members[bob] = "v"
     assert channel.can_speak(bob)
+
+
+@pytest.mark.parametrize(
+    ("name", "chantypes", "expected"),
+    [("#a", "#", True), ("&a", "#", False), ("&a", "#&", True), ("", "#&", False),
+     ("bob", "#&", False), ("#", "#", True)],
+)
+def test_one_channel_name_test_for_every_side(name, chantypes, expected):
+    from twistedchat.wire.names import is_channel_name
+
+    assert is_channel_name(name, chantypes) is expected
