@@ -111,3 +111,16 @@ def test_bot_mode_is_set_when_the_server_advertises_it():
 
     server = FakeServer(Human(), isupport=("BOT=B",)).register()
     assert not [line for line in server.sent() if line.startswith("MODE")]
+
+
+def test_server_errors_nobody_waits_for_are_logged_under_the_bot():
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        bot, server = lobby()
+        server.send(":fake.server 474 plain #closed :Cannot join channel (+b)")
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    logged = [e for e in events if e.get("log_namespace") == "Plain"
+              and e["log_format"].startswith("server error")]
+    assert "474 #closed: Cannot join channel (+b)" in logged[0]["error"]

@@ -15,7 +15,7 @@ from twisted.words.protocols import irc
 from twistedchat.bot.output import FairQueues, PendingCommands, ServerError
 from twistedchat.client.pacing import RateLimiter
 from twistedchat.client.protocol import SUPPORTED_CAPS, ChatClient, ChatClientFactory
-from twistedchat.wire.fitting import source_estimate, split_text, text_room
+from twistedchat.wire.fitting import fit_utf8, source_estimate, split_text, text_room
 
 if TYPE_CHECKING:
     from twistedchat.bot.core import Bot
@@ -431,9 +431,7 @@ def one_line(text: str) -> str:
 def _ellipsis(line: str, room: int) -> str:
     """``line`` with `` …`` at its end, cut to fit ``room`` bytes."""
     mark = " …"
-    while line and len((line + mark).encode("utf-8")) > room:
-        line = line[:-1]
-    return line.rstrip() + mark
+    return fit_utf8(line, room - len(mark.encode("utf-8"))).rstrip() + mark
 
 
 def _peer(transport: Any) -> str:

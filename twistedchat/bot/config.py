@@ -12,7 +12,7 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twistedchat.wire.names import valid_nick
+from twistedchat.wire.names import is_channel_name, valid_nick
 
 if TYPE_CHECKING:
     from twistedchat.bot.core import Bot
@@ -112,7 +112,12 @@ def _convert(key: str, value: Any, default: Any) -> Any:
     if key == "nickname" and not valid_nick(value):
         raise ConfigError(f"nickname: {value!r} is not a valid nickname")
     if key == "channels":
-        bad = [c for c in value if not c or c[0] not in "#&" or " " in c or "," in c]
+        bad = [c for c in value if not channel_to_join(c)]
         if bad:
             raise ConfigError(f"channels: {bad[0]!r} is not a channel name like '#lobby'")
     return value
+
+
+def channel_to_join(name: str) -> bool:
+    """True for a name a bot may be told to join (a channel prefix; no space, comma, CR, LF, NUL)."""
+    return is_channel_name(name) and not any(c in name for c in " ,\r\n\0")

@@ -18,11 +18,10 @@ from twisted.internet import endpoints
 from twisted.python import usage
 
 from twistedchat.bot import Bot, make_service
-from twistedchat.bot.config import ConfigError, load_file, parse_assignment
+from twistedchat.bot.config import ConfigError, channel_to_join, load_file, parse_assignment
 from twistedchat.wire.names import valid_nick
 
 DEFAULT_SERVER = "tcp:localhost:1234"
-CHANNEL_PREFIXES = "#&"
 
 
 class BotFileError(ValueError):
@@ -99,7 +98,7 @@ class Options(usage.Options):
 
     def opt_channel(self, value: str) -> None:
         """A channel to join; repeatable (default: the bot's own channels attribute)."""
-        if not value or value[0] not in CHANNEL_PREFIXES or " " in value or "," in value:
+        if not channel_to_join(value):
             raise usage.UsageError(f"--channel: {value!r} is not a channel name like '#lobby'")
         self["channel"].append(value)
 
