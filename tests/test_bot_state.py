@@ -117,8 +117,9 @@ def test_the_bot_leaving_drops_the_channel_state():
 
 def test_nick_is_the_real_nick_and_nickname_follows_the_override():
     bot = Watcher()
-    server = FakeServer(bot, nick="other").register("other_")
+    server = FakeServer(bot, nick="other", channels=["#elsewhere"]).register("other_")
     assert bot.nickname == "other"  # --nick overrides the class value on the instance
+    assert bot.channels == ["#elsewhere"] and Watcher.channels == ["#lobby"]
     assert bot.nick == "other_"
     server.send(":other_!w@h NICK other")
     assert bot.nick == "other"
@@ -172,3 +173,14 @@ def test_the_client_class_is_pluggable():
     server = FakeServer(bot).register()
     assert isinstance(server.client, LoudClient)
     assert any(" 001 " in line for line in LoudClient.heard)
+
+
+def test_hosts_come_from_userhost_in_names():
+    bot = Watcher()
+    server = FakeServer(bot).register()
+    server.send(":watcher!w@h JOIN #lobby",
+                ":fake.server 353 watcher = #lobby :watcher @alice!al@alice.example +bob!b@bob.example",
+                ":fake.server 366 watcher #lobby :End of /NAMES list")
+    assert bot.channel("#lobby").ops == {"alice"} and bot.channel("#lobby").voiced == {"bob"}
+    assert bot.state.person("alice").host == "alice.example"
+    assert bot.state.person("bob").source == "bob!b@bob.example"

@@ -14,7 +14,12 @@ from twisted.words.protocols import irc
 
 from twistedchat.bot.output import FairQueues, PendingCommands, ServerError
 from twistedchat.client.pacing import RateLimiter
-from twistedchat.client.protocol import SUPPORTED_CAPS, ChatClient, ChatClientFactory
+from twistedchat.client.protocol import (
+    SUPPORTED_CAPS,
+    ChatClient,
+    ChatClientFactory,
+    split_prefixes,
+)
 from twistedchat.wire.fitting import fit_utf8, source_estimate, split_text, text_room
 
 if TYPE_CHECKING:
@@ -29,6 +34,8 @@ RPL_LOGGEDIN, RPL_SASLSUCCESS = "900", "903"
 SASL_FAILURES = frozenset({"902", "904", "905", "906", "907"})
 #: SASL payloads are sent in pieces of this many base64 characters.
 SASL_CHUNK = 400
+#: ``nick!user@host`` entries of NAMES replies kept until the list ends (one big channel's worth).
+MAX_NAME_SOURCES = 10_000
 #: The WHOX query token the bot uses to recognise its own replies.
 WHOX_TOKEN = "152"
 
@@ -55,6 +62,7 @@ class BotClient(ChatClient):
         self._source: str | None = None
         self._prefix = ""
         self._sasl_started = False
+        self._name_sources: list[str] = []
         bot.client = self
         bot.joined_channels.clear()
         bot.state.reset()
@@ -293,8 +301,21 @@ class BotClient(ChatClient):
         if self.supported.hasFeature("WHOX"):
             self.sendLine(f"WHO {channel} %tcuhnfa,{WHOX_TOKEN}")
 
+    def irc_RPL_NAMREPLY(self, prefix: str, params: list[str]) -> None:
+        if len(params) >= 4:  # with userhost-in-names, entries are nick!user@host: keep the hosts
+            symbols = self.prefix_symbols()
+            for name in params[3].split():
+                source = split_prefixes(name, symbols)[1]
+                if "!" in source and len(self._name_sources) < MAX_NAME_SOURCES:
+                    self._name_sources.append(source)
+        super().irc_RPL_NAMREPLY(prefix, params)
+
     def namesReceived(self, channel: str, members: list[tuple[str, str]]) -> None:
-        self.factory.bot.state.names(channel, members)
+        state = self.factory.bot.state
+        state.names(channel, members)
+        for source in self._name_sources:
+            state.seen(source)
+        self._name_sources = []
 
     def irc_PART(self, prefix: str, params: list[str]) -> None:
         bot = self.factory.bot
