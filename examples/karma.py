@@ -9,11 +9,14 @@ VOTE = r"(?:^|(?<=\s))([A-Za-z\[\]\\`_^{|}][\w\[\]\\`^{|}-]{0,29})(\+\+|--)(?=\s
 
 
 class KarmaBot(Bot):
+    """Counts ++ and -- per nick."""
+
     nickname = "karma"
 
     @on_message(VOTE)
     @rate(user=30)
     async def vote(self, event):
+        """Count the votes in a channel message (three at most)."""
         if event.private:
             return None
         said = []

@@ -12,11 +12,14 @@ from twistedchat.bot import Bot, on_message
 
 
 class LogBot(Bot):
+    """Writes its channels to a file."""
+
     nickname = "logbot"
     path = "chat.log"  # a setting: --set path=lobby.log
 
     @on_message()
     def log(self, event):
+        """Append one channel message to the file."""
         if event.private:
             return
         stamp = event.tags.get("time") or datetime.now(timezone.utc).isoformat(

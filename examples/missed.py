@@ -10,6 +10,8 @@ from twistedchat.bot import Bot, command, on_message
 
 
 class MissedBot(Bot):
+    """Replays a channel's recent lines to whoever asks."""
+
     nickname = "missed"
     keep = 50
 
@@ -19,6 +21,7 @@ class MissedBot(Bot):
 
     @on_message()
     def remember(self, event):
+        """Keep a channel line (not the !missed requests)."""
         if event.private or event.command == "missed":
             return
         stamp = event.tags.get("time", "")[11:16] or datetime.now(timezone.utc).strftime("%H:%M")

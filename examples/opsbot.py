@@ -9,6 +9,8 @@ from twistedchat.bot import Bot, ServerError, command, require
 
 
 class OpsBot(Bot):
+    """Kicks and sets topics for the channel's operators."""
+
     nickname = "opsbot"
 
     @command("kick")
@@ -29,6 +31,7 @@ class OpsBot(Bot):
         return await self.attempt(event, self.topic(event.channel, event.args))
 
     async def attempt(self, event, done):
+        """Wait for the server's verdict; say its refusal."""
         try:
             await done
         except ServerError as error:

@@ -12,6 +12,8 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ReminderBot(Bot):
+    """Says your reminders when they are due, across restarts."""
+
     nickname = "reminder"
     per_user = 5  # reminders one nick may have waiting
     most = 500  # reminders waiting in all
@@ -46,5 +48,6 @@ class ReminderBot(Bot):
         return f"{event.nick}: I will remind you in {delay}."
 
     async def fire(self, key, item):
+        """Say a due reminder and forget it."""
         self.say(item["target"], f"{item['nick']}: reminder: {item['text']}")
         await self.db.delete(key)

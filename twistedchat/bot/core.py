@@ -197,6 +197,7 @@ class Bot:
 
     @property
     def scheduler(self) -> Scheduler:
+        """The bot's timers (see :mod:`twistedchat.bot.schedule`)."""
         if self._scheduler is None:
             self._scheduler = Scheduler(self.clock, self.logger)
         return self._scheduler
@@ -312,6 +313,7 @@ class Bot:
         return self.mode(channel, "+b", self._ban_mask(who))
 
     def unban(self, channel: str, who: str) -> defer.Deferred[None]:
+        """Lift a ban set by :meth:`ban` (the same nick or mask)."""
         return self.mode(channel, "-b", self._ban_mask(who))
 
     def _ban_mask(self, who: str) -> str:
@@ -380,6 +382,7 @@ class Bot:
 
     def dispatch_message(self, user: str, channel: str | None, text: str, action: bool,
                          tags: dict[str, str]) -> None:
+        """A PRIVMSG or action from ``user``: run the matching command and message handlers."""
         nick = user.split("!", 1)[0]
         account = self._account(nick, tags)
 
@@ -410,6 +413,7 @@ class Bot:
                 self._invoke(handler, event(**extra))
 
     def dispatch_join(self, nick: str, channel: str, user: str | None = None) -> None:
+        """Someone else joined ``channel``: run the ``@on_join`` handlers."""
         self.dispatch_event("join", user or nick, channel)
 
     def dispatch_event(self, kind: str, source: str, channel: str | None, **fields: Any) -> None:

@@ -72,6 +72,7 @@ class FairQueues:
         return line
 
     def clear(self) -> None:
+        """Drop every waiting line (the connection is gone)."""
         self._queues.clear()
         self._order.clear()
         self._size = 0
@@ -98,11 +99,13 @@ class OfflineBuffer:
         return len(self._items)
 
     def add(self, item: Outgoing) -> None:
+        """Keep ``item``; the oldest one goes when the buffer is full."""
         if self._items.maxlen is not None and len(self._items) == self._items.maxlen:
             self.dropped += 1
         self._items.append(item)
 
     def drain(self) -> list[Outgoing]:
+        """Everything kept, oldest first; the buffer is empty afterwards."""
         items = list(self._items)
         self._items.clear()
         self.dropped = 0
@@ -120,6 +123,7 @@ class ServerError(Exception):
 
     @property
     def text(self) -> str:
+        """The server's explanation (the last parameter of the numeric)."""
         return self.params[-1] if self.params else ""
 
 
@@ -173,6 +177,7 @@ class PendingCommands:
         return False
 
     def fail_all(self, reason: Exception) -> None:
+        """Fail every pending command with ``reason`` (the connection is gone)."""
         pending, self._pending = self._pending, {}
         for item in pending.values():
             item.result.errback(reason)

@@ -97,6 +97,7 @@ class ChannelTracker:
     # -- server features -------------------------------------------------------------------------
 
     def set_casemapping(self, casemapping: str) -> None:
+        """The server's ``CASEMAPPING``: how names compare from now on."""
         self.fold = casefolder(casemapping)
 
     def set_prefix(self, pairs: Iterable[tuple[str, str]]) -> None:
@@ -104,6 +105,7 @@ class ChannelTracker:
         self.prefix = tuple(pairs) or DEFAULT_PREFIX
 
     def set_chanmodes(self, groups: Iterable[str]) -> None:
+        """The server's ``CHANMODES`` groups: list, always-parameter, set-parameter, flag modes."""
         parts = (list(groups) + ["", "", "", ""])[:4]
         self.chanmodes = (parts[0], parts[1], parts[2], parts[3])
 
@@ -120,12 +122,15 @@ class ChannelTracker:
     # -- queries ---------------------------------------------------------------------------------
 
     def channel(self, name: str) -> Channel | None:
+        """A tracked channel (one the bot is in), or None."""
         return self.channels.get(self.fold(name))
 
     def person(self, nick: str) -> Person | None:
+        """Someone who shares a channel with the bot, or None."""
         return self.people.get(self.fold(nick))
 
     def is_me(self, nick: str) -> bool:
+        """True if ``nick`` is the bot's own nick (under the casemapping)."""
         return self.fold(nick) == self.fold(self.own_nick)
 
     def has_mode_at_least(self, channel: str, nick: str, mode: str) -> bool:
@@ -236,6 +241,7 @@ class ChannelTracker:
         return channels
 
     def topic(self, channel_name: str, text: str, setter: str = "") -> None:
+        """The topic of ``channel_name`` is ``text`` (332 or a TOPIC change)."""
         channel = self.channel(channel_name)
         if channel is not None:
             channel.topic, channel.topic_setter = text, setter

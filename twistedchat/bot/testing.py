@@ -251,6 +251,7 @@ class ChatDaemon:
         return f"tcp:{self.host}:{self.port}"
 
     async def start(self) -> None:
+        """Listen (again, on the same port after a :meth:`stop`)."""
         from twisted.internet import endpoints, reactor
 
         endpoint = endpoints.TCP4ServerEndpoint(reactor, self.port, interface=self.host)
@@ -300,6 +301,7 @@ class ChatUser(Protocol):
         self.transport.write(b"".join(line.encode("utf-8") + b"\r\n" for line in lines))
 
     def say(self, target: str, text: str) -> None:
+        """Send a PRIVMSG."""
         self.send(f"PRIVMSG {target} :{text}")
 
     async def expect(self, command: str, *params: str | None, source: str | None = None,
@@ -348,6 +350,7 @@ class ChatUser(Protocol):
             await _tick(self, deadline)
 
     def close(self) -> None:
+        """Hang up."""
         self.transport.loseConnection()
 
 
@@ -417,6 +420,7 @@ class BotRunner:
         return service
 
     async def stop(self) -> None:
+        """Stop every bot started (each says QUIT)."""
         for service in self.services:
             if service.running:
                 await service.stopService()
