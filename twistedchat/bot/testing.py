@@ -308,63 +308,50 @@ class ChatUser(Protocol):
                      timeout: float = TIMEOUT) -> Message:
         """The next message after the last one matched with this command, leading ``params``
         (``None``: any) and a source starting with ``source``."""
+
+        def matches(message: Message) -> bool:
+            return (message.command == command.upper()
+                    and len(message.params) >= len(params)
+                    and all(p is None or p == got
+                            for p, got in zip(params, message.params, strict=False))
+                    and (source is None or (message.source or "").startswith(source)))
+
+        return await self._next(matches, f"{command} {params}", timeout)
+
+    async def expect_text(self, target: str, source: str, timeout: float = TIMEOUT) -> str:
+        """The text of the next PRIVMSG or NOTICE from ``source`` (a nick) to ``target``."""
+
+        def matches(message: Message) -> bool:
+            return (message.command in ("PRIVMSG", "NOTICE") and message.params[:1] == (target,)
+                    and (message.source or "").split("!", 1)[0] == source)
+
+        message = await self._next(matches, f"text from {source} to {target}", timeout)
+        return message.params[-1]
+
+    async def _next(self, matches: Callable[[Message], bool], what: str,
+                    timeout: float) -> Message:
         from twisted.internet import reactor
 
         deadline = reactor.seconds() + timeout
         while True:
             for index in range(self.cursor, len(self.messages)):
-                message = self.messages[index]
-                if (message.command == command.upper()
-                        and all(p is None or p == got for p, got in zip(params, message.params, strict=False))
-                        and len(message.params) >= len(params)
-                        and (source is None or (message.source or "").startswith(source))):
+                if matches(self.messages[index]):
                     self.cursor = index + 1
-                    return message
-            remaining = deadline - reactor.seconds()
-            if remaining <= 0 or self.closed:
+                    return self.messages[index]
+            if reactor.seconds() >= deadline or self.closed:
                 got = [m.to_line() for m in self.messages[self.cursor:]]
-                raise AssertionError(f"{self.nick}: no {command} {params} within {timeout} s; "
-                                     f"got {got}")
+                raise AssertionError(f"{self.nick}: no {what} within {timeout} s; got {got}")
             waiter: defer.Deferred[None] = defer.Deferred()
             self._waiters.append(waiter)
-            waiter.addTimeout(remaining, reactor)
+            waiter.addTimeout(max(0.0, deadline - reactor.seconds()), reactor)
             try:
                 await waiter
             except defer.TimeoutError:
                 pass
 
-    async def expect_text(self, target: str, source: str, timeout: float = TIMEOUT) -> str:
-        """The text of the next PRIVMSG or NOTICE from ``source`` (a nick) to ``target``."""
-        from twisted.internet import reactor
-
-        deadline = reactor.seconds() + timeout
-        while True:
-            for index in range(self.cursor, len(self.messages)):
-                message = self.messages[index]
-                if (message.command in ("PRIVMSG", "NOTICE") and message.params[:1] == (target,)
-                        and (message.source or "").split("!", 1)[0] == source):
-                    self.cursor = index + 1
-                    return message.params[-1]
-            if reactor.seconds() >= deadline:
-                raise AssertionError(f"{self.nick}: nothing from {source} to {target}")
-            await _tick(self, deadline)
-
     def close(self) -> None:
         """Hang up."""
         self.transport.loseConnection()
-
-
-async def _tick(user: ChatUser, deadline: float) -> None:
-    """Wait until something arrives for ``user`` or the deadline passes."""
-    from twisted.internet import reactor
-
-    waiter: defer.Deferred[None] = defer.Deferred()
-    user._waiters.append(waiter)
-    waiter.addTimeout(max(0.0, deadline - reactor.seconds()), reactor)
-    try:
-        await waiter
-    except defer.TimeoutError:
-        pass
 
 
 async def connect_user(daemon: Any, nick: str, *channels: str) -> ChatUser:
