@@ -124,3 +124,36 @@ def test_server_errors_nobody_waits_for_are_logged_under_the_bot():
     logged = [e for e in events if e.get("log_namespace") == "Plain"
               and e["log_format"].startswith("server error")]
     assert "474 #closed: Cannot join channel (+b)" in logged[0]["error"]
+
+
+def test_two_bots_in_one_process_log_under_their_own_class_names():
+    class First(Plain):
+        nickname = "first"
+
+    class Second(Plain):
+        nickname = "second"
+
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        FakeServer(First()).register()
+        FakeServer(Second()).register()
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    signed_on = {(e["log_namespace"], e.get("nick")) for e in events
+                 if e.get("log_format") == "signed on as {nick}"}
+    assert signed_on == {("First", "first"), ("Second", "second")}
+
+
+def test_join_succeeds_at_the_barrier_and_is_remembered_for_reconnects():
+    bot, server = lobby()
+    joined = []
+    bot.join("#games").addCallback(joined.append)
+    lines = server.sent()
+    assert lines[0] == "JOIN #games"
+    server.send(":plain!plain@users.test JOIN #games",
+                f":fake.server PONG fake.server :{lines[1].split(':', 1)[1]}")
+    assert joined == [None] and "#games" in bot.joined_channels
+    server.disconnect()
+    server.connect().register()
+    assert "JOIN #games" in server.sent()
