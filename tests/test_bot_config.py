@@ -80,6 +80,7 @@ def test_bad_settings_are_named(settings, message):
     (["--set", "nosuch=1"], "unknown setting"),
     (["--config", "/nonexistent.toml"], "/nonexistent.toml"),
     (["--config", "BROKEN"], "not valid TOML"),
+    (["--set", "server=1234"], "server: expected text"),
 ])
 def test_bad_config_on_the_command_line_is_a_usage_error(tmp_path, args, message):
     broken = tmp_path / "broken.toml"

@@ -122,9 +122,11 @@ class Options(usage.Options):
             settings.update(dict(self["set"]))
             bot.configure(settings)
         except ConfigError as error:
-            raise usage.UsageError(f"setting {error}") from None
+            raise usage.UsageError(str(error)) from None
         for key in ("server", "password"):
-            if self[key] is None and isinstance(settings.get(key), str):
+            if key in settings and not isinstance(settings[key], str):
+                raise usage.UsageError(f"{key}: expected text, not {settings[key]!r}")
+            if self[key] is None and key in settings:
                 self[key] = settings[key]
         self["server"] = self["server"] or DEFAULT_SERVER
         nick = self["nick"] or self["bot"].nickname
