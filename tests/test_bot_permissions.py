@@ -241,3 +241,18 @@ def test_a_handler_that_hides_a_bot_method_is_refused_with_a_clear_error():
 
     with pytest.raises(TypeError, match="Clash.kick hides Bot.kick"):
         Clash()
+
+
+def test_a_guarded_message_handler_skips_other_peoples_lines_without_a_notice():
+    class Watch(Bot):
+        @on_message(r"^!!")
+        @require(op=True)
+        def shout(self, event):
+            return "op shouted"
+
+    bot = Watch()
+    server = FakeServer(bot).register().join("#lobby", "alice", "bob", ops=["alice"])
+    server.sent()
+    server.say("bob", "#lobby", "!! hey")
+    server.say("alice", "#lobby", "!! hey")
+    assert server.sent() == ["PRIVMSG #lobby :op shouted"]

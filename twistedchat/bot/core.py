@@ -431,9 +431,10 @@ class Bot:
         """Check ``@require`` and ``@rate``, then run the handler."""
         requirement = getattr(handler, REQUIRE_ATTRIBUTE, None)
         if requirement is not None and not allowed(requirement, event):
-            self.logger.info("{nick} may not use {handler}", nick=event.user,
-                          handler=handler.__name__)
-            self.refuse(event, requirement)
+            if event.command is not None:  # someone asked: say why not; other lines pass quietly
+                self.logger.info("{nick} may not use {handler}", nick=event.user,
+                                 handler=handler.__name__)
+                self.refuse(event, requirement)
             return
         limit = getattr(handler, RATE_ATTRIBUTE, None)
         if limit is not None:

@@ -48,7 +48,8 @@ class Requirement:
 
 def require(*, op: bool = False, voice: bool = False, accounts: Iterable[str] = (),
             masks: Iterable[str] = ()) -> Callable[[Any], Any]:
-    """Only users who pass one of the checks may run the handler; others get a notice.
+    """Only users who pass one of the checks may run the handler; others asking for a command get
+    a notice (other handlers just skip their lines).
 
     ``op``/``voice``: the user holds that status (or higher) in the channel of the event; in
     private neither is ever true. ``accounts``: the user is logged in to one of them (the server
