@@ -184,3 +184,20 @@ def test_hosts_come_from_userhost_in_names():
     assert bot.channel("#lobby").ops == {"alice"} and bot.channel("#lobby").voiced == {"bob"}
     assert bot.state.person("alice").host == "alice.example"
     assert bot.state.person("bob").source == "bob!b@bob.example"
+
+
+def test_the_bot_never_hears_itself():
+    class Echo(Watcher):
+        @on_message()
+        def echo(self, event):
+            return event.text
+
+    bot = Echo()
+    server = FakeServer(bot, caps=("echo-message", "multi-prefix")).register()
+    assert bot.client.enabled_caps == {"multi-prefix"}
+    server.join("#lobby", "alice")
+    server.sent()
+    server.say("watcher", "#lobby", "my own line")
+    assert server.sent() == []
+    server.say("alice", "#lobby", "hi")
+    assert server.sent() == ["PRIVMSG #lobby :hi"]

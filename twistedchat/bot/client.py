@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from twistedchat.bot.core import Bot
 
 #: What a bot asks the server for beside what every client asks: accounts and full user prefixes.
-BOT_CAPS = SUPPORTED_CAPS | {"account-tag", "extended-join", "account-notify", "userhost-in-names"}
+#: Never ``echo-message``: a bot must not hear itself (an echo bot would answer itself forever).
+BOT_CAPS = (SUPPORTED_CAPS - {"echo-message"}) | {
+    "account-tag", "extended-join", "account-notify", "userhost-in-names"}
 #: Error numerics that are part of normal life (handled elsewhere), not reported to the bot.
 QUIET_ERRORS = frozenset({"422", "432", "433", "437", "451"})
 #: SASL replies: logged in, success, and the failures.
@@ -429,6 +431,8 @@ class BotClient(ChatClient):
         self._message(user, channel, data, action=True)
 
     def _message(self, user: str, target: str, text: str, action: bool) -> None:
+        if self.factory.bot.state.is_me(user.split("!", 1)[0]):
+            return  # our own line coming back (a relay or a bouncer): never a reason to answer
         channel = None if self.factory.bot.state.is_me(target) or \
             target.lower() == self.nickname.lower() else target
         self.factory.bot.dispatch_message(user, channel, text, action, self.current_tags)
