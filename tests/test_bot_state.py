@@ -6,6 +6,7 @@ from twistedchat.bot import (
     Bot,
     BotClient,
     on_kick,
+    on_message,
     on_mode,
     on_nick,
     on_notice,
