@@ -192,6 +192,7 @@ async def test_karma_and_ops_on_the_real_daemon(bot_runner, chat_user, tmp_path)
     alice.say("#lobby", "!kick bob bye")
     kick = await alice.expect("KICK", "#lobby", "bob")
     assert kick.params[2] == "bye" and kick.source.startswith("opsbot!")
+    await wait_until(lambda: len(ops.client.pending) == 0, "the daemon's PONG settles the kick")
 
 
 @pytest_twisted.ensureDeferred

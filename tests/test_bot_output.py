@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import pytest_twisted
 
 from twistedchat.bot import Bot, ServerError
 from twistedchat.bot.output import FairQueues, PendingCommands
-from twistedchat.bot.testing import FakeServer
+from twistedchat.bot.testing import FakeServer, wait_until
 
 
 class Talker(Bot):
@@ -191,3 +192,32 @@ def test_nothing_a_bot_is_given_can_break_out_of_its_line():
     assert lines == ["PRIVMSG #lobby :one", "PRIVMSG #lobby :two", "PRIVMSG #lobby :three",
                      "TOPIC #lobby :a QUIT :b"]
     assert [type(f.value) for f in failures] == [ValueError, ValueError]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_daemons_401_474_and_482_reach_the_bot(bot_runner, chat_user):
+    class Listener(Talker):
+        burst, rate = 10, 10.0
+
+        def __init__(self):
+            super().__init__()
+            self.errors = []
+
+        def server_error(self, code, params):
+            self.errors.append(code)
+
+    alice = await chat_user("alice", "#lobby", "#closed")
+    alice.send("MODE #closed +b talker!*@*", "MODE #lobby -t")
+    await alice.expect("MODE", "#lobby", "-t")
+    bot = Listener()
+    await bot_runner(bot, channels=["#lobby"])
+    with pytest.raises(ServerError) as banned:
+        await bot.join("#closed")
+    assert banned.value.code == "474"
+    with pytest.raises(ServerError) as not_op:
+        await bot.kick("#lobby", "alice")
+    assert not_op.value.code == "482"
+    await bot.topic("#lobby", "anyone may set this")  # -t: accepted
+    await alice.expect("TOPIC", "#lobby", "anyone may set this")
+    bot.say("nobody", "hello?")
+    await wait_until(lambda: bot.errors == ["401"], "the 401 reaches server_error")
