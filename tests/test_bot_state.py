@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest_twisted
+
 from twistedchat.bot import (
     Bot,
     BotClient,
@@ -15,7 +17,7 @@ from twistedchat.bot import (
     on_topic,
 )
 from twistedchat.bot.state import ChannelTracker, parse_modes
-from twistedchat.bot.testing import FakeServer
+from twistedchat.bot.testing import FakeServer, wait_until
 
 
 class Watcher(Bot):
@@ -202,3 +204,24 @@ def test_the_bot_never_hears_itself():
     assert server.sent() == []
     server.say("alice", "#lobby", "hi")
     assert server.sent() == ["PRIVMSG #lobby :hi"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_channel_state_and_events_on_the_real_daemon(bot_runner, chat_user):
+    alice = await chat_user("alice", "#lobby")  # first in: operator
+    bot = Watcher()
+    await bot_runner(bot)
+    bob = await chat_user("bob", "#lobby")
+    await wait_until(lambda: "bob" in bot.channel("#lobby").members, "bob is seen joining")
+    assert bot.channel("#lobby").ops == {"alice"}
+    alice.send("MODE #lobby +v bob", "TOPIC #lobby :fresh")
+    await wait_until(lambda: bot.channel("#lobby").topic == "fresh", "the topic arrives")
+    assert bot.channel("#lobby").voiced == {"bob"}
+    assert bot.state.person("bob").source == "bob!~bob@127.0.0.1"
+    bob.send("NICK robert")
+    bob.send("PART #lobby :later")
+    alice.send("QUIT :done")
+    await wait_until(lambda: bot.channel("#lobby").members == {"watcher"}, "everyone left")
+    kinds = [seen[0] for seen in bot.seen]
+    assert kinds == ["mode", "topic", "nick", "part", "quit"]
+    assert bot.seen[2] == ("nick", "bob", "robert", ["#lobby"])
