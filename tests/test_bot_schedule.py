@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import pytest_twisted
 
 from twistedchat.bot import Bot, every
 from twistedchat.bot.testing import FakeServer
@@ -99,3 +100,16 @@ def test_say_before_the_welcome_waits_for_it():
 def test_every_needs_a_positive_interval():
     with pytest.raises(ValueError):
         every(0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_is_said_while_disconnected_arrives_after_the_next_sign_on(bot_runner,
+                                                                              chat_user):
+    bot = Ticker()
+    service = await bot_runner(bot)
+    await service.stopService()
+    assert bot.client is None
+    bot.say("#lobby", "said while away")
+    alice = await chat_user("alice", "#lobby")
+    service.startService()
+    assert await alice.expect_text("#lobby", "ticker") == "said while away"

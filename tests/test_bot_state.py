@@ -218,8 +218,9 @@ async def test_channel_state_and_events_on_the_real_daemon(bot_runner, chat_user
     await wait_until(lambda: bot.channel("#lobby").topic == "fresh", "the topic arrives")
     assert bot.channel("#lobby").voiced == {"bob"}
     assert bot.state.person("bob").source == "bob!~bob@127.0.0.1"
-    bob.send("NICK robert")
-    bob.send("PART #lobby :later")
+    bob.send("NICK robert", "PART #lobby :later")
+    await wait_until(lambda: "robert" not in bot.channel("#lobby").members
+                     and "bob" not in bot.channel("#lobby").members, "robert leaves")
     alice.send("QUIT :done")
     await wait_until(lambda: bot.channel("#lobby").members == {"watcher"}, "everyone left")
     kinds = [seen[0] for seen in bot.seen]
