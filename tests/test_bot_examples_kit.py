@@ -163,6 +163,7 @@ async def test_missed_bob_is_not_held_behind_alices_long_catch_up(chat_daemon, b
         alice.say("#lobby", f"line {n}")
     await wait_until(lambda: len(bot.lines[bot.state.fold("#lobby")]) == 50, "50 lines kept")
     alice.say("#lobby", "!missed")
+    await alice.expect_text("alice", "missed")  # her 50 lines have started
     bob.say("#lobby", "!missed 3")
     assert (await bob.expect_text("bob", "missed")).endswith("<alice> line 47")
     assert (await bob.expect_text("bob", "missed")).endswith("<alice> line 48")
