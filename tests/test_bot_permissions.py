@@ -256,3 +256,26 @@ def test_a_guarded_message_handler_skips_other_peoples_lines_without_a_notice():
     server.say("bob", "#lobby", "!! hey")
     server.say("alice", "#lobby", "!! hey")
     assert server.sent() == ["PRIVMSG #lobby :op shouted"]
+
+
+def test_a_guarded_message_handler_does_not_explain_itself_on_command_lines():
+    class Both(Bot):
+        @command("ping")
+        def ping(self, event):
+            return "pong"
+
+        @on_message()
+        @require(op=True)
+        @rate(user=60)
+        def audit(self, event):
+            return None
+
+    bot = Both()
+    server = FakeServer(bot).register().join("#lobby", "alice", "bob", ops=["alice"])
+    server.sent()
+    server.say("bob", "#lobby", "!ping")
+    server.say("alice", "#lobby", "!ping")
+    server.say("alice", "#lobby", "!ping")
+    assert server.sent() == ["PRIVMSG #lobby :pong", "PRIVMSG #lobby :pong",
+                             "PRIVMSG #lobby :pong",
+                             "NOTICE alice :Please wait 60 s before using that again."]

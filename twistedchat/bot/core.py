@@ -29,6 +29,7 @@ import inspect
 import math
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from twisted.application.internet import ClientService
@@ -399,7 +400,8 @@ class Bot:
         if found is not None and known:
             spec = self._commands.get(name)
             if spec is not None:
-                self._invoke(spec.handler, event(command=spec.name, args=found[1]))
+                self._invoke(spec.handler, event(command=spec.name, args=found[1]),
+                             as_command=True)
             else:
                 self._run(self._help, event(command="help", args=found[1]))
         for pattern, handler in self._message_handlers:
@@ -427,11 +429,12 @@ class Bot:
             self._invoke(handler, Event(self, nick, source, channel, tags=dict(tags),
                                         account=self._account(nick, tags), **fields))
 
-    def _invoke(self, handler: Callable[[Event], Any], event: Event) -> None:
+    def _invoke(self, handler: Callable[[Event], Any], event: Event,
+                as_command: bool = False) -> None:
         """Check ``@require`` and ``@rate``, then run the handler."""
         requirement = getattr(handler, REQUIRE_ATTRIBUTE, None)
         if requirement is not None and not allowed(requirement, event):
-            if event.command is not None:  # someone asked: say why not; other lines pass quietly
+            if as_command:  # someone asked for it: say why not; other handlers pass quietly
                 self.logger.info("{nick} may not use {handler}", nick=event.user,
                                  handler=handler.__name__)
                 self.refuse(event, requirement)
@@ -443,7 +446,7 @@ class Bot:
                                     self.clock.seconds())
             if wait > 0:
                 if self.rates.first_refusal(handler.__name__, self.state.fold(event.nick)):
-                    self.slow_down(event, wait)
+                    self.slow_down(event if as_command else replace(event, command=None), wait)
                 return
         self._run(handler, event)
 
