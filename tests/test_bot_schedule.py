@@ -113,3 +113,21 @@ async def test_what_is_said_while_disconnected_arrives_after_the_next_sign_on(bo
     alice = await chat_user("alice", "#lobby")
     service.startService()
     assert await alice.expect_text("#lobby", "ticker") == "said while away"
+
+
+def test_lines_still_waiting_in_the_pacer_when_the_connection_drops_are_sent_after_reconnecting():
+    class Slow(Ticker):
+        burst, rate = 1, 0.5
+
+    bot = Slow()
+    server = FakeServer(bot).register().join("#lobby")
+    server.sent()
+    server.pacer_clock.advance(10)
+    for n in range(4):
+        bot.say("#lobby", f"line {n}")
+    assert server.sent(drain=False) == ["PRIVMSG #lobby :line 0"]
+    server.disconnect()
+    server.connect().register()
+    lines = server.sent()
+    assert lines[-3:] == ["PRIVMSG #lobby :line 1", "PRIVMSG #lobby :line 2",
+                          "PRIVMSG #lobby :line 3"]

@@ -77,7 +77,9 @@ class BotClient(ChatClient):
         self._limiter.stop()
         if self._server_pace is not None:
             self._server_pace.stop()
-        self.queues.clear()
+        for line in self.queues.drain():  # unsent messages wait for the next connection
+            command_name, target, text = line.split(" ", 2)
+            bot.keep_for_later(command_name, target, text[1:])
         self._stop_reclaiming()
         self.pending.fail_all(ConnectionError("the connection was lost"))
         if bot.client is self:

@@ -267,12 +267,16 @@ class Bot:
     def _send(self, command_name: str, target: str, text: str, **options: Any) -> None:
         client = self.client
         if client is None or not client._registered:
-            self._offline.add(Outgoing(command_name, target, text, options))
-            if self._offline.dropped == 1:
-                self.logger.warn("not connected: keeping only the last {limit} messages",
-                              limit=self.offline_limit)
+            self.keep_for_later(command_name, target, text, **options)
             return
         client.send_message(command_name, target, text, **options)
+
+    def keep_for_later(self, command_name: str, target: str, text: str, **options: Any) -> None:
+        """Keep a message until the next sign-on (the oldest go beyond :attr:`offline_limit`)."""
+        self._offline.add(Outgoing(command_name, target, text, options))
+        if self._offline.dropped == 1:
+            self.logger.warn("not connected: keeping only the last {limit} messages",
+                             limit=self.offline_limit)
 
     def flush_offline(self) -> None:
         """Send what was said while disconnected (called after sign-on)."""

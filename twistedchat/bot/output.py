@@ -71,8 +71,15 @@ class FairQueues:
             del self._queues[target]
         return line
 
+    def drain(self) -> list[str]:
+        """Every waiting line in sending order; the queues are empty afterwards."""
+        lines = []
+        while (line := self.pop()) is not None:
+            lines.append(line)
+        return lines
+
     def clear(self) -> None:
-        """Drop every waiting line (the connection is gone)."""
+        """Drop every waiting line."""
         self._queues.clear()
         self._order.clear()
         self._size = 0
