@@ -115,3 +115,30 @@ async def test_the_readme_bot_works_as_written(tmp_path):
                    "NOTICE bob :Sorry, you need to be a channel operator to use !reset.",
                    "PRIVMSG #lobby :!plus: Give someone a point: !plus NICK."]
     server.stop()
+
+
+def test_the_docs_bot_works_as_written():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "bots.md").read_text()
+    code = docs.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/bots.md", "exec"), namespace)
+    bot = namespace["DiceBot"]()
+    server = FakeServer(bot).register().join("#lobby", "alice", "bob", ops=["alice"])
+    server.sent()
+    server.say("bob", "#lobby", "!r")
+    server.say("bob", "#lobby", "hello there")
+    server.say("bob", "#lobby", "hello again")
+    server.say("bob", "#lobby", "!op bob")
+    server.say("alice", "#lobby", "!op")
+    server.user_joins("carol", "#lobby")
+    lines = server.sent()
+    assert lines[0].startswith("PRIVMSG #lobby :bob rolled ")
+    assert lines[1:] == ["PRIVMSG #lobby :hello, bob",
+                         "NOTICE bob :Please wait 60 s before using that again.",
+                         "NOTICE bob :Sorry, you need to be a channel operator to use !op.",
+                         "PRIVMSG #lobby :usage: !op NICK",
+                         "PRIVMSG #lobby :Welcome, carol!"]
+    server.advance(3600)
+    assert server.sent() == ["PRIVMSG #lobby :Another hour of dice."]
