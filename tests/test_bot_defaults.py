@@ -157,3 +157,27 @@ def test_join_succeeds_at_the_barrier_and_is_remembered_for_reconnects():
     server.disconnect()
     server.connect().register()
     assert "JOIN #games" in server.sent()
+
+
+def test_ctcp_queries_are_answered_once_per_ten_seconds_per_nick_but_actions_always_pass():
+    from twistedchat.bot import on_message
+
+    class Hearing(Plain):
+        heard: list = []
+
+        @on_message()
+        def hear(self, event):
+            self.heard.append(event.text)
+
+    bot, server = lobby(Hearing())
+    for _ in range(5):
+        server.send(":alice!a@h PRIVMSG plain :\x01VERSION\x01",
+                    ":alice!a@h PRIVMSG plain :\x01PING 123\x01",
+                    ":alice!a@h PRIVMSG #lobby :\x01ACTION waves\x01")
+    server.send(":bob!b@h PRIVMSG plain :\x01VERSION\x01")
+    assert server.sent() == ["NOTICE alice :\x01VERSION twistedchat bot 0.1.0\x01",
+                             "NOTICE bob :\x01VERSION twistedchat bot 0.1.0\x01"]
+    assert bot.heard == ["waves"] * 5
+    server.advance(10)
+    server.send(":alice!a@h PRIVMSG plain :\x01PING 9\x01")
+    assert server.sent() == ["NOTICE alice :\x01PING 9\x01"]

@@ -13,6 +13,7 @@ from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
 from twistedchat.bot.output import FairQueues, PendingCommands, ServerError
+from twistedchat.bot.permissions import Rate
 from twistedchat.client.pacing import RateLimiter
 from twistedchat.client.protocol import (
     SUPPORTED_CAPS,
@@ -36,6 +37,8 @@ RPL_LOGGEDIN, RPL_SASLSUCCESS = "900", "903"
 SASL_FAILURES = frozenset({"902", "904", "905", "906", "907"})
 #: SASL payloads are sent in pieces of this many base64 characters.
 SASL_CHUNK = 400
+#: How often one nick's CTCP queries (VERSION, PING, TIME...) are answered.
+CTCP_RATE = Rate(user=10.0)
 #: ``nick!user@host`` entries of NAMES replies kept until the list ends (one big channel's worth).
 MAX_NAME_SOURCES = 10_000
 #: The WHOX query token the bot uses to recognise its own replies.
@@ -438,6 +441,18 @@ class BotClient(ChatClient):
         channel = None if self.factory.bot.state.is_me(target) or \
             target.lower() == self.nickname.lower() else target
         self.factory.bot.dispatch_message(user, channel, text, action, self.current_tags)
+
+    def ctcpQuery(self, user: str, channel: str, messages: list[tuple[str, Any]]) -> None:
+        """CTCP queries other than ACTION get answers at most once per :data:`CTCP_RATE` per
+        nick: each answer is a line the bot sends, so queries must not crowd out its output."""
+        bot = self.factory.bot
+        queries = [m for m in messages if m[0] != "ACTION"]
+        if queries:
+            wait = bot.rates.check("ctcp", CTCP_RATE, bot.state.fold(user.split("!", 1)[0]),
+                                   None, bot.clock.seconds())
+            if wait > 0:
+                messages = [m for m in messages if m[0] == "ACTION"]
+        super().ctcpQuery(user, channel, messages)
 
     def ctcpQuery_VERSION(self, user: str, channel: str, data: Any) -> None:
         version = self.factory.bot.version
