@@ -29,12 +29,17 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message names it."""
 
 
-def load_file(path: str | Path) -> dict[str, Any]:
-    """The settings in a TOML file (top-level keys)."""
+def _tomllib() -> Any:
     try:
         import tomllib
     except ImportError:  # Python 3.10
-        raise ConfigError("reading TOML needs Python 3.11 or later") from None
+        raise ConfigError("settings files and --set need Python 3.11 or later (tomllib)") from None
+    return tomllib
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a TOML file (top-level keys)."""
+    tomllib = _tomllib()
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
@@ -50,7 +55,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not separator or not key:
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
-    import tomllib
+    tomllib = _tomllib()
 
     try:
         value = tomllib.loads(f"value = {raw}")["value"]
