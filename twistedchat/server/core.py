@@ -17,16 +17,13 @@ from twistedchat.server.config import ServerConfig
 from twistedchat.server.relay import Relay, RelayBus
 from twistedchat.server.state import (
     AWAYLEN,
-    CASEMAPPING,
     CHANLIMIT,
-    CHANNELLEN,
     FLAG_MODES,
     KICKLEN,
     LIST_MODES,
     MAXLIST,
     MAXTARGETS,
     MODES_PER_COMMAND,
-    NICKLEN,
     PARAM_MODES,
     PREFIX_MODES,
     PREFIX_SYMBOLS,
@@ -40,7 +37,7 @@ from twistedchat.server.state import (
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import fit_message
 from twistedchat.wire.message import Message
-from twistedchat.wire.names import CHANTYPES
+from twistedchat.wire.names import CASEMAPPING, CHANNELLEN, CHANTYPES, NICKLEN
 
 __all__ = ["CAPABILITIES", "VERSION", "ServerCore"]
 

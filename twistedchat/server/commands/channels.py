@@ -14,11 +14,11 @@ from twistedchat.server.state import (
     TOPICLEN,
     Channel,
     User,
-    valid_channel_name,
 )
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import chunks, fit_utf8
 from twistedchat.wire.message import MAX_LINE_BYTES, Message
+from twistedchat.wire.names import valid_channel_name
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore

@@ -13,11 +13,11 @@ from twistedchat.server.commands.registration import (
     send_motd,
 )
 from twistedchat.server.commands.table import command
-from twistedchat.server.state import AWAYLEN, User, mask_matches
+from twistedchat.server.state import AWAYLEN, User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import chunks, fit_utf8
 from twistedchat.wire.message import MAX_LINE_BYTES, Message, ascii_int
-from twistedchat.wire.names import CHANTYPES, is_channel_name
+from twistedchat.wire.names import CHANTYPES, is_channel_name, mask_matches
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore

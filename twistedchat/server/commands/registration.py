@@ -17,11 +17,11 @@ from twistedchat.server.state import (
     USER_MODES,
     User,
     Variant,
-    valid_nick,
 )
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import fit_utf8
 from twistedchat.wire.message import Message, ascii_int
+from twistedchat.wire.names import valid_nick
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
