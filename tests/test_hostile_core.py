@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from core_peers import FakeClock, Peer, commands, make_core, register
 
+from twistedchat.server.commands import COMMANDS
 from twistedchat.server.core import ServerCore
 from twistedchat.wire import numerics as N
 
@@ -184,6 +185,33 @@ def test_no_reply_or_relay_exceeds_512_bytes(core):
     assert len(topic.encode()) <= 300 and topic == "ü" * (300 // 2)
     assert len(bob.user.away.encode()) <= 300
     assert len(bob.user.realname.encode()) <= 100
+
+
+def _long_lines(name: str, nick: str) -> list[str]:
+    """Lines near 510 bytes that put long (and multi-byte) text where each parameter goes."""
+    lines = [
+        f"{name} {LONG_CHANNEL} {nick} :" + "é" * 200,
+        f"{name} " + "x" * 480,
+        f"{name} #" + "é" * 240,
+        f"{name} {nick} :" + "ö" * 230,
+        f"{name} {nick},{'q' * 200} {LONG_CHANNEL} :" + "ä" * 100,
+        f"{name} {LONG_CHANNEL} +kbl " + "k" * 100 + " " + "b" * 200 + " 5",
+        f"{name} LS :" + "c" * 470,
+        f"{name} REQ :" + "c" * 470,
+    ]
+    return [line for line in lines if len(line.encode()) <= 510]
+
+
+@pytest.mark.parametrize("name", [*sorted(COMMANDS), "X" * 400])
+def test_no_command_makes_the_server_send_a_line_over_512_bytes(core, name):
+    """Every command, fed long parameters where each of its parameters goes, from an operator."""
+    alice, bob = long_peer(core, "alice"), long_peer(core, "bob")
+    alice.say("CAP REQ :multi-prefix userhost-in-names away-notify echo-message invite-notify")
+    alice.say(f"JOIN {LONG_CHANNEL}", "OPER admin secret", "AWAY :" + "ä" * 300)
+    bob.say(f"JOIN {LONG_CHANNEL}", "AWAY :" + "ä" * 300)
+    for line in _long_lines(name, bob.user.nick):
+        alice.say(line)
+    assert_lines_fit(alice, bob)
 
 
 def test_whois_lists_many_channels_over_several_lines(core):

@@ -81,8 +81,13 @@ class ServerCore:
         user.send(Message("NOTICE", (user.nick, text), self.config.name).to_bytes())
 
     def fail(self, user: User, command: str, code: str, text: str) -> None:
-        """An IRCv3 standard reply: ``FAIL <command> <code> :text``."""
-        user.send(Message("FAIL", (command, code, text), self.config.name).to_bytes())
+        """An IRCv3 standard reply: ``FAIL <command> <code> :text``.
+
+        A command word that is not a plain token (what a client sent may be anything) is ``*``.
+        """
+        if not (command.isascii() and command.isalnum() and len(command) <= 32):
+            command = "*"
+        user.send(fit_message(Message("FAIL", (command, code, text), self.config.name)))
 
     def need_more_params(self, user: User, command: str) -> None:
         """461 ERR_NEEDMOREPARAMS for ``command``."""
@@ -212,7 +217,8 @@ class ServerCore:
         if user.registered:
             self.relay(self.state.neighbours(user), user, "QUIT", reason)
         self.state.remove(user, self.clock())
-        user.send(Message("ERROR", (f"Closing Link: {user.host} ({error or reason})",)).to_bytes())
+        goodbye = Message("ERROR", (f"Closing Link: {user.host} ({error or reason})",))
+        user.send(fit_message(goodbye))
         user.close()
 
     def connection_lost(self, user: User, reason: str) -> None:
