@@ -371,3 +371,28 @@ def test_every_relayed_message_carries_a_unique_msgid(core):
     assert [m.tags["msgid"] for m in mine] == ids  # the echo carries the same id
     assert all(len(i) <= 24 for i in ids)
     assert all("msgid" not in m.tags for m in plain.take())
+
+
+def test_userhost_and_ison_cut_between_entries(clock):
+    core = make_core(clock, name="s" * 60 + ".example")
+    asker = long_peer(core, "asker")
+    others = [long_peer(core, f"o{n}") for n in range(5)]
+    nicks = [peer.user.nick for peer in others]
+    (reply,) = asker.say("USERHOST " + " ".join(nicks))
+    entries = reply.params[-1].split()
+    assert 0 < len(entries) < 5
+    assert all(entry.endswith("@" + LONG_HOST) for entry in entries)
+    (reply,) = asker.say("ISON " + " ".join(nicks * 3))
+    assert set(reply.params[-1].split()) == set(nicks)
+    assert_lines_fit(asker)
+
+
+def test_kick_takes_as_many_targets_as_targmax_says(core):
+    op = register(core, "op")
+    op.say("JOIN #c")
+    victims = [register(core, f"v{n}") for n in range(6)]
+    for victim in victims:
+        victim.say("JOIN #c")
+    got = op.say("KICK #c " + ",".join(v.user.nick for v in victims))
+    assert commands(got) == ["KICK"] * 4
+    assert "TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:,PART:,KICK:4,WHOIS:1" in core.isupport_tokens()

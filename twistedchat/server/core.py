@@ -35,8 +35,8 @@ from twistedchat.server.state import (
     User,
 )
 from twistedchat.wire import numerics as N
-from twistedchat.wire.fitting import fit_message
-from twistedchat.wire.message import Message
+from twistedchat.wire.fitting import fit_message, fit_words
+from twistedchat.wire.message import MAX_LINE_BYTES, Message
 from twistedchat.wire.names import CASEMAPPING, CHANNELLEN, CHANTYPES, NICKLEN
 
 __all__ = ["CAPABILITIES", "VERSION", "ServerCore"]
@@ -75,6 +75,12 @@ class ServerCore:
         *middle, last = (user.nick, *params)
         safe = [p if p and " " not in p and p[0] != ":" else "*" for p in middle]
         user.send(fit_message(Message(code, (*safe, last), self.config.name)))
+
+    def reply_words(self, user: User, code: str, *params: str) -> None:
+        """A reply whose last parameter is a space-separated list: cut between words to fit."""
+        *middle, words = (user.nick, *params)
+        head = f":{self.config.name} {code} {' '.join(middle)} :"
+        self.reply(user, code, *params[:-1], fit_words(words, MAX_LINE_BYTES - 2 - len(head.encode())))
 
     def notice(self, user: User, text: str) -> None:
         """A server NOTICE to ``user``."""
@@ -165,7 +171,7 @@ class ServerCore:
             f"NETWORK={self.config.network}",
             f"NICKLEN={NICKLEN}",
             f"PREFIX=({prefix_modes}){prefix_symbols}",
-            f"TARGMAX=PRIVMSG:{MAXTARGETS},NOTICE:{MAXTARGETS},JOIN:,PART:,KICK:1,WHOIS:1",
+            f"TARGMAX=PRIVMSG:{MAXTARGETS},NOTICE:{MAXTARGETS},JOIN:,PART:,KICK:{MAXTARGETS},WHOIS:1",
             f"TOPICLEN={TOPICLEN}",
             "UTF8ONLY",
         ]

@@ -64,6 +64,15 @@ def fit_utf8(text: str, room: int) -> str:
     return data[: utf8_cut(data, room)].decode("utf-8")
 
 
+def fit_words(text: str, room: int) -> str:
+    """A space-separated list cut to at most ``room`` bytes of UTF-8, between words."""
+    data = text.encode("utf-8")
+    if len(data) <= room:
+        return text
+    cut = data.rfind(b" ", 0, max(room, 0) + 1)
+    return data[: max(cut, 0)].decode("utf-8")
+
+
 def fit_message(message: Message) -> bytes:
     """``message`` encoded, its last parameter cut so the line fits in 512 bytes (CR LF included).
 

@@ -10,6 +10,7 @@ from twistedchat.server.state import (
     CHANLIMIT,
     HIGHEST_PREFIX,
     KICKLEN,
+    MAXTARGETS,
     MULTI_PREFIX,
     TOPICLEN,
     Channel,
@@ -219,7 +220,7 @@ def kick(core: ServerCore, user: User, msg: Message) -> None:
         return
     reason = fit_utf8(msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick,
                       KICKLEN)
-    for nick in msg.params[1].split(","):
+    for nick in msg.params[1].split(",")[:MAXTARGETS]:
         target = core.state.find_user(nick)
         if target is None or target not in channel.members:
             core.reply(

@@ -65,7 +65,7 @@ def ison(core: ServerCore, user: User, msg: Message) -> None:
     """ISON <nickname>{ <nickname>}"""
     nicks = [n for p in msg.params for n in p.split()]
     online = [found.nick for n in nicks if (found := core.state.find_user(n)) and found.registered]
-    core.reply(user, N.RPL_ISON, " ".join(online))
+    core.reply_words(user, N.RPL_ISON, " ".join(online))
 
 
 @command("USERHOST", min_params=1)
@@ -78,7 +78,7 @@ def userhost(core: ServerCore, user: User, msg: Message) -> None:
             oper = "*" if found.is_oper else ""
             away = "-" if found.away else "+"
             replies.append(f"{found.nick}{oper}={away}{found.username}@{found.host}")
-    core.reply(user, N.RPL_USERHOST, " ".join(replies))
+    core.reply_words(user, N.RPL_USERHOST, " ".join(replies))
 
 
 @command("AWAY")
