@@ -396,3 +396,16 @@ def test_kick_takes_as_many_targets_as_targmax_says(core):
     got = op.say("KICK #c " + ",".join(v.user.nick for v in victims))
     assert commands(got) == ["KICK"] * 4
     assert "TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:,PART:,KICK:4,WHOIS:1" in core.isupport_tokens()
+
+
+def test_who_by_mask_gives_a_bounded_answer(core):
+    from twistedchat.server.commands.queries import WHO_MATCHES
+
+    asker = register(core, "asker")
+    for index in range(WHO_MATCHES + 10):
+        register(core, f"n{index}")
+    got = asker.say("WHO n*")
+    assert commands(got) == [N.RPL_WHOREPLY] * WHO_MATCHES + [N.ERR_TOOMANYMATCHES, N.RPL_ENDOFWHO]
+    asker.say("OPER admin secret")
+    got = asker.say("WHO n*")
+    assert commands(got).count(N.RPL_WHOREPLY) == WHO_MATCHES + 10

@@ -22,6 +22,9 @@ from twistedchat.wire.names import CHANTYPES, is_channel_name, mask_matches
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
 
+#: Most replies a WHO by mask gives a user who is not an IRC operator.
+WHO_MATCHES = 500
+
 
 @command("MOTD")
 def motd(core: ServerCore, user: User, msg: Message) -> None:
@@ -112,6 +115,9 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
                     continue
                 _who_reply(core, user, member, channel.name, channel.prefix_of(member, multi))
     else:
+        # A mask scans every user: at most WHO_MATCHES replies to one who is not an operator
+        # (as Hybrid and ratbox cap it), so one line cannot make the server send the whole network.
+        left = WHO_MATCHES if not user.is_oper else len(state.users)
         for other in list(state.registered_users()):
             visible = other is user or "i" not in other.modes or state.shares_channel(user, other)
             if visible and (
@@ -119,6 +125,10 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
                 or mask_matches(mask, other.nick)
                 or mask_matches(mask, other.host)
             ):
+                if not left:
+                    core.reply(user, N.ERR_TOOMANYMATCHES, "WHO", mask, "Too many matches")
+                    break
+                left -= 1
                 _who_reply(core, user, other, "*", "")
     core.reply(user, N.RPL_ENDOFWHO, mask, "End of WHO list")
 
