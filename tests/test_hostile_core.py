@@ -409,3 +409,15 @@ def test_who_by_mask_gives_a_bounded_answer(core):
     asker.say("OPER admin secret")
     got = asker.say("WHO n*")
     assert commands(got).count(N.RPL_WHOREPLY) == WHO_MATCHES + 10
+
+
+def test_list_gives_a_bounded_answer(core, monkeypatch):
+    from twistedchat.server.commands import channels
+
+    monkeypatch.setattr(channels, "LIST_MATCHES", 5)
+    asker, owner = register(core, "asker"), register(core, "owner")
+    owner.say(*(f"JOIN #c{index}" for index in range(8)))
+    got = commands(asker.say("LIST"))
+    assert got == [N.RPL_LISTSTART] + [N.RPL_LIST] * 5 + [N.ERR_TOOMANYMATCHES, N.RPL_LISTEND]
+    asker.say("OPER admin secret")
+    assert commands(asker.say("LIST")).count(N.RPL_LIST) == 8

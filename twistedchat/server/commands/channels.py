@@ -24,6 +24,9 @@ from twistedchat.wire.names import valid_channel_name
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
 
+#: Most channels one LIST shows a user who is not an IRC operator.
+LIST_MATCHES = 1000
+
 
 @command("JOIN", min_params=1)
 def join(core: ServerCore, user: User, msg: Message) -> None:
@@ -163,9 +166,16 @@ def list_(core: ServerCore, user: User, msg: Message) -> None:
     else:
         channels = list(core.state.channels.values())
     core.reply(user, N.RPL_LISTSTART, "Channel", "Users  Name")
+    # At most LIST_MATCHES lines to one who is not an operator: one LIST cannot cost the server
+    # a pass over every channel of a large network.
+    left = LIST_MATCHES if not user.is_oper else len(channels)
     for channel in channels:
         if "s" in channel.modes and user not in channel.members:
             continue
+        if not left:
+            core.reply(user, N.ERR_TOOMANYMATCHES, "LIST", "Too many matches")
+            break
+        left -= 1
         core.reply(user, N.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
     core.reply(user, N.RPL_LISTEND, "End of /LIST")
 
