@@ -67,6 +67,7 @@ class BotClient(ChatClient):
         self._source: str | None = None
         self._prefix = ""
         self._sasl_started = False
+        self._sasl_done = False
         self._name_sources: list[str] = []
         bot.client = self
         bot.joined_channels.clear()
@@ -194,18 +195,15 @@ class BotClient(ChatClient):
 
     # -- capabilities and SASL -------------------------------------------------------------------
 
-    def irc_CAP(self, prefix: str, params: list[str]) -> None:
-        if (len(params) >= 3 and params[1].upper() == "ACK" and self._negotiating
-                and "sasl" in params[-1].split() and self.factory.sasl_password):
-            for cap in params[-1].split():
-                if cap.startswith("-"):
-                    self.enabled_caps.discard(cap[1:])
-                else:
-                    self.enabled_caps.add(cap)
-            self._sasl_started = True
-            self.sendLine("AUTHENTICATE PLAIN")
-            return
-        super().irc_CAP(prefix, params)
+    def _end_negotiation(self) -> None:
+        """Capabilities are settled: log in with SASL first if it was granted and is wanted."""
+        if (self._negotiating and self.factory.sasl_password and "sasl" in self.enabled_caps
+                and not self._sasl_done):
+            if not self._sasl_started:
+                self._sasl_started = True
+                self.sendLine("AUTHENTICATE PLAIN")
+            return  # registration ends once the server answers (903, or a failure)
+        super()._end_negotiation()
 
     def irc_AUTHENTICATE(self, prefix: str, params: list[str]) -> None:
         if not self._sasl_started or params[:1] != ["+"]:
@@ -227,8 +225,8 @@ class BotClient(ChatClient):
         if code in SASL_FAILURES:
             bot.logger.error("SASL login failed: {code} {text}", code=code,
                           text=params[-1] if params else "")
-        if self._sasl_started:
-            self._sasl_started = False
+        if self._sasl_started and not self._sasl_done:
+            self._sasl_done = True
             self._end_negotiation()
 
     # -- registration and the wanted nickname ----------------------------------------------------
