@@ -393,7 +393,9 @@ class AddressFromHeader(Factory):
 
     Twisted's PROXY-protocol wrapper connects our protocol before it has read the header, so
     ``getPeer()`` gives the proxy's address until the first data arrives; connections made here
-    are admitted (host, per-address limit) on their first data instead of on connect.
+    are admitted (host, per-address limit) on their first data instead of on connect. Until then
+    they count against ``--max-clients``; one that never speaks is cut after the registration
+    timeout.
     """
 
     def __init__(self, factory: ChatFactory) -> None:
