@@ -12,7 +12,7 @@ import socket
 import pytest
 import pytest_twisted
 from conftest import RunningServer
-from helpers import connect, register, wait_until
+from helpers import break_command, connect, register, wait_until
 from twisted.logger import formatEvent, globalLogPublisher
 
 from twistedchat.server.config import ServerConfig
@@ -204,15 +204,7 @@ async def test_broken_line_delayed_by_the_flood_limit_does_not_wedge(hostile_ser
 @ensure
 async def test_handler_error_in_a_delayed_line_is_answered_once(hostile_server, log_events,
                                                                 monkeypatch):
-    core = hostile_server.factory.core
-    handle = core.handle
-
-    def broken_time(user, message):
-        if message.command == "TIME":
-            raise RuntimeError("handler bug")
-        handle(user, message)
-
-    monkeypatch.setattr(core, "handle", broken_time)
+    break_command(monkeypatch, hostile_server.factory.core, "TIME")
     client = await register(hostile_server, "victim")
     client.send("PING :one", "PING :two", "TIME", "PING :after")
     await client.expect("PONG", None, "after")

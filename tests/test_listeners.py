@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest_twisted
-from helpers import connect, wait_until, write_self_signed
+from helpers import LineClient, connect, wait_until, write_self_signed
 from twisted.internet import defer, endpoints, protocol, reactor, ssl, task
 from twisted.protocols.basic import LineReceiver
 
@@ -101,8 +101,26 @@ async def test_tls_handshake_that_never_finishes_is_cut_and_does_not_hold_up_shu
         reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
     port = await endpoint.listen(factory)
     address = ("127.0.0.1", port.getHost().port)
-    silent = [socket.create_connection(address)]
+    silent: list[socket.socket] = []
     try:
+        # A client that finishes its handshake is not cut when the timeout comes.
+        talking = LineClient()
+        context = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text()))
+        await endpoints.connectProtocol(
+            endpoints.SSL4ClientEndpoint(reactor, *address, context), talking)
+        for token in ("handshake", "after the timeout"):
+            talking.send(f"PING :{token}")  # answered once the handshake is done
+
+            def answered(token: str = token) -> bool:
+                clock.advance(0)  # the factory flushes on its own (fake) clock
+                return any(m.params[-1] == token for m in talking.since("PONG"))
+
+            await wait_until(answered, f"the TLS client gets PONG {token}")
+            clock.advance(TLS_HANDSHAKE_TIMEOUT + 1)
+        talking.close()
+        await talking.wait_closed()
+        await wait_until(lambda: not factory.connections, "the TLS client is gone")
+        silent.append(socket.create_connection(address))
         await wait_until(lambda: factory.connections, "the silent client is accepted")
         (connection,) = factory.connections
         clock.advance(TLS_HANDSHAKE_TIMEOUT - 1)

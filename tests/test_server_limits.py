@@ -14,7 +14,7 @@ import socket
 import pytest
 import pytest_twisted
 from conftest import RunningServer
-from helpers import DaemonProcess, connect, register, wait_until
+from helpers import DaemonProcess, break_command, connect, register, wait_until
 from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
@@ -165,13 +165,19 @@ def test_sendq_counts_from_the_first_pause_not_the_last():
     factory.stopFactory()
 
 
+def registered_with_one_token(**settings) -> tuple[ChatFactory, task.Clock, FakeClient]:
+    """A registered client whose flood bucket (burst 1) has just spent its token."""
+    factory, clock = clocked_factory(flood_burst=1, flood_queue=100, **settings)
+    client = FakeClient(factory, clock)
+    client.send("NICK flooder", "USER f 0 * :F")
+    clock.advance(10)  # the delayed USER runs at the end of these 10 s and spends the token
+    client.received()
+    return factory, clock, client
+
+
 def test_flood_queue_is_bounded_in_bytes_as_well_as_lines():
     """Tagged lines of 4 KB fill the byte bound (flood-queue x 512) long before the line bound."""
-    factory, clock = clocked_factory(flood_burst=1, flood_rate=1, flood_queue=100)
-    flooder = FakeClient(factory, clock)
-    flooder.send("NICK flooder", "USER f 0 * :F")
-    clock.advance(10)
-    flooder.received()
+    factory, clock, flooder = registered_with_one_token(flood_rate=1)
     tagged = f"@+big={'t' * 3900} PRIVMSG flooder :hi"
     largest = 0
     for _ in range(30):
@@ -190,12 +196,8 @@ def test_flood_queue_is_bounded_in_bytes_as_well_as_lines():
 
 def test_lines_are_checked_before_they_wait_in_the_flood_queue():
     """60 KB lines sent while the bucket is empty never sit in the queue; their 417s come in order."""
-    factory, clock = clocked_factory(flood_burst=1, flood_rate=2, flood_queue=100)
-    client = FakeClient(factory, clock)
-    client.send("NICK big", "USER b 0 * :B")
-    clock.advance(10)
-    client.received()
-    lines = [b"PING :first"] + [b"PRIVMSG big :" + b"x" * 60_000] * 20 + [b"\xff\xfe", b"PING :last"]
+    factory, clock, client = registered_with_one_token(flood_rate=2)
+    lines = [b"PING :first"] + [b"PRIVMSG flooder :" + b"x" * 60_000] * 20 + [b"\xff\xfe", b"PING :last"]
     client.protocol.dataReceived(b"".join(line + b"\r\n" for line in lines))
     queued = client.protocol.pipeline.queued_bytes
     assert queued < 2000, f"{queued} bytes queued for 1.2 MB of refused lines"
@@ -388,15 +390,7 @@ async def test_max_clients_refuses_politely(limited_server):
 
 @ensure
 async def test_handler_error_is_logged_and_answered(chat_server, monkeypatch):
-    core = chat_server.factory.core
-    handle = core.handle
-
-    def broken(user, message):
-        if message.command == "TIME":
-            raise RuntimeError("handler bug")
-        handle(user, message)
-
-    monkeypatch.setattr(core, "handle", broken)
+    break_command(monkeypatch, chat_server.factory.core, "TIME")
     events = []
     globalLogPublisher.addObserver(events.append)
     try:
