@@ -308,7 +308,11 @@ class ChatFactory(ServerFactory):
         log.failure("writing to {host} failed", host=user.host)
         if user in self._retrying:
             self._retrying.discard(user)
-            user.link.abort("its writes keep failing")
+            abort = getattr(user.link, "abort", None)  # a LinePipeline's; another Link is closed
+            if abort is not None:
+                abort("its writes keep failing")
+            else:
+                user.close()
             return
         self._retrying.add(user)
         user.outbox.insert(0, data)
