@@ -10,7 +10,12 @@ from twisted.internet import defer, endpoints, protocol, reactor, ssl, task
 from twisted.protocols.basic import LineReceiver
 
 from twistedchat.server.config import ServerConfig
-from twistedchat.server.net import TLS_HANDSHAKE_TIMEOUT, ChatFactory, ChatService
+from twistedchat.server.net import (
+    TLS_HANDSHAKE_TIMEOUT,
+    AddressFromHeader,
+    ChatFactory,
+    ChatService,
+)
 from twistedchat.server.tap import Options
 
 
@@ -171,3 +176,28 @@ async def test_haproxy_listener_takes_the_address_from_the_proxy_header():
         for client in clients:
             client.close()
         await chat.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_haproxy_connection_without_a_header_is_cut_and_shutdown_closes_it():
+    clock = task.Clock()
+    factory = ChatFactory(ServerConfig(name="proxy.test", registration_timeout=30), clock=clock)
+    endpoint = endpoints.serverFromString(reactor, "haproxy:tcp:0:interface=127.0.0.1")
+    port = await endpoint.listen(AddressFromHeader(factory))
+    address = ("127.0.0.1", port.getHost().port)
+    silent: list[socket.socket] = []
+    try:
+        silent.append(socket.create_connection(address))
+        await wait_until(lambda: factory.connections, "the connection is held")
+        clock.advance(29)
+        assert factory.connections
+        clock.advance(1)
+        await wait_until(lambda: not factory.connections, "the silent connection is cut")
+        silent.append(socket.create_connection(address))
+        await wait_until(lambda: factory.connections, "another connection is held")
+        done = factory.shutdown("Server shutting down")
+        await wait_until(lambda: done.called, "the shutdown closes the held connection")
+    finally:
+        for sock in silent:
+            sock.close()
+        await port.stopListening()
