@@ -119,7 +119,8 @@ class ChatConnection(LineOnlyReceiver):
 
     def _never_identified(self) -> None:
         self._admission_call = None
-        log.info("cut a connection that sent no PROXY header in time")
+        log.info("cut a proxied connection that sent nothing (or no PROXY header) in {seconds:g} s",
+                 seconds=self.factory.config.registration_timeout)
         self.abort()
 
     def handshakeCompleted(self) -> None:
@@ -304,7 +305,11 @@ class ChatFactory(ServerFactory):
                     self._retrying.discard(user)
 
     def _transmit_failed(self, user: User, data: bytes) -> None:
-        """A write raised: try once more on the next turn, then drop that connection."""
+        """A write raised: try once more on the next turn, then drop that connection.
+
+        The retry keeps the user's lines and their order; a write that raised part-way may repeat
+        what it sent, which beats losing lines without a word.
+        """
         log.failure("writing to {host} failed", host=user.host)
         if user in self._retrying:
             self._retrying.discard(user)
