@@ -28,7 +28,7 @@ from zope.interface import implementer
 from twistedchat.server import fastpath
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
-from twistedchat.server.pipeline import LinePipeline, line_too_long
+from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
 from twistedchat.server.state import User
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
@@ -257,7 +257,8 @@ class ChatFactory(ServerFactory):
 
     protocol = ChatConnection
 
-    def __init__(self, config: ServerConfig | None = None, clock: Any = None) -> None:
+    def __init__(self, config: ServerConfig | None = None,
+                 clock: interfaces.IReactorTime | None = None) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
         self.config = config or ServerConfig()
@@ -269,11 +270,11 @@ class ChatFactory(ServerFactory):
         self._closed_waiters: list[defer.Deferred[None]] = []
         self._dirty: list[User] = []
         self._retrying: set[User] = set()
-        self._flush_call: Any = None
+        self._flush_call: IDelayedCall | None = None
         self._sweeper = task.LoopingCall(self._sweep)
         self._sweeper.clock = clock
 
-    def open_pipeline(self, host: str, outlet: Any) -> LinePipeline:
+    def open_pipeline(self, host: str, outlet: Outlet) -> LinePipeline:
         """A new client session for any transport: its pipeline, whose ``user`` the core knows."""
         return LinePipeline(self.core, self.clock, outlet, host, self.wake)
 
@@ -330,7 +331,7 @@ class ChatFactory(ServerFactory):
         except Exception:
             log.failure("the timeout sweep failed")
 
-    def buildProtocol(self, addr: Any) -> ChatConnection:
+    def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatConnection:
         return ChatConnection(self)
 
     def startFactory(self) -> None:
@@ -416,7 +417,7 @@ class AddressFromHeader(Factory):
     def doStop(self) -> None:
         self.factory.doStop()
 
-    def buildProtocol(self, addr: Any) -> ChatConnection:
+    def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatConnection:
         connection = self.factory.buildProtocol(addr)
         connection.address_from_first_data = True
         return connection
