@@ -95,6 +95,29 @@ def test_no_direct_write_option():
     assert options.config().direct_write is False
 
 
+async def silent_is_cut_and_does_not_hold_up_shutdown(factory: ChatFactory, clock: task.Clock,
+                                                     address: tuple[str, int],
+                                                     deadline: float) -> None:
+    """A client that connects and says nothing is cut ``deadline`` seconds later (on ``clock``);
+    another one, silent when the server stops, does not make the shutdown wait out the close
+    grace (the clock never reaches it)."""
+    silent: list[socket.socket] = []
+    try:
+        silent.append(socket.create_connection(address))
+        await wait_until(lambda: factory.connections, "the silent client is accepted")
+        clock.advance(deadline - 1)
+        assert factory.connections
+        clock.advance(1)
+        await wait_until(lambda: not factory.connections, "the silent client is cut")
+        silent.append(socket.create_connection(address))
+        await wait_until(lambda: factory.connections, "another silent client is accepted")
+        done = factory.shutdown("Server shutting down")
+        await wait_until(lambda: done.called, "the shutdown finishes")
+    finally:
+        for sock in silent:
+            sock.close()
+
+
 @pytest_twisted.ensureDeferred
 async def test_tls_handshake_that_never_finishes_is_cut_and_does_not_hold_up_shutdown(tmp_path):
     """A client that connects to the TLS port and says nothing is cut at the handshake timeout,
@@ -106,7 +129,6 @@ async def test_tls_handshake_that_never_finishes_is_cut_and_does_not_hold_up_shu
         reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
     port = await endpoint.listen(factory)
     address = ("127.0.0.1", port.getHost().port)
-    silent: list[socket.socket] = []
     try:
         # A client that finishes its handshake is not cut when the timeout comes.
         talking = LineClient()
@@ -125,21 +147,9 @@ async def test_tls_handshake_that_never_finishes_is_cut_and_does_not_hold_up_shu
         talking.close()
         await talking.wait_closed()
         await wait_until(lambda: not factory.connections, "the TLS client is gone")
-        silent.append(socket.create_connection(address))
-        await wait_until(lambda: factory.connections, "the silent client is accepted")
-        (connection,) = factory.connections
-        clock.advance(TLS_HANDSHAKE_TIMEOUT - 1)
-        assert connection in factory.connections
-        clock.advance(1)
-        await wait_until(lambda: not factory.connections, "the silent client is cut")
-        silent.append(socket.create_connection(address))
-        await wait_until(lambda: factory.connections, "another silent client is accepted")
-        done = factory.shutdown("Server shutting down")
-        # The clock never reaches CLOSE_GRACE: only an immediate cut lets the shutdown finish.
-        await wait_until(lambda: done.called, "the shutdown finishes")
+        await silent_is_cut_and_does_not_hold_up_shutdown(factory, clock, address,
+                                                          TLS_HANDSHAKE_TIMEOUT)
     finally:
-        for sock in silent:
-            sock.close()
         await port.stopListening()
 
 
@@ -184,20 +194,8 @@ async def test_haproxy_connection_without_a_header_is_cut_and_shutdown_closes_it
     factory = ChatFactory(ServerConfig(name="proxy.test", registration_timeout=30), clock=clock)
     endpoint = endpoints.serverFromString(reactor, "haproxy:tcp:0:interface=127.0.0.1")
     port = await endpoint.listen(AddressFromHeader(factory))
-    address = ("127.0.0.1", port.getHost().port)
-    silent: list[socket.socket] = []
     try:
-        silent.append(socket.create_connection(address))
-        await wait_until(lambda: factory.connections, "the connection is held")
-        clock.advance(29)
-        assert factory.connections
-        clock.advance(1)
-        await wait_until(lambda: not factory.connections, "the silent connection is cut")
-        silent.append(socket.create_connection(address))
-        await wait_until(lambda: factory.connections, "another connection is held")
-        done = factory.shutdown("Server shutting down")
-        await wait_until(lambda: done.called, "the shutdown closes the held connection")
+        await silent_is_cut_and_does_not_hold_up_shutdown(
+            factory, clock, ("127.0.0.1", port.getHost().port), 30)
     finally:
-        for sock in silent:
-            sock.close()
         await port.stopListening()
