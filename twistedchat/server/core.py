@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from twistedchat.server.commands import COMMANDS, Command
 from twistedchat.server.commands.registration import CAPABILITIES, VERSION
@@ -57,6 +58,9 @@ class ServerCore:
         self.max_seen_users = 0
         #: Every relayed line passes here; history and a cluster link subscribe to it.
         self.bus = RelayBus()
+        #: The network link when this server is a node of a cluster (twistedchat.cluster.node);
+        #: None for a server on its own, so the hooks below cost one attribute test.
+        self.cluster: Any = None
         #: This server's command table (a copy, so one server's changes stay its own).
         self.commands: dict[str, Command] = dict(COMMANDS)
         #: ``msgid`` values: a random prefix for this run, then a counter (unique, compact).

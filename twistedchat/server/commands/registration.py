@@ -115,6 +115,8 @@ def nick(core: ServerCore, user: User, msg: Message) -> None:
             core.reply(user, N.ERR_BANONCHAN, new, channel.name,
                        "Cannot change nickname while banned on channel")
             return
+    if core.cluster is not None and not core.cluster.holds_nick(user, new, msg):
+        return  # cluster: the nick is claimed in Redis first; this NICK runs again then
     old_source = user.source
     core.state.set_nick(user, new, core.clock())
     core.relay([user, *core.state.neighbours(user)], old_source, "NICK", new)
@@ -168,6 +170,8 @@ def try_register(core: ServerCore, user: User) -> None:
         user.nick, user.folded = "*", ""
         core.reply(user, N.ERR_NICKNAMEINUSE, wanted, "Nickname is already in use")
         return
+    if core.cluster is not None and not core.cluster.holds_nick(user):
+        return  # cluster: the nick is claimed in Redis first; registration is tried again then
     core.state.mark_registered(user)
     user.last_seen = user.last_message = core.clock()
     core.max_seen_users = max(core.max_seen_users, core.state.registered_count)

@@ -1,0 +1,695 @@
+"""One server process as a node of a network kept in Redis (``--cluster redis://host:port/db``).
+
+The node listens on the core's :class:`~twistedchat.server.relay.RelayBus`: every relayed line
+that other nodes need (channel and private messages to remote users, JOIN, PART, KICK, QUIT, NICK,
+TOPIC, MODE, AWAY, INVITE) becomes an event. The events of one reactor turn go to Redis as one
+batch (one Lua call: sequence number, capped stream, PUBLISH). Every node applies every other
+node's batches in sequence order to its replica, where remote users are "ghost" :class:`User`
+objects whose outbox discards; so NAMES, WHO, WHOIS and LIST answer from local state, and each
+line is encoded for local members by the existing fan-out. Nicks are claimed in Redis (a Lua
+script) before registration completes or a nick changes. See docs/cluster.md.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from twistedchat.cluster import scripts
+from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
+from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun
+from twistedchat.server.commands.registration import try_register
+from twistedchat.server.core import ServerCore
+from twistedchat.server.relay import Relay
+from twistedchat.server.state import Channel, User
+from twistedchat.wire import numerics as N
+from twistedchat.wire.message import Message
+from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name
+
+log = Logger()
+
+#: A node silent this long (ms, Redis time) is reaped by the others.
+DEAD_AFTER_MS = 3000
+#: Seconds between heartbeats.
+HEARTBEAT = 1.0
+#: Heartbeats left unanswered before the control connection is cut and redialled.
+HEARTBEATS_MISSED = 3
+#: Nicks of dead nodes freed per heartbeat (the rest on the next one).
+REAP_CHUNK = 1000
+#: Batches held out of order while a gap is filled; past this the node resynchronises.
+MAX_HELD = 10_000
+#: Events kept for one batch; past this they are sent at once.
+MAX_BATCH = 500
+SPLIT_REASON = "*.net *.split"
+
+#: Relayed commands that other nodes must see.
+MESSAGE_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
+STATE_COMMANDS = frozenset({"JOIN", "PART", "KICK", "QUIT", "NICK", "TOPIC", "MODE", "AWAY",
+                            "INVITE"})
+
+
+class _Discard(list):  # type: ignore[type-arg]
+    """The outbox of a remote user: lines for it are carried by its own node, not by this one."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+
+_DISCARD = _Discard()
+
+
+def _nothing(*_: Any) -> None:
+    pass
+
+
+def _nick_of(source: str) -> str:
+    return source.split("!", 1)[0]
+
+
+class ClusterNode:
+    """This process's membership in the network: nick claims, events out, replicas in."""
+
+    def __init__(self, core: ServerCore, url: str, reactor: Any, node_id: str | None = None) -> None:
+        self.core = core
+        self.reactor = reactor
+        self.prefix = f"twistedchat:{core.config.network}:"
+        self.node_id = node_id or f"{core.config.name}/{secrets.token_hex(4)}"
+        self.incarnation = ""
+        #: The epoch of the Redis data this node registered in (None before the first time).
+        self.epoch: bytes | None = None
+        #: Remote users by their node, and each one's node.
+        self.ghosts: dict[str, set[User]] = {}
+        self.ghost_node: dict[User, str] = {}
+        #: Nodes that Redis lists as alive (from the last heartbeat), and since when one is missing.
+        self._missing_since: dict[str, float] = {}
+        #: Completed nick claims not yet used: user -> folded nick.
+        self._claims: dict[User, str] = {}
+        #: Claims waiting for Redis: folded nick -> user.
+        self._pending: dict[str, User] = {}
+        self._outgoing: list[list[Any]] = []
+        self._flush_call: Any = None
+        #: Sequence of the last batch applied (None: none seen yet) and batches waiting for a gap.
+        self.last_seq: int | None = None
+        self.seen_epoch: bytes | None = None
+        self._held: dict[int, bytes] = {}
+        self._filling = False
+        self._hb_unanswered = 0
+        self._ping_unanswered = 0
+        #: Figures for tests and operators.
+        self.dropped_batches = 0
+        self.gaps_filled = 0
+        self.applied_batches = 0
+        self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber)
+        self.control = RedisLink(reactor, url, "control", self._prepare_control)
+        self._heartbeat = task.LoopingCall(self._beat)
+        self._heartbeat.clock = reactor
+        self._ready: list[defer.Deferred[None]] = []
+        self.is_ready = False
+        self._started_control = False
+        core.cluster = self
+        core.bus.subscribe(self.on_relay)
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> defer.Deferred[None]:
+        """Connect (forever, with backoff); fires once this node is registered and has said hello."""
+        self.subscriber.start()
+        return self.when_ready()
+
+    def when_ready(self) -> defer.Deferred[None]:
+        waiter: defer.Deferred[None] = defer.Deferred()
+        if self.is_ready:
+            waiter.callback(None)
+        else:
+            self._ready.append(waiter)
+        return waiter
+
+    @defer.inlineCallbacks
+    def stop(self, reason: str = SPLIT_REASON) -> Any:
+        """Leave the network cleanly: nicks freed, local users gone from every other node."""
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+        self._flush()
+        try:
+            yield self.control.run(scripts.LEAVE, self.prefix, self.node_id, self.incarnation,
+                                   reason)
+        except Exception as error:
+            log.info("leaving the network: {error}", error=error)
+        yield self.control.stop()
+        yield self.subscriber.stop()
+
+    def _prepare_subscriber(self, link: RedisProtocol) -> defer.Deferred[Any]:
+        link.listen(self._on_message)
+        subscribed = link.execute("SUBSCRIBE", self.prefix + "events")
+
+        def then(_: Any) -> None:
+            if not self._started_control:
+                self._started_control = True
+                self.control.start()
+            else:
+                self.reactor.callLater(0, self._catch_up)
+
+        return subscribed.addCallback(then)
+
+    @defer.inlineCallbacks
+    def _prepare_control(self, link: RedisProtocol) -> Any:
+        """A new control connection: register (a new incarnation), claim our nicks again, burst."""
+        self.incarnation = secrets.token_hex(8)
+        epoch = yield scripts.REGISTER.run(link, self.prefix, self.node_id, self.incarnation,
+                                           secrets.token_hex(8))
+        if self.epoch is not None and epoch != self.epoch:
+            log.warn("Redis lost the network's data (new epoch); registering our users again")
+        self.epoch = epoch
+        local = [u for u in self.core.state.users.values()
+                 if u.registered and u not in self.ghost_node]
+        if local:
+            results = yield scripts.CLAIM.run(link, self.prefix, self.node_id, self.incarnation,
+                                              *[u.folded for u in local])
+            for user, held in zip(local, results, strict=True):
+                if not held:
+                    self._nick_lost(user)
+        self._outgoing[:0] = [["H", self.node_id], self._burst()]
+        yield self._send(link, self._take_batch())
+        self._hb_unanswered = 0
+        if not self._heartbeat.running:
+            self._heartbeat.start(HEARTBEAT, now=False)
+        self.reactor.callLater(0, self._became_ready)
+
+    def _became_ready(self) -> None:
+        self.is_ready = True
+        waiters, self._ready = self._ready, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _nick_lost(self, user: User) -> None:
+        """After Redis lost its data another node took this user's nick first: rename the user."""
+        fallback = f"Guest{secrets.randbelow(10**6):06d}"
+        log.warn("nick {nick} is held by another node after a resync; renaming", nick=user.nick)
+        old = user.source
+        self.core.state.set_nick(user, fallback, self.core.clock())
+        self.core.relay([user, *self.core.state.neighbours(user)], old, "NICK", fallback)
+
+    # -- heartbeat and reaping -------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        if self._ping_unanswered >= HEARTBEATS_MISSED:
+            log.warn("the Redis subscriber connection is silent; reconnecting")
+            self._ping_unanswered = 0
+            self.subscriber.cut()
+        elif self.subscriber.current is not None:
+            self._ping_unanswered += 1
+            self.subscriber.execute("PING").addCallbacks(self._pong, lambda failure: None)
+        if self._hb_unanswered >= HEARTBEATS_MISSED:
+            log.warn("Redis has not answered {n} heartbeats; reconnecting", n=self._hb_unanswered)
+            self._hb_unanswered = 0
+            self.control.cut()
+            return
+        self._hb_unanswered += 1
+        beat = self.control.run(scripts.HEARTBEAT, self.prefix, self.node_id, self.incarnation,
+                                DEAD_AFTER_MS, REAP_CHUNK)
+        beat.addCallbacks(self._beat_answered, self._beat_failed)
+
+    def _pong(self, _: Any) -> None:
+        self._ping_unanswered = 0
+
+    def _beat_answered(self, reply: list[Any]) -> None:
+        self._hb_unanswered = 0
+        if reply[0] == 0:
+            log.warn("this node was declared dead (fenced); registering again")
+            self.control.cut()
+            return
+        live = {node.decode() for node in reply[1:]}
+        now = self.reactor.seconds()
+        for node in list(self.ghosts):
+            if node in live:
+                self._missing_since.pop(node, None)
+            elif now - self._missing_since.setdefault(node, now) >= DEAD_AFTER_MS / 1000:
+                self._split_node(node, SPLIT_REASON)
+
+    def _beat_failed(self, failure: Any) -> None:
+        if not failure.check(RedisUnavailable):
+            log.failure("heartbeat failed", failure)
+
+    # -- nick claims (the hooks in registration and NICK) ----------------------------------------
+
+    def holds_nick(self, user: User, nick: str | None = None, retry: Message | None = None) -> bool:
+        """Whether this node holds ``nick`` (default: the user's) in Redis for ``user``.
+
+        True once: the claim is spent. Otherwise a claim is started and False returned; when it
+        completes, registration is tried again (or ``retry``, the NICK, is handled again).
+        """
+        folded = casefold(nick) if nick is not None else user.folded
+        if self._claims.get(user) == folded:
+            del self._claims[user]
+            return True
+        if folded in self._pending:
+            if self._pending[folded] is not user:
+                self.core.reply(user, N.ERR_NICKNAMEINUSE, nick or user.nick,
+                                "Nickname is already in use")
+                if not user.registered:
+                    user.nick, user.folded = "*", ""
+            return False
+        self._pending[folded] = user
+        claim = self.control.run(scripts.CLAIM, self.prefix, self.node_id, self.incarnation,
+                                 folded)
+        claim.addBoth(self._claimed, user, folded, nick or user.nick, retry)
+        return False
+
+    def _claimed(self, result: Any, user: User, folded: str, nick: str,
+                 retry: Message | None) -> None:
+        self._pending.pop(folded, None)
+        core = self.core
+        if not isinstance(result, list) or result[0] != 1:
+            if isinstance(result, list) or result == -1:
+                if result == -1:
+                    self.control.cut()
+                core.reply(user, N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            else:
+                core.reply(user, N.ERR_UNAVAILRESOURCE, nick,
+                           "Nick/channel is temporarily unavailable (the network is resyncing)")
+            if not user.registered and user.folded == folded:
+                user.nick, user.folded = "*", ""
+            return
+        if user not in core.state.connections:
+            self._release(folded)
+            return
+        self._claims[user] = folded
+        try:
+            if retry is not None:
+                core.handle(user, retry)
+            elif not user.registered:
+                try_register(core, user)
+                if user.registered:
+                    self._emit(self._introduction(user))
+        finally:
+            if self._claims.pop(user, None) is not None and user.folded != folded:
+                self._release(folded)
+
+    def _release(self, folded: str) -> None:
+        released = self.control.run(scripts.RELEASE, self.prefix, self.node_id, folded)
+        released.addErrback(lambda failure: None)  # a lost link: the node's resync settles it
+
+    def _introduction(self, user: User) -> list[Any]:
+        return ["U", self.node_id, self._user_record(user)]
+
+    # -- events out ------------------------------------------------------------------------------
+
+    def on_relay(self, relay: Relay) -> None:
+        """The bus subscriber: a relayed line that other nodes need becomes an event."""
+        message = relay.message
+        command = message.command
+        if command in MESSAGE_COMMANDS:
+            target = message.params[0]
+            if is_channel_name(target, CHANTYPES):
+                channel = self.core.state.find_channel(target)
+                if channel is None or not any(m in self.ghost_node for m in channel.members):
+                    return  # no other node has members: nothing to publish
+            else:
+                recipient = self.core.state.find_user(target)
+                if recipient is None or recipient not in self.ghost_node:
+                    return
+        elif command not in STATE_COMMANDS:
+            return
+        source = message.source or ""
+        extra: Any = None
+        state = self.core.state
+        if command == "JOIN":
+            actor = state.find_user(_nick_of(source))
+            channel = state.find_channel(message.params[0])
+            if actor is None or channel is None or actor in self.ghost_node:
+                return
+            extra = channel.members.get(actor, "")
+        elif command == "INVITE" and self._outgoing and self._outgoing[-1][0] == "L" and (
+                self._outgoing[-1][3] == "INVITE"
+                and self._outgoing[-1][4] == list(message.params)):
+            return  # the invite-notify copy of the invitation just sent
+        self._emit(["L", self.node_id, source, command, list(message.params),
+                    relay.client_tags or None, relay.msgid, relay.now, extra])
+        if command == "NICK":
+            self._release(casefold(_nick_of(source)))
+        elif command == "QUIT":
+            self._release(casefold(_nick_of(source)))
+
+    def _emit(self, event: list[Any]) -> None:
+        self._outgoing.append(event)
+        if len(self._outgoing) >= MAX_BATCH:
+            self._flush()
+        elif self._flush_call is None:
+            self._flush_call = self.reactor.callLater(0, self._flush)
+
+    def _take_batch(self) -> bytes:
+        batch, self._outgoing = self._outgoing, []
+        return json.dumps(batch, separators=(",", ":")).encode()
+
+    def _flush(self) -> None:
+        """Publish this turn's events as one batch; while Redis is away they are dropped."""
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        if not self._outgoing:
+            return
+        link = self.control.current
+        payload = self._take_batch()
+        if link is None:
+            self.dropped_batches += 1
+            return
+        self._send(link, payload).addErrback(self._publish_failed)
+
+    def _send(self, link: RedisProtocol, payload: bytes) -> defer.Deferred[Any]:
+        sent = scripts.PUBLISH.run(link, self.prefix, self.node_id, self.incarnation, payload)
+
+        def check(seq: int) -> int:
+            if seq == -1:
+                log.warn("a publish was fenced: this node is registering again")
+                self.control.cut()
+            return seq
+
+        return sent.addCallback(check)
+
+    def _publish_failed(self, failure: Any) -> None:
+        self.dropped_batches += 1
+        if not failure.check(RedisUnavailable):
+            log.failure("publishing events failed", failure)
+
+    # -- events in: order, gaps ------------------------------------------------------------------
+
+    def _on_message(self, channel: bytes, data: bytes) -> None:
+        epoch, seq_text, payload = data.split(b" ", 2)
+        seq = int(seq_text)
+        if epoch != self.seen_epoch:
+            # First batch seen, or Redis lost its data (its sequence restarted): start there.
+            self.last_seq = seq - 1 if self.seen_epoch is None else 0
+            self.seen_epoch = epoch
+            self._held.clear()
+        assert self.last_seq is not None
+        if seq <= self.last_seq:
+            return  # seen already (a gap fill raced the live message)
+        self._held[seq] = payload
+        self._drain()
+
+    def _drain(self) -> None:
+        held = self._held
+        while held and self.last_seq is not None and self.last_seq + 1 in held:
+            self.last_seq += 1
+            self._apply_batch(held.pop(self.last_seq))
+        if held and not self._filling:
+            if len(held) > MAX_HELD:
+                self._skip_gap("too many batches waiting")
+            else:
+                self._fill_gap()
+
+    def _catch_up(self) -> None:
+        """The subscriber reconnected: read what was published while it was away."""
+        if self.last_seq is None:
+            return
+        asked = self.control.execute("GET", self.prefix + "seq")
+
+        def got(value: bytes | None) -> None:
+            if value is not None and int(value) > (self.last_seq or 0) and not self._filling:
+                self._fill_gap(int(value))
+
+        asked.addCallbacks(got, lambda failure: None)
+
+    def _fill_gap(self, upto: int | None = None) -> None:
+        assert self.last_seq is not None
+        first = self.last_seq + 1
+        last = upto if upto is not None else min(self._held) - 1
+        self._filling = True
+        asked = self.control.execute("XRANGE", self.prefix + "log", f"0-{first}", f"0-{last}")
+
+        def got(entries: list[Any]) -> None:
+            self._filling = False
+            for entry_id, fields in entries:
+                seq = int(entry_id.split(b"-")[1])
+                if self.last_seq is not None and seq > self.last_seq:
+                    self._held.setdefault(seq, fields[1])
+            self.gaps_filled += 1
+            if self._held and self.last_seq is not None and self.last_seq + 1 not in self._held:
+                self._skip_gap("the stream no longer holds them")
+            else:
+                self._drain()
+
+        def failed(failure: Any) -> None:
+            self._filling = False
+            self.reactor.callLater(0.05, self._drain)  # Redis away: try again shortly
+
+        asked.addCallbacks(got, failed)
+
+    def _skip_gap(self, why: str) -> None:
+        """Batches are gone for good: apply what follows and ask every node for its state again."""
+        log.warn("lost batches of events ({why}); asking the network to resync", why=why)
+        self.last_seq = min(self._held) - 1
+        self._emit(["H", self.node_id])
+        self._drain()
+
+    def _apply_batch(self, payload: bytes) -> None:
+        self.applied_batches += 1
+        try:
+            events = json.loads(payload)
+        except ValueError:
+            log.error("a batch of events was not JSON; skipped")
+            return
+        for event in events:
+            if event[1] == self.node_id:
+                continue
+            try:
+                self._apply(event)
+            except Exception:
+                log.failure("applying a {kind} event from {node} failed", kind=event[0],
+                            node=event[1])
+
+    def _apply(self, event: list[Any]) -> None:
+        kind, node = event[0], event[1]
+        if kind == "L":
+            self._apply_line(node, *event[2:])
+        elif kind == "U":
+            self._ghost(node, event[2])
+        elif kind == "B":
+            self._apply_burst(node, event[2], event[3])
+        elif kind == "H":
+            self._emit(self._burst())
+        elif kind == "S":
+            self._split_node(node, event[2])
+
+    # -- replicas: users ----------------------------------------------------------------------------
+
+    def _user_record(self, user: User) -> list[Any]:
+        return [user.nick, user.username, user.host, user.realname, user.signon, user.away,
+                "".join(sorted(user.modes)),
+                {channel.name: channel.members[user] for channel in user.channels.values()}]
+
+    def _ghost(self, node: str, record: list[Any]) -> User | None:
+        """Create or refresh the replica of a remote user; its channels follow in bursts."""
+        nick, username, host, realname, signon, away, modes = record[:7]
+        state = self.core.state
+        folded = casefold(nick)
+        holder = state.users.get(folded)
+        if holder is not None and self.ghost_node.get(holder) != node:
+            if holder not in self.ghost_node:
+                log.warn("{node} introduced {nick}, a nick of ours; ignored", node=node, nick=nick)
+                return None
+            self._split_user(holder, SPLIT_REASON)  # Redis gave the nick to another node since
+            holder = None
+        ghost = holder
+        if ghost is None:
+            ghost = User(host, _nothing, _nothing, signon)
+            ghost.outbox = _DISCARD
+            ghost.nick, ghost.folded, ghost.registered = nick, folded, True
+            state.users[folded] = ghost
+            self.ghosts.setdefault(node, set()).add(ghost)
+            self.ghost_node[ghost] = node
+        ghost.username, ghost.host, ghost.realname = username, host, realname
+        ghost.signon, ghost.away, ghost.modes = signon, away, set(modes)
+        return ghost
+
+    def _split_user(self, ghost: User, reason: str) -> None:
+        """A remote user is gone: QUIT to local neighbours, then forget it."""
+        state = self.core.state
+        Relay(Message("QUIT", (reason,), ghost.source), self.core.clock()).send_to(
+            state.neighbours(ghost))
+        state.remove(ghost, self.core.clock())
+        node = self.ghost_node.pop(ghost, None)
+        if node is not None:
+            self.ghosts.get(node, set()).discard(ghost)
+
+    def _split_node(self, node: str, reason: str) -> None:
+        for ghost in list(self.ghosts.pop(node, ())):
+            self._split_user(ghost, reason)
+        self._missing_since.pop(node, None)
+
+    # -- replicas: bursts ----------------------------------------------------------------------------
+
+    def _burst(self) -> list[Any]:
+        """Everything other nodes need to know about this node's users and their channels."""
+        users = [u for u in self.core.state.users.values()
+                 if u.registered and u not in self.ghost_node]
+        channels: dict[str, Channel] = {}
+        for user in users:
+            channels.update(user.channels)
+        return ["B", self.node_id, [self._user_record(u) for u in users],
+                [self._channel_record(c) for c in channels.values()]]
+
+    @staticmethod
+    def _channel_record(channel: Channel) -> list[Any]:
+        return [channel.name, channel.created, channel.topic, channel.topic_setter,
+                channel.topic_time, "".join(sorted(channel.modes)), channel.key, channel.limit,
+                [[mask, setter, when] for mask, (setter, when) in channel.bans.items()]]
+
+    def _apply_burst(self, node: str, users: list[Any], channels: list[Any]) -> None:
+        """A node's whole state: its users and memberships become exactly these."""
+        state = self.core.state
+        infos = {casefold(record[0]): record for record in channels}
+        present = {casefold(record[0]) for record in users}
+        for ghost in list(self.ghosts.get(node, ())):
+            if ghost.folded not in present:
+                self._split_user(ghost, SPLIT_REASON)
+        now = self.core.clock()
+        for record in users:
+            ghost = self._ghost(node, record)
+            if ghost is None:
+                continue
+            wanted = {casefold(name): (name, prefixes) for name, prefixes in record[7].items()}
+            for folded, channel in list(ghost.channels.items()):
+                if folded not in wanted:
+                    Relay(Message("PART", (channel.name,), ghost.source), now).send_to(
+                        channel.members, ghost)
+                    state.part(ghost, channel)
+            for folded, (name, prefixes) in wanted.items():
+                channel = state.channels.get(folded)
+                info = infos.get(folded)
+                if channel is None:
+                    channel = state.channels[folded] = Channel(name, info[1] if info else now)
+                    if info:
+                        self._adopt(channel, info)
+                elif info:
+                    self._merge(channel, info)
+                if ghost not in channel.members:
+                    channel.members[ghost] = prefixes
+                    channel.forget_names()
+                    ghost.channels[folded] = channel
+                    Relay(Message("JOIN", (channel.name,), ghost.source), now).send_to(
+                        channel.members, ghost)
+                elif channel.members[ghost] != prefixes:
+                    channel.set_prefixes(ghost, prefixes)
+
+    @staticmethod
+    def _adopt(channel: Channel, info: list[Any]) -> None:
+        name, created, topic, setter, topic_time, modes, key, limit, bans = info
+        channel.created = created
+        channel.topic, channel.topic_setter, channel.topic_time = topic, setter, topic_time
+        channel.modes, channel.key, channel.limit = set(modes), key, limit
+        channel.bans = {mask: (who, when) for mask, who, when in bans}
+
+    def _merge(self, channel: Channel, info: list[Any]) -> None:
+        """Settle two views of a channel as InspIRCd does: the lower creation time wins."""
+        if info[1] < channel.created:
+            self._adopt(channel, info)
+        elif info[4] > channel.topic_time:
+            channel.topic, channel.topic_setter, channel.topic_time = info[2], info[3], info[4]
+
+    # -- replicas: relayed lines -------------------------------------------------------------------
+
+    def _apply_line(self, node: str, source: str, command: str, params: list[str],
+                    tags: dict[str, str] | None, msgid: str | None, now: float,
+                    extra: Any) -> None:
+        state = self.core.state
+        actor = state.find_user(_nick_of(source))
+        if actor is not None and self.ghost_node.get(actor) != node:
+            actor = None  # not (or no longer) that node's user
+        relay = Relay(Message(command, tuple(params), source), now, tags, msgid)
+        if command in MESSAGE_COMMANDS:
+            self._deliver_message(relay, command, params[0], actor)
+            return
+        if actor is None:
+            return
+        if command == "JOIN":
+            channel = state.find_channel(params[0])
+            if channel is not None and actor in channel.members:
+                return
+            channel = state.join(actor, params[0], now)
+            if channel.members[actor] != extra:
+                channel.set_prefixes(actor, extra or "")
+            relay.send_to(channel.members, actor)
+        elif command == "PART":
+            channel = state.find_channel(params[0])
+            if channel is not None and actor in channel.members:
+                relay.send_to(channel.members, actor)
+                state.part(actor, channel)
+        elif command == "KICK":
+            channel = state.find_channel(params[0])
+            target = state.find_user(params[1])
+            if channel is not None and target is not None and target in channel.members:
+                relay.send_to(channel.members)
+                state.part(target, channel)
+        elif command == "QUIT":
+            relay.send_to(state.neighbours(actor))
+            state.remove(actor, now)
+            self.ghost_node.pop(actor, None)
+            self.ghosts.get(node, set()).discard(actor)
+        elif command == "NICK":
+            if state.nick_in_use(params[0], by=actor):
+                log.warn("{node} renamed {old} to {new}, a nick in use here", node=node,
+                         old=actor.nick, new=params[0])
+                return
+            state.set_nick(actor, params[0], now)
+            relay.send_to(state.neighbours(actor))
+        elif command == "TOPIC":
+            channel = state.find_channel(params[0])
+            if channel is not None:
+                if now >= channel.topic_time:
+                    channel.topic, channel.topic_setter, channel.topic_time = params[1], source, now
+                relay.send_to(channel.members)
+        elif command == "MODE":
+            channel = state.find_channel(params[0])
+            if channel is not None:
+                self._apply_modes(actor, channel, params[1], list(params[2:]))
+                relay.send_to(channel.members)
+        elif command == "AWAY":
+            actor.away = params[0] if params else None
+            relay.send_to(u for u in state.neighbours(actor) if "away-notify" in u.caps)
+        elif command == "INVITE":
+            target = state.find_user(params[0])
+            channel = state.find_channel(params[1])
+            if target is not None and target not in self.ghost_node and channel is not None:
+                if "i" in channel.modes:
+                    state.invite(target, channel)
+                relay.send_to([target])
+
+    def _deliver_message(self, relay: Relay, command: str, target: str,
+                         actor: User | None) -> None:
+        state = self.core.state
+        recipients: Iterable[User]
+        if is_channel_name(target, CHANTYPES):
+            channel = state.find_channel(target)
+            if channel is None:
+                return
+            recipients = channel.members
+        else:
+            user = state.find_user(target)
+            if user is None or user in self.ghost_node:
+                return
+            recipients = [user]
+        if command == "TAGMSG":
+            recipients = [u for u in recipients if "message-tags" in u.caps]
+        relay.send_to(recipients, actor)
+
+    def _apply_modes(self, actor: User, channel: Channel, modestring: str,
+                     params: list[str]) -> None:
+        """Apply channel mode changes another node made (with the same setters as MODE)."""
+        run = ModeRun(self.core, actor, channel)
+        adding = True
+        for letter in modestring:
+            if letter in "+-":
+                adding = letter == "+"
+                continue
+            spec = CHANNEL_MODES.get(letter)
+            if spec is None:
+                continue
+            takes = spec.param_on_set if adding else spec.param_on_unset
+            param = params.pop(0) if takes and params else ""
+            spec.apply(run, adding, letter, param)

@@ -1,0 +1,204 @@
+"""A thin pipelined Redis client on ``hiredis.Reader``: commands, Lua scripts and pub/sub.
+
+Why not a general client library: the cluster needs three things a general client hides, and this
+one is ~150 lines that say them plainly. Commands are pipelined (every command is written at once,
+replies are matched in order), and the number in flight is bounded (:data:`MAX_IN_FLIGHT`); when
+Redis is away a command fails at once with :class:`RedisUnavailable` instead of queueing, so the
+chat never piles up work behind a dead link. Reconnection is Twisted's ``ClientService`` with a
+50 ms to 1 s backoff, forever; each new connection is prepared (scripts, SUBSCRIBE, resync) before
+it is used. ``hiredis.Reader`` parses replies in C.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import hiredis
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet import defer, endpoints
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+log = Logger()
+
+#: Commands awaiting a reply on one connection; past this a command fails rather than queue.
+MAX_IN_FLIGHT = 10_000
+#: Reconnection delays: from 50 ms up to 1 s, forever.
+RETRY = backoffPolicy(initialDelay=0.05, maxDelay=1.0, factor=2.0)
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be reached now (or too many commands are waiting): nothing was queued."""
+
+
+class RedisError(Exception):
+    """Redis answered a command with an error."""
+
+
+def parse_url(url: str) -> tuple[str, int, int]:
+    """``redis://host:port/db`` -> (host, port, db); a clear ``ValueError`` when it is not one."""
+    parsed = urlparse(url)
+    if parsed.scheme != "redis" or not parsed.hostname:
+        raise ValueError(f"expected redis://host:port/db, got {url!r}")
+    try:
+        port = parsed.port or 6379
+    except ValueError:
+        raise ValueError(f"bad port in {url!r}") from None
+    path = parsed.path.strip("/") or "0"
+    if not path.isdigit():
+        raise ValueError(f"the database in {url!r} must be a number")
+    return parsed.hostname, port, int(path)
+
+
+def encode_command(args: tuple[Any, ...]) -> bytes:
+    """One command in the RESP wire format."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            arg = arg.encode("utf-8")
+        elif isinstance(arg, int):
+            arg = str(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+class RedisProtocol(Protocol):
+    """One Redis connection: pipelined commands, replies in order; pub/sub pushes to a callback."""
+
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.pending: deque[defer.Deferred[Any]] = deque()
+        #: Called with (channel, payload) for each pub/sub message once this connection subscribed.
+        self.on_message: Callable[[bytes, bytes], None] | None = None
+        self.lost: defer.Deferred[None] = defer.Deferred()
+        self.connected = False
+
+    def connectionMade(self) -> None:
+        self.connected = True
+
+    def listen(self, on_message: Callable[[bytes, bytes], None]) -> None:
+        """Deliver pub/sub messages to ``on_message`` (a method: ``ClientService`` hands the
+        prepare step a proxy, on which setting an attribute would not reach the protocol)."""
+        self.on_message = on_message
+
+    def execute(self, *args: Any) -> defer.Deferred[Any]:
+        """Send one command; the Deferred fires with its reply (or a :class:`RedisError`)."""
+        if not self.connected:
+            return defer.fail(RedisUnavailable("not connected"))
+        if len(self.pending) >= MAX_IN_FLIGHT:
+            return defer.fail(RedisUnavailable("too many commands waiting for Redis"))
+        waiter: defer.Deferred[Any] = defer.Deferred()
+        self.pending.append(waiter)
+        self.transport.write(encode_command(args))
+        return waiter
+
+    def dataReceived(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while True:
+            try:
+                reply = self.reader.gets()
+            except hiredis.ProtocolError:
+                log.error("Redis sent a malformed reply; reconnecting")
+                self.transport.abortConnection()
+                return
+            if reply is False:
+                return
+            if (self.on_message is not None and isinstance(reply, list) and reply
+                    and reply[0] == b"message"):
+                self.on_message(reply[1], reply[2])
+                continue
+            if not self.pending:
+                continue  # a subscribe confirmation nobody waits for
+            waiter = self.pending.popleft()
+            if isinstance(reply, hiredis.ReplyError):
+                waiter.errback(RedisError(str(reply)))
+            else:
+                waiter.callback(reply)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.connected = False
+        pending, self.pending = self.pending, deque()
+        for waiter in pending:
+            waiter.errback(RedisUnavailable("connection lost"))
+        self.lost.callback(None)
+
+
+class Script:
+    """A Lua script run with EVALSHA (loaded with EVAL the first time a connection lacks it)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    @defer.inlineCallbacks
+    def run(self, link: RedisProtocol, *args: Any) -> Any:
+        """Run with ARGV = ``args`` (no KEYS: one Redis, keys under one prefix)."""
+        try:
+            result = yield link.execute("EVALSHA", self.sha, 0, *args)
+        except RedisError as error:
+            if "NOSCRIPT" not in str(error):
+                raise
+            result = yield link.execute("EVAL", self.source, 0, *args)
+        return result
+
+
+class RedisLink:
+    """A Redis connection kept up forever (50 ms -> 1 s backoff); ``prepare`` runs on each one."""
+
+    def __init__(self, reactor: Any, url: str, name: str,
+                 prepare: Callable[[RedisProtocol], Any]) -> None:
+        host, port, self.db = parse_url(url)
+        self.name = name
+        self.current: RedisProtocol | None = None
+        self._prepare = prepare
+        endpoint = endpoints.HostnameEndpoint(reactor, host, port, timeout=2)
+        factory = Factory.forProtocol(RedisProtocol)
+        self.service = ClientService(endpoint, factory, retryPolicy=RETRY,
+                                     prepareConnection=self._prepared, clock=reactor)
+
+    @defer.inlineCallbacks
+    def _prepared(self, protocol: RedisProtocol) -> Any:
+        if self.db:
+            yield protocol.execute("SELECT", self.db)
+        try:
+            yield self._prepare(protocol)
+        except Exception:
+            log.failure("preparing the Redis {name} connection failed", name=self.name)
+            protocol.transport.abortConnection()
+            raise
+        self.current = protocol
+        protocol.lost.addCallback(self._lost, protocol)
+        log.info("Redis {name} connection ready", name=self.name)
+
+    def _lost(self, _: None, protocol: RedisProtocol) -> None:
+        if self.current is protocol:
+            self.current = None
+            log.warn("Redis {name} connection lost; reconnecting", name=self.name)
+
+    def execute(self, *args: Any) -> defer.Deferred[Any]:
+        """A command on the current connection, or :class:`RedisUnavailable` at once."""
+        if self.current is None:
+            return defer.fail(RedisUnavailable("Redis is not connected"))
+        return self.current.execute(*args)
+
+    def run(self, script: Script, *args: Any) -> defer.Deferred[Any]:
+        """A Lua script on the current connection, or :class:`RedisUnavailable` at once."""
+        if self.current is None:
+            return defer.fail(RedisUnavailable("Redis is not connected"))
+        return script.run(self.current, *args)
+
+    def start(self) -> None:
+        self.service.startService()
+
+    def stop(self) -> defer.Deferred[None]:
+        return self.service.stopService()
+
+    def cut(self) -> None:
+        """Drop the current connection (it reconnects): for tests and for a stuck link."""
+        if self.current is not None:
+            self.current.transport.abortConnection()

@@ -1,0 +1,138 @@
+"""The Lua scripts that change the network's shared state in Redis, each one atomic.
+
+Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
+
+- ``epoch``: a random value set by the first node; a Redis that lost its data has none, so every
+  node sees that and registers its users again.
+- ``nodes`` (hash node -> incarnation) and ``hb`` (sorted set node -> last heartbeat, Redis time in
+  ms): who is alive. A write from a node whose incarnation is not the one in ``nodes`` is refused
+  (fenced): a node declared dead cannot write.
+- ``nicks`` (hash folded nick -> node) and ``nn:<node>`` (the set of one node's nicks): nicks are
+  unique network-wide.
+- ``seq``, ``log`` (a stream capped at :data:`LOG_KEEP` entries, id ``0-<seq>``) and the pub/sub
+  channel ``events``: every batch of events gets the next sequence number, is kept in the stream
+  and published as ``<epoch> <seq> <payload>``; a node that sees a gap reads it back with XRANGE.
+- ``reaping``: dead nodes whose nicks are still being freed, a chunk per heartbeat.
+"""
+
+from __future__ import annotations
+
+from twistedchat.cluster.resp import Script
+
+#: Batches kept in the stream for receivers that missed some (about a second at 500 batches/s).
+LOG_KEEP = 2000
+
+_PRELUDE = """
+local p = ARGV[1]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function emit(payload)
+  local epoch = redis.call('GET', p .. 'epoch')
+  local seq = redis.call('INCR', p .. 'seq')
+  redis.call('XADD', p .. 'log', 'MAXLEN', '~', @KEEP@, '0-' .. seq, 'm', payload)
+  redis.call('PUBLISH', p .. 'events', epoch .. ' ' .. seq .. ' ' .. payload)
+  return seq
+end
+local function fenced(node, incarnation)
+  return redis.call('HGET', p .. 'nodes', node) ~= incarnation
+end
+local function free_nicks(node, count)
+  local nicks = redis.call('SPOP', p .. 'nn:' .. node, count)
+  for _, nick in ipairs(nicks) do
+    if redis.call('HGET', p .. 'nicks', nick) == node then
+      redis.call('HDEL', p .. 'nicks', nick)
+    end
+  end
+  return #nicks
+end
+""".replace("@KEEP@", str(LOG_KEEP))
+
+
+def _script(body: str) -> Script:
+    return Script(_PRELUDE + body)
+
+
+#: ARGV: prefix, node, incarnation, a new epoch value -> the epoch in force.
+REGISTER = _script("""
+local node = ARGV[2]
+redis.call('SET', p .. 'epoch', ARGV[4], 'NX')
+if redis.call('SISMEMBER', p .. 'reaping', node) == 1 then
+  while free_nicks(node, 1000) > 0 do end
+  redis.call('SREM', p .. 'reaping', node)
+end
+redis.call('HSET', p .. 'nodes', node, ARGV[3])
+redis.call('ZADD', p .. 'hb', now_ms(), node)
+return redis.call('GET', p .. 'epoch')
+""")
+
+#: ARGV: prefix, node, incarnation, dead after (ms), nicks to free per call
+#: -> {0} when fenced, else {1, node, node...} (the live nodes).
+HEARTBEAT = _script("""
+local node = ARGV[2]
+if fenced(node, ARGV[3]) then return {0} end
+local now = now_ms()
+redis.call('ZADD', p .. 'hb', now, node)
+local dead = redis.call('ZRANGEBYSCORE', p .. 'hb', '-inf', now - tonumber(ARGV[4]), 'LIMIT', 0, 10)
+for _, gone in ipairs(dead) do
+  redis.call('ZREM', p .. 'hb', gone)
+  redis.call('HDEL', p .. 'nodes', gone)
+  redis.call('SADD', p .. 'reaping', gone)
+  emit(cjson.encode({{'S', gone, '*.net *.split'}}))
+end
+local budget = tonumber(ARGV[5])
+for _, gone in ipairs(redis.call('SMEMBERS', p .. 'reaping')) do
+  if budget <= 0 then break end
+  budget = budget - free_nicks(gone, budget)
+  if redis.call('SCARD', p .. 'nn:' .. gone) == 0 then redis.call('SREM', p .. 'reaping', gone) end
+end
+local live = redis.call('HKEYS', p .. 'nodes')
+table.insert(live, 1, 1)
+return live
+""")
+
+#: ARGV: prefix, node, incarnation, folded nick... -> -1 when fenced, else one 1 (now held by
+#: this node) or 0 (another node holds it) per nick.
+CLAIM = _script("""
+local node = ARGV[2]
+if fenced(node, ARGV[3]) then return -1 end
+local results = {}
+for i = 4, #ARGV do
+  local nick = ARGV[i]
+  local holder = redis.call('HGET', p .. 'nicks', nick)
+  if not holder or holder == node then
+    redis.call('HSET', p .. 'nicks', nick, node)
+    redis.call('SADD', p .. 'nn:' .. node, nick)
+    results[#results + 1] = 1
+  else
+    results[#results + 1] = 0
+  end
+end
+return results
+""")
+
+#: ARGV: prefix, node, folded nick: frees the nick if this node holds it.
+RELEASE = _script("""
+local node, nick = ARGV[2], ARGV[3]
+if redis.call('HGET', p .. 'nicks', nick) == node then redis.call('HDEL', p .. 'nicks', nick) end
+redis.call('SREM', p .. 'nn:' .. node, nick)
+return 1
+""")
+
+#: ARGV: prefix, node, incarnation, payload -> its sequence number, or -1 when fenced.
+PUBLISH = _script("""
+if fenced(ARGV[2], ARGV[3]) then return -1 end
+return emit(ARGV[4])
+""")
+
+#: ARGV: prefix, node, incarnation, reason: a clean exit (nicks freed, users split everywhere).
+LEAVE = _script("""
+local node = ARGV[2]
+if fenced(node, ARGV[3]) then return 0 end
+redis.call('HDEL', p .. 'nodes', node)
+redis.call('ZREM', p .. 'hb', node)
+while free_nicks(node, 1000) > 0 do end
+emit(cjson.encode({{'S', node, ARGV[4]}}))
+return 1
+""")
