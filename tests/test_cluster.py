@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
-from helpers import connect, register, wait_until
+from helpers import DaemonProcess, connect, register, wait_until
 
 
 @pytest_twisted.async_yield_fixture
@@ -127,3 +129,127 @@ async def test_forty_way_nick_race_has_one_winner(network: list[Node]) -> None:
     for client in racers:
         client.close()
 
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_killed_node_is_split_and_its_nicks_freed(
+        redis: RedisServer, network: list[Node], tmp_path: Path) -> None:
+    a, b, _ = network
+    daemon = DaemonProcess(tmp_path, "--cluster", redis.url, "--name", "d.node",
+                           "--network", "ClusterNet", "--max-per-ip", "0")
+    try:
+        await daemon.wait_listening()
+        alice = await register(a, "alice")
+        alice.send("JOIN #room")
+        await all_see_member(network, "#room", "alice")
+        doomed = await register(daemon, "doomed")
+        doomed.send("JOIN #room")
+        await alice.expect("JOIN", "#room", source="doomed!")
+        daemon.process.send_signal(signal.SIGKILL)
+        quit_ = await alice.expect("QUIT", source="doomed!", timeout=10)
+        assert quit_.params == ("*.net *.split",)
+        await wait_until(lambda: not any(n.knows("doomed") for n in network),
+                         "doomed is gone everywhere", timeout=10)
+        again = await register(b, "doomed")
+        again.close()
+    finally:
+        daemon.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_restarted_empty_network_comes_back(
+        redis: RedisServer, network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    alice.send("JOIN #room", "TOPIC #room :kept")
+    await all_see_member(network, "#room", "alice")
+    bob.send("JOIN #room")
+    await alice.expect("JOIN", "#room", source="bob!")
+    await all_see_member(network, "#room", "bob")
+
+    redis.kill()
+    redis.start()
+    await wait_until(lambda: set(redis.cli("HKEYS", "twistedchat:ClusterNet:nicks").split())
+                     == {"alice", "bob"}, "every node registered its users again", timeout=10)
+    await wait_until(lambda: len(redis.cli("HKEYS", "twistedchat:ClusterNet:nodes").split()) == 3,
+                     "every node is back", timeout=10)
+    # No duplicate nick: alice is still held network-wide.
+    late = await connect(c.client_endpoint)
+    late.send("NICK alice", "USER x 0 * :x")
+    await late.expect("433", None, "alice")
+    late.close()
+    # Channels intact on every node, and the conversation goes on.
+    for node in network:
+        await wait_until(lambda node=node: node.member("#room", "alice")
+                         and node.member("#room", "bob"), f"{node} has #room")
+        assert node.core.state.find_channel("#room").topic == "kept"
+    bob.send("PRIVMSG #room :still here")
+    await alice.expect("PRIVMSG", "#room", "still here", source="bob!")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cut_subscriber_loses_and_repeats_nothing(network: list[Node]) -> None:
+    a, b, _ = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    alice.send("JOIN #room")
+    await all_see_member(network, "#room", "alice")
+    bob.send("JOIN #room")
+    await alice.expect("JOIN", "#room", source="bob!")
+    await all_see_member(network, "#room", "bob")
+
+    def said() -> list[str]:
+        return [m.params[1] for m in bob.messages if m.command == "PRIVMSG"]
+
+    alice.send(*(f"PRIVMSG #room :m{i}" for i in range(100)))
+    b.cluster.subscriber.cut()  # mid-traffic: what was in flight to b is lost on the wire
+    alice.send(*(f"PRIVMSG #room :m{i}" for i in range(100, 200)))
+    await wait_until(lambda: len(said()) >= 200, "bob has 200 lines", timeout=10)
+
+    # Batches that pub/sub never delivers are read back from the stream.
+    dropped = []
+    deliver = b.cluster._on_message
+
+    def lossy(channel: bytes, data: bytes) -> None:
+        if len(dropped) < 2:
+            dropped.append(data)
+        else:
+            deliver(channel, data)
+
+    b.cluster.subscriber.current.listen(lossy)
+    for i in range(200, 205):
+        alice.send(f"PRIVMSG #room :m{i}")
+        await alice.sync()
+    await wait_until(lambda: len(said()) >= 205, "bob has 205 lines")
+    await bob.sync()
+    assert said() == [f"m{i}" for i in range(205)]
+    assert len(dropped) == 2 and b.cluster.gaps_filled >= 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_workers_share_one_port_and_talk(redis: RedisServer, tmp_path: Path) -> None:
+    daemon = DaemonProcess(tmp_path, "--cluster", redis.url, "--workers", "2",
+                           "--max-per-ip", "0", "--no-flood-control")
+    try:
+        await daemon.wait_listening()
+        clients = [await register(daemon, f"user{i}") for i in range(12)]
+        for client in clients:
+            client.send("JOIN #w")
+            await client.expect("366")
+        nodes = set(redis.cli("HVALS", "twistedchat:twistedchat:nicks").split())
+        assert len(nodes) == 2, nodes
+        await wait_until(lambda: all(
+            any(m.command == "JOIN" and m.source.startswith("user11!") for m in c.messages)
+            for c in clients), "everyone saw the last join")
+        clients[0].send("PRIVMSG #w :across workers")
+        for client in clients[1:]:
+            await client.expect("PRIVMSG", "#w", "across workers", source="user0!")
+        # A worker that dies is started again by the supervisor.
+        victim = int(sorted(nodes)[0].split("/")[1].split("-")[0])
+        os.kill(victim, signal.SIGKILL)
+        await wait_until(lambda: len(set(redis.cli("HKEYS", "twistedchat:twistedchat:nodes")
+                                         .split()) - nodes) == 1, "a new worker joined",
+                         timeout=15)
+    finally:
+        assert await daemon.terminate() == 0

@@ -13,6 +13,7 @@ script) before registration completes or a nick changes. See docs/cluster.md.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -46,6 +47,8 @@ MAX_HELD = 10_000
 #: Events kept for one batch; past this they are sent at once.
 MAX_BATCH = 500
 SPLIT_REASON = "*.net *.split"
+#: Seconds a nick claim waits for Redis to come back before the user is told to retry (437).
+CLAIM_WAIT = 5.0
 
 #: Relayed commands that other nodes must see.
 MESSAGE_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
@@ -78,7 +81,7 @@ class ClusterNode:
         self.core = core
         self.reactor = reactor
         self.prefix = f"twistedchat:{core.config.network}:"
-        self.node_id = node_id or f"{core.config.name}/{secrets.token_hex(4)}"
+        self.node_id = node_id or f"{core.config.name}/{os.getpid()}-{secrets.token_hex(3)}"
         self.incarnation = ""
         #: The epoch of the Redis data this node registered in (None before the first time).
         self.epoch: bytes | None = None
@@ -122,8 +125,9 @@ class ClusterNode:
         return self.when_ready()
 
     def when_ready(self) -> defer.Deferred[None]:
+        """Fires once the control connection is registered (at once if it is now)."""
         waiter: defer.Deferred[None] = defer.Deferred()
-        if self.is_ready:
+        if self.is_ready and self.control.current is not None:
             waiter.callback(None)
         else:
             self._ready.append(waiter)
@@ -184,7 +188,8 @@ class ClusterNode:
         self.is_ready = True
         waiters, self._ready = self._ready, []
         for waiter in waiters:
-            waiter.callback(None)
+            if not waiter.called:  # a nick claim that gave up waiting
+                waiter.callback(None)
 
     def _nick_lost(self, user: User) -> None:
         """After Redis lost its data another node took this user's nick first: rename the user."""
@@ -255,8 +260,14 @@ class ClusterNode:
                     user.nick, user.folded = "*", ""
             return False
         self._pending[folded] = user
-        claim = self.control.run(scripts.CLAIM, self.prefix, self.node_id, self.incarnation,
-                                 folded)
+        if self.control.current is not None:
+            claim = self.control.run(scripts.CLAIM, self.prefix, self.node_id, self.incarnation,
+                                     folded)
+        else:
+            # Redis is away (or not reached yet): wait a bounded time for it, never longer.
+            claim = self.when_ready().addTimeout(CLAIM_WAIT, self.reactor)
+            claim.addCallback(lambda _: self.control.run(
+                scripts.CLAIM, self.prefix, self.node_id, self.incarnation, folded))
         claim.addBoth(self._claimed, user, folded, nick or user.nick, retry)
         return False
 
@@ -407,10 +418,16 @@ class ClusterNode:
         """The subscriber reconnected: read what was published while it was away."""
         if self.last_seq is None:
             return
-        asked = self.control.execute("GET", self.prefix + "seq")
+        asked = self.control.execute("MGET", self.prefix + "epoch", self.prefix + "seq")
 
-        def got(value: bytes | None) -> None:
-            if value is not None and int(value) > (self.last_seq or 0) and not self._filling:
+        def got(reply: list[bytes | None]) -> None:
+            epoch, value = reply
+            if epoch is None or value is None or self._filling:
+                return
+            if epoch != self.seen_epoch:  # Redis lost its data while we were away
+                self.seen_epoch, self.last_seq = epoch, 0
+                self._held.clear()
+            if int(value) > (self.last_seq or 0):
                 self._fill_gap(int(value))
 
         asked.addCallbacks(got, lambda failure: None)

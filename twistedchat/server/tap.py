@@ -60,6 +60,7 @@ class Options(usage.Options):
         ["no-flood-control", None, "Turn the per-client flood limit off (benchmarks)."],
         ["no-direct-write", None,
          "Write all output through Twisted's transport.write (no direct socket writes)."],
+        ["reuse-port", None, "Share tcp: ports with other processes (set by --workers)."],
     ]
     optParameters = [
         ["name", None, "twistedchat.local", "Server name shown to clients."],
@@ -85,6 +86,10 @@ class Options(usage.Options):
          _number("flood-queue", int, 1)],
         ["sendq", None, 1024 * 1024, "Bytes of unsent output before a client is dropped.",
          _number("sendq", int, 1024)],
+        ["cluster", None, None,
+         "redis://host:port/db: be a node of the network kept in that Redis (docs/cluster.md)."],
+        ["workers", None, "1", "Processes sharing the ports, each a node (needs --cluster); "
+         "a number or auto (one per core)."],
     ]
 
     def __init__(self) -> None:
@@ -103,8 +108,28 @@ class Options(usage.Options):
         name, password = parse_oper(value)
         self["oper"][name] = password
 
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        import sys
+
+        #: The command line as given: ``--workers`` starts each worker with it.
+        self.raw_arguments = list(sys.argv[1:] if options is None else options)
+        super().parseOptions(options)
+
     def postOptions(self) -> None:
         from twisted.internet import reactor
+
+        from twistedchat.cluster import service as cluster
+
+        if self["cluster"] is not None:
+            cluster.cluster_url(self["cluster"])
+        self["workers"] = cluster.worker_count(str(self["workers"]))
+        if self["workers"] > 1:
+            if self["cluster"] is None:
+                raise usage.UsageError("--workers: each worker is a node of a network: "
+                                       "give --cluster redis://host:port/db too")
+            cluster.check_worker_ports(self["port"] or [DEFAULT_PORT])
+        if self["reuse-port"]:
+            self["port"] = cluster.reuse_port_descriptions(self["port"] or [DEFAULT_PORT])
 
         if not self["port"]:
             self["port"] = [DEFAULT_PORT]
@@ -158,6 +183,13 @@ def _read_lines(option: str, path: str) -> list[str]:
 
 def makeService(options: Options) -> service.IService:
     """The daemon's service for ``twistd chat``."""
+    from twistedchat.cluster import service as cluster
     from twistedchat.server.net import ChatService
 
-    return ChatService(options.config(), list(options["port"]))
+    if options["workers"] > 1:
+        return cluster.Supervisor(cluster.worker_arguments(options.raw_arguments),
+                                  options["workers"])
+    chat = ChatService(options.config(), list(options["port"]))
+    if options["cluster"] is not None:
+        cluster.ClusterService(chat.factory.core, options["cluster"]).setServiceParent(chat)
+    return chat
