@@ -7,6 +7,7 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
 from helpers import DaemonProcess, connect, register, wait_until
@@ -233,14 +234,18 @@ async def test_two_workers_share_one_port_and_talk(redis: RedisServer, tmp_path:
                            "--max-per-ip", "0", "--no-flood-control")
     try:
         await daemon.wait_listening()
-        clients = [await register(daemon, f"user{i}") for i in range(12)]
+        await wait_until(lambda: len(redis.cli("HKEYS", "twistedchat:twistedchat:nodes").split())
+                         == 2, "both workers joined the network", timeout=15)
+        # The kernel spreads connections by a hash of their addresses: 20 of them all landing
+        # on one worker has a chance of 2 in a million.
+        clients = [await register(daemon, f"user{i}") for i in range(20)]
         for client in clients:
             client.send("JOIN #w")
             await client.expect("366")
         nodes = set(redis.cli("HVALS", "twistedchat:twistedchat:nicks").split())
         assert len(nodes) == 2, nodes
         await wait_until(lambda: all(
-            any(m.command == "JOIN" and m.source.startswith("user11!") for m in c.messages)
+            any(m.command == "JOIN" and m.source.startswith("user19!") for m in c.messages)
             for c in clients), "everyone saw the last join")
         clients[0].send("PRIVMSG #w :across workers")
         for client in clients[1:]:
@@ -253,3 +258,32 @@ async def test_two_workers_share_one_port_and_talk(redis: RedisServer, tmp_path:
                          timeout=15)
     finally:
         assert await daemon.terminate() == 0
+
+
+def test_cluster_options_say_what_is_wrong() -> None:
+    from twisted.python import usage
+
+    from twistedchat.server.tap import Options
+
+    for argv, problem in (
+        (["--cluster", "http://x"], "--cluster: expected redis://host:port/db"),
+        (["--cluster", "redis://h:99999/0"], "--cluster: bad port"),
+        (["--cluster", "redis://h/db"], "--cluster: the database"),
+        (["--workers", "2"], "--workers: each worker is a node"),
+        (["--workers", "zero"], "--workers: expected a number"),
+        (["--workers", "2", "--cluster", "redis://h/0", "--port", "unix:/tmp/x"],
+         "--workers: only tcp: ports"),
+    ):
+        options = Options()
+        with pytest.raises(usage.UsageError, match=problem):
+            options.parseOptions(argv)
+
+
+def test_workers_run_the_same_command_line_on_a_shared_port() -> None:
+    from twistedchat.cluster.service import reuse_port_descriptions, worker_arguments
+
+    assert worker_arguments(["--port", "6667", "--workers", "4", "--cluster", "redis://h/0"]) == [
+        "--port", "6667", "--cluster", "redis://h/0", "--reuse-port"]
+    assert worker_arguments(["--workers=auto", "--name", "x"]) == ["--name", "x", "--reuse-port"]
+    assert reuse_port_descriptions(["tcp:6667:interface=127.0.0.1"]) == [
+        "reuseport:6667:interface=127.0.0.1"]
