@@ -8,7 +8,7 @@ from twisted.internet import defer, endpoints, protocol, reactor, ssl
 from twisted.protocols.basic import LineReceiver
 
 from twistedchat.server.config import ServerConfig
-from twistedchat.server.net import ChatService
+from twistedchat.server.service import ChatService
 from twistedchat.server.tap import Options
 
 

@@ -6,15 +6,11 @@ bucket and the send queue. Everything else is :class:`twistedchat.server.core.Se
 
 from __future__ import annotations
 
-import signal
 from collections import deque
 from typing import Any
 
-from twisted.application import service
-from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import defer, endpoints, interfaces, task, tcp
+from twisted.internet import defer, interfaces, task, tcp
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -345,45 +341,3 @@ class ChatFactory(ServerFactory):
             waiters, self._closed_waiters = self._closed_waiters, []
             for waiter in waiters:
                 waiter.callback(None)
-
-
-class ChatService(service.MultiService):
-    """The daemon: one :class:`ChatFactory` behind any number of listening endpoints."""
-
-    def __init__(self, config: ServerConfig, ports: list[str], reactor: Any = None) -> None:
-        super().__init__()
-        if reactor is None:
-            from twisted.internet import reactor
-        self.reactor = reactor
-        self.factory = ChatFactory(config, clock=reactor)
-        self.listeners: list[StreamServerEndpointService] = []
-        self.descriptions = list(ports)
-        for description in ports:
-            endpoint = endpoints.serverFromString(reactor, description)
-            listener = StreamServerEndpointService(endpoint, self.factory)
-            listener._raiseSynchronously = True
-            listener.setServiceParent(self)
-            self.listeners.append(listener)
-
-    def privilegedStartService(self) -> None:
-        try:
-            super().privilegedStartService()
-        except CannotListenError as error:
-            # A port in use or an address this host lacks: say so plainly, not with a traceback.
-            raise SystemExit(f"twistedchat: {error}") from None
-
-    def startService(self) -> None:
-        super().startService()
-        for description in self.descriptions:
-            log.info("twistedchat listening on {description}", description=description)
-
-    @defer.inlineCallbacks
-    def stopService(self) -> Any:
-        # Close the listeners first so nobody new arrives, then say goodbye to everyone.
-        yield defer.DeferredList([defer.maybeDeferred(s.stopService) for s in self.listeners])
-        yield self.factory.shutdown("Server shutting down")
-        self.running = 0
-        # SIGTERM is how service managers ask us to stop; once every client has been told, that is
-        # a clean exit (status 0), not death by signal, which twistd would otherwise re-raise.
-        if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
-            self.reactor._exitSignal = None

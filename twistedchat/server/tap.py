@@ -153,6 +153,6 @@ def _read_lines(option: str, path: str) -> list[str]:
 
 def makeService(options: Options) -> service.IService:
     """The daemon's service for ``twistd chat``."""
-    from twistedchat.server.net import ChatService
+    from twistedchat.server.service import ChatService
 
     return ChatService(options.config(), list(options["port"]))
