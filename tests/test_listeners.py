@@ -47,7 +47,7 @@ async def test_tls_listener(tmp_path):
     options.parseOptions(["--port", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
     chat = start_service(options["port"])
     try:
-        port = chat.listeners[0]._waitingForPort.result.getHost().port
+        port = chat.ports[0].getHost().port
         context = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text()))
         endpoint = endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, context)
         line = await welcome_over(endpoint)
@@ -76,4 +76,4 @@ def test_bare_port_number_means_tcp():
 def test_default_port_is_1234():
     options = Options()
     options.parseOptions([])
-    assert options["port"] == ["tcp:1234"]
+    assert options.config().ports == ["tcp:1234"]

@@ -1,59 +1,186 @@
-"""The daemon as a twistd service: the listeners, one :class:`ChatFactory`, start and stop."""
+"""The daemon as a twistd service: its listeners, one :class:`ChatFactory`, reload, start and stop."""
 
 from __future__ import annotations
 
+import os
 import signal
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.application import service
-from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, endpoints
-from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from twistedchat.server.config import ServerConfig
+from twistedchat.server.config import ConfigError, ServerConfig, load_config, reload_into
 from twistedchat.server.net import ChatFactory
+from twistedchat.server.process import TwistdContext, raise_open_files_limit
 
 log = Logger()
 
 
-class ChatService(service.MultiService):
-    """The daemon: one :class:`ChatFactory` behind any number of listening endpoints."""
+class ChatService(service.Service):
+    """The daemon: one :class:`ChatFactory` behind any number of listening endpoints.
 
-    def __init__(self, config: ServerConfig, ports: list[str], reactor: Any = None) -> None:
-        super().__init__()
+    ``overrides`` are the command-line settings, which a reload keeps over the config file's.
+    With ``owns_process`` (as under twistd) it also raises the open-files limit and reloads on
+    SIGHUP. ``context`` carries twistd's own options (daemon or not, pidfile, ``--uid``).
+    """
+
+    def __init__(self, config: ServerConfig, ports: list[str] | None = None, reactor: Any = None,
+                 overrides: Mapping[str, Any] | None = None,
+                 context: TwistdContext | None = None, owns_process: bool = False) -> None:
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
+        self.config = config
+        if ports is not None:
+            config.ports = list(ports)
+        self.overrides = dict(overrides or {})
+        self.context = context
+        self.owns_process = owns_process
         self.factory = ChatFactory(config, clock=reactor)
-        self.listeners: list[StreamServerEndpointService] = []
-        self.descriptions = list(ports)
-        for description in ports:
-            endpoint = endpoints.serverFromString(reactor, description)
-            listener = StreamServerEndpointService(endpoint, self.factory)
-            listener._raiseSynchronously = True
-            listener.setServiceParent(self)
-            self.listeners.append(listener)
+        self.descriptions = list(config.ports)
+        #: the listening ports, once :meth:`privilegedStartService` has opened them
+        self.ports: list[IListeningPort] = []
+        self.metrics_port: IListeningPort | None = None
+        self._previous_sighup: Any = None
+        self.reloads_ok = 0
+        self.reloads_refused = 0
+
+    # -- start ---------------------------------------------------------------------------------
 
     def privilegedStartService(self) -> None:
+        """Open every listener while still privileged (ports under 1024), before ``--uid``."""
+        if self.owns_process:
+            raised = raise_open_files_limit()
+            if raised is not None:
+                log.info("open-files limit raised from {old} to {new}", old=raised[0],
+                         new=raised[1])
+            if self.context is not None:
+                for warning in self.context.privilege_warnings():
+                    log.warn("{warning}", warning=warning)
+        super().privilegedStartService()
+        for description in self.descriptions:
+            self.ports.append(self._listen(description, self.factory))
+        if self.config.metrics is not None:
+            from twistedchat.server.metrics import metrics_site
+
+            self.metrics_port = self._listen(self.config.metrics, metrics_site(self))
+
+    def _listen(self, description: str, factory: Factory) -> IListeningPort:
+        """Listen through the endpoint's public ``listen``; a failure stops the start-up.
+
+        TCP, SSL and UNIX endpoints listen at once, so the Deferred has already fired here.
+        """
+        endpoint = endpoints.serverFromString(self.reactor, description)
+        outcome: list[Any] = []
+        endpoint.listen(factory).addBoth(outcome.append)
+        if not outcome:
+            raise self._startup_error(description, "the endpoint did not listen at once")
+        if isinstance(outcome[0], Failure):
+            raise self._startup_error(description, outcome[0].value)
+        port: IListeningPort = outcome[0]
+        return port
+
+    def _startup_error(self, description: str, error: Any) -> BaseException:
+        """The exception that ends a failed start cleanly, whether twistd daemonized or not."""
+        for port in self.ports:
+            port.stopListening()
+        self.ports.clear()
+        reason = getattr(getattr(error, "socketError", None), "strerror", None) or str(error)
+        log.critical("cannot listen on {description}: {error}", description=description,
+                     error=str(error))
+        if self.context is None or self.context.nodaemon:
+            # In the foreground twistd prints a SystemExit's message and exits 1, no traceback.
+            # twistd already wrote its pidfile and does not remove it on SystemExit: we do.
+            self._remove_own_pidfile()
+            return SystemExit(f"twistedchat: {error}")
+        # Daemonized, twistd reports an Exception (not SystemExit) through its status pipe: the
+        # waiting parent prints it on stderr and exits 1, and the pidfile is removed. Only the
+        # first 100 bytes cross the pipe, so the message is short and the class a builtin one.
+        return RuntimeError(f"cannot listen on {description}: {reason}")
+
+    def _remove_own_pidfile(self) -> None:
+        pidfile = self.context.pidfile if self.context is not None else None
+        if not pidfile:
+            return
         try:
-            super().privilegedStartService()
-        except CannotListenError as error:
-            # A port in use or an address this host lacks: say so plainly, not with a traceback.
-            raise SystemExit(f"twistedchat: {error}") from None
+            with open(pidfile) as handle:
+                ours = handle.read().strip() == str(os.getpid())
+            if ours:
+                os.unlink(pidfile)
+        except OSError:
+            pass
 
     def startService(self) -> None:
         super().startService()
         for description in self.descriptions:
             log.info("twistedchat listening on {description}", description=description)
+        if self.metrics_port is not None:
+            log.info("twistedchat metrics on {description} (/metrics, /health)",
+                     description=self.config.metrics)
+        if self.owns_process:
+            self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+
+    # -- reload --------------------------------------------------------------------------------
+
+    def _on_sighup(self, number: int, frame: Any) -> None:
+        # A signal handler runs between two bytecodes of whatever was running: hand the reload
+        # to the reactor's next turn instead of touching chat state from here.
+        self.reactor.callFromThread(self._reload_logged)
+
+    def _reload_logged(self) -> None:
+        try:
+            self.reload()
+        except ConfigError:
+            pass  # reload() has logged why
+
+    def reload(self) -> tuple[list[str], list[str]]:
+        """Read the config file, the MOTD and the oper file again; apply what can change live.
+
+        For SIGHUP now and the REHASH command later. Nobody is disconnected: the running
+        :class:`ServerConfig` is updated in place. Returns (settings changed, settings that
+        changed in the file but need a restart). A file that does not load raises
+        :class:`ConfigError` and changes nothing.
+        """
+        source = self.config.config_file or "the command line"
+        try:
+            fresh = load_config(self.config.config_file, self.overrides)
+        except ConfigError as error:
+            self.reloads_refused += 1
+            log.error("reload refused, the running configuration is kept: {error}",
+                      error=str(error))
+            raise
+        changed, kept = reload_into(self.config, fresh)
+        self.reloads_ok += 1
+        log.info("configuration reloaded from {source}: {changed}", source=source,
+                 changed=", ".join(changed) if changed else "nothing changed")
+        if kept:
+            log.warn("changed but only applied at the next start: {kept}", kept=", ".join(kept))
+        return changed, kept
+
+    # -- stop ----------------------------------------------------------------------------------
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
+        if self.owns_process and self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
+        super().stopService()
         # Close the listeners first so nobody new arrives, then say goodbye to everyone.
-        yield defer.DeferredList([defer.maybeDeferred(s.stopService) for s in self.listeners])
+        ports, self.ports = self.ports, []
+        if self.metrics_port is not None:
+            ports.append(self.metrics_port)
+            self.metrics_port = None
+        yield defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in ports])
         yield self.factory.shutdown("Server shutting down")
-        self.running = 0
-        # SIGTERM is how service managers ask us to stop; once every client has been told, that is
-        # a clean exit (status 0), not death by signal, which twistd would otherwise re-raise.
+        # SIGTERM is how service managers ask us to stop; once every client has been told, that
+        # is a clean exit (status 0), not death by signal. twistd re-raises the signal the reactor
+        # recorded in ``_exitSignal`` (its private _ISupportsExitSignalCapturing interface; no
+        # public way exists), so we clear it. tests/test_ops_lifecycle.py pins this attribute
+        # against the installed Twisted, so an upgrade that renames it fails a test, not a stop.
         if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
             self.reactor._exitSignal = None

@@ -1,0 +1,94 @@
+"""``--metrics DESC``: Prometheus metrics at ``/metrics`` and a ``/health`` check, on their own port.
+
+The gauges are read from the running factory and core at scrape time. prometheus_client's
+Twisted resource runs its WSGI app in the reactor's thread pool, so the collector only reads
+sizes and integer counters (single, atomic reads under the GIL), never iterates live state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.twisted import MetricsResource
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
+
+from twistedchat import __version__
+
+if TYPE_CHECKING:
+    from twistedchat.server.service import ChatService
+
+
+class ChatCollector(Collector):
+    """The daemon's gauges: connections, registered users, operators, channels, limits."""
+
+    def __init__(self, chat: ChatService) -> None:
+        self.chat = chat
+
+    def collect(self) -> Iterator[Any]:
+        factory = self.chat.factory
+        state = factory.core.state
+        config = self.chat.config
+        yield InfoMetricFamily("twistedchat", "The running daemon.",
+                               value={"version": __version__, "server": config.name,
+                                      "network": config.network})
+        gauges = (
+            ("twistedchat_connections", "Open client connections.", len(factory.connections)),
+            ("twistedchat_registered_users", "Users who completed registration.",
+             state.registered_count),
+            ("twistedchat_operators", "Users with operator status.", state.oper_count),
+            ("twistedchat_channels", "Channels with at least one member.", len(state.channels)),
+            ("twistedchat_users_peak", "Most registered users at once since the start.",
+             factory.core.max_seen_users),
+            ("twistedchat_max_clients", "The connection limit (0: none).", config.max_clients),
+            ("twistedchat_listeners", "Listening ports.", len(self.chat.ports)),
+        )
+        for name, documentation, value in gauges:
+            yield GaugeMetricFamily(name, documentation, value=value)
+        reloads = CounterMetricFamily("twistedchat_config_reloads",
+                                      "Configuration reloads (SIGHUP, REHASH).", labels=["result"])
+        reloads.add_metric(["ok"], self.chat.reloads_ok)
+        reloads.add_metric(["refused"], self.chat.reloads_refused)
+        yield reloads
+
+
+class HealthResource(Resource):
+    """``/health``: 200 and a JSON summary while the daemon listens, 503 otherwise."""
+
+    isLeaf = True
+
+    def __init__(self, chat: ChatService) -> None:
+        super().__init__()
+        self.chat = chat
+
+    def render_GET(self, request: Request) -> bytes:
+        healthy = bool(self.chat.running and self.chat.ports)
+        request.setResponseCode(200 if healthy else 503)
+        request.setHeader(b"content-type", b"application/json")
+        body = {"status": "ok" if healthy else "unavailable",
+                "connections": len(self.chat.factory.connections),
+                "listeners": len(self.chat.ports)}
+        return json.dumps(body).encode() + b"\n"
+
+
+def metrics_registry(chat: ChatService) -> CollectorRegistry:
+    """A registry of its own (not the global one) with the chat gauges and the process metrics."""
+    registry = CollectorRegistry()
+    registry.register(ChatCollector(chat))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def metrics_site(chat: ChatService) -> Site:
+    """The web site served on ``--metrics``: ``/metrics`` and ``/health``."""
+    root = Resource()
+    root.putChild(b"metrics", MetricsResource(metrics_registry(chat)))
+    root.putChild(b"health", HealthResource(chat))
+    site = Site(root)
+    site.noisy = False
+    return site
