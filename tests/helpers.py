@@ -272,15 +272,17 @@ def checkout_env(**extra: str) -> dict[str, str]:
 class DaemonProcess:
     """``twistd -n chat`` as a child process on a free loopback port (for SIGTERM and interop)."""
 
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, twistd_args: tuple[str, ...] = (),
+                 **popen: Any) -> None:
+        """``args`` go to ``chat``, ``twistd_args`` to twistd, ``popen`` to :class:`subprocess.Popen`."""
         self.port = free_port()
         self.host = "127.0.0.1"
         self.client_endpoint = f"tcp:{self.host}:{self.port}"
         self.log_path = tmp_path / "twistd.log"
-        command = [*twistd_command(), "-n", "--pidfile=", f"--logfile={self.log_path}", "chat",
-                   "--port", f"tcp:{self.port}:interface=127.0.0.1", *args]
+        command = [*twistd_command(), "-n", "--pidfile=", f"--logfile={self.log_path}",
+                   *twistd_args, "chat", "--port", f"tcp:{self.port}:interface=127.0.0.1", *args]
         self.process = subprocess.Popen(command, cwd=tmp_path, env=checkout_env(),
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
 
     async def wait_listening(self, timeout: float = 15.0) -> None:
         def listening() -> bool:

@@ -121,15 +121,22 @@ class TwistdContext:
         return files
 
     def check_writable_paths(self) -> None:
-        """Refuse, with the fix, a pidfile or log file twistd could not create (not a traceback)."""
+        """Refuse, with the fix, a pidfile or log file twistd could not create (not a traceback).
+
+        Tries what twistd will do: create the file (removed again at once, since twistd reads
+        an existing pidfile as a running daemon's), or open an existing one for writing.
+        """
         for what, path, fix in self._files():
-            directory = os.path.dirname(path)
-            if os.path.exists(path):
-                ok = os.access(path, os.W_OK)
-            else:
-                ok = os.access(directory, os.W_OK | os.X_OK)
-            if not ok:
-                raise ConfigError(f"cannot write the {what} {path}: permission denied; give {fix}")
+            try:
+                if os.path.exists(path):
+                    with open(path, "ab"):
+                        pass
+                else:
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                    os.unlink(path)
+            except OSError as error:
+                raise ConfigError(f"cannot write the {what} {path}: "
+                                  f"{(error.strerror or str(error)).lower()}; give {fix}") from None
 
     def privilege_warnings(self) -> list[str]:
         """What will fail once ``--uid`` has dropped root: pidfile removal, log rotation."""
