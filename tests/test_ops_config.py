@@ -207,3 +207,17 @@ def test_bad_config_file_at_start_is_a_clear_error(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 1
     assert "flood-burst: must be at least 1" in output and "Traceback" not in output, output
+
+
+def test_a_config_built_in_code_reloads_to_itself_with_fresh_files(tmp_path):
+    from twistedchat.server.service import ChatService
+
+    motd = tmp_path / "motd.txt"
+    motd.write_text("one\n", encoding="utf-8")
+    texts = ChatService(ServerConfig(motd=["typed in"], max_per_ip=3, ports=["tcp:0"]))
+    assert texts.reload() == ([], [])
+    assert texts.config.motd == ["typed in"] and texts.config.max_per_ip == 3
+    from_file = ChatService(load_config(None, {"motd_file": str(motd), "ports": ["tcp:0"]}))
+    motd.write_text("two\n", encoding="utf-8")
+    assert from_file.reload() == (["motd text"], [])
+    assert from_file.config.motd == ["two"]

@@ -342,6 +342,17 @@ def load_config(config_file: str | None = None,
     return config
 
 
+def settings_of(config: ServerConfig) -> dict[str, Any]:
+    """Every setting's value in ``config`` (and its plain-text opers), as :func:`load_config`
+    takes them in ``overrides``: a config built in code reloads to itself plus fresh files."""
+    values = {setting.field_name: getattr(config, setting.field_name) for setting in SETTINGS}
+    values["opers"] = dict(config.opers)
+    values["oper_accounts"] = dict(config.oper_accounts)
+    if config.motd_file is None and config.motd is not None:
+        values["motd"] = list(config.motd)  # given as text, no file to read again
+    return values
+
+
 def check_config(config: ServerConfig) -> None:
     """Checks across settings (names the IRC protocol can carry)."""
     if not config.name or " " in config.name:

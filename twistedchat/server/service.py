@@ -14,7 +14,13 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistedchat.server.config import ConfigError, ServerConfig, load_config, reload_into
+from twistedchat.server.config import (
+    ConfigError,
+    ServerConfig,
+    load_config,
+    reload_into,
+    settings_of,
+)
 from twistedchat.server.net import ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
 
@@ -38,7 +44,10 @@ class ChatService(service.Service):
         self.config = config
         if ports is not None:
             config.ports = list(ports)
-        self.overrides = dict(overrides or {})
+        if overrides is None:
+            # built in code, not from options: a reload keeps these values, re-reads the files
+            overrides = {} if config.config_file else settings_of(config)
+        self.overrides = dict(overrides)
         self.context = context
         self.owns_process = owns_process
         self.factory = ChatFactory(config, clock=reactor)
