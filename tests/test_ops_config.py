@@ -221,3 +221,16 @@ def test_a_config_built_in_code_reloads_to_itself_with_fresh_files(tmp_path):
     motd.write_text("two\n", encoding="utf-8")
     assert from_file.reload() == (["motd text"], [])
     assert from_file.config.motd == ["two"]
+
+
+def test_readme_and_operations_guide_list_every_setting():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    guide = (root / "docs" / "operations.md").read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        assert f"`--{setting.key}" in readme, setting.key
+        assert f"| `{setting.key}` |" in guide, setting.key
+    for option in ("--config", "--configtest"):
+        assert f"`{option}" in readme and f"`{option}" in guide
