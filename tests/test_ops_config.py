@@ -86,7 +86,7 @@ def test_defaults_are_written_once_in_server_config():
     options.parseOptions([])
     assert options.config() == ServerConfig()
     source = open(tap.__file__, encoding="utf-8").read()
-    for literal in ("twistedchat.local", "1024 * 1024", "120", '"tcp:1234"'):
+    for literal in ("twistedchat.local", "1024 * 1024", "120", "1234"):
         assert literal not in source, literal
 
 

@@ -9,6 +9,7 @@ from twisted.python import usage
 
 from twistedchat.server.config import (
     SETTINGS,
+    SETTINGS_BY_KEY,
     ConfigError,
     ServerConfig,
     check_endpoints,
@@ -58,12 +59,12 @@ class Options(usage.Options):
         self.chat_config = ServerConfig()
 
     def opt_port(self, value: str) -> None:
-        """Listen here: a port number or an endpoint description. Repeatable. [default: 1234]"""
         try:
             self["port"].append(port_description(value))
         except ConfigError as error:
             raise usage.UsageError(f"--port: {error}") from None
 
+    opt_port.__doc__ = _help(SETTINGS_BY_KEY["port"])  # twistd's help shows a method's docstring
     opt_p = opt_port
 
     def opt_oper(self, value: str) -> None:
