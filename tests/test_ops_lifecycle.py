@@ -318,3 +318,19 @@ async def test_uid_warns_at_start_about_what_will_fail(root_owned_dir):
         assert f"the log file {where / 'twistd.log'} cannot be rotated" in text, text
     finally:
         await daemon.terminate()
+
+
+def test_raise_open_files_limit_in_process():
+    from twistedchat.server.process import raise_open_files_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = 200 if hard == resource.RLIM_INFINITY else min(200, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        before, after = raise_open_files_limit() or (None, None)
+        assert before == low
+        assert after == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert after > low or hard == low
+        assert raise_open_files_limit() == (after, after)  # nothing left to raise
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import pytest_twisted
 from helpers import connect
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,6 +27,8 @@ def samples(text: bytes) -> dict[str, float]:
             for sample in family.samples}
 
 
+# Agent's response body on this reactor's transports lacks abortConnection; harmless here.
+@pytest.mark.filterwarnings("ignore:Using readBody with a transport")
 @pytest_twisted.ensureDeferred
 async def test_metrics_and_health_are_served_from_live_state():
     config = ServerConfig(name="metrics.test", ports=["tcp:0:interface=127.0.0.1"],
@@ -55,6 +58,8 @@ async def test_metrics_and_health_are_served_from_live_state():
         assert now["twistedchat_registered_users"] == 1
         assert now["twistedchat_channels"] == 2
         assert now["twistedchat_max_clients"] == 50
+        assert now["twistedchat_operators"] == 0
+        assert now["twistedchat_uptime_seconds"] >= 0
         assert any(key.startswith("twistedchat_info[") for key in now)
         assert "process_open_fds" in now  # the process collector is there too
 
@@ -72,3 +77,15 @@ async def test_metrics_and_health_are_served_from_live_state():
         await lurker.wait_closed()
     finally:
         await chat.stopService()
+
+
+def test_health_is_503_when_not_listening():
+    from twisted.web.test.requesthelper import DummyRequest
+
+    from twistedchat.server.metrics import HealthResource
+
+    chat = ChatService(ServerConfig(ports=["tcp:0:interface=127.0.0.1"]), reactor=reactor)
+    request = DummyRequest([b""])
+    body = HealthResource(chat).render_GET(request)
+    assert request.responseCode == 503
+    assert json.loads(body)["status"] == "unavailable"

@@ -139,13 +139,13 @@ def port_description(value: Any) -> str:
     """A bare number means ``tcp:NUMBER``; anything else is a Twisted endpoint description."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    value = text(value)
-    number = ascii_int(value)
+    description = text(value)
+    number = ascii_int(description)
     if number is not None:
         if not 0 <= number <= 65535:
-            raise ConfigError(f"{value} is not a TCP port number (0-65535)")
+            raise ConfigError(f"{description} is not a TCP port number (0-65535)")
         return f"tcp:{number}"
-    return value
+    return description
 
 
 def log_format(value: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
-from typing import Any
+from typing import IO, Any, cast
 
 from twisted.logger import ILogObserver, jsonFileLogObserver
 
@@ -29,7 +29,7 @@ def json_log_observer() -> ILogObserver:
 
         output = LogFile.fromFullPath(_json_target)
         _rotate_on_sigusr1(output)
-    return jsonFileLogObserver(_Text(output), recordSeparator="")
+    return jsonFileLogObserver(cast(IO[Any], _Text(output)), recordSeparator="")
 
 
 class _Text(io.TextIOBase):

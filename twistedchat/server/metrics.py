@@ -25,35 +25,35 @@ if TYPE_CHECKING:
 
 
 class ChatCollector(Collector):
-    """The daemon's gauges: connections, registered users, operators, channels, limits."""
+    """The daemon's gauges, from :meth:`ChatService.status` at each scrape."""
 
     def __init__(self, chat: ChatService) -> None:
         self.chat = chat
 
     def collect(self) -> Iterator[Any]:
-        factory = self.chat.factory
-        state = factory.core.state
+        status = self.chat.status()
         config = self.chat.config
         yield InfoMetricFamily("twistedchat", "The running daemon.",
                                value={"version": __version__, "server": config.name,
                                       "network": config.network})
         gauges = (
-            ("twistedchat_connections", "Open client connections.", len(factory.connections)),
+            ("twistedchat_connections", "Open client connections.", status.connections),
             ("twistedchat_registered_users", "Users who completed registration.",
-             state.registered_count),
-            ("twistedchat_operators", "Users with operator status.", state.oper_count),
-            ("twistedchat_channels", "Channels with at least one member.", len(state.channels)),
+             status.registered_users),
+            ("twistedchat_operators", "Users with operator status.", status.operators),
+            ("twistedchat_channels", "Channels with at least one member.", status.channels),
             ("twistedchat_users_peak", "Most registered users at once since the start.",
-             factory.core.max_seen_users),
+             status.users_peak),
             ("twistedchat_max_clients", "The connection limit (0: none).", config.max_clients),
-            ("twistedchat_listeners", "Listening ports.", len(self.chat.ports)),
+            ("twistedchat_listeners", "Listening ports.", status.listeners),
+            ("twistedchat_uptime_seconds", "Seconds since the daemon started.", status.uptime),
         )
         for name, documentation, value in gauges:
             yield GaugeMetricFamily(name, documentation, value=value)
         reloads = CounterMetricFamily("twistedchat_config_reloads",
                                       "Configuration reloads (SIGHUP, REHASH).", labels=["result"])
-        reloads.add_metric(["ok"], self.chat.reloads_ok)
-        reloads.add_metric(["refused"], self.chat.reloads_refused)
+        reloads.add_metric(["ok"], status.reloads_ok)
+        reloads.add_metric(["refused"], status.reloads_refused)
         yield reloads
 
 
@@ -67,12 +67,12 @@ class HealthResource(Resource):
         self.chat = chat
 
     def render_GET(self, request: Request) -> bytes:
-        healthy = bool(self.chat.running and self.chat.ports)
+        status = self.chat.status()
+        healthy = bool(self.chat.running and status.listeners)
         request.setResponseCode(200 if healthy else 503)
         request.setHeader(b"content-type", b"application/json")
         body = {"status": "ok" if healthy else "unavailable",
-                "connections": len(self.chat.factory.connections),
-                "listeners": len(self.chat.ports)}
+                "connections": status.connections, "listeners": status.listeners}
         return json.dumps(body).encode() + b"\n"
 
 

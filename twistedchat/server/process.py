@@ -16,10 +16,11 @@ NR_OPEN_PATH = "/proc/sys/fs/nr_open"
 
 
 def raise_open_files_limit() -> tuple[int, int] | None:
-    """Raise RLIMIT_NOFILE's soft limit to its hard limit; (old, new) if it changed, else None.
+    """Raise RLIMIT_NOFILE's soft limit to its hard limit; (soft limit before, after), or None
+    where the platform has no such limit.
 
     At the usual soft limit of 1,024 the daemon could take about a thousand clients; the hard
-    limit (often 524,288 under systemd, or LimitNOFILE=) is what the admin actually allowed.
+    limit (LimitNOFILE= under systemd, ``ulimit -Hn``) is what the admin actually allowed.
     """
     try:
         import resource
@@ -33,13 +34,13 @@ def raise_open_files_limit() -> tuple[int, int] | None:
             with open(NR_OPEN_PATH) as handle:
                 target = int(handle.read())
         except (OSError, ValueError):
-            return None
-    if soft != resource.RLIM_INFINITY and soft >= target:
-        return None
+            return soft, soft
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft, soft
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (ValueError, OSError):
-        return None
+        return soft, soft
     return soft, target
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer, endpoints
-from twisted.internet.interfaces import IListeningPort
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -25,6 +25,24 @@ from twistedchat.server.net import ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
 
 log = Logger()
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """The figures an admin asks for (the STATS command to come, /metrics, /health).
+
+    Built from sizes and integer counters only, so it may be read from any thread.
+    """
+
+    uptime: float
+    connections: int
+    registered_users: int
+    operators: int
+    channels: int
+    users_peak: int
+    listeners: int
+    reloads_ok: int
+    reloads_refused: int
 
 
 class ChatService(service.Service):
@@ -58,16 +76,19 @@ class ChatService(service.Service):
         self._previous_sighup: Any = None
         self.reloads_ok = 0
         self.reloads_refused = 0
+        self.started: float | None = None
 
     # -- start ---------------------------------------------------------------------------------
 
     def privilegedStartService(self) -> None:
         """Open every listener while still privileged (ports under 1024), before ``--uid``."""
         if self.owns_process:
-            raised = raise_open_files_limit()
-            if raised is not None:
-                log.info("open-files limit raised from {old} to {new}", old=raised[0],
-                         new=raised[1])
+            limits = raise_open_files_limit()
+            if limits is not None and limits[1] > limits[0]:
+                log.info("open-files limit raised from {old} to {new}", old=limits[0],
+                         new=limits[1])
+            elif limits is not None:
+                log.info("open-files limit is {limit} (about as many clients)", limit=limits[1])
             if self.context is not None:
                 for warning in self.context.privilege_warnings():
                     log.warn("{warning}", warning=warning)
@@ -79,7 +100,7 @@ class ChatService(service.Service):
 
             self.metrics_port = self._listen(self.config.metrics, metrics_site(self))
 
-    def _listen(self, description: str, factory: Factory) -> IListeningPort:
+    def _listen(self, description: str, factory: IProtocolFactory) -> IListeningPort:
         """Listen through the endpoint's public ``listen``; a failure stops the start-up.
 
         TCP, SSL and UNIX endpoints listen at once, so the Deferred has already fired here.
@@ -126,6 +147,7 @@ class ChatService(service.Service):
 
     def startService(self) -> None:
         super().startService()
+        self.started = self.reactor.seconds()
         for description in self.descriptions:
             log.info("twistedchat listening on {description}", description=description)
         if self.metrics_port is not None:
@@ -133,6 +155,22 @@ class ChatService(service.Service):
                      description=self.config.metrics)
         if self.owns_process:
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+
+    def status(self) -> ServerStatus:
+        """The running figures: what STATS, the metrics and the health check report."""
+        factory = self.factory
+        state = factory.core.state
+        return ServerStatus(
+            uptime=self.reactor.seconds() - self.started if self.started is not None else 0.0,
+            connections=len(factory.connections),
+            registered_users=state.registered_count,
+            operators=state.oper_count,
+            channels=len(state.channels),
+            users_peak=factory.core.max_seen_users,
+            listeners=len(self.ports),
+            reloads_ok=self.reloads_ok,
+            reloads_refused=self.reloads_refused,
+        )
 
     # -- reload --------------------------------------------------------------------------------
 

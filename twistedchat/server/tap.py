@@ -12,6 +12,7 @@ from twistedchat.server.config import (
     SETTINGS_BY_KEY,
     ConfigError,
     ServerConfig,
+    Setting,
     check_endpoints,
     load_config,
     parse_oper,
@@ -20,10 +21,11 @@ from twistedchat.server.config import (
 from twistedchat.server.process import TwistdContext
 
 
-def _help(setting: Any) -> str:
+def _help(setting: Setting) -> str:
+    """A setting's help line, with its default from :class:`ServerConfig`."""
     default = setting.default
     if setting.is_flag or default is None:
-        return setting.help
+        return str(setting.help)
     if isinstance(default, list):
         default = ", ".join(default)
     elif isinstance(default, float) and default.is_integer():
