@@ -179,6 +179,10 @@ async def test_server_only_install_needs_no_qt(tmp_path):
         probe = subprocess.run([str(python), "-c", f"import {qt_module}"], env=clean_env,
                                capture_output=True, text=True, timeout=60)
         assert probe.returncode != 0, f"{qt_module} was installed without the client extra"
+    client = subprocess.run([str(home / "bin" / "twistedchat-client")], env=clean_env,
+                            capture_output=True, text=True, timeout=60)
+    assert client.returncode == 1 and "Traceback" not in client.stderr, client.stderr
+    assert "pip install 'twistedchat[client]'" in client.stderr, client.stderr
     listed = run_twistd(["--help"], tmp_path, [str(home / "bin" / "twistd")], clean_env)
     assert any(line.split()[:1] == ["chat"] for line in listed.stdout.splitlines()), listed.stdout
 
