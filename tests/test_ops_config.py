@@ -234,3 +234,24 @@ def test_readme_and_operations_guide_list_every_setting():
         assert f"| `{setting.key}` |" in guide, setting.key
     for option in ("--config", "--configtest"):
         assert f"`{option}" in readme and f"`{option}" in guide
+
+
+def test_configtest_warns_about_a_world_readable_file_with_secrets(tmp_path):
+    path = write_config(tmp_path / "chat.toml", {"password": "s3cret"})
+    path.chmod(0o644)
+    warned = run_configtest(tmp_path, "--config", str(path))
+    assert warned.returncode == 0
+    assert f"warning: {path} holds secrets and every user can read it" in warned.stderr
+    path.chmod(0o640)
+    quiet = run_configtest(tmp_path, "--config", str(path))
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr, quiet.stderr
+
+
+def test_command_line_paths_are_made_absolute(tmp_path, monkeypatch):
+    """A reload after twistd's --rundir chdir must read the same MOTD file."""
+    (tmp_path / "motd.txt").write_text("hi\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    options = Options()
+    options.parseOptions(["--motd", "motd.txt"])
+    assert options.config().motd_file == str(tmp_path / "motd.txt")
+    assert options.overrides["motd_file"] == str(tmp_path / "motd.txt")

@@ -353,6 +353,25 @@ def settings_of(config: ServerConfig) -> dict[str, Any]:
     return values
 
 
+def exposed_secrets(config: ServerConfig) -> str | None:
+    """A warning if the config file holds secrets (a password, operators) and every local user
+    may read it; None otherwise."""
+    import os
+    import stat
+
+    path = config.config_file
+    if path is None or not (config.password or config.oper_accounts):
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if not mode & stat.S_IROTH:
+        return None
+    return (f"{path} holds secrets and every user can read it; "
+            f"chmod 640 it (group: the daemon's user)")
+
+
 def check_config(config: ServerConfig) -> None:
     """Checks across settings (names the IRC protocol can carry)."""
     if not config.name or " " in config.name:

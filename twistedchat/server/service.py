@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from twistedchat.server.config import (
     ConfigError,
     ServerConfig,
+    exposed_secrets,
     load_config,
     reload_into,
     settings_of,
@@ -153,6 +154,9 @@ class ChatService(service.Service):
         if self.metrics_port is not None:
             log.info("twistedchat metrics on {description} (/metrics, /health)",
                      description=self.config.metrics)
+        exposed = exposed_secrets(self.config)
+        if exposed:
+            log.warn("{warning}", warning=exposed)
         if self.owns_process:
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from twisted.application import service
@@ -14,6 +16,7 @@ from twistedchat.server.config import (
     ServerConfig,
     Setting,
     check_endpoints,
+    exposed_secrets,
     load_config,
     parse_oper,
     port_description,
@@ -90,9 +93,12 @@ class Options(usage.Options):
                     overrides[setting.field_name] = True
             elif value is not None:
                 try:
-                    overrides[setting.field_name] = setting.check(value)
+                    checked = setting.check(value)
                 except ConfigError as error:
                     raise usage.UsageError(f"--{setting.key}: {error}") from None
+                # absolute, so a reload after twistd's --rundir chdir reads the same file
+                overrides[setting.field_name] = os.path.abspath(checked) if setting.is_path \
+                    else checked
         if self["oper"]:
             overrides["opers"] = dict(self["oper"])
         return overrides
@@ -101,7 +107,7 @@ class Options(usage.Options):
         from twisted.internet import reactor
 
         self.overrides = self.command_line_settings()
-        config_file = self["config"]
+        config_file = os.path.abspath(self["config"]) if self["config"] else None
         try:
             config = load_config(config_file, self.overrides)
             check_endpoints(config, reactor)
@@ -112,6 +118,9 @@ class Options(usage.Options):
             if config_file is None:  # everything came from the command line
                 raise usage.UsageError(f"--{error}") from None
             raise SystemExit(f"twistedchat: {error}") from None
+        exposed = exposed_secrets(config)
+        if exposed:
+            print(f"warning: {exposed}", file=sys.stderr)
         if self["configtest"]:
             print(f"{config_file or 'command line'}: configuration OK "
                   f"({len(config.ports)} listener(s), {len(config.opers) + len(config.oper_accounts)}"
