@@ -36,6 +36,7 @@ FILE_VALUES = {
     "flood-burst": 7,
     "flood-rate": 2.5,
     "no-flood-control": True,
+    "no-direct-write": True,
     "flood-queue": 50,
     "sendq": 65536,
     "bans-file": "bans.toml",
@@ -108,7 +109,7 @@ def test_config_file_sets_every_option(config_dir):
     }
     for setting in SETTINGS:
         value = getattr(config, setting.field_name)
-        want = expected.get(setting.field_name, FILE_VALUES[setting.key])
+        want = expected.get(setting.field_name, setting.field_value(FILE_VALUES[setting.key]))
         assert value == want, setting.key
         assert value != setting.default, setting.key
     assert config.motd == ["Welcome."]

@@ -76,6 +76,8 @@ class ServerConfig:
     log_format: str = "text"
     #: the TOML file these settings were read from, if any (reload reads it again)
     config_file: str | None = None
+    #: write to an idle plain-TCP socket directly (twistedchat.server.fastpath); off: transport.write
+    direct_write: bool = True
 
     @property
     def flood_control(self) -> bool:
@@ -180,10 +182,16 @@ class Setting:
     repeated: bool = False
     #: the value is a path relative to the config file's directory when read from the file
     is_path: bool = False
+    #: a flag that turns its field off (``no-direct-write`` sets ``direct_write`` to False)
+    negates: bool = False
 
     @property
     def field_name(self) -> str:
         return self.attribute or self.key.replace("-", "_")
+
+    def field_value(self, value: Any) -> Any:
+        """The field's value for a checked option value (a negating flag inverts it)."""
+        return not value if self.negates else value
 
     @property
     def default(self) -> Any:
@@ -218,6 +226,9 @@ SETTINGS: tuple[Setting, ...] = (
             real_number(0.1)),
     Setting("no-flood-control", "Turn the per-client flood limit off (benchmarks).", flag,
             is_flag=True),
+    Setting("no-direct-write", "Write all output through Twisted's transport.write (no direct "
+            "socket writes).", flag, attribute="direct_write", is_flag=True, negates=True,
+            reloadable=False),
     Setting("flood-queue", "Delayed lines after which a flooder is disconnected.",
             whole_number(1)),
     Setting("sendq", "Bytes of unsent output before a client is dropped.", whole_number(1024)),
@@ -277,7 +288,7 @@ def read_config_file(path: str) -> dict[str, Any]:
             raise ConfigError(f"{path}: {key}: {error}") from None
         if setting.is_path:
             checked = os.path.join(base, os.path.expanduser(checked))
-        values[setting.field_name] = checked
+        values[setting.field_name] = setting.field_value(checked)
     return values
 
 

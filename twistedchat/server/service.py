@@ -22,7 +22,7 @@ from twistedchat.server.config import (
     reload_into,
     settings_of,
 )
-from twistedchat.server.net import ChatFactory
+from twistedchat.server.net import AddressFromHeader, ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
 
 log = Logger()
@@ -95,7 +95,10 @@ class ChatService(service.Service):
                     log.warn("{warning}", warning=warning)
         super().privilegedStartService()
         for description in self.descriptions:
-            self.ports.append(self._listen(description, self.factory))
+            # Behind haproxy: the client's address arrives in the PROXY header, after connect.
+            proxied = description.split(":", 1)[0].strip().lower() == "haproxy"
+            factory = AddressFromHeader(self.factory) if proxied else self.factory
+            self.ports.append(self._listen(description, factory))
         if self.config.metrics is not None:
             from twistedchat.server.metrics import metrics_site
 

@@ -90,7 +90,7 @@ class Options(usage.Options):
                     overrides[setting.field_name] = list(value)
             elif setting.is_flag:
                 if value:
-                    overrides[setting.field_name] = True
+                    overrides[setting.field_name] = setting.field_value(True)
             elif value is not None:
                 try:
                     checked = setting.check(value)
