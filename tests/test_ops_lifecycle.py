@@ -300,6 +300,14 @@ def test_privilege_warnings_name_the_pidfile_and_log(tmp_path):
     assert f"the pidfile {root_only / 'chat.pid'} will be left behind at exit" in warnings[0]
     assert "cannot be rotated" in warnings[1]
     assert TwistdContext(pidfile=str(root_only / "x.pid")).privilege_warnings() == []
+    private = tmp_path / "chat.toml"
+    private.write_text("")
+    private.chmod(0o600)
+    assert context.privilege_warnings([str(private)])[0] == (
+        f"{private} cannot be read again on reload: uid 4242 (after --uid) may not read it; "
+        "give that user or its group read access")
+    private.chmod(0o644)
+    assert len(context.privilege_warnings([str(private)])) == 2
 
 
 @pytest_twisted.ensureDeferred
@@ -309,13 +317,18 @@ async def test_uid_warns_at_start_about_what_will_fail(root_owned_dir):
     if os.geteuid() != 0:
         pytest.skip("--uid needs root")
     where = root_owned_dir
-    daemon = DaemonProcess(where, twistd_args=("--uid", "nobody", f"--pidfile={where / 'c.pid'}"))
+    config = where / "chat.toml"
+    config.write_text('name = "uid.test"\n')
+    config.chmod(0o600)  # root's alone: read at start, not on a reload as nobody
+    daemon = DaemonProcess(where, "--config", str(config),
+                           twistd_args=("--uid", "nobody", f"--pidfile={where / 'c.pid'}"))
     try:
         await daemon.wait_listening()
         await wait_for_log(daemon.log_text, "twistedchat listening on")
         text = daemon.log_text()
         assert f"the pidfile {where / 'c.pid'} will be left behind at exit" in text, text
         assert f"the log file {where / 'twistd.log'} cannot be rotated" in text, text
+        assert f"{config} cannot be read again on reload: uid" in text, text
     finally:
         await daemon.terminate()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,21 @@ def writable_by(directory: str, uid: int, gid: int) -> bool:
     if info.st_gid in _groups_of(uid, gid):
         return bool(info.st_mode & stat.S_IWGRP)
     return bool(info.st_mode & stat.S_IWOTH)
+
+
+def readable_by(path: str, uid: int, gid: int) -> bool:
+    """Whether user ``uid`` (group ``gid`` and its supplementary groups) may read ``path``."""
+    if uid == 0:
+        return True
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IRUSR)
+    if info.st_gid in _groups_of(uid, gid):
+        return bool(info.st_mode & stat.S_IRGRP)
+    return bool(info.st_mode & stat.S_IROTH)
 
 
 def _groups_of(uid: int, gid: int) -> set[int]:
@@ -139,11 +154,16 @@ class TwistdContext:
                 raise ConfigError(f"cannot write the {what} {path}: "
                                   f"{(error.strerror or str(error)).lower()}; give {fix}") from None
 
-    def privilege_warnings(self) -> list[str]:
-        """What will fail once ``--uid`` has dropped root: pidfile removal, log rotation."""
+    def privilege_warnings(self, reread: Iterable[str] = ()) -> list[str]:
+        """What will fail once ``--uid`` has dropped root: pidfile removal, log rotation, and
+        reading again on reload the files in ``reread`` (config, MOTD, oper file)."""
         if self.uid is None or self.gid is None:
             return []
-        warnings = []
+        warnings = [
+            f"{path} cannot be read again on reload: uid {self.uid} (after --uid) may not read "
+            "it; give that user or its group read access"
+            for path in reread if not readable_by(path, self.uid, self.gid)
+        ]
         for what, path, _fix in self._files():
             directory = os.path.dirname(path)
             if not writable_by(directory, self.uid, self.gid):

@@ -91,7 +91,10 @@ class ChatService(service.Service):
             elif limits is not None:
                 log.info("open-files limit is {limit} (about as many clients)", limit=limits[1])
             if self.context is not None:
-                for warning in self.context.privilege_warnings():
+                config = self.config
+                reread = [path for path in (config.config_file, config.motd_file,
+                                            config.oper_file) if path]
+                for warning in self.context.privilege_warnings(reread):
                     log.warn("{warning}", warning=warning)
         super().privilegedStartService()
         for description in self.descriptions:
