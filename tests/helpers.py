@@ -317,15 +317,20 @@ class DaemonProcess:
 
     def stop(self) -> None:
         """Make sure the process is gone (blocking; for teardown after :meth:`terminate`)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout:
-            self.process.stdout.close()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a child process if it still runs, wait (bounded, then SIGKILL), close its output."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if process.stdout:
+        process.stdout.close()
 
 
 def write_self_signed(tmp_path: Path) -> tuple[Path, Path]:

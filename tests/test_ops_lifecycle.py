@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from helpers import DaemonProcess, checkout_env, connect, free_port, twistd_command, wait_until
+from helpers import (
+    DaemonProcess,
+    checkout_env,
+    connect,
+    free_port,
+    stop_process,
+    twistd_command,
+    wait_until,
+)
 
 from twistedchat.__main__ import split_arguments
 from twistedchat.server.process import TwistdContext, writable_by
@@ -237,10 +245,7 @@ async def test_entry_point_accepts_logfile(tmp_path):
                          "the entry point logs to its file", timeout=15)
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
     finally:
-        process.terminate()
-        process.wait(15)
-        if process.stdout:
-            process.stdout.close()
+        stop_process(process)
     assert process.returncode == 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from helpers import DaemonProcess, connect, free_port, twistd_command, wait_until
+from helpers import DaemonProcess, connect, free_port, stop_process, twistd_command, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Run twistd's entry point with ``python -S``: no site-packages .pth files (the editable install
@@ -207,8 +207,5 @@ async def test_server_only_install_needs_no_qt(tmp_path):
         client.send("QUIT")
         await client.wait_closed()
     finally:
-        daemon.terminate()
-        daemon.wait(30)
-        if daemon.stdout:
-            daemon.stdout.close()
+        stop_process(daemon)
     assert daemon.returncode == 0
