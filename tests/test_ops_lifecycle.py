@@ -116,7 +116,11 @@ async def test_sighup_reloads_a_daemonized_server(tmp_path):
                                "--port", f"tcp:{port}:interface=127.0.0.1")
     assert started.returncode == 0, started.stdout + started.stderr
     pid = int((tmp_path / "chat.pid").read_text())
-    log_text = (tmp_path / "chat.log").read_text
+    log_path = tmp_path / "chat.log"
+
+    def log_text() -> str:
+        return log_path.read_text() if log_path.exists() else ""
+
     try:
         await wait_for_log(log_text, "twistedchat listening on")
         write_setup(tmp_path, "After.")
@@ -131,7 +135,14 @@ async def test_sighup_reloads_a_daemonized_server(tmp_path):
                          timeout=15)
 
 
-def test_daemonized_start_on_a_taken_port_fails_at_once(tmp_path):
+async def pidfile_removed(tmp_path: Path) -> None:
+    """twistd removes the pidfile just after it reports the failure to the waiting parent."""
+    await wait_until(lambda: not (tmp_path / "chat.pid").exists(), "the pidfile is removed",
+                     timeout=10)
+
+
+@pytest_twisted.ensureDeferred
+async def test_daemonized_start_on_a_taken_port_fails_at_once(tmp_path):
     """It hung forever before (SystemExit escaped twistd's start-up reporting)."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -141,15 +152,16 @@ def test_daemonized_start_on_a_taken_port_fails_at_once(tmp_path):
     assert result.returncode == 1
     assert f"cannot listen on tcp:{port}:interface=127.0.0.1: Address already in use" in \
         result.stderr, result.stderr
-    assert not (tmp_path / "chat.pid").exists()
     assert "Traceback" not in result.stderr
+    await pidfile_removed(tmp_path)
 
 
-def test_daemonized_start_on_a_missing_address_fails_at_once(tmp_path):
+@pytest_twisted.ensureDeferred
+async def test_daemonized_start_on_a_missing_address_fails_at_once(tmp_path):
     result = start_daemonized(tmp_path, "--port", "tcp:0:interface=192.0.2.1")
     assert result.returncode == 1
     assert "cannot listen on tcp:0:interface=192.0.2.1" in result.stderr, result.stderr
-    assert not (tmp_path / "chat.pid").exists()
+    await pidfile_removed(tmp_path)
 
 
 def test_foreground_start_on_a_taken_port_removes_its_pidfile(tmp_path):
