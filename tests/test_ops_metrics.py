@@ -50,6 +50,8 @@ async def test_metrics_and_health_are_served_from_live_state():
         alice = await connect(f"tcp:127.0.0.1:{chat_port}")
         alice.send("NICK alice", "USER a 0 * :A", "JOIN #one", "JOIN #two")
         await alice.expect("366", "alice", "#two")
+        alice.send("PRIVMSG #one :hello", "PRIVMSG #two :hello")
+        await alice.sync()
         lurker = await connect(f"tcp:127.0.0.1:{chat_port}")  # connected, never registers
 
         code, body = await get(base + "/metrics")
@@ -62,6 +64,8 @@ async def test_metrics_and_health_are_served_from_live_state():
         assert now["twistedchat_uptime_seconds"] >= 0
         assert any(key.startswith("twistedchat_info[") for key in now)
         assert "process_open_fds" in now  # the process collector is there too
+        assert now["twistedchat_relayed_lines_total[('command', 'JOIN')]"] == 2
+        assert now["twistedchat_relayed_lines_total[('command', 'PRIVMSG')]"] == 2
 
         assert chat.reload() == ([], [])  # built in code: a reload keeps its settings
         assert config.max_clients == 50

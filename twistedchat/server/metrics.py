@@ -21,14 +21,33 @@ from twisted.web.server import Request, Site
 from twistedchat import __version__
 
 if TYPE_CHECKING:
+    from twistedchat.server.relay import Relay
     from twistedchat.server.service import ChatService
 
 
-class ChatCollector(Collector):
-    """The daemon's gauges, from :meth:`ChatService.status` at each scrape."""
+class RelayCounter:
+    """A relay-bus subscriber counting relayed lines by command (one call per line, not per
+    recipient); Prometheus's ``rate()`` turns the totals into messages per second."""
 
-    def __init__(self, chat: ChatService) -> None:
+    def __init__(self) -> None:
+        self.by_command: dict[str, int] = {}
+
+    def __call__(self, relay: Relay) -> None:
+        command = relay.message.command
+        self.by_command[command] = self.by_command.get(command, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy, safe to take from the scrape thread (``dict(d)`` runs without releasing the
+        GIL, so the reactor thread cannot change it halfway)."""
+        return dict(self.by_command)
+
+
+class ChatCollector(Collector):
+    """The daemon's gauges, from :meth:`ChatService.status` at each scrape, and relay counts."""
+
+    def __init__(self, chat: ChatService, relays: RelayCounter) -> None:
         self.chat = chat
+        self.relays = relays
 
     def collect(self) -> Iterator[Any]:
         status = self.chat.status()
@@ -55,6 +74,12 @@ class ChatCollector(Collector):
         reloads.add_metric(["ok"], status.reloads_ok)
         reloads.add_metric(["refused"], status.reloads_refused)
         yield reloads
+        relayed = CounterMetricFamily("twistedchat_relayed_lines",
+                                      "Lines relayed to other users (PRIVMSG, JOIN, ...), counted "
+                                      "once however many receive them.", labels=["command"])
+        for command, count in sorted(self.relays.snapshot().items()):
+            relayed.add_metric([command], count)
+        yield relayed
 
 
 class HealthResource(Resource):
@@ -77,9 +102,12 @@ class HealthResource(Resource):
 
 
 def metrics_registry(chat: ChatService) -> CollectorRegistry:
-    """A registry of its own (not the global one) with the chat gauges and the process metrics."""
+    """A registry of its own (not the global one) with the chat gauges, a relay counter on the
+    core's relay bus, and the process metrics."""
+    relays = RelayCounter()
+    chat.factory.core.bus.subscribe(relays)
     registry = CollectorRegistry()
-    registry.register(ChatCollector(chat))
+    registry.register(ChatCollector(chat, relays))
     ProcessCollector(registry=registry)
     return registry
 
