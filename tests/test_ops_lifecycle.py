@@ -388,3 +388,35 @@ async def test_haproxy_listener_gives_the_real_client_address():
         await client.wait_closed()
     finally:
         await chat.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sighup_reloads_while_running_and_is_ignored_during_shutdown():
+    """In-process: the service's handler reloads; once stopping, a SIGHUP neither reloads nor
+    reaches the handler that was there before (for twistd: the default, which kills)."""
+    from twisted.internet import reactor
+
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.service import ChatService
+
+    earlier: list[int] = []
+    previous = signal.signal(signal.SIGHUP, lambda number, frame: earlier.append(number))
+    try:
+        chat = ChatService(ServerConfig(ports=["tcp:0:interface=127.0.0.1"]), reactor=reactor,
+                           owns_process=True)
+        chat.privilegedStartService()
+        chat.startService()
+        client = await connect(f"tcp:127.0.0.1:{chat.ports[0].getHost().port}")
+        client.send("NICK hup", "USER h 0 * :H")
+        await client.expect("001")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: chat.reloads_ok == 1, "the SIGHUP reload")
+        stopping = chat.stopService()
+        os.kill(os.getpid(), signal.SIGHUP)
+        await stopping
+        assert chat.reloads_ok == 1 and earlier == []
+        await client.wait_closed()
+        os.kill(os.getpid(), signal.SIGHUP)  # the earlier handler is back
+        assert earlier == [signal.SIGHUP]
+    finally:
+        signal.signal(signal.SIGHUP, previous)

@@ -190,6 +190,9 @@ class ChatService(service.Service):
         self.reactor.callFromThread(self._reload_logged)
 
     def _reload_logged(self) -> None:
+        if not self.running:
+            log.info("SIGHUP ignored: the server is shutting down")
+            return
         try:
             self.reload()
         except ConfigError:
@@ -223,10 +226,7 @@ class ChatService(service.Service):
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
-        if self.owns_process and self._previous_sighup is not None:
-            signal.signal(signal.SIGHUP, self._previous_sighup)
-            self._previous_sighup = None
-        super().stopService()
+        super().stopService()  # from here on SIGHUP is ignored (see _reload_logged)
         # Close the listeners first so nobody new arrives, then say goodbye to everyone.
         ports, self.ports = self.ports, []
         if self.metrics_port is not None:
@@ -234,6 +234,9 @@ class ChatService(service.Service):
             self.metrics_port = None
         yield defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in ports])
         yield self.factory.shutdown("Server shutting down")
+        if self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
         # SIGTERM is how service managers ask us to stop; once every client has been told, that
         # is a clean exit (status 0), not death by signal. twistd re-raises the signal the reactor
         # recorded in ``_exitSignal`` (its private _ISupportsExitSignalCapturing interface; no
