@@ -24,6 +24,7 @@ from twistedchat.server.config import (
 )
 from twistedchat.server.net import AddressFromHeader, ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
+from twistedchat.server.tls import ListenRecorder, ReloadableTLS, read_tls_settings
 
 log = Logger()
 
@@ -74,6 +75,8 @@ class ChatService(service.Service):
         #: the listening ports, once :meth:`privilegedStartService` has opened them
         self.ports: list[IListeningPort] = []
         self.metrics_port: IListeningPort | None = None
+        #: the TLS settings of each ``ssl:`` listener, which :meth:`reload` replaces
+        self.tls: dict[str, list[ReloadableTLS]] = {}
         self._previous_sighup: Any = None
         self.reloads_ok = 0
         self.reloads_refused = 0
@@ -112,13 +115,16 @@ class ChatService(service.Service):
 
         TCP, SSL and UNIX endpoints listen at once, so the Deferred has already fired here.
         """
-        endpoint = endpoints.serverFromString(self.reactor, description)
+        recorder = ListenRecorder(self.reactor)  # keeps TLS settings a reload can replace
+        endpoint = endpoints.serverFromString(recorder, description)
         outcome: list[Any] = []
         endpoint.listen(factory).addBoth(outcome.append)
         if not outcome:
             raise self._startup_error(description, "the endpoint did not listen at once")
         if isinstance(outcome[0], Failure):
             raise self._startup_error(description, outcome[0].value)
+        if recorder.tls:
+            self.tls[description] = recorder.tls
         port: IListeningPort = outcome[0]
         return port
 
@@ -199,28 +205,48 @@ class ChatService(service.Service):
             pass  # reload() has logged why
 
     def reload(self) -> tuple[list[str], list[str]]:
-        """Read the config file, the MOTD and the oper file again; apply what can change live.
+        """Read the config file, the MOTD, the oper file and the TLS certificates again; apply
+        what can change live.
 
         For SIGHUP now and the REHASH command later. Nobody is disconnected: the running
-        :class:`ServerConfig` is updated in place. Returns (settings changed, settings that
-        changed in the file but need a restart). A file that does not load raises
-        :class:`ConfigError` and changes nothing.
+        :class:`ServerConfig` is updated in place, and TLS listeners give new connections the
+        new certificate. Returns (settings changed, settings that changed in the file but need
+        a restart). Anything that does not load raises :class:`ConfigError` and changes nothing.
         """
         source = self.config.config_file or "the command line"
         try:
             fresh = load_config(self.config.config_file, self.overrides)
+            certificates = self._read_certificates()
         except ConfigError as error:
             self.reloads_refused += 1
             log.error("reload refused, the running configuration is kept: {error}",
                       error=str(error))
             raise
         changed, kept = reload_into(self.config, fresh)
+        for listeners, settings in certificates:
+            for reloadable, new in zip(listeners, settings, strict=True):
+                reloadable.replace(new)
+        if certificates:
+            changed.append("tls certificates")
         self.reloads_ok += 1
         log.info("configuration reloaded from {source}: {changed}", source=source,
                  changed=", ".join(changed) if changed else "nothing changed")
         if kept:
             log.warn("changed but only applied at the next start: {kept}", kept=", ".join(kept))
         return changed, kept
+
+    def _read_certificates(self) -> list[tuple[list[ReloadableTLS], list[Any]]]:
+        """Every TLS listener's key and certificate, read and checked again (not yet used)."""
+        fresh = []
+        for description, listeners in self.tls.items():
+            try:
+                settings = read_tls_settings(description)
+            except Exception as error:  # OSError, OpenSSL's errors, a key that does not match
+                raise ConfigError(f"port: cannot use {description!r}: {error}") from None
+            if len(settings) != len(listeners):
+                raise ConfigError(f"port: {description!r} no longer has the same TLS layers")
+            fresh.append((listeners, settings))
+        return fresh
 
     # -- stop ----------------------------------------------------------------------------------
 
