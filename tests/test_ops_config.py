@@ -150,11 +150,15 @@ def test_opers_from_the_file_are_hashed_with_host_masks(tmp_path):
     ("log-format = \"xml\"\n", "log-format: expected one of text, json"),
     ("name = \"two words\"\n", "name: a server name cannot be empty or contain spaces"),
     ("motd = \"missing.txt\"\n", "motd: cannot read"),
+    ("motd = \"huge.txt\"\n", "huge.txt is over 64 KiB"),
+    ("motd = \"latin1.txt\"\n", "latin1.txt is not UTF-8"),
     ("max-per-ip = \n", "not valid TOML"),
     ('[[oper]]\nname = "a"\npassword = "plain"\n', "password must be an argon2id hash"),
     ('[[oper]]\nname = "a"\npassword = "$argon2id$x"\nhosts = "*@*"\n', "hosts must be a list"),
 ])
 def test_bad_file_is_refused_with_its_reason(tmp_path, text, message):
+    (tmp_path / "huge.txt").write_text("welcome\n" * 9000, encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("Café\n".encode("latin-1"))
     path = tmp_path / "chat.toml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=None) as caught:

@@ -244,13 +244,24 @@ SETTINGS_BY_KEY: dict[str, Setting] = {setting.key: setting for setting in SETTI
 # -- building a ServerConfig from the file and the command line ---------------------------------
 
 
+#: The most a MOTD or oper file may hold: every new user is sent the whole MOTD.
+MAX_FILE_BYTES = 64 * 1024
+
+
 def read_lines(what: str, path: str) -> list[str]:
     """A text file's lines, or a :class:`ConfigError` naming ``what`` and the path."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{what}: cannot read {path}: {error}") from None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise ConfigError(f"{what}: cannot read {path}: {error.strerror or error}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{what}: {path} is over {MAX_FILE_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{what}: {path} is not UTF-8 ({error.reason} at byte "
+                          f"{error.start})") from None
 
 
 def read_config_file(path: str) -> dict[str, Any]:
