@@ -61,3 +61,24 @@ async def test_reload_replaces_the_tls_certificate_without_disconnecting(tmp_pat
             await client.wait_closed()
     finally:
         await chat.stopService()
+
+
+def test_configtest_checks_that_the_key_matches_the_certificate(tmp_path):
+    import subprocess
+
+    from helpers import checkout_env, twistd_command
+
+    key, cert = write_self_signed(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    other_key, _ = write_self_signed(other)
+    command = [*twistd_command(), "-n", "--pidfile=", "chat", "--configtest", "--port",
+               f"ssl:6697:privateKey={other_key}:certKey={cert}"]
+    result = subprocess.run(command, cwd=tmp_path, env=checkout_env(), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert "configuration refused: port: cannot use 'ssl:6697:" in result.stderr, result.stderr
+    command[-1] = f"ssl:6697:privateKey={key}:certKey={cert}"
+    good = subprocess.run(command, cwd=tmp_path, env=checkout_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert good.returncode == 0, good.stderr

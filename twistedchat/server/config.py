@@ -429,17 +429,18 @@ def reload_into(running: ServerConfig, fresh: ServerConfig) -> tuple[list[str], 
     return changed, kept
 
 
-def check_endpoints(config: ServerConfig, reactor: Any) -> None:
-    """Every listening description (``port``, ``metrics``) parses into a Twisted endpoint."""
-    from twisted.internet import endpoints
+def check_endpoints(config: ServerConfig) -> None:
+    """Every listening description (``port``, ``metrics``) parses into a Twisted endpoint, and
+    the TLS ones have a readable key that matches their certificate (no socket is opened)."""
+    from twistedchat.server.tls import read_tls_settings
 
     named = [("port", description) for description in config.ports]
     if config.metrics is not None:
         named.append(("metrics", config.metrics))
     for key, description in named:
         try:
-            endpoints.serverFromString(reactor, description)
+            read_tls_settings(description)
         except (ValueError, KeyError, TypeError, OSError) as error:
             raise ConfigError(f"{key}: bad endpoint {description!r}: {error}") from None
-        except Exception as error:  # e.g. an unreadable certificate for ssl:
+        except Exception as error:  # e.g. an unreadable certificate, a key that does not match
             raise ConfigError(f"{key}: cannot use {description!r}: {error}") from None

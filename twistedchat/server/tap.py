@@ -104,13 +104,11 @@ class Options(usage.Options):
         return overrides
 
     def postOptions(self) -> None:
-        from twisted.internet import reactor
-
         self.overrides = self.command_line_settings()
         config_file = os.path.abspath(self["config"]) if self["config"] else None
         try:
             config = load_config(config_file, self.overrides)
-            check_endpoints(config, reactor)
+            check_endpoints(config)
         except ConfigError as error:
             if self["configtest"]:
                 raise SystemExit(f"{config_file or 'command line'}: configuration refused: "

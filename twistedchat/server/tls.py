@@ -59,13 +59,16 @@ class ListenRecorder:
 
     def __getattr__(self, name: str) -> Any:
         if self._reactor is None:
+            if name.startswith("listen"):  # listenTCP, listenUNIX, ...: only parsing, no socket
+                return lambda *args, **kwargs: None
             raise AttributeError(name)
         return getattr(self._reactor, name)
 
 
 def read_tls_settings(description: str) -> list[Any]:
     """The TLS settings a description gives now (its key and certificate files read again and
-    checked against each other); raises what Twisted or OpenSSL raise for bad files."""
+    checked against each other), [] for a description without TLS; raises what Twisted or
+    OpenSSL raise for a bad description or bad files. Opens no socket."""
     recorder = ListenRecorder()
     endpoint = endpoints.serverFromString(recorder, description)
     failures: list[Any] = []
