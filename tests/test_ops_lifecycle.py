@@ -420,3 +420,36 @@ async def test_sighup_reloads_while_running_and_is_ignored_during_shutdown():
         assert earlier == [signal.SIGHUP]
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+@pytest_twisted.ensureDeferred
+async def test_child_services_stop_after_every_client_is_told():
+    """A store attached to the chat service flushes after the goodbyes, not before them."""
+    from twisted.application.service import Service
+    from twisted.internet import reactor
+
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.service import ChatService
+
+    chat = ChatService(ServerConfig(ports=["tcp:0:interface=127.0.0.1"]), reactor=reactor)
+    seen: list[str] = []
+
+    class Store(Service):
+        def startService(self) -> None:
+            super().startService()
+            seen.append("started")
+
+        def stopService(self) -> None:
+            super().stopService()
+            seen.append(f"stopped with {len(chat.factory.connections)} connections")
+
+    Store().setServiceParent(chat)
+    chat.privilegedStartService()
+    chat.startService()
+    client = await connect(f"tcp:127.0.0.1:{chat.ports[0].getHost().port}")
+    client.send("NICK bye", "USER b 0 * :B")
+    await client.expect("001")
+    assert seen == ["started"]
+    await chat.stopService()
+    await client.expect("ERROR", where=lambda m: "Server shutting down" in m.params[-1])
+    assert seen == ["started", "stopped with 0 connections"]

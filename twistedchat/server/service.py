@@ -47,8 +47,11 @@ class ServerStatus:
     reloads_refused: int
 
 
-class ChatService(service.Service):
+class ChatService(service.MultiService):
     """The daemon: one :class:`ChatFactory` behind any number of listening endpoints.
+
+    Child services (a store, a history writer) start with it and stop after every client has
+    been told the server is going, so what the goodbyes changed is flushed too.
 
     ``overrides`` are the command-line settings, which a reload keeps over the config file's.
     With ``owns_process`` (as under twistd) it also raises the open-files limit and reloads on
@@ -58,6 +61,7 @@ class ChatService(service.Service):
     def __init__(self, config: ServerConfig, ports: list[str] | None = None, reactor: Any = None,
                  overrides: Mapping[str, Any] | None = None,
                  context: TwistdContext | None = None, owns_process: bool = False) -> None:
+        super().__init__()
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
@@ -252,7 +256,7 @@ class ChatService(service.Service):
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
-        super().stopService()  # from here on SIGHUP is ignored (see _reload_logged)
+        service.Service.stopService(self)  # not running: SIGHUP is now ignored (_reload_logged)
         # Close the listeners first so nobody new arrives, then say goodbye to everyone.
         ports, self.ports = self.ports, []
         if self.metrics_port is not None:
@@ -260,6 +264,9 @@ class ChatService(service.Service):
             self.metrics_port = None
         yield defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in ports])
         yield self.factory.shutdown("Server shutting down")
+        # Then the children, last added first (MultiService's order), e.g. a store's final flush.
+        for child in reversed(list(self)):
+            yield defer.maybeDeferred(child.stopService)
         if self._previous_sighup is not None:
             signal.signal(signal.SIGHUP, self._previous_sighup)
             self._previous_sighup = None
