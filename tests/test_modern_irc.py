@@ -502,7 +502,7 @@ def test_metadata_subscribers_hear_changes_once_and_not_the_setter(core):
     deaf = with_caps(core, "deaf", META)  # not subscribed
     got = bar.say("METADATA * SUB avatar display-name")
     assert [(m.command, m.params[1:]) for m in got] == [
-        (N.RPL_METADATASUBOK, ("avatar display-name",))]
+        (N.RPL_METADATASUBOK, ("avatar", "display-name"))]
     foo.say("METADATA * SET display-name :Alone")
     assert bar.take() == []  # no shared channel yet
     for peer in (foo, bar, deaf):
@@ -541,9 +541,9 @@ def test_metadata_unsub_subs_and_sync(core):
     foo, bar = with_caps(core, "foo", META), with_caps(core, "bar", META)
     bar.say("METADATA * SUB avatar display-name color")
     got = bar.say("METADATA * UNSUB color nothing")
-    assert [(m.command, m.params[1]) for m in got] == [
-        (N.RPL_METADATAUNSUBOK, "color nothing")]
-    assert [m.params[1] for m in bar.say("METADATA * SUBS")] == ["avatar display-name"]
+    assert [(m.command, m.params[1:]) for m in got] == [
+        (N.RPL_METADATAUNSUBOK, ("color", "nothing"))]
+    assert [m.params[1:] for m in bar.say("METADATA * SUBS")] == [("avatar", "display-name")]
     foo.say("METADATA * SET avatar :pic", "METADATA * SET color :red")
     assert [m.params for m in bar.say("METADATA foo SYNC")] == [("foo", "avatar", "*", "pic")]
 
@@ -584,3 +584,14 @@ def test_metadata_follows_extended_monitor(core):
     watcher.say("METADATA * SUB avatar", "MONITOR + foo")
     foo.say("METADATA * SET avatar :pic")
     assert [m.params for m in watcher.take()] == [("foo", "avatar", "*", "pic")]
+
+
+def test_metadata_many_subscriptions_take_several_lines_each_within_512(core):
+    foo = with_caps(core, "foo", META)
+    keys = [f"{'k' * 60}{n:02}" for n in range(METADATA_MAX_SUBS)]
+    for start in range(0, len(keys), 6):
+        foo.say("METADATA * SUB " + " ".join(keys[start:start + 6]))
+    got = foo.say("METADATA * SUBS")
+    assert [k for m in got for k in m.params[1:]] == sorted(keys)
+    assert all(len(line) <= 512 for data in foo.raw for line in data.splitlines(keepends=True))
+    assert all(m.command == N.RPL_METADATASUBS and len(m.params) <= 13 for m in got)

@@ -24,7 +24,7 @@ from twistedchat.server.state import (
 )
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import fit_message
-from twistedchat.wire.message import Message
+from twistedchat.wire.message import MAX_LINE_BYTES, Message
 from twistedchat.wire.names import CHANTYPES, is_channel_name
 
 if TYPE_CHECKING:
@@ -104,6 +104,22 @@ def notify(core: ServerCore, setter: User, target: Target, key: str, value: str 
     if recipients:
         params = (target.name, key, "*") + ((value,) if value is not None else ())
         core.relay(recipients, core.config.name, "METADATA", *params)
+
+
+def _reply_keys(core: ServerCore, user: User, code: str, keys: list[str]) -> None:
+    """770, 771 or 772 with one key per parameter (as Ergo and irctest have them), as many lines
+    as the keys need: at most 12 keys and 512 bytes a line."""
+    room = MAX_LINE_BYTES - len(f":{core.config.name} {code} {user.nick} :\r\n".encode())
+    line: list[str] = []
+    used = 0
+    for key in keys:
+        if line and (len(line) == 12 or used + len(key) + 1 > room):
+            core.reply(user, code, *line)
+            line, used = [], 0
+        line.append(key)
+        used += len(key) + 1
+    if line:
+        core.reply(user, code, *line)
 
 
 def _get(core: ServerCore, user: User, target: Target, args: tuple[str, ...]) -> None:
@@ -194,7 +210,7 @@ def _sub(core: ServerCore, user: User, target: Target, args: tuple[str, ...]) ->
         if key not in accepted:
             accepted.append(key)
     if accepted:
-        core.reply_list(user, N.RPL_METADATASUBOK, accepted, sep=" ")
+        _reply_keys(core, user, N.RPL_METADATASUBOK, accepted)
 
 
 def _unsub(core: ServerCore, user: User, target: Target, args: tuple[str, ...]) -> None:
@@ -210,12 +226,12 @@ def _unsub(core: ServerCore, user: User, target: Target, args: tuple[str, ...]) 
         if key not in dropped:
             dropped.append(key)
     if dropped:
-        core.reply_list(user, N.RPL_METADATAUNSUBOK, dropped, sep=" ")
+        _reply_keys(core, user, N.RPL_METADATAUNSUBOK, dropped)
 
 
 def _subs(core: ServerCore, user: User, target: Target, args: tuple[str, ...]) -> None:
     if user.metadata_subs:
-        core.reply_list(user, N.RPL_METADATASUBS, sorted(user.metadata_subs), sep=" ")
+        _reply_keys(core, user, N.RPL_METADATASUBS, sorted(user.metadata_subs))
 
 
 def _sync(core: ServerCore, user: User, target: Target, args: tuple[str, ...]) -> None:
