@@ -595,3 +595,14 @@ def test_metadata_many_subscriptions_take_several_lines_each_within_512(core):
     assert [k for m in got for k in m.params[1:]] == sorted(keys)
     assert all(len(line) <= 512 for data in foo.raw for line in data.splitlines(keepends=True))
     assert all(m.command == N.RPL_METADATASUBS and len(m.params) <= 13 for m in got)
+
+
+@pytest.mark.parametrize(("host", "shown"), [
+    ("10.0.0.1", "10.0.0.1"), ("0::1", "0::1"), ("2001:db8::5", "2001:db8::5"),
+    ("host.example", "255.255.255.255"),
+])
+def test_whox_ip_field(core, host, shown):
+    asker = register(core, "asker")
+    register(core, "them", host=host)
+    got = asker.say("WHO them %ih")
+    assert got[0].params[1:] == (shown, host)

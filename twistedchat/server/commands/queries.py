@@ -3,6 +3,7 @@ AWAY, WHO, WHOIS, WHOWAS."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -159,6 +160,16 @@ class WhoxQuery(NamedTuple):
         return cls(ordered, token)
 
 
+def _address_of(host: str) -> str:
+    """WHOX's ``i``: the host when it is an IP address (as the server shows hosts now: ``0::1``
+    for ``::1``, so it can stand mid-line), else ``255.255.255.255``."""
+    try:
+        ipaddress.ip_address(host[1:] if host.startswith("0:") else host)
+    except ValueError:
+        return "255.255.255.255"
+    return host
+
+
 def _who_flags(other: User, prefix: str) -> str:
     """``H``/``G`` (here, gone), ``*`` for an IRC operator, ``B`` for a bot, then the prefix."""
     return (
@@ -182,7 +193,7 @@ def _who_reply(
         "t": whox.token,
         "c": channel,
         "u": other.username,
-        "i": other.host,
+        "i": _address_of(other.host),
         "h": other.host,
         "s": core.config.name,
         "n": other.nick,
