@@ -4,7 +4,7 @@ and extbans, STATUSMSG, WALLOPS, HELP, LINKS, read markers and metadata. Sans-IO
 from __future__ import annotations
 
 import pytest
-from core_peers import FakeClock, Peer, commands, make_core, register
+from core_peers import Peer, commands, register
 
 from twistedchat.server.core import ServerCore
 from twistedchat.server.state import (
@@ -15,16 +15,6 @@ from twistedchat.server.state import (
     REALLEN,
 )
 from twistedchat.wire import numerics as N
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def core(clock: FakeClock) -> ServerCore:
-    return make_core(clock)
 
 
 def with_caps(core: ServerCore, nick: str, *caps: str) -> Peer:
