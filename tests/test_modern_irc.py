@@ -596,3 +596,15 @@ def test_whox_ip_field(core, host, shown):
     register(core, "them", host=host)
     got = asker.say("WHO them %ih")
     assert got[0].params[1:] == (shown, host)
+
+
+def test_monitor_with_extended_monitor_sends_the_watched_users_metadata(core):
+    watcher = with_caps(core, "watcher", META, "extended-monitor")
+    plain = with_caps(core, "plain", META)
+    foo = with_caps(core, "foo", META)
+    foo.say("METADATA * SET avatar :pic", "METADATA * SET color :red")
+    for peer in (watcher, plain):
+        peer.say("METADATA * SUB avatar")
+    got = watcher.say("MONITOR + foo,nobody")
+    assert [m.params for m in got if m.command == "METADATA"] == [("foo", "avatar", "*", "pic")]
+    assert "METADATA" not in commands(plain.say("MONITOR + foo"))

@@ -140,6 +140,16 @@ class ServerCore:
                 seen.add(watcher)
         return list(seen)
 
+    def announce(self, user: User, cap: str, command: str, *params: str) -> None:
+        """``:user COMMAND params`` to :meth:`interested` (``cap``), encoded once.
+
+        AWAY (``away-notify``) and SETNAME (``setname``) go this way; ACCOUNT
+        (``account-notify``) and CHGHOST (``chghost``) are to, once accounts and host changes exist.
+        """
+        recipients = self.interested(user, cap)
+        if recipients:
+            self.relay(recipients, user, command, *params)
+
     def monitor_online(self, user: User) -> None:
         """730 to everyone who MONITORs ``user``'s nick (it registered or took the nick)."""
         watchers = self.state.watchers.get(user.folded)

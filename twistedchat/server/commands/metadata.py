@@ -249,6 +249,12 @@ def _send_values(core: ServerCore, user: User, name: str, owner: str) -> None:
             user.send(fit_message(Message("METADATA", (name, key, "*", value), core.config.name)))
 
 
+def send_user_metadata(core: ServerCore, user: User, other: User) -> None:
+    """``other``'s metadata that ``user`` subscribed to, if ``user`` has the capability."""
+    if CAP in user.caps and user.metadata_subs:
+        _send_values(core, user, other.nick, other.owner)
+
+
 def send_channel_metadata(core: ServerCore, user: User, channel: Channel) -> None:
     """The channel's subscribed metadata and its members' (bounded: members x MAX_KEYS)."""
     _send_values(core, user, channel.name, channel.owner)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from twistedchat.server.commands.metadata import send_user_metadata
 from twistedchat.server.commands.table import command
 from twistedchat.server.state import MONITOR_LIMIT, REALLEN, User
 from twistedchat.wire import numerics as N
@@ -58,6 +59,11 @@ def _monitor_add(core: ServerCore, user: User, nicks: list[str]) -> None:
             state.monitor(user, nick)
         added.append(nick)
     _monitor_status(core, user, added)
+    if "extended-monitor" in user.caps:
+        for nick in added:  # metadata-2: the watched users' subscribed keys, as on a JOIN
+            found = state.find_user(nick)
+            if found is not None and found.registered:
+                send_user_metadata(core, user, found)
     if refused:
         core.reply(user, N.ERR_MONLISTFULL, str(MONITOR_LIMIT), ",".join(refused),
                    "Monitor list is full.")
@@ -92,8 +98,6 @@ def setname(core: ServerCore, user: User, msg: Message) -> None:
         core.fail(user, "SETNAME", "INVALID_REALNAME", f"Real name is longer than {REALLEN} bytes")
         return
     user.realname = realname
-    recipients = core.interested(user, "setname")
     if "setname" in user.caps:
-        recipients.append(user)
-    if recipients:
-        core.relay(recipients, user, "SETNAME", realname)
+        core.relay([user], user, "SETNAME", realname)
+    core.announce(user, "setname", "SETNAME", realname)

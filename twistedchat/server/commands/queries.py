@@ -96,9 +96,7 @@ def away(core: ServerCore, user: User, msg: Message) -> None:
         core.reply(user, N.RPL_UNAWAY, "You are no longer marked as being away")
     else:
         core.reply(user, N.RPL_NOWAWAY, "You have been marked as being away")
-    notify = core.interested(user, "away-notify")
-    if notify:
-        core.relay(notify, user, "AWAY", *((text,) if text is not None else ()))
+    core.announce(user, "away-notify", "AWAY", *((text,) if text is not None else ()))
 
 
 @command("WHO")
