@@ -111,7 +111,8 @@ async def test_welcome_burst_isupport_lusers_and_no_motd(chat_server):
     assert tokens["CHANTYPES"] == "#"
     assert tokens["PREFIX"] == "(ov)@+"
     assert tokens["NICKLEN"] == str(NICKLEN)
-    assert tokens["CHANMODES"] == "b,k,l,imnst"
+    assert tokens["CHANMODES"] == "beI,k,l,imnst"
+    assert tokens["MONITOR"] == "100" and "WHOX" in tokens and tokens["BOT"] == "B"
     # Every mode ISUPPORT announces is one MODE accepts (truthful ISUPPORT, checked below).
     for code in ("251", "255", "265", "266"):
         assert code in codes
