@@ -608,3 +608,21 @@ def test_monitor_with_extended_monitor_sends_the_watched_users_metadata(core):
     got = watcher.say("MONITOR + foo,nobody")
     assert [m.params for m in got if m.command == "METADATA"] == [("foo", "avatar", "*", "pic")]
     assert "METADATA" not in commands(plain.say("MONITOR + foo"))
+
+
+def test_a_bots_channel_message_is_encoded_once_for_all_tagged_members(core):
+    """The bot tag rides in the message-tags encoding: one bytes object shared by every member
+    with that variant, and plain members get the untagged line (nothing done per recipient)."""
+    bot = register(core, "bot")
+    bot.say("MODE bot +B", "JOIN #c")
+    tagged = [with_caps(core, f"t{n}", "message-tags") for n in range(20)]
+    plain = [register(core, f"p{n}") for n in range(20)]
+    for peer in tagged + plain:
+        peer.say("JOIN #c")
+        peer.user.outbox.clear()
+    bot.say("PRIVMSG #c :beep")
+    tagged_lines = {id(peer.user.outbox[-1]) for peer in tagged}
+    plain_lines = {id(peer.user.outbox[-1]) for peer in plain}
+    assert len(tagged_lines) == 1 and len(plain_lines) == 1
+    assert tagged[0].user.outbox[-1].startswith(b"@") and b"bot" in tagged[0].user.outbox[-1]
+    assert not plain[0].user.outbox[-1].startswith(b"@")
