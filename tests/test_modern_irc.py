@@ -363,8 +363,15 @@ def test_markread_get_set_and_only_forward(core):
     older = alice.say("MARKREAD #c timestamp=2020-01-01T00:00:00.000Z")
     assert [m.params for m in older] == [("#c", f"timestamp={STAMP}")]
     assert [m.params for m in alice.say("MARKREAD #c")] == [("#c", f"timestamp={STAMP}")]
-    newer = alice.say("MARKREAD bob timestamp=2027-01-01T00:00:00Z")  # canonical: .000
-    assert [m.params for m in newer] == [("bob", "timestamp=2027-01-01T00:00:00.000Z")]
+    newer = alice.say("MARKREAD bob timestamp=2027-01-15T00:00:00Z")  # canonical: .000
+    assert [m.params for m in newer] == [("bob", "timestamp=2027-01-15T00:00:00.000Z")]
+
+
+def test_markread_in_the_future_is_clamped_to_now(core, clock):
+    alice = with_caps(core, "alice", "draft/read-marker")
+    clock.now = 1_800_000_000.5  # 2027-01-15T08:00:00.500Z
+    got = alice.say("MARKREAD #c timestamp=9999-12-31T23:59:59.999Z")
+    assert [m.params for m in got] == [("#c", "timestamp=2027-01-15T08:00:00.500Z")]
 
 
 def test_markread_on_join_comes_before_end_of_names(core):

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from twistedchat.server.commands.table import command
+from twistedchat.server.relay import server_time
 from twistedchat.server.state import User
 from twistedchat.wire.fitting import fit_message
 from twistedchat.wire.message import Message
@@ -72,6 +73,7 @@ def markread(core: ServerCore, user: User, msg: Message) -> None:
     if stamp is None:
         core.fail(user, "MARKREAD", "INVALID_PARAMS", target, "Invalid timestamp")
         return
+    stamp = min(stamp, server_time(core.clock()))  # never in the future (a marker only grows)
     store, folded = core.state.read_markers, casefold(target)
     current = store.get(user.owner, folded)
     if current is None or stamp > current:
