@@ -719,3 +719,21 @@ async def test_modern_irc_over_loopback(chat_server):
     robot.send("QUIT")
     await watcher.expect("731", "watcher", "robot")
     close_all(watcher, robot)
+
+
+@ensure
+async def test_a_twistedchat_bot_is_marked_a_bot_on_the_daemon(bot_runner, chat_user):
+    """The daemon says BOT=B, so ``twistedchat.bot`` sets +B by default: WHOIS shows 335."""
+    from twistedchat.bot import Bot
+    from twistedchat.bot.testing import wait_until
+
+    class Quiet(Bot):
+        nickname = "quietbot"
+        channels = ["#lobby"]
+
+    await bot_runner(Quiet())
+    alice = await chat_user("alice", "#lobby")
+    await wait_until(lambda: any(u.is_bot for u in bot_runner.daemon.factory.core.state.users
+                                 .values()), "the bot sets +B")
+    alice.send("WHOIS quietbot")
+    await alice.expect("335", "alice", "quietbot")
