@@ -633,3 +633,31 @@ def test_a_bots_channel_message_is_encoded_once_for_all_tagged_members(core):
     assert len(tagged_lines) == 1 and len(plain_lines) == 1
     assert tagged[0].user.outbox[-1].startswith(b"@") and b"bot" in tagged[0].user.outbox[-1]
     assert not plain[0].user.outbox[-1].startswith(b"@")
+
+
+def test_account_hooks_whois_whox_and_account_notify_to_channels_and_monitors(core):
+    """Accounts do not exist yet: the hook they will call, checked with the capabilities set by
+    hand (``account-notify`` is offered when accounts are)."""
+    friend, watcher, bob = register(core, "friend"), register(core, "watcher"), register(core, "bob")
+    friend.user.caps = frozenset({"account-notify"})
+    watcher.user.caps = frozenset({"account-notify", "extended-monitor"})
+    friend.say("JOIN #c")
+    bob.say("JOIN #c")
+    watcher.say("MONITOR + bob")
+    friend.take()
+    core.set_account(bob.user, "Robert")
+    assert [(m.command, m.params, m.source) for m in friend.take()] == [
+        ("ACCOUNT", ("Robert",), bob.user.source)]
+    assert [m.command for m in watcher.take()] == ["ACCOUNT"]
+    assert (N.RPL_WHOISACCOUNT, ("friend", "bob", "Robert", "is logged in as")) in [
+        (m.command, m.params) for m in friend.say("WHOIS bob")]
+    assert bob.user.owner == "account:robert" and core.state.sessions == {"robert": {bob.user}}
+    core.set_account(bob.user, None)
+    assert [m.params for m in friend.take()] == [("*",)]
+    assert core.state.sessions == {}
+
+
+def test_links_for_another_server_is_402(core):
+    alice = register(core, "alice")
+    assert commands(alice.say("LINKS other.server *")) == [N.ERR_NOSUCHSERVER]
+    assert commands(alice.say("LINKS irc.test *"))[-1] == N.RPL_ENDOFLINKS

@@ -150,6 +150,18 @@ class ServerCore:
         if recipients:
             self.relay(recipients, user, command, *params)
 
+    def set_account(self, user: User, account: str | None) -> None:
+        """Log ``user`` in to ``account`` (None: out): the hook for SASL and account commands.
+
+        The account becomes the owner of the connection's metadata and read markers from now on
+        (``User.owner``), WHOX and WHOIS show it, and ``ACCOUNT`` goes to :meth:`interested`
+        (``account-notify``: offered once accounts exist).
+        """
+        if account == user.account:
+            return
+        self.state.set_account(user, account)
+        self.announce(user, "account-notify", "ACCOUNT", account or "*")
+
     def monitor_online(self, user: User) -> None:
         """730 to everyone who MONITORs ``user``'s nick (it registered or took the nick)."""
         watchers = self.state.watchers.get(user.folded)

@@ -237,6 +237,8 @@ def whois(core: ServerCore, user: User, msg: Message) -> None:
         core.reply(user, N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
     if target.is_bot:
         core.reply(user, N.RPL_WHOISBOT, target.nick, f"is a bot on {core.config.network}")
+    if target.account is not None:
+        core.reply(user, N.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
     if target.away:
         core.reply(user, N.RPL_AWAY, target.nick, target.away)
     idle = int(core.clock() - target.last_message)
@@ -306,6 +308,9 @@ def links(core: ServerCore, user: User, msg: Message) -> None:
     """
     mask = msg.params[-1] if msg.params and msg.params[-1] else "*"
     name = core.config.name
+    if len(msg.params) > 1 and not mask_matches(msg.params[0], name):
+        core.reply(user, N.ERR_NOSUCHSERVER, msg.params[0], "No such server")
+        return
     if mask_matches(mask, name):
         core.reply(user, N.RPL_LINKS, "*", name, f"0 {core.config.network}: {VERSION}")
     core.reply(user, N.RPL_ENDOFLINKS, mask, "End of /LINKS list")
