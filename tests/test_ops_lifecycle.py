@@ -367,30 +367,6 @@ def test_raise_open_files_limit_in_process():
 
 
 @pytest_twisted.ensureDeferred
-async def test_haproxy_listener_gives_the_real_client_address():
-    """ChatService wraps haproxy: listeners so the address comes from the PROXY header."""
-    from twisted.internet import reactor
-
-    from twistedchat.server.config import ServerConfig
-    from twistedchat.server.service import ChatService
-
-    chat = ChatService(ServerConfig(ports=["haproxy:tcp:0:interface=127.0.0.1"]), reactor=reactor)
-    chat.privilegedStartService()
-    chat.startService()
-    try:
-        port = chat.ports[0].getHost().port
-        client = await connect(f"tcp:127.0.0.1:{port}")
-        client.send("PROXY TCP4 203.0.113.7 127.0.0.1 40000 6667", "NICK proxied",
-                    "USER p 0 * :P", "WHOIS proxied")
-        whois = await client.expect("311")
-        assert whois.params[3] == "203.0.113.7", whois.to_line()
-        client.send("QUIT")
-        await client.wait_closed()
-    finally:
-        await chat.stopService()
-
-
-@pytest_twisted.ensureDeferred
 async def test_sighup_reloads_while_running_and_is_ignored_during_shutdown():
     """In-process: the service's handler reloads; once stopping, a SIGHUP neither reloads nor
     reaches the handler that was there before (for twistd: the default, which kills)."""
