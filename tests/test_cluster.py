@@ -280,10 +280,12 @@ def test_cluster_options_say_what_is_wrong() -> None:
 
 
 def test_workers_run_the_same_command_line_on_a_shared_port() -> None:
-    from twistedchat.cluster.service import reuse_port_descriptions, worker_arguments
+    from twistedchat.cluster.service import worker_arguments
 
-    assert worker_arguments(["--port", "6667", "--workers", "4", "--cluster", "redis://h/0"]) == [
-        "--port", "6667", "--cluster", "redis://h/0", "--reuse-port"]
-    assert worker_arguments(["--workers=auto", "--name", "x"]) == ["--name", "x", "--reuse-port"]
-    assert reuse_port_descriptions(["tcp:6667:interface=127.0.0.1"]) == [
-        "reuseport:6667:interface=127.0.0.1"]
+    assert worker_arguments(
+        ["--port", "6667", "--workers", "4", "--cluster", "redis://h/0", "-p", "7000"],
+        ["tcp:6667", "tcp:7000:interface=127.0.0.1"],
+    ) == ["--cluster", "redis://h/0", "--port", "reuseport:6667",
+          "--port", "reuseport:7000:interface=127.0.0.1", "--workers", "1"]
+    assert worker_arguments(["--workers=auto", "--name", "x", "--port=1"], ["tcp:1"]) == [
+        "--name", "x", "--port", "reuseport:1", "--workers", "1"]

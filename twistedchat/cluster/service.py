@@ -11,9 +11,9 @@ from typing import Any
 from twisted.application import service
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
-from twisted.python import usage
 
 from twistedchat.cluster.resp import parse_url
+from twistedchat.server.config import ConfigError, ServerConfig
 
 log = Logger()
 
@@ -23,31 +23,36 @@ RESTART_FIRST = 0.1
 RESTART_MAX = 5.0
 
 
-def cluster_url(value: str) -> str:
-    """``--cluster``: a ``redis://host:port/db`` URL, or a usage error that says so."""
+def cluster_url(value: Any) -> str:
+    """The ``cluster`` setting: a ``redis://host:port/db`` URL."""
+    value = str(value)
     try:
         parse_url(value)
     except ValueError as problem:
-        raise usage.UsageError(f"--cluster: {problem}") from None
+        raise ConfigError(f"cluster: {problem}") from None
     return value
 
 
-def worker_count(value: str) -> int:
-    """``--workers``: a number of processes, or ``auto`` for one per core."""
-    if value == "auto":
+def worker_count(value: Any) -> int:
+    """The ``workers`` setting: a number of processes, or ``auto`` for one per core."""
+    text = str(value)
+    if text == "auto":
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
-    if not value.isdigit() or not 1 <= int(value) <= 256:
-        raise usage.UsageError(f"--workers: expected a number from 1 to 256 or auto, not {value!r}")
-    return int(value)
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise ConfigError(f"workers: expected a number from 1 to 256 or auto, not {text!r}")
+    return int(text)
 
 
-def check_worker_ports(ports: list[str]) -> None:
-    """Workers share TCP ports (SO_REUSEPORT); other listeners cannot be shared that way."""
-    for description in ports:
+def check_workers(config: ServerConfig) -> None:
+    """Workers are nodes of a network, and share only tcp: ports (SO_REUSEPORT)."""
+    if config.cluster is None:
+        raise ConfigError("workers: each worker is a node of a network: set cluster "
+                          "(redis://host:port/db) too")
+    for description in config.ports:
         if description.split(":", 1)[0] != "tcp":
-            raise usage.UsageError(f"--workers: only tcp: ports can be shared by workers, "
-                                   f"not {description!r}")
+            raise ConfigError(f"workers: only tcp: ports can be shared by workers, "
+                              f"not {description!r}")
 
 
 def reuse_port_descriptions(ports: list[str]) -> list[str]:
@@ -55,19 +60,22 @@ def reuse_port_descriptions(ports: list[str]) -> list[str]:
     return ["reuseport:" + d.split(":", 1)[1] if d.startswith("tcp:") else d for d in ports]
 
 
-def worker_arguments(raw: list[str]) -> list[str]:
-    """The command line of one worker: the supervisor's, without ``--workers``, plus
-    ``--reuse-port``."""
+def worker_arguments(raw: list[str], ports: list[str]) -> list[str]:
+    """The command line of one worker: the supervisor's, less its ports and ``--workers``,
+    plus each port as a ``reuseport:`` listener and ``--workers 1``."""
     out: list[str] = []
     skip = False
     for arg in raw:
         if skip:
             skip = False
-        elif arg == "--workers":
+        elif arg in ("--workers", "--port", "-p"):
             skip = True
-        elif not arg.startswith("--workers="):
+        elif not arg.startswith(("--workers=", "--port=")) and not (
+                arg.startswith("-p") and not arg.startswith("--")):
             out.append(arg)
-    return [*out, "--reuse-port"]
+    for description in reuse_port_descriptions(ports):
+        out += ["--port", description]
+    return [*out, "--workers", "1"]
 
 
 class ClusterService(service.Service):
