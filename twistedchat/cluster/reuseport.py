@@ -22,6 +22,13 @@ class ReusePortEndpoint:
         self.backlog = backlog
 
     def listen(self, factory: Any) -> defer.Deferred[Any]:
+        try:
+            adopt = self.reactor.adoptStreamPort
+        except AttributeError:
+            # A reactor that cannot adopt sockets (or the configuration check's recorder,
+            # which must open none): a plain TCP listener.
+            return defer.maybeDeferred(self.reactor.listenTCP, self.port, factory,
+                                       self.backlog, self.interface)
         family = socket.AF_INET6 if ":" in self.interface else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -30,7 +37,7 @@ class ReusePortEndpoint:
             sock.bind((self.interface, self.port))
             sock.listen(self.backlog)
             sock.setblocking(False)
-            listening = self.reactor.adoptStreamPort(sock.fileno(), family, factory)
+            listening = adopt(sock.fileno(), family, factory)
         except Exception:
             return defer.fail()
         finally:

@@ -29,7 +29,7 @@ def cluster_url(value: Any) -> str:
     try:
         parse_url(value)
     except ValueError as problem:
-        raise ConfigError(f"cluster: {problem}") from None
+        raise ConfigError(str(problem)) from None
     return value
 
 
@@ -40,7 +40,7 @@ def worker_count(value: Any) -> int:
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
     if not text.isdigit() or not 1 <= int(text) <= 256:
-        raise ConfigError(f"workers: expected a number from 1 to 256 or auto, not {text!r}")
+        raise ConfigError(f"expected a number from 1 to 256 or auto, not {text!r}")
     return int(text)
 
 
@@ -111,7 +111,7 @@ class WorkerProcess(protocol.ProcessProtocol):
 
 
 class Supervisor(service.Service):
-    """Runs N workers (``python -m twisted chat ... --reuse-port``) and restarts one that dies."""
+    """Runs N workers (``twistd -n chat ...`` on ``reuseport:`` ports) and restarts one that dies."""
 
     def __init__(self, arguments: list[str], count: int, reactor: Any = None) -> None:
         if reactor is None:
@@ -131,7 +131,9 @@ class Supervisor(service.Service):
     def spawn(self, index: int) -> None:
         worker = WorkerProcess(self, index)
         self.workers[index] = worker
-        argv = [sys.executable, "-m", "twisted", "chat", *self.arguments]
+        # twistd (not twist): it opens the listeners in privilegedStartService; -n logs to stdout.
+        argv = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+                "-n", "--pidfile=", "chat", *self.arguments]
         self.reactor.spawnProcess(worker, sys.executable, argv, env=os.environ.copy(),
                                   childFDs={0: "w", 1: 1, 2: 2})
         log.info("started worker {index} (pid {pid})", index=index, pid=worker.transport.pid)
