@@ -12,6 +12,8 @@ import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
 from helpers import DaemonProcess, connect, register, wait_until
 
+from twistedchat.cluster import node as node_module
+
 
 @pytest_twisted.async_yield_fixture
 async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
@@ -159,7 +161,7 @@ async def test_a_killed_node_is_split_and_its_nicks_freed(
 
 @pytest_twisted.ensureDeferred
 async def test_redis_restarted_empty_network_comes_back(
-        redis: RedisServer, network: list[Node]) -> None:
+        redis: RedisServer, network: list[Node], monkeypatch: pytest.MonkeyPatch) -> None:
     a, b, c = network
     alice = await register(a, "alice")
     bob = await register(b, "bob")
@@ -170,6 +172,20 @@ async def test_redis_restarted_empty_network_comes_back(
     await all_see_member(network, "#room", "bob")
 
     redis.kill()
+    # While Redis is away nothing queues: a new user is told to retry after a bounded wait, and a
+    # line for remote members is dropped, not kept.
+    monkeypatch.setattr(node_module, "CLAIM_WAIT", 0.2)
+    await wait_until(lambda: c.cluster.control.current is None, "c saw Redis go")
+    newcomer = await connect(c.client_endpoint)
+    newcomer.send("NICK newcomer", "USER x 0 * :x")
+    await newcomer.expect("437", None, "newcomer")
+    newcomer.close()
+    await wait_until(lambda: b.cluster.control.current is None, "b saw Redis go")
+    dropped = b.cluster.dropped_batches
+    bob.send("PRIVMSG #room :into the void")
+    await bob.sync()
+    await wait_until(lambda: b.cluster.dropped_batches > dropped, "b dropped the line")
+    assert not b.cluster._outgoing
     redis.start()
     await wait_until(lambda: set(redis.cli("HKEYS", "twistedchat:ClusterNet:nicks").split())
                      == {"alice", "bob"}, "every node registered its users again", timeout=10)
@@ -187,6 +203,27 @@ async def test_redis_restarted_empty_network_comes_back(
         assert node.core.state.find_channel("#room").topic == "kept"
     bob.send("PRIVMSG #room :still here")
     await alice.expect("PRIVMSG", "#room", "still here", source="bob!")
+    assert not [m for m in alice.messages if m.params[-1:] == ("into the void",)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_fenced_node_registers_again_and_goes_on(
+        redis: RedisServer, network: list[Node]) -> None:
+    a, b, _ = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    alice.send("JOIN #room")
+    await all_see_member(network, "#room", "alice")
+    bob.send("JOIN #room")
+    await alice.expect("JOIN", "#room", source="bob!")
+    before = a.cluster.incarnation
+    # As if the others had declared a dead: its incarnation is gone, so its writes are refused.
+    redis.cli("HDEL", "twistedchat:ClusterNet:nodes", "a.node")
+    await wait_until(lambda: a.cluster.incarnation != before
+                     and a.cluster.control.current is not None, "a registered again", timeout=10)
+    assert redis.cli("HGET", "twistedchat:ClusterNet:nicks", "alice").strip() == "a.node"
+    alice.send("PRIVMSG #room :after the fence")
+    await bob.expect("PRIVMSG", "#room", "after the fence", source="alice!")
 
 
 @pytest_twisted.ensureDeferred
