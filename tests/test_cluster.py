@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
-from helpers import DaemonProcess, connect, register, wait_until
+from helpers import DaemonProcess, LineClient, connect, register, wait_until
 
 from twistedchat.cluster import node as node_module
 
@@ -31,6 +31,18 @@ async def network(redis: RedisServer) -> AsyncIterator[list[Node]]:
     yield nodes
     for node in nodes:
         await node.stop()
+
+
+async def alice_and_bob_in_room(network: list[Node]) -> tuple[LineClient, LineClient]:
+    """alice on the first node and bob on the second, both in #room on every node."""
+    alice = await register(network[0], "alice")
+    bob = await register(network[1], "bob")
+    alice.send("JOIN #room")
+    await all_see_member(network, "#room", "alice")
+    bob.send("JOIN #room")
+    await alice.expect("JOIN", "#room", source="bob!")
+    await all_see_member(network, "#room", "bob")
+    return alice, bob
 
 
 @pytest_twisted.ensureDeferred
@@ -112,6 +124,13 @@ async def test_a_conversation_across_three_nodes(network: list[Node]) -> None:
     # Her nick is free again, network-wide.
     again = await register(c, "alice")
     again.close()
+    # A change of case keeps the nick claimed.
+    carol.send("NICK Carol")
+    await carol.expect("NICK", "Carol")
+    copycat = await connect(a.client_endpoint)
+    copycat.send("NICK carol", "USER x 0 * :x")
+    await copycat.expect("433", None, "carol")
+    copycat.close()
 
 
 @pytest_twisted.ensureDeferred
@@ -163,13 +182,10 @@ async def test_a_killed_node_is_split_and_its_nicks_freed(
 async def test_redis_restarted_empty_network_comes_back(
         redis: RedisServer, network: list[Node], monkeypatch: pytest.MonkeyPatch) -> None:
     a, b, c = network
-    alice = await register(a, "alice")
-    bob = await register(b, "bob")
-    alice.send("JOIN #room", "TOPIC #room :kept")
-    await all_see_member(network, "#room", "alice")
-    bob.send("JOIN #room")
-    await alice.expect("JOIN", "#room", source="bob!")
-    await all_see_member(network, "#room", "bob")
+    alice, bob = await alice_and_bob_in_room(network)
+    alice.send("TOPIC #room :kept")
+    await bob.expect("TOPIC", "#room", "kept")
+    await wait_until(lambda: c.core.state.find_channel("#room").topic == "kept", "c has the topic")
 
     redis.kill()
     # While Redis is away nothing queues: a new user is told to retry after a bounded wait, and a
@@ -210,12 +226,7 @@ async def test_redis_restarted_empty_network_comes_back(
 async def test_a_fenced_node_registers_again_and_goes_on(
         redis: RedisServer, network: list[Node]) -> None:
     a, b, _ = network
-    alice = await register(a, "alice")
-    bob = await register(b, "bob")
-    alice.send("JOIN #room")
-    await all_see_member(network, "#room", "alice")
-    bob.send("JOIN #room")
-    await alice.expect("JOIN", "#room", source="bob!")
+    alice, bob = await alice_and_bob_in_room(network)
     before = a.cluster.incarnation
     # As if the others had declared a dead: its incarnation is gone, so its writes are refused.
     redis.cli("HDEL", "twistedchat:ClusterNet:nodes", "a.node")
@@ -229,13 +240,7 @@ async def test_a_fenced_node_registers_again_and_goes_on(
 @pytest_twisted.ensureDeferred
 async def test_a_cut_subscriber_loses_and_repeats_nothing(network: list[Node]) -> None:
     a, b, _ = network
-    alice = await register(a, "alice")
-    bob = await register(b, "bob")
-    alice.send("JOIN #room")
-    await all_see_member(network, "#room", "alice")
-    bob.send("JOIN #room")
-    await alice.expect("JOIN", "#room", source="bob!")
-    await all_see_member(network, "#room", "bob")
+    alice, bob = await alice_and_bob_in_room(network)
 
     def said() -> list[str]:
         return [m.params[1] for m in bob.messages if m.command == "PRIVMSG"]

@@ -341,10 +341,9 @@ class ClusterNode:
             return  # the invite-notify copy of the invitation just sent
         self._emit(["L", self.node_id, source, command, list(message.params),
                     relay.client_tags or None, relay.msgid, relay.now, extra])
-        if command == "NICK":
-            self._release(casefold(_nick_of(source)))
-        elif command == "QUIT":
-            self._release(casefold(_nick_of(source)))
+        old = casefold(_nick_of(source))
+        if command == "QUIT" or (command == "NICK" and old != casefold(message.params[0])):
+            self._release(old)  # (a change of case keeps the same claim)
 
     def _emit(self, event: list[Any]) -> None:
         self._outgoing.append(event)
