@@ -331,3 +331,14 @@ def test_workers_run_the_same_command_line_on_a_shared_port() -> None:
           "--port", "reuseport:7000:interface=127.0.0.1", "--workers", "1"]
     assert worker_arguments(["--workers=auto", "--name", "x", "--port=1"], ["tcp:1"]) == [
         "--name", "x", "--port", "reuseport:1", "--workers", "1"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_nick_claim_at_a_time_per_connection(network: list[Node]) -> None:
+    a, b, _ = network
+    alice = await register(a, "alice")
+    alice.send("NICK first", "NICK second")
+    await alice.expect("437", None, "second")
+    await alice.expect("NICK", "first", source="alice!")
+    await all_know(network, "first")
+    assert not any(n.knows("second") or n.knows("alice") for n in network)

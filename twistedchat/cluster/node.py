@@ -94,6 +94,7 @@ class ClusterNode:
         self._claims: dict[User, str] = {}
         #: Claims waiting for Redis: folded nick -> user.
         self._pending: dict[str, User] = {}
+        self._claiming: set[User] = set()
         self._outgoing: list[list[Any]] = []
         self._flush_call: Any = None
         #: Sequence of the last batch applied (None: none seen yet) and batches waiting for a gap.
@@ -252,6 +253,12 @@ class ClusterNode:
         if self._claims.get(user) == folded:
             del self._claims[user]
             return True
+        if user in self._claiming:
+            # One claim at a time per connection: a flood of NICKs costs Redis one round trip.
+            if user.registered:
+                self.core.reply(user, N.ERR_UNAVAILRESOURCE, nick or user.nick,
+                                "Nick change in progress, try again")
+            return False
         if folded in self._pending:
             if self._pending[folded] is not user:
                 self.core.reply(user, N.ERR_NICKNAMEINUSE, nick or user.nick,
@@ -260,6 +267,7 @@ class ClusterNode:
                     user.nick, user.folded = "*", ""
             return False
         self._pending[folded] = user
+        self._claiming.add(user)
         if self.control.current is not None:
             claim = self.control.run(scripts.CLAIM, self.prefix, self.node_id, self.incarnation,
                                      folded)
@@ -274,6 +282,7 @@ class ClusterNode:
     def _claimed(self, result: Any, user: User, folded: str, nick: str,
                  retry: Message | None) -> None:
         self._pending.pop(folded, None)
+        self._claiming.discard(user)
         core = self.core
         if not isinstance(result, list) or result[0] != 1:
             if isinstance(result, list) or result == -1:
