@@ -335,8 +335,7 @@ def test_workers_run_the_same_command_line_on_a_shared_port() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_one_nick_claim_at_a_time_per_connection(network: list[Node]) -> None:
-    a, b, _ = network
-    alice = await register(a, "alice")
+    alice = await register(network[0], "alice")
     alice.send("NICK first", "NICK second")
     await alice.expect("437", None, "second")
     await alice.expect("NICK", "first", source="alice!")
