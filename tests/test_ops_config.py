@@ -42,6 +42,8 @@ FILE_VALUES = {
     "bans-file": "bans.toml",
     "metrics": "tcp:9101:interface=127.0.0.1",
     "log-format": "json",
+    "cluster": "redis://127.0.0.1:6379/2",
+    "workers": 3,
 }
 
 
