@@ -87,6 +87,10 @@ class Options(usage.Options):
         super().__init__()
         self["port"] = []
         self["oper"] = {}
+        self["websocket"] = []
+        self["web"] = []
+        self["websocket-origin"] = []
+        self["trusted-proxy"] = []
 
     def opt_port(self, value: str) -> None:
         """Listen here: a port number or an endpoint description. Repeatable. [default: 1234]"""
@@ -99,18 +103,47 @@ class Options(usage.Options):
         name, password = parse_oper(value)
         self["oper"][name] = password
 
+    # -- browsers (twistedchat.server.websocket) ------------------------------------------------
+
+    def opt_websocket(self, value: str) -> None:
+        """Serve IRC over WebSocket (IRCv3) here, at / and /ws: a port or an endpoint. Repeatable."""
+        self["websocket"].append(port_description(value))
+
+    def opt_web(self, value: str) -> None:
+        """Serve the web client here (the page at /, its WebSocket at /ws). Repeatable."""
+        self["web"].append(port_description(value))
+
+    def opt_websocket_origin(self, value: str) -> None:
+        """Let pages from this origin (https://chat.example.org) connect. Repeatable. [default: the page's own]"""
+        from twistedchat.server.websocket import normalize_origin
+
+        try:
+            self["websocket-origin"].append(normalize_origin(value))
+        except ValueError as error:
+            raise usage.UsageError(f"--websocket-origin: {error}") from None
+
+    def opt_trusted_proxy(self, value: str) -> None:
+        """Take WebSocket clients' addresses from X-Forwarded-For/Forwarded sent by this address or range. Repeatable."""
+        from twistedchat.server.websocket import parse_networks
+
+        try:
+            self["trusted-proxy"].extend(parse_networks([value]))
+        except ValueError:
+            raise usage.UsageError(f"--trusted-proxy: {value!r} is not an IP address or range") from None
+
     def postOptions(self) -> None:
         from twisted.internet import reactor
 
         if not self["port"]:
             self["port"] = [DEFAULT_PORT]
-        for description in self["port"]:
-            try:
-                endpoints.serverFromString(reactor, description)
-            except (ValueError, KeyError, TypeError, OSError) as error:
-                raise usage.UsageError(f"--port: bad endpoint {description!r}: {error}") from None
-            except Exception as error:  # e.g. an unreadable certificate for ssl:
-                raise usage.UsageError(f"--port: cannot use {description!r}: {error}") from None
+        for option in ("port", "websocket", "web"):
+            for description in self[option]:
+                try:
+                    endpoints.serverFromString(reactor, description)
+                except (ValueError, KeyError, TypeError, OSError) as error:
+                    raise usage.UsageError(f"--{option}: bad endpoint {description!r}: {error}") from None
+                except Exception as error:  # e.g. an unreadable certificate for ssl:
+                    raise usage.UsageError(f"--{option}: cannot use {description!r}: {error}") from None
         if self["motd"] is not None:
             self["motd_lines"] = _read_lines("motd", self["motd"])
         if self["oper-file"] is not None:
@@ -155,4 +188,10 @@ def makeService(options: Options) -> service.IService:
     """The daemon's service for ``twistd chat``."""
     from twistedchat.server.net import ChatService
 
-    return ChatService(options.config(), list(options["port"]))
+    chat = ChatService(options.config(), list(options["port"]))
+    if options["websocket"] or options["web"]:
+        from twistedchat.server.websocket import add_web_listeners
+
+        add_web_listeners(chat, options["websocket"], options["web"],
+                          options["websocket-origin"], options["trusted-proxy"])
+    return chat

@@ -1,0 +1,377 @@
+"""IRC over WebSocket (the IRCv3 WebSocket spec) and the web client's site, on autobahn and twisted.web.
+
+A browser speaks WebSocket, not raw TCP. :class:`IRCWebSocketProtocol` (autobahn) negotiates the
+``binary.ircv3.net`` / ``text.ircv3.net`` subprotocols, checks the Origin and, behind a trusted
+reverse proxy, takes the client's address from ``Forwarded`` / ``X-Forwarded-For``. Everything
+after the handshake is the daemon's ordinary :class:`~twistedchat.server.net.ChatConnection`: it
+gets a :class:`LineTransport` in place of a socket, so a WebSocket client meets exactly the per-line
+rules of a TCP one (length, UTF-8, flood bucket and queue, send queue, timeouts, per-address
+limits). Each IRC line goes out as one WebSocket message, without its CR LF.
+
+Why autobahn: Twisted's own ``twisted.web.websocket`` (26.10) cannot choose a subprotocol, and the
+IRCv3 spec requires the server to echo back the one it accepts; autobahn's ``onConnect`` does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet import endpoints
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import resource, server, static
+
+from twistedchat.server.net import ChatConnection, ChatFactory
+from twistedchat.web import STATIC_DIR
+from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES
+
+log = Logger()
+
+#: The IRCv3 subprotocols, the binary one first (the spec's MUST).
+BINARY = "binary.ircv3.net"
+TEXT = "text.ircv3.net"
+SUBPROTOCOLS = (BINARY, TEXT)
+#: Messages longer than this are refused by the WebSocket layer itself (close code 1009); shorter
+#: ones over the IRC limit reach the line pipeline and get 417 like a long TCP line.
+MAX_MESSAGE_BYTES = 4 * (MAX_TAGS_BYTES + MAX_LINE_BYTES)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# -- the handshake's rules (pure functions) -------------------------------------------------------
+
+
+def choose_subprotocol(offered: Sequence[str]) -> str | None:
+    """The first subprotocol in the client's order of preference that we speak, if any."""
+    for name in offered:
+        if name in SUBPROTOCOLS:
+            return name
+    return None
+
+
+def normalize_origin(origin: str) -> str:
+    """``scheme://host[:port]`` in lower case without a default port or a trailing slash.
+
+    Raises ValueError when ``origin`` is not an http(s) origin.
+    """
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{origin!r} is not an http:// or https:// origin")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{origin!r} is an address, not an origin (scheme://host[:port])")
+    port = parts.port
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def origin_allowed(origin: str | None, host_header: str | None, allowed: Iterable[str]) -> bool:
+    """Whether a handshake's Origin may connect.
+
+    A request without Origin is not from a browser page (IRC libraries, bots): allowed, since the
+    Origin check only keeps other web sites' pages out. With an allow-list, the origin must be on
+    it; without one, it must be the page's own (its host and port equal the Host header's).
+    """
+    if not origin:
+        return True
+    try:
+        normal = normalize_origin(origin)
+    except ValueError:
+        return False
+    allowed = list(allowed)
+    if allowed:
+        return normal in allowed
+    if not host_header:
+        return False
+    scheme = normal.split("://", 1)[0]
+    try:
+        return normal == normalize_origin(f"{scheme}://{host_header.strip()}")
+    except ValueError:
+        return False
+
+
+def parse_networks(values: Iterable[str]) -> list[Network]:
+    """Addresses or CIDR ranges (``127.0.0.1``, ``10.0.0.0/8``, ``::1``) as networks."""
+    return [ipaddress.ip_network(value.strip(), strict=False) for value in values]
+
+
+def _address(value: str) -> str | None:
+    """An IP address from a forwarding header's node (``1.2.3.4``, ``"[::1]:80"``, ``1.2.3.4:80``)."""
+    value = value.strip().strip('"')
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def forwarded_address(headers: dict[str, str]) -> str | None:
+    """The client address our proxy put in ``Forwarded`` (RFC 7239) or ``X-Forwarded-For``.
+
+    The last entry is the one the proxy next to us added (entries before it came from the client
+    or from proxies we know nothing about). ``None`` if there is no usable address.
+    """
+    forwarded = headers.get("forwarded")
+    if forwarded:
+        last = forwarded.split(",")[-1]
+        for pair in last.split(";"):
+            name, _, value = pair.partition("=")
+            if name.strip().lower() == "for":
+                return _address(value)
+        return None
+    chain = headers.get("x-forwarded-for")
+    if chain:
+        return _address(chain.split(",")[-1])
+    return None
+
+
+def client_address(peer: str, headers: dict[str, str], proxies: Sequence[Network]) -> str:
+    """The address a connection counts as: the forwarded one only when ``peer`` is a trusted proxy."""
+    if not proxies:
+        return peer
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if not any(address in network for network in proxies):
+        return peer
+    return forwarded_address(headers) or peer
+
+
+def frame(line: bytes, opcode: int) -> bytes:
+    """One unmasked, final WebSocket frame (what a server sends) carrying ``line``."""
+    length = len(line)
+    if length < 126:
+        return bytes((0x80 | opcode, length)) + line
+    if length < 65536:
+        return bytes((0x80 | opcode, 126)) + length.to_bytes(2, "big") + line
+    return bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big") + line
+
+
+def as_text(line: bytes) -> bytes:
+    """``line`` if it is UTF-8, else with each bad byte replaced by U+FFFD (text frames must be UTF-8)."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("utf-8", "replace").encode("utf-8")
+    return line
+
+
+# -- the connection -------------------------------------------------------------------------------
+
+
+class LineTransport:
+    """What a :class:`ChatConnection` writes to in place of a socket: lines out as WebSocket messages.
+
+    The connection writes CR LF-terminated lines (one call per reactor turn however many lines
+    it has); each becomes one message, and they leave in one write to the TCP connection.
+    """
+
+    def __init__(self, websocket: IRCWebSocketProtocol, host: str) -> None:
+        self.websocket = websocket
+        self.host = host
+        self.opcode = 0x2 if websocket.binary else 0x1
+        self.disconnecting = False
+
+    def write(self, data: bytes) -> None:
+        websocket = self.websocket
+        if websocket.state != websocket.STATE_OPEN:
+            return
+        lines = data.split(b"\r\n")
+        if lines[-1] == b"":
+            lines.pop()
+        opcode = self.opcode
+        if opcode == 0x1:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                lines = [as_text(line) for line in lines]
+        websocket.transport.write(b"".join([frame(line, opcode) for line in lines]))
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        self.write(b"".join(data))
+
+    def loseConnection(self) -> None:
+        """Close the WebSocket (close frame, then TCP) after what was written."""
+        self.disconnecting = True
+        websocket = self.websocket
+        if websocket.state == websocket.STATE_OPEN:
+            websocket.sendClose(1000)
+        elif websocket.transport is not None:
+            websocket.transport.loseConnection()
+
+    def abortConnection(self) -> None:
+        self.disconnecting = True
+        self.websocket.dropConnection(abort=True)
+
+    def getPeer(self) -> IPv4Address | IPv6Address:
+        peer = self.websocket.transport.getPeer()
+        port = getattr(peer, "port", 0)
+        if ":" in self.host:
+            return IPv6Address("TCP", self.host, port)
+        return IPv4Address("TCP", self.host, port)
+
+    def getHost(self) -> Any:
+        return self.websocket.transport.getHost()
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """Let the TCP connection pause the chat connection when the browser stops reading."""
+        transport = self.websocket.transport
+        if getattr(transport, "producer", None) is not None:
+            # twisted.web's HTTPChannel registered itself for the HTTP request that became this
+            # WebSocket; that request is over.
+            transport.unregisterProducer()
+        transport.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        transport = self.websocket.transport
+        if transport is not None:
+            transport.unregisterProducer()
+
+
+class IRCWebSocketProtocol(WebSocketServerProtocol):
+    """One browser (or other WebSocket) client: the handshake here, then a :class:`ChatConnection`."""
+
+    factory: IRCWebSocketFactory
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.binary = False
+        self.client_host = ""
+        self.chat: ChatConnection | None = None
+
+    def onConnect(self, request: Any) -> str | None:
+        """Check the Origin, find the client's address, pick the subprotocol."""
+        factory = self.factory
+        if not origin_allowed(request.origin, request.headers.get("host"), factory.origins):
+            log.info("refused a WebSocket from origin {origin}", origin=request.origin)
+            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "Origin not allowed")
+        peer = self.transport.getPeer()
+        self.client_host = client_address(getattr(peer, "host", "localhost"), request.headers,
+                                          factory.proxies)
+        chosen = choose_subprotocol(request.protocols)
+        # Without a subprotocol (older web clients) we speak text, which every browser reads.
+        self.binary = chosen == BINARY
+        return chosen
+
+    def onOpen(self) -> None:
+        chat = ChatConnection(self.factory.chat)
+        self.chat = chat
+        chat.makeConnection(LineTransport(self, self.client_host))
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        """One WebSocket message: one IRC line, into the same pipeline as a TCP line."""
+        chat = self.chat
+        if chat is None or chat.user is None or chat._closing:
+            return
+        if payload.endswith(b"\n"):  # tolerate a client that still ends its lines
+            payload = payload[:-2] if payload.endswith(b"\r\n") else payload[:-1]
+        if not payload:
+            return
+        chat.user.last_seen = chat.clock.seconds()
+        if b"\n" in payload:
+            chat.core.fail(chat.user, "*", "INVALID_MESSAGE",
+                           "Message rejected: one WebSocket message carries one line")
+            return
+        chat._line(payload)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        chat, self.chat = self.chat, None
+        if chat is not None:
+            chat.connectionLost(Failure(ConnectionError(reason or "WebSocket closed")))
+
+
+class IRCWebSocketFactory(WebSocketServerFactory):
+    """Makes :class:`IRCWebSocketProtocol` s for one :class:`ChatFactory` (one chat, many doors)."""
+
+    protocol = IRCWebSocketProtocol
+
+    def __init__(self, chat: ChatFactory, origins: Sequence[str] = (),
+                 proxies: Sequence[Network] = ()) -> None:
+        super().__init__(server="twistedchat")
+        self.chat = chat
+        self.origins = [normalize_origin(origin) for origin in origins]
+        self.proxies = list(proxies)
+        self.setProtocolOptions(
+            maxMessagePayloadSize=MAX_MESSAGE_BYTES,
+            maxFramePayloadSize=MAX_MESSAGE_BYTES,
+            # The chat's own PING and registration timeouts apply; the handshake gets a few seconds.
+            openHandshakeTimeout=10,
+            closeHandshakeTimeout=2,
+        )
+
+
+# -- the site ---------------------------------------------------------------------------------------
+
+
+class StaticFiles(static.File):
+    """The web client's files, without directory listings, with safe headers."""
+
+    contentTypes = {
+        **static.File.contentTypes,
+        ".html": "text/html; charset=utf-8",
+        ".js": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+    }
+
+    def directoryListing(self) -> resource.Resource:
+        return resource.NoResource()
+
+    def render(self, request: Any) -> Any:
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        request.setHeader(b"Referrer-Policy", b"no-referrer")
+        request.setHeader(
+            b"Content-Security-Policy",
+            b"default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+            b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        )
+        return super().render(request)
+
+
+def web_site(chat: ChatFactory, *, page: bool, origins: Sequence[str] = (),
+             proxies: Sequence[Network] = ()) -> server.Site:
+    """The HTTP site: the WebSocket at ``/ws`` (and at ``/`` without the page), the page at ``/``."""
+    sockets = WebSocketResource(IRCWebSocketFactory(chat, origins, proxies))
+    root: resource.Resource
+    if page:
+        root = StaticFiles(str(STATIC_DIR))
+    else:
+        root = resource.Resource()
+        root.putChild(b"", sockets)
+    root.putChild(b"ws", sockets)
+    site = server.Site(root)
+    site.noisy = False
+    return site
+
+
+def add_web_listeners(chat_service: Any, websocket: Sequence[str], web: Sequence[str],
+                      origins: Sequence[str] = (), proxies: Sequence[Network] = ()) -> None:
+    """Add the ``--websocket`` and ``--web`` listeners to the daemon's service.
+
+    They join its listeners, so they open and close (first, at shutdown) with the TCP ones.
+    """
+    chat = chat_service.factory
+    for descriptions, page, what in ((websocket, False, "WebSocket"), (web, True, "web client")):
+        if not descriptions:
+            continue
+        site = web_site(chat, page=page, origins=origins, proxies=proxies)
+        for description in descriptions:
+            endpoint = endpoints.serverFromString(chat_service.reactor, description)
+            listener = StreamServerEndpointService(endpoint, site)
+            listener._raiseSynchronously = True
+            listener.setServiceParent(chat_service)
+            chat_service.listeners.append(listener)
+            chat_service.descriptions.append(f"{description} ({what})")
