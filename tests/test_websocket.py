@@ -1,0 +1,471 @@
+"""IRC over WebSocket: the handshake's rules, and the daemon's per-line rules over real loopback.
+
+The pure rules (subprotocol choice, Origin, forwarding headers, framing) are tested as functions;
+the rest with autobahn's own WebSocket client against the daemon's site on 127.0.0.1, beside plain
+TCP clients of the same chat.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import pytest
+import pytest_twisted
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from helpers import LineClient, register, wait_until
+from twisted.internet import defer, endpoints, reactor
+from twisted.logger import globalLogPublisher
+from twisted.python import usage
+
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.net import ChatFactory
+from twistedchat.server.tap import Options
+from twistedchat.server.websocket import (
+    BINARY,
+    TEXT,
+    choose_subprotocol,
+    client_address,
+    forwarded_address,
+    frame,
+    normalize_origin,
+    origin_allowed,
+    parse_networks,
+    web_site,
+)
+
+ensure = pytest_twisted.ensureDeferred
+
+
+# -- the rules as functions ----------------------------------------------------------------------
+
+
+def test_subprotocol_follows_the_clients_preference():
+    assert choose_subprotocol([TEXT, BINARY]) == TEXT
+    assert choose_subprotocol([BINARY, TEXT]) == BINARY
+    assert choose_subprotocol(["chat", BINARY]) == BINARY
+    assert choose_subprotocol(["chat"]) is None
+    assert choose_subprotocol([]) is None
+
+
+def test_origins_are_normalized():
+    assert normalize_origin("HTTPS://Chat.Example.org:443/") == "https://chat.example.org"
+    assert normalize_origin("http://localhost:8080") == "http://localhost:8080"
+    assert normalize_origin("http://[::1]:80") == "http://[::1]"
+    for bad in ("chat.example.org", "ftp://x.org", "https://x.org/path", "null", "https://u@x.org"):
+        with pytest.raises(ValueError):
+            normalize_origin(bad)
+
+
+def test_origin_policy():
+    # No Origin: not a web page (bots, IRC libraries): allowed.
+    assert origin_allowed(None, "chat.example.org", [])
+    # Same origin as the Host the page was served from.
+    assert origin_allowed("http://localhost:8080", "localhost:8080", [])
+    assert origin_allowed("https://chat.example.org", "chat.example.org", [])
+    assert origin_allowed("https://chat.example.org", "chat.example.org:443", [])
+    # Another site, another port, a file:// page ("null"), no Host to compare with: refused.
+    assert not origin_allowed("http://evil.example", "localhost:8080", [])
+    assert not origin_allowed("http://localhost:9999", "localhost:8080", [])
+    assert not origin_allowed("null", "localhost:8080", [])
+    assert not origin_allowed("http://localhost:8080", None, [])
+    # With an allow-list, only the list counts.
+    allowed = [normalize_origin("https://web.example.org")]
+    assert origin_allowed("https://web.example.org", "irc.example.org", allowed)
+    assert not origin_allowed("https://irc.example.org", "irc.example.org", allowed)
+
+
+def test_forwarded_headers():
+    assert forwarded_address({"x-forwarded-for": "203.0.113.7"}) == "203.0.113.7"
+    # The last entry is the one our proxy added; earlier ones may be forged by the client.
+    assert forwarded_address({"x-forwarded-for": "6.6.6.6, 203.0.113.7"}) == "203.0.113.7"
+    assert forwarded_address({"forwarded": 'for=6.6.6.6, for="[2001:db8::7]:4711";proto=https'}) \
+        == "2001:db8::7"
+    assert forwarded_address({"forwarded": "for=203.0.113.7:1234;by=10.0.0.1"}) == "203.0.113.7"
+    assert forwarded_address({"forwarded": "for=unknown"}) is None
+    assert forwarded_address({"x-forwarded-for": "not-an-address"}) is None
+    assert forwarded_address({}) is None
+
+
+def test_forwarded_address_counts_only_from_a_trusted_proxy():
+    headers = {"x-forwarded-for": "203.0.113.7"}
+    proxies = parse_networks(["127.0.0.1", "10.0.0.0/8"])
+    assert client_address("127.0.0.1", headers, proxies) == "203.0.113.7"
+    assert client_address("10.1.2.3", headers, proxies) == "203.0.113.7"
+    assert client_address("192.0.2.1", headers, proxies) == "192.0.2.1"
+    assert client_address("127.0.0.1", headers, []) == "127.0.0.1"
+    assert client_address("127.0.0.1", {}, proxies) == "127.0.0.1"
+    assert proxies[1] == ipaddress.ip_network("10.0.0.0/8")
+
+
+def test_frames_are_final_and_unmasked():
+    assert frame(b"PING x", 0x1) == b"\x81\x06PING x"
+    assert frame(b"y" * 200, 0x2)[:4] == b"\x82\x7e\x00\xc8"
+    assert frame(b"z" * 70000, 0x1)[:10] == b"\x81\x7f" + (70000).to_bytes(8, "big")
+
+
+def test_options():
+    options = Options()
+    options.parseOptions([
+        "--websocket", "8081", "--web", "tcp:8080:interface=127.0.0.1",
+        "--websocket-origin", "https://Chat.Example.org/", "--trusted-proxy", "127.0.0.1",
+        "--trusted-proxy", "fd00::/8",
+    ])
+    assert options["websocket"] == ["tcp:8081"]
+    assert options["web"] == ["tcp:8080:interface=127.0.0.1"]
+    assert options["websocket-origin"] == ["https://chat.example.org"]
+    assert [str(n) for n in options["trusted-proxy"]] == ["127.0.0.1/32", "fd00::/8"]
+    for bad in (["--websocket-origin", "chat.example.org"], ["--trusted-proxy", "proxy.local"],
+                ["--web", "nonsense:1"]):
+        with pytest.raises(usage.UsageError):
+            Options().parseOptions(bad)
+
+
+# -- over loopback --------------------------------------------------------------------------------
+
+
+class WebSocketLines(LineClient):
+    """:class:`LineClient`'s expectations over a WebSocket: each message is one line."""
+
+    def __init__(self, protocol: IRCTestClient) -> None:
+        super().__init__()
+        self.protocol = protocol
+        self.frames: list[tuple[bytes, bool]] = []
+
+    def send(self, *lines: str | bytes) -> None:
+        for line in lines:
+            data = line if isinstance(line, bytes) else line.encode("utf-8")
+            self.protocol.sendMessage(data, isBinary=self.protocol.binary)
+
+    def close(self) -> None:
+        self.protocol.sendClose(1000)
+
+
+class IRCTestClient(WebSocketClientProtocol):
+    """autobahn's client, recording every message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines = WebSocketLines(self)
+        self.opened: defer.Deferred[None] = defer.Deferred()
+        self.binary = False
+        self.close_reason = ""
+
+    def onOpen(self) -> None:
+        self.binary = self.websocket_protocol_in_use == BINARY
+        self.opened.callback(None)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.lines.frames.append((payload, isBinary))
+        self.lines.dataReceived(payload + b"\n")
+
+    def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
+        self.close_reason = str(reason)
+        if not self.opened.called:
+            self.opened.errback(ConnectionError(f"refused: {code} {reason}"))
+        if not self.lines.is_closed:
+            self.lines.connectionLost()
+
+
+class WebServer:
+    """The daemon's chat on TCP plus its web site (page and WebSocket) on loopback."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, config: ServerConfig, origins=(), proxies=()) -> None:
+        self.factory = ChatFactory(config)
+        self.site = web_site(self.factory, page=True, origins=origins,
+                             proxies=parse_networks(proxies))
+        self.listening: list[Any] = []
+        self.clients: list[IRCTestClient] = []
+
+    async def start(self) -> None:
+        tcp = endpoints.TCP4ServerEndpoint(reactor, 0, interface=self.host)
+        web = endpoints.TCP4ServerEndpoint(reactor, 0, interface=self.host)
+        self.listening = [await tcp.listen(self.factory), await web.listen(self.site)]
+        self.port = self.listening[0].getHost().port
+        self.web_port = self.listening[1].getHost().port
+
+    @property
+    def client_endpoint(self) -> str:
+        return f"tcp:{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        # Let every WebSocket finish closing first: tearing a half-closed one down under the Qt
+        # reactor at the start of the next test crashes PyQt (a slot proxy deleted twice).
+        for protocol in self.clients:
+            if not protocol.lines.is_closed:
+                if protocol.state == protocol.STATE_OPEN:
+                    protocol.sendClose(1000)
+                await protocol.lines.wait_closed()
+        for port in self.listening:
+            await port.stopListening()
+        await self.factory.shutdown("Server restarting")
+
+    async def websocket(self, path: str = "/ws", protocols=(TEXT,), origin: str | None = None,
+                        headers: dict[str, str] | None = None) -> IRCTestClient:
+        url = f"ws://{self.host}:{self.web_port}{path}"
+        factory = WebSocketClientFactory(url, protocols=list(protocols) or None, origin=origin,
+                                         headers=headers)
+        factory.protocol = IRCTestClient
+        protocol = factory.buildProtocol(None)
+        if hasattr(self, "clients"):
+            self.clients.append(protocol)
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, self.host, self.web_port)
+        await endpoints.connectProtocol(endpoint, protocol)
+        await protocol.opened.addTimeout(5, reactor)
+        return protocol
+
+    async def register_websocket(self, nick: str, **options: Any) -> WebSocketLines:
+        client = (await self.websocket(**options)).lines
+        client.nick = nick
+        client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick} in a browser")
+        await client.expect("001")
+        await client.expect(where=lambda m: m.command in ("376", "422"))
+        return client
+
+
+@pytest_twisted.async_yield_fixture
+async def web_server(request):
+    settings = dict(getattr(request, "param", {}))
+    origins = settings.pop("origins", ())
+    proxies = settings.pop("proxies", ())
+    server = WebServer(ServerConfig(name="web.server", **settings), origins, proxies)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@ensure
+async def test_subprotocol_is_echoed_and_sets_the_frame_type(web_server):
+    for offered, chosen, binary in (([TEXT, BINARY], TEXT, False), ([BINARY, TEXT], BINARY, True),
+                                    ([BINARY], BINARY, True)):
+        protocol = await web_server.websocket(protocols=offered)
+        assert protocol.websocket_protocol_in_use == chosen
+        client = protocol.lines
+        client.send("PING :hello")
+        await client.expect("PONG", None, "hello")
+        assert protocol.lines.frames[-1][1] is binary
+        client.close()
+        await client.wait_closed()
+
+
+@ensure
+async def test_no_subprotocol_speaks_text(web_server):
+    protocol = await web_server.websocket(protocols=())
+    assert protocol.websocket_protocol_in_use is None
+    protocol.lines.send("PING :legacy")
+    await protocol.lines.expect("PONG", None, "legacy")
+    assert protocol.lines.frames[-1][1] is False
+    protocol.lines.close()
+    await protocol.lines.wait_closed()
+
+
+@ensure
+async def test_websocket_at_root_and_ws_without_the_page():
+    factory = ChatFactory(ServerConfig(name="ws.only"))
+    site = web_site(factory, page=False)
+    port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
+    server = WebServer.__new__(WebServer)
+    server.web_port = port.getHost().port
+    try:
+        for path in ("/", "/ws"):
+            protocol = await server.websocket(path=path)
+            protocol.lines.send("PING :x")
+            await protocol.lines.expect("PONG")
+            protocol.lines.close()
+            await protocol.lines.wait_closed()
+    finally:
+        await port.stopListening()
+        await factory.shutdown()
+
+
+@ensure
+async def test_other_origins_are_refused(web_server):
+    same = f"http://127.0.0.1:{web_server.web_port}"
+    protocol = await web_server.websocket(origin=same)
+    protocol.lines.close()
+    with pytest.raises(ConnectionError, match="403"):
+        await web_server.websocket(origin="http://evil.example")
+    with pytest.raises(ConnectionError, match="403"):
+        await web_server.websocket(origin=f"http://127.0.0.1:{web_server.web_port + 1}")
+    await wait_until(lambda: not web_server.factory.connections, "no chat connection is left")
+
+
+@pytest.mark.parametrize("web_server", [{"origins": ["https://web.example.org"]}], indirect=True)
+@ensure
+async def test_origin_allow_list(web_server):
+    protocol = await web_server.websocket(origin="https://web.example.org")
+    protocol.lines.close()
+    with pytest.raises(ConnectionError, match="403"):
+        await web_server.websocket(origin=f"http://127.0.0.1:{web_server.web_port}")
+
+
+@ensure
+async def test_browser_and_tcp_clients_talk_one_line_per_message(web_server):
+    web = await web_server.register_websocket("webby")
+    tcp = await register(web_server, "tcpy")
+    third = await register(web_server, "third")
+    for client in (tcp, third, web):
+        client.send("JOIN #mixed")
+        await client.expect("366")
+    web.send("PRIVMSG #mixed :hello from a browser ✓")
+    await tcp.expect("PRIVMSG", "#mixed", "hello from a browser ✓", source="webby!")
+    tcp.send("PRIVMSG #mixed :hello from TCP")
+    await web.expect("PRIVMSG", "#mixed", "hello from TCP", source="tcpy!")
+    # NAMES is one outbox item of several lines: each must be its own WebSocket message.
+    before = len(web.frames)
+    web.send("NAMES #mixed")
+    await web.expect("366")
+    frames = web.frames[before:]
+    assert [parse_command(payload) for payload, _ in frames] == ["353", "366"]
+    for payload, _ in web.frames:
+        assert b"\r" not in payload and b"\n" not in payload
+        payload.decode("utf-8")
+    # The server's message-of-the-day burst (many lines written at once) came as many messages too.
+    assert sum(1 for payload, _ in web.frames if parse_command(payload) in ("001", "002", "003")) == 3
+    for client in (web, tcp, third):
+        client.close()
+
+
+def parse_command(payload: bytes) -> str:
+    words = payload.split(b" ")
+    while words and words[0][:1] in (b"@", b":"):
+        words.pop(0)
+    return words[0].decode()
+
+
+@ensure
+async def test_long_line_gets_417_and_the_connection_goes_on(web_server):
+    web = await web_server.register_websocket("longy")
+    web.send("PRIVMSG longy :" + "x" * 600)
+    reply = await web.expect("417")
+    assert reply.params[-1] == "Input line was too long"
+    web.send("PING :still here")
+    await web.expect("PONG", None, "still here")
+    # A message that carries two lines is refused, not run as two commands.
+    web.send(b"PRIVMSG longy :one\nQUIT :two")
+    fail = await web.expect("FAIL")
+    assert fail.params[:2] == ("*", "INVALID_MESSAGE")
+    # Invalid UTF-8 (possible in a binary message) gets the TCP answer.
+    protocol = await web_server.websocket(protocols=[BINARY])
+    protocol.lines.send(b"NICK \xff\xfe")
+    fail = await protocol.lines.expect("FAIL")
+    assert fail.params[:2] == ("NICK", "INVALID_UTF8")
+    # A trailing CR LF from an older client is tolerated.
+    web.send(b"PING :crlf\r\n")
+    await web.expect("PONG", None, "crlf")
+    web.close()
+    protocol.lines.close()
+
+
+@pytest.mark.parametrize("web_server", [{"flood_burst": 5, "flood_rate": 1, "flood_queue": 20}],
+                         indirect=True)
+@ensure
+async def test_flood_is_delayed_then_disconnected(web_server):
+    flooder = await web_server.register_websocket("flooder")
+    watcher = await register(web_server, "watcher")
+    flooder.send(*(f"PRIVMSG watcher :flood {n}" for n in range(100)))
+    error = await flooder.expect("ERROR")
+    assert error.params[0] == "Closing Link: 127.0.0.1 (Excess Flood)"
+    await flooder.wait_closed()
+    received = [m.params[-1] for m in watcher.messages if m.command == "PRIVMSG"]
+    assert received[0] == "flood 0" and len(received) <= 10
+    watcher.close()
+
+
+@pytest.mark.parametrize("web_server", [{"proxies": ["127.0.0.1"], "max_per_ip": 1}],
+                         indirect=True)
+@ensure
+async def test_trusted_proxy_supplies_the_address(web_server):
+    first = await web_server.register_websocket(
+        "proxied", headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.7"})
+    first.send("WHOIS proxied")
+    whois = await first.expect("311")
+    assert whois.params[3] == "203.0.113.7"
+    # Per-address limits count the forwarded address: another one still gets in, the same is refused.
+    second = await web_server.register_websocket(
+        "other", headers={"Forwarded": 'for="[2001:db8::5]:1234";proto=https'})
+    second.send("WHOIS other")
+    assert (await second.expect("311")).params[3] == "2001:db8::5"
+    third = (await web_server.websocket(headers={"X-Forwarded-For": "203.0.113.7"})).lines
+    error = await third.expect("ERROR")
+    assert "Too many connections" in error.params[0]
+    await third.wait_closed()
+    first.close()
+    second.close()
+
+
+@ensure
+async def test_forwarding_headers_are_ignored_without_a_trusted_proxy(web_server):
+    client = await web_server.register_websocket("direct", headers={"X-Forwarded-For": "6.6.6.6"})
+    client.send("WHOIS direct")
+    assert (await client.expect("311")).params[3] == "127.0.0.1"
+    client.close()
+
+
+@pytest.mark.parametrize("web_server", [{"registration_timeout": 1}], indirect=True)
+@ensure
+async def test_registration_timeout_applies(web_server):
+    protocol = await web_server.websocket()
+    error = await protocol.lines.expect("ERROR", timeout=5)
+    assert "Registration timed out" in error.params[0] or "timeout" in error.params[0].lower()
+    await protocol.lines.wait_closed()
+
+
+@pytest.mark.parametrize("web_server", [{"sendq": 32 * 1024, "flood_rate": 0}], indirect=True)
+@ensure
+async def test_a_tab_that_stops_reading_is_dropped_at_sendq(web_server):
+    factory = web_server.factory
+    before = set(factory.connections)
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    reader = await web_server.register_websocket("stuck")
+    (conn,) = set(factory.connections) - before
+    reader.send("JOIN #busy")
+    await reader.expect("366")
+    # The browser stops reading: small buffers both sides, so little data fills them.
+    reader.protocol.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.protocol.transport.pauseProducing()
+    conn.transport.websocket.transport.getHandle().setsockopt(
+        socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    talker = await register(web_server, "talker")
+    talker.send("JOIN #busy")
+    await talker.expect("366")
+    text = "z" * 400
+    for batch in range(10):
+        talker.send(*(f"PRIVMSG #busy :{batch}-{n} {text}" for n in range(100)))
+        await talker.sync()
+        if conn not in factory.connections:
+            break
+    await wait_until(lambda: conn not in factory.connections, "the stuck tab is dropped")
+    globalLogPublisher.removeObserver(events.append)
+    assert factory.core.state.find_user("stuck") is None
+    assert any("send queue exceeded" in e.get("log_format", "") for e in events)
+    talker.send("PRIVMSG #busy :after")
+    talker.send("PING :alive")
+    await talker.expect("PONG", None, "alive")
+    reader.protocol.transport.resumeProducing()
+    talker.close()
+
+
+@ensure
+async def test_page_and_its_files_are_served(web_server):
+    from twisted.web.client import Agent, readBody
+
+    agent = Agent(reactor)
+    base = f"http://127.0.0.1:{web_server.web_port}"
+    response = await agent.request(b"GET", f"{base}/".encode())
+    body = await readBody(response)
+    assert response.code == 200 and b'<script type="module" src="app.js">' in body
+    assert response.headers.getRawHeaders(b"content-security-policy")[0].startswith(b"default-src 'self'")
+    for name, kind in (("app.js", b"text/javascript"), ("client.js", b"text/javascript"),
+                       ("irc.js", b"text/javascript"), ("style.css", b"text/css")):
+        response = await agent.request(b"GET", f"{base}/{name}".encode())
+        await readBody(response)
+        assert response.code == 200
+        assert response.headers.getRawHeaders(b"content-type")[0].startswith(kind)
+    response = await agent.request(b"GET", f"{base}/../setup.cfg".encode())
+    await readBody(response)
+    assert response.code == 404
