@@ -181,8 +181,10 @@ class WebServer:
         self.clients: list[IRCTestClient] = []
 
     async def start(self) -> None:
-        tcp = endpoints.TCP4ServerEndpoint(reactor, 0, interface=self.host)
-        web = endpoints.TCP4ServerEndpoint(reactor, 0, interface=self.host)
+        """Listen (again, on the same ports after :meth:`stop`)."""
+        tcp = endpoints.TCP4ServerEndpoint(reactor, getattr(self, "port", 0), interface=self.host)
+        web = endpoints.TCP4ServerEndpoint(reactor, getattr(self, "web_port", 0),
+                                           interface=self.host)
         self.listening = [await tcp.listen(self.factory), await web.listen(self.site)]
         self.port = self.listening[0].getHost().port
         self.web_port = self.listening[1].getHost().port
@@ -201,6 +203,7 @@ class WebServer:
                 await protocol.lines.wait_closed()
         for port in self.listening:
             await port.stopListening()
+        self.listening = []
         await self.factory.shutdown("Server restarting")
 
     async def websocket(self, path: str = "/ws", protocols=(TEXT,), origin: str | None = None,

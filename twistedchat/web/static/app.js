@@ -291,8 +291,18 @@ function start(nick, channels) {
       completeNick(session, input);
     }
   });
-  $("#toggle-list").addEventListener("click", () => document.body.classList.toggle("show-list"));
-  $("#toggle-members").addEventListener("click", () => document.body.classList.toggle("show-members"));
+  $("#toggle-list").addEventListener("click", () => {
+    document.body.classList.remove("show-members");
+    document.body.classList.toggle("show-list");
+  });
+  $("#toggle-members").addEventListener("click", () => {
+    document.body.classList.remove("show-list");
+    document.body.classList.toggle("show-members");
+  });
+  for (const area of [$("#lines"), input]) {
+    area.addEventListener("focus", () => document.body.classList.remove("show-list", "show-members"));
+    area.addEventListener("click", () => document.body.classList.remove("show-list", "show-members"));
+  }
   $("#join-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const name = $("#join-name").value.trim();

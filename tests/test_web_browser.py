@@ -1,0 +1,347 @@
+"""The web client in a real browser: Debian's chromium driven by Playwright, against the real daemon.
+
+The daemon (TCP and its web site) runs on this process's reactor; Playwright's synchronous API
+runs in a thread of its own (:class:`Browser`), so the reactor keeps serving while the browser
+waits. Every wait is one of Playwright's DOM waits or :func:`helpers.wait_until`, bounded; nothing
+sleeps. ``UPDATE_SCREENSHOTS=1`` (``make web-screenshots``) also copies the theme screenshots to docs/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from helpers import register, wait_until
+from test_websocket import WebServer
+from twisted.internet import reactor, threads
+from twisted.python.threadpool import ThreadPool
+
+from twistedchat.bot import Bot, command, make_service
+from twistedchat.server.config import ServerConfig
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: Milliseconds any one browser wait may take.
+WAIT = 10_000
+REPO = Path(__file__).resolve().parent.parent
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - the test extra installs it
+    sync_playwright = None
+
+pytestmark = pytest.mark.skipif(
+    sync_playwright is None or not os.path.exists(CHROMIUM),
+    reason="needs pip's playwright and Debian's chromium (make system-deps installs it)",
+)
+ensure = pytest_twisted.ensureDeferred
+
+
+class Browser:
+    """Chromium under Playwright's sync API, every call made in the one thread that owns it."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPool(1, 1, "browser")
+        self.playwright: Any = None
+        self.chromium: Any = None
+
+    def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``function`` in the browser's thread; a Deferred of its result."""
+        return threads.deferToThreadPool(reactor, self.pool, function, *args, **kwargs)
+
+    async def start(self) -> None:
+        self.pool.start()
+        await self.call(self._start)
+
+    def _start(self) -> None:
+        self.playwright = sync_playwright().start()
+        # Playwright gives every launch a fresh temporary profile (user-data-dir) of its own.
+        self.chromium = self.playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+
+    async def page(self, url: str, *, dark: bool = False, width: int = 1100, height: int = 650) -> Any:
+        """A page in a context of its own (its own localStorage), opened at ``url``."""
+        def open_page() -> Any:
+            context = self.chromium.new_context(
+                viewport={"width": width, "height": height},
+                color_scheme="dark" if dark else "light",
+            )
+            page = context.new_page()
+            page.set_default_timeout(WAIT)
+            page.errors = []
+            page.on("pageerror", lambda error: page.errors.append(str(error)))
+            page.goto(url)
+            return page
+
+        return await self.call(open_page)
+
+    async def stop(self) -> None:
+        def close() -> None:
+            if self.chromium is not None:
+                self.chromium.close()
+            if self.playwright is not None:
+                self.playwright.stop()
+
+        try:
+            await self.call(close)
+        finally:
+            self.pool.stop()
+
+
+@pytest_twisted.async_yield_fixture
+async def browser():
+    chromium = Browser()
+    await chromium.start()
+    yield chromium
+    await chromium.stop()
+
+
+@pytest_twisted.async_yield_fixture
+async def site(request):
+    server = WebServer(ServerConfig(name="web.server", **getattr(request, "param", {})))
+    await server.start()
+    server.url = f"http://127.0.0.1:{server.web_port}/"
+    yield server
+    await server.stop()
+
+
+# -- what a person does on the page (run in the browser's thread) ---------------------------------
+
+
+def sign_in(page: Any, nick: str, channel: str = "#lobby") -> None:
+    page.fill("#login-nick", nick)
+    page.fill("#login-channel", channel)
+    page.click("#login button")
+    expect(page.locator("#status")).to_have_text(nick)
+    expect(page.locator("#members li", has_text=nick)).to_have_count(1)
+
+
+def type_line(page: Any, text: str) -> None:
+    page.fill("#input", text)
+    page.press("#input", "Enter")
+
+
+def line(page: Any, text: str) -> Any:
+    return page.locator("#lines .line", has_text=text)
+
+
+def sees(page: Any, text: str, count: int = 1) -> None:
+    expect(line(page, text)).to_have_count(count)
+
+
+def conversation(page: Any, name: str) -> Any:
+    return page.locator(f"#conversations li[data-name='{name}']")
+
+
+class Helper(Bot):
+    """A bot over plain TCP, built on the project's IRCClient-based bot layer."""
+
+    nickname = "helperbot"
+    channels = ("#lobby",)
+
+    @command("hello")
+    def hello(self, event: Any) -> str:
+        return f"hello {event.nick}, from TCP"
+
+
+# -- the tests --------------------------------------------------------------------------------------
+
+
+@ensure
+async def test_two_pages_and_a_bot_talk(site, browser):
+    bot = Helper()
+    service = make_service(bot, site.client_endpoint, reactor=reactor, initial_delay=0.1)
+    service.startService()
+    try:
+        await wait_until(lambda: bot.joined_channels, "the bot joined #lobby")
+        alice = await browser.page(site.url)
+        bob = await browser.page(site.url)
+        await browser.call(sign_in, alice, "alice")
+        await browser.call(sign_in, bob, "bob")
+
+        def alice_sees_everyone() -> None:
+            for nick in ("alice", "bob", "helperbot"):
+                expect(alice.locator("#members li", has_text=nick)).to_have_count(1)
+            expect(alice.locator("#member-count")).to_have_text("3 here")
+
+        await browser.call(alice_sees_everyone)
+        await browser.call(type_line, alice, "hi bob, how are you?")
+        await browser.call(sees, bob, "hi bob, how are you?")
+        # The line carries a time and the sender's coloured nick.
+        def stamped() -> None:
+            row = line(bob, "hi bob, how are you?")
+            expect(row.locator("time")).to_have_text(_clock_pattern())
+            expect(row.locator(".nick")).to_have_text("alice")
+            hue = row.locator(".nick").evaluate("n => n.style.getPropertyValue('--hue')")
+            assert hue.strip().isdigit()
+
+        await browser.call(stamped)
+        await browser.call(type_line, bob, "!hello")
+        await browser.call(sees, alice, "hello bob, from TCP")
+        await browser.call(sees, bob, "hello bob, from TCP")
+        await browser.call(type_line, alice, "/me waves")
+        await browser.call(lambda: expect(bob.locator("#lines .line.action", has_text="waves"))
+                           .to_have_count(1))
+
+        # A private message opens a conversation with an unread count on the other page.
+        await browser.call(type_line, bob, "/msg alice psst, a secret")
+
+        def unread_private() -> None:
+            expect(conversation(alice, "bob").locator(".unread")).to_have_text("1")
+            conversation(alice, "bob").click()
+            sees(alice, "psst, a secret")
+            expect(conversation(alice, "bob").locator(".unread")).to_have_count(0)
+            type_line(alice, "got it")
+            sees(bob, "got it")
+
+        await browser.call(unread_private)
+        # /join a new channel (bob is its operator), /topic it; alice joins and sees the topic.
+        await browser.call(type_line, bob, "/join #second")
+        await browser.call(lambda: expect(bob.locator("#title")).to_have_text("#second"))
+        await browser.call(type_line, bob, "/topic Plans for Friday")
+        await browser.call(sees, bob, "bob set the topic: Plans for Friday")
+        await browser.call(type_line, alice, "/join #second")
+        await browser.call(lambda: expect(alice.locator("#topic")).to_have_text("Plans for Friday"))
+        # The other page's lobby count goes up while it looks elsewhere.
+        await browser.call(lambda: conversation(alice, "#lobby").click())
+        await browser.call(type_line, alice, "anyone still here?")
+        await browser.call(lambda: expect(conversation(bob, "#lobby").locator(".unread"))
+                           .to_have_text("1"))
+        # /nick and /part show up on the other side.
+        await browser.call(type_line, bob, "/nick bobby")
+        await browser.call(lambda: expect(alice.locator("#members li", has_text="bobby"))
+                           .to_have_count(1))
+        await browser.call(lambda: conversation(bob, "#lobby").click())
+        await browser.call(type_line, bob, "/part #lobby see you")
+        await browser.call(sees, alice, "bobby left (see you)")
+        await browser.call(lambda: expect(alice.locator("#member-count")).to_have_text("2 here"))
+        assert alice.errors == [] and bob.errors == []
+    finally:
+        await service.stopService()
+
+
+def _clock_pattern() -> Any:
+    import re
+
+    return re.compile(r"^\d{1,2}:\d{2}")
+
+
+@ensure
+async def test_restart_makes_the_page_reconnect_and_rejoin(site, browser):
+    page = await browser.page(site.url)
+    await browser.call(sign_in, page, "carol")
+    await browser.call(type_line, page, "/join #second")
+    await browser.call(lambda: expect(conversation(page, "#second")).to_have_count(1))
+    state = site.factory.core.state
+
+    def on_both() -> bool:
+        user = state.find_user("carol")
+        channels = [state.find_channel(name) for name in ("#lobby", "#second")]
+        return user is not None and all(c is not None and user in c.members for c in channels)
+
+    await wait_until(on_both, "carol is on both channels")
+    await site.stop()
+    await browser.call(sees, page, "Server restarting")
+    await site.start()
+    await wait_until(on_both, "carol is back on both channels", timeout=15)
+    await browser.call(lambda: expect(page.locator("#status")).to_have_text("carol"))
+    # It works again: a TCP user hears the page.
+    dave = await register(site, "dave")
+    dave.send("JOIN #second")
+    await dave.expect("366")
+    await browser.call(lambda: conversation(page, "#second").click())
+    await browser.call(type_line, page, "back again")
+    await dave.expect("PRIVMSG", "#second", "back again", source="carol!")
+    dave.close()
+
+
+@pytest.mark.parametrize("site", [{"flood_burst": 5, "flood_rate": 1, "flood_queue": 20}],
+                         indirect=True)
+@ensure
+async def test_long_line_and_flood_get_their_errors(site, browser):
+    page = await browser.page(site.url)
+    await browser.call(sign_in, page, "erin")
+    await browser.call(type_line, page, "x" * 600)
+    await browser.call(sees, page, "417: Input line was too long")
+    # Pasting 60 lines at once: the server slows them down, then drops the flooder.
+    paste = "\n".join(f"pasted line {n}" for n in range(60))
+    await browser.call(type_line, page, paste)
+    await browser.call(lambda: expect(line(page, "Excess Flood").first).to_be_visible())
+    # The page comes back by itself.
+    await wait_until(lambda: site.factory.core.state.find_user("erin") is not None,
+                     "erin reconnected", timeout=15)
+    await browser.call(lambda: expect(page.locator("#status")).to_have_text("erin"))
+
+
+@ensure
+async def test_reload_signs_in_again_with_the_same_nick_and_channels(site, browser):
+    page = await browser.page(site.url)
+    await browser.call(sign_in, page, "frank")
+    await browser.call(type_line, page, "/join #other")
+    await browser.call(lambda: expect(conversation(page, "#other")).to_have_count(1))
+    await browser.call(page.reload)
+
+    def back() -> None:
+        expect(page.locator("#login")).to_be_hidden()
+        expect(page.locator("#status")).to_have_text("frank")
+        expect(conversation(page, "#lobby")).to_have_count(1)
+        expect(conversation(page, "#other")).to_have_count(1)
+
+    await browser.call(back)
+
+
+@ensure
+async def test_screenshots_of_both_themes_and_a_phone(site, browser, tmp_path):
+    """Light and dark follow the browser's preference; a phone-sized screen hides the side lists."""
+    bot = Helper()
+    service = make_service(bot, site.client_endpoint, reactor=reactor, initial_delay=0.1)
+    service.startService()
+    shots = {}
+    try:
+        await wait_until(lambda: bot.joined_channels, "the bot joined #lobby")
+        bot.client.topic("#lobby", "Friday: bring snacks, see https://example.org")
+        for name, dark, width, height in (("web-light", False, 1100, 650),
+                                          ("web-dark", True, 1100, 650),
+                                          ("web-phone", True, 390, 740)):
+            page = await browser.page(site.url, dark=dark, width=width, height=height)
+            nick = name.replace("web-", "")
+            await browser.call(sign_in, page, nick) if width > 720 else await browser.call(
+                _sign_in_on_phone, page, nick)
+            if width > 720:
+                await browser.call(type_line, page, f"hello from the {nick} theme")
+                await browser.call(type_line, page, "!hello")
+                await browser.call(sees, page, f"hello {nick}, from TCP")
+                await browser.call(type_line, page, "/me waves")
+            else:
+                await browser.call(type_line, page, "hello from a phone")
+                await browser.call(sees, page, "hello from a phone")
+            path = tmp_path / f"{name}.png"
+            await browser.call(page.screenshot, path=str(path))
+            background = await browser.call(
+                page.evaluate, "getComputedStyle(document.body).backgroundColor")
+            shots[name] = (path, background)
+    finally:
+        await service.stopService()
+    light, dark = shots["web-light"][1], shots["web-dark"][1]
+    assert light == "rgb(255, 255, 255)" and dark == "rgb(22, 24, 29)"
+    for path, _ in shots.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        for name, (path, _) in shots.items():
+            shutil.copy(path, REPO / "docs" / f"{name}.png")
+
+
+def _sign_in_on_phone(page: Any, nick: str) -> None:
+    page.fill("#login-nick", nick)
+    page.click("#login button")
+    # The lists are drawers on a phone: closed at first, the toggle opens the members.
+    expect(page.locator(".members-pane")).to_be_hidden()
+    expect(page.locator("#toggle-members")).to_be_visible()
+    page.click("#toggle-members")
+    expect(page.locator("#members li", has_text=nick)).to_have_count(1)
+    page.click("#toggle-members")
+    expect(page.locator(".members-pane")).to_be_hidden()
