@@ -17,7 +17,7 @@ import pytest
 import pytest_twisted
 from helpers import register, wait_until
 from test_websocket import WebServer
-from twisted.internet import reactor, threads
+from twisted.internet import defer, reactor
 from twisted.python.threadpool import ThreadPool
 
 from twistedchat.bot import Bot, command, make_service
@@ -50,9 +50,19 @@ class Browser:
         self.playwright: Any = None
         self.chromium: Any = None
 
-    def call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(self, function: Any, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
         """Run ``function`` in the browser's thread; a Deferred of its result."""
-        return threads.deferToThreadPool(reactor, self.pool, function, *args, **kwargs)
+        result: defer.Deferred[Any] = defer.Deferred()
+
+        def deliver(ok: bool, value: Any) -> None:
+            # Under pytest-twisted's greenlets the Qt reactor can re-enter runUntilCurrent and
+            # run one callFromThread twice; the second delivery is ignored.
+            if not result.called:
+                (result.callback if ok else result.errback)(value)
+
+        self.pool.callInThreadWithCallback(
+            lambda ok, value: reactor.callFromThread(deliver, ok, value), function, *args, **kwargs)
+        return result
 
     async def start(self) -> None:
         self.pool.start()
