@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from helpers import register, wait_until
 from test_websocket import WebServer
-from twisted.internet import defer, reactor
+from twisted.internet import defer, endpoints, reactor
 from twisted.python.threadpool import ThreadPool
 
 from twistedchat.bot import Bot, command, make_service
@@ -355,3 +356,90 @@ def _sign_in_on_phone(page: Any, nick: str) -> None:
     expect(page.locator("#members li", has_text=nick)).to_have_count(1)
     page.click("#toggle-members")
     expect(page.locator(".members-pane")).to_be_hidden()
+
+
+# -- CHATHISTORY, against a stand-in server (the daemon does not offer draft/chathistory yet) --------
+
+
+class HistoryServer(WebSocketServerProtocol):
+    """Just enough IRC over WebSocket to offer draft/chathistory and answer CHATHISTORY LATEST."""
+
+    history = [
+        ("m1", "2026-01-01T10:00:00.000Z", "older", "from yesterday"),
+        ("m2", "2026-01-01T10:00:01.000Z", "older", "the last line before you came"),
+    ]
+
+    def onConnect(self, request: Any) -> str:
+        return "text.ircv3.net"
+
+    def onOpen(self) -> None:
+        self.nick = "*"
+        self.factory.connections.append(self)
+
+    def say(self, line: str) -> None:
+        self.sendMessage(line.encode(), isBinary=False)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        line = payload.decode()
+        self.factory.received.append(line)
+        words = line.split(" ")
+        if line == "CAP LS 302":
+            self.say(":fake CAP * LS :batch server-time message-tags draft/chathistory")
+        elif words[:2] == ["CAP", "REQ"]:
+            self.say(f":fake CAP * ACK {' '.join(words[2:])}")
+        elif words[0] == "NICK":
+            self.nick = words[1]
+        elif line == "CAP END":
+            self.say(f":fake 001 {self.nick} :Welcome")
+            self.say(f":fake 005 {self.nick} CHATHISTORY=50 CHANTYPES=# :are supported")
+            self.say(f":fake 422 {self.nick} :No MOTD")
+        elif words[0] == "JOIN":
+            self.say(f":{self.nick}!u@h JOIN {words[1]}")
+            self.say(f":fake 353 {self.nick} = {words[1]} :{self.nick} older")
+            self.say(f":fake 366 {self.nick} {words[1]} :End of /NAMES list.")
+        elif words[:2] == ["CHATHISTORY", "LATEST"]:
+            self.say(f":fake BATCH +h1 chathistory {words[2]}")
+            for msgid, time, nick, text in self.history:
+                self.say(f"@batch=h1;time={time};msgid={msgid} :{nick}!o@h PRIVMSG {words[2]} :{text}")
+            self.say(":fake BATCH -h1")
+
+    def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
+        if self in self.factory.connections:
+            self.factory.connections.remove(self)
+
+
+@ensure
+async def test_history_on_join_and_after_a_reconnect(site, browser):
+    factory = WebSocketServerFactory()
+    factory.protocol = HistoryServer
+    factory.received = []
+    factory.connections = []
+    port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
+    saved = HistoryServer.history
+    try:
+        url = f"{site.url}?ws=ws://127.0.0.1:{port.getHost().port}/"
+        page = await browser.page(url)
+        await browser.call(sign_in, page, "grace")
+
+        def history_shown() -> None:
+            expect(page.locator("#lines .line.history")).to_have_count(2)
+            sees(page, "from yesterday")
+            sees(page, "the last line before you came")
+            # History is already read: no unread count for it.
+            expect(conversation(page, "#lobby").locator(".unread")).to_have_count(0)
+
+        await browser.call(history_shown)
+        assert "CHATHISTORY LATEST #lobby * 50" in factory.received
+        # After a reconnect the page asks only for what came after its newest line, and a line it
+        # already has (same msgid) is not shown twice.
+        HistoryServer.history = [*HistoryServer.history[1:],
+                                 ("m3", "2026-01-01T10:05:00.000Z", "older", "while you were away")]
+        factory.connections[0].dropConnection()
+        await browser.call(sees, page, "while you were away")
+        await browser.call(sees, page, "the last line before you came")
+        assert "CHATHISTORY LATEST #lobby timestamp=2026-01-01T10:00:01.000Z 50" in factory.received
+    finally:
+        HistoryServer.history = saved
+        for connection in list(factory.connections):
+            connection.dropConnection()
+        await port.stopListening()
