@@ -3,10 +3,11 @@
 A browser speaks WebSocket, not raw TCP. :class:`IRCWebSocketProtocol` (autobahn) negotiates the
 ``binary.ircv3.net`` / ``text.ircv3.net`` subprotocols, checks the Origin and, behind a trusted
 reverse proxy, takes the client's address from ``Forwarded`` / ``X-Forwarded-For``. Everything
-after the handshake is the daemon's ordinary :class:`~twistedchat.server.net.ChatConnection`: it
-gets a :class:`LineTransport` in place of a socket, so a WebSocket client meets exactly the per-line
-rules of a TCP one (length, UTF-8, flood bucket and queue, send queue, timeouts, per-address
-limits). Each IRC line goes out as one WebSocket message, without its CR LF.
+after the handshake goes through the daemon's own :class:`~twistedchat.server.pipeline.LinePipeline`,
+the one a TCP connection feeds, so a WebSocket client meets exactly the same per-line rules (length,
+UTF-8, CR/LF/NUL, flood bucket and queue, send queue, handler errors) and the same per-address
+limits and timeouts; :class:`WebSocketLink` is its outlet. Each IRC line goes out as one WebSocket
+message, without its CR LF.
 
 Why autobahn: Twisted's own ``twisted.web.websocket`` (26.10) cannot choose a subprotocol, and the
 IRCv3 spec requires the server to echo back the one it accepts; autobahn's ``onConnect`` does.
@@ -23,15 +24,16 @@ from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import endpoints
+from twisted.internet import endpoints, interfaces
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 from twisted.web import resource, server, static
+from zope.interface import implementer
 
-from twistedchat.server.net import ChatConnection, ChatFactory
+from twistedchat.server.net import ChatFactory, display_host
+from twistedchat.server.pipeline import LinePipeline, split_lines
 from twistedchat.web import STATIC_DIR
-from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES
+from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
 log = Logger()
 
@@ -173,26 +175,29 @@ def as_text(line: bytes) -> bytes:
 # -- the connection -------------------------------------------------------------------------------
 
 
-class LineTransport:
-    """What a :class:`ChatConnection` writes to in place of a socket: lines out as WebSocket messages.
+@implementer(interfaces.IPushProducer)
+class WebSocketLink:
+    """One WebSocket client as the chat sees it: its pipeline's outlet, counted by the factory.
 
-    The connection writes CR LF-terminated lines (one call per reactor turn however many lines
-    it has); each becomes one message, and they leave in one write to the TCP connection.
+    The pipeline writes whole CR LF lines (one call per reactor turn, however many lines it has);
+    each line becomes one message, and they all leave in one write to the TCP connection.
     """
 
     def __init__(self, websocket: IRCWebSocketProtocol, host: str) -> None:
         self.websocket = websocket
         self.host = host
+        self.counted_host: str | None = None
+        self.pipeline: LinePipeline | None = None
         self.opcode = 0x2 if websocket.binary else 0x1
-        self.disconnecting = False
 
-    def write(self, data: bytes) -> None:
+    # -- the pipeline's outlet -------------------------------------------------------------------
+
+    def write(self, data: bytes) -> int | None:
+        """Send each line as a message; what the TCP connection holds unsent is not known (None)."""
         websocket = self.websocket
         if websocket.state != websocket.STATE_OPEN:
-            return
-        lines = data.split(b"\r\n")
-        if lines[-1] == b"":
-            lines.pop()
+            return None
+        lines = split_lines(data)
         opcode = self.opcode
         if opcode == 0x1:
             try:
@@ -200,50 +205,36 @@ class LineTransport:
             except UnicodeDecodeError:
                 lines = [as_text(line) for line in lines]
         websocket.transport.write(b"".join([frame(line, opcode) for line in lines]))
+        return None
 
-    def writeSequence(self, data: Iterable[bytes]) -> None:
-        self.write(b"".join(data))
+    def abort(self) -> None:
+        """Cut the connection now."""
+        self.websocket.dropConnection(abort=True)
 
-    def loseConnection(self) -> None:
-        """Close the WebSocket (close frame, then TCP) after what was written."""
-        self.disconnecting = True
+    def close(self) -> None:
+        """Close frame after what was written; autobahn cuts the TCP connection if no answer comes."""
         websocket = self.websocket
         if websocket.state == websocket.STATE_OPEN:
             websocket.sendClose(1000)
-        elif websocket.transport is not None:
-            websocket.transport.loseConnection()
+        elif websocket.state != websocket.STATE_CLOSED:
+            websocket.dropConnection(abort=True)
 
-    def abortConnection(self) -> None:
-        self.disconnecting = True
-        self.websocket.dropConnection(abort=True)
+    # -- IPushProducer: the TCP connection's buffer is full (the browser stopped reading) ---------
 
-    def getPeer(self) -> IPv4Address | IPv6Address:
-        peer = self.websocket.transport.getPeer()
-        port = getattr(peer, "port", 0)
-        if ":" in self.host:
-            return IPv6Address("TCP", self.host, port)
-        return IPv4Address("TCP", self.host, port)
+    def pauseProducing(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.pause_output()
 
-    def getHost(self) -> Any:
-        return self.websocket.transport.getHost()
+    def resumeProducing(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.resume_output()
 
-    def registerProducer(self, producer: Any, streaming: bool) -> None:
-        """Let the TCP connection pause the chat connection when the browser stops reading."""
-        transport = self.websocket.transport
-        if getattr(transport, "producer", None) is not None:
-            # twisted.web's HTTPChannel registered itself for the HTTP request that became this
-            # WebSocket; that request is over.
-            transport.unregisterProducer()
-        transport.registerProducer(producer, streaming)
-
-    def unregisterProducer(self) -> None:
-        transport = self.websocket.transport
-        if transport is not None:
-            transport.unregisterProducer()
+    def stopProducing(self) -> None:
+        pass
 
 
 class IRCWebSocketProtocol(WebSocketServerProtocol):
-    """One browser (or other WebSocket) client: the handshake here, then a :class:`ChatConnection`."""
+    """One browser (or other WebSocket) client: the handshake here, then the daemon's pipeline."""
 
     factory: IRCWebSocketFactory
 
@@ -251,7 +242,7 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
         super().__init__()
         self.binary = False
         self.client_host = ""
-        self.chat: ChatConnection | None = None
+        self.link: WebSocketLink | None = None
 
     def onConnect(self, request: Any) -> str | None:
         """Check the Origin, find the client's address, pick the subprotocol."""
@@ -268,30 +259,42 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
         return chosen
 
     def onOpen(self) -> None:
-        chat = ChatConnection(self.factory.chat)
-        self.chat = chat
-        chat.makeConnection(LineTransport(self, self.client_host))
+        """Admit the client under the per-address limits and give it a pipeline."""
+        chat = self.factory.chat
+        address = (IPv6Address if ":" in self.client_host else IPv4Address)(
+            "TCP", self.client_host, 0)
+        link = self.link = WebSocketLink(self, display_host(address))
+        refusal = chat.admit(link)
+        if refusal:
+            link.write(Message("ERROR", (f"Closing Link: {link.host} ({refusal})",)).to_bytes())
+            self.link = None
+            self.sendClose(1000)
+            return
+        link.pipeline = chat.open_pipeline(link.host, link)
+        transport = self.transport
+        if getattr(transport, "producer", None) is not None:
+            # twisted.web's HTTPChannel registered itself for the request that became this
+            # WebSocket; that request is over.
+            transport.unregisterProducer()
+        transport.registerProducer(link, True)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         """One WebSocket message: one IRC line, into the same pipeline as a TCP line."""
-        chat = self.chat
-        if chat is None or chat.user is None or chat._closing:
+        pipeline = self.link.pipeline if self.link is not None else None
+        if pipeline is None or pipeline.closing:
             return
-        if payload.endswith(b"\n"):  # tolerate a client that still ends its lines
-            payload = payload[:-2] if payload.endswith(b"\r\n") else payload[:-1]
-        if not payload:
-            return
-        chat.user.last_seen = chat.clock.seconds()
-        if b"\n" in payload:
-            chat.core.fail(chat.user, "*", "INVALID_MESSAGE",
-                           "Message rejected: one WebSocket message carries one line")
-            return
-        chat._line(payload)
+        pipeline.touch()
+        if payload[-1:] == b"\n":  # tolerate a client that still ends its lines
+            payload = payload[:-2] if payload[-2:] == b"\r\n" else payload[:-1]
+        if payload:
+            pipeline.line_received(payload)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        chat, self.chat = self.chat, None
-        if chat is not None:
-            chat.connectionLost(Failure(ConnectionError(reason or "WebSocket closed")))
+        link, self.link = self.link, None
+        if link is not None:
+            if link.pipeline is not None:
+                link.pipeline.connection_lost()
+            self.factory.chat.forget(link)
 
 
 class IRCWebSocketFactory(WebSocketServerFactory):
