@@ -473,3 +473,33 @@ async def test_page_and_its_files_are_served(web_server):
     response = await agent.request(b"GET", f"{base}/../setup.cfg".encode())
     await readBody(response)
     assert response.code == 404
+
+
+@ensure
+async def test_twistd_serves_the_page_and_websocket_and_says_goodbye(tmp_path):
+    """``twistd chat --websocket --web``: both listeners work; SIGTERM tells WebSocket clients too."""
+    from helpers import DaemonProcess, free_port
+    from twisted.web.client import Agent, readBody
+
+    web_port, socket_port = free_port(), free_port()
+    daemon = DaemonProcess(tmp_path, "--web", f"tcp:{web_port}:interface=127.0.0.1",
+                           "--websocket", f"tcp:{socket_port}:interface=127.0.0.1")
+    try:
+        await daemon.wait_listening()
+        response = await Agent(reactor).request(b"GET", f"http://127.0.0.1:{web_port}/".encode())
+        assert b"twistedchat" in await readBody(response)
+        clients = []
+        for port in (web_port, socket_port):
+            server = WebServer.__new__(WebServer)
+            server.web_port = port
+            clients.append(await server.register_websocket(f"user{port}"))
+        assert await daemon.terminate() == 0
+        for client in clients:
+            error = await client.expect("ERROR")
+            assert "Server shutting down" in error.params[0]
+            await client.wait_closed()
+        log = daemon.log_text()
+        assert f"tcp:{web_port}:interface=127.0.0.1 (web client)" in log
+        assert f"tcp:{socket_port}:interface=127.0.0.1 (WebSocket)" in log
+    finally:
+        daemon.stop()
