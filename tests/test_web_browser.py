@@ -123,12 +123,17 @@ async def site(request):
 # -- what a person does on the page (run in the browser's thread) ---------------------------------
 
 
-def sign_in(page: Any, nick: str, channel: str = "#lobby") -> None:
+def sign_in(page: Any, nick: str, channel: str = "#lobby", also: str | None = None) -> None:
+    """Sign in to ``channel``; then /join ``also`` if given."""
     page.fill("#login-nick", nick)
     page.fill("#login-channel", channel)
     page.click("#login button")
     expect(page.locator("#status")).to_have_text(nick)
     expect(page.locator("#members li", has_text=nick)).to_have_count(1)
+    if also:
+        type_line(page, f"/join {also}")
+        expect(conversation(page, also)).to_have_count(1)
+        expect(page.locator("#members li", has_text=nick)).to_have_count(1)
 
 
 def type_line(page: Any, text: str) -> None:
@@ -162,77 +167,81 @@ class Helper(Bot):
 # -- the tests --------------------------------------------------------------------------------------
 
 
-@ensure
-async def test_two_pages_and_a_bot_talk(site, browser):
+@pytest_twisted.async_yield_fixture
+async def helper_bot(site):
+    """:class:`Helper` connected over TCP and in #lobby."""
     bot = Helper()
     service = make_service(bot, site.client_endpoint, reactor=reactor, initial_delay=0.1)
     service.startService()
-    try:
-        await wait_until(lambda: bot.joined_channels, "the bot joined #lobby")
-        alice = await browser.page(site.url)
-        bob = await browser.page(site.url)
-        await browser.call(sign_in, alice, "alice")
-        await browser.call(sign_in, bob, "bob")
+    await wait_until(lambda: bot.joined_channels, "the bot joined #lobby")
+    yield bot
+    await service.stopService()
 
-        def alice_sees_everyone() -> None:
-            for nick in ("alice", "bob", "helperbot"):
-                expect(alice.locator("#members li", has_text=nick)).to_have_count(1)
-            expect(alice.locator("#member-count")).to_have_text("3 here")
 
-        await browser.call(alice_sees_everyone)
-        await browser.call(type_line, alice, "hi bob, how are you?")
-        await browser.call(sees, bob, "hi bob, how are you?")
-        # The line carries a time and the sender's coloured nick.
-        def stamped() -> None:
-            row = line(bob, "hi bob, how are you?")
-            expect(row.locator("time")).to_have_text(_clock_pattern())
-            expect(row.locator(".nick")).to_have_text("alice")
-            hue = row.locator(".nick").evaluate("n => n.style.getPropertyValue('--hue')")
-            assert hue.strip().isdigit()
+@ensure
+async def test_two_pages_and_a_bot_talk(site, browser, helper_bot):
+    alice = await browser.page(site.url)
+    bob = await browser.page(site.url)
+    await browser.call(sign_in, alice, "alice")
+    await browser.call(sign_in, bob, "bob")
 
-        await browser.call(stamped)
-        await browser.call(type_line, bob, "!hello")
-        await browser.call(sees, alice, "hello bob, from TCP")
-        await browser.call(sees, bob, "hello bob, from TCP")
-        await browser.call(type_line, alice, "/me waves")
-        await browser.call(lambda: expect(bob.locator("#lines .line.action", has_text="waves"))
-                           .to_have_count(1))
+    def alice_sees_everyone() -> None:
+        for nick in ("alice", "bob", "helperbot"):
+            expect(alice.locator("#members li", has_text=nick)).to_have_count(1)
+        expect(alice.locator("#member-count")).to_have_text("3 here")
 
-        # A private message opens a conversation with an unread count on the other page.
-        await browser.call(type_line, bob, "/msg alice psst, a secret")
+    await browser.call(alice_sees_everyone)
+    await browser.call(type_line, alice, "hi bob, how are you?")
+    await browser.call(sees, bob, "hi bob, how are you?")
+    # The line carries a time and the sender's coloured nick.
+    def stamped() -> None:
+        row = line(bob, "hi bob, how are you?")
+        expect(row.locator("time")).to_have_text(_clock_pattern())
+        expect(row.locator(".nick")).to_have_text("alice")
+        hue = row.locator(".nick").evaluate("n => n.style.getPropertyValue('--hue')")
+        assert hue.strip().isdigit()
 
-        def unread_private() -> None:
-            expect(conversation(alice, "bob").locator(".unread")).to_have_text("1")
-            conversation(alice, "bob").click()
-            sees(alice, "psst, a secret")
-            expect(conversation(alice, "bob").locator(".unread")).to_have_count(0)
-            type_line(alice, "got it")
-            sees(bob, "got it")
+    await browser.call(stamped)
+    await browser.call(type_line, bob, "!hello")
+    await browser.call(sees, alice, "hello bob, from TCP")
+    await browser.call(sees, bob, "hello bob, from TCP")
+    await browser.call(type_line, alice, "/me waves")
+    await browser.call(lambda: expect(bob.locator("#lines .line.action", has_text="waves"))
+                       .to_have_count(1))
 
-        await browser.call(unread_private)
-        # /join a new channel (bob is its operator), /topic it; alice joins and sees the topic.
-        await browser.call(type_line, bob, "/join #second")
-        await browser.call(lambda: expect(bob.locator("#title")).to_have_text("#second"))
-        await browser.call(type_line, bob, "/topic Plans for Friday")
-        await browser.call(sees, bob, "bob set the topic: Plans for Friday")
-        await browser.call(type_line, alice, "/join #second")
-        await browser.call(lambda: expect(alice.locator("#topic")).to_have_text("Plans for Friday"))
-        # The other page's lobby count goes up while it looks elsewhere.
-        await browser.call(lambda: conversation(alice, "#lobby").click())
-        await browser.call(type_line, alice, "anyone still here?")
-        await browser.call(lambda: expect(conversation(bob, "#lobby").locator(".unread"))
-                           .to_have_text("1"))
-        # /nick and /part show up on the other side.
-        await browser.call(type_line, bob, "/nick bobby")
-        await browser.call(lambda: expect(alice.locator("#members li", has_text="bobby"))
-                           .to_have_count(1))
-        await browser.call(lambda: conversation(bob, "#lobby").click())
-        await browser.call(type_line, bob, "/part #lobby see you")
-        await browser.call(sees, alice, "bobby left (see you)")
-        await browser.call(lambda: expect(alice.locator("#member-count")).to_have_text("2 here"))
-        assert alice.errors == [] and bob.errors == []
-    finally:
-        await service.stopService()
+    # A private message opens a conversation with an unread count on the other page.
+    await browser.call(type_line, bob, "/msg alice psst, a secret")
+
+    def unread_private() -> None:
+        expect(conversation(alice, "bob").locator(".unread")).to_have_text("1")
+        conversation(alice, "bob").click()
+        sees(alice, "psst, a secret")
+        expect(conversation(alice, "bob").locator(".unread")).to_have_count(0)
+        type_line(alice, "got it")
+        sees(bob, "got it")
+
+    await browser.call(unread_private)
+    # /join a new channel (bob is its operator), /topic it; alice joins and sees the topic.
+    await browser.call(type_line, bob, "/join #second")
+    await browser.call(lambda: expect(bob.locator("#title")).to_have_text("#second"))
+    await browser.call(type_line, bob, "/topic Plans for Friday")
+    await browser.call(sees, bob, "bob set the topic: Plans for Friday")
+    await browser.call(type_line, alice, "/join #second")
+    await browser.call(lambda: expect(alice.locator("#topic")).to_have_text("Plans for Friday"))
+    # The other page's lobby count goes up while it looks elsewhere.
+    await browser.call(lambda: conversation(alice, "#lobby").click())
+    await browser.call(type_line, alice, "anyone still here?")
+    await browser.call(lambda: expect(conversation(bob, "#lobby").locator(".unread"))
+                       .to_have_text("1"))
+    # /nick and /part show up on the other side.
+    await browser.call(type_line, bob, "/nick bobby")
+    await browser.call(lambda: expect(alice.locator("#members li", has_text="bobby"))
+                       .to_have_count(1))
+    await browser.call(lambda: conversation(bob, "#lobby").click())
+    await browser.call(type_line, bob, "/part #lobby see you")
+    await browser.call(sees, alice, "bobby left (see you)")
+    await browser.call(lambda: expect(alice.locator("#member-count")).to_have_text("2 here"))
+    assert alice.errors == [] and bob.errors == []
 
 
 def _clock_pattern() -> Any:
@@ -244,9 +253,7 @@ def _clock_pattern() -> Any:
 @ensure
 async def test_restart_makes_the_page_reconnect_and_rejoin(site, browser):
     page = await browser.page(site.url)
-    await browser.call(sign_in, page, "carol")
-    await browser.call(type_line, page, "/join #second")
-    await browser.call(lambda: expect(conversation(page, "#second")).to_have_count(1))
+    await browser.call(sign_in, page, "carol", also="#second")
     state = site.factory.core.state
 
     def on_both() -> bool:
@@ -291,9 +298,7 @@ async def test_long_line_and_flood_get_their_errors(site, browser):
 @ensure
 async def test_reload_signs_in_again_with_the_same_nick_and_channels(site, browser):
     page = await browser.page(site.url)
-    await browser.call(sign_in, page, "frank")
-    await browser.call(type_line, page, "/join #other")
-    await browser.call(lambda: expect(conversation(page, "#other")).to_have_count(1))
+    await browser.call(sign_in, page, "frank", also="#other")
     await browser.call(page.reload)
 
     def back() -> None:
@@ -306,37 +311,30 @@ async def test_reload_signs_in_again_with_the_same_nick_and_channels(site, brows
 
 
 @ensure
-async def test_screenshots_of_both_themes_and_a_phone(site, browser, tmp_path):
+async def test_screenshots_of_both_themes_and_a_phone(site, browser, helper_bot, tmp_path):
     """Light and dark follow the browser's preference; a phone-sized screen hides the side lists."""
-    bot = Helper()
-    service = make_service(bot, site.client_endpoint, reactor=reactor, initial_delay=0.1)
-    service.startService()
     shots = {}
-    try:
-        await wait_until(lambda: bot.joined_channels, "the bot joined #lobby")
-        bot.client.topic("#lobby", "Friday: bring snacks, see https://example.org")
-        for name, dark, width, height in (("web-light", False, 1100, 650),
-                                          ("web-dark", True, 1100, 650),
-                                          ("web-phone", True, 390, 740)):
-            page = await browser.page(site.url, dark=dark, width=width, height=height)
-            nick = name.replace("web-", "")
-            await browser.call(sign_in, page, nick) if width > 720 else await browser.call(
-                _sign_in_on_phone, page, nick)
-            if width > 720:
-                await browser.call(type_line, page, f"hello from the {nick} theme")
-                await browser.call(type_line, page, "!hello")
-                await browser.call(sees, page, f"hello {nick}, from TCP")
-                await browser.call(type_line, page, "/me waves")
-            else:
-                await browser.call(type_line, page, "hello from a phone")
-                await browser.call(sees, page, "hello from a phone")
-            path = tmp_path / f"{name}.png"
-            await browser.call(page.screenshot, path=str(path))
-            background = await browser.call(
-                page.evaluate, "getComputedStyle(document.body).backgroundColor")
-            shots[name] = (path, background)
-    finally:
-        await service.stopService()
+    helper_bot.client.topic("#lobby", "Friday: bring snacks, see https://example.org")
+    for name, dark, width, height in (("web-light", False, 1100, 650),
+                                      ("web-dark", True, 1100, 650),
+                                      ("web-phone", True, 390, 740)):
+        page = await browser.page(site.url, dark=dark, width=width, height=height)
+        nick = name.replace("web-", "")
+        await browser.call(sign_in, page, nick) if width > 720 else await browser.call(
+            _sign_in_on_phone, page, nick)
+        if width > 720:
+            await browser.call(type_line, page, f"hello from the {nick} theme")
+            await browser.call(type_line, page, "!hello")
+            await browser.call(sees, page, f"hello {nick}, from TCP")
+            await browser.call(type_line, page, "/me waves")
+        else:
+            await browser.call(type_line, page, "hello from a phone")
+            await browser.call(sees, page, "hello from a phone")
+        path = tmp_path / f"{name}.png"
+        await browser.call(page.screenshot, path=str(path))
+        background = await browser.call(
+            page.evaluate, "getComputedStyle(document.body).backgroundColor")
+        shots[name] = (path, background)
     light, dark = shots["web-light"][1], shots["web-dark"][1]
     assert light == "rgb(255, 255, 255)" and dark == "rgb(22, 24, 29)"
     for path, _ in shots.values():

@@ -24,14 +24,13 @@ from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import endpoints, interfaces
+from twisted.internet import endpoints
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
 from twisted.web import resource, server, static
-from zope.interface import implementer
 
 from twistedchat.server.net import ChatFactory, display_host
-from twistedchat.server.pipeline import LinePipeline, split_lines
+from twistedchat.server.pipeline import LinePipeline, PipelineProducer, split_lines
 from twistedchat.web import STATIC_DIR
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
@@ -175,9 +174,10 @@ def as_text(line: bytes) -> bytes:
 # -- the connection -------------------------------------------------------------------------------
 
 
-@implementer(interfaces.IPushProducer)
-class WebSocketLink:
+class WebSocketLink(PipelineProducer):
     """One WebSocket client as the chat sees it: its pipeline's outlet, counted by the factory.
+
+    As the TCP connection's producer it is paused when the browser stops reading (the sendq).
 
     The pipeline writes whole CR LF lines (one call per reactor turn, however many lines it has);
     each line becomes one message, and they all leave in one write to the TCP connection.
@@ -218,19 +218,6 @@ class WebSocketLink:
             websocket.sendClose(1000)
         elif websocket.state != websocket.STATE_CLOSED:
             websocket.dropConnection(abort=True)
-
-    # -- IPushProducer: the TCP connection's buffer is full (the browser stopped reading) ---------
-
-    def pauseProducing(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.pause_output()
-
-    def resumeProducing(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.resume_output()
-
-    def stopProducing(self) -> None:
-        pass
 
 
 class IRCWebSocketProtocol(WebSocketServerProtocol):

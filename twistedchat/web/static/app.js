@@ -64,6 +64,14 @@ const HELP = [
   "/quit [reason] — leave the chat",
 ];
 
+/** `[#channel] [text]` (/part, /topic): the channel named first, else the current one (null if
+ * neither is a channel), and the text after it. */
+function channelAndText(session, here, words, rest) {
+  const chantypes = session.isupport.CHANTYPES;
+  if (words[0] && isChannel(words[0], chantypes)) return [words[0], rest.slice(words[0].length).trim()];
+  return [here && isChannel(here, chantypes) ? here : null, rest];
+}
+
 /** Runs what the user typed: a slash command or text for the current conversation. */
 export function runInput(session, text) {
   const conv = session.conversations.get(session.current);
@@ -93,15 +101,9 @@ export function runInput(session, text) {
       return;
     case "part":
     case "leave": {
-      let channel = here;
-      let reason = rest;
-      if (words[0] && isChannel(words[0], session.isupport.CHANTYPES)) {
-        channel = words[0];
-        reason = rest.slice(words[0].length).trim();
-      }
-      if (!channel || !isChannel(channel, session.isupport.CHANTYPES)) return usage("/part #channel [reason]");
-      if (reason) session.send("PART", channel, reason);
-      else session.send("PART", channel);
+      const [channel, reason] = channelAndText(session, here, words, rest);
+      if (!channel) return usage("/part #channel [reason]");
+      session.send("PART", channel, ...(reason ? [reason] : []));
       return;
     }
     case "msg":
@@ -123,15 +125,9 @@ export function runInput(session, text) {
       session.changeNick(words[0]);
       return;
     case "topic": {
-      let channel = here;
-      let topic = rest;
-      if (words[0] && isChannel(words[0], session.isupport.CHANTYPES)) {
-        channel = words[0];
-        topic = rest.slice(words[0].length).trim();
-      }
-      if (!channel || !isChannel(channel, session.isupport.CHANTYPES)) return usage("/topic [#channel] [text]");
-      if (topic) session.send("TOPIC", channel, topic);
-      else session.send("TOPIC", channel);
+      const [channel, topic] = channelAndText(session, here, words, rest);
+      if (!channel) return usage("/topic [#channel] [text]");
+      session.send("TOPIC", channel, ...(topic ? [topic] : []));
       return;
     }
     case "close":
