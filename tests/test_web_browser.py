@@ -441,3 +441,38 @@ async def test_history_on_join_and_after_a_reconnect(site, browser):
         for connection in list(factory.connections):
             connection.dropConnection()
         await port.stopListening()
+
+
+PARSING = r"""async () => {
+  const irc = await import("./irc.js");
+  return {
+    tagged: irc.parseLine("@time=2026-01-01T00:00:00.000Z;msgid=a\\sb\\:c;+flag :nick!u@h PRIVMSG #c :hello :world"),
+    bare: irc.parseLine("ping   x"),
+    empty: irc.parseLine(""),
+    built: [irc.buildLine("PRIVMSG", "#c", "two words"), irc.buildLine("JOIN", "#c"),
+            irc.buildLine("PRIVMSG", "bob", ":)"), irc.buildLine("TOPIC", "#c", ""),
+            irc.buildLine("PRIVMSG", "#c", "no\r\nsmuggling")],
+    folded: irc.casefold("Nick[]\\~"),
+    nick: irc.nickOf("nick!user@host"),
+    hues: [irc.nickHue("Alice"), irc.nickHue("alice"), irc.nickHue("bob")],
+    channel: [irc.isChannel("#a"), irc.isChannel("a"), irc.isChannel("&a", "#&")],
+  };
+}"""
+
+
+@ensure
+async def test_the_pages_line_parsing(site, browser):
+    page = await browser.page(site.url)
+    got = await browser.call(page.evaluate, PARSING)
+    assert got["tagged"] == {
+        "tags": {"time": "2026-01-01T00:00:00.000Z", "msgid": "a b;c", "+flag": ""},
+        "source": "nick!u@h", "command": "PRIVMSG", "params": ["#c", "hello :world"],
+    }
+    assert got["bare"] == {"tags": {}, "source": None, "command": "PING", "params": ["x"]}
+    assert got["empty"] is None
+    assert got["built"] == ["PRIVMSG #c :two words", "JOIN #c", "PRIVMSG bob ::)", "TOPIC #c :",
+                            "PRIVMSG #c :no  smuggling"]
+    assert got["folded"] == "nick{}|^"
+    assert got["nick"] == "nick"
+    assert got["hues"][0] == got["hues"][1] and 0 <= got["hues"][2] < 360
+    assert got["channel"] == [True, False, True]
