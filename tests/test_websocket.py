@@ -414,8 +414,18 @@ async def test_forwarding_headers_are_ignored_without_a_trusted_proxy(web_server
 async def test_registration_timeout_applies(web_server):
     protocol = await web_server.websocket()
     error = await protocol.lines.expect("ERROR", timeout=5)
-    assert "Registration timed out" in error.params[0] or "timeout" in error.params[0].lower()
+    assert error.params[0].endswith("(Registration timed out)")
     await protocol.lines.wait_closed()
+
+
+@pytest.mark.parametrize("web_server", [{"ping_interval": 1, "ping_timeout": 1}], indirect=True)
+@ensure
+async def test_ping_timeout_applies(web_server):
+    quiet = await web_server.register_websocket("quiet")
+    await quiet.expect("PING", timeout=5)
+    error = await quiet.expect("ERROR", timeout=5)
+    assert "Ping timeout" in error.params[0]
+    await quiet.wait_closed()
 
 
 @pytest.mark.parametrize("web_server", [{"sendq": 32 * 1024, "flood_rate": 0}], indirect=True)
