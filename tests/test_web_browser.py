@@ -308,6 +308,36 @@ async def test_reload_signs_in_again_with_the_same_nick_and_channels(site, brows
         expect(conversation(page, "#other")).to_have_count(1)
 
     await browser.call(back)
+    await wait_until(lambda: site.factory.core.state.find_user("frank") is not None, "frank is back")
+    # /quit leaves for good: no reconnect, and the next visit asks for a nick.
+    await browser.call(type_line, page, "/quit bye")
+    await browser.call(lambda: expect(page.locator("#status")).to_have_text("offline"))
+    await wait_until(lambda: site.factory.core.state.find_user("frank") is None, "frank left")
+    await browser.call(page.reload)
+    await browser.call(lambda: expect(page.locator("#login")).to_be_visible())
+
+
+@pytest.mark.parametrize("site", [{"password": "sesame"}], indirect=True)
+@ensure
+async def test_server_password(site, browser):
+    page = await browser.page(site.url)
+
+    def wrong_then_right() -> None:
+        page.fill("#login-nick", "henry")
+        page.fill("#login-password", "guess")
+        page.click("#login button")
+        # Refused: back at the form, told why, and not retrying in a loop.
+        expect(page.locator("#login-error")).to_have_text(
+            "The server refused the password: Password incorrect")
+        expect(page.locator("#login-nick")).to_have_value("henry")
+        page.fill("#login-password", "sesame")
+        page.click("#login button")
+        expect(page.locator("#status")).to_have_text("henry")
+        page.reload()  # the tab keeps its password
+        expect(page.locator("#status")).to_have_text("henry")
+
+    await browser.call(wrong_then_right)
+    assert site.factory.core.state.find_user("henry") is not None
 
 
 @ensure

@@ -135,6 +135,7 @@ export function runInput(session, text) {
       return;
     case "quit":
       session.quit(rest || "Leaving");
+      localStorage.removeItem("twistedchat.nick"); // a reload asks for a nick again
       return;
     case "help":
       for (const line of HELP) session.info(line);
@@ -251,8 +252,16 @@ class View {
   }
 }
 
-function start(nick, channels) {
-  const session = new ChatSession({ url: socketUrl(), nick, channels, storage: localStorage });
+/** Back to the sign-in form (the nick filled in), saying why: after a refused password. */
+function signOut(why) {
+  sessionStorage.removeItem("twistedchat.password");
+  sessionStorage.setItem("twistedchat.signout", why);
+  location.reload();
+}
+
+function start(nick, channels, password) {
+  const session = new ChatSession({ url: socketUrl(), nick, channels, storage: localStorage, password });
+  session.addEventListener("refused", (event) => signOut(`The server refused the password: ${event.detail}`));
   window.twistedchat = session; // for the console and the browser tests
   session.remember();
   const view = new View(session);
@@ -335,10 +344,14 @@ function main() {
   }
   const form = $("#login");
   $("#login-channel").value = channels[0] || "#lobby";
-  if (saved) {
-    start(saved, channels);
+  const why = sessionStorage.getItem("twistedchat.signout");
+  sessionStorage.removeItem("twistedchat.signout");
+  if (saved && !why) {
+    start(saved, channels, sessionStorage.getItem("twistedchat.password") || "");
     return;
   }
+  $("#login-error").textContent = why || "";
+  if (saved) $("#login-nick").value = saved;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const nick = $("#login-nick").value.trim();
@@ -348,7 +361,10 @@ function main() {
     }
     const channel = $("#login-channel").value.trim();
     const list = channel ? channel.split(/[ ,]+/).map((c) => (c.startsWith("#") ? c : `#${c}`)) : [];
-    start(nick, list);
+    // The password lives for this tab only (a reload keeps it, a new tab asks again).
+    const password = $("#login-password").value;
+    if (password) sessionStorage.setItem("twistedchat.password", password);
+    start(nick, list, password);
   });
   $("#login-nick").focus();
 }

@@ -71,8 +71,9 @@ export class Conversation {
 
 /** The session: one WebSocket, reconnecting with backoff until the user leaves. */
 export class ChatSession extends EventTarget {
-  constructor({ url, nick, channels = [], storage = null }) {
+  constructor({ url, nick, channels = [], storage = null, password = "" }) {
     super();
+    this.password = password;
     this.url = url;
     this.wantedNick = nick;
     this.nick = nick;
@@ -204,6 +205,7 @@ export class ChatSession extends EventTarget {
     this.nick = this.wantedNick;
     this.setStatus("registering");
     this.send("CAP", "LS", "302");
+    if (this.password) this.send("PASS", this.password);
     this.send("NICK", this.nick);
     this.send("USER", "web", "0", "*", "twistedchat web client");
   }
@@ -327,6 +329,11 @@ export class ChatSession extends EventTarget {
       return;
     }
     this.info(`${message.command}: ${text}`, "error");
+    if (message.command === "464") {
+      // A wrong or missing server password: trying again would fail the same way.
+      this.leaving = true;
+      this.dispatchEvent(new CustomEvent("refused", { detail: text }));
+    }
     if (message.command === "433" && !this.registered) {
       // The nick is taken: try another one until registration succeeds.
       this.nick = `${this.nick.slice(0, 28)}_`;
