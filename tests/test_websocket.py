@@ -207,15 +207,17 @@ class WebServer:
         await self.factory.shutdown("Server restarting")
 
     async def websocket(self, path: str = "/ws", protocols=(TEXT,), origin: str | None = None,
-                        headers: dict[str, str] | None = None) -> IRCTestClient:
-        url = f"ws://{self.host}:{self.web_port}{path}"
+                        headers: dict[str, str] | None = None, tls: Any = None) -> IRCTestClient:
+        """A WebSocket client (over TLS with ``tls``, a client TLS context) once it is open."""
+        url = f"{'wss' if tls else 'ws'}://{self.host}:{self.web_port}{path}"
         factory = WebSocketClientFactory(url, protocols=list(protocols) or None, origin=origin,
                                          headers=headers)
         factory.protocol = IRCTestClient
         protocol = factory.buildProtocol(None)
         if hasattr(self, "clients"):
             self.clients.append(protocol)
-        endpoint = endpoints.TCP4ClientEndpoint(reactor, self.host, self.web_port)
+        endpoint = (endpoints.SSL4ClientEndpoint(reactor, self.host, self.web_port, tls) if tls
+                    else endpoints.TCP4ClientEndpoint(reactor, self.host, self.web_port))
         await endpoints.connectProtocol(endpoint, protocol)
         await protocol.opened.addTimeout(5, reactor)
         return protocol
@@ -513,3 +515,33 @@ async def test_twistd_serves_the_page_and_websocket_and_says_goodbye(tmp_path):
         assert f"tcp:{socket_port}:interface=127.0.0.1 (WebSocket)" in log
     finally:
         daemon.stop()
+
+
+@ensure
+async def test_web_listener_over_tls(tmp_path):
+    """``--web ssl:...``: the page and a wss:// WebSocket, the same rules (a long line gets 417)."""
+    from helpers import write_self_signed
+    from twisted.internet import ssl
+
+    from twistedchat.server.net import ChatService
+    from twistedchat.server.websocket import add_web_listeners
+
+    key, cert = write_self_signed(tmp_path)
+    chat = ChatService(ServerConfig(name="tls.web"), ["tcp:0:interface=127.0.0.1"])
+    add_web_listeners(chat, [], [f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
+    chat.startService()
+    try:
+        server = WebServer.__new__(WebServer)
+        server.web_port = chat.listeners[1]._waitingForPort.result.getHost().port
+        context = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text()))
+        client = (await server.websocket(tls=context)).lines
+        client.send("NICK secure", "USER secure 0 * :Secure")
+        await client.expect("001")
+        client.send("PRIVMSG secure :" + "x" * 600)
+        await client.expect("417")
+        client.send("PING :tls")
+        await client.expect("PONG", None, "tls")
+        client.close()
+        await client.wait_closed()
+    finally:
+        await chat.stopService()

@@ -258,12 +258,10 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
             self.sendClose(1000)
             return
         link.pipeline = chat.open_pipeline(link.host, link)
-        transport = self.transport
-        if getattr(transport, "producer", None) is not None:
-            # twisted.web's HTTPChannel registered itself for the request that became this
-            # WebSocket; that request is over.
-            transport.unregisterProducer()
-        transport.registerProducer(link, True)
+        # twisted.web's HTTPChannel may have registered itself for the request that became this
+        # WebSocket (on plain TCP it does); that request is over.
+        self.transport.unregisterProducer()
+        self.transport.registerProducer(link, True)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         """One WebSocket message: one IRC line, into the same pipeline as a TCP line."""
