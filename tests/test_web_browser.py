@@ -237,6 +237,9 @@ async def test_two_pages_and_a_bot_talk(site, browser, helper_bot):
     await browser.call(type_line, bob, "/nick bobby")
     await browser.call(lambda: expect(alice.locator("#members li", has_text="bobby"))
                        .to_have_count(1))
+    # Alice's private conversation with bob follows the new nick.
+    await browser.call(lambda: expect(conversation(alice, "bobby")).to_have_count(1))
+    await browser.call(lambda: expect(conversation(alice, "bob")).to_have_count(0))
     await browser.call(lambda: conversation(bob, "#lobby").click())
     await browser.call(type_line, bob, "/part #lobby see you")
     await browser.call(sees, alice, "bobby left (see you)")

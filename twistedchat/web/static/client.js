@@ -482,6 +482,7 @@ export class ChatSession extends EventTarget {
       }
       this.info(`You are now known as ${nick}`, "event");
     }
+    this.renameQuery(old, nick);
     for (const conv of this.conversations.values()) {
       const member = conv.members.get(casefold(old));
       if (member) {
@@ -491,6 +492,20 @@ export class ChatSession extends EventTarget {
       }
     }
     this.changed();
+  }
+
+  /** A private conversation follows its person's new nick (unless one with that nick is open). */
+  renameQuery(old, nick) {
+    const oldKey = casefold(old);
+    const newKey = casefold(nick);
+    const query = this.conversations.get(oldKey);
+    if (!query || query.kind !== "query" || (oldKey !== newKey && this.conversations.has(newKey))) return;
+    query.name = nick;
+    this.conversations.delete(oldKey);
+    this.conversations.set(newKey, query);
+    this.order = this.order.map((key) => (key === oldKey ? newKey : key));
+    if (this.current === oldKey) this.current = newKey;
+    query.add({ time: Date.now(), kind: "event", nick: "", text: `${old} is now ${nick}` });
   }
 
   on_ERROR(message) {
