@@ -348,6 +348,9 @@ async def test_screenshots_of_both_themes_and_a_phone(site, browser, helper_bot,
     """Light and dark follow the browser's preference; a phone-sized screen hides the side lists."""
     shots = {}
     helper_bot.client.topic("#lobby", "Friday: bring snacks, see https://example.org")
+    dave = await register(site, "dave")  # someone on an IRC client
+    dave.send("JOIN #lobby")
+    await dave.expect("366")
     for name, dark, width, height in (("web-light", False, 1100, 650),
                                       ("web-dark", True, 1100, 650),
                                       ("web-phone", True, 390, 740)):
@@ -355,14 +358,16 @@ async def test_screenshots_of_both_themes_and_a_phone(site, browser, helper_bot,
         nick = name.replace("web-", "")
         await browser.call(sign_in, page, nick) if width > 720 else await browser.call(
             _sign_in_on_phone, page, nick)
+        dave.send(f"PRIVMSG #lobby :morning {nick}! the notes are at https://example.org/notes")
+        await browser.call(sees, page, f"morning {nick}!")
+        await browser.call(type_line, page, f"hi dave, I'm on the {nick} screen")
+        await browser.call(type_line, page, "!hello")
+        await browser.call(sees, page, f"hello {nick}, from TCP")
         if width > 720:
-            await browser.call(type_line, page, f"hello from the {nick} theme")
-            await browser.call(type_line, page, "!hello")
-            await browser.call(sees, page, f"hello {nick}, from TCP")
             await browser.call(type_line, page, "/me waves")
-        else:
-            await browser.call(type_line, page, "hello from a phone")
-            await browser.call(sees, page, "hello from a phone")
+            dave.send(f"PRIVMSG {nick} :lunch at noon?")
+            await browser.call(lambda: expect(conversation(page, "dave").locator(".unread"))
+                               .to_have_text("1"))
         path = tmp_path / f"{name}.png"
         await browser.call(page.screenshot, path=str(path))
         background = await browser.call(
@@ -375,6 +380,7 @@ async def test_screenshots_of_both_themes_and_a_phone(site, browser, helper_bot,
     if os.environ.get("UPDATE_SCREENSHOTS"):
         for name, (path, _) in shots.items():
             shutil.copy(path, REPO / "docs" / f"{name}.png")
+    dave.close()
 
 
 def _sign_in_on_phone(page: Any, nick: str) -> None:
