@@ -178,6 +178,14 @@ async def helper_bot(site):
     await service.stopService()
 
 
+#: What the browser does when the tab goes out of view, and back.
+HIDE_PAGE = """() => {
+  Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+SHOW_PAGE = HIDE_PAGE.replace('"hidden"', '"visible"')
+
+
 @ensure
 async def test_two_pages_and_a_bot_talk(site, browser, helper_bot):
     alice = await browser.page(site.url)
@@ -244,6 +252,18 @@ async def test_two_pages_and_a_bot_talk(site, browser, helper_bot):
     await browser.call(type_line, bob, "/part #lobby see you")
     await browser.call(sees, alice, "bobby left (see you)")
     await browser.call(lambda: expect(alice.locator("#member-count")).to_have_text("2 here"))
+    # A tab out of view counts even its current conversation as unread (and says so in its title).
+    await browser.call(alice.evaluate, HIDE_PAGE)
+    helper_bot.say("#lobby", "anyone there?")
+
+    def unread_while_hidden() -> None:
+        expect(conversation(alice, "#lobby").locator(".unread")).to_have_text("1")
+        expect(alice).to_have_title("(1) twistedchat")
+        alice.evaluate(SHOW_PAGE)
+        expect(conversation(alice, "#lobby").locator(".unread")).to_have_count(0)
+        expect(alice).to_have_title("twistedchat")
+
+    await browser.call(unread_while_hidden)
     assert alice.errors == [] and bob.errors == []
 
 

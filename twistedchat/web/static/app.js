@@ -314,6 +314,10 @@ function start(nick, channels, password) {
     if (name) runInput(session, `/join ${name}`);
     $("#join-name").value = "";
   });
+  document.addEventListener("visibilitychange", () => {
+    session.visible = document.visibilityState === "visible";
+    if (session.visible) session.select(session.conversations.get(session.current).name);
+  });
   session.connect();
   view.draw();
   input.focus();

@@ -92,6 +92,8 @@ export class ChatSession extends EventTarget {
     this.registered = false;
     this.batches = new Map();
     this.autojoin = new Set(channels);
+    /** Whether the page is in view; when not, even the current conversation counts unread. */
+    this.visible = true;
     this.conversation(SERVER_BUFFER, "server");
     for (const channel of channels) this.conversation(channel, "channel");
     if (channels.length) this.current = casefold(channels[0]);
@@ -156,7 +158,8 @@ export class ChatSession extends EventTarget {
     const entry = { time: Date.now(), kind: "info", nick: "", text: "", ...line };
     if (!conv.add(entry)) return;
     const key = conv.kind === "server" ? SERVER_BUFFER : casefold(conv.name);
-    if (key !== this.current && (entry.kind === "message" || entry.kind === "action") && !entry.history) {
+    const unseen = key !== this.current || !this.visible;
+    if (unseen && (entry.kind === "message" || entry.kind === "action") && !entry.history && !entry.self) {
       conv.unread += 1;
       if (entry.text && this.nick && entry.text.toLowerCase().includes(this.nick.toLowerCase())) {
         conv.mentions += 1;
