@@ -153,6 +153,10 @@ def conversation(page: Any, name: str) -> Any:
     return page.locator(f"#conversations li[data-name='{name}']")
 
 
+def has_unread(page: Any, name: str, count: str) -> None:
+    expect(conversation(page, name).locator(".unread")).to_have_text(count)
+
+
 class Helper(Bot):
     """A bot over plain TCP, built on the project's IRCClient-based bot layer."""
 
@@ -386,8 +390,7 @@ async def test_screenshots_of_both_themes_and_a_phone(site, browser, helper_bot,
         if width > 720:
             await browser.call(type_line, page, "/me waves")
             dave.send(f"PRIVMSG {nick} :lunch at noon?")
-            await browser.call(lambda: expect(conversation(page, "dave").locator(".unread"))
-                               .to_have_text("1"))
+            await browser.call(has_unread, page, "dave", "1")
         path = tmp_path / f"{name}.png"
         await browser.call(page.screenshot, path=str(path))
         background = await browser.call(
