@@ -24,6 +24,7 @@ from twistedchat.server.net import ChatFactory
 from twistedchat.server.tap import Options
 from twistedchat.server.websocket import (
     BINARY,
+    MAX_MESSAGE_BYTES,
     TEXT,
     choose_subprotocol,
     client_address,
@@ -150,6 +151,7 @@ class IRCTestClient(WebSocketClientProtocol):
         self.lines = WebSocketLines(self)
         self.opened: defer.Deferred[None] = defer.Deferred()
         self.binary = False
+        self.close_code: int | None = None
         self.close_reason = ""
 
     def onOpen(self) -> None:
@@ -161,6 +163,7 @@ class IRCTestClient(WebSocketClientProtocol):
         self.lines.dataReceived(payload + b"\n")
 
     def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
+        self.close_code = code
         self.close_reason = str(reason)
         if not self.opened.called:
             self.opened.errback(ConnectionError(f"refused: {code} {reason}"))
@@ -364,6 +367,12 @@ async def test_long_line_gets_417_and_the_connection_goes_on(web_server):
     await web.expect("PONG", None, "crlf")
     web.close()
     protocol.lines.close()
+    # A message far over any line (MAX_MESSAGE_BYTES) is refused by the WebSocket layer itself.
+    huge = await web_server.register_websocket("huge")
+    huge.send("PRIVMSG huge :" + "x" * MAX_MESSAGE_BYTES)
+    await huge.wait_closed()
+    assert huge.protocol.close_code == 1009
+    await wait_until(lambda: web_server.factory.core.state.find_user("huge") is None, "huge is gone")
 
 
 @pytest.mark.parametrize("web_server", [{"flood_burst": 5, "flood_rate": 1, "flood_queue": 20}],

@@ -296,6 +296,9 @@ class IRCWebSocketFactory(WebSocketServerFactory):
         self.setProtocolOptions(
             maxMessagePayloadSize=MAX_MESSAGE_BYTES,
             maxFramePayloadSize=MAX_MESSAGE_BYTES,
+            # A protocol error (such as a message over the limit) gets a close frame with its code
+            # (1009 "message too big") before the connection ends, not a bare hang-up.
+            failByDrop=False,
             # The chat's own PING and registration timeouts apply; the handshake gets a few seconds.
             openHandshakeTimeout=10,
             closeHandshakeTimeout=2,
