@@ -494,6 +494,10 @@ async def test_page_and_its_files_are_served(web_server):
     response = await agent.request(b"GET", f"{base}/../setup.cfg".encode())
     await readBody(response)
     assert response.code == 404
+    # A plain GET where the WebSocket lives: 426, not a page.
+    response = await agent.request(b"GET", f"{base}/ws".encode())
+    await readBody(response)
+    assert response.code == 426
 
 
 @ensure

@@ -299,6 +299,8 @@ class IRCWebSocketFactory(WebSocketServerFactory):
             # A protocol error (such as a message over the limit) gets a close frame with its code
             # (1009 "message too big") before the connection ends, not a bare hang-up.
             failByDrop=False,
+            # A plain GET on a WebSocket path gets an HTTP error, not autobahn's status page.
+            webStatus=False,
             # The chat's own PING and registration timeouts apply; the handshake gets a few seconds.
             openHandshakeTimeout=10,
             closeHandshakeTimeout=2,
