@@ -469,7 +469,7 @@ class HistoryServer(WebSocketServerProtocol):
 
 
 @ensure
-async def test_history_on_join_and_after_a_reconnect(site, browser):
+async def test_history_on_join_after_a_reconnect_and_on_reload(site, browser):
     factory = WebSocketServerFactory()
     factory.protocol = HistoryServer
     factory.received = []
@@ -498,6 +498,16 @@ async def test_history_on_join_and_after_a_reconnect(site, browser):
         await browser.call(sees, page, "while you were away")
         await browser.call(sees, page, "the last line before you came")
         assert "CHATHISTORY LATEST #lobby timestamp=2026-01-01T10:00:01.000Z 50" in factory.received
+        # A reload starts with nothing shown: the history comes back from the server.
+        await browser.call(page.reload)
+
+        def history_after_reload() -> None:
+            expect(page.locator("#lines .line.history")).to_have_count(2)
+            sees(page, "the last line before you came")
+            sees(page, "while you were away")
+
+        await browser.call(history_after_reload)
+        assert factory.received.count("CHATHISTORY LATEST #lobby * 50") == 2
     finally:
         HistoryServer.history = saved
         for connection in list(factory.connections):
