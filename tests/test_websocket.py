@@ -106,6 +106,23 @@ def test_frames_are_final_and_unmasked():
     assert frame(b"z" * 70000, 0x1)[:10] == b"\x81\x7f" + (70000).to_bytes(8, "big")
 
 
+def test_no_pong_to_a_client_that_stopped_reading():
+    from types import SimpleNamespace
+
+    from twistedchat.server.websocket import IRCWebSocketProtocol
+
+    protocol = IRCWebSocketProtocol()
+    protocol.state = protocol.STATE_OPEN
+    pongs: list[bytes] = []
+    protocol.sendPong = pongs.append
+    pipeline = SimpleNamespace(output_paused=False)
+    protocol.link = SimpleNamespace(pipeline=pipeline)
+    protocol.onPing(b"one")
+    pipeline.output_paused = True  # its TCP buffer is full: the client reads nothing
+    protocol.onPing(b"two")
+    assert pongs == [b"one"]
+
+
 def test_options():
     options = Options()
     options.parseOptions([

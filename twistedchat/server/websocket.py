@@ -274,6 +274,18 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
         if payload:
             pipeline.line_received(payload)
 
+    def onPing(self, payload: bytes) -> None:
+        """Answer a WebSocket ping, unless the client stopped reading.
+
+        A pong bypasses the pipeline and its sendq; to a client that sends pings but reads
+        nothing, pongs would only pile up in our buffer. Pings are no sign of life for the chat:
+        IRC's own PING timeout still applies.
+        """
+        link = self.link
+        if link is not None and link.pipeline is not None and link.pipeline.output_paused:
+            return
+        super().onPing(payload)
+
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         link, self.link = self.link, None
         if link is not None:
