@@ -17,9 +17,9 @@ import pytest
 import pytest_twisted
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from helpers import register, wait_until
-from test_websocket import WebServer
 from twisted.internet import defer, endpoints, reactor
 from twisted.python.threadpool import ThreadPool
+from websocket_peers import WebServer
 
 from twistedchat.bot import Bot, command, make_service
 from twistedchat.server.config import ServerConfig

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any
 
 import pytest
 import pytest_twisted
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from helpers import LineClient, register, wait_until
-from twisted.internet import defer, endpoints, reactor
+from helpers import register, wait_until
+from twisted.internet import endpoints, reactor
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python import usage
+from websocket_peers import WebServer, open_websocket, sign_on
 
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.net import ChatFactory
@@ -143,114 +142,6 @@ def test_options():
 # -- over loopback --------------------------------------------------------------------------------
 
 
-class WebSocketLines(LineClient):
-    """:class:`LineClient`'s expectations over a WebSocket: each message is one line."""
-
-    def __init__(self, protocol: IRCTestClient) -> None:
-        super().__init__()
-        self.protocol = protocol
-        self.frames: list[tuple[bytes, bool]] = []
-
-    def send(self, *lines: str | bytes) -> None:
-        for line in lines:
-            data = line if isinstance(line, bytes) else line.encode("utf-8")
-            self.protocol.sendMessage(data, isBinary=self.protocol.binary)
-
-    def close(self) -> None:
-        self.protocol.sendClose(1000)
-
-
-class IRCTestClient(WebSocketClientProtocol):
-    """autobahn's client, recording every message."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines = WebSocketLines(self)
-        self.opened: defer.Deferred[None] = defer.Deferred()
-        self.binary = False
-        self.close_code: int | None = None
-        self.close_reason = ""
-
-    def onOpen(self) -> None:
-        self.binary = self.websocket_protocol_in_use == BINARY
-        self.opened.callback(None)
-
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        self.lines.frames.append((payload, isBinary))
-        self.lines.dataReceived(payload + b"\n")
-
-    def onClose(self, wasClean: bool, code: Any, reason: Any) -> None:
-        self.close_code = code
-        self.close_reason = str(reason)
-        if not self.opened.called:
-            self.opened.errback(ConnectionError(f"refused: {code} {reason}"))
-        if not self.lines.is_closed:
-            self.lines.connectionLost()
-
-
-class WebServer:
-    """The daemon's chat on TCP plus its web site (page and WebSocket) on loopback."""
-
-    host = "127.0.0.1"
-
-    def __init__(self, config: ServerConfig, origins=(), proxies=()) -> None:
-        self.factory = ChatFactory(config)
-        self.site = web_site(self.factory, page=True, origins=origins,
-                             proxies=parse_networks(proxies))
-        self.listening: list[Any] = []
-        self.clients: list[IRCTestClient] = []
-
-    async def start(self) -> None:
-        """Listen (again, on the same ports after :meth:`stop`)."""
-        tcp = endpoints.TCP4ServerEndpoint(reactor, getattr(self, "port", 0), interface=self.host)
-        web = endpoints.TCP4ServerEndpoint(reactor, getattr(self, "web_port", 0),
-                                           interface=self.host)
-        self.listening = [await tcp.listen(self.factory), await web.listen(self.site)]
-        self.port = self.listening[0].getHost().port
-        self.web_port = self.listening[1].getHost().port
-
-    @property
-    def client_endpoint(self) -> str:
-        return f"tcp:{self.host}:{self.port}"
-
-    async def stop(self) -> None:
-        # Let every WebSocket finish closing first: tearing a half-closed one down under the Qt
-        # reactor at the start of the next test crashes PyQt (a slot proxy deleted twice).
-        for protocol in self.clients:
-            if not protocol.lines.is_closed:
-                if protocol.state == protocol.STATE_OPEN:
-                    protocol.sendClose(1000)
-                await protocol.lines.wait_closed()
-        for port in self.listening:
-            await port.stopListening()
-        self.listening = []
-        await self.factory.shutdown("Server restarting")
-
-    async def websocket(self, path: str = "/ws", protocols=(TEXT,), origin: str | None = None,
-                        headers: dict[str, str] | None = None, tls: Any = None) -> IRCTestClient:
-        """A WebSocket client (over TLS with ``tls``, a client TLS context) once it is open."""
-        url = f"{'wss' if tls else 'ws'}://{self.host}:{self.web_port}{path}"
-        factory = WebSocketClientFactory(url, protocols=list(protocols) or None, origin=origin,
-                                         headers=headers)
-        factory.protocol = IRCTestClient
-        protocol = factory.buildProtocol(None)
-        if hasattr(self, "clients"):
-            self.clients.append(protocol)
-        endpoint = (endpoints.SSL4ClientEndpoint(reactor, self.host, self.web_port, tls) if tls
-                    else endpoints.TCP4ClientEndpoint(reactor, self.host, self.web_port))
-        await endpoints.connectProtocol(endpoint, protocol)
-        await protocol.opened.addTimeout(5, reactor)
-        return protocol
-
-    async def register_websocket(self, nick: str, **options: Any) -> WebSocketLines:
-        client = (await self.websocket(**options)).lines
-        client.nick = nick
-        client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick} in a browser")
-        await client.expect("001")
-        await client.expect(where=lambda m: m.command in ("376", "422"))
-        return client
-
-
 @pytest_twisted.async_yield_fixture
 async def web_server(request):
     settings = dict(getattr(request, "param", {}))
@@ -292,11 +183,9 @@ async def test_websocket_at_root_and_ws_without_the_page():
     factory = ChatFactory(ServerConfig(name="ws.only"))
     site = web_site(factory, page=False)
     port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(site)
-    server = WebServer.__new__(WebServer)
-    server.web_port = port.getHost().port
     try:
         for path in ("/", "/ws"):
-            protocol = await server.websocket(path=path)
+            protocol = await open_websocket(port.getHost().port, path=path)
             protocol.lines.send("PING :x")
             await protocol.lines.expect("PONG")
             protocol.lines.close()
@@ -531,11 +420,8 @@ async def test_twistd_serves_the_page_and_websocket_and_says_goodbye(tmp_path):
         await daemon.wait_listening()
         response = await Agent(reactor).request(b"GET", f"http://127.0.0.1:{web_port}/".encode())
         assert b"twistedchat" in await readBody(response)
-        clients = []
-        for port in (web_port, socket_port):
-            server = WebServer.__new__(WebServer)
-            server.web_port = port
-            clients.append(await server.register_websocket(f"user{port}"))
+        clients = [await sign_on((await open_websocket(port)).lines, f"user{port}")
+                   for port in (web_port, socket_port)]
         assert await daemon.terminate() == 0
         for client in clients:
             error = await client.expect("ERROR")
@@ -562,10 +448,9 @@ async def test_web_listener_over_tls(tmp_path):
     add_web_listeners(chat, [], [f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
     chat.startService()
     try:
-        server = WebServer.__new__(WebServer)
-        server.web_port = chat.listeners[1]._waitingForPort.result.getHost().port
+        port = chat.listeners[1]._waitingForPort.result.getHost().port
         context = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text()))
-        client = (await server.websocket(tls=context)).lines
+        client = (await open_websocket(port, tls=context)).lines
         client.send("NICK secure", "USER secure 0 * :Secure")
         await client.expect("001")
         client.send("PRIVMSG secure :" + "x" * 600)
