@@ -50,6 +50,7 @@ class Browser:
         self.pool = ThreadPool(1, 1, "browser")
         self.playwright: Any = None
         self.chromium: Any = None
+        self.pages: list[Any] = []
 
     def call(self, function: Any, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
         """Run ``function`` in the browser's thread; a Deferred of its result."""
@@ -86,6 +87,7 @@ class Browser:
             page.errors = []
             page.on("pageerror", lambda error: page.errors.append(str(error)))
             page.goto(url)
+            self.pages.append(page)
             return page
 
         return await self.call(open_page)
@@ -109,6 +111,8 @@ async def browser():
     await chromium.start()
     yield chromium
     await chromium.stop()
+    errors = [error for page in chromium.pages for error in page.errors]
+    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 @pytest_twisted.async_yield_fixture
@@ -268,7 +272,6 @@ async def test_two_pages_and_a_bot_talk(site, browser, helper_bot):
         expect(alice).to_have_title("twistedchat")
 
     await browser.call(unread_while_hidden)
-    assert alice.errors == [] and bob.errors == []
 
 
 def _clock_pattern() -> Any:
