@@ -520,6 +520,7 @@ async def test_history_on_join_after_a_reconnect_and_on_reload(site, browser):
 
 PARSING = r"""async () => {
   const irc = await import("./irc.js");
+  const client = await import("./client.js");
   return {
     tagged: irc.parseLine("@time=2026-01-01T00:00:00.000Z;msgid=a\\sb\\:c;+flag :nick!u@h PRIVMSG #c :hello :world"),
     bare: irc.parseLine("ping   x"),
@@ -531,6 +532,8 @@ PARSING = r"""async () => {
     nick: irc.nickOf("nick!user@host"),
     hues: [irc.nickHue("Alice"), irc.nickHue("alice"), irc.nickHue("bob")],
     channel: [irc.isChannel("#a"), irc.isChannel("a"), irc.isChannel("&a", "#&")],
+    mentions: [client.mentions("hi Al!", "al"), client.mentions("also", "al"),
+               client.mentions("[bot]: status?", "[bot]"), client.mentions("al", "al")],
   };
 }"""
 
@@ -551,3 +554,4 @@ async def test_the_pages_line_parsing(site, browser):
     assert got["nick"] == "nick"
     assert got["hues"][0] == got["hues"][1] and 0 <= got["hues"][2] < 360
     assert got["channel"] == [True, False, True]
+    assert got["mentions"] == [True, False, True, True]

@@ -18,6 +18,13 @@ const BACKOFF_FIRST = 1000;
 const BACKOFF_MOST = 30000;
 export const SERVER_BUFFER = "*server*";
 
+/** Whether ``text`` names ``nick`` as a word of its own (not "al" inside "also"). */
+export function mentions(text, nick) {
+  if (!text || !nick) return false;
+  const escaped = nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[^\\w])${escaped}($|[^\\w])`, "i").test(text);
+}
+
 /** One conversation: a channel, a private talk or the server's messages. */
 export class Conversation {
   constructor(name, kind) {
@@ -161,9 +168,7 @@ export class ChatSession extends EventTarget {
     const unseen = key !== this.current || !this.visible;
     if (unseen && (entry.kind === "message" || entry.kind === "action") && !entry.history && !entry.self) {
       conv.unread += 1;
-      if (entry.text && this.nick && entry.text.toLowerCase().includes(this.nick.toLowerCase())) {
-        conv.mentions += 1;
-      }
+      if (conv.kind === "query" || mentions(entry.text, this.nick)) conv.mentions += 1;
     }
     this.changed();
   }
