@@ -318,6 +318,41 @@ async def test_trusted_proxy_supplies_the_address(web_server):
     second.close()
 
 
+@pytest.mark.parametrize("web_server", [{"max_per_ip": 1}], indirect=True)
+@ensure
+async def test_one_address_cannot_hold_many_web_connections(web_server):
+    """Idle HTTP connections (no WebSocket yet) are bounded per address too: 8 × --max-per-ip."""
+    from twisted.internet.protocol import Protocol
+
+    from twistedchat.server.websocket import PAGE_CONNECTIONS
+
+    class Idle(Protocol):
+        def __init__(self) -> None:
+            self.closed = False
+
+        def connectionLost(self, reason: object = None) -> None:
+            self.closed = True
+
+    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", web_server.web_port)
+    held = [await endpoints.connectProtocol(endpoint, Idle()) for _ in range(PAGE_CONNECTIONS)]
+    extra = await endpoints.connectProtocol(endpoint, Idle())
+    await wait_until(lambda: extra.closed, "the connection over the limit is closed")
+    assert not any(idle.closed for idle in held)
+    held[0].transport.loseConnection()
+    await wait_until(lambda: held[0].closed, "one idle connection went away")
+    # A slot is free again: a browser can connect (and the chat counts it under --max-per-ip).
+    limiter = web_server.site.limiter
+    client = await web_server.register_websocket("after")
+    assert limiter.open == {"127.0.0.1": PAGE_CONNECTIONS}  # the WebSocket holds its place
+    client.close()
+    await client.wait_closed()
+    for idle in held[1:]:
+        idle.transport.loseConnection()
+    await wait_until(lambda: all(idle.closed for idle in held), "the idle connections are closed")
+    # Every place is given back, the upgraded connection's too.
+    await wait_until(lambda: not limiter.open, "the per-address count is back to zero")
+
+
 @ensure
 async def test_forwarding_headers_are_ignored_without_a_trusted_proxy(web_server):
     client = await web_server.register_websocket("direct", headers={"X-Forwarded-For": "6.6.6.6"})

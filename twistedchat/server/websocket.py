@@ -139,15 +139,18 @@ def forwarded_address(headers: dict[str, str]) -> str | None:
     return None
 
 
+def _in_networks(host: str, networks: Sequence[Network]) -> bool:
+    """Whether ``host`` is an IP address inside one of ``networks``."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 def client_address(peer: str, headers: dict[str, str], proxies: Sequence[Network]) -> str:
     """The address a connection counts as: the forwarded one only when ``peer`` is a trusted proxy."""
-    if not proxies:
-        return peer
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return peer
-    if not any(address in network for network in proxies):
+    if not _in_networks(peer, proxies):
         return peer
     return forwarded_address(headers) or peer
 
@@ -286,6 +289,13 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
             return
         super().onPing(payload)
 
+    def connectionLost(self, reason: Any = None) -> None:
+        """The TCP connection ended: release its place in the site's per-address count."""
+        limiter = self.factory.limiter
+        if limiter is not None:
+            limiter.release(getattr(self.transport.getPeer(), "host", None))
+        super().connectionLost(reason)
+
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         link, self.link = self.link, None
         if link is not None:
@@ -300,9 +310,10 @@ class IRCWebSocketFactory(WebSocketServerFactory):
     protocol = IRCWebSocketProtocol
 
     def __init__(self, chat: ChatFactory, origins: Sequence[str] = (),
-                 proxies: Sequence[Network] = ()) -> None:
+                 proxies: Sequence[Network] = (), limiter: PeerLimiter | None = None) -> None:
         super().__init__(server="twistedchat")
         self.chat = chat
+        self.limiter = limiter
         self.origins = [normalize_origin(origin) for origin in origins]
         self.proxies = list(proxies)
         self.setProtocolOptions(
@@ -346,10 +357,85 @@ class StaticFiles(static.File):
         return super().render(request)
 
 
+class PeerLimiter:
+    """Connections open at once per address on one web listener, up to ``limit``.
+
+    The chat counts a WebSocket client under ``--max-per-ip`` once its handshake is done; this
+    bounds what one address can hold open before that (idle HTTP connections, page loads) too.
+    Trusted proxies are exempt: they carry many people.
+    """
+
+    def __init__(self, limit: int, exempt: Sequence[Network] = ()) -> None:
+        self.limit = limit
+        self.exempt = list(exempt)
+        self.open: dict[str, int] = {}
+
+    def take(self, host: str | None) -> bool:
+        """Count a new connection from ``host``; False if that address has too many."""
+        if host is None or _in_networks(host, self.exempt):
+            return True
+        count = self.open.get(host, 0)
+        if count >= self.limit:
+            log.info("refused a web connection from {host}: {count} open", host=host, count=count)
+            return False
+        self.open[host] = count + 1
+        return True
+
+    def release(self, host: str | None) -> None:
+        """A connection from ``host`` ended."""
+        count = self.open.get(host or "", 0)
+        if count > 1:
+            self.open[host or ""] = count - 1
+        else:
+            self.open.pop(host or "", None)
+
+
+class WebSite(server.Site):
+    """The web listener's site; with a :class:`PeerLimiter`, connections per address are bounded.
+
+    An HTTP connection is released when it ends; one that became a WebSocket no longer reaches its
+    HTTP channel, so :class:`IRCWebSocketProtocol` releases it instead.
+    """
+
+    noisy = False
+
+    def __init__(self, root: resource.Resource, limiter: PeerLimiter | None) -> None:
+        super().__init__(root)
+        self.limiter = limiter
+
+    def buildProtocol(self, addr: Any) -> Any:
+        limiter = self.limiter
+        if limiter is None:
+            return super().buildProtocol(addr)
+        host = getattr(addr, "host", None)
+        if not limiter.take(host):
+            return None
+        channel = super().buildProtocol(addr)
+        lost = channel.connectionLost
+
+        def connectionLost(reason: Any) -> None:
+            limiter.release(host)
+            lost(reason)
+
+        channel.connectionLost = connectionLost
+        return channel
+
+
+#: Connections one address may hold on a web listener for each chat connection ``--max-per-ip``
+#: allows it: the WebSocket, and the up to 6 that a browser loads a page over (kept open a while).
+PAGE_CONNECTIONS = 8
+
+
 def web_site(chat: ChatFactory, *, page: bool, origins: Sequence[str] = (),
-             proxies: Sequence[Network] = ()) -> server.Site:
-    """The HTTP site: the WebSocket at ``/ws`` (and at ``/`` without the page), the page at ``/``."""
-    sockets = WebSocketResource(IRCWebSocketFactory(chat, origins, proxies))
+             proxies: Sequence[Network] = ()) -> WebSite:
+    """The HTTP site: the WebSocket at ``/ws`` (and at ``/`` without the page), the page at ``/``.
+
+    With ``--max-per-ip N``, one address may hold at most N × :data:`PAGE_CONNECTIONS`
+    connections to it at once (the chat itself still admits N of them as clients).
+    """
+    most = chat.config.max_per_ip
+    limiter = PeerLimiter(most * PAGE_CONNECTIONS, proxies) if most else None
+    sockets = WebSocketResource(IRCWebSocketFactory(chat, origins, proxies, limiter))
     root: resource.Resource
     if page:
         root = StaticFiles(str(STATIC_DIR))
@@ -357,9 +443,7 @@ def web_site(chat: ChatFactory, *, page: bool, origins: Sequence[str] = (),
         root = resource.Resource()
         root.putChild(b"", sockets)
     root.putChild(b"ws", sockets)
-    site = server.Site(root)
-    site.noisy = False
-    return site
+    return WebSite(root, limiter)
 
 
 def add_web_listeners(chat_service: Any, websocket: Sequence[str], web: Sequence[str],
