@@ -179,6 +179,8 @@ class View {
     this.drawLines(conv);
     this.drawMembers(conv);
     $("#input").placeholder = conv.kind === "server" ? "/join #channel" : `Message ${conv.name}`;
+    const waiting = session.pacer.waiting.length;
+    $("#pending").textContent = waiting ? `${waiting} waiting to go out…` : "";
     document.title = this.unreadTotal() ? `(${this.unreadTotal()}) twistedchat` : "twistedchat";
   }
 
@@ -272,9 +274,14 @@ function start(nick, channels, password) {
   $("#send").addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value;
-    input.value = "";
-    for (const line of text.split(/\r?\n/)) {
-      if (line.trim()) runInput(session, line);
+    const lines = text.split(/\r?\n/).filter((line) => line.trim());
+    const conv = session.conversations.get(session.current);
+    if (lines.length > 1 && conv && conv.kind !== "server" && !lines.some((l) => l.startsWith("/"))) {
+      // A paste: one message per line, paced.
+      if (session.sayLines(conv.name, lines)) input.value = "";
+    } else {
+      input.value = "";
+      for (const line of lines) runInput(session, line);
     }
     if (text.trim()) history.push(text);
     recall = history.length;

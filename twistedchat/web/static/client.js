@@ -16,6 +16,12 @@ const HISTORY_LINES = 100;
 /** Reconnect delays grow from the first to the last (milliseconds), with some jitter. */
 const BACKOFF_FIRST = 1000;
 const BACKOFF_MOST = 30000;
+/** What the user says goes out at most this many lines at once, then this many a second: well
+ * inside the daemon's flood limit (20, then 5 a second), as the bots pace theirs. */
+const PACE_BURST = 10;
+const PACE_RATE = 2;
+/** Lines that may wait their turn; a paste beyond that is refused, not sent in part. */
+const PACE_QUEUE = 200;
 export const SERVER_BUFFER = "*server*";
 
 /** Whether ``text`` names ``nick`` as a word of its own (not "al" inside "also"). */
@@ -23,6 +29,54 @@ export function mentions(text, nick) {
   if (!text || !nick) return false;
   const escaped = nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   return new RegExp(`(^|[^\\w])${escaped}($|[^\\w])`, "i").test(text);
+}
+
+/** Lines out no faster than a token bucket allows; the rest wait in order. */
+export class Pacer {
+  constructor(send, burst = PACE_BURST, rate = PACE_RATE, now = () => Date.now()) {
+    this.send = send;
+    this.burst = burst;
+    this.rate = rate;
+    this.now = now;
+    this.tokens = burst;
+    this.stamp = now();
+    this.waiting = [];
+    this.timer = null;
+  }
+
+  refill() {
+    const now = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.stamp) / 1000) * this.rate);
+    this.stamp = now;
+  }
+
+  /** Queue lines (all or none: false when they would not fit the queue). */
+  push(lines) {
+    if (this.waiting.length + lines.length > PACE_QUEUE) return false;
+    this.waiting.push(...lines);
+    this.drain();
+    return true;
+  }
+
+  drain() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.refill();
+    while (this.waiting.length && this.tokens >= 1) {
+      this.tokens -= 1;
+      this.send(this.waiting.shift());
+    }
+    if (this.waiting.length) {
+      this.timer = setTimeout(() => this.drain(), Math.ceil(((1 - this.tokens) / this.rate) * 1000));
+    }
+  }
+
+  /** Forget what waits (the connection is gone). */
+  clear() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.waiting = [];
+  }
 }
 
 /** One conversation: a channel, a private talk or the server's messages. */
@@ -98,6 +152,7 @@ export class ChatSession extends EventTarget {
     this.leaving = false;
     this.registered = false;
     this.batches = new Map();
+    this.pacer = new Pacer((say) => this.deliver(say));
     this.autojoin = new Set(channels);
     /** Whether the page is in view; when not, even the current conversation counts unread. */
     this.visible = true;
@@ -222,6 +277,10 @@ export class ChatSession extends EventTarget {
     if (socket !== this.socket) return;
     this.socket = null;
     this.registered = false;
+    if (this.pacer.waiting.length) {
+      this.info(`${this.pacer.waiting.length} lines were not sent.`, "error");
+    }
+    this.pacer.clear();
     for (const conv of this.conversations.values()) {
       if (conv.kind === "channel") {
         if (conv.joined) this.autojoin.add(conv.name);
@@ -289,11 +348,33 @@ export class ChatSession extends EventTarget {
 
   /** Say something (or /me it) to a channel or a nick. */
   say(target, text, action = false) {
+    this.sayLines(target, [text], action);
+  }
+
+  /** Say several lines (a paste), paced under the server's flood limit; false if refused. */
+  sayLines(target, texts, action = false) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) {
+      this.info("Not connected: nothing was sent.", "error");
+      return false;
+    }
+    const lines = texts.map((text) => ({ target, text, action }));
+    if (!this.pacer.push(lines)) {
+      this.info(`Too much at once: ${this.pacer.waiting.length} lines are still waiting to go out.`,
+        "error");
+      return false;
+    }
+    if (this.pacer.waiting.length) this.changed();
+    return true;
+  }
+
+  /** One paced line goes out now. */
+  deliver({ target, text, action }) {
     const body = action ? `\x01ACTION ${text}\x01` : text;
     if (!this.sendRaw(buildLine("PRIVMSG", target, body))) return;
     if (!this.caps.has("echo-message")) {
       this.show(target, { kind: action ? "action" : "message", nick: this.nick, text, self: true });
     }
+    this.changed();
   }
 
   changeNick(nick) {
