@@ -307,6 +307,31 @@ async def test_restart_makes_the_page_reconnect_and_rejoin(site, browser):
     dave.close()
 
 
+@ensure
+async def test_reading_back_is_not_interrupted_by_new_lines(site, browser):
+    page = await browser.page(site.url, height=320)
+    await browser.call(sign_in, page, "jack")
+    dave = await register(site, "dave")
+    dave.send("JOIN #lobby")
+    await dave.expect("366")
+    dave.send(*(f"PRIVMSG #lobby :line {n}" for n in range(20)))
+    await browser.call(sees, page, "line 19")
+    at_bottom = "(box => box.scrollHeight - box.scrollTop - box.clientHeight < 40)"
+
+    def scrolled(position: str) -> None:
+        page.eval_on_selector("#lines", f"box => {{ box.scrollTop = {position}; }}")
+
+    await browser.call(scrolled, "0")  # reading back
+    dave.send("PRIVMSG #lobby :while you read")
+    await browser.call(sees, page, "while you read")
+    assert await browser.call(page.eval_on_selector, "#lines", "box => box.scrollTop") == 0
+    await browser.call(scrolled, "box.scrollHeight")  # back at the bottom: follow again
+    dave.send("PRIVMSG #lobby :and now")
+    await browser.call(sees, page, "and now")
+    assert await browser.call(page.eval_on_selector, "#lines", at_bottom) is True
+    dave.close()
+
+
 #: Lines straight onto the page's socket, past its pacing.
 FLOOD_FROM_THE_CONSOLE = """() => {
   for (let n = 0; n < 60; n += 1) window.twistedchat.sendRaw(`PRIVMSG #lobby :flood ${n}`);

@@ -214,7 +214,8 @@ class View {
   drawLines(conv) {
     const box = $("#lines");
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-    if (this.drawnLines !== conv || this.drawnCount > conv.lines.length ||
+    const switched = this.drawnLines !== conv;
+    if (switched || this.drawnCount > conv.lines.length ||
         (this.drawnCount && conv.lines[this.drawnCount - 1] !== this.lastDrawn)) {
       box.replaceChildren();
       this.drawnCount = 0;
@@ -223,7 +224,8 @@ class View {
     this.drawnLines = conv;
     this.drawnCount = conv.lines.length;
     this.lastDrawn = conv.lines[conv.lines.length - 1];
-    if (atBottom || this.drawnCount) box.scrollTop = box.scrollHeight;
+    // Follow new lines only when the reader is at the bottom (not while reading back).
+    if (atBottom || switched) box.scrollTop = box.scrollHeight;
   }
 
   lineElement(line) {
