@@ -224,6 +224,9 @@ async def test_browser_and_tcp_clients_talk_one_line_per_message(web_server):
     for client in (tcp, third, web):
         client.send("JOIN #mixed")
         await client.expect("366")
+    # Like a TCP client's, a plain-TCP WebSocket's output takes the direct-write fast path.
+    (link,) = [c for c in web_server.factory.connections if getattr(c, "websocket", None)]
+    assert link.direct is not None
     web.send("PRIVMSG #mixed :hello from a browser ✓")
     await tcp.expect("PRIVMSG", "#mixed", "hello from a browser ✓", source="webby!")
     tcp.send("PRIVMSG #mixed :hello from TCP")
@@ -490,6 +493,8 @@ async def test_web_listener_over_tls(tmp_path):
         await client.expect("001")
         client.send("PRIVMSG secure :" + "x" * 600)
         await client.expect("417")
+        (link,) = chat.factory.connections
+        assert link.direct is None  # never the raw socket under TLS
         client.send("PING :tls")
         await client.expect("PONG", None, "tls")
         client.close()

@@ -29,6 +29,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
 from twisted.web import resource, server, static
 
+from twistedchat.server import fastpath
 from twistedchat.server.net import ChatFactory, display_host
 from twistedchat.server.pipeline import LinePipeline, PipelineProducer, split_lines
 from twistedchat.web import STATIC_DIR
@@ -192,11 +193,13 @@ class WebSocketLink(PipelineProducer):
         self.counted_host: str | None = None
         self.pipeline: LinePipeline | None = None
         self.opcode = 0x2 if websocket.binary else 0x1
+        #: The TCP fast path (fastpath.py), as a TCP client's connection has it, where it may run.
+        self.direct: fastpath.DirectWriter | None = None
 
     # -- the pipeline's outlet -------------------------------------------------------------------
 
     def write(self, data: bytes) -> int | None:
-        """Send each line as a message; what the TCP connection holds unsent is not known (None)."""
+        """Send each line as a message; the bytes the TCP connection now holds (None: unknown)."""
         websocket = self.websocket
         if websocket.state != websocket.STATE_OPEN:
             return None
@@ -207,7 +210,10 @@ class WebSocketLink(PipelineProducer):
                 data.decode("utf-8")
             except UnicodeDecodeError:
                 lines = [as_text(line) for line in lines]
-        websocket.transport.write(b"".join([frame(line, opcode) for line in lines]))
+        frames = b"".join([frame(line, opcode) for line in lines])
+        if self.direct is not None:
+            return self.direct.write(frames)
+        websocket.transport.write(frames)
         return None
 
     def abort(self) -> None:
@@ -261,6 +267,8 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
             self.sendClose(1000)
             return
         link.pipeline = chat.open_pipeline(link.host, link)
+        if chat.direct_write and fastpath.can_write_directly(self.transport):
+            link.direct = fastpath.DirectWriter(self.transport)
         # twisted.web's HTTPChannel may have registered itself for the request that became this
         # WebSocket (on plain TCP it does); that request is over.
         self.transport.unregisterProducer()
