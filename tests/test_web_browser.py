@@ -188,10 +188,18 @@ async def helper_bot(site):
 
 #: What the browser does when the tab goes out of view, and back.
 HIDE_PAGE = """() => {
+  window.realFrame = window.realFrame || window.requestAnimationFrame;
+  window.requestAnimationFrame = () => 0;  // a tab out of view gets no animation frames
+  Object.defineProperty(document, "hidden", { value: true, configurable: true });
   Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
   document.dispatchEvent(new Event("visibilitychange"));
 }"""
-SHOW_PAGE = HIDE_PAGE.replace('"hidden"', '"visible"')
+SHOW_PAGE = """() => {
+  window.requestAnimationFrame = window.realFrame;
+  Object.defineProperty(document, "hidden", { value: false, configurable: true });
+  Object.defineProperty(document, "visibilityState", { value: "visible", configurable: true });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
 
 
 @ensure

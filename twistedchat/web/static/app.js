@@ -149,19 +149,27 @@ export function runInput(session, text) {
 class View {
   constructor(session) {
     this.session = session;
-    this.pending = false;
+    this.pending = null;
     this.drawnLines = null;
     this.drawnCount = 0;
     session.addEventListener("change", () => this.schedule());
   }
 
   schedule() {
-    if (this.pending) return;
-    this.pending = true;
-    requestAnimationFrame(() => {
-      this.pending = false;
+    // A tab out of view gets no animation frames (a frame asked for before it was hidden waits
+    // too), but its title should still count unread lines: then a timer draws.
+    if (this.pending === "timer" || (this.pending === "frame" && !document.hidden)) return;
+    const draw = () => {
+      this.pending = null;
       this.draw();
-    });
+    };
+    if (document.hidden) {
+      this.pending = "timer";
+      setTimeout(draw, 0);
+    } else {
+      this.pending = "frame";
+      requestAnimationFrame(draw);
+    }
   }
 
   draw() {
