@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("QT_API", "pyqt6")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import pytest  # noqa: E402
 import pytest_twisted  # noqa: E402
 
 
@@ -42,3 +43,19 @@ async def chat_server():
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def clock():
+    """A clock the test moves by hand (for tests of the sans-IO core)."""
+    from core_peers import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def core(clock):
+    """A sans-IO core named ``irc.test`` on that clock (see ``core_peers.make_core``)."""
+    from core_peers import make_core
+
+    return make_core(clock)
