@@ -129,14 +129,32 @@ def test_options():
         "--websocket-origin", "https://Chat.Example.org/", "--trusted-proxy", "127.0.0.1",
         "--trusted-proxy", "fd00::/8",
     ])
-    assert options["websocket"] == ["tcp:8081"]
-    assert options["web"] == ["tcp:8080:interface=127.0.0.1"]
-    assert options["websocket-origin"] == ["https://chat.example.org"]
-    assert [str(n) for n in options["trusted-proxy"]] == ["127.0.0.1/32", "fd00::/8"]
-    for bad in (["--websocket-origin", "chat.example.org"], ["--trusted-proxy", "proxy.local"],
-                ["--web", "nonsense:1"]):
-        with pytest.raises(usage.UsageError):
+    config = options.config()
+    assert config.websocket == ["tcp:8081"]
+    assert config.web == ["tcp:8080:interface=127.0.0.1"]
+    assert config.websocket_origins == ["https://chat.example.org"]
+    assert config.trusted_proxies == ["127.0.0.1/32", "fd00::/8"]
+    for bad, said in ((["--websocket-origin", "chat.example.org"], "not an http"),
+                      (["--trusted-proxy", "proxy.local"], "not an IP address"),
+                      (["--web", "nonsense:1"], "web: bad endpoint")):
+        with pytest.raises(usage.UsageError, match=said):
             Options().parseOptions(bad)
+
+
+def test_config_file_settings(tmp_path):
+    """The same settings in a TOML config file (docs/operations.md)."""
+    from twistedchat.server.config import ConfigError, load_config
+
+    path = tmp_path / "chat.toml"
+    path.write_text('web = ["tcp:8080"]\nwebsocket = 8081\n'
+                    'websocket-origin = ["https://Web.Example.org"]\ntrusted-proxy = ["10.0.0.0/8"]\n')
+    config = load_config(str(path))
+    assert (config.web, config.websocket) == (["tcp:8080"], ["tcp:8081"])
+    assert config.websocket_origins == ["https://web.example.org"]
+    assert config.trusted_proxies == ["10.0.0.0/8"]
+    path.write_text('trusted-proxy = ["nowhere"]\n')
+    with pytest.raises(ConfigError, match="trusted-proxy"):
+        load_config(str(path))
 
 
 # -- over loopback --------------------------------------------------------------------------------
@@ -456,6 +474,16 @@ async def test_twistd_serves_the_page_and_websocket_and_says_goodbye(tmp_path):
                            "--websocket", f"tcp:{socket_port}:interface=127.0.0.1")
     try:
         await daemon.wait_listening()
+
+        def listening(port: int) -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            except OSError:
+                return False
+            return True
+
+        await wait_until(lambda: listening(web_port) and listening(socket_port),
+                         "the web listeners are open")
         response = await Agent(reactor).request(b"GET", f"http://127.0.0.1:{web_port}/".encode())
         assert b"twistedchat" in await readBody(response)
         clients = [await sign_on((await open_websocket(port)).lines, f"user{port}")
@@ -478,15 +506,17 @@ async def test_web_listener_over_tls(tmp_path):
     from helpers import write_self_signed
     from twisted.internet import ssl
 
-    from twistedchat.server.net import ChatService
-    from twistedchat.server.websocket import add_web_listeners
+    from twistedchat.server.service import ChatService
 
     key, cert = write_self_signed(tmp_path)
-    chat = ChatService(ServerConfig(name="tls.web"), ["tcp:0:interface=127.0.0.1"])
-    add_web_listeners(chat, [], [f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
+    config = ServerConfig(name="tls.web", ports=["tcp:0:interface=127.0.0.1"],
+                          web=[f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
+    chat = ChatService(config)
+    chat.privilegedStartService()
     chat.startService()
     try:
-        port = chat.listeners[1]._waitingForPort.result.getHost().port
+        port = chat.ports[1].getHost().port
+        assert len(chat.tls) == 1  # a reload (SIGHUP) re-reads this listener's certificate too
         context = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text()))
         client = (await open_websocket(port, tls=context)).lines
         client.send("NICK secure", "USER secure 0 * :Secure")

@@ -23,8 +23,6 @@ from urllib.parse import urlsplit
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
-from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import endpoints
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
 from twisted.web import resource, server, static
@@ -452,23 +450,3 @@ def web_site(chat: ChatFactory, *, page: bool, origins: Sequence[str] = (),
         root.putChild(b"", sockets)
     root.putChild(b"ws", sockets)
     return WebSite(root, limiter)
-
-
-def add_web_listeners(chat_service: Any, websocket: Sequence[str], web: Sequence[str],
-                      origins: Sequence[str] = (), proxies: Sequence[Network] = ()) -> None:
-    """Add the ``--websocket`` and ``--web`` listeners to the daemon's service.
-
-    They join its listeners, so they open and close (first, at shutdown) with the TCP ones.
-    """
-    chat = chat_service.factory
-    for descriptions, page, what in ((websocket, False, "WebSocket"), (web, True, "web client")):
-        if not descriptions:
-            continue
-        site = web_site(chat, page=page, origins=origins, proxies=proxies)
-        for description in descriptions:
-            endpoint = endpoints.serverFromString(chat_service.reactor, description)
-            listener = StreamServerEndpointService(endpoint, site)
-            listener._raiseSynchronously = True
-            listener.setServiceParent(chat_service)
-            chat_service.listeners.append(listener)
-            chat_service.descriptions.append(f"{description} ({what})")
