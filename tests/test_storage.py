@@ -1,0 +1,548 @@
+"""The storage layer, run alike against the memory store, SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+
+import pytest
+import pytest_twisted
+from pg_cluster import PostgresCluster, empty_database, find_bindir
+from twisted.internet import defer, reactor, task
+
+from twistedchat.storage import (
+    Ban,
+    HistoryLine,
+    HistoryQuery,
+    Selector,
+    channel_conversation,
+    direct_conversation,
+    direct_parties,
+    open_store,
+    parse_store_url,
+)
+from twistedchat.storage.history import MAX_QUERY_LIMIT
+from twistedchat.storage.migrations import MIGRATIONS, Migration
+from twistedchat.storage.model import (
+    MAX_BANS,
+    MAX_NICKS_PER_ACCOUNT,
+    AccountExists,
+    ChannelAlreadyRegistered,
+    ListFull,
+    NickOwned,
+    NoSuchAccount,
+    SchemaTooNew,
+    StoreError,
+    StoreUrlError,
+    UnknownMessageId,
+)
+
+NOW = 1_700_000_000.0
+CHAN = channel_conversation("#Lobby")
+
+
+def settles(test):
+    """An async test that ends on a reactor turn of its own.
+
+    SQL results and password hashes arrive through ``callFromThread``; a test ending inside that
+    loop lets pytest-qt's processEvents re-enter the reactor and deliver the same result twice.
+    """
+
+    @functools.wraps(test)
+    async def run(*args, **kwargs):
+        await test(*args, **kwargs)
+        await task.deferLater(reactor, 0, lambda: None)
+
+    return pytest_twisted.ensureDeferred(run)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL URL: TWISTEDCHAT_TEST_POSTGRES, or a throwaway cluster for this test session."""
+    given = os.environ.get("TWISTEDCHAT_TEST_POSTGRES")
+    if given:
+        yield given
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (make system-deps installs it)")
+    cluster = PostgresCluster(bindir)
+    cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+def _url(kind: str, request, tmp_path) -> str:
+    if kind == "memory":
+        return "memory:"
+    if kind == "sqlite":
+        return f"sqlite:{tmp_path / 'chat.sqlite3'}"
+    url = request.getfixturevalue("postgres_url")
+    empty_database(url)
+    return url
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    return _url(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def persistent_url(request, tmp_path) -> str:
+    return _url(request.param, request, tmp_path)
+
+
+class Opener:
+    """Opens stores on one URL and closes whatever a test left open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.open_stores: list = []
+
+    async def open(self, **options):
+        store = await open_store(self.url, **options)
+        self.open_stores.append(store)
+        return store
+
+    async def close(self, store) -> None:
+        self.open_stores.remove(store)
+        await store.close()
+
+    async def close_all(self) -> None:
+        for store in list(self.open_stores):
+            await self.close(store)
+
+
+@pytest_twisted.async_yield_fixture
+async def stores(store_url):
+    opener = Opener(store_url)
+    yield opener
+    await opener.close_all()
+
+
+@pytest_twisted.async_yield_fixture
+async def persistent(persistent_url):
+    opener = Opener(persistent_url)
+    yield opener
+    await opener.close_all()
+
+
+def line(n: int, at: float = NOW, conversation: str = CHAN, **fields) -> HistoryLine:
+    values = dict(
+        msgid=f"m{n}", time=at, conversation=conversation, target="#Lobby",
+        sender=f"nick{n}!u@h", command="PRIVMSG", text=f"text {n}",
+    )
+    values.update(fields)
+    return HistoryLine(**values)
+
+
+def ids(lines) -> list[str]:
+    return [each.msgid for each in lines]
+
+
+def q(subcommand: str, start: str | None, limit: int, end: str | None = None) -> HistoryQuery:
+    parse = Selector.parse
+    return HistoryQuery(
+        subcommand, None if start is None else parse(start), limit,
+        None if end is None else parse(end),
+    )
+
+
+def stamp(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    return "timestamp=" + moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# -- accounts and nicks ---------------------------------------------------------------------------
+
+@settles
+async def test_accounts_create_verify_change_drop(stores):
+    store = await stores.open()
+    account = await store.create_account("Alice", "correct horse", NOW)
+    assert store.account("alice") == account and account.key == "alice"
+    assert store.nick_owner("ALICE") == "alice"
+    assert (await store.verify_password("aLiCe", "correct horse")) == account
+    assert await store.verify_password("alice", "wrong horse!") is None
+    assert await store.verify_password("nobody", "correct horse") is None
+    with pytest.raises(AccountExists):
+        await store.create_account("ALICE", "another password", NOW)
+    await store.set_password("alice", "battery staple")
+    assert await store.verify_password("alice", "correct horse") is None
+    assert await store.verify_password("alice", "battery staple") is not None
+    assert store.scram_credentials("alice").iterations >= 4096
+    store.claim_nick("alice", "alice_away", NOW)
+    assert store.nick_owner("Alice_Away") == "alice"
+    assert store.drop_account("alice") == []
+    assert store.account("alice") is None and store.nick_owner("alice_away") is None
+    with pytest.raises(NoSuchAccount):
+        await store.set_password("alice", "battery staple")
+
+
+@settles
+async def test_account_refusals(stores):
+    store = await stores.open()
+    with pytest.raises(StoreError, match="valid account name"):
+        await store.create_account("#bad", "long enough", NOW)
+    with pytest.raises(StoreError, match="at least"):
+        await store.create_account("bob", "short", NOW)
+    with pytest.raises(StoreError, match="at most"):
+        await store.create_account("bob", "x" * 301, NOW)
+    # Two registrations of one name racing while the first password hashes: the second is refused.
+    first = store.create_account("bob", "long enough", NOW)
+    with pytest.raises(AccountExists):
+        await store.create_account("BOB", "long enough", NOW)
+    await first
+    await store.create_account("carol", "long enough", NOW)
+    with pytest.raises(NickOwned):
+        store.claim_nick("carol", "Bob", NOW)
+    for n in range(MAX_NICKS_PER_ACCOUNT - 1):
+        store.claim_nick("carol", f"carol{n}", NOW)
+    with pytest.raises(ListFull):
+        store.claim_nick("carol", "carol_extra", NOW)
+    with pytest.raises(StoreError, match="keeps its own name"):
+        store.release_nick("carol", "carol")
+    store.release_nick("carol", "carol0")
+    assert store.nick_owner("carol0") is None
+
+
+# -- registered channels -----------------------------------------------------------------------------
+
+@settles
+async def test_registered_channels(stores):
+    store = await stores.open()
+    await store.create_account("alice", "long enough", NOW)
+    await store.create_account("bob", "long enough", NOW)
+    channel = store.register_channel("#Lobby", "alice", NOW, topic="hi", modes="nst")
+    assert channel.founder == "alice" and channel.topic == "hi"
+    with pytest.raises(ChannelAlreadyRegistered):
+        store.register_channel("#LOBBY", "bob", NOW)
+    store.update_channel("#lobby", key="sesame", limit=10, bans=[Ban("*!*@bad", "alice", NOW)])
+    store.set_access("#lobby", "Bob", "v")
+    assert store.registered_channel("#LOBBY").access == {"bob": "v"}
+    with pytest.raises(StoreError):
+        store.set_access("#lobby", "bob", "q")
+    with pytest.raises(ListFull):
+        store.update_channel("#lobby", bans=[Ban(f"*!*@h{n}", "a", NOW) for n in range(MAX_BANS + 1)])
+    with pytest.raises(TypeError):
+        store.update_channel("#lobby", members=[])
+    # Dropping bob takes him off the list; dropping alice drops the channel she founded.
+    store.drop_account("bob")
+    assert store.registered_channel("#lobby").access == {}
+    assert store.drop_account("alice") == ["#Lobby"]
+    assert store.registered_channels() == []
+
+
+# -- persistence ------------------------------------------------------------------------------------
+
+@settles
+async def test_everything_survives_a_restart(persistent):
+    store = await persistent.open()
+    await store.create_account("Alice", "correct horse", NOW, email="a@example.org")
+    await store.create_account("bob", "long enough", NOW)
+    store.claim_nick("alice", "Alice|away", NOW + 1)
+    store.register_channel("#Lobby", "alice", NOW, modes="mnt")
+    store.update_channel(
+        "#lobby", topic="welcome", topic_setter="Alice", topic_time=NOW + 2, key="k", limit=5,
+        bans=[Ban("*!*@b", "Alice", NOW + 3), Ban("*!*@a", "Alice", NOW + 4)],
+    )
+    store.set_access("#lobby", "bob", "o")
+    for n in range(5):
+        store.append_history(line(n, NOW + n))
+    dm = direct_conversation("alice", "bob")
+    store.append_history(line(9, NOW, dm, target="bob", parties=direct_parties("alice", "bob")))
+    before = store.account("alice"), store.registered_channel("#lobby")
+    await persistent.close(store)
+
+    again = await persistent.open()
+    assert (again.account("alice"), again.registered_channel("#lobby")) == before
+    assert again.nick_owner("alice|AWAY") == "alice" and again.nick_owner("bob") == "bob"
+    assert [b.mask for b in again.registered_channel("#lobby").bans] == ["*!*@b", "*!*@a"]
+    assert (await again.verify_password("alice", "correct horse")).email == "a@example.org"
+    assert ids(await again.history(CHAN, q("LATEST", None, 10))) == [f"m{n}" for n in range(5)]
+    [private] = await again.history(dm, q("LATEST", None, 10))
+    assert private.parties == ("alice", "bob") and private.time == NOW
+    # Changes after the restart (a drop included) are kept too.
+    again.drop_channel("#lobby")
+    again.release_nick("alice", "alice|away")
+    await persistent.close(again)
+    third = await persistent.open()
+    assert third.registered_channel("#lobby") is None and third.nick_owner("alice|away") is None
+
+
+@settles
+async def test_sqlite_runs_in_wal_mode(tmp_path):
+    path = tmp_path / "wal.sqlite3"
+    store = await open_store(f"sqlite:{path}")
+    store.append_history(line(1))
+    await store.flush()
+    assert (tmp_path / "wal.sqlite3-wal").exists()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("SELECT msgid FROM messages").fetchall() == [("m1",)]
+    await store.close()
+
+
+# -- migrations ----------------------------------------------------------------------------------------
+
+PROBE = Migration(len(MIGRATIONS) + 1, "test probe", ("CREATE TABLE migration_probe (x INTEGER)",))
+
+
+@settles
+async def test_migrations_apply_in_order_and_once(persistent):
+    store = await persistent.open()
+    store.append_history(line(1))
+    await persistent.close(store)
+    # A later migration is applied to the existing database, keeping its data.
+    upgraded = await persistent.open(migrations=(*MIGRATIONS, PROBE))
+    assert ids(await upgraded.history(CHAN, q("LATEST", None, 5))) == ["m1"]
+    versions = await upgraded._pool.runQuery("SELECT version FROM schema_migrations ORDER BY version")
+    assert [row[0] for row in versions] == list(range(1, PROBE.version + 1))
+    await upgraded._pool.runQuery("SELECT COUNT(*) FROM migration_probe")
+    await persistent.close(upgraded)
+    # Opening again applies nothing twice (a second CREATE TABLE would fail).
+    await persistent.close(await persistent.open(migrations=(*MIGRATIONS, PROBE)))
+
+
+@settles
+async def test_a_newer_database_is_refused_clearly(persistent):
+    await persistent.close(await persistent.open(migrations=(*MIGRATIONS, PROBE)))
+    with pytest.raises(SchemaTooNew) as refused:
+        await open_store(persistent.url)
+    message = str(refused.value)
+    assert f"version {PROBE.version}" in message and f"up to {MIGRATIONS[-1].version}" in message
+
+
+# -- write-behind ------------------------------------------------------------------------------------------
+
+@settles
+async def test_reads_see_every_write_queued_before_them(stores):
+    store = await stores.open()
+    seen = []
+    for batch in range(20):
+        for n in range(batch * 10, batch * 10 + 10):
+            store.append_history(line(n, NOW + n / 1000))
+        seen.append(store.history(CHAN, q("LATEST", None, 1000)))
+    results = await defer.gatherResults(seen)
+    for batch, lines in enumerate(results):
+        got = ids(lines)
+        # Everything queued before the read, in order; maybe more, never a gap.
+        assert got[: (batch + 1) * 10] == [f"m{n}" for n in range((batch + 1) * 10)]
+        assert got == [f"m{n}" for n in range(len(got))]
+
+
+@settles
+async def test_writes_are_batched_not_written_in_the_callers_turn(persistent):
+    store = await persistent.open(flush_interval=0.05)
+    for n in range(100):
+        store.append_history(line(n))
+    assert store._written == 0 and store._queued == 100  # nothing written synchronously
+    store.register_channel  # noqa: B018 - the store stays usable while the batch waits
+    await store.flush()
+    assert store._written == 100
+    count = await store._pool.runQuery("SELECT COUNT(*) FROM messages")
+    assert count[0][0] == 100
+
+
+@settles
+async def test_a_failed_batch_is_kept_and_retried(tmp_path):
+    store = await open_store(f"sqlite:{tmp_path / 'r.sqlite3'}", retry_delay=0.01)
+    real = store._pool.runInteraction
+    failures = []
+
+    def flaky(work, *args, **kw):
+        if work == store._apply and not failures:
+            failures.append(1)
+            return defer.fail(sqlite3.OperationalError("disk I/O error"))
+        return real(work, *args, **kw)
+
+    store._pool.runInteraction = flaky
+    store.append_history(line(1))
+    await store.flush()
+    store.append_history(line(2))
+    assert ids(await store.history(CHAN, q("LATEST", None, 5))) == ["m1", "m2"]
+    assert failures == [1]
+    await store.close()
+
+
+@settles
+async def test_closed_store_refuses_writes(persistent):
+    store = await persistent.open()
+    await persistent.close(store)
+    with pytest.raises(RuntimeError):
+        store.append_history(line(1))
+
+
+# -- CHATHISTORY semantics ---------------------------------------------------------------------------------
+
+async def _ten_lines(store):
+    """m0..m9, one second apart, except m4, m5, m6 share one millisecond (stored in that order)."""
+    times = [NOW + n for n in range(10)]
+    times[5] = times[6] = times[4]
+    for n, at in enumerate(times):
+        store.append_history(line(n, at))
+    store.append_history(line(99, NOW + 5, channel_conversation("#other"), target="#other"))
+    return times
+
+
+def m(*numbers: int) -> list[str]:
+    return [f"m{n}" for n in numbers]
+
+
+@settles
+async def test_latest(stores):
+    store = await stores.open()
+    times = await _ten_lines(store)
+    assert ids(await store.history(CHAN, q("LATEST", None, 3))) == m(7, 8, 9)
+    assert ids(await store.history(CHAN, q("LATEST", None, 50))) == m(*range(10))
+    assert ids(await store.history(CHAN, q("LATEST", "msgid=m5", 50))) == m(6, 7, 8, 9)
+    assert ids(await store.history(CHAN, q("LATEST", "msgid=m5", 2))) == m(8, 9)
+    # A timestamp excludes its whole millisecond: after m4's time means from m7 on.
+    assert ids(await store.history(CHAN, q("LATEST", stamp(times[4]), 50))) == m(7, 8, 9)
+    assert await store.history(channel_conversation("#empty"), q("LATEST", None, 5)) == []
+
+
+@settles
+async def test_before_and_after(stores):
+    store = await stores.open()
+    times = await _ten_lines(store)
+    assert ids(await store.history(CHAN, q("BEFORE", "msgid=m6", 3))) == m(3, 4, 5)
+    assert ids(await store.history(CHAN, q("BEFORE", "msgid=m5", 10))) == m(0, 1, 2, 3, 4)
+    assert ids(await store.history(CHAN, q("BEFORE", stamp(times[4]), 10))) == m(0, 1, 2, 3)
+    assert ids(await store.history(CHAN, q("BEFORE", "msgid=m0", 10))) == []
+    assert ids(await store.history(CHAN, q("AFTER", "msgid=m4", 2))) == m(5, 6)
+    assert ids(await store.history(CHAN, q("AFTER", stamp(times[3]), 2))) == m(4, 5)
+    assert ids(await store.history(CHAN, q("AFTER", "msgid=m9", 5))) == []
+    assert ids(await store.history(CHAN, q("AFTER", stamp(NOW - 100), 1))) == m(0)
+
+
+@settles
+async def test_around(stores):
+    store = await stores.open()
+    times = await _ten_lines(store)
+    assert ids(await store.history(CHAN, q("AROUND", "msgid=m5", 4))) == m(3, 4, 5, 6)
+    assert ids(await store.history(CHAN, q("AROUND", "msgid=m5", 3))) == m(4, 5, 6)
+    assert ids(await store.history(CHAN, q("AROUND", "msgid=m5", 1))) == m(5)
+    # Short on one side: the other side fills the limit.
+    assert ids(await store.history(CHAN, q("AROUND", "msgid=m1", 6))) == m(0, 1, 2, 3, 4, 5)
+    assert ids(await store.history(CHAN, q("AROUND", "msgid=m9", 4))) == m(6, 7, 8, 9)
+    assert ids(await store.history(CHAN, q("AROUND", stamp(times[7]), 2))) == m(6, 7)
+
+
+@settles
+async def test_between(stores):
+    store = await stores.open()
+    times = await _ten_lines(store)
+    assert ids(await store.history(CHAN, q("BETWEEN", "msgid=m2", 10, "msgid=m7"))) == m(3, 4, 5, 6)
+    assert ids(await store.history(CHAN, q("BETWEEN", "msgid=m2", 2, "msgid=m7"))) == m(3, 4)
+    # Backwards: counted from the first selector, still returned oldest first.
+    assert ids(await store.history(CHAN, q("BETWEEN", "msgid=m7", 2, "msgid=m2"))) == m(5, 6)
+    assert ids(await store.history(CHAN, q("BETWEEN", stamp(times[1]), 10, stamp(times[4])))) == m(2, 3)
+    assert ids(await store.history(CHAN, q("BETWEEN", "msgid=m4", 10, "msgid=m6"))) == m(5)
+    assert ids(await store.history(CHAN, q("BETWEEN", "msgid=m4", 10, "msgid=m4"))) == []
+
+
+@settles
+async def test_selector_edge_cases(stores):
+    store = await stores.open()
+    await _ten_lines(store)
+    with pytest.raises(UnknownMessageId):
+        await store.history(CHAN, q("BEFORE", "msgid=nope", 5))
+    # A msgid of another conversation is as unknown as a missing one (nothing leaks across).
+    with pytest.raises(UnknownMessageId):
+        await store.history(CHAN, q("AFTER", "msgid=m99", 5))
+    with pytest.raises(UnknownMessageId):
+        await store.history(CHAN, q("BETWEEN", "msgid=m1", 5, "msgid=nope"))
+    # The limit is capped whatever the caller asks.
+    for n in range(10, MAX_QUERY_LIMIT + 20):
+        store.append_history(line(n, NOW + n))
+    assert len(await store.history(CHAN, q("LATEST", None, 10**9))) == MAX_QUERY_LIMIT
+    # A line stamped earlier than the last one (a clock step back) sorts by its time.
+    store.append_history(line(-1, NOW - 1))
+    assert ids(await store.history(CHAN, q("BEFORE", "msgid=m0", 5))) == ["m-1"]
+
+
+def test_queries_and_selectors_refuse_bad_input():
+    for bad in ("timestamp=yesterday", "msgid=", "time=2020-01-01T00:00:00.000Z", "m1",
+                "timestamp=2020-01-01T00:00:00.000"):
+        with pytest.raises(ValueError):
+            Selector.parse(bad)
+    assert Selector.parse("timestamp=2023-11-14T22:13:20.000Z").time == NOW
+    with pytest.raises(ValueError):
+        HistoryQuery("LATEST", None, 0)
+    with pytest.raises(ValueError):
+        HistoryQuery("BEFORE", None, 5)
+    with pytest.raises(ValueError):
+        HistoryQuery("AFTER", Selector(msgid="a"), 5, Selector(msgid="b"))
+    with pytest.raises(ValueError):
+        HistoryQuery("SIDEWAYS", Selector(msgid="a"), 5)
+
+
+@settles
+async def test_targets(stores):
+    store = await stores.open()
+    alice_bob = direct_conversation("alice", "bob")
+    carol_bob = direct_conversation("carol", "bob")
+    store.append_history(line(1, NOW + 1))
+    store.append_history(line(2, NOW + 2, channel_conversation("#two"), target="#Two"))
+    store.append_history(line(3, NOW + 3, alice_bob, target="bob", parties=direct_parties("alice", "bob")))
+    store.append_history(line(4, NOW + 4, CHAN))
+    store.append_history(line(5, NOW + 5, carol_bob, target="bob", parties=direct_parties("carol", "bob")))
+    channels = {CHAN, channel_conversation("#two")}
+    found = await store.history_targets(channels, "alice", NOW, NOW + 10, 10)
+    assert [(t.conversation, t.latest) for t in found] == [
+        ("#two", NOW + 2), (alice_bob, NOW + 3), (CHAN, NOW + 4),
+    ]
+    assert found[0].target == "#Two" and found[1].parties == ("alice", "bob")
+    backwards = await store.history_targets(channels, "alice", NOW + 10, NOW, 2)
+    assert [t.conversation for t in backwards] == [CHAN, alice_bob]
+    # The interval is exclusive, and bounds the latest line counted.
+    inside = await store.history_targets(channels, None, NOW + 1, NOW + 4, 10)
+    assert [(t.conversation, t.latest) for t in inside] == [("#two", NOW + 2)]
+    assert await store.history_targets(set(), None, NOW, NOW + 10, 10) == []
+
+
+@settles
+async def test_retention(stores):
+    store = await stores.open()
+    day = 86400
+    for n in range(6):
+        store.append_history(line(n, NOW - (5 - n) * day))
+    store.append_history(line(10, NOW, channel_conversation("#b"), target="#b"))
+    assert await store.prune_history(NOW, days=2.5, lines_per_conversation=None) == 3
+    assert ids(await store.history(CHAN, q("LATEST", None, 10))) == m(3, 4, 5)
+    assert await store.prune_history(NOW, days=None, lines_per_conversation=1) == 2
+    assert ids(await store.history(CHAN, q("LATEST", None, 10))) == m(5)
+    assert ids(await store.history("#b", q("LATEST", None, 10))) == m(10)
+    # A pruned msgid is no longer a selector.
+    with pytest.raises(UnknownMessageId):
+        await store.history(CHAN, q("AFTER", "msgid=m3", 5))
+
+
+# -- URLs ------------------------------------------------------------------------------------------------
+
+def test_store_urls(tmp_path):
+    assert parse_store_url("memory:") == ("memory", "")
+    assert parse_store_url(f"sqlite:{tmp_path}/x.db") == ("sqlite", f"{tmp_path}/x.db")
+    assert parse_store_url("sqlite:twistedchat.sqlite3").kind == "sqlite"
+    assert parse_store_url("postgresql://chat@db/chat").kind == "postgresql"
+    for bad, why in [
+        ("twistedchat.sqlite3", "no scheme"),
+        ("mysql://x", "unknown kind"),
+        ("sqlite:", "needs a file path"),
+        (f"sqlite:{tmp_path}/missing/x.db", "does not exist"),
+        ("memory:yes", "nothing after"),
+        ("postgresql:chat", "postgresql://"),
+    ]:
+        with pytest.raises(StoreUrlError, match=why):
+            parse_store_url(bad)
+
+
+@settles
+async def test_open_store_fails_cleanly_on_a_bad_url():
+    with pytest.raises(StoreUrlError):
+        await open_store("redis://localhost")

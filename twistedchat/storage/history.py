@@ -1,0 +1,231 @@
+"""CHATHISTORY queries (IRCv3 draft/chathistory): selectors, the subcommands' semantics, an in-memory log.
+
+Every store answers the same queries the same way: the subcommands are reduced here to ranges over
+positions ``(time in ms, insertion sequence)`` that a ``HistoryReader`` fetches, so equal timestamps
+keep the order the lines were stored in and a ``msgid=`` selector marks one exact position.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal, NamedTuple, Protocol
+
+from twistedchat.storage.model import HistoryLine, UnknownMessageId
+
+#: Larger than any insertion sequence: a timestamp as a lower bound excludes the whole millisecond.
+_AFTER_ALL = 2**62
+#: Most lines one query may ask for, whatever the caller passes (the ISUPPORT value is lower).
+MAX_QUERY_LIMIT = 1000
+
+Position = tuple[int, int]
+
+
+def to_ms(seconds: float) -> int:
+    """Seconds since the epoch to whole milliseconds, the precision history keeps."""
+    return round(seconds * 1000)
+
+
+def parse_timestamp(text: str) -> float:
+    """``YYYY-MM-DDThh:mm:ss.sssZ`` (the server-time format) to seconds since the epoch."""
+    if not text.endswith("Z"):
+        raise ValueError(f"timestamp must be UTC, ending in Z: {text!r}")
+    try:
+        stamp = datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S.%f")
+    except ValueError:
+        try:
+            stamp = datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            raise ValueError(f"not a timestamp (YYYY-MM-DDThh:mm:ss.sssZ): {text!r}") from None
+    return stamp.replace(tzinfo=timezone.utc).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """``timestamp=...`` (``time`` set) or ``msgid=...`` (``msgid`` set)."""
+
+    time: float | None = None
+    msgid: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        """Read a CHATHISTORY selector parameter; ValueError names what is wrong with it."""
+        kind, sep, value = text.partition("=")
+        if not sep or not value:
+            raise ValueError(f"selector must be timestamp=... or msgid=...: {text!r}")
+        if kind == "timestamp":
+            return cls(time=parse_timestamp(value))
+        if kind == "msgid":
+            return cls(msgid=value)
+        raise ValueError(f"selector must be timestamp=... or msgid=...: {text!r}")
+
+
+Subcommand = Literal["LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN"]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """One CHATHISTORY request for one conversation.
+
+    LATEST takes ``start`` None for ``*``; BETWEEN takes both selectors; the others take ``start``.
+    """
+
+    subcommand: Subcommand
+    start: Selector | None
+    limit: int
+    end: Selector | None = None
+
+    def __post_init__(self) -> None:
+        if self.subcommand not in ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN"):
+            raise ValueError(f"unknown CHATHISTORY subcommand {self.subcommand!r}")
+        if self.limit < 1:
+            raise ValueError("limit must be at least 1")
+        if self.start is None and self.subcommand != "LATEST":
+            raise ValueError(f"{self.subcommand} needs a selector")
+        if (self.end is None) != (self.subcommand != "BETWEEN"):
+            raise ValueError("only BETWEEN takes a second selector")
+
+
+class TargetActivity(NamedTuple):
+    """A conversation's latest line within a TARGETS interval."""
+
+    conversation: str
+    target: str
+    parties: tuple[str, str] | None
+    latest: float
+
+
+class HistoryReader(Protocol):
+    """What a store gives the shared query logic: exact lookups and ordered ranges."""
+
+    def locate(self, conversation: str, msgid: str) -> Position | None:
+        """The position of a conversation's line, or None."""
+
+    def span(
+        self, conversation: str, lower: Position | None, upper: Position | None, limit: int,
+        newest: bool,
+    ) -> list[HistoryLine]:
+        """Lines strictly between the bounds, ``limit`` from the newest or oldest end, ascending."""
+
+
+def run_query(reader: HistoryReader, conversation: str, query: HistoryQuery) -> list[HistoryLine]:
+    """Answer a CHATHISTORY query through ``reader``; lines come oldest first.
+
+    LATEST, BEFORE, AFTER and BETWEEN exclude the selected position. AROUND gives up to half of the
+    limit before the selector and the rest from it on (a ``msgid`` line itself included), filling
+    one side from the other when it runs short.
+    """
+    limit = min(query.limit, MAX_QUERY_LIMIT)
+
+    def point(selector: Selector, after: bool) -> Position:
+        if selector.msgid is not None:
+            found = reader.locate(conversation, selector.msgid)
+            if found is None:
+                raise UnknownMessageId(f"no message {selector.msgid!r} in this conversation")
+            return found
+        assert selector.time is not None
+        return (to_ms(selector.time), _AFTER_ALL if after else 0)
+
+    if query.subcommand == "LATEST":
+        lower = None if query.start is None else point(query.start, after=True)
+        return reader.span(conversation, lower, None, limit, newest=True)
+    assert query.start is not None
+    if query.subcommand == "BEFORE":
+        return reader.span(conversation, None, point(query.start, after=False), limit, newest=True)
+    if query.subcommand == "AFTER":
+        return reader.span(conversation, point(query.start, after=True), None, limit, newest=False)
+    if query.subcommand == "AROUND":
+        at = point(query.start, after=False)
+        before = reader.span(conversation, None, at, limit, newest=True)
+        # From ``at`` on, inclusive: the exclusive lower bound just below it.
+        after = reader.span(conversation, (at[0], at[1] - 1), None, limit, newest=False)
+        take_before = min(len(before), limit // 2)
+        take_after = min(len(after), limit - take_before)
+        take_before = min(len(before), limit - take_after)
+        return before[len(before) - take_before :] + after[:take_after]
+    assert query.end is not None
+    first_after, first_before = point(query.start, True), point(query.start, False)
+    second_after, second_before = point(query.end, True), point(query.end, False)
+    if first_before <= second_before:
+        return reader.span(conversation, first_after, second_before, limit, newest=False)
+    return reader.span(conversation, second_after, first_before, limit, newest=True)
+
+
+def pick_targets(latest: Iterable[TargetActivity], start: float, end: float, limit: int) -> list[TargetActivity]:
+    """TARGETS ordering: by latest time from ``start`` towards ``end``, at most ``limit`` entries."""
+    limit = min(limit, MAX_QUERY_LIMIT)
+    return sorted(latest, key=lambda t: t.latest, reverse=start > end)[:limit]
+
+
+class MemoryHistory:
+    """Every line in memory, per conversation in position order: the ``memory:`` store's history."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, list[Position]] = {}
+        self._lines: dict[str, list[HistoryLine]] = {}
+        self._by_msgid: dict[str, tuple[str, Position]] = {}
+        self._seq = 0
+
+    def append(self, line: HistoryLine) -> None:
+        self._seq += 1
+        key = (to_ms(line.time), self._seq)
+        keys = self._keys.setdefault(line.conversation, [])
+        lines = self._lines.setdefault(line.conversation, [])
+        where = len(keys) if not keys or keys[-1] <= key else bisect.bisect(keys, key)
+        keys.insert(where, key)
+        lines.insert(where, line)
+        self._by_msgid[line.msgid] = (line.conversation, key)
+
+    def locate(self, conversation: str, msgid: str) -> Position | None:
+        found = self._by_msgid.get(msgid)
+        return found[1] if found is not None and found[0] == conversation else None
+
+    def span(
+        self, conversation: str, lower: Position | None, upper: Position | None, limit: int,
+        newest: bool,
+    ) -> list[HistoryLine]:
+        keys = self._keys.get(conversation, [])
+        lines = self._lines.get(conversation, [])
+        start = 0 if lower is None else bisect.bisect_right(keys, lower)
+        stop = len(keys) if upper is None else bisect.bisect_left(keys, upper)
+        if stop <= start:
+            return []
+        if newest:
+            return lines[max(start, stop - limit) : stop]
+        return lines[start : min(stop, start + limit)]
+
+    def targets(
+        self, channels: Collection[str], account: str | None, start: float, end: float, limit: int
+    ) -> list[TargetActivity]:
+        low, high = sorted((to_ms(start), to_ms(end)))
+        found = []
+        for conversation, lines in self._lines.items():
+            if conversation not in channels:
+                parties = lines[0].parties
+                if account is None or parties is None or account not in parties:
+                    continue
+            keys = self._keys[conversation]
+            stop = bisect.bisect_left(keys, (high, 0))
+            if stop and keys[stop - 1][0] > low:
+                last = lines[stop - 1]
+                found.append(TargetActivity(conversation, last.target, last.parties, keys[stop - 1][0] / 1000))
+        return pick_targets(found, start, end, limit)
+
+    def prune(self, before: float | None, keep_per_conversation: int | None) -> int:
+        """Forget lines older than ``before`` and beyond the newest ``keep_per_conversation``."""
+        dropped = 0
+        cut_ms = None if before is None else to_ms(before)
+        for conversation in list(self._keys):
+            keys, lines = self._keys[conversation], self._lines[conversation]
+            cut = 0 if cut_ms is None else bisect.bisect_left(keys, (cut_ms, 0))
+            if keep_per_conversation is not None:
+                cut = max(cut, len(keys) - keep_per_conversation)
+            for line in lines[:cut]:
+                del self._by_msgid[line.msgid]
+            dropped += cut
+            del keys[:cut], lines[:cut]
+            if not keys:
+                del self._keys[conversation], self._lines[conversation]
+        return dropped
