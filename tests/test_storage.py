@@ -546,3 +546,60 @@ def test_store_urls(tmp_path):
 async def test_open_store_fails_cleanly_on_a_bad_url():
     with pytest.raises(StoreUrlError):
         await open_store("redis://localhost")
+
+
+# -- the recent lines kept for LATEST * ---------------------------------------------------------------
+
+def test_recent_lines_cover_only_what_they_know():
+    from twistedchat.storage.history import RecentLines
+
+    recent = RecentLines(depth=3, conversations=2)
+    assert recent.latest(CHAN, 1) is None
+    recent.loading(CHAN)
+    recent.loaded(CHAN, [line(1), line(2)], asked=3)  # fewer than asked: the whole conversation
+    assert ids(recent.latest(CHAN, 10)) == m(1, 2)
+    recent.append(line(3, NOW + 1))
+    recent.append(line(4, NOW + 2))  # past the depth: no longer the whole conversation
+    assert ids(recent.latest(CHAN, 3)) == m(2, 3, 4) and recent.latest(CHAN, 4) is None
+    recent.append(line(5, NOW))  # stamped earlier than the last: the entry is dropped
+    assert recent.latest(CHAN, 1) is None
+    # A load that an append overtook is not kept (it would miss that line).
+    recent.loading("#b")
+    recent.append(line(6, conversation="#b"))
+    recent.loaded("#b", [], asked=3)
+    assert recent.latest("#b", 1) is None
+    # Least recently used conversations go first.
+    for name in ("#c", "#d", "#e"):
+        recent.loading(name)
+        recent.loaded(name, [line(7, conversation=name)], asked=3)
+    assert recent.latest("#c", 1) is None and recent.latest("#e", 1) is not None
+    recent.clear()
+    assert recent.latest("#e", 1) is None
+
+
+@settles
+async def test_latest_from_recent_lines_matches_the_database(persistent):
+    """Random appends (equal and backward stamps), LATEST * reads and restarts, against a reference."""
+    import random
+
+    from twistedchat.storage.history import MemoryHistory, run_query
+
+    rng = random.Random(10)
+    reference = MemoryHistory()
+    store = await persistent.open(recent_lines=5)
+    at, n = NOW, 0
+    for step in range(300):
+        roll = rng.random()
+        if roll < 0.55:
+            at += rng.choice([0, 0, 0.001, 1, -2])
+            conversation = rng.choice([CHAN, "#b"])
+            store.append_history(line(n, at, conversation))
+            reference.append(line(n, at, conversation))
+            n += 1
+        elif roll < 0.97:
+            conversation, limit = rng.choice([CHAN, "#b"]), rng.randint(1, 8)
+            expected = ids(run_query(reference, conversation, q("LATEST", None, limit)))
+            assert ids(await store.history(conversation, q("LATEST", None, limit))) == expected, step
+        else:
+            await persistent.close(store)
+            store = await persistent.open(recent_lines=5)

@@ -229,3 +229,73 @@ class MemoryHistory:
             if not keys:
                 del self._keys[conversation], self._lines[conversation]
         return dropped
+
+
+class RecentLines:
+    """The newest ``depth`` lines of up to ``conversations`` conversations (least recently used
+    go first), so ``LATEST *`` (what a client asks on every join) needs no database round trip.
+
+    A conversation's entry is always the exact newest suffix of its history: filled from the
+    database on a miss, then extended by every append. A load that raced an append is discarded,
+    and a line older than the entry's last (a clock stepping back) drops the entry.
+    """
+
+    def __init__(self, depth: int = 100, conversations: int = 1000) -> None:
+        self.depth = depth
+        self.max_conversations = conversations
+        #: conversation -> (newest lines, whether they are the whole conversation)
+        self._entries: dict[str, tuple[list[HistoryLine], bool]] = {}
+        #: conversations being loaded -> whether a line was appended meanwhile
+        self._loading: dict[str, bool] = {}
+
+    def latest(self, conversation: str, limit: int) -> list[HistoryLine] | None:
+        """The newest ``limit`` lines, oldest first, or None when they are not all at hand."""
+        entry = self._entries.get(conversation)
+        if entry is None:
+            return None
+        lines, complete = entry
+        if limit > len(lines) and not complete:
+            return None
+        del self._entries[conversation]
+        self._entries[conversation] = entry  # most recently used last
+        return lines[-limit:]
+
+    def append(self, line: HistoryLine) -> None:
+        conversation = line.conversation
+        if conversation in self._loading:
+            self._loading[conversation] = True
+        entry = self._entries.get(conversation)
+        if entry is None:
+            return
+        lines, complete = entry
+        if lines and to_ms(line.time) < to_ms(lines[-1].time):
+            del self._entries[conversation]
+            return
+        lines.append(line)
+        if len(lines) > self.depth:
+            del lines[0]
+            self._entries[conversation] = (lines, False)
+
+    def loading(self, conversation: str) -> None:
+        """A database read of the conversation's newest lines starts now."""
+        self._loading.setdefault(conversation, False)
+
+    def loaded(self, conversation: str, lines: list[HistoryLine], asked: int) -> None:
+        """The read started by ``loading`` returned ``lines`` (``asked`` were asked for)."""
+        raced = self._loading.pop(conversation, True)
+        if raced or self.depth <= 0 or conversation in self._entries:
+            return
+        if len(self._entries) >= self.max_conversations:
+            del self._entries[next(iter(self._entries))]
+        complete = len(lines) < asked and len(lines) <= self.depth
+        self._entries[conversation] = (lines[-self.depth :], complete)
+
+    def abandon(self, conversation: str) -> None:
+        """The read started by ``loading`` failed."""
+        self._loading.pop(conversation, None)
+
+    def clear(self) -> None:
+        """Forget every entry (after lines were deleted)."""
+        self._entries.clear()
+        for conversation in self._loading:
+            self._loading[conversation] = True

@@ -21,8 +21,10 @@ from twisted.logger import Logger
 
 from twistedchat.storage.base import OwnedNick, Store
 from twistedchat.storage.history import (
+    MAX_QUERY_LIMIT,
     HistoryQuery,
     Position,
+    RecentLines,
     TargetActivity,
     pick_targets,
     run_query,
@@ -130,12 +132,13 @@ class _SQLReader:
         newest: bool,
     ) -> list[HistoryLine]:
         where, params = ["conversation = ?"], [conversation]
+        # Row values: both SQLite and PostgreSQL turn them into a range of the position index.
         if lower is not None:
-            where.append("(at_ms > ? OR (at_ms = ? AND seq > ?))")
-            params += [lower[0], lower[0], lower[1]]
+            where.append("(at_ms, seq) > (?, ?)")
+            params += [lower[0], lower[1]]
         if upper is not None:
-            where.append("(at_ms < ? OR (at_ms = ? AND seq < ?))")
-            params += [upper[0], upper[0], upper[1]]
+            where.append("(at_ms, seq) < (?, ?)")
+            params += [upper[0], upper[1]]
         order = "DESC" if newest else "ASC"
         self.txn.execute(
             self.dialect.q(
@@ -160,8 +163,11 @@ class SQLStore(Store):
         clock: IReactorTime,
         flush_interval: float = 0.005,
         retry_delay: float = 1.0,
+        recent_lines: int = 100,
+        recent_conversations: int = 1000,
     ) -> None:
         super().__init__()
+        self._recent = RecentLines(recent_lines, recent_conversations)
         self._pool = pool
         self._dialect = dialect
         self._clock = clock
@@ -243,6 +249,7 @@ class SQLStore(Store):
     def append_history(self, line: HistoryLine) -> None:
         self._pending_lines.append(line)
         self._queue_one()
+        self._recent.append(line)
 
     def _queue_one(self) -> None:
         if self._closed:
@@ -404,9 +411,34 @@ class SQLStore(Store):
         )
 
     def history(self, conversation: str, query: HistoryQuery) -> Deferred[list[HistoryLine]]:
+        if query.subcommand == "LATEST" and query.start is None and self._recent.depth > 0:
+            return self._latest(conversation, min(query.limit, MAX_QUERY_LIMIT))
         return self._after_writes(
             lambda txn: run_query(_SQLReader(txn, self._dialect), conversation, query)
         )
+
+    def _latest(self, conversation: str, limit: int) -> Deferred[list[HistoryLine]]:
+        """``LATEST *`` from the recent lines when they cover it, else from the database
+        (keeping what it returns for the next time)."""
+        cached = self._recent.latest(conversation, limit)
+        if cached is not None:
+            return succeed(cached)
+        asked = min(max(self._recent.depth, limit), MAX_QUERY_LIMIT)
+        self._recent.loading(conversation)
+
+        def read(txn: Any) -> list[HistoryLine]:
+            reader = _SQLReader(txn, self._dialect)
+            return reader.span(conversation, None, None, asked, newest=True)
+
+        def loaded(lines: list[HistoryLine]) -> list[HistoryLine]:
+            self._recent.loaded(conversation, lines, asked)
+            return lines[-limit:]
+
+        def failed(failure: Any) -> Any:
+            self._recent.abandon(conversation)
+            return failure
+
+        return self._after_writes(read).addCallbacks(loaded, failed)
 
     def history_targets(
         self, channels: Collection[str], account: str | None, start: float, end: float, limit: int
@@ -443,6 +475,8 @@ class SQLStore(Store):
     ) -> Deferred[int]:
         q = self._dialect.q
 
+        self._recent.clear()
+
         def prune(txn: Any) -> int:
             dropped = 0
             if days is not None:
@@ -460,7 +494,11 @@ class SQLStore(Store):
                 dropped += max(txn.rowcount, 0)
             return dropped
 
-        return self._after_writes(prune)
+        def pruned(dropped: int) -> int:
+            self._recent.clear()
+            return dropped
+
+        return self._after_writes(prune).addCallback(pruned)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def flush(self) -> Deferred[None]:
