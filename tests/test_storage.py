@@ -603,3 +603,74 @@ async def test_latest_from_recent_lines_matches_the_database(persistent):
         else:
             await persistent.close(store)
             store = await persistent.open(recent_lines=5)
+
+
+# -- password threads, closing, the service -------------------------------------------------------------
+
+@settles
+async def test_password_work_has_its_own_bounded_threads():
+    import threading
+
+    from twistedchat.storage.passwords import PasswordsBusy, PasswordWorker
+
+    worker = PasswordWorker(threads=1, max_pending=2)
+    release = threading.Event()
+    first = worker.run(release.wait, 30)
+    second = worker.run(lambda: 42)
+    with pytest.raises(PasswordsBusy, match="try again"):
+        await worker.run(lambda: 43)  # refused at once, not queued
+    release.set()
+    assert await first is True and await second == 42
+    assert worker.pending == 0
+    assert await worker.run(lambda: 44) == 44  # room again
+    worker.stop()
+
+
+@settles
+async def test_close_gives_up_on_a_database_that_never_answers(tmp_path):
+    store = await open_store(f"sqlite:{tmp_path / 'down.sqlite3'}", retry_delay=0.01)
+    real = store._pool.runInteraction
+
+    def broken(work, *args, **kw):
+        if work == store._apply:
+            return defer.fail(sqlite3.OperationalError("database is locked"))
+        return real(work, *args, **kw)
+
+    store._pool.runInteraction = broken
+    store.append_history(line(1))
+    await store.close(timeout=0.2)  # returns instead of waiting forever
+    assert store._closed and store._queued - store._written == 1
+
+
+@settles
+async def test_store_service_prunes_on_schedule_and_closes_on_stop(tmp_path):
+    from twistedchat.storage.service import StoreService
+
+    clock = task.Clock()
+    clock.advance(NOW)
+    store = await open_store(f"sqlite:{tmp_path / 'svc.sqlite3'}")
+    store.append_history(line(1, NOW - 3 * 86400))
+    store.append_history(line(2, NOW - 86400 / 2))
+    prunes, counts = [], []
+    real_prune = store.prune_history
+
+    def watched(*args):
+        prunes.append(real_prune(*args).addCallback(lambda count: counts.append(count) or count))
+        return prunes[-1]
+
+    store.prune_history = watched
+    service = StoreService(store, clock, history_days=1, prune_interval=3600)
+    service.startService()
+    await prunes[0]  # at once: line 1 is three days old
+    clock.advance(3600)
+    await prunes[1]
+    clock.advance(86400)  # line 2 is now a day and a half old
+    await prunes[2]
+    assert counts == [1, 0, 1]
+    store.append_history(line(3, clock.seconds()))
+    await service.stopService()  # flushes line 3, closes, stops the schedule
+    clock.advance(3600)
+    assert len(prunes) == 3
+    again = await open_store(f"sqlite:{tmp_path / 'svc.sqlite3'}")
+    assert ids(await again.history(CHAN, q("LATEST", None, 10))) == m(3)
+    await again.close()

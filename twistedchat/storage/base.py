@@ -90,8 +90,9 @@ class Store:
         """Fires when every change made before the call is written."""
         return succeed(None)
 
-    def close(self) -> Deferred[None]:
-        """Flush, then release the database."""
+    def close(self, timeout: float | None = None) -> Deferred[None]:
+        """Flush, then release the database; after ``timeout`` seconds without a flush (the
+        database is down) close anyway, logging how many changes were not written."""
         return self.flush()
 
     # -- accounts ----------------------------------------------------------------------------

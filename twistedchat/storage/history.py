@@ -169,6 +169,8 @@ class MemoryHistory:
         self._seq = 0
 
     def append(self, line: HistoryLine) -> None:
+        if line.msgid in self._by_msgid:
+            return  # as the SQL store: a msgid is stored once
         self._seq += 1
         key = (to_ms(line.time), self._seq)
         keys = self._keys.setdefault(line.conversation, [])

@@ -1,18 +1,23 @@
-"""Password verifiers: argon2id hashes and SCRAM-SHA-256 credentials, always computed off the reactor."""
+"""Password verifiers: argon2id hashes and SCRAM-SHA-256 credentials, computed in threads of their own."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from scramp import ScramMechanism
-from twisted.internet.defer import Deferred
-from twisted.internet.threads import deferToThread
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
 
-from twistedchat.storage.model import ScramCredentials
+from twistedchat.storage.model import ScramCredentials, StoreError
+
+_R = TypeVar("_R")
 
 #: Passwords longer than this are refused before any hashing (each byte costs hashing time).
 MAX_PASSWORD_BYTES = 300
@@ -53,14 +58,60 @@ def check_password(password_hash: str, password: str) -> bool:
         return False
 
 
+class PasswordsBusy(StoreError):
+    """Too many password checks are waiting; the client should try again shortly."""
+
+
+class PasswordWorker:
+    """Threads for password hashing only, with a cap on the work waiting.
+
+    Each argon2id hash takes ~64 MiB and a good fraction of a CPU second, so a flood of logins must
+    neither take the reactor's own thread pool (name resolution uses it) nor queue without bound:
+    past ``max_pending`` a request fails at once with ``PasswordsBusy``.
+    """
+
+    def __init__(self, threads: int = 2, max_pending: int = 64) -> None:
+        self.threads = threads
+        self.max_pending = max_pending
+        self.pending = 0
+        self._pool: ThreadPool | None = None
+
+    def run(self, work: Callable[..., _R], *args: Any) -> Deferred[_R]:
+        """``work(*args)`` in one of the worker's threads."""
+        if self.pending >= self.max_pending:
+            return fail(PasswordsBusy("the server is busy checking passwords; try again shortly"))
+        from twisted.internet import reactor
+
+        if self._pool is None:
+            self._pool = ThreadPool(0, self.threads, name="twistedchat-passwords")
+            self._pool.start()
+            reactor.addSystemEventTrigger("during", "shutdown", self.stop)
+        self.pending += 1
+
+        def done(result: Any) -> Any:
+            self.pending -= 1
+            return result
+
+        return deferToThreadPool(reactor, self._pool, work, *args).addBoth(done)
+
+    def stop(self) -> None:
+        """Stop the threads (at reactor shutdown); a later ``run`` starts new ones."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.stop()
+
+
+worker = PasswordWorker()
+
+
 def hash_in_thread(password: str) -> Deferred[tuple[str, ScramCredentials]]:
-    """``make_verifiers`` in the reactor's thread pool."""
-    return deferToThread(make_verifiers, password)
+    """``make_verifiers`` in the password worker's threads."""
+    return worker.run(make_verifiers, password)
 
 
 def check_in_thread(password_hash: str, password: str) -> Deferred[bool]:
-    """``check_password`` in the reactor's thread pool."""
-    return deferToThread(check_password, password_hash, password)
+    """``check_password`` in the password worker's threads."""
+    return worker.run(check_password, password_hash, password)
 
 
 def decoy_scram(name: str) -> ScramCredentials:

@@ -18,6 +18,7 @@ from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from twistedchat.storage.base import OwnedNick, Store
 from twistedchat.storage.history import (
@@ -504,9 +505,20 @@ class SQLStore(Store):
     def flush(self) -> Deferred[None]:
         return self._caught_up()
 
-    def close(self) -> Deferred[None]:
-        def closed(_: Any) -> None:
+    def close(self, timeout: float | None = None) -> Deferred[None]:
+        def closed(result: Any) -> None:
+            if isinstance(result, Failure):
+                log.error(
+                    "storage: closing with {count} changes unwritten (no flush within {timeout} s)",
+                    count=self._queued - self._written, timeout=timeout,
+                )
             self._closed = True
+            if self._timer is not None and self._timer.active():
+                self._timer.cancel()
+            self._timer = None
             self._pool.close()
 
-        return self.flush().addCallback(closed)
+        flushed = self.flush()
+        if timeout is not None:
+            flushed.addTimeout(timeout, self._clock)
+        return flushed.addBoth(closed)
