@@ -36,10 +36,11 @@ class PostgresCluster:
 
     def __init__(self, bindir: str) -> None:
         self.bindir = bindir
-        self.root = tempfile.mkdtemp(prefix="twistedchat-pg-")
+        self.as_postgres = os.geteuid() == 0
+        # As root, in /tmp: the postgres user must reach the directory (TMPDIR may be private).
+        self.root = tempfile.mkdtemp(prefix="twistedchat-pg-", dir="/tmp" if self.as_postgres else None)
         self.data = os.path.join(self.root, "data")
         self.socket_dir = self.root
-        self.as_postgres = os.geteuid() == 0
 
     def _run(self, *argv: str) -> None:
         command = [os.path.join(self.bindir, argv[0]), *argv[1:]]

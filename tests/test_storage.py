@@ -674,3 +674,13 @@ async def test_store_service_prunes_on_schedule_and_closes_on_stop(tmp_path):
     again = await open_store(f"sqlite:{tmp_path / 'svc.sqlite3'}")
     assert ids(await again.history(CHAN, q("LATEST", None, 10))) == m(3)
     await again.close()
+
+
+def test_memory_history_is_bounded_per_conversation():
+    from twistedchat.storage.history import MemoryHistory, run_query
+
+    history = MemoryHistory(max_lines=3)
+    for n in range(5):
+        history.append(line(n, NOW + n))
+    assert ids(run_query(history, CHAN, q("LATEST", None, 10))) == m(2, 3, 4)
+    assert history.locate(CHAN, "m0") is None and history.locate(CHAN, "m2") is not None

@@ -160,9 +160,14 @@ def pick_targets(latest: Iterable[TargetActivity], start: float, end: float, lim
 
 
 class MemoryHistory:
-    """Every line in memory, per conversation in position order: the ``memory:`` store's history."""
+    """Lines in memory, per conversation in position order: the ``memory:`` store's history.
 
-    def __init__(self) -> None:
+    Each conversation keeps at most ``max_lines`` (the oldest go first), so a long-running
+    ``memory:`` server cannot be made to grow without bound by talk alone.
+    """
+
+    def __init__(self, max_lines: int = 10_000) -> None:
+        self.max_lines = max_lines
         self._keys: dict[str, list[Position]] = {}
         self._lines: dict[str, list[HistoryLine]] = {}
         self._by_msgid: dict[str, tuple[str, Position]] = {}
@@ -179,6 +184,9 @@ class MemoryHistory:
         keys.insert(where, key)
         lines.insert(where, line)
         self._by_msgid[line.msgid] = (line.conversation, key)
+        if len(keys) > self.max_lines:
+            del self._by_msgid[lines[0].msgid]
+            del keys[0], lines[0]
 
     def locate(self, conversation: str, msgid: str) -> Position | None:
         found = self._by_msgid.get(msgid)
