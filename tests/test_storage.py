@@ -684,3 +684,37 @@ def test_memory_history_is_bounded_per_conversation():
         history.append(line(n, NOW + n))
     assert ids(run_query(history, CHAN, q("LATEST", None, 10))) == m(2, 3, 4)
     assert history.locate(CHAN, "m0") is None and history.locate(CHAN, "m2") is not None
+
+
+# -- copying a store (SQLite to PostgreSQL, or to a new file) ---------------------------------------------
+
+@settles
+async def test_copy_moves_everything_into_an_empty_database(persistent, tmp_path):
+    from twistedchat.storage.copy import copy_store
+
+    source_url = f"sqlite:{tmp_path / 'source.sqlite3'}"
+    source = await open_store(source_url)
+    await source.create_account("alice", "correct horse", NOW)
+    store_state = dict(topic="kept", bans=[Ban("*!*@x", "alice", NOW)])
+    source.register_channel("#lobby", "alice", NOW, **store_state)
+    source.set_access("#lobby", "alice", "o")
+    for n in range(12):
+        source.append_history(line(n, NOW + n // 4))  # groups of four share a millisecond
+    await source.close()
+
+    counts = await copy_store(source_url, persistent.url, page=5)
+    assert counts == {"accounts": 1, "nicks": 1, "channels": 1, "lines": 12}
+    copied = await persistent.open()
+    assert copied.registered_channel("#lobby").bans[0].mask == "*!*@x"
+    assert copied.registered_channel("#lobby").access == {"alice": "o"}
+    assert await copied.verify_password("alice", "correct horse") is not None
+    assert ids(await copied.history(CHAN, q("BEFORE", "msgid=m6", 10))) == m(0, 1, 2, 3, 4, 5)
+    await persistent.close(copied)
+    with pytest.raises(StoreError, match="not empty"):
+        await copy_store(source_url, persistent.url)
+
+
+def test_copy_command_usage():
+    from twistedchat.storage.copy import main
+
+    assert main(["only-one-url"]) == 2
