@@ -718,3 +718,34 @@ def test_copy_command_usage():
     from twistedchat.storage.copy import main
 
     assert main(["only-one-url"]) == 2
+
+
+def test_parse_chathistory_commands():
+    from twistedchat.storage.history import ChathistoryError, parse_chathistory
+
+    latest = parse_chathistory(["latest", "#lobby", "*", "50"], max_limit=100)
+    assert latest.target == "#lobby" and latest.query == HistoryQuery("LATEST", None, 50)
+    capped = parse_chathistory(["BEFORE", "bob", "msgid=abc", "5000"], max_limit=100)
+    assert capped.query == HistoryQuery("BEFORE", Selector(msgid="abc"), 100)
+    between = parse_chathistory(
+        ["BETWEEN", "#a", "msgid=x", "timestamp=2023-11-14T22:13:20.000Z", "10"], max_limit=100
+    )
+    assert between.query.end == Selector(time=NOW)
+    targets = parse_chathistory(
+        ["TARGETS", "timestamp=2023-11-14T22:13:20.000Z", "timestamp=2023-11-14T22:13:21.500Z", "20"],
+        max_limit=100,
+    )
+    assert targets.span == (NOW, NOW + 1.5) and targets.limit == 20 and targets.query is None
+    for params, code, context in [
+        ([], "NEED_MORE_PARAMS", ("*",)),
+        (["SEARCH", "#a"], "UNKNOWN_COMMAND", ("SEARCH",)),
+        (["AROUND", "#a", "msgid=x"], "NEED_MORE_PARAMS", ("AROUND",)),
+        (["LATEST", "#a", "*", "0"], "INVALID_PARAMS", ("LATEST", "0")),
+        (["LATEST", "#a", "*", "-3"], "INVALID_PARAMS", ("LATEST", "-3")),
+        (["AFTER", "#a", "when=now", "5"], "INVALID_PARAMS", ("AFTER", "when=now")),
+        (["BEFORE", "#a", "*", "5"], "INVALID_PARAMS", ("BEFORE", "*")),
+        (["TARGETS", "msgid=a", "timestamp=2023-11-14T22:13:20.000Z", "5"], "INVALID_PARAMS", ("TARGETS",)),
+    ]:
+        with pytest.raises(ChathistoryError) as refused:
+            parse_chathistory(params, max_limit=100)
+        assert (refused.value.code, refused.value.context) == (code, context), params

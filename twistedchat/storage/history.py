@@ -309,3 +309,71 @@ class RecentLines:
         self._entries.clear()
         for conversation in self._loading:
             self._loading[conversation] = True
+
+
+class ChathistoryError(ValueError):
+    """A CHATHISTORY command that cannot be answered: ``FAIL CHATHISTORY <code> <context...> :<text>``."""
+
+    def __init__(self, code: str, context: tuple[str, ...], description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.context = context
+        self.description = description
+
+
+@dataclass(frozen=True, slots=True)
+class ChathistoryRequest:
+    """A parsed CHATHISTORY command: a ``query`` on ``target``, or for TARGETS a time ``span``."""
+
+    subcommand: str
+    target: str | None
+    query: HistoryQuery | None
+    span: tuple[float, float] | None
+    limit: int
+
+
+_ARITY = {"LATEST": 3, "BEFORE": 3, "AFTER": 3, "AROUND": 3, "BETWEEN": 4, "TARGETS": 3}
+
+
+def parse_chathistory(params: tuple[str, ...] | list[str], max_limit: int) -> ChathistoryRequest:
+    """Read ``CHATHISTORY <subcommand> ...`` parameters; the limit is capped at ``max_limit``.
+
+    Raises ``ChathistoryError`` with the standard-replies code (NEED_MORE_PARAMS, UNKNOWN_COMMAND,
+    INVALID_PARAMS) and its context parameters. Whether the user may read the target is the
+    caller's question (the spec's answer to a forbidden target is an empty batch or INVALID_TARGET).
+    """
+    if not params:
+        raise ChathistoryError("NEED_MORE_PARAMS", ("*",), "Missing parameters")
+    subcommand = params[0].upper()
+    if subcommand not in _ARITY:
+        raise ChathistoryError("UNKNOWN_COMMAND", (params[0],), "Unknown CHATHISTORY subcommand")
+    args = params[1:]
+    if len(args) < _ARITY[subcommand]:
+        raise ChathistoryError("NEED_MORE_PARAMS", (subcommand,), "Missing parameters")
+    limit_text = args[_ARITY[subcommand] - 1]
+    if not limit_text.isdigit() or int(limit_text) < 1:
+        raise ChathistoryError("INVALID_PARAMS", (subcommand, limit_text), "Invalid limit")
+    limit = min(int(limit_text), max_limit, MAX_QUERY_LIMIT)
+
+    def selector(text: str) -> Selector:
+        try:
+            return Selector.parse(text)
+        except ValueError as error:
+            raise ChathistoryError("INVALID_PARAMS", (subcommand, text), str(error)) from None
+
+    if subcommand == "TARGETS":
+        first, second = selector(args[0]), selector(args[1])
+        if first.time is None or second.time is None:
+            raise ChathistoryError(
+                "INVALID_PARAMS", (subcommand,), "TARGETS takes two timestamp= selectors"
+            )
+        return ChathistoryRequest(subcommand, None, None, (first.time, second.time), limit)
+    target = args[0]
+    if subcommand == "LATEST":
+        start = None if args[1] == "*" else selector(args[1])
+        query = HistoryQuery("LATEST", start, limit)
+    elif subcommand == "BETWEEN":
+        query = HistoryQuery("BETWEEN", selector(args[1]), limit, selector(args[2]))
+    else:
+        query = HistoryQuery(subcommand, selector(args[1]), limit)  # type: ignore[arg-type]
+    return ChathistoryRequest(subcommand, target, query, None, limit)
