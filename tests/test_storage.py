@@ -493,7 +493,7 @@ async def test_targets(stores):
     store.append_history(line(4, NOW + 4, CHAN))
     store.append_history(line(5, NOW + 5, carol_bob, target="bob", parties=direct_parties("carol", "bob")))
     channels = {CHAN, channel_conversation("#two")}
-    found = await store.history_targets(channels, "alice", NOW, NOW + 10, 10)
+    found = await store.history_targets({"#LOBBY", "#Two"}, "ALICE", NOW, NOW + 10, 10)
     assert [(t.conversation, t.latest) for t in found] == [
         ("#two", NOW + 2), (alice_bob, NOW + 3), (CHAN, NOW + 4),
     ]

@@ -76,8 +76,16 @@ class Store:
     def history_targets(
         self, channels: Collection[str], account: str | None, start: float, end: float, limit: int
     ) -> Deferred[list[TargetActivity]]:
-        """CHATHISTORY TARGETS: the given channel conversations and ``account``'s private ones with
-        a line strictly between ``start`` and ``end``, by latest line (descending if start > end)."""
+        """CHATHISTORY TARGETS: the given channels' conversations and ``account``'s private ones
+        with a line strictly between ``start`` and ``end``, by latest line (descending if
+        start > end), at most ``limit``. Names in any case."""
+        keys = {casefold(channel) for channel in channels}
+        return self._targets(keys, None if account is None else casefold(account), start, end, limit)
+
+    def _targets(
+        self, channels: set[str], account: str | None, start: float, end: float, limit: int
+    ) -> Deferred[list[TargetActivity]]:
+        """``history_targets`` with casefolded names."""
         raise NotImplementedError
 
     def prune_history(

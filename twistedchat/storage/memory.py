@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from twisted.internet.defer import Deferred, fail, succeed
 
 from twistedchat.storage.base import Store
@@ -27,8 +25,8 @@ class MemoryStore(Store):
         except Exception:
             return fail()
 
-    def history_targets(
-        self, channels: Collection[str], account: str | None, start: float, end: float, limit: int
+    def _targets(
+        self, channels: set[str], account: str | None, start: float, end: float, limit: int
     ) -> Deferred[list[TargetActivity]]:
         return succeed(self._history.targets(channels, account, start, end, limit))
 

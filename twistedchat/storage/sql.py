@@ -9,7 +9,7 @@ A failed batch is kept and retried after ``retry_delay``; nothing queued is drop
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -441,8 +441,8 @@ class SQLStore(Store):
 
         return self._after_writes(read).addCallbacks(loaded, failed)
 
-    def history_targets(
-        self, channels: Collection[str], account: str | None, start: float, end: float, limit: int
+    def _targets(
+        self, channels: set[str], account: str | None, start: float, end: float, limit: int
     ) -> Deferred[list[TargetActivity]]:
         low, high = sorted((to_ms(start), to_ms(end)))
         who, params = [], [low, high]
