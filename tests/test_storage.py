@@ -338,12 +338,20 @@ async def test_reads_see_every_write_queued_before_them(stores):
 @settles
 async def test_writes_are_batched_not_written_in_the_callers_turn(persistent):
     store = await persistent.open(flush_interval=0.05)
+    transactions = []
+    real = store._pool.runInteraction
+
+    def counted(work, *args, **kw):
+        if work == store._apply:
+            transactions.append(len(args[1]))
+        return real(work, *args, **kw)
+
+    store._pool.runInteraction = counted
     for n in range(100):
         store.append_history(line(n))
     assert store._written == 0 and store._queued == 100  # nothing written synchronously
-    store.register_channel  # noqa: B018 - the store stays usable while the batch waits
     await store.flush()
-    assert store._written == 100
+    assert store._written == 100 and transactions == [100]  # one transaction for all
     count = await store._pool.runQuery("SELECT COUNT(*) FROM messages")
     assert count[0][0] == 100
 
