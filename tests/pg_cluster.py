@@ -51,12 +51,22 @@ class PostgresCluster:
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
 
     def start(self) -> None:
+        """initdb, then start the server on a unix socket in the temp dir."""
         if self.as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run(
             "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
             "--locale=C", "--no-sync",
         )
+        options = f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
+        self._run(
+            "pg_ctl", "-D", self.data, "-o", options, "-l", os.path.join(self.root, "log"),
+            "-w", "-t", "60", "start",
+        )
+
+    def restart(self) -> None:
+        """Stop the server at once (dropping every connection) and start it again."""
+        self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
         options = f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
         self._run(
             "pg_ctl", "-D", self.data, "-o", options, "-l", os.path.join(self.root, "log"),

@@ -58,11 +58,10 @@ def settles(test):
 
 
 @pytest.fixture(scope="session")
-def postgres_url():
-    """A PostgreSQL URL: TWISTEDCHAT_TEST_POSTGRES, or a throwaway cluster for this test session."""
-    given = os.environ.get("TWISTEDCHAT_TEST_POSTGRES")
-    if given:
-        yield given
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster for this test session (None with TWISTEDCHAT_TEST_POSTGRES)."""
+    if os.environ.get("TWISTEDCHAT_TEST_POSTGRES"):
+        yield None
         return
     bindir = find_bindir()
     if bindir is None:
@@ -70,9 +69,15 @@ def postgres_url():
     cluster = PostgresCluster(bindir)
     cluster.start()
     try:
-        yield cluster.url
+        yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_cluster):
+    """A PostgreSQL URL: TWISTEDCHAT_TEST_POSTGRES, or the throwaway cluster's."""
+    return os.environ.get("TWISTEDCHAT_TEST_POSTGRES") or postgres_cluster.url
 
 
 def _url(kind: str, request, tmp_path) -> str:
@@ -757,3 +762,26 @@ def test_parse_chathistory_commands():
         with pytest.raises(ChathistoryError) as refused:
             parse_chathistory(params, max_limit=100)
         assert (refused.value.code, refused.value.context) == (code, context), params
+
+
+@settles
+async def test_nothing_is_lost_when_postgresql_restarts(request, postgres_cluster):
+    if postgres_cluster is None:
+        pytest.skip("TWISTEDCHAT_TEST_POSTGRES names a server this test must not restart")
+    from twisted.internet.threads import deferToThread
+
+    empty_database(postgres_cluster.url)
+    store = await open_store(postgres_cluster.url, retry_delay=0.05)
+    store.append_history(line(1))
+    assert ids(await store.history(CHAN, q("AFTER", stamp(0), 5))) == m(1)
+    await defer.gatherResults([store.history(CHAN, q("AFTER", stamp(0), 5)) for _ in range(4)])
+    await deferToThread(postgres_cluster.restart)  # every pooled connection is now dead
+    # Reads meet the dead connections and are tried again on fresh ones.
+    results = await defer.gatherResults(
+        [store.history(CHAN, q("AFTER", stamp(0), 5)) for _ in range(4)]
+    )
+    assert [ids(found) for found in results] == [m(1)] * 4
+    store.append_history(line(2))
+    await store.flush()  # the batch fails on the dead connection, is kept, and retried
+    assert ids(await store.history(CHAN, q("AFTER", stamp(0), 5))) == m(1, 2)
+    await store.close()

@@ -42,6 +42,8 @@ from twistedchat.storage.model import (
 
 log = Logger()
 
+#: A read meets at most one dead connection per pool thread after a database restart.
+READ_ATTEMPTS = 5
 _LINE_COLUMNS = "msgid, at_ms, conversation, target, sender, command, body, account, party_a, party_b"
 
 
@@ -407,9 +409,20 @@ class SQLStore(Store):
     # -- reading ------------------------------------------------------------------------------
     def _after_writes(self, work: Any, *args: Any) -> Deferred[Any]:
         """Run ``work(txn, *args)`` in the pool once the writes queued before now are done."""
-        return self._caught_up().addCallback(
-            lambda _: self._pool.runInteraction(work, *args)
-        )
+        return self._caught_up().addCallback(lambda _: self._read(work, args, READ_ATTEMPTS))
+
+    def _read(self, work: Any, args: tuple[Any, ...], attempts: int) -> Deferred[Any]:
+        """A read, tried again when its pooled connection turns out dead (the database
+        restarted): adbapi's failed rollback drops that connection and the driver's
+        OperationalError comes back, so the next try gets a fresh one."""
+
+        def lost(failure: Failure) -> Any:
+            failure.trap(adbapi.ConnectionLost, self._pool.dbapi.OperationalError)
+            if attempts <= 1:
+                return failure
+            return self._read(work, args, attempts - 1)
+
+        return self._pool.runInteraction(work, *args).addErrback(lost)
 
     def history(self, conversation: str, query: HistoryQuery) -> Deferred[list[HistoryLine]]:
         if query.subcommand == "LATEST" and query.start is None and self._recent.depth > 0:
