@@ -27,7 +27,7 @@ async def test_channel_lines_are_stored_with_msgid_time_and_account():
     alice.say("CAP REQ :message-tags server-time")
     alice.say("JOIN #Lobby")
     bob.say("JOIN #lobby")
-    alice.say("PRIVMSG #lobby :hello")
+    alice.say("@+draft/reply=abc PRIVMSG #lobby :hello")
     clock.now += 1.5
     bob.say("NOTICE #lobby :hi alice", "PRIVMSG #lobby :\x01ACTION waves\x01")
     bob.say("PRIVMSG #lobby :\x01VERSION\x01", "TOPIC #lobby :not a message")
@@ -38,6 +38,7 @@ async def test_channel_lines_are_stored_with_msgid_time_and_account():
         ("PRIVMSG", "\x01ACTION waves\x01", None),
     ]
     first = lines[0]
+    assert first.client_tags == {"+draft/reply": "abc"} and lines[1].client_tags is None
     assert first.sender.startswith("alice!") and first.target == "#Lobby"
     assert first.time == 1_800_000_000.0 and lines[1].time == 1_800_000_001.5
     # The msgid stored is the one members saw on the line.

@@ -258,6 +258,8 @@ async def test_everything_survives_a_restart(persistent):
     store.set_access("#lobby", "bob", "o")
     for n in range(5):
         store.append_history(line(n, NOW + n))
+    tags = {"+draft/reply": "m1", "+example.org/odd": "a;b c\\d", "+flag": ""}
+    store.append_history(line(5, NOW + 5, client_tags=tags))
     dm = direct_conversation("alice", "bob")
     store.append_history(line(9, NOW, dm, target="bob", parties=direct_parties("alice", "bob")))
     before = store.account("alice"), store.registered_channel("#lobby")
@@ -268,7 +270,9 @@ async def test_everything_survives_a_restart(persistent):
     assert again.nick_owner("alice|AWAY") == "alice" and again.nick_owner("bob") == "bob"
     assert [b.mask for b in again.registered_channel("#lobby").bans] == ["*!*@b", "*!*@a"]
     assert (await again.verify_password("alice", "correct horse")).email == "a@example.org"
-    assert ids(await again.history(CHAN, q("LATEST", None, 10))) == [f"m{n}" for n in range(5)]
+    kept = await again.history(CHAN, q("LATEST", None, 10))
+    assert ids(kept) == [f"m{n}" for n in range(6)]
+    assert kept[5].client_tags == tags and kept[0].client_tags is None
     [private] = await again.history(dm, q("LATEST", None, 10))
     assert private.parties == ("alice", "bob") and private.time == NOW
     # Changes after the restart (a drop included) are kept too.

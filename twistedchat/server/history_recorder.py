@@ -38,7 +38,7 @@ class HistoryRecorder:
         if text.startswith("\x01") and not text.startswith("\x01ACTION"):
             return
         sender = message.source or ""
-        account = self.account_of(sender.split("!", 1)[0])
+        account = self.account_of(message.nick or "")
         if is_channel_name(target, CHANTYPES):
             conversation, parties = channel_conversation(target), None
         else:
@@ -49,6 +49,6 @@ class HistoryRecorder:
         self.store.append_history(
             HistoryLine(
                 relay.msgid, relay.now, conversation, target, sender, message.command, text,
-                account, parties,
+                account, parties, dict(relay.client_tags) or None,
             )
         )

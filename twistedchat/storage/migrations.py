@@ -48,7 +48,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TABLE messages (
                 seq {serial}, msgid TEXT NOT NULL UNIQUE, conversation TEXT NOT NULL,
                 at_ms BIGINT NOT NULL, target TEXT NOT NULL, sender TEXT NOT NULL, account TEXT,
-                command TEXT NOT NULL, body TEXT NOT NULL, party_a TEXT, party_b TEXT)""",
+                command TEXT NOT NULL, body TEXT NOT NULL, party_a TEXT, party_b TEXT,
+                client_tags TEXT)""",
             "CREATE INDEX messages_position ON messages (conversation, at_ms, seq)",
             "CREATE INDEX messages_time ON messages (at_ms)",
             "CREATE INDEX messages_party_a ON messages (party_a, at_ms) WHERE party_a IS NOT NULL",

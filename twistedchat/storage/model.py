@@ -122,6 +122,7 @@ class HistoryLine:
     ``conversation`` is the key history is asked by: ``channel_conversation(name)`` or
     ``direct_conversation(a, b)``; ``parties`` names the two accounts of a private conversation
     (casefolded), None for a channel. ``time`` is in seconds since the epoch, kept to the millisecond.
+    ``msgid`` must be unique: a second line with a stored msgid is not stored.
     """
 
     msgid: str
@@ -133,6 +134,8 @@ class HistoryLine:
     text: str
     account: str | None = None
     parties: tuple[str, str] | None = None
+    #: the client-only tags the line was relayed with (``+draft/reply`` …), replayed with it
+    client_tags: dict[str, str] | None = None
 
 
 def channel_conversation(channel: str) -> str:

@@ -39,12 +39,16 @@ from twistedchat.storage.model import (
     RegisteredChannel,
     ScramCredentials,
 )
+from twistedchat.wire.message import format_tags, unescape_tag_value
 
 log = Logger()
 
 #: A read meets at most one dead connection per pool thread after a database restart.
 READ_ATTEMPTS = 5
-_LINE_COLUMNS = "msgid, at_ms, conversation, target, sender, command, body, account, party_a, party_b"
+_LINE_COLUMNS = (
+    "msgid, at_ms, conversation, target, sender, command, body, account, party_a, party_b, "
+    "client_tags"
+)
 
 
 @dataclass(frozen=True)
@@ -101,17 +105,28 @@ def postgresql_pool(url: str) -> adbapi.ConnectionPool:
 
 def _line_row(line: HistoryLine) -> tuple[Any, ...]:
     party_a, party_b = line.parties or (None, None)
+    tags = format_tags(line.client_tags)[1:] if line.client_tags else None
     return (
         line.msgid, to_ms(line.time), line.conversation, line.target, line.sender, line.command,
-        line.text, line.account, party_a, party_b,
+        line.text, line.account, party_a, party_b, tags,
     )
 
 
+def _tags_from_text(text: str) -> dict[str, str]:
+    """The stored ``key=value;flag`` form (message-tags escaping) back to a dict."""
+    tags = {}
+    for item in text.split(";"):
+        key, _, value = item.partition("=")
+        tags[key] = unescape_tag_value(value)
+    return tags
+
+
 def _line_from_row(row: Sequence[Any]) -> HistoryLine:
-    msgid, at_ms, conversation, target, sender, command, body, account, party_a, party_b = row
+    msgid, at_ms, conversation, target, sender, command, body, account, party_a, party_b, tags = row
     return HistoryLine(
         msgid, at_ms / 1000, conversation, target, sender, command, body, account,
         None if party_a is None else (party_a, party_b),
+        _tags_from_text(tags) if tags else None,
     )
 
 
@@ -337,7 +352,7 @@ class SQLStore(Store):
         if lines:
             txn.executemany(
                 q(
-                    f"INSERT INTO messages ({_LINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    f"INSERT INTO messages ({_LINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (msgid) DO NOTHING"
                 ),
                 [_line_row(line) for line in lines],
