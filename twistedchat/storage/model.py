@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from twistedchat.wire.names import casefold
 
@@ -115,9 +116,8 @@ class RegisteredChannel:
         return casefold(self.name)
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryLine:
-    """One stored PRIVMSG or NOTICE.
+class HistoryLine(NamedTuple):
+    """One stored PRIVMSG or NOTICE (a NamedTuple: a query builds hundreds, cheaply).
 
     ``conversation`` is the key history is asked by: ``channel_conversation(name)`` or
     ``direct_conversation(a, b)``; ``parties`` names the two accounts of a private conversation
