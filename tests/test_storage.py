@@ -789,3 +789,30 @@ async def test_nothing_is_lost_when_postgresql_restarts(request, postgres_cluste
     await store.flush()  # the batch fails on the dead connection, is kept, and retried
     assert ids(await store.history(CHAN, q("AFTER", stamp(0), 5))) == m(1, 2)
     await store.close()
+
+
+@settles
+async def test_a_record_the_database_refuses_does_not_block_the_others(persistent):
+    store = await persistent.open()
+    await store.create_account("alice", "long enough", NOW)
+    store.append_history(line(1))
+    store.append_history(line(2, text=None))  # NOT NULL: refused by the database
+    store.append_history(line(3))
+    store.register_channel("#lobby", "alice", NOW, topic="kept")
+    await store.flush()  # does not wait forever on the bad line
+    store.append_history(line(4))
+    await persistent.close(store)
+    again = await persistent.open()
+    assert ids(await again.history(CHAN, q("AFTER", stamp(0), 10))) == m(1, 3, 4)
+    assert again.registered_channel("#lobby").topic == "kept"
+
+
+@settles
+async def test_a_ban_mask_is_kept_once(stores):
+    store = await stores.open()
+    await store.create_account("alice", "long enough", NOW)
+    store.register_channel("#lobby", "alice", NOW)
+    bans = [Ban("*!*@a", "x", NOW), Ban("*!*@b", "x", NOW), Ban("*!*@a", "y", NOW + 1)]
+    kept = store.update_channel("#lobby", bans=bans).bans
+    assert [(ban.mask, ban.set_by) for ban in kept] == [("*!*@a", "x"), ("*!*@b", "x")]
+    await store.flush()

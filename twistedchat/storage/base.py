@@ -22,6 +22,7 @@ from twistedchat.storage.model import (
     MAX_NICKS_PER_ACCOUNT,
     Account,
     AccountExists,
+    Ban,
     ChannelAlreadyRegistered,
     ChannelNotRegistered,
     HistoryLine,
@@ -280,7 +281,10 @@ class Store:
         if unknown:
             raise TypeError(f"not channel state: {sorted(unknown)}")
         if "bans" in changes:
-            changes["bans"] = tuple(changes["bans"])
+            unique: dict[str, Ban] = {}
+            for ban in changes["bans"]:
+                unique.setdefault(ban.mask, ban)  # a mask once, the first kept
+            changes["bans"] = tuple(unique.values())
             if len(changes["bans"]) > MAX_BANS:
                 raise ListFull(f"a registered channel keeps at most {MAX_BANS} bans")
         if "founder" in changes:

@@ -202,6 +202,8 @@ class SQLStore(Store):
         self._writing = False
         #: a batch failed and waits ``retry_delay`` before the next try
         self._retrying = False
+        #: the next batch goes change by change (the last one held a record the database refused)
+        self._careful = False
         self._closed = False
 
     @classmethod
@@ -287,14 +289,17 @@ class SQLStore(Store):
         self._pending, self._pending_lines = {}, []
         upto = self._queued
         self._writing = True
-        d = self._pool.runInteraction(self._apply, changes, lines)
+        careful, self._careful = self._careful, False
+        d = self._pool.runInteraction(self._apply, changes, lines, careful)
         d.addCallbacks(
             self._batch_written, self._batch_failed, callbackArgs=(upto,),
             errbackArgs=(changes, lines),
         )
 
-    def _batch_written(self, _: Any, upto: int) -> None:
+    def _batch_written(self, skipped: list[str], upto: int) -> None:
         self._writing = self._retrying = False
+        for description in skipped:
+            log.error("storage: the database refused a change, which is dropped: {what}", what=description)
         self._written = upto
         ready = [d for target, d in self._waiters if target <= upto]
         self._waiters = [(target, d) for target, d in self._waiters if target > upto]
@@ -306,17 +311,22 @@ class SQLStore(Store):
         for d in ready:
             d.callback(None)
 
-    def _batch_failed(self, failure: Any, changes: dict, lines: list[HistoryLine]) -> None:
+    def _batch_failed(self, failure: Failure, changes: dict, lines: list[HistoryLine]) -> None:
+        """Keep the batch for another try: after ``retry_delay`` when the database failed, at
+        once and change by change when it refused a record (``_apply``'s careful mode)."""
         self._writing = False
         self._retrying = True
+        database_down = failure.check(adbapi.ConnectionLost, self._pool.dbapi.OperationalError)
+        delay = self.retry_delay if database_down else 0.0
+        self._careful = not database_down
         log.failure(
             "storage: writing {count} queued changes failed; retrying in {delay} s",
-            failure, count=len(changes) + len(lines), delay=self.retry_delay,
+            failure, count=len(changes) + len(lines), delay=delay,
         )
         changes.update(self._pending)
         self._pending = changes
         self._pending_lines = lines + self._pending_lines
-        self._timer = self._clock.callLater(self.retry_delay, self._write_batch)
+        self._timer = self._clock.callLater(delay, self._write_batch)
 
     def _caught_up(self) -> Deferred[None]:
         """Fires once every change queued before this call is written; starts a batch now."""
@@ -328,35 +338,65 @@ class SQLStore(Store):
             self._write_batch()
         return d
 
-    def _apply(self, txn: Any, changes: dict[tuple[str, str], Any], lines: list[HistoryLine]) -> None:
+    def _apply(
+        self, txn: Any, changes: dict[tuple[str, str], Any], lines: list[HistoryLine],
+        careful: bool = False,
+    ) -> list[str]:
+        """Write one batch in one transaction. ``careful`` puts each change in a savepoint of its
+        own and skips (and reports) those the database refuses, so one bad record cannot block
+        every later write; returns the descriptions of the skipped ones."""
         q = self._dialect.q
         if self._dialect.begin:
             txn.execute(self._dialect.begin)
-        for (kind, key), value in changes.items():
-            if kind == "account":
-                self._write_account(txn, key, value)
-            elif kind == "nick":
-                if value is None:
-                    txn.execute(q("DELETE FROM nicks WHERE key = ?"), (key,))
-                else:
-                    txn.execute(
-                        q(
-                            "INSERT INTO nicks (key, nick, account, since_ms) VALUES (?, ?, ?, ?) "
-                            "ON CONFLICT (key) DO UPDATE SET nick = excluded.nick, "
-                            "account = excluded.account, since_ms = excluded.since_ms"
-                        ),
-                        (key, value.nick, value.account, to_ms(value.since)),
-                    )
+        insert_line = q(
+            f"INSERT INTO messages ({_LINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (msgid) DO NOTHING"
+        )
+        writes: list[tuple[str, Any, tuple[Any, ...]]] = [
+            (f"{kind} {key}", self._write_change, (txn, kind, key, value))
+            for (kind, key), value in changes.items()
+        ]
+        if not careful:
+            for _, write, args in writes:
+                write(*args)
+            if lines:
+                txn.executemany(insert_line, [_line_row(line) for line in lines])
+            return []
+        writes += [
+            (f"line {line.msgid}", lambda row: txn.execute(insert_line, row), (_line_row(line),))
+            for line in lines
+        ]
+        skipped = []
+        for what, write, args in writes:
+            txn.execute("SAVEPOINT one_change")
+            try:
+                write(*args)
+            except self._pool.dbapi.OperationalError:
+                raise  # the database, not the record: retry the whole batch
+            except Exception as error:
+                txn.execute("ROLLBACK TO SAVEPOINT one_change")
+                skipped.append(f"{what}: {error}")
+            txn.execute("RELEASE SAVEPOINT one_change")
+        return skipped
+
+    def _write_change(self, txn: Any, kind: str, key: str, value: Any) -> None:
+        q = self._dialect.q
+        if kind == "account":
+            self._write_account(txn, key, value)
+        elif kind == "nick":
+            if value is None:
+                txn.execute(q("DELETE FROM nicks WHERE key = ?"), (key,))
             else:
-                self._write_channel(txn, key, value)
-        if lines:
-            txn.executemany(
-                q(
-                    f"INSERT INTO messages ({_LINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (msgid) DO NOTHING"
-                ),
-                [_line_row(line) for line in lines],
-            )
+                txn.execute(
+                    q(
+                        "INSERT INTO nicks (key, nick, account, since_ms) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET nick = excluded.nick, "
+                        "account = excluded.account, since_ms = excluded.since_ms"
+                    ),
+                    (key, value.nick, value.account, to_ms(value.since)),
+                )
+        else:
+            self._write_channel(txn, key, value)
 
     def _write_account(self, txn: Any, key: str, account: Account | None) -> None:
         q = self._dialect.q
