@@ -1,7 +1,14 @@
 """Accounts, nick ownership, registered channels and message history, in memory, SQLite or PostgreSQL."""
 
 from twistedchat.storage.base import Store
-from twistedchat.storage.history import HistoryQuery, Selector, TargetActivity
+from twistedchat.storage.history import (
+    ChathistoryError,
+    ChathistoryRequest,
+    HistoryQuery,
+    Selector,
+    TargetActivity,
+    parse_chathistory,
+)
 from twistedchat.storage.model import (
     Account,
     Ban,
@@ -18,6 +25,8 @@ __all__ = [
     "DEFAULT_DB_URL",
     "Account",
     "Ban",
+    "ChathistoryError",
+    "ChathistoryRequest",
     "HistoryLine",
     "HistoryQuery",
     "RegisteredChannel",
@@ -29,5 +38,6 @@ __all__ = [
     "direct_conversation",
     "direct_parties",
     "open_store",
+    "parse_chathistory",
     "parse_store_url",
 ]
