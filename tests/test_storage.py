@@ -157,10 +157,10 @@ def q(subcommand: str, start: str | None, limit: int, end: str | None = None) ->
 
 
 def stamp(seconds: float) -> str:
-    from datetime import datetime, timezone
+    """A ``timestamp=`` selector in the server-time format."""
+    from twistedchat.server.relay import server_time
 
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
-    return "timestamp=" + moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return "timestamp=" + server_time(seconds)
 
 
 # -- accounts and nicks ---------------------------------------------------------------------------
