@@ -80,7 +80,8 @@ def empty(url: str) -> None:
 
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("DROP TABLE IF EXISTS messages, accounts, nicks, channels, "
-                           "channel_access, channel_bans, schema_migrations")
+                           "channel_access, channel_bans, owner_metadata, read_markers, "
+                           "schema_migrations")
 
 
 def run(url: str, rate: float, flush_interval: float) -> tuple[int, int, str]:

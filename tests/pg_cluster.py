@@ -15,7 +15,7 @@ import tempfile
 #: Tables the stores create; dropped between tests so every test starts from an empty database.
 STORE_TABLES = (
     "accounts", "nicks", "channels", "channel_access", "channel_bans", "messages",
-    "schema_migrations", "migration_probe",
+    "owner_metadata", "read_markers", "schema_migrations", "migration_probe",
 )
 
 

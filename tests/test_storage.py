@@ -816,3 +816,49 @@ async def test_a_ban_mask_is_kept_once(stores):
     kept = store.update_channel("#lobby", bans=bans).bans
     assert [(ban.mask, ban.set_by) for ban in kept] == [("*!*@a", "x"), ("*!*@b", "x")]
     await store.flush()
+
+
+# -- metadata and read markers kept for accounts and registered channels -----------------------------
+
+@settles
+async def test_account_and_channel_metadata_and_markers_survive_a_restart(persistent):
+    from twistedchat.server.kept_owners import StoredMetadata, StoredReadMarkers
+
+    store = await persistent.open()
+    await store.create_account("alice", "long enough", NOW)
+    store.register_channel("#lobby", "alice", NOW)
+    metadata, markers = StoredMetadata(store), StoredReadMarkers(store, keep=2)
+    metadata.put("account:alice", "avatar", "https://a/x.png")
+    metadata.put("account:alice", "gone", "soon")
+    metadata.put("account:alice", "gone", None)
+    metadata.put("channel:#lobby", "url", "https://lobby")
+    metadata.put("connection:7", "avatar", "not kept")
+    metadata.put("channel:#unregistered", "url", "not kept")
+    markers.put("account:alice", "#lobby", "2026-01-01T00:00:00.000Z")
+    markers.put("account:alice", "bob", "2026-01-02T00:00:00.000Z")
+    markers.put("account:alice", "#other", "2026-01-03T00:00:00.000Z")  # past keep=2: #lobby goes
+    metadata.forget("account:alice")  # the last connection quit: gone from memory, not from storage
+    await persistent.close(store)
+
+    store = await persistent.open()
+    metadata, markers = StoredMetadata(store), StoredReadMarkers(store, keep=2)
+    assert dict(metadata.values("account:alice")) == {}  # not at hand until loaded
+    for owner in ("account:alice", "channel:#lobby", "connection:7", "channel:#unregistered"):
+        await metadata.load(owner)
+        await markers.load(owner)
+    assert dict(metadata.values("account:alice")) == {"avatar": "https://a/x.png"}
+    assert dict(metadata.values("channel:#lobby")) == {"url": "https://lobby"}
+    assert dict(metadata.values("connection:7")) == {}
+    assert dict(metadata.values("channel:#unregistered")) == {}
+    assert markers.get("account:alice", "#lobby") is None
+    assert markers.get("account:alice", "#other") == "2026-01-03T00:00:00.000Z"
+    # A key set while its owner loads is not undone by the load.
+    metadata.forget("account:alice")
+    loading = metadata.load("account:alice")
+    metadata.put("account:alice", "avatar", "https://a/new.png")
+    await loading
+    assert metadata.values("account:alice")["avatar"] == "https://a/new.png"
+    # Dropping the account and the channel deletes what was kept for them.
+    store.drop_account("alice")
+    assert await store.owner_data("account:alice") == ({}, {})
+    assert await store.owner_data("channel:#lobby") == ({}, {})

@@ -60,8 +60,9 @@ class Store:
         self._creating: set[str] = set()
 
     # -- what backends provide -------------------------------------------------------------
-    def _changed(self, kind: str, key: str, value: Any) -> None:
-        """Record that ``kind`` ("account", "nick", "channel") ``key`` is now ``value`` (None: gone)."""
+    def _changed(self, kind: str, key: Any, value: Any) -> None:
+        """Record that ``kind`` ("account", "nick", "channel", "metadata", "marker") ``key`` is
+        now ``value`` (None: gone); kind "owner" deletes all of an owner's metadata and markers."""
 
     def append_history(self, line: HistoryLine) -> None:
         """Store a PRIVMSG/NOTICE line (written behind: returns at once)."""
@@ -94,6 +95,23 @@ class Store:
     ) -> Deferred[int]:
         """Delete lines older than ``days`` and beyond the newest ``lines_per_conversation``."""
         raise NotImplementedError
+
+    def owner_data(self, owner: str) -> Deferred[tuple[dict[str, str], dict[str, str]]]:
+        """The kept metadata (key -> value) and read markers (target -> timestamp) of an owner
+        (``account:<name>`` or ``channel:<name>``, casefolded); sees every change made before."""
+        raise NotImplementedError
+
+    def save_metadata(self, owner: str, key: str, value: str | None) -> None:
+        """Keep (or, with None, delete) one metadata key of an owner (written behind)."""
+        self._changed("metadata", (owner, key), value)
+
+    def save_read_marker(self, owner: str, target: str, stamp: str | None) -> None:
+        """Keep (or, with None, delete) an owner's read marker for a target (written behind)."""
+        self._changed("marker", (owner, target), stamp)
+
+    def drop_owner_data(self, owner: str) -> None:
+        """Delete everything kept for an owner (its account or registration is gone)."""
+        self._changed("owner", owner, None)
 
     def flush(self) -> Deferred[None]:
         """Fires when every change made before the call is written."""
@@ -196,6 +214,7 @@ class Store:
         if self._accounts.pop(key, None) is None:
             raise NoSuchAccount(f"no account {name}")
         self._changed("account", key, None)
+        self.drop_owner_data("account:" + key)
         for nick_key in [n for n, owned in self._nicks.items() if owned.account == key]:
             del self._nicks[nick_key]
             self._changed("nick", nick_key, None)
@@ -323,3 +342,4 @@ class Store:
         if self._channels.pop(key, None) is None:
             raise ChannelNotRegistered(f"{name} is not registered")
         self._changed("channel", key, None)
+        self.drop_owner_data("channel:" + key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.internet.defer import Deferred, fail, succeed
 
 from twistedchat.storage.base import Store
@@ -15,6 +17,26 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         super().__init__()
         self._history = MemoryHistory()
+        #: owner -> {key: value}, owner -> {target: timestamp}
+        self._owner_metadata: dict[str, dict[str, str]] = {}
+        self._owner_markers: dict[str, dict[str, str]] = {}
+
+    def _changed(self, kind: str, key: Any, value: Any) -> None:
+        if kind == "owner":
+            self._owner_metadata.pop(key, None)
+            self._owner_markers.pop(key, None)
+        elif kind in ("metadata", "marker"):
+            rows = self._owner_metadata if kind == "metadata" else self._owner_markers
+            owner, name = key
+            if value is None:
+                rows.get(owner, {}).pop(name, None)
+            else:
+                rows.setdefault(owner, {})[name] = value
+
+    def owner_data(self, owner: str) -> Deferred[tuple[dict[str, str], dict[str, str]]]:
+        return succeed(
+            (dict(self._owner_metadata.get(owner, {})), dict(self._owner_markers.get(owner, {})))
+        )
 
     def append_history(self, line: HistoryLine) -> None:
         self._history.append(line)

@@ -56,6 +56,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX messages_party_b ON messages (party_b, at_ms) WHERE party_b IS NOT NULL",
         ),
     ),
+    Migration(
+        2,
+        "metadata and read markers of accounts and registered channels",
+        (
+            """CREATE TABLE owner_metadata (
+                owner TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                PRIMARY KEY (owner, key))""",
+            """CREATE TABLE read_markers (
+                owner TEXT NOT NULL, target TEXT NOT NULL, stamp TEXT NOT NULL,
+                PRIMARY KEY (owner, target))""",
+        ),
+    ),
 )
 
 

@@ -192,7 +192,7 @@ class SQLStore(Store):
         self.flush_interval = flush_interval
         self.retry_delay = retry_delay
         #: (kind, key) -> latest value (None: deleted), in the order first changed
-        self._pending: dict[tuple[str, str], Any] = {}
+        self._pending: dict[tuple[str, Any], Any] = {}
         self._pending_lines: list[HistoryLine] = []
         #: changes queued so far, and how many of those are known written (a watermark)
         self._queued = 0
@@ -262,7 +262,12 @@ class SQLStore(Store):
             )
 
     # -- writing behind -----------------------------------------------------------------------
-    def _changed(self, kind: str, key: str, value: Any) -> None:
+    def _changed(self, kind: str, key: Any, value: Any) -> None:
+        if kind == "owner":
+            # Everything of the owner queued before is moot; the delete comes after it.
+            for pending in [p for p in self._pending if p[0] in ("metadata", "marker") and p[1][0] == key]:
+                del self._pending[pending]
+            self._pending.pop((kind, key), None)
         self._pending[(kind, key)] = value
         self._queue_one()
 
@@ -339,7 +344,7 @@ class SQLStore(Store):
         return d
 
     def _apply(
-        self, txn: Any, changes: dict[tuple[str, str], Any], lines: list[HistoryLine],
+        self, txn: Any, changes: dict[tuple[str, Any], Any], lines: list[HistoryLine],
         careful: bool = False,
     ) -> list[str]:
         """Write one batch in one transaction. ``careful`` puts each change in a savepoint of its
@@ -379,7 +384,7 @@ class SQLStore(Store):
             txn.execute("RELEASE SAVEPOINT one_change")
         return skipped
 
-    def _write_change(self, txn: Any, kind: str, key: str, value: Any) -> None:
+    def _write_change(self, txn: Any, kind: str, key: Any, value: Any) -> None:
         q = self._dialect.q
         if kind == "account":
             self._write_account(txn, key, value)
@@ -395,8 +400,26 @@ class SQLStore(Store):
                     ),
                     (key, value.nick, value.account, to_ms(value.since)),
                 )
-        else:
+        elif kind == "channel":
             self._write_channel(txn, key, value)
+        elif kind == "owner":
+            txn.execute(q("DELETE FROM owner_metadata WHERE owner = ?"), (key,))
+            txn.execute(q("DELETE FROM read_markers WHERE owner = ?"), (key,))
+        else:
+            table, column, stored = (
+                ("owner_metadata", "key", "value") if kind == "metadata"
+                else ("read_markers", "target", "stamp")
+            )
+            if value is None:
+                txn.execute(q(f"DELETE FROM {table} WHERE owner = ? AND {column} = ?"), key)
+            else:
+                txn.execute(
+                    q(
+                        f"INSERT INTO {table} (owner, {column}, {stored}) VALUES (?, ?, ?) "
+                        f"ON CONFLICT (owner, {column}) DO UPDATE SET {stored} = excluded.{stored}"
+                    ),
+                    (*key, value),
+                )
 
     def _write_account(self, txn: Any, key: str, account: Account | None) -> None:
         q = self._dialect.q
@@ -462,6 +485,17 @@ class SQLStore(Store):
             )
 
     # -- reading ------------------------------------------------------------------------------
+    def owner_data(self, owner: str) -> Deferred[tuple[dict[str, str], dict[str, str]]]:
+        q = self._dialect.q
+
+        def read(txn: Any) -> tuple[dict[str, str], dict[str, str]]:
+            txn.execute(q("SELECT key, value FROM owner_metadata WHERE owner = ?"), (owner,))
+            metadata = dict(txn.fetchall())
+            txn.execute(q("SELECT target, stamp FROM read_markers WHERE owner = ?"), (owner,))
+            return metadata, dict(txn.fetchall())
+
+        return self._after_writes(read)
+
     def _after_writes(self, work: Any, *args: Any) -> Deferred[Any]:
         """Run ``work(txn, *args)`` in the pool once the writes queued before now are done."""
         return self._caught_up().addCallback(lambda _: self._read(work, args, READ_ATTEMPTS))
