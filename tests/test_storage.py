@@ -717,14 +717,21 @@ async def test_copy_moves_everything_into_an_empty_database(persistent, tmp_path
     source.set_access("#lobby", "alice", "o")
     for n in range(12):
         source.append_history(line(n, NOW + n // 4))  # groups of four share a millisecond
+    source.save_metadata("account:alice", "avatar", "https://a/x.png")
+    source.save_read_marker("account:alice", "#lobby", "2026-01-01T00:00:00.000Z")
     await source.close()
 
     counts = await copy_store(source_url, persistent.url, page=5)
-    assert counts == {"accounts": 1, "nicks": 1, "channels": 1, "lines": 12}
+    assert counts == {
+        "accounts": 1, "nicks": 1, "channels": 1, "metadata and read markers": 2, "lines": 12,
+    }
     copied = await persistent.open()
     assert copied.registered_channel("#lobby").bans[0].mask == "*!*@x"
     assert copied.registered_channel("#lobby").access == {"alice": "o"}
     assert await copied.verify_password("alice", "correct horse") is not None
+    assert await copied.owner_data("account:alice") == (
+        {"avatar": "https://a/x.png"}, {"#lobby": "2026-01-01T00:00:00.000Z"},
+    )
     assert ids(await copied.history(CHAN, q("BEFORE", "msgid=m6", 10))) == m(0, 1, 2, 3, 4, 5)
     await persistent.close(copied)
     with pytest.raises(StoreError, match="not empty"):

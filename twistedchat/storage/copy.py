@@ -1,7 +1,7 @@
 """Copy a whole store into an empty one: ``python -m twistedchat.storage.copy FROM_URL TO_URL``.
 
 Moves a server from SQLite to PostgreSQL (or back, or to a new file): accounts, owned nicks,
-registered channels, then every history line in the order it was stored (so equal timestamps keep
+registered channels, their metadata and read markers, then every history line in the order it was stored (so equal timestamps keep
 their order), a page at a time. Stop the daemon first; the target must be empty.
 """
 
@@ -40,6 +40,9 @@ async def copy_store(source_url: str, target_url: str, page: int = PAGE) -> dict
         ):
             for key, value in records.items():
                 target._changed(kind, key, value)
+        kept = await source._pool.runInteraction(_owner_rows)
+        for kind, owner, name, value in kept:
+            target._changed(kind, (owner, name), value)
         await target.flush()
         lines, after = 0, 0
         while True:
@@ -53,7 +56,8 @@ async def copy_store(source_url: str, target_url: str, page: int = PAGE) -> dict
             await target.flush()
         return {
             "accounts": len(source._accounts), "nicks": len(source._nicks),
-            "channels": len(source._channels), "lines": lines,
+            "channels": len(source._channels), "metadata and read markers": len(kept),
+            "lines": lines,
         }
     finally:
         await target.close()
@@ -66,6 +70,14 @@ def _page(txn: Any, q: Any, after: int, limit: int) -> list[tuple[Any, ...]]:
         (after, limit),
     )
     return txn.fetchall()
+
+
+def _owner_rows(txn: Any) -> list[tuple[str, str, str, str]]:
+    """Every kept metadata key and read marker, as (kind, owner, key or target, value)."""
+    txn.execute("SELECT owner, key, value FROM owner_metadata")
+    rows = [("metadata", *row) for row in txn.fetchall()]
+    txn.execute("SELECT owner, target, stamp FROM read_markers")
+    return rows + [("marker", *row) for row in txn.fetchall()]
 
 
 async def _count_lines(store: SQLStore) -> int:
