@@ -1,197 +1,111 @@
-"""The main window: a view over a :class:`twistedchat.client.session.Session`.
+"""The main window: a view over a :class:`twistedchat.client.session.Session`, composed of parts.
 
-Left, the conversations with unread and mention counters; in the middle, the topic bar, the
-messages and the input line; right, the member list. Everything shown comes from session events;
+Left, the conversations (:mod:`qtclient.panes`); in the middle, the topic, the messages
+(:mod:`qtclient.messages`), the lines waiting for the server, the search bar and the input line
+(:mod:`qtclient.inputline`); right, the members. Everything shown comes from session events;
 everything typed goes to :meth:`SessionLink.send_input`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from PyQt6.QtCore import QEvent, Qt, QTimer
-from PyQt6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDesktopServices,
-    QFont,
-    QKeyEvent,
-    QKeySequence,
-    QTextBlockFormat,
-    QTextCharFormat,
-    QTextCursor,
-)
+from PyQt6.QtGui import QCloseEvent, QColor, QDesktopServices, QKeyEvent
 from PyQt6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTextBrowser,
-    QVBoxLayout,
-    QWidget,
 )
 
+from qtclient import keys
+from qtclient.channel_list import ChannelListWindow
+from qtclient.inputline import InputLine
+from qtclient.messages import MessageView
 from qtclient.notify import Notifier
-from qtclient.render import line_html
-from twistedchat.client.input_aids import InputHistory, NickCompleter
+from qtclient.panes import ConversationList, MemberPane, column
+from qtclient.paste import confirm_paste
+from qtclient.preferences import Preferences, PreferencesDialog
+from qtclient.render import line_html, linkify, pending_html
+from qtclient.search import SearchBar
+from qtclient.theme import colours_for, stylesheet
 from twistedchat.client.link import SessionLink
 from twistedchat.client.session import (
-    SERVER,
     Activated,
     Attention,
+    ChannelListChanged,
     Conversation,
+    ConversationCleared,
     ConversationClosed,
     ConversationOpened,
     ConversationRenamed,
     CountersChanged,
     Event,
+    HistoryRestored,
     LineAdded,
     MembersChanged,
     NickChanged,
+    PendingChanged,
     QuitRequested,
     ServerInfoChanged,
     Session,
     StatusChanged,
     TopicChanged,
 )
-from twistedchat.server.state import casefold
-
-KEY = Qt.ItemDataRole.UserRole
-LINE_FORMAT = QTextBlockFormat()
-LINE_FORMAT.setLineHeight(125, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
-STYLE = """
-QListWidget { border: none; background: #f4f6f7; }
-QListWidget::item { padding: 4px 8px; }
-QListWidget::item:selected { background: #d6eaf8; color: black; }
-QTextBrowser { border: none; background: white; }
-QLineEdit#topic { border: none; border-bottom: 1px solid #d5d8dc; padding: 7px 8px;
-                  background: white; font-weight: bold; }
-QLabel#heading { color: #7f8c8d; padding: 6px 8px 2px 8px; background: #f4f6f7; }
-"""
-
-
-def column(*parts: QWidget | QHBoxLayout, spacing: int = 0, bottom: int = 0) -> QWidget:
-    """A widget stacking ``parts`` top to bottom; the second one takes the spare height."""
-    holder = QWidget()
-    layout = QVBoxLayout(holder)
-    layout.setContentsMargins(0, 0, 0, bottom)
-    layout.setSpacing(spacing)
-    for index, part in enumerate(parts):
-        if isinstance(part, QHBoxLayout):
-            layout.addLayout(part)
-        else:
-            layout.addWidget(part, 1 if index == 1 else 0)
-    return holder
-
-
-class InputLine(QLineEdit):
-    """The line you type in: Up/Down recall what you sent, Tab completes nicks."""
-
-    def __init__(self, nicks: Callable[[], list[str]]) -> None:
-        super().__init__()
-        self.history = InputHistory()
-        self.completer_ = NickCompleter()
-        self._nicks = nicks
-        self.setPlaceholderText("Type a message, or /help")
-
-    def event(self, event: QEvent) -> bool:
-        # Tab would move the focus before keyPressEvent sees it.
-        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
-            if event.key() == Qt.Key.Key_Tab:
-                text, cursor = self.completer_.complete(self.text(), self.cursorPosition(),
-                                                        self._nicks())
-                self.setText(text)
-                self.setCursorPosition(cursor)
-                return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        key = event.key()
-        if key == Qt.Key.Key_Up:
-            self.setText(self.history.previous(self.text()))
-        elif key == Qt.Key.Key_Down:
-            self.setText(self.history.next())
-        else:
-            self.completer_.reset()
-            super().keyPressEvent(event)
-
-    def take(self) -> str:
-        """The typed line, remembered in the history and cleared from the field."""
-        text = self.text()
-        self.history.add(text)
-        self.clear()
-        return text
-
-
-class MessageView(QTextBrowser):
-    """One conversation's lines, capped at the session's scrollback."""
-
-    def __init__(self, scrollback: int) -> None:
-        super().__init__()
-        self.setOpenLinks(False)  # a click opens the browser; the view itself never navigates
-        self.anchorClicked.connect(lambda url: QDesktopServices.openUrl(url))
-        self.document().setMaximumBlockCount(scrollback)
-        self.document().setDocumentMargin(8)
-
-    def append_lines(self, fragments: list[str]) -> None:
-        """Add lines at the end in one edit; keep following the end if the user was there."""
-        bar = self.verticalScrollBar()
-        at_end = bar.value() >= bar.maximum() - 4
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.beginEditBlock()
-        first = self.document().isEmpty()
-        for fragment in fragments:
-            if not first:
-                cursor.insertBlock(LINE_FORMAT, QTextCharFormat())
-            cursor.insertHtml(fragment)
-            if first:
-                cursor.setBlockFormat(LINE_FORMAT)
-                first = False
-        cursor.endEditBlock()
-        if at_end:
-            bar.setValue(bar.maximum())
 
 
 class MainWindow(QMainWindow):
     """The chat window for one session."""
 
-    def __init__(self, session: Session, link: SessionLink,
-                 notifier: Notifier | None = None) -> None:
+    def __init__(self, session: Session, link: SessionLink, notifier: Notifier | None = None,
+                 preferences: Preferences | None = None,
+                 on_preferences: Callable[[Preferences], None] | None = None,
+                 logger: Any = None) -> None:
         super().__init__()
         self.session = session
         self.link = link
         self.notifier = notifier or Notifier(self)
+        self.preferences = preferences or Preferences()
+        self.on_preferences = on_preferences
+        self.logger = logger
         self.closing_callback: Callable[[], None] | None = None
         self.views: dict[int, MessageView] = {}
+        self.colours = colours_for(self.palette())
+        self.channel_list: ChannelListWindow | None = None
+        self.paste_box: Any = None
         self._pending: dict[int, list[str]] = {}
         self._members_dirty: set[int] = set()
         self._flush_scheduled = False
+        self._restyling = False
         self.resize(1000, 640)
 
-        self.conversations = QListWidget()
-        self.conversations.setMinimumWidth(140)
+        self.conversations = ConversationList(session.find, self.run, self.toggle_mute)
         self.conversations.currentItemChanged.connect(self._conversation_selected)
-        self.setStyleSheet(STYLE)
-        self.topic = QLineEdit()
+        self.topic = QLabel()
         self.topic.setObjectName("topic")
-        self.topic.setReadOnly(True)
-        self.topic.setPlaceholderText("No topic")
+        self.topic.setWordWrap(True)
+        self.topic.setTextFormat(Qt.TextFormat.RichText)
+        self.topic.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.topic.linkActivated.connect(lambda url: QDesktopServices.openUrl(url))
         self.stack = QStackedWidget()
-        self.members = QListWidget()
-        self.members.setMinimumWidth(120)
-        self.members.itemDoubleClicked.connect(self._member_double_clicked)
-        self.member_count = QLabel()
-        self.member_count.setObjectName("heading")
-        self.input = InputLine(self._completion_nicks)
+        self.pending = QLabel()
+        self.pending.setObjectName("pending")
+        self.pending.hide()
+        self.member_pane = MemberPane(self.run, self.open_query)
+        self.members = self.member_pane.list
+        self.member_count = self.member_pane.heading
+        self.input = InputLine(self._completion_nicks, self._completion_channels)
         self.input.returnPressed.connect(self.send)
+        self.input.paste_requested.connect(self.ask_paste)
+        self.input.page_requested.connect(self._page)
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
+        self.search = SearchBar(self.current_view)
 
         heading = QLabel("Conversations")
         heading.setObjectName("heading")
@@ -199,23 +113,22 @@ class MainWindow(QMainWindow):
         row.setContentsMargins(6, 0, 6, 0)
         row.addWidget(self.input, 1)
         row.addWidget(self.send_button)
-        left = column(heading, self.conversations)
-        centre = column(self.topic, self.stack, row, spacing=4, bottom=6)
-        right = column(self.member_count, self.members)
         splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(centre)
-        splitter.addWidget(right)
+        self.splitter = splitter
+        splitter.addWidget(column(heading, self.conversations))
+        splitter.addWidget(column(self.topic, self.stack, self.pending, self.search, row,
+                                  spacing=4, bottom=6))
+        splitter.addWidget(self.member_pane)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([170, 680, 150])
         self.setCentralWidget(splitter)
-        self._make_menu()
+        keys.install(self)
         self.status_label = QLabel(session.status)
         self.statusBar().addWidget(self.status_label, 1)
+        self.apply_preferences(self.preferences)
 
         for conversation in list(session.conversations.values()):
             self._add_conversation(conversation)
-            self._queue_lines(conversation, [line_html(line) for line in conversation.lines])
         session.subscribe(self.on_event)
         self._select(session.server)
         self._flush()
@@ -225,7 +138,7 @@ class MainWindow(QMainWindow):
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, LineAdded):
-            self._queue_lines(event.conversation, [line_html(event.line)])
+            self._line_added(event)
         elif isinstance(event, Activated):
             self._select(event.conversation)
         elif isinstance(event, ConversationOpened):
@@ -233,10 +146,14 @@ class MainWindow(QMainWindow):
         elif isinstance(event, ConversationClosed):
             self._remove_conversation(event.conversation)
         elif isinstance(event, ConversationRenamed):
-            self._rename_conversation(event.conversation, event.old_name)
+            self.conversations.rename(event.old_name, event.conversation)
+            self.redraw(event.conversation)
+        elif isinstance(event, (ConversationCleared, HistoryRestored)):
+            self.redraw(event.conversation)
         elif isinstance(event, MembersChanged):
             self._members_dirty.add(id(event.conversation))
             self._schedule_flush()
+            self._update_item(event.conversation)
         elif isinstance(event, CountersChanged):
             self._update_item(event.conversation)
         elif isinstance(event, TopicChanged):
@@ -247,16 +164,32 @@ class MainWindow(QMainWindow):
             current = self.current()
             if current is not None:
                 self._show_topic(current)
+            self._update_title()
         elif isinstance(event, StatusChanged):
             self.status_label.setText(event.text)
-            self.status_label.setStyleSheet("" if event.connected else "color: #c0392b")
+            self.status_label.setStyleSheet("" if event.connected else "color: #e74c3c")
             self._update_title()
         elif isinstance(event, NickChanged):
             self._update_title()
+        elif isinstance(event, PendingChanged):
+            if event.conversation is self.current():
+                self._show_pending(event.conversation)
+        elif isinstance(event, ChannelListChanged):
+            self._show_channel_list(event.done)
         elif isinstance(event, Attention):
             self._attention(event)
         elif isinstance(event, QuitRequested):
             self.close()  # the link has sent QUIT with the user's reason
+
+    def _render(self, line: Any) -> str:
+        return line_html(line, self.colours, self.preferences.time_format)
+
+    def _line_added(self, event: LineAdded) -> None:
+        view = self.views.get(id(event.conversation))
+        if view is not None and event.line is event.conversation.first_unread:
+            self._flush()  # the marker goes right before this line
+            view.mark_new_lines()
+        self._queue_lines(event.conversation, [self._render(event.line)])
 
     def _queue_lines(self, conversation: Conversation, fragments: list[str]) -> None:
         """Lines are added once per event-loop turn, so a burst costs one layout, not thousands."""
@@ -278,36 +211,51 @@ class MainWindow(QMainWindow):
         dirty, self._members_dirty = self._members_dirty, set()
         current = self.current()
         if current is not None and id(current) in dirty:
-            self._show_members(current)
+            self.member_pane.show_members(current, self.session.prefixes)
+        if self.logger is not None:
+            self.logger.flush()
 
     def flush(self) -> None:
         """Show everything queued now (tests and benchmarks call this)."""
         self._flush()
 
+    def redraw(self, conversation: Conversation) -> None:
+        """Draw a conversation's view again from the model (merged, cleared, restored, restyled)."""
+        view = self.views.get(id(conversation))
+        if view is None:
+            return
+        self._pending.pop(id(conversation), None)
+        lines = list(conversation.lines)
+        marker = next((i for i, line in enumerate(lines) if line is conversation.first_unread),
+                      None)
+        view.redraw([self._render(line) for line in lines], marker)
+        self._update_item(conversation)
+        self._update_title()
+
     # -- conversations -------------------------------------------------------------------------
 
     def current(self) -> Conversation | None:
-        item = self.conversations.currentItem()
-        return self._conversation_of(item) if item is not None else None
+        return self.conversations.conversation_of(self.conversations.currentItem())
 
-    def _conversation_of(self, item: QListWidgetItem) -> Conversation | None:
-        return self.session.find(item.data(KEY))
+    def current_view(self) -> MessageView | None:
+        current = self.current()
+        return self.views.get(id(current)) if current is not None else None
 
-    def _item(self, conversation: Conversation) -> QListWidgetItem | None:
-        for row in range(self.conversations.count()):
-            item = self.conversations.item(row)
-            if item is not None and item.data(KEY) == casefold(conversation.name):
-                return item
-        return None
+    def _conversation_of(self, item: Any) -> Conversation | None:
+        return self.conversations.conversation_of(item)
+
+    def _item(self, conversation: Conversation) -> Any:
+        return self.conversations.item_of(conversation)
 
     def _add_conversation(self, conversation: Conversation) -> None:
         if id(conversation) not in self.views:
-            view = MessageView(self.session.scrollback)
+            view = MessageView(self.session.scrollback, self._type_into_input)
+            view.set_indent_sample(self._time_sample())
+            view.marker_colour = self.colours.error
             self.views[id(conversation)] = view
             self.stack.addWidget(view)
-        item = QListWidgetItem()
-        item.setData(KEY, casefold(conversation.name))
-        self.conversations.addItem(item)
+            self._queue_lines(conversation, [self._render(line) for line in conversation.lines])
+        self.conversations.add(conversation)
         self._update_item(conversation)
         if conversation is self.session.active:
             self._select(conversation)
@@ -321,71 +269,37 @@ class MainWindow(QMainWindow):
             self.stack.removeWidget(view)
             view.deleteLater()
 
-    def _rename_conversation(self, conversation: Conversation, old_name: str) -> None:
-        for row in range(self.conversations.count()):
-            item = self.conversations.item(row)
-            if item is not None and item.data(KEY) == casefold(old_name):
-                item.setData(KEY, casefold(conversation.name))
-        view = self.views.get(id(conversation))
-        if view is not None:  # it may have taken in the lines of a conversation it merged with
-            view.clear()
-            self._pending.pop(id(conversation), None)
-            self._queue_lines(conversation, [line_html(line) for line in conversation.lines])
-        self._update_item(conversation)
-        self._update_title()
-
-    def _label(self, conversation: Conversation) -> str:
-        name = (self.session.network or self.link.address) if conversation.is_server \
-            else conversation.name
-        if conversation.mentions:
-            return f"{name}  ({conversation.unread}, @{conversation.mentions})"
-        if conversation.unread:
-            return f"{name}  ({conversation.unread})"
-        return name
+    def display_name(self, conversation: Conversation) -> str:
+        """The server conversation is called after its network (or address), never ``*server*``."""
+        if conversation.is_server:
+            return self.session.network or self.link.address
+        return conversation.name
 
     def _update_item(self, conversation: Conversation) -> None:
-        item = self._item(conversation)
-        if item is None:
-            return
-        item.setText(self._label(conversation))
-        font = QFont(item.font())
-        font.setBold(bool(conversation.unread))
-        item.setFont(font)
-        item.setForeground(Qt.GlobalColor.darkRed if conversation.mentions
-                           else self.palette().text().color())
+        self.conversations.show_state(conversation, self.display_name(conversation))
 
     def _select(self, conversation: Conversation) -> None:
         item = self._item(conversation)
         if item is not None and self.conversations.currentItem() is not item:
             self.conversations.setCurrentItem(item)
 
-    def _make_menu(self) -> None:
-        """The Chat menu; its shortcuts work from anywhere in the window."""
-        menu = self.menuBar().addMenu("&Chat")
-        actions = [
-            ("&Join a channel…", "Ctrl+J", lambda: self._prefill("/join #")),
-            ("&Close conversation", "Ctrl+W", lambda: self._run("/close")),
-            ("&Next conversation", "Ctrl+PgDown", lambda: self._step(1)),
-            ("&Previous conversation", "Ctrl+PgUp", lambda: self._step(-1)),
-            ("&Quit", "Ctrl+Q", self.close),
-        ]
-        for text, keys, slot in actions:
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(keys))
-            action.triggered.connect(slot)
-            menu.addAction(action)
-
-    def _prefill(self, text: str) -> None:
+    def prefill(self, text: str) -> None:
         self.input.setText(text)
         self.input.setFocus()
 
-    def _run(self, command: str) -> None:
+    def run(self, command: str) -> None:
+        """Carry out a slash command in the current conversation (menus and keys use this)."""
         self.link.send_input(command, self.current())
+        self._follow_active()
 
-    def _step(self, delta: int) -> None:
+    def step(self, delta: int) -> None:
         count = self.conversations.count()
         if count:
-            row = (self.conversations.currentRow() + delta) % count
+            self.conversations.setCurrentRow((self.conversations.currentRow() + delta) % count)
+
+    def select_row(self, row: int) -> None:
+        """Alt+number: the conversation at that place in the list."""
+        if 0 <= row < self.conversations.count():
             self.conversations.setCurrentRow(row)
 
     def show_conversation(self, name: str) -> None:
@@ -393,50 +307,55 @@ class MainWindow(QMainWindow):
         if conversation is not None:
             self._select(conversation)
 
-    def _conversation_selected(self, item: QListWidgetItem | None, _previous: object) -> None:
-        conversation = self._conversation_of(item) if item is not None else None
+    def open_query(self, nick: str) -> None:
+        self.session.activate(self.session.open(nick))
+        self.show_conversation(nick)
+
+    def toggle_mute(self, conversation: Conversation) -> None:
+        conversation.muted = not conversation.muted
+        self._update_item(conversation)
+
+    def _conversation_selected(self, item: Any, _previous: object) -> None:
+        conversation = self._conversation_of(item)
         if conversation is None:
             return
         self.session.activate(conversation)
         self.stack.setCurrentWidget(self.views[id(conversation)])
         self._show_topic(conversation)
-        self._show_members(conversation)
+        self.member_pane.show_members(conversation, self.session.prefixes)
+        self._show_pending(conversation)
         self._update_item(conversation)
         self._update_title()
         self.input.setFocus()
 
     def _show_topic(self, conversation: Conversation) -> None:
         if conversation.is_channel:
-            self.topic.setText(conversation.topic)
-            self.topic.setPlaceholderText("No topic (set one with /topic)")
+            text = linkify(conversation.topic) if conversation.topic else \
+                "<i>No topic (set one with /topic)</i>"
+            if not conversation.joined:
+                text += " <i>(you are not in this channel)</i>"
         elif conversation.is_query:
-            self.topic.setText(f"Private conversation with {conversation.name}")
+            text = f"Private conversation with {linkify(conversation.name)}"
         else:
-            self.topic.setText(f"{self.session.network or 'Server'} at {self.link.address}")
-        self.topic.setCursorPosition(0)
-        self.topic.setToolTip(self.topic.text())
+            text = f"{linkify(self.display_name(conversation))} at {self.link.address}"
+        self.topic.setText(text)
+        self.topic.setToolTip(conversation.topic if conversation.is_channel else "")
 
-    def _show_members(self, conversation: Conversation) -> None:
-        self.members.clear()
-        members = conversation.sorted_members(self.session.prefixes)
-        for member in members:
-            item = QListWidgetItem(member.prefix[:1] + member.nick)
-            item.setData(KEY, member.nick)
-            self.members.addItem(item)
-        visible = conversation.is_channel
-        self.members.setVisible(visible)
-        self.member_count.setVisible(visible)
-        self.member_count.setText(f"{len(members)} members" if visible else "")
+    def _show_pending(self, conversation: Conversation) -> None:
+        waiting = self.session.pending_in(conversation)
+        fragments = [pending_html(p.target, p.text, self.session.nick,
+                                  p.conversation.name.casefold() == p.target.casefold(),
+                                  self.colours) for p in waiting[-5:]]
+        if len(waiting) > 5:
+            fragments.insert(0, f"<i>… {len(waiting) - 5} more waiting</i>")
+        self.pending.setText("<br>".join(fragments))
+        self.pending.setVisible(bool(fragments))
 
     def _update_title(self) -> None:
         current = self.current()
-        place = current.name if current is not None and not current.is_server else SERVER
+        place = self.display_name(current) if current is not None else \
+            self.display_name(self.session.server)
         self.setWindowTitle(f"{place} — {self.session.nick} — twistedchat")
-
-    def _member_double_clicked(self, item: QListWidgetItem) -> None:
-        nick = item.data(KEY)
-        self.session.activate(self.session.open(nick))
-        self.show_conversation(nick)
 
     def _completion_nicks(self) -> list[str]:
         current = self.current()
@@ -447,6 +366,9 @@ class MainWindow(QMainWindow):
             nicks.append(current.name)
         return [nick for nick in nicks if not self.session.is_me(nick)]
 
+    def _completion_channels(self) -> list[str]:
+        return [c.name for c in self.session.conversations.values() if c.is_channel]
+
     # -- actions -------------------------------------------------------------------------------
 
     def send(self) -> None:
@@ -454,11 +376,102 @@ class MainWindow(QMainWindow):
         text = self.input.take()
         if text.strip():
             self.link.send_input(text, self.current())
-            active = self.session.active
-            if active is not None and active is not self.current():
-                self._select(active)
+            self._follow_active()
+
+    def _follow_active(self) -> None:
+        active = self.session.active
+        if active is not None and active is not self.current():
+            self._select(active)
+
+    def ask_paste(self, lines: list[str]) -> None:
+        """Several lines were pasted: ask, then send them as messages (paced by the link)."""
+        current = self.current()
+        if current is None or current.is_server:
+            self.session.error("Paste in a channel or a private conversation", current)
+            return
+        self.paste_box = confirm_paste(self, lines, current.name,
+                                       lambda chosen: self._send_paste(current, chosen))
+
+    def _send_paste(self, conversation: Conversation, lines: list[str]) -> None:
+        for line in lines:
+            if line.strip():  # a pasted "/x" is said, not run: //x sends /x
+                self.link.send_input("/" + line if line.startswith("/") else line, conversation)
+
+    def _page(self, down: bool) -> None:
+        view = self.current_view()
+        if view is not None:
+            view.page(down)
+
+    def _type_into_input(self, event: QKeyEvent) -> None:
+        self.input.setFocus()
+        QApplication.sendEvent(self.input, QKeyEvent(event.type(), event.key(), event.modifiers(),
+                                                     event.text()))
+
+    def _show_channel_list(self, done: bool) -> None:
+        if self.channel_list is None:
+            self.channel_list = ChannelListWindow(self, lambda name: self.run(f"/join {name}"))
+        self.channel_list.show_entries(self.session.channel_list, done)
+        self.channel_list.show()
+
+    def open_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self.preferences, self)
+        dialog.changed.connect(self._preferences_changed)
+        dialog.open()
+        return dialog
+
+    def _preferences_changed(self, preferences: Preferences) -> None:
+        if self.on_preferences is not None:
+            self.on_preferences(preferences)  # the app remembers them and applies the theme
+        self.apply_preferences(preferences)
+
+    def apply_preferences(self, preferences: Preferences) -> None:
+        """Font, time format and highlight words take effect at once; every view is redrawn."""
+        self.preferences = preferences
+        self.session.set_highlights(preferences.highlights)
+        font = preferences.font(QApplication.font())
+        for view in self.views.values():
+            view.setFont(font)
+        self._restyle()
+
+    def _time_sample(self) -> str:
+        from datetime import datetime
+
+        return datetime(2000, 1, 1, 20, 59, 59).strftime(self.preferences.time_format)
+
+    def _restyle(self) -> None:
+        """Colours follow the palette (the desktop's, or the theme chosen): redraw everything."""
+        if self._restyling:
+            return
+        self._restyling = True
+        try:
+            self._restyle_now()
+        finally:
+            self._restyling = False
+
+    def _restyle_now(self) -> None:
+        self.colours = colours_for(self.palette())
+        self.setStyleSheet(stylesheet(self.palette()))
+        self.conversations.mention_colour = QColor(self.colours.error)
+        for conversation in list(self.session.conversations.values()):
+            view = self.views.get(id(conversation))
+            if view is not None:
+                view.setFont(self.preferences.font(QApplication.font()))
+                view.set_indent_sample(self._time_sample())
+                view.marker_colour = self.colours.error
+                self.redraw(conversation)
+        current = self.current()
+        if current is not None:
+            self._show_topic(current)
+            self.member_pane.show_members(current, self.session.prefixes)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "member_pane"):
+            self._restyle()
 
     def _attention(self, event: Attention) -> None:
+        if not self.preferences.notifications:
+            return
         if self.isActiveWindow() and event.conversation is self.current():
             return
         where = event.conversation.name
@@ -472,4 +485,3 @@ class MainWindow(QMainWindow):
         if self.closing_callback is not None:
             self.closing_callback()
         event.accept()
-

@@ -126,9 +126,10 @@ def test_message_containing_script_is_escaped_in_the_line():
     assert "&lt;&lt;img src=x&gt;&gt;" in html
 
 
-def test_links_in_a_line_and_formatting_stripped_first():
+def test_links_in_a_line_and_formatting_drawn():
     html = line_html(line(text="\x02see\x02 https://example.org."))
-    assert 'see <a href="https://example.org">https://example.org</a>.' in html
+    assert ('<span style="font-weight:bold">see</span> '
+            '<a href="https://example.org">https://example.org</a>.') in html
     assert "\x02" not in html
 
 

@@ -219,6 +219,10 @@ class SessionClient(ChatClient):
         if own:
             self.session.set_status(f"Connected to {self.link.address} as {new}", True)
 
+    def irc_AWAY(self, prefix: str, params: list[str]) -> None:
+        """``away-notify``: a reason means away, none means back."""
+        self.session.on_away(prefix.split("!", 1)[0], bool(params and params[-1]))
+
     def irc_TOPIC(self, prefix: str, params: list[str]) -> None:
         self.session.on_topic(params[0], params[1] if len(params) > 1 else "",
                               by=prefix.split("!", 1)[0])

@@ -65,6 +65,7 @@ class Line:
 class Member:
     nick: str
     prefix: str = ""
+    away: bool = False
 
 
 @dataclass(eq=False)
@@ -584,6 +585,15 @@ class Session:
             (marks.add if on else marks.discard)(symbol)
             member.prefix = "".join(c for c in self.prefixes if c in marks)
             self.emit(MembersChanged(conversation))
+
+    def on_away(self, nick: str, away: bool) -> None:
+        """``away-notify``: ``nick`` went away or came back (greyed in member lists)."""
+        key = casefold(nick)
+        for conversation in self.conversations.values():
+            member = conversation.members.get(key)
+            if member is not None and member.away != away:
+                member.away = away
+                self.emit(MembersChanged(conversation))
 
     def on_mode(self, target: str, by: str, change: str) -> None:
         """A mode change, shown as an event in the channel (or the server conversation)."""

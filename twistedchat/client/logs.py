@@ -1,0 +1,115 @@
+"""Conversation logs on disk: one plain-text file per network and conversation, and scrollback
+restored from them after a restart.
+
+Files live under ``$XDG_DATA_HOME/twistedchat/logs/NETWORK/CONVERSATION.log`` (``~/.local/share``
+when the variable is unset), one line per chat line: ``2026-11-30 09:50:01<TAB>kind<TAB>nick<TAB>
+text``. Writes are buffered and flushed by :meth:`ConversationLogger.flush` (the window calls it
+once per event-loop turn), so a burst costs no write per line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from twistedchat.client.session import (
+    ConversationOpened,
+    Event,
+    Kind,
+    Line,
+    LineAdded,
+    Session,
+)
+from twistedchat.wire.names import casefold
+
+#: Lines read back into a conversation when it opens.
+RESTORED_LINES = 200
+#: Most log files kept open at once (the least recently used are closed).
+MAX_OPEN_FILES = 32
+_UNSAFE = re.compile(r"[^\w#&+.-]")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def data_home() -> Path:
+    """Where user data goes: ``$XDG_DATA_HOME`` or ``~/.local/share``."""
+    configured = os.environ.get("XDG_DATA_HOME", "")
+    return Path(configured) if os.path.isabs(configured) else Path.home() / ".local" / "share"
+
+
+def safe_name(name: str) -> str:
+    """A conversation or network name as a file name: no slashes, no leading dot."""
+    cleaned = _UNSAFE.sub("_", casefold(name).strip("*")) or "server"
+    return "_" + cleaned if cleaned.startswith(".") else cleaned
+
+
+def format_line(line: Line) -> str:
+    text = line.text.replace("\n", " ").replace("\r", " ")
+    return f"{line.time.strftime(TIME_FORMAT)}\t{line.kind.value}\t{line.nick}\t{text}\n"
+
+
+def parse_line(raw: str) -> Line | None:
+    """A log line back as a :class:`Line`; None for a line that is not ours."""
+    parts = raw.rstrip("\n").split("\t", 3)
+    if len(parts) != 4:
+        return None
+    try:
+        return Line(datetime.strptime(parts[0], TIME_FORMAT), Kind(parts[1]), parts[3], parts[2])
+    except ValueError:
+        return None
+
+
+class ConversationLogger:
+    """Writes every line of a session to its conversation's file; restores the newest ones."""
+
+    def __init__(self, session: Session, network: str, directory: Path | None = None) -> None:
+        self.session = session
+        self.directory = (directory or data_home() / "twistedchat" / "logs") / safe_name(network)
+        self._files: dict[str, IO[str]] = {}
+        self._restoring = False
+        for conversation in list(session.conversations.values()):
+            self._restore(conversation)
+        session.subscribe(self.on_event)
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{safe_name(name)}.log"
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, LineAdded):
+            self._write(event.conversation.name, event.line)
+        elif isinstance(event, ConversationOpened):
+            self._restore(event.conversation)
+
+    def _write(self, name: str, line: Line) -> None:
+        key = safe_name(name)
+        log = self._files.pop(key, None)
+        if log is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            log = open(self.path(name), "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+            if len(self._files) >= MAX_OPEN_FILES:
+                oldest = next(iter(self._files))
+                self._files.pop(oldest).close()
+        self._files[key] = log  # most recently used last
+        log.write(format_line(line))
+
+    def _restore(self, conversation) -> None:  # type: ignore[no-untyped-def]
+        path = self.path(conversation.name)
+        if not path.exists():
+            return
+        with open(path, encoding="utf-8", errors="replace") as log:
+            tail = deque(log, maxlen=RESTORED_LINES)
+        lines = [line for line in map(parse_line, tail) if line is not None]
+        self.session.restore(conversation, lines)
+
+    def flush(self) -> None:
+        for log in self._files.values():
+            log.flush()
+
+    def close(self) -> None:
+        self.session.unsubscribe(self.on_event)
+        for log in self._files.values():
+            log.close()
+        self._files.clear()
