@@ -11,8 +11,11 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from qtclient.dialog import ConnectDialog, ConnectSettings, save_settings
+from qtclient.preferences import Preferences, load_preferences, save_preferences
+from qtclient.theme import apply_theme
 from qtclient.window import MainWindow
 from twistedchat.client.link import LinkError, SessionLink
+from twistedchat.client.logs import ConversationLogger
 from twistedchat.client.session import Session
 
 log = Logger()
@@ -51,6 +54,9 @@ class ChatApp:
         self.session: Session | None = None
         self.link: SessionLink | None = None
         self.window: MainWindow | None = None
+        self.logger: ConversationLogger | None = None
+        self.preferences = load_preferences(store)
+        apply_theme(self.preferences.theme)
         self.exited = False
 
     def start(self) -> None:
@@ -74,6 +80,10 @@ class ChatApp:
                 self.dialog.show()
                 return defer.succeed(None)
         self.session = Session(settings.nick)
+        self.session.set_highlights(self.preferences.highlights)
+        if self.logger is not None:
+            self.logger.close()
+        self.logger = ConversationLogger(self.session, settings.host)
         self.link = SessionLink(
             self.reactor, self.session, settings.host, settings.port, tls=settings.tls,
             password=settings.password or None,
@@ -86,11 +96,20 @@ class ChatApp:
         save_settings(self.store, settings)
         self.dialog.hide()
         assert self.session is not None and self.link is not None
-        self.window = MainWindow(self.session, self.link)
+        self.window = MainWindow(self.session, self.link, preferences=self.preferences,
+                                 on_preferences=self.remember_preferences, logger=self.logger)
         self.window.closing_callback = self.quit
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()
+
+    def remember_preferences(self, preferences: Preferences) -> None:
+        """New preferences: saved, and the theme applied application-wide."""
+        theme_changed = preferences.theme != self.preferences.theme
+        self.preferences = preferences
+        save_preferences(self.store, preferences)
+        if theme_changed:
+            apply_theme(preferences.theme)
 
     def _failed(self, failure: Failure) -> None:
         if failure.check(LinkError):
@@ -114,7 +133,14 @@ class ChatApp:
             self.window.closing_callback = None
             self.window.close()
         stopping = self.link.stop("Leaving") if self.link is not None else defer.succeed(None)
+        if self.logger is not None:
+            stopping.addBoth(self._close_logs)
         stopping.addTimeout(QUIT_GRACE_SECONDS, self.reactor)
         stopping.addErrback(lambda failure: log.warn("quit: {f}", f=failure.getErrorMessage()))
         stopping.addBoth(lambda _: self.on_exit() if self.on_exit is not None else None)
         return stopping
+
+    def _close_logs(self, result: Any) -> Any:
+        if self.logger is not None:
+            self.logger.close()
+        return result

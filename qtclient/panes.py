@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PyQt6.QtCore import QPoint, Qt
-from PyQt6.QtGui import QColor, QFont
+from PyQt6.QtGui import QColor, QFont, QPalette
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -52,6 +52,13 @@ def side_list() -> QListWidget:
     widget.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     widget.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
     return widget
+
+
+def quiet_colour(palette: QPalette) -> QColor:
+    """Greyed text: halfway between the text and its background, readable but quieter."""
+    text, base = palette.color(QPalette.ColorRole.Text), palette.color(QPalette.ColorRole.Base)
+    return QColor((text.red() + base.red()) // 2, (text.green() + base.green()) // 2,
+                  (text.blue() + base.blue()) // 2)
 
 
 def members_label(count: int) -> str:
@@ -117,7 +124,7 @@ class ConversationList(QListWidget):
         item.setFont(font)
         palette = self.palette()
         if left or conversation.muted:
-            colour = palette.color(palette.ColorGroup.Disabled, palette.ColorRole.Text)
+            colour = quiet_colour(palette)
         elif conversation.mentions:
             colour = self.mention_colour
         else:
@@ -168,8 +175,7 @@ class MemberPane(QWidget):
             return
         self.show()
         members = conversation.sorted_members(prefixes)
-        palette = self.palette()
-        away_colour = palette.color(palette.ColorGroup.Disabled, palette.ColorRole.Text)
+        away_colour = quiet_colour(self.palette())
         for member in members:
             item = QListWidgetItem(member.prefix[:1] + member.nick)
             item.setData(KEY, member.nick)

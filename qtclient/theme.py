@@ -66,10 +66,12 @@ def apply_theme(name: str, app: QApplication | None = None) -> None:
         app.setProperty(_SYSTEM, QPalette(app.palette()))
         app.setProperty(_STYLE, app.style().name())
     if name == "system":
-        style = QStyleFactory.create(app.property(_STYLE) or "Fusion")
-        if style is not None:
-            app.setStyle(style)
-        app.setPalette(app.property(_SYSTEM))
+        if app.style().name() != app.property(_STYLE):
+            style = QStyleFactory.create(app.property(_STYLE) or "Fusion")
+            if style is not None:
+                app.setStyle(style)
+        if app.palette() != app.property(_SYSTEM):
+            app.setPalette(app.property(_SYSTEM))
         return
     if name not in THEMES:
         raise ValueError(f"unknown theme {name!r}: choose one of {', '.join(THEMES)}")

@@ -154,6 +154,8 @@ class MainWindow(QMainWindow):
             self._members_dirty.add(id(event.conversation))
             self._schedule_flush()
             self._update_item(event.conversation)
+            if event.conversation is self.current():
+                self._show_topic(event.conversation)  # joined or left
         elif isinstance(event, CountersChanged):
             self._update_item(event.conversation)
         elif isinstance(event, TopicChanged):
