@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
@@ -28,6 +29,8 @@ class ChannelListWindow(QDialog):
         self.setWindowTitle("Channels")
         self.resize(560, 420)
         self._join = join
+        #: the session whose list is shown (the window joins on that network)
+        self.session: Any = None
         self._entries: list[tuple[str, int, str]] = []
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter by name or topic")

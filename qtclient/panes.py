@@ -22,7 +22,6 @@ from PyQt6.QtWidgets import (
 
 from qtclient.menus import build_menu, conversation_commands, member_commands
 from twistedchat.client.session import Conversation
-from twistedchat.server.state import casefold
 
 KEY = Qt.ItemDataRole.UserRole
 #: Side panes may shrink this far with the window.
@@ -65,13 +64,16 @@ def members_label(count: int) -> str:
     return f"{count} {'member' if count == 1 else 'members'}"
 
 
-class ConversationList(QListWidget):
-    """Conversations by key (their casefolded name), with counters, states and a menu."""
+GROUP = Qt.ItemDataRole.UserRole + 1
 
-    def __init__(self, find: Callable[[str], Conversation | None], run: Callable[[str], None],
-                 mute: Callable[[Conversation], None]) -> None:
+
+class ConversationList(QListWidget):
+    """Conversations with counters, states and a menu; each network's grouped under its server
+    conversation, in the order they opened."""
+
+    def __init__(self, run: Callable[[str], None], mute: Callable[[Conversation], None]) -> None:
         super().__init__()
-        self._find = find
+        self._conversations: dict[int, Conversation] = {}
         self._run = run
         self._mute = mute
         self.mention_colour = QColor("#c0392b")
@@ -82,27 +84,31 @@ class ConversationList(QListWidget):
         self.customContextMenuRequested.connect(self._menu_at)
 
     def conversation_of(self, item: QListWidgetItem | None) -> Conversation | None:
-        return self._find(item.data(KEY)) if item is not None else None
+        return self._conversations.get(item.data(KEY)) if item is not None else None
 
     def item_of(self, conversation: Conversation) -> QListWidgetItem | None:
-        key = casefold(conversation.name)
+        key = id(conversation)
         for row in range(self.count()):
             item = self.item(row)
             if item is not None and item.data(KEY) == key:
                 return item
         return None
 
-    def add(self, conversation: Conversation) -> QListWidgetItem:
+    def add(self, conversation: Conversation, group: int = 0) -> QListWidgetItem:
+        """A new entry at the end of its network's ``group``."""
         item = QListWidgetItem()
-        item.setData(KEY, casefold(conversation.name))
-        self.addItem(item)
+        item.setData(KEY, id(conversation))
+        item.setData(GROUP, group)
+        self._conversations[id(conversation)] = conversation
+        rows = [row for row in range(self.count()) if self.item(row).data(GROUP) == group]
+        self.insertItem(rows[-1] + 1 if rows else self.count(), item)
         return item
 
-    def rename(self, old_name: str, conversation: Conversation) -> None:
-        for row in range(self.count()):
-            item = self.item(row)
-            if item is not None and item.data(KEY) == casefold(old_name):
-                item.setData(KEY, casefold(conversation.name))
+    def remove(self, conversation: Conversation) -> None:
+        item = self.item_of(conversation)
+        if item is not None:
+            self.takeItem(self.row(item))
+        self._conversations.pop(id(conversation), None)
 
     def show_state(self, conversation: Conversation, name: str) -> None:
         """The label (name and counters), bold when unread, greyed when the channel is left."""

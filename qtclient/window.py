@@ -9,6 +9,7 @@ everything typed goes to :meth:`SessionLink.send_input`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from PyQt6.QtCore import QEvent, Qt, QTimer
@@ -59,20 +60,30 @@ from twistedchat.client.session import (
 )
 
 
+@dataclass(eq=False)
+class Network:
+    """One server's session, the link that keeps it connected, and its conversation logs."""
+
+    session: Session
+    link: SessionLink
+    logger: Any = None
+    handler: Callable[[Event], None] | None = None
+
+
 class MainWindow(QMainWindow):
-    """The chat window for one session."""
+    """The chat window: one or more networks' sessions, their conversations grouped in the list."""
 
     def __init__(self, session: Session, link: SessionLink, notifier: Notifier | None = None,
                  preferences: Preferences | None = None,
                  on_preferences: Callable[[Preferences], None] | None = None,
                  logger: Any = None) -> None:
         super().__init__()
-        self.session = session
-        self.link = link
+        self.networks: list[Network] = []
+        self._network_of: dict[int, Network] = {}
         self.notifier = notifier or Notifier(self)
         self.preferences = preferences or Preferences()
         self.on_preferences = on_preferences
-        self.logger = logger
+        self.open_servers: Callable[[], Any] | None = None
         self.closing_callback: Callable[[], None] | None = None
         self.views: dict[int, MessageView] = {}
         self.colours = colours_for(self.palette())
@@ -84,7 +95,7 @@ class MainWindow(QMainWindow):
         self._restyling = False
         self.resize(1000, 640)
 
-        self.conversations = ConversationList(session.find, self.run, self.toggle_mute)
+        self.conversations = ConversationList(self.run, self.toggle_mute)
         self.conversations.currentItemChanged.connect(self._conversation_selected)
         self.topic = QLabel()
         self.topic.setObjectName("topic")
@@ -125,28 +136,62 @@ class MainWindow(QMainWindow):
         keys.install(self)
         self.status_label = QLabel(session.status)
         self.statusBar().addWidget(self.status_label, 1)
+        self.add_network(session, link, logger)
         self.apply_preferences(self.preferences)
-
-        for conversation in list(session.conversations.values()):
-            self._add_conversation(conversation)
-        session.subscribe(self.on_event)
         self._select(session.server)
         self._flush()
         self.input.setFocus()
 
+    # -- networks ------------------------------------------------------------------------------
+
+    def add_network(self, session: Session, link: SessionLink, logger: Any = None) -> Network:
+        """Show another server's conversations (grouped after the others) in this window."""
+        network = Network(session, link, logger)
+        network.handler = lambda event: self.on_event(event, network)
+        self.networks.append(network)
+        session.set_highlights(self.preferences.highlights)
+        for conversation in list(session.conversations.values()):
+            self._add_conversation(conversation, network)
+        session.subscribe(network.handler)
+        return network
+
+    def remove_network(self, network: Network) -> None:
+        if network.handler is not None:
+            network.session.unsubscribe(network.handler)
+        for conversation in list(network.session.conversations.values()):
+            self._remove_conversation(conversation)
+        self.networks.remove(network)
+
+    def network(self, conversation: Conversation | None = None) -> Network:
+        """The network of ``conversation`` (default: the current one, else the first)."""
+        conversation = conversation or self.current()
+        found = self._network_of.get(id(conversation)) if conversation is not None else None
+        return found or self.networks[0]
+
+    @property
+    def session(self) -> Session:
+        """The current conversation's session."""
+        return self.network().session
+
+    @property
+    def link(self) -> SessionLink:
+        return self.network().link
+
     # -- session events ------------------------------------------------------------------------
 
-    def on_event(self, event: Event) -> None:
+    def on_event(self, event: Event, network: Network | None = None) -> None:
+        network = network or self.networks[0]
+        session = network.session
         if isinstance(event, LineAdded):
             self._line_added(event)
         elif isinstance(event, Activated):
-            self._select(event.conversation)
+            if network is self.network():  # another network's activity never moves the view
+                self._select(event.conversation)
         elif isinstance(event, ConversationOpened):
-            self._add_conversation(event.conversation)
+            self._add_conversation(event.conversation, network)
         elif isinstance(event, ConversationClosed):
             self._remove_conversation(event.conversation)
         elif isinstance(event, ConversationRenamed):
-            self.conversations.rename(event.old_name, event.conversation)
             self.redraw(event.conversation)
         elif isinstance(event, (ConversationCleared, HistoryRestored)):
             self.redraw(event.conversation)
@@ -162,14 +207,14 @@ class MainWindow(QMainWindow):
             if event.conversation is self.current():
                 self._show_topic(event.conversation)
         elif isinstance(event, ServerInfoChanged):
-            self._update_item(self.session.server)
+            self._update_item(session.server)
             current = self.current()
             if current is not None:
                 self._show_topic(current)
             self._update_title()
         elif isinstance(event, StatusChanged):
-            self.status_label.setText(event.text)
-            self.status_label.setStyleSheet("" if event.connected else "color: #e74c3c")
+            if network is self.network():
+                self._show_status(session)
             self._update_title()
         elif isinstance(event, NickChanged):
             self._update_title()
@@ -177,11 +222,14 @@ class MainWindow(QMainWindow):
             if event.conversation is self.current():
                 self._show_pending(event.conversation)
         elif isinstance(event, ChannelListChanged):
-            self._show_channel_list(event.done)
+            self._show_channel_list(session, event.done)
         elif isinstance(event, Attention):
             self._attention(event)
         elif isinstance(event, QuitRequested):
-            self.close()  # the link has sent QUIT with the user's reason
+            if len(self.networks) == 1:
+                self.close()  # the link has sent QUIT with the user's reason
+            else:
+                self.remove_network(network)
 
     def _render(self, line: Any) -> str:
         return line_html(line, self.colours, self.preferences.time_format)
@@ -214,8 +262,9 @@ class MainWindow(QMainWindow):
         current = self.current()
         if current is not None and id(current) in dirty:
             self.member_pane.show_members(current, self.session.prefixes)
-        if self.logger is not None:
-            self.logger.flush()
+        for network in self.networks:
+            if network.logger is not None:
+                network.logger.flush()
 
     def flush(self) -> None:
         """Show everything queued now (tests and benchmarks call this)."""
@@ -249,23 +298,23 @@ class MainWindow(QMainWindow):
     def _item(self, conversation: Conversation) -> Any:
         return self.conversations.item_of(conversation)
 
-    def _add_conversation(self, conversation: Conversation) -> None:
+    def _add_conversation(self, conversation: Conversation, network: Network) -> None:
+        self._network_of[id(conversation)] = network
         if id(conversation) not in self.views:
-            view = MessageView(self.session.scrollback, self._type_into_input)
+            view = MessageView(network.session.scrollback, self._type_into_input)
             view.set_indent_sample(self._time_sample())
             view.marker_colour = self.colours.error
             self.views[id(conversation)] = view
             self.stack.addWidget(view)
             self._queue_lines(conversation, [self._render(line) for line in conversation.lines])
-        self.conversations.add(conversation)
+        self.conversations.add(conversation, id(network))
         self._update_item(conversation)
-        if conversation is self.session.active:
+        if conversation is network.session.active:
             self._select(conversation)
 
     def _remove_conversation(self, conversation: Conversation) -> None:
-        item = self._item(conversation)
-        if item is not None:
-            self.conversations.takeItem(self.conversations.row(item))
+        self.conversations.remove(conversation)
+        self._network_of.pop(id(conversation), None)
         view = self.views.pop(id(conversation), None)
         if view is not None:
             self.stack.removeWidget(view)
@@ -274,7 +323,8 @@ class MainWindow(QMainWindow):
     def display_name(self, conversation: Conversation) -> str:
         """The server conversation is called after its network (or address), never ``*server*``."""
         if conversation.is_server:
-            return self.session.network or self.link.address
+            network = self.network(conversation)
+            return network.session.network or network.link.address
         return conversation.name
 
     def _update_item(self, conversation: Conversation) -> None:
@@ -304,14 +354,18 @@ class MainWindow(QMainWindow):
         if 0 <= row < self.conversations.count():
             self.conversations.setCurrentRow(row)
 
-    def show_conversation(self, name: str) -> None:
-        conversation = self.session.find(name)
+    def show_conversation(self, name: str, network: int = -1) -> None:
+        """Show the conversation called ``name`` (of the current network, or network number N)."""
+        session = self.session if network < 0 else self.networks[network].session
+        conversation = session.find(name)
         if conversation is not None:
             self._select(conversation)
 
     def open_query(self, nick: str) -> None:
-        self.session.activate(self.session.open(nick))
-        self.show_conversation(nick)
+        session = self.session
+        query = session.open(nick)
+        session.activate(query)
+        self._select(query)
 
     def toggle_mute(self, conversation: Conversation) -> None:
         conversation.muted = not conversation.muted
@@ -321,8 +375,9 @@ class MainWindow(QMainWindow):
         conversation = self._conversation_of(item)
         if conversation is None:
             return
-        self.session.activate(conversation)
+        self.network(conversation).session.activate(conversation)
         self.stack.setCurrentWidget(self.views[id(conversation)])
+        self._show_status(self.network(conversation).session)
         self._show_topic(conversation)
         self.member_pane.show_members(conversation, self.session.prefixes)
         self._show_pending(conversation)
@@ -339,13 +394,15 @@ class MainWindow(QMainWindow):
         elif conversation.is_query:
             text = f"Private conversation with {linkify(conversation.name)}"
         else:
-            text = f"{linkify(self.display_name(conversation))} at {self.link.address}"
+            address = self.network(conversation).link.address
+            text = f"{linkify(self.display_name(conversation))} at {address}"
         self.topic.setText(text)
         self.topic.setToolTip(conversation.topic if conversation.is_channel else "")
 
     def _show_pending(self, conversation: Conversation) -> None:
-        waiting = self.session.pending_in(conversation)
-        fragments = [pending_html(p.target, p.text, self.session.nick,
+        session = self.network(conversation).session
+        waiting = session.pending_in(conversation)
+        fragments = [pending_html(p.target, p.text, session.nick,
                                   p.conversation.name.casefold() == p.target.casefold(),
                                   self.colours) for p in waiting[-5:]]
         if len(waiting) > 5:
@@ -353,10 +410,13 @@ class MainWindow(QMainWindow):
         self.pending.setText("<br>".join(fragments))
         self.pending.setVisible(bool(fragments))
 
+    def _show_status(self, session: Session) -> None:
+        self.status_label.setText(session.status)
+        self.status_label.setStyleSheet("" if session.connected else "color: #e74c3c")
+
     def _update_title(self) -> None:
         current = self.current()
-        place = self.display_name(current) if current is not None else \
-            self.display_name(self.session.server)
+        place = self.display_name(current or self.session.server)
         self.setWindowTitle(f"{place} — {self.session.nick} — twistedchat")
 
     def _completion_nicks(self) -> list[str]:
@@ -371,6 +431,16 @@ class MainWindow(QMainWindow):
     def _completion_channels(self) -> list[str]:
         return [c.name for c in self.session.conversations.values() if c.is_channel]
 
+    def conversation_groups(self) -> list[list[str]]:
+        """The names in the list, network by network (the server conversation first)."""
+        groups: dict[int, list[str]] = {}
+        for row in range(self.conversations.count()):
+            conversation = self._conversation_of(self.conversations.item(row))
+            if conversation is not None:
+                key = id(self.network(conversation))
+                groups.setdefault(key, []).append(self.display_name(conversation))
+        return list(groups.values())
+
     # -- actions -------------------------------------------------------------------------------
 
     def send(self) -> None:
@@ -381,6 +451,8 @@ class MainWindow(QMainWindow):
             self._follow_active()
 
     def _follow_active(self) -> None:
+        if not self.networks:
+            return
         active = self.session.active
         if active is not None and active is not self.current():
             self._select(active)
@@ -395,9 +467,10 @@ class MainWindow(QMainWindow):
                                        lambda chosen: self._send_paste(current, chosen))
 
     def _send_paste(self, conversation: Conversation, lines: list[str]) -> None:
+        link = self.network(conversation).link
         for line in lines:
             if line.strip():  # a pasted "/x" is said, not run: //x sends /x
-                self.link.send_input("/" + line if line.startswith("/") else line, conversation)
+                link.send_input("/" + line if line.startswith("/") else line, conversation)
 
     def _page(self, down: bool) -> None:
         view = self.current_view()
@@ -409,11 +482,19 @@ class MainWindow(QMainWindow):
         QApplication.sendEvent(self.input, QKeyEvent(event.type(), event.key(), event.modifiers(),
                                                      event.text()))
 
-    def _show_channel_list(self, done: bool) -> None:
+    def _show_channel_list(self, session: Session, done: bool) -> None:
         if self.channel_list is None:
-            self.channel_list = ChannelListWindow(self, lambda name: self.run(f"/join {name}"))
-        self.channel_list.show_entries(self.session.channel_list, done)
+            self.channel_list = ChannelListWindow(self, self._join_listed)
+        self.channel_list.session = session
+        self.channel_list.show_entries(session.channel_list, done)
         self.channel_list.show()
+
+    def _join_listed(self, name: str) -> None:
+        session = self.channel_list.session if self.channel_list else self.session
+        for network in self.networks:
+            if network.session is session:
+                network.link.send_input(f"/join {name}", network.session.server)
+        self._follow_active()
 
     def open_preferences(self) -> PreferencesDialog:
         dialog = PreferencesDialog(self.preferences, self)
@@ -429,7 +510,8 @@ class MainWindow(QMainWindow):
     def apply_preferences(self, preferences: Preferences) -> None:
         """Font, time format and highlight words take effect at once; every view is redrawn."""
         self.preferences = preferences
-        self.session.set_highlights(preferences.highlights)
+        for network in self.networks:
+            network.session.set_highlights(preferences.highlights)
         font = preferences.font(QApplication.font())
         for view in self.views.values():
             view.setFont(font)
@@ -454,7 +536,7 @@ class MainWindow(QMainWindow):
         self.colours = colours_for(self.palette())
         self.setStyleSheet(stylesheet(self.palette()))
         self.conversations.mention_colour = QColor(self.colours.error)
-        for conversation in list(self.session.conversations.values()):
+        for conversation in [c for n in self.networks for c in n.session.conversations.values()]:
             view = self.views.get(id(conversation))
             if view is not None:
                 view.setFont(self.preferences.font(QApplication.font()))
@@ -483,7 +565,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing the window quits the chat (QUIT is sent by whoever handles the callback)."""
-        self.session.unsubscribe(self.on_event)
+        for network in self.networks:
+            if network.handler is not None:
+                network.session.unsubscribe(network.handler)
+                network.handler = None
         if self.closing_callback is not None:
             self.closing_callback()
         event.accept()
