@@ -12,6 +12,7 @@ from twisted.python.failure import Failure
 
 from qtclient.dialog import ConnectDialog, ConnectSettings, save_settings
 from qtclient.preferences import Preferences, load_preferences, save_preferences
+from qtclient.servers import ServerEntry, ServerListDialog, load_servers
 from qtclient.theme import apply_theme
 from qtclient.window import MainWindow
 from twistedchat.client.link import LinkError, SessionLink
@@ -57,9 +58,17 @@ class ChatApp:
         self.logger: ConversationLogger | None = None
         self.preferences = load_preferences(store)
         apply_theme(self.preferences.theme)
+        #: servers connected besides the first: (link, logger)
+        self.others: list[tuple[SessionLink, ConversationLogger]] = []
+        self.server_list: ServerListDialog | None = None
+        self._first_channels: list[str] | None = None
         self.exited = False
 
     def start(self) -> None:
+        automatic = [entry for entry in load_servers(self.store) if entry.auto_connect]
+        if not self.connect_now and automatic and automatic[0].problem() is None:
+            self.initial, self.connect_now = automatic[0].settings(), True
+            self._first_channels = automatic[0].channels
         problem = self.initial.problem() if self.connect_now else None
         if self.connect_now and problem is None:
             self.connect(self.initial)
@@ -87,7 +96,8 @@ class ChatApp:
         self.link = SessionLink(
             self.reactor, self.session, settings.host, settings.port, tls=settings.tls,
             password=settings.password or None,
-            channels=[settings.channel] if settings.channel else [], **options)
+            channels=self._first_channels or ([settings.channel] if settings.channel else []),
+            **options)
         d = self.link.start()
         d.addCallbacks(self._connected, self._failed, callbackArgs=(settings,))
         return d
@@ -99,9 +109,43 @@ class ChatApp:
         self.window = MainWindow(self.session, self.link, preferences=self.preferences,
                                  on_preferences=self.remember_preferences, logger=self.logger)
         self.window.closing_callback = self.quit
+        self.window.open_servers = self.show_servers
+        first = (settings.host, settings.port, settings.nick)
+        for entry in load_servers(self.store):
+            if entry.auto_connect and (entry.host, entry.port, entry.nick) != first:
+                self.connect_server(entry)
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()
+
+    def show_servers(self) -> ServerListDialog:
+        """The server list (add, edit, remove, connect)."""
+        if self.server_list is None:
+            self.server_list = ServerListDialog(self.store, self.connect_server, self.window)
+        self.server_list.show()
+        self.server_list.raise_()
+        return self.server_list
+
+    def connect_server(self, entry: ServerEntry) -> SessionLink | None:
+        """Connect to another server in the same window (its conversations grouped together)."""
+        if self.window is None:
+            return None
+        options = dict(self.link_options)
+        session = Session(entry.nick)
+        if entry.tls and entry.tls_ca:
+            try:
+                options["tls_options"] = trusting(entry.host, entry.tls_ca)
+            except (OSError, ValueError, SSL.Error) as error:
+                self.window.session.error(
+                    f"Cannot use the certificate file {entry.tls_ca}: {error}")
+                return None
+        logger = ConversationLogger(session, entry.host)
+        link = SessionLink(self.reactor, session, entry.host, entry.port, tls=entry.tls,
+                           channels=entry.channels, **options)
+        self.window.add_network(session, link, logger)
+        self.others.append((link, logger))
+        link.start().addErrback(lambda failure: session.error(failure.getErrorMessage()))
+        return link
 
     def remember_preferences(self, preferences: Preferences) -> None:
         """New preferences: saved, and the theme applied application-wide."""
@@ -132,6 +176,9 @@ class ChatApp:
         if self.window is not None:
             self.window.closing_callback = None
             self.window.close()
+        for link, logger in self.others:
+            link.stop("Leaving")
+            logger.close()
         stopping = self.link.stop("Leaving") if self.link is not None else defer.succeed(None)
         if self.logger is not None:
             stopping.addBoth(self._close_logs)

@@ -25,6 +25,7 @@ def install(window: Any) -> None:
         ("&Next conversation", ["Ctrl+PgDown", "Ctrl+Tab", "Alt+Right"], lambda: window.step(1)),
         ("&Previous conversation", ["Ctrl+PgUp", "Ctrl+Shift+Tab", "Ctrl+Backtab", "Alt+Left"],
          lambda: window.step(-1)),
+        ("&Servers…", "Ctrl+Shift+S", window.show_servers),
         ("P&references…", "Ctrl+,", window.open_preferences),
         ("&Quit", "Ctrl+Q", window.close),
     ]

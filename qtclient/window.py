@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PyQt6.QtCore import QEvent, Qt, QTimer
-from PyQt6.QtGui import QCloseEvent, QColor, QDesktopServices, QKeyEvent
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QCloseEvent, QDesktopServices
 from PyQt6.QtWidgets import (
-    QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -25,16 +24,18 @@ from PyQt6.QtWidgets import (
 )
 
 from qtclient import keys
+from qtclient.actions import WindowActions
+from qtclient.centre import CentreParts
 from qtclient.channel_list import ChannelListWindow
 from qtclient.inputline import InputLine
+from qtclient.look import WindowLook
 from qtclient.messages import MessageView
 from qtclient.notify import Notifier
 from qtclient.panes import ConversationList, MemberPane, column
-from qtclient.paste import confirm_paste
-from qtclient.preferences import Preferences, PreferencesDialog
-from qtclient.render import line_html, linkify, pending_html
+from qtclient.preferences import Preferences
+from qtclient.render import line_html
 from qtclient.search import SearchBar
-from qtclient.theme import colours_for, stylesheet
+from qtclient.theme import colours_for
 from twistedchat.client.link import SessionLink
 from twistedchat.client.session import (
     Activated,
@@ -70,7 +71,7 @@ class Network:
     handler: Callable[[Event], None] | None = None
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
     """The chat window: one or more networks' sessions, their conversations grouped in the list."""
 
     def __init__(self, session: Session, link: SessionLink, notifier: Notifier | None = None,
@@ -385,62 +386,6 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.input.setFocus()
 
-    def _show_topic(self, conversation: Conversation) -> None:
-        if conversation.is_channel:
-            text = linkify(conversation.topic) if conversation.topic else \
-                "<i>No topic (set one with /topic)</i>"
-            if not conversation.joined:
-                text += " <i>(you are not in this channel)</i>"
-        elif conversation.is_query:
-            text = f"Private conversation with {linkify(conversation.name)}"
-        else:
-            address = self.network(conversation).link.address
-            text = f"{linkify(self.display_name(conversation))} at {address}"
-        self.topic.setText(text)
-        self.topic.setToolTip(conversation.topic if conversation.is_channel else "")
-
-    def _show_pending(self, conversation: Conversation) -> None:
-        session = self.network(conversation).session
-        waiting = session.pending_in(conversation)
-        fragments = [pending_html(p.target, p.text, session.nick,
-                                  p.conversation.name.casefold() == p.target.casefold(),
-                                  self.colours) for p in waiting[-5:]]
-        if len(waiting) > 5:
-            fragments.insert(0, f"<i>… {len(waiting) - 5} more waiting</i>")
-        self.pending.setText("<br>".join(fragments))
-        self.pending.setVisible(bool(fragments))
-
-    def _show_status(self, session: Session) -> None:
-        self.status_label.setText(session.status)
-        self.status_label.setStyleSheet("" if session.connected else "color: #e74c3c")
-
-    def _update_title(self) -> None:
-        current = self.current()
-        place = self.display_name(current or self.session.server)
-        self.setWindowTitle(f"{place} — {self.session.nick} — twistedchat")
-
-    def _completion_nicks(self) -> list[str]:
-        current = self.current()
-        if current is None:
-            return []
-        nicks = [member.nick for member in current.members.values()]
-        if current.is_query:
-            nicks.append(current.name)
-        return [nick for nick in nicks if not self.session.is_me(nick)]
-
-    def _completion_channels(self) -> list[str]:
-        return [c.name for c in self.session.conversations.values() if c.is_channel]
-
-    def conversation_groups(self) -> list[list[str]]:
-        """The names in the list, network by network (the server conversation first)."""
-        groups: dict[int, list[str]] = {}
-        for row in range(self.conversations.count()):
-            conversation = self._conversation_of(self.conversations.item(row))
-            if conversation is not None:
-                key = id(self.network(conversation))
-                groups.setdefault(key, []).append(self.display_name(conversation))
-        return list(groups.values())
-
     # -- actions -------------------------------------------------------------------------------
 
     def send(self) -> None:
@@ -456,102 +401,6 @@ class MainWindow(QMainWindow):
         active = self.session.active
         if active is not None and active is not self.current():
             self._select(active)
-
-    def ask_paste(self, lines: list[str]) -> None:
-        """Several lines were pasted: ask, then send them as messages (paced by the link)."""
-        current = self.current()
-        if current is None or current.is_server:
-            self.session.error("Paste in a channel or a private conversation", current)
-            return
-        self.paste_box = confirm_paste(self, lines, current.name,
-                                       lambda chosen: self._send_paste(current, chosen))
-
-    def _send_paste(self, conversation: Conversation, lines: list[str]) -> None:
-        link = self.network(conversation).link
-        for line in lines:
-            if line.strip():  # a pasted "/x" is said, not run: //x sends /x
-                link.send_input("/" + line if line.startswith("/") else line, conversation)
-
-    def _page(self, down: bool) -> None:
-        view = self.current_view()
-        if view is not None:
-            view.page(down)
-
-    def _type_into_input(self, event: QKeyEvent) -> None:
-        self.input.setFocus()
-        QApplication.sendEvent(self.input, QKeyEvent(event.type(), event.key(), event.modifiers(),
-                                                     event.text()))
-
-    def _show_channel_list(self, session: Session, done: bool) -> None:
-        if self.channel_list is None:
-            self.channel_list = ChannelListWindow(self, self._join_listed)
-        self.channel_list.session = session
-        self.channel_list.show_entries(session.channel_list, done)
-        self.channel_list.show()
-
-    def _join_listed(self, name: str) -> None:
-        session = self.channel_list.session if self.channel_list else self.session
-        for network in self.networks:
-            if network.session is session:
-                network.link.send_input(f"/join {name}", network.session.server)
-        self._follow_active()
-
-    def open_preferences(self) -> PreferencesDialog:
-        dialog = PreferencesDialog(self.preferences, self)
-        dialog.changed.connect(self._preferences_changed)
-        dialog.open()
-        return dialog
-
-    def _preferences_changed(self, preferences: Preferences) -> None:
-        if self.on_preferences is not None:
-            self.on_preferences(preferences)  # the app remembers them and applies the theme
-        self.apply_preferences(preferences)
-
-    def apply_preferences(self, preferences: Preferences) -> None:
-        """Font, time format and highlight words take effect at once; every view is redrawn."""
-        self.preferences = preferences
-        for network in self.networks:
-            network.session.set_highlights(preferences.highlights)
-        font = preferences.font(QApplication.font())
-        for view in self.views.values():
-            view.setFont(font)
-        self._restyle()
-
-    def _time_sample(self) -> str:
-        from datetime import datetime
-
-        return datetime(2000, 1, 1, 20, 59, 59).strftime(self.preferences.time_format)
-
-    def _restyle(self) -> None:
-        """Colours follow the palette (the desktop's, or the theme chosen): redraw everything."""
-        if self._restyling:
-            return
-        self._restyling = True
-        try:
-            self._restyle_now()
-        finally:
-            self._restyling = False
-
-    def _restyle_now(self) -> None:
-        self.colours = colours_for(self.palette())
-        self.setStyleSheet(stylesheet(self.palette()))
-        self.conversations.mention_colour = QColor(self.colours.error)
-        for conversation in [c for n in self.networks for c in n.session.conversations.values()]:
-            view = self.views.get(id(conversation))
-            if view is not None:
-                view.setFont(self.preferences.font(QApplication.font()))
-                view.set_indent_sample(self._time_sample())
-                view.marker_colour = self.colours.error
-                self.redraw(conversation)
-        current = self.current()
-        if current is not None:
-            self._show_topic(current)
-            self.member_pane.show_members(current, self.session.prefixes)
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "member_pane"):
-            self._restyle()
 
     def _attention(self, event: Attention) -> None:
         if not self.preferences.notifications:
