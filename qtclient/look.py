@@ -70,8 +70,9 @@ class WindowLook:
             self._restyling = False
 
     def _restyle_now(self) -> None:
-        self.colours = colours_for(self.palette())
-        self.setStyleSheet(stylesheet(self.palette()))
+        palette = QApplication.palette()
+        self.colours = colours_for(palette)
+        self.setStyleSheet(stylesheet(palette))
         self.conversations.mention_colour = QColor(self.colours.error)
         for conversation in [c for n in self.networks for c in n.session.conversations.values()]:
             view = self.views.get(id(conversation))
