@@ -87,11 +87,11 @@ class MessageView(QTextBrowser):
 
     @staticmethod
     def _insert(cursor: QTextCursor, block: QTextBlockFormat, first: bool, html: str) -> None:
-        if first:
-            cursor.setBlockFormat(block)
-        else:
+        if not first:
             cursor.insertBlock(block, QTextCharFormat())
         cursor.insertHtml(html)
+        if first:  # the document's first block: inserted HTML would reset an earlier format
+            cursor.setBlockFormat(block)
 
     def _marker_html(self) -> str:
         return (f'<span style="color:{self.marker_colour}">──────── {MARKER_TEXT} ────────'
