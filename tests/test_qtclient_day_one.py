@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
+import test_qtclient
 from conftest import RunningServer
 from helpers import register, wait_until
 from PyQt6.QtCore import QPoint, Qt
@@ -15,25 +16,10 @@ from qtclient.theme import apply_theme, dark_palette
 from twistedchat.client.session import Kind
 from twistedchat.server.config import ServerConfig
 
-
-@pytest.fixture(autouse=True)
-def data_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def store(tmp_path):
-    from PyQt6.QtCore import QSettings
-
-    return QSettings(str(tmp_path / "client.ini"), QSettings.Format.IniFormat)
-
-
-@pytest_twisted.async_yield_fixture
-async def apps(chat_server, store):
-    made = Apps(chat_server, store)
-    yield made
-    await made.close_all()
+# the fixtures of the client tests: logs in a temp dir, a temp QSettings file, the apps
+data_home = test_qtclient.data_home
+store = test_qtclient.store
+apps = test_qtclient.apps
 
 
 @pytest.fixture

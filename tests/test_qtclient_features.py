@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
+import test_qtclient
 from conftest import RunningServer
 from helpers import wait_until
-from PyQt6.QtCore import QSettings, Qt
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication
-from test_qtclient import Apps, type_line
+from test_qtclient import type_line
 
 from qtclient.preferences import load_preferences
 from qtclient.render import DARK
@@ -18,23 +19,16 @@ from qtclient.servers import ServerEntry, load_servers, save_servers
 from qtclient.theme import apply_theme, is_dark
 from twistedchat.server.config import ServerConfig
 
+# the fixtures of the client tests: logs in a temp dir, a temp QSettings file, the apps
+data_home = test_qtclient.data_home
+store = test_qtclient.store
+apps = test_qtclient.apps
+
 
 @pytest.fixture(autouse=True)
-def data_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def store(tmp_path):
-    return QSettings(str(tmp_path / "client.ini"), QSettings.Format.IniFormat)
-
-
-@pytest_twisted.async_yield_fixture
-async def apps(chat_server, store):
-    made = Apps(chat_server, store)
-    yield made
-    await made.close_all()
+def system_theme():
+    """A test that picks a theme leaves the desktop's behind."""
+    yield
     apply_theme("system")
 
 
