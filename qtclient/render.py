@@ -12,7 +12,7 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from twistedchat.client.formatting import MIRC_COLOURS, Style, parse, strip
+from twistedchat.client.formatting import MIRC_COLOURS, Style, has_codes, parse, strip
 from twistedchat.client.session import Kind, Line
 
 
@@ -114,14 +114,19 @@ def _styled(run: str, style: Style) -> str:
 
 def formatted(text: str) -> str:
     """``text`` with its mIRC formatting drawn and its web addresses made links, escaped."""
+    if not has_codes(text):
+        return linkify(text)
     return "".join(_styled(run, style) for run, style in parse(text))
 
 
 def line_html(line: Line, colours: Colours = LIGHT,
               time_format: str = DEFAULT_TIME_FORMAT) -> str:
     """One line of the message view as an HTML fragment."""
-    stamp = (f'<span style="color:{colours.time}">{html.escape(line.time.strftime(time_format))}'
-             "</span>&nbsp; ")
+    when = line.time.strftime(time_format)
+    if "<" in when or "&" in when:
+        when = html.escape(when)
+    stamp = f'<span style="color:{colours.time}">{when}</span>&nbsp; '
+
     text = formatted(line.text)
     if line.kind is Kind.MESSAGE or line.kind is Kind.NOTICE:
         colour = nick_colour(line.nick, colours)

@@ -60,6 +60,10 @@ from twistedchat.client.session import (
     TopicChanged,
 )
 
+#: Most lines added to the views in one event-loop turn: a huge burst is shown over a few turns,
+#: so the window never stops answering for long.
+FLUSH_CHUNK = 300
+
 
 @dataclass(eq=False)
 class Network:
@@ -238,7 +242,7 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
     def _line_added(self, event: LineAdded) -> None:
         view = self.views.get(id(event.conversation))
         if view is not None and event.line is event.conversation.first_unread:
-            self._flush()  # the marker goes right before this line
+            self.flush()  # the marker goes right before this line
             view.mark_new_lines()
         self._queue_lines(event.conversation, [self._render(event.line)])
 
@@ -252,13 +256,22 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
             self._flush_scheduled = True
             QTimer.singleShot(0, self._flush)
 
-    def _flush(self) -> None:
+    def _flush(self, budget: int | None = None) -> None:
+        """Show queued lines, at most ``budget`` of them (the rest wait for the next turn)."""
         self._flush_scheduled = False
+        budget = FLUSH_CHUNK if budget is None else budget
         pending, self._pending = self._pending, {}
         for key, fragments in pending.items():
             view = self.views.get(key)
+            fragments = fragments[-view.document().maximumBlockCount():] if view else []
+            if budget < len(fragments):
+                self._pending[key] = fragments[budget:]
+                fragments = fragments[:budget]
+            budget -= len(fragments)
             if view is not None and fragments:
-                view.append_lines(fragments[-self.session.scrollback:])
+                view.append_lines(fragments)
+        if self._pending:
+            self._schedule_flush()
         dirty, self._members_dirty = self._members_dirty, set()
         current = self.current()
         if current is not None and id(current) in dirty:
@@ -269,7 +282,7 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
 
     def flush(self) -> None:
         """Show everything queued now (tests and benchmarks call this)."""
-        self._flush()
+        self._flush(budget=sum(map(len, self._pending.values())))
 
     def redraw(self, conversation: Conversation) -> None:
         """Draw a conversation's view again from the model (merged, cleared, restored, restyled)."""

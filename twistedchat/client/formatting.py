@@ -79,6 +79,11 @@ def parse(text: str) -> list[tuple[str, Style]]:
     return runs
 
 
+def has_codes(text: str) -> bool:
+    """True if ``text`` holds any formatting code (most lines hold none)."""
+    return _CODE_RE.search(text) is not None
+
+
 def strip(text: str) -> str:
     """``text`` without formatting codes (colours with their numbers)."""
     return _CODE_RE.sub("", text)
