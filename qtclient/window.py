@@ -166,6 +166,8 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
         for conversation in list(network.session.conversations.values()):
             self._remove_conversation(conversation)
         self.networks.remove(network)
+        if network.logger is not None:
+            network.logger.close()
 
     def network(self, conversation: Conversation | None = None) -> Network:
         """The network of ``conversation`` (default: the current one, else the first)."""

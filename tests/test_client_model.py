@@ -336,3 +336,43 @@ def test_pacing_keeps_order_and_rate():
     assert sent == [0, 1, 2, 3, 4]
     clock.pump([0.5] * 8)
     assert sent == list(range(10)) and limiter.waiting == 0
+
+
+def test_an_echo_changed_by_the_server_still_confirms_its_line(session):
+    channel = joined(session)
+    session.on_caps({"echo-message"})
+    session.handle_input("\x0304red\x03 text", channel)
+    session.handle_input("second", channel)
+    session.on_message("me", "#c", "red text")  # the server stripped the colours
+    assert [p.text for p in session.pending_in(channel)] == ["second"]
+
+
+def test_logs_survive_long_names_and_a_directory_that_cannot_be_written(tmp_path):
+    long_name = "#" + "x" * 300
+    assert len(safe_name(long_name)) < 120 and safe_name(long_name) != safe_name(long_name + "y")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    session = Session("me", clock=lambda: NOON)
+    logger = ConversationLogger(session, "net", directory=blocked)
+    session.on_join("#c", "me")
+    session.on_message("bob", "#c", "still shown")
+    assert logger.failed and "Conversation logs are off" in session.server.lines[-1].text
+    assert session.find("#c").lines[-1].text == "still shown"
+    logger.close()
+
+
+def test_restore_reads_only_the_end_of_a_big_log(tmp_path):
+    from twistedchat.client.logs import RESTORE_BYTES, RESTORED_LINES
+
+    directory = tmp_path / "logs"
+    path = directory / "net" / "#c.log"
+    path.parent.mkdir(parents=True)
+    with open(path, "w") as log:
+        for n in range(RESTORE_BYTES // 20):
+            log.write(format_line(Line(NOON, Kind.MESSAGE, f"line {n}", "bob")))
+    session = Session("me", clock=lambda: NOON)
+    ConversationLogger(session, "net", directory=directory)
+    session.on_join("#c", "me")
+    texts = [line.text for line in session.find("#c").lines]
+    assert len(texts) == RESTORED_LINES + 1
+    assert texts[-2] == f"line {RESTORE_BYTES // 20 - 1}"

@@ -244,3 +244,25 @@ async def test_auto_connect_servers_connect_at_start_without_the_dialog(
     assert not app.dialog.isVisible()
     await wait_until(lambda: app.window.conversation_groups() == [
         ["TestNet", "#a", "#b"], ["OtherNet", "#c"]], "both networks with their channels")
+
+
+def test_a_huge_burst_is_drawn_over_several_event_loop_turns(qtbot):
+    from twisted.internet.task import Clock
+
+    from qtclient.window import FLUSH_CHUNK, MainWindow
+    from twistedchat.client.link import SessionLink
+    from twistedchat.client.session import Session
+
+    session = Session("viewer")
+    window = MainWindow(session, SessionLink(Clock(), session, "127.0.0.1", 1))
+    qtbot.addWidget(window)
+    session.on_join("#b", "viewer")
+    window.flush()
+    for n in range(1000):
+        session.on_message("sender", "#b", f"line {n}")
+    window._flush()  # what one event-loop turn shows
+    view = window.views[id(session.find("#b"))]
+    assert view.document().blockCount() <= FLUSH_CHUNK + 1 and window._pending
+    qtbot.waitUntil(lambda: not window._pending)
+    text = view.toPlainText()
+    assert "line 999" in text and text.index("line 0\n") < text.index("line 999")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections import deque
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -30,6 +30,10 @@ from twistedchat.wire.names import casefold
 RESTORED_LINES = 200
 #: Most log files kept open at once (the least recently used are closed).
 MAX_OPEN_FILES = 32
+#: Bytes read from the end of a log to restore it (a log of any size opens at once).
+RESTORE_BYTES = 128 * 1024
+#: Longest file name made from a conversation name (longer ones are cut and given a checksum).
+MAX_NAME = 100
 _UNSAFE = re.compile(r"[^\w#&+.-]")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -41,9 +45,13 @@ def data_home() -> Path:
 
 
 def safe_name(name: str) -> str:
-    """A conversation or network name as a file name: no slashes, no leading dot."""
+    """A conversation or network name as a file name: no slashes, no leading dot, not too long."""
     cleaned = _UNSAFE.sub("_", casefold(name).strip("*")) or "server"
-    return "_" + cleaned if cleaned.startswith(".") else cleaned
+    if cleaned.startswith("."):
+        cleaned = "_" + cleaned
+    if len(cleaned) > MAX_NAME:
+        cleaned = f"{cleaned[:MAX_NAME]}-{zlib.crc32(name.encode('utf-8')):08x}"
+    return cleaned
 
 
 def format_line(line: Line) -> str:
@@ -69,10 +77,12 @@ class ConversationLogger:
         self.session = session
         self.directory = (directory or data_home() / "twistedchat" / "logs") / safe_name(network)
         self._files: dict[str, IO[str]] = {}
-        self._restoring = False
+        #: why logging stopped (a full disk, no permission): said once, then nothing is written
+        self.failed: str | None = None
         for conversation in list(session.conversations.values()):
             self._restore(conversation)
         session.subscribe(self.on_event)
+        self._subscribed = True
 
     def path(self, name: str) -> Path:
         return self.directory / f"{safe_name(name)}.log"
@@ -84,32 +94,61 @@ class ConversationLogger:
             self._restore(event.conversation)
 
     def _write(self, name: str, line: Line) -> None:
+        if self.failed is not None:
+            return
         key = safe_name(name)
-        log = self._files.pop(key, None)
-        if log is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            log = open(self.path(name), "a", encoding="utf-8")  # noqa: SIM115 (kept open)
-            if len(self._files) >= MAX_OPEN_FILES:
-                oldest = next(iter(self._files))
-                self._files.pop(oldest).close()
-        self._files[key] = log  # most recently used last
-        log.write(format_line(line))
+        try:
+            log = self._files.pop(key, None)
+            if log is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                log = open(self.path(name), "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+                if len(self._files) >= MAX_OPEN_FILES:
+                    oldest = next(iter(self._files))
+                    self._files.pop(oldest).close()
+            self._files[key] = log  # most recently used last
+            log.write(format_line(line))
+        except OSError as error:
+            self._fail(error)
+
+    def _fail(self, error: OSError) -> None:
+        self.failed = f"Conversation logs are off: {error.strerror or error} ({self.directory})"
+        self.close_files()
+        self.session.info(self.failed, kind=Kind.ERROR)
 
     def _restore(self, conversation) -> None:  # type: ignore[no-untyped-def]
         path = self.path(conversation.name)
-        if not path.exists():
+        try:
+            with open(path, "rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(0, size - RESTORE_BYTES))
+                tail = log.read().decode("utf-8", "replace").splitlines()
+        except FileNotFoundError:
             return
-        with open(path, encoding="utf-8", errors="replace") as log:
-            tail = deque(log, maxlen=RESTORED_LINES)
-        lines = [line for line in map(parse_line, tail) if line is not None]
+        except OSError as error:
+            self._fail(error)
+            return
+        if size > RESTORE_BYTES:
+            tail = tail[1:]  # the first line read may be cut
+        lines = [line for line in map(parse_line, tail[-RESTORED_LINES:]) if line is not None]
         self.session.restore(conversation, lines)
 
     def flush(self) -> None:
+        try:
+            for log in self._files.values():
+                log.flush()
+        except OSError as error:
+            self._fail(error)
+
+    def close_files(self) -> None:
         for log in self._files.values():
-            log.flush()
+            try:
+                log.close()
+            except OSError:
+                pass  # the data is lost either way; say so once (in _fail), never crash
+        self._files.clear()
 
     def close(self) -> None:
-        self.session.unsubscribe(self.on_event)
-        for log in self._files.values():
-            log.close()
-        self._files.clear()
+        if self._subscribed:
+            self._subscribed = False
+            self.session.unsubscribe(self.on_event)
+        self.close_files()

@@ -47,12 +47,21 @@ class Outbox:
         return self._lines.pop(0) if len(self._lines) > self.limit else None
 
     def confirm(self, target: str, kind: Any, text: str) -> Pending | None:
-        """The oldest pending line this echo confirms (taken out), or None."""
+        """The pending line this echo confirms (taken out), or None.
+
+        The same text to the same target, oldest first; else the oldest line of that kind to
+        that target (a server may echo a line changed, e.g. with its colours stripped: echoes
+        come back in the order the lines were sent).
+        """
         key = casefold(target)
+        fallback: int | None = None
         for index, pending in enumerate(self._lines):
-            if casefold(pending.target) == key and pending.kind is kind and pending.text == text:
-                return self._lines.pop(index)
-        return None
+            if casefold(pending.target) == key and pending.kind is kind:
+                if pending.text == text:
+                    return self._lines.pop(index)
+                if fallback is None:
+                    fallback = index
+        return self._lines.pop(fallback) if fallback is not None else None
 
     def refuse(self, target: str) -> Pending | None:
         """The oldest pending line to ``target`` (taken out): the server refused it."""
