@@ -266,3 +266,16 @@ def test_a_huge_burst_is_drawn_over_several_event_loop_turns(qtbot):
     qtbot.waitUntil(lambda: not window._pending)
     text = view.toPlainText()
     assert "line 999" in text and text.index("line 0\n") < text.index("line 999")
+
+
+@pytest_twisted.ensureDeferred
+async def test_members_already_away_when_we_join_are_greyed(apps, qtbot):
+    bob = await apps.connected("bob")
+    type_line(qtbot, bob, "/away gone fishing")
+    await wait_until(lambda: "marked as being away" in apps.text(bob, "#lobby"), "bob is away")
+    alice = await apps.connected("alice")
+    await wait_until(lambda: alice.session.find("#lobby").members.get("bob") is not None and
+                     alice.session.find("#lobby").members["bob"].away, "WHO told alice")
+    for name in ("#lobby", alice.session.server.name):  # the WHO replies were not printed
+        assert "End of" not in apps.text(alice, name).replace("End of /MOTD", "")
+        assert "gone fishing" not in apps.text(alice, name)

@@ -87,7 +87,8 @@ class SessionClient(ChatClient):
         super().__init__()
         self.outgoing: RateLimiter | None = None
         self._ctcp_answers: TokenBucket | None = None
-        self._listing = False
+        #: channels we sent WHO for ourselves (to learn who is away): their replies stay quiet
+        self._auto_who: set[str] = set()
 
     @property
     def session(self) -> Session:
@@ -192,6 +193,9 @@ class SessionClient(ChatClient):
         self.session.on_join(channel, nick)
         if self.session.is_me(nick):
             self.joined(channel)
+            if "away-notify" in self.enabled_caps and len(self._auto_who) < 50:
+                self._auto_who.add(channel.lower())
+                self.sendLine(f"WHO {channel}")  # who is away already; away-notify tells the rest
 
     def irc_PART(self, prefix: str, params: list[str]) -> None:
         nick, channel = prefix.split("!", 1)[0], params[0]
@@ -264,6 +268,12 @@ class SessionClient(ChatClient):
 
     def _show_numeric(self, numeric: str, params: list[str]) -> None:
         session = self.session
+        if numeric in ("352", "315") and len(params) > 1 and params[1].lower() in self._auto_who:
+            if numeric == "352" and len(params) > 6:
+                session.on_away(params[5], "G" in params[6])
+            elif numeric == "315":
+                self._auto_who.discard(params[1].lower())
+            return
         if numeric in SEND_FAILURES and len(params) > 2:
             session.on_send_failed(params[1], params[-1])
         if numeric in ("321", "322", "323"):
