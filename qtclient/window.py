@@ -153,6 +153,8 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
         """Show another server's conversations (grouped after the others) in this window."""
         network = Network(session, link, logger)
         network.handler = lambda event: self.on_event(event, network)
+        if self.networks:
+            session.look_away()  # the user is looking at the first network's conversations
         self.networks.append(network)
         session.set_highlights(self.preferences.highlights)
         for conversation in list(session.conversations.values()):
@@ -391,7 +393,11 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
         conversation = self._conversation_of(item)
         if conversation is None:
             return
-        self.network(conversation).session.activate(conversation)
+        shown = self.network(conversation)
+        for network in self.networks:
+            if network is not shown and network.session.in_view:
+                network.session.look_away()
+        shown.session.activate(conversation)
         self.stack.setCurrentWidget(self.views[id(conversation)])
         self._show_status(self.network(conversation).session)
         self._show_topic(conversation)

@@ -8,7 +8,7 @@ import pytest
 import pytest_twisted
 import test_qtclient
 from conftest import RunningServer
-from helpers import wait_until
+from helpers import register, wait_until
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication
 from test_qtclient import type_line
@@ -225,6 +225,14 @@ async def test_server_list_connects_a_second_network_into_the_same_window(
     state = other_server.factory.core.state
     assert state.find_user("alice2") is not None
     assert "alice2" in window.windowTitle()
+    other = window.networks[1].session.find("#other")
+    assert other.unread == 0
+    window.show_conversation("#lobby", network=0)  # looking at the first network again
+    bob = await register(other_server, "bob")
+    bob.send("JOIN #other", "PRIVMSG #other :news on the other network")
+    await wait_until(lambda: other.unread == 1, "counted unread while looking elsewhere")
+    assert window.current().name == "#lobby"
+    bob.close()
 
     servers.list.setCurrentRow(0)
     servers.remove()

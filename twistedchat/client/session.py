@@ -255,6 +255,9 @@ class Session:
         self.status = "Not connected"
         self.conversations: dict[str, Conversation] = {}
         self.active: Conversation | None = None
+        #: the user looks at this session's conversations (False while another network's are
+        #: shown: then nothing here is "being read" and a join does not take the view)
+        self.in_view = True
         self._subscribers: list[Callable[[Event], None]] = []
         self.filters = Filters()
         self.filters.set_nick(nick)
@@ -302,8 +305,15 @@ class Session:
             self.active = None
         self.emit(ConversationClosed(conversation))
 
+    def look_away(self) -> None:
+        """The user now looks at another network's conversations."""
+        self.in_view = False
+        self.activate(None)
+
     def activate(self, conversation: Conversation | None) -> None:
         """The user is looking at ``conversation``: its counters go back to zero."""
+        if conversation is not None:
+            self.in_view = True
         if conversation is not self.active:
             if self.active is not None:
                 self.active.first_unread = None
@@ -434,7 +444,7 @@ class Session:
             if conversation.topic:  # the server tells the topic after the join, if there is one
                 conversation.topic = ""
                 self.emit(TopicChanged(conversation))
-            if self.active is None or self.active.is_server:
+            if self.in_view and (self.active is None or self.active.is_server):
                 self.activate(conversation)
             self.add_line(conversation, self._line(Kind.JOIN, f"You joined {channel}", nick))
         else:
