@@ -131,3 +131,11 @@ def test_default_pace_never_trips_the_servers_flood_limit():
     clock.pump([0.05] * 4000)
     assert limiter.waiting == 0
     assert delayed == []
+
+
+def test_fit_utf8_and_split_text_cut_at_the_same_place():
+    from twistedchat.wire.fitting import fit_utf8
+
+    text = "aé🎲" * 20
+    for room in range(4, 40):
+        assert split_text(text, room)[0] == fit_utf8(text, room)

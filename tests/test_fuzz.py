@@ -5,13 +5,12 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from twistedchat.server.commands import COMMANDS as TABLE
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 from twistedchat.wire.message import Message, parse
 
-COMMANDS = sorted(
-    name[4:].upper() for name in dir(ServerCore) if name.startswith("cmd_")
-) + ["FOO", "001"]
+COMMANDS = sorted(TABLE) + ["FOO", "001"]
 
 _param = st.one_of(
     st.sampled_from(["#c", "#d", "alice", "bob", "*", "0", "+o", "-v", "+b", "+k", "+l", "+ovk",

@@ -81,7 +81,8 @@ _trailing = st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categ
 _command = st.one_of(
     st.from_regex(r"[A-Z]{1,10}", fullmatch=True), st.from_regex(r"[0-9]{3}", fullmatch=True)
 )
-_tag_key = st.from_regex(r"\+?[a-z][a-z0-9\-/.]{0,10}", fullmatch=True)
+_tag_key = st.from_regex(r"\+?([a-z0-9-]{1,5}(\.[a-z0-9-]{1,5}){0,2}/)?[A-Za-z0-9-]{1,10}",
+                         fullmatch=True)
 _tag_value = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)))
 
 

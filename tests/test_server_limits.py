@@ -18,7 +18,7 @@ from helpers import DaemonProcess, connect, register, wait_until
 from twisted.internet import task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, globalLogPublisher
 
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.net import ChatFactory
@@ -235,7 +235,7 @@ async def test_slow_consumer_is_dropped_at_sendq(limited_server):
                 break
         await wait_until(lambda: conn not in factory.connections, "the slow client is dropped")
         assert factory.core.state.find_user("slow") is None
-        assert any("send queue exceeded" in e.get("log_format", "") for e in events)
+        assert any("send queue exceeded" in formatEvent(e) for e in events)
         await observer.sync()
         quits = [m for m in observer.messages if m.command == "QUIT" and m.source.startswith("slow!")]
         assert len(quits) == 1 and quits[0].params[0]
@@ -274,7 +274,7 @@ async def test_backed_up_client_that_quits_is_closed_cleanly(limited_server, mon
         talker.send("JOIN #busy")
         await talker.expect("366")
         talker.send(*(f"PRIVMSG #busy :{n} {'q' * 400}" for n in range(300)))
-        await wait_until(lambda: conn._write_paused, "the transport pauses the output")
+        await wait_until(lambda: conn.pipeline.output_paused, "the transport pauses the output")
         slow.send(b"QUIT :done\r\n")
         received = bytearray()
 
@@ -331,10 +331,11 @@ async def test_max_clients_refuses_politely(limited_server):
 
 @ensure
 async def test_handler_error_is_logged_and_answered(chat_server, monkeypatch):
-    def broken(user, message):
+    def broken(core, user, message):
         raise RuntimeError("handler bug")
 
-    monkeypatch.setitem(chat_server.factory.core._handlers, "TIME", broken)
+    table = chat_server.factory.core.commands
+    monkeypatch.setitem(table, "TIME", table["TIME"]._replace(handler=broken))
     events = []
     globalLogPublisher.addObserver(events.append)
     try:

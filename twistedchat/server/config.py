@@ -27,6 +27,8 @@ class ServerConfig:
     flood_queue: int = 100
     #: unsent output (bytes) beyond which a client that stopped reading is disconnected
     sendq: int = 1024 * 1024
+    #: write to an idle plain-TCP socket directly (twistedchat.server.fastpath); off: transport.write
+    direct_write: bool = True
 
     @property
     def flood_control(self) -> bool:

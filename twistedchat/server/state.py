@@ -5,24 +5,33 @@ Names are compared under the ``rfc1459`` casemapping that ISUPPORT announces.
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from twistedchat.wire.names import (  # noqa: F401 (re-exported for the server's modules)
     CASEMAPPING,
     CHANNELLEN,
+    CHANTYPES,
     NICKLEN,
     casefold,
+    is_channel_name,
     mask_matches,
     normalize_mask,
     valid_channel_name,
     valid_nick,
 )
 
-TOPICLEN = 390
-KICKLEN = 390
-AWAYLEN = 390
+#: Lengths in bytes of UTF-8, small enough that the longest relayed or echoed line fits in 512
+#: (``:nick!~user@host TOPIC #channel :`` alone can take about 120 bytes).
+TOPICLEN = 300
+KICKLEN = 300
+AWAYLEN = 300
+REALLEN = 100
+KEYLEN = 32
+#: Longest ban mask kept (``nick!user@host`` is at most about 110 bytes here).
+BANLEN = 150
 CHANLIMIT = 100
 MAXLIST = 100
 MAXTARGETS = 4
@@ -42,6 +51,31 @@ USER_MODES = "io"
 #: A member's prefix modes (as kept in ``Channel.members``) -> its symbols, all or the highest.
 MULTI_PREFIX: dict[str, str] = {"": "", "o": "@", "v": "+", "ov": "@+"}
 HIGHEST_PREFIX: dict[str, str] = {modes: symbols[:1] for modes, symbols in MULTI_PREFIX.items()}
+
+
+class Variant(enum.IntFlag):
+    """Which encoding of relayed lines a user gets, from the capabilities it enabled."""
+
+    PLAIN = 0
+    SERVER_TIME = 1
+    MESSAGE_TAGS = 2
+
+    @classmethod
+    def for_caps(cls, caps: Iterable[str]) -> Variant:
+        """The variant for a set of enabled capabilities."""
+        variant = cls.PLAIN
+        if "server-time" in caps:
+            variant |= cls.SERVER_TIME
+        if "message-tags" in caps:
+            variant |= cls.MESSAGE_TAGS
+        return variant
+
+
+class Link(Protocol):
+    """What the chat state needs of a user's connection: a way to write out its queued bytes."""
+
+    def transmit(self, data: bytes) -> None:
+        """Write ``data`` (encoded lines) to the connection."""
 
 
 class User:
@@ -69,6 +103,7 @@ class User:
         "wake",
         "close",
         "link",
+        "invites",
     )
 
     def __init__(
@@ -77,7 +112,7 @@ class User:
         wake: Callable[[User], None],
         close: Callable[[], None],
         now: float = 0.0,
-        link: object = None,
+        link: Link | None = None,
     ) -> None:
         self.nick = "*"
         self.folded = ""
@@ -95,16 +130,19 @@ class User:
         self.last_message = now
         self.last_seen = now
         self.ping_pending = False
-        #: Which encoding of relayed lines this user gets: bit 0 server-time, bit 1 message-tags.
-        self.variant = 0
+        #: Which encoding of relayed lines this user gets (kept from its capabilities).
+        self.variant = Variant.PLAIN
         #: Encoded lines waiting to be written; whoever owns the connection empties it.
         self.outbox: list[bytes] = []
         #: Called with this user when its outbox goes from empty to non-empty.
         self.wake = wake
         #: Ask the connection to close once the outbox is written.
         self.close = close
-        #: The connection's own handle on this user (opaque to the state).
+        #: The connection that carries this user's lines.
         self.link = link
+        #: Channels this user was invited to (folded name -> that channel's creation time), oldest
+        #: first; cleared by a nick change, gone with the user, at most ``CHANLIMIT``.
+        self.invites: dict[str, float] = {}
 
     def send(self, data: bytes) -> None:
         """Queue one encoded line for this user."""
@@ -140,7 +178,6 @@ class Channel:
         "key",
         "limit",
         "bans",
-        "invited",
         "_names",
     )
 
@@ -158,7 +195,6 @@ class Channel:
         self.limit: int | None = None
         #: mask -> (set by, time)
         self.bans: dict[str, tuple[str, float]] = {}
-        self.invited: set[str] = set()
         #: The member list as NAMES shows it to members (highest prefix, nicks), kept while valid.
         self._names: str | None = None
 
@@ -182,10 +218,11 @@ class Channel:
         return "o" in self.members.get(user, "")
 
     def can_speak(self, user: User) -> bool:
-        """Whether ``user`` may send to this channel under +n, +m and bans."""
+        """Whether ``user`` may send to this channel under +n, +m and bans (members or not)."""
         prefixes = self.members.get(user)
         if prefixes is None:
-            return "n" not in self.modes and not self.is_banned(user)
+            modes = self.modes
+            return "n" not in modes and "m" not in modes and not self.is_banned(user)
         if prefixes:
             return True
         if "m" in self.modes:
@@ -242,8 +279,10 @@ class ChatState:
         self.oper_count = 0
 
     def mark_registered(self, user: User) -> None:
+        """Registration completed: the user now holds its nickname (the caller checked it is free)."""
         user.registered = True
         self.registered_count += 1
+        self.users[user.folded] = user
 
     def set_user_mode(self, user: User, mode: str, on: bool) -> bool:
         """Turn a user mode (``i`` or ``o``) on or off; False if it already was so."""
@@ -268,16 +307,35 @@ class ChatState:
         self.connections.add(user)
 
     def set_nick(self, user: User, nick: str, now: float = 0.0) -> None:
-        """Give ``user`` the nickname (the caller checked that it is valid and free)."""
-        if user.folded and self.users.get(user.folded) is user:
-            del self.users[user.folded]
-            if user.registered:
+        """Give ``user`` the nickname (the caller checked that it is valid and free).
+
+        A connection still registering only names the nick it wants: it holds it once
+        registration completes (as Ergo does), so a client that never sends the right PASS can
+        keep no nickname from anyone. A nick change drops the user's pending invitations.
+        """
+        if user.registered:
+            if self.users.get(user.folded) is user:
+                del self.users[user.folded]
                 self.remember(user, now)
+            user.invites.clear()
         user.nick = nick
         user.folded = casefold(nick)
-        self.users[user.folded] = user
-        for channel in user.channels.values():
-            channel.forget_names()
+        if user.registered:
+            self.users[user.folded] = user
+            for channel in user.channels.values():
+                channel.forget_names()
+
+    def invite(self, user: User, channel: Channel) -> None:
+        """Remember that ``user`` may join ``channel`` past +i (the oldest is dropped past the limit)."""
+        invites = user.invites
+        invites.pop(channel.folded, None)
+        if len(invites) >= CHANLIMIT:
+            del invites[next(iter(invites))]
+        invites[channel.folded] = channel.created
+
+    def is_invited(self, user: User, channel: Channel) -> bool:
+        """Whether ``user`` holds an invitation to this channel (not to an older one of its name)."""
+        return user.invites.get(channel.folded) == channel.created
 
     def nick_in_use(self, nick: str, by: User | None = None) -> bool:
         holder = self.users.get(casefold(nick))
@@ -295,7 +353,7 @@ class ChatState:
             if channel._names is not None:
                 channel._names = f"{channel._names} {user.nick}" if channel._names else user.nick
         user.channels[folded] = channel
-        channel.invited.discard(user.folded)
+        user.invites.pop(folded, None)
         return channel
 
     def part(self, user: User, channel: Channel) -> None:

@@ -56,7 +56,11 @@ class Options(usage.Options):
         "or any Twisted endpoint description (tcp:6667:interface=127.0.0.1, "
         "ssl:6697:privateKey=key.pem:certKey=cert.pem, unix:/path/to/socket) and may be repeated."
     )
-    optFlags = [["no-flood-control", None, "Turn the per-client flood limit off (benchmarks)."]]
+    optFlags = [
+        ["no-flood-control", None, "Turn the per-client flood limit off (benchmarks)."],
+        ["no-direct-write", None,
+         "Write all output through Twisted's transport.write (no direct socket writes)."],
+    ]
     optParameters = [
         ["name", None, "twistedchat.local", "Server name shown to clients."],
         ["network", None, "twistedchat", "Network name (ISUPPORT NETWORK)."],
@@ -140,6 +144,7 @@ class Options(usage.Options):
             flood_rate=0 if self["no-flood-control"] else self["flood-rate"],
             flood_queue=self["flood-queue"],
             sendq=self["sendq"],
+            direct_write=not self["no-direct-write"],
         )
 
 
