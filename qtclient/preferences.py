@@ -30,6 +30,18 @@ TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "[%H:%M]")
 THEME_LABELS = {"system": "Follow the desktop", "light": "Light", "dark": "Dark"}
 
 
+def form_dialog(dialog: QDialog, form: QFormLayout, *extra: QWidget) -> None:
+    """Lay out ``dialog``: the form, any ``extra`` widgets, then OK and Cancel."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addLayout(form)
+    for widget in (*extra, buttons):
+        layout.addWidget(widget)
+
+
 @dataclass
 class Preferences:
     """What the user chose; empty font family means the desktop's font."""
@@ -123,13 +135,7 @@ class PreferencesDialog(QDialog):
         form.addRow("Theme", self.theme)
         form.addRow("Highlight", self.highlights)
         form.addRow("", self.notifications)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
+        form_dialog(self, form)
 
     def values(self) -> Preferences:
         return Preferences(

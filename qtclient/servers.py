@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
 )
 
 from qtclient.dialog import DEFAULT_PORT, ConnectSettings
+from qtclient.preferences import form_dialog
 
 #: Most servers kept in the list (each may connect at start).
 MAX_SERVERS = 20
@@ -125,14 +126,7 @@ class ServerEditDialog(QDialog):
                               ("Nickname", self.nick), ("", self.tls),
                               ("Channels", self.channels), ("", self.auto_connect)):
             form.addRow(label, widget)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.error)
-        layout.addWidget(buttons)
+        form_dialog(self, form, self.error)
 
     def entry(self) -> ServerEntry:
         return ServerEntry(name=self.name.text().strip(), host=self.host.text().strip(),
