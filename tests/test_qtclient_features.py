@@ -287,3 +287,29 @@ async def test_members_already_away_when_we_join_are_greyed(apps, qtbot):
     for name in ("#lobby", alice.session.server.name):  # the WHO replies were not printed
         assert "End of" not in apps.text(alice, name).replace("End of /MOTD", "")
         assert "gone fishing" not in apps.text(alice, name)
+
+
+@pytest_twisted.ensureDeferred
+async def test_escape_cancels_a_paste_and_a_server_can_be_edited(apps, qtbot, store):
+    from PyQt6.QtGui import QGuiApplication
+
+    alice = await apps.connected("alice")
+    window = alice.window
+    QGuiApplication.clipboard().setText("one\ntwo")
+    qtbot.keyClick(window.input, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    box = window.paste_box
+    assert box.isVisible()
+    qtbot.keyClick(box, Qt.Key.Key_Escape)
+    assert not box.isVisible()
+    assert "one" not in apps.text(alice, "#lobby") and not window.pending.isVisible()
+
+    save_servers(store, [ServerEntry("Old", "old.example.org", 6667, "ada", channels=["#a"])])
+    servers = alice.show_servers()
+    servers.edit()
+    servers.editor.name.setText("")
+    servers.editor.accept()
+    assert "Give the server a name" in servers.editor.error.text()
+    servers.editor.name.setText("New")
+    servers.editor.channels.setText("a b")
+    servers.editor.accept()
+    assert [(e.name, e.channels) for e in load_servers(store)] == [("New", ["#a", "#b"])]

@@ -165,3 +165,23 @@ def test_a_link_keeps_its_own_closing_parenthesis_but_not_the_sentence_one():
     html = linkify("see https://en.wikipedia.org/wiki/Foo_(bar). and (https://x.org/a)")
     assert '<a href="https://en.wikipedia.org/wiki/Foo_(bar)">' in html
     assert '<a href="https://x.org/a">https://x.org/a</a>)' in html
+
+
+def test_mirc_styles_are_drawn_with_escaped_text_and_links_inside():
+    from qtclient.render import formatted
+
+    html = formatted("\x02\x1d\x1f\x1e<b>\x0f \x0304,01red https://x.org\x03 \x16rev\x16 \x11m")
+    assert ('<span style="font-weight:bold;font-style:italic;'
+            'text-decoration:underline line-through">&lt;b&gt;</span>') in html
+    assert ('<span style="color:#ff0000;background-color:#000000">red '
+            '<a href="https://x.org">https://x.org</a></span>') in html
+    assert '<span style="color:#ffffff;background-color:#000000">rev</span>' in html
+    assert '<span style="font-family:monospace">m</span>' in html
+    assert formatted("plain & simple") == "plain &amp; simple"
+
+
+def test_dark_colours_differ_and_the_time_format_is_used():
+    from qtclient.render import DARK
+
+    html = line_html(line(text="hi"), DARK, "%H:%M:%S")
+    assert "12:05:00" in html and DARK.time in html and nick_colour("bob", DARK) in html
