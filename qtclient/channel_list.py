@@ -50,11 +50,14 @@ class ChannelListWindow(QDialog):
             layout.addWidget(widget)
 
     def show_entries(self, entries: list[tuple[str, int, str]], done: bool) -> None:
+        """The list so far; the table is filled once it is complete (one fill, not one per line)."""
+        count = len(entries)
+        if not done:
+            self.status.setText(f"{count} so far…")
+            return
         self._entries = list(entries)
         self._fill()
-        count = len(entries)
-        self.status.setText(f"{count} {'channel' if count == 1 else 'channels'}"
-                            if done else f"{count} so far…")
+        self.status.setText(f"{count} {'channel' if count == 1 else 'channels'}")
 
     def _fill(self) -> None:
         wanted = self.filter.text().casefold()

@@ -376,3 +376,11 @@ def test_restore_reads_only_the_end_of_a_big_log(tmp_path):
     texts = [line.text for line in session.find("#c").lines]
     assert len(texts) == RESTORED_LINES + 1
     assert texts[-2] == f"line {RESTORE_BYTES // 20 - 1}"
+
+
+def test_a_huge_channel_list_is_capped(session):
+    from twistedchat.client.session import MAX_LISTED
+
+    session.on_channel_list([(f"#c{n}", 1, "") for n in range(MAX_LISTED + 5)], False)
+    session.on_channel_list([("#late", 1, "")], True)
+    assert len(session.channel_list) == MAX_LISTED

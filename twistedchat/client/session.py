@@ -24,6 +24,8 @@ from twistedchat.wire.fitting import source_estimate, split_text, text_room
 DEFAULT_SCROLLBACK = 2000
 #: The name of the conversation that holds server notices, MOTD and replies.
 SERVER = "*server*"
+#: Most channels kept from one /list answer.
+MAX_LISTED = 20_000
 #: Membership prefix symbols from highest to lowest rank, until the server tells us its own.
 DEFAULT_PREFIXES = "@+"
 
@@ -558,8 +560,12 @@ class Session:
             self.info(text, self.active or self.server)
 
     def on_channel_list(self, entries: list[tuple[str, int, str]], done: bool) -> None:
-        """``/list`` answers: ``entries`` to add (a new list starts after the previous is done)."""
-        self.channel_list.extend(entries)
+        """``/list`` answers: ``entries`` to add (a new list starts after the previous is done).
+
+        At most :data:`MAX_LISTED` are kept: a server with more channels cannot fill our memory.
+        """
+        room = MAX_LISTED - len(self.channel_list)
+        self.channel_list.extend(entries[:max(room, 0)])
         self.emit(ChannelListChanged(done))
 
     def on_ctcp(self, sender: str, target: str, request: str, answered: bool) -> None:
