@@ -86,6 +86,9 @@ class ConversationList(QListWidget):
     def conversation_of(self, item: QListWidgetItem | None) -> Conversation | None:
         return self._conversations.get(item.data(KEY)) if item is not None else None
 
+    def conversation_of_key(self, key: int) -> Conversation | None:
+        return self._conversations.get(key)
+
     def item_of(self, conversation: Conversation) -> QListWidgetItem | None:
         key = id(conversation)
         for row in range(self.count()):

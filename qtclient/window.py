@@ -205,11 +205,8 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
         elif isinstance(event, (ConversationCleared, HistoryRestored)):
             self.redraw(event.conversation)
         elif isinstance(event, MembersChanged):
-            self._members_dirty.add(id(event.conversation))
+            self._members_dirty.add(id(event.conversation))  # drawn once per turn
             self._schedule_flush()
-            self._update_item(event.conversation)
-            if event.conversation is self.current():
-                self._show_topic(event.conversation)  # joined or left
         elif isinstance(event, CountersChanged):
             self._update_item(event.conversation)
         elif isinstance(event, TopicChanged):
@@ -277,9 +274,14 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
         if self._pending:
             self._schedule_flush()
         dirty, self._members_dirty = self._members_dirty, set()
+        for key in dirty:
+            conversation = self.conversations.conversation_of_key(key)
+            if conversation is not None:
+                self._update_item(conversation)  # joined or left
         current = self.current()
         if current is not None and id(current) in dirty:
             self.member_pane.show_members(current, self.session.prefixes)
+            self._show_topic(current)
         for network in self.networks:
             if network.logger is not None:
                 network.logger.flush()
