@@ -1,5 +1,5 @@
-"""What the window does for the user beyond typing: multi-line paste, paging from the input line,
-typing into the message view, the channel list and the server list.
+"""What the window does for the user beyond typing: switching conversations, multi-line paste,
+paging from the input line, typing into the message view, the channel list and the server list.
 
 A mixin of :class:`qtclient.window.MainWindow`.
 """
@@ -17,7 +17,7 @@ from twistedchat.client.session import Conversation, Session
 
 
 class WindowActions:
-    """Paste, paging, typing redirection, channel list and server list of :class:`MainWindow`."""
+    """Switching, paste, paging, typing redirection, channel and server lists of the window."""
 
     input: Any
     session: Session
@@ -30,6 +30,47 @@ class WindowActions:
     network: Any
     run: Any
     _follow_active: Any
+    conversations: Any
+    link: Any
+    _select: Any
+    _update_item: Any
+
+    def prefill(self, text: str) -> None:
+        self.input.setText(text)
+        self.input.setFocus()
+
+    def run(self, command: str) -> None:
+        """Carry out a slash command in the current conversation (menus and keys use this)."""
+        self.link.send_input(command, self.current())
+        self._follow_active()
+
+    def step(self, delta: int) -> None:
+        count = self.conversations.count()
+        if count:
+            self.conversations.setCurrentRow((self.conversations.currentRow() + delta) % count)
+
+    def select_row(self, row: int) -> None:
+        """Alt+number: the conversation at that place in the list."""
+        if 0 <= row < self.conversations.count():
+            self.conversations.setCurrentRow(row)
+
+    def show_conversation(self, name: str, network: int = -1) -> None:
+        """Show the conversation called ``name`` (of the current network, or network number N)."""
+        session = self.session if network < 0 else self.networks[network].session
+        conversation = session.find(name)
+        if conversation is not None:
+            self._select(conversation)
+
+    def open_query(self, nick: str) -> None:
+        session = self.session
+        query = session.open(nick)
+        session.activate(query)
+        self._select(query)
+
+    def toggle_mute(self, conversation: Conversation) -> None:
+        conversation.muted = not conversation.muted
+        self._update_item(conversation)
+
 
     def ask_paste(self, lines: list[str]) -> None:
         """Several lines were pasted: ask, then send them as messages (paced by the link)."""

@@ -9,7 +9,6 @@ everything typed goes to :meth:`SessionLink.send_input`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from PyQt6.QtCore import Qt, QTimer
@@ -30,6 +29,7 @@ from qtclient.channel_list import ChannelListWindow
 from qtclient.inputline import InputLine
 from qtclient.look import WindowLook
 from qtclient.messages import MessageView
+from qtclient.networks import Network, WindowNetworks
 from qtclient.notify import Notifier
 from qtclient.panes import ConversationList, MemberPane, column
 from qtclient.preferences import Preferences
@@ -65,17 +65,7 @@ from twistedchat.client.session import (
 FLUSH_CHUNK = 300
 
 
-@dataclass(eq=False)
-class Network:
-    """One server's session, the link that keeps it connected, and its conversation logs."""
-
-    session: Session
-    link: SessionLink
-    logger: Any = None
-    handler: Callable[[Event], None] | None = None
-
-
-class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
+class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWindow):
     """The chat window: one or more networks' sessions, their conversations grouped in the list."""
 
     def __init__(self, session: Session, link: SessionLink, notifier: Notifier | None = None,
@@ -146,45 +136,6 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
         self._select(session.server)
         self._flush()
         self.input.setFocus()
-
-    # -- networks ------------------------------------------------------------------------------
-
-    def add_network(self, session: Session, link: SessionLink, logger: Any = None) -> Network:
-        """Show another server's conversations (grouped after the others) in this window."""
-        network = Network(session, link, logger)
-        network.handler = lambda event: self.on_event(event, network)
-        if self.networks:
-            session.look_away()  # the user is looking at the first network's conversations
-        self.networks.append(network)
-        session.set_highlights(self.preferences.highlights)
-        for conversation in list(session.conversations.values()):
-            self._add_conversation(conversation, network)
-        session.subscribe(network.handler)
-        return network
-
-    def remove_network(self, network: Network) -> None:
-        if network.handler is not None:
-            network.session.unsubscribe(network.handler)
-        for conversation in list(network.session.conversations.values()):
-            self._remove_conversation(conversation)
-        self.networks.remove(network)
-        if network.logger is not None:
-            network.logger.close()
-
-    def network(self, conversation: Conversation | None = None) -> Network:
-        """The network of ``conversation`` (default: the current one, else the first)."""
-        conversation = conversation or self.current()
-        found = self._network_of.get(id(conversation)) if conversation is not None else None
-        return found or self.networks[0]
-
-    @property
-    def session(self) -> Session:
-        """The current conversation's session."""
-        return self.network().session
-
-    @property
-    def link(self) -> SessionLink:
-        return self.network().link
 
     # -- session events ------------------------------------------------------------------------
 
@@ -354,42 +305,6 @@ class MainWindow(WindowActions, WindowLook, CentreParts, QMainWindow):
         item = self._item(conversation)
         if item is not None and self.conversations.currentItem() is not item:
             self.conversations.setCurrentItem(item)
-
-    def prefill(self, text: str) -> None:
-        self.input.setText(text)
-        self.input.setFocus()
-
-    def run(self, command: str) -> None:
-        """Carry out a slash command in the current conversation (menus and keys use this)."""
-        self.link.send_input(command, self.current())
-        self._follow_active()
-
-    def step(self, delta: int) -> None:
-        count = self.conversations.count()
-        if count:
-            self.conversations.setCurrentRow((self.conversations.currentRow() + delta) % count)
-
-    def select_row(self, row: int) -> None:
-        """Alt+number: the conversation at that place in the list."""
-        if 0 <= row < self.conversations.count():
-            self.conversations.setCurrentRow(row)
-
-    def show_conversation(self, name: str, network: int = -1) -> None:
-        """Show the conversation called ``name`` (of the current network, or network number N)."""
-        session = self.session if network < 0 else self.networks[network].session
-        conversation = session.find(name)
-        if conversation is not None:
-            self._select(conversation)
-
-    def open_query(self, nick: str) -> None:
-        session = self.session
-        query = session.open(nick)
-        session.activate(query)
-        self._select(query)
-
-    def toggle_mute(self, conversation: Conversation) -> None:
-        conversation.muted = not conversation.muted
-        self._update_item(conversation)
 
     def _conversation_selected(self, item: Any, _previous: object) -> None:
         conversation = self._conversation_of(item)
