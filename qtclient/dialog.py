@@ -17,7 +17,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from twistedchat.server.state import valid_channel_name, valid_nick
+from twistedchat.wire.names import valid_channel_name, valid_nick
 
 DEFAULT_PORT = 1234
 DEFAULT_CHANNEL = "#lobby"
