@@ -15,9 +15,10 @@ from qtclient.preferences import Preferences, load_preferences, save_preferences
 from qtclient.servers import ServerEntry, ServerListDialog, load_servers
 from qtclient.theme import apply_theme
 from qtclient.window import MainWindow
+from twistedchat.client.filters import FilterError
 from twistedchat.client.link import LinkError, SessionLink
 from twistedchat.client.logs import ConversationLogger
-from twistedchat.client.session import Session
+from twistedchat.client.session import Event, IgnoreListChanged, Session
 
 log = Logger()
 
@@ -88,8 +89,7 @@ class ChatApp:
                     f"Cannot use the certificate file {settings.tls_ca}: {error}")
                 self.dialog.show()
                 return defer.succeed(None)
-        self.session = Session(settings.nick)
-        self.session.set_highlights(self.preferences.highlights)
+        self.session = self._new_session(settings.nick)
         if self.logger is not None:
             self.logger.close()
         self.logger = ConversationLogger(self.session, settings.host)
@@ -131,7 +131,7 @@ class ChatApp:
         if self.window is None:
             return None
         options = dict(self.link_options)
-        session = Session(entry.nick)
+        session = self._new_session(entry.nick)
         if entry.tls and entry.tls_ca:
             try:
                 options["tls_options"] = trusting(entry.host, entry.tls_ca)
@@ -146,6 +146,27 @@ class ChatApp:
         self.others.append((link, logger))
         link.start().addErrback(lambda failure: session.error(failure.getErrorMessage()))
         return link
+
+    def _new_session(self, nick: str) -> Session:
+        """A session with the remembered highlight words and ignore list."""
+        session = Session(nick)
+        session.set_highlights(self.preferences.highlights)
+        for mask in str(self.store.value("ignores", "")).split():
+            try:
+                session.filters.ignore(mask)
+            except FilterError:
+                break  # a hand-edited settings file with too many masks: keep what fits
+        session.subscribe(self._remember_ignores)
+        return session
+
+    def _remember_ignores(self, event: Event) -> None:
+        """The ignore list is one for all servers, remembered across restarts."""
+        if isinstance(event, IgnoreListChanged):
+            self.store.setValue("ignores", " ".join(event.masks))
+            self.store.sync()
+            for link in [self.link, *(other for other, _ in self.others)]:
+                if link is not None and link.session.filters.ignores != event.masks:
+                    link.session.filters.ignores = list(event.masks)
 
     def remember_preferences(self, preferences: Preferences) -> None:
         """New preferences: saved, and the theme applied application-wide."""

@@ -313,3 +313,14 @@ async def test_escape_cancels_a_paste_and_a_server_can_be_edited(apps, qtbot, st
     servers.editor.channels.setText("a b")
     servers.editor.accept()
     assert [(e.name, e.channels) for e in load_servers(store)] == [("New", ["#a", "#b"])]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_ignore_list_is_remembered(apps, qtbot):
+    alice = await apps.connected("alice")
+    type_line(qtbot, alice, "/ignore spammer")
+    type_line(qtbot, alice, "/ignore *!*@bad.example")
+    type_line(qtbot, alice, "/unignore spammer")
+    await alice.quit()
+    again = await apps.connected("alice")
+    assert again.session.filters.ignores == ["*!*@bad.example"]

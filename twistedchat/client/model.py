@@ -229,3 +229,10 @@ class ChannelListChanged(Event):
     done: bool
 
 
+
+
+@dataclass(slots=True)
+class IgnoreListChanged(Event):
+    """``/ignore`` or ``/unignore`` changed the ignore list (the app remembers it)."""
+
+    masks: list[str]

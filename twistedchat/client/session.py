@@ -29,6 +29,7 @@ from twistedchat.client.model import (  # noqa: F401 (re-exported: the session's
     CountersChanged,
     Event,
     HistoryRestored,
+    IgnoreListChanged,
     Kind,
     Line,
     LineAdded,
@@ -516,8 +517,10 @@ class Session:
                 self.error(str(error), conversation)
             else:
                 self.info(f"Ignoring {mask}", conversation)
+                self.emit(IgnoreListChanged(list(self.filters.ignores)))
         elif self.filters.unignore(args[0]):
             self.info(f"No longer ignoring {args[0]}", conversation)
+            self.emit(IgnoreListChanged(list(self.filters.ignores)))
         else:
             self.error(f"{args[0]} is not on the ignore list", conversation)
         return []
