@@ -72,6 +72,7 @@ class ChannelListWindow(QDialog):
                                            QTableWidgetItem(strip(topic)))):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
+        self.table.sortItems(1, Qt.SortOrder.DescendingOrder)  # the busiest channels first
 
     def names(self) -> list[str]:
         return [self.table.item(row, 0).text() for row in range(self.table.rowCount())]

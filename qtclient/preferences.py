@@ -7,6 +7,7 @@ copy and hands it back through :attr:`PreferencesDialog.changed` when OK is pres
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from PyQt6.QtCore import QSettings, pyqtSignal
 from PyQt6.QtGui import QFont
@@ -116,8 +117,9 @@ class PreferencesDialog(QDialog):
         self.font_size.setSpecialValueText("the desktop's")
         self.font_size.setValue(current.font_size)
         self.time_format = QComboBox()
+        sample = datetime(2026, 1, 1, 14, 5, 9)
         for stamp in TIME_FORMATS:
-            self.time_format.addItem(stamp, stamp)
+            self.time_format.addItem(sample.strftime(stamp), stamp)
         self.time_format.setCurrentIndex(TIME_FORMATS.index(current.time_format))
         self.theme = QComboBox()
         for name in THEMES:
