@@ -49,6 +49,7 @@ from twistedchat.client.session import (
     CountersChanged,
     Event,
     HistoryRestored,
+    Line,
     LineAdded,
     MembersChanged,
     NickChanged,
@@ -62,7 +63,7 @@ from twistedchat.client.session import (
 
 #: Most lines added to the views in one event-loop turn: a huge burst is shown over a few turns,
 #: so the window never stops answering for long.
-FLUSH_CHUNK = 300
+FLUSH_CHUNK = 200
 
 
 class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWindow):
@@ -84,7 +85,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self.colours = colours_for(self.palette())
         self.channel_list: ChannelListWindow | None = None
         self.paste_box: Any = None
-        self._pending: dict[int, list[str]] = {}
+        self._pending: dict[int, list[Line]] = {}
         self._members_dirty: set[int] = set()
         self._flush_scheduled = False
         self._restyling = False
@@ -188,7 +189,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             else:
                 self.remove_network(network)
 
-    def _render(self, line: Any) -> str:
+    def _render(self, line: Line) -> str:
         return line_html(line, self.colours, self.preferences.time_format)
 
     def _line_added(self, event: LineAdded) -> None:
@@ -196,11 +197,12 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         if view is not None and event.line is event.conversation.first_unread:
             self.flush()  # the marker goes right before this line
             view.mark_new_lines()
-        self._queue_lines(event.conversation, [self._render(event.line)])
+        self._queue_lines(event.conversation, [event.line])
 
-    def _queue_lines(self, conversation: Conversation, fragments: list[str]) -> None:
-        """Lines are added once per event-loop turn, so a burst costs one layout, not thousands."""
-        self._pending.setdefault(id(conversation), []).extend(fragments)
+    def _queue_lines(self, conversation: Conversation, lines: list[Line]) -> None:
+        """Lines are drawn once per event-loop turn (rendered then too), so a burst costs a few
+        layouts, not thousands, and taking lines in stays cheap."""
+        self._pending.setdefault(id(conversation), []).extend(lines)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -213,15 +215,15 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self._flush_scheduled = False
         budget = FLUSH_CHUNK if budget is None else budget
         pending, self._pending = self._pending, {}
-        for key, fragments in pending.items():
+        for key, lines in pending.items():
             view = self.views.get(key)
-            fragments = fragments[-view.document().maximumBlockCount():] if view else []
-            if budget < len(fragments):
-                self._pending[key] = fragments[budget:]
-                fragments = fragments[:budget]
-            budget -= len(fragments)
-            if view is not None and fragments:
-                view.append_lines(fragments)
+            lines = lines[-view.document().maximumBlockCount():] if view else []
+            if budget < len(lines):
+                self._pending[key] = lines[budget:]
+                lines = lines[:budget]
+            budget -= len(lines)
+            if view is not None and lines:
+                view.append_lines([self._render(line) for line in lines])
         if self._pending:
             self._schedule_flush()
         dirty, self._members_dirty = self._members_dirty, set()
@@ -277,7 +279,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             view.marker_colour = self.colours.error
             self.views[id(conversation)] = view
             self.stack.addWidget(view)
-            self._queue_lines(conversation, [self._render(line) for line in conversation.lines])
+            self._queue_lines(conversation, list(conversation.lines))
         self.conversations.add(conversation, id(network))
         self._update_item(conversation)
         if conversation is network.session.active:

@@ -133,8 +133,8 @@ async def test_nick_change_and_quit_are_seen(apps, qtbot):
     await wait_until(lambda: "bob is now known as robert" in apps.text(alice, "#lobby"),
                      "alice sees the nick change")
     assert apps.members(alice, "#lobby") == ["@alice", "robert"]
+    await wait_until(lambda: bob.session.nick == "robert", "bob's client took the new nick too")
     assert "robert" in bob.window.windowTitle()
-    assert bob.session.nick == "robert"
 
     bob.window.close()  # closing the window quits
     await wait_until(lambda: "robert quit (Quit: Leaving)" in apps.text(alice, "#lobby"),

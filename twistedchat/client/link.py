@@ -50,6 +50,11 @@ PACING_RATE = 4.0
 #: of ours).
 CTCP_ANSWERED = {"VERSION", "PING", "TIME", "CLIENTINFO"}
 CTCP_BURST, CTCP_RATE = 3, 0.5
+#: Bytes of incoming lines handled per event-loop turn: a burst of thousands of lines is taken in
+#: over several turns, so the window keeps answering (the rest waits, in order).
+READ_CHUNK = 8 * 1024
+#: Unhandled bytes beyond which we stop reading the socket until we catch up.
+READ_BACKLOG_LIMIT = 1024 * 1024
 #: Errors meaning a message we sent to the named target was not delivered.
 SEND_FAILURES = {"401", "404", "403", "406"}
 
@@ -89,6 +94,9 @@ class SessionClient(ChatClient):
         self._ctcp_answers: TokenBucket | None = None
         #: channels we sent WHO for ourselves (to learn who is away): their replies stay quiet
         self._auto_who: set[str] = set()
+        self._backlog = bytearray()
+        self._draining: Any = None
+        self._paused = False
 
     @property
     def session(self) -> Session:
@@ -136,7 +144,33 @@ class SessionClient(ChatClient):
     def registrationFailed(self, reason: str) -> None:
         self.link.registration_failed(reason)
 
+    def dataReceived(self, data: bytes) -> None:
+        """Incoming bytes are handled :data:`READ_CHUNK` at a time, one chunk per turn."""
+        self._backlog += data
+        if len(self._backlog) > READ_BACKLOG_LIMIT and not self._paused and self.transport:
+            self._paused = True
+            self.transport.pauseProducing()
+        if self._draining is None:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._draining = None
+        chunk = bytes(self._backlog[:READ_CHUNK])
+        del self._backlog[:READ_CHUNK]
+        super().dataReceived(chunk)
+        if self._backlog:
+            self._draining = self.link.reactor.callLater(0, self._drain)
+        elif self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resumeProducing()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._draining is not None and self._draining.active():
+            self._draining.cancel()
+        self._draining = None
+        if self._backlog:  # what arrived before the end is still shown, in order
+            rest, self._backlog = bytes(self._backlog), bytearray()
+            super().dataReceived(rest)
         if self.outgoing is not None:
             self.outgoing.stop()
         super().connectionLost(reason)
