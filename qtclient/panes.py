@@ -16,6 +16,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QVBoxLayout,
     QWidget,
 )
@@ -140,7 +141,7 @@ class ConversationList(QListWidget):
             colour = palette.color(palette.ColorRole.Text)
         item.setForeground(colour)
 
-    def menu_for(self, conversation: Conversation):  # type: ignore[no-untyped-def]
+    def menu_for(self, conversation: Conversation) -> QMenu:
         """The right-click menu of ``conversation`` (its entries run as commands there)."""
 
         def run(command: str) -> None:
@@ -197,7 +198,7 @@ class MemberPane(QWidget):
         else:
             self.heading.setText("Not in this channel")
 
-    def menu_for(self, nick: str):  # type: ignore[no-untyped-def]
+    def menu_for(self, nick: str) -> QMenu:
         return build_menu(self, member_commands(nick), self._run)
 
     def _menu_at(self, point: QPoint) -> None:

@@ -189,9 +189,10 @@ class ServerListDialog(QDialog):
         self._fill()
 
     def _editing(self, entry: ServerEntry, done: Callable[[ServerEntry], None]) -> None:
-        self.editor = ServerEditDialog(entry, self)
-        self.editor.accepted.connect(lambda: done(self.editor.entry()))  # type: ignore[union-attr]
-        self.editor.open()
+        editor = ServerEditDialog(entry, self)
+        editor.accepted.connect(lambda: done(editor.entry()))
+        editor.open()
+        self.editor = editor
 
     def add(self) -> None:
         if len(self.entries) >= MAX_SERVERS:

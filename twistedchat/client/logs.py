@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from twistedchat.client.session import (
+    Conversation,
     ConversationOpened,
     Event,
     Kind,
@@ -115,7 +116,7 @@ class ConversationLogger:
         self.close_files()
         self.session.info(self.failed, kind=Kind.ERROR)
 
-    def _restore(self, conversation) -> None:  # type: ignore[no-untyped-def]
+    def _restore(self, conversation: Conversation) -> None:
         path = self.path(conversation.name)
         try:
             with open(path, "rb") as log:
