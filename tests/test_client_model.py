@@ -13,7 +13,7 @@ from twistedchat.client.filters import MAX_IGNORES, FilterError, Filters
 from twistedchat.client.formatting import PLAIN, Style, parse, strip
 from twistedchat.client.logs import ConversationLogger, format_line, parse_line, safe_name
 from twistedchat.client.pacing import RateLimiter
-from twistedchat.client.replies import Place, describe
+from twistedchat.client.replies import Place, Reply, describe
 from twistedchat.client.session import (
     ChannelListChanged,
     ConversationCleared,
@@ -292,6 +292,8 @@ def test_whois_and_lusers_read_as_sentences():
     refused = describe("404", ["me", "#c", "Cannot send to channel"])
     assert refused.error and refused.place is Place.TARGET and refused.target == "#c"
     assert describe("322", ["me", "#c", "3", "topic"]) is None
+    assert describe("341", ["me", "bob", "#c"]) == Reply("Invited bob to #c", Place.TARGET,
+                                                        target="#c")
 
 
 # -- logs --------------------------------------------------------------------------------------

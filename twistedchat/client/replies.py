@@ -107,6 +107,8 @@ def describe(numeric: str, params: list[str]) -> Reply | None:
     whois = _whois(numeric, words)
     if whois is not None:
         return Reply(whois, Place.TARGET if numeric == "301" else Place.ACTIVE, target=words[0])
+    if numeric == "341" and len(words) >= 2:
+        return Reply(f"Invited {words[0]} to {words[1]}", Place.TARGET, target=words[1])
     if numeric == "329" and len(words) >= 2:
         return Reply(f"{words[0]} was created {_when(words[1])}", Place.TARGET, target=words[0])
     text = numeric_text(words)
