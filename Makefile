@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot test lint bench bench-quick bench-client bench-pypy profile clean system-deps
+.PHONY: run client bot screenshot test fuzz lint bench bench-quick bench-client bench-pypy profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ screenshot: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest
+
+# The stateful fuzz of the line pipeline, far longer than its CI run (tests/test_fuzz_pipeline.py).
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=5000 QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest -q tests/test_fuzz_pipeline.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,36 +28,9 @@ def _install_qt_reactor() -> None:
 pytest_twisted.reactor_installers["default"] = _install_qt_reactor
 
 
-class RunningServer:
-    """The real daemon, in this process, on a loopback port that survives stop()/start()."""
-
-    host = "127.0.0.1"
-
-    def __init__(self, config) -> None:
-        from twistedchat.server.net import ChatFactory
-
-        self.config = config
-        self.factory = ChatFactory(config)
-        self.port = 0
-        self._listening = None
-
-    @property
-    def client_endpoint(self) -> str:
-        return f"tcp:{self.host}:{self.port}"
-
-    async def start(self) -> None:
-        from twisted.internet import endpoints, reactor
-
-        endpoint = endpoints.TCP4ServerEndpoint(reactor, self.port, interface=self.host)
-        self._listening = await endpoint.listen(self.factory)
-        self.port = self._listening.getHost().port
-
-    async def stop(self) -> None:
-        """Close the listener, then drop every client (they see ERROR) and wait until all are gone."""
-        if self._listening is not None:
-            await self._listening.stopListening()
-            self._listening = None
-        await self.factory.shutdown("Server restarting")
+# The daemon in this process on a loopback port that survives stop()/start(); the bot test kit
+# ships it (twistedchat.bot.testing), so bot authors' tests and ours share one.
+from twistedchat.bot.testing import ChatDaemon as RunningServer  # noqa: E402
 
 
 @pytest_twisted.async_yield_fixture

@@ -243,6 +243,18 @@ async def wait_until(condition: Callable[[], Any], what: str, timeout: float = T
         await task.deferLater(reactor, interval, lambda: None)
 
 
+def break_command(monkeypatch: Any, core: Any, command: str) -> None:
+    """Make the core raise ``RuntimeError`` whenever it handles ``command`` (for the rest of a test)."""
+    handle = core.handle
+
+    def broken(user: Any, message: Message) -> None:
+        if message.command == command:
+            raise RuntimeError("handler bug")
+        handle(user, message)
+
+    monkeypatch.setattr(core, "handle", broken)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

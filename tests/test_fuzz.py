@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from twistedchat.server.commands import COMMANDS as TABLE
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
+from twistedchat.server.state import CHANLIMIT
 from twistedchat.wire.message import Message, parse
 
 COMMANDS = sorted(TABLE) + ["FOO", "001"]
@@ -43,11 +44,14 @@ def test_random_commands_never_raise(script):
         if user not in core.state.connections:
             continue
         core.handle(user, Message(command, tuple(params)))
-        for data in user.outbox:
-            assert data.endswith(b"\r\n")
-            for line in data.splitlines():
-                assert parse(line).command  # everything queued is a well-formed line
-                assert len(line) <= 510 or line.startswith(b"@")
+        for someone in users:  # the sender's replies and what was relayed to the others
+            for data in someone.outbox:
+                assert data.endswith(b"\r\n")
+                for line in data.splitlines():
+                    assert parse(line).command  # everything queued is a well-formed line
+                    body = line.split(b" ", 1)[1] if line.startswith(b"@") else line
+                    assert len(body) <= 510
+            someone.outbox.clear()
     # the state stays consistent: every membership is mutual, every channel non-empty
     for channel in core.state.channels.values():
         assert channel.members
@@ -60,3 +64,5 @@ def test_random_commands_never_raise(script):
     for user in core.state.connections:
         for folded, channel in user.channels.items():
             assert user in channel.members and channel.folded == folded
+        assert len(user.invites) <= CHANLIMIT
+    assert all(user.registered for user in core.state.users.values())

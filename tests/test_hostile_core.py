@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from core_peers import FakeClock, Peer, commands, make_core, register
 
+from twistedchat.server.commands import COMMANDS
 from twistedchat.server.core import ServerCore
 from twistedchat.wire import numerics as N
 
@@ -186,6 +187,33 @@ def test_no_reply_or_relay_exceeds_512_bytes(core):
     assert len(bob.user.realname.encode()) <= 100
 
 
+def _long_lines(name: str, nick: str) -> list[str]:
+    """Lines near 510 bytes that put long (and multi-byte) text where each parameter goes."""
+    lines = [
+        f"{name} {LONG_CHANNEL} {nick} :" + "é" * 200,
+        f"{name} " + "x" * 480,
+        f"{name} #" + "é" * 240,
+        f"{name} {nick} :" + "ö" * 230,
+        f"{name} {nick},{'q' * 200} {LONG_CHANNEL} :" + "ä" * 100,
+        f"{name} {LONG_CHANNEL} +kbl " + "k" * 100 + " " + "b" * 200 + " 5",
+        f"{name} LS :" + "c" * 470,
+        f"{name} REQ :" + "c" * 470,
+    ]
+    return [line for line in lines if len(line.encode()) <= 510]
+
+
+@pytest.mark.parametrize("name", [*sorted(COMMANDS), "X" * 400])
+def test_no_command_makes_the_server_send_a_line_over_512_bytes(core, name):
+    """Every command, fed long parameters where each of its parameters goes, from an operator."""
+    alice, bob = long_peer(core, "alice"), long_peer(core, "bob")
+    alice.say("CAP REQ :multi-prefix userhost-in-names away-notify echo-message invite-notify")
+    alice.say(f"JOIN {LONG_CHANNEL}", "OPER admin secret", "AWAY :" + "ä" * 300)
+    bob.say(f"JOIN {LONG_CHANNEL}", "AWAY :" + "ä" * 300)
+    for line in _long_lines(name, bob.user.nick):
+        alice.say(line)
+    assert_lines_fit(alice, bob)
+
+
 def test_whois_lists_many_channels_over_several_lines(core):
     alice, bob = register(core, "alice"), long_peer(core, "bob")
     for index in range(40):
@@ -343,3 +371,53 @@ def test_every_relayed_message_carries_a_unique_msgid(core):
     assert [m.tags["msgid"] for m in mine] == ids  # the echo carries the same id
     assert all(len(i) <= 24 for i in ids)
     assert all("msgid" not in m.tags for m in plain.take())
+
+
+def test_userhost_and_ison_cut_between_entries(clock):
+    core = make_core(clock, name="s" * 60 + ".example")
+    asker = long_peer(core, "asker")
+    others = [long_peer(core, f"o{n}") for n in range(5)]
+    nicks = [peer.user.nick for peer in others]
+    (reply,) = asker.say("USERHOST " + " ".join(nicks))
+    entries = reply.params[-1].split()
+    assert 0 < len(entries) < 5
+    assert all(entry.endswith("@" + LONG_HOST) for entry in entries)
+    (reply,) = asker.say("ISON " + " ".join(nicks * 3))
+    assert set(reply.params[-1].split()) == set(nicks)
+    assert_lines_fit(asker)
+
+
+def test_kick_takes_as_many_targets_as_targmax_says(core):
+    op = register(core, "op")
+    op.say("JOIN #c")
+    victims = [register(core, f"v{n}") for n in range(6)]
+    for victim in victims:
+        victim.say("JOIN #c")
+    got = op.say("KICK #c " + ",".join(v.user.nick for v in victims))
+    assert commands(got) == ["KICK"] * 4
+    assert "TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:,PART:,KICK:4,WHOIS:1" in core.isupport_tokens()
+
+
+def test_who_by_mask_gives_a_bounded_answer(core):
+    from twistedchat.server.commands.queries import WHO_MATCHES
+
+    asker = register(core, "asker")
+    for index in range(WHO_MATCHES + 10):
+        register(core, f"n{index}")
+    got = asker.say("WHO n*")
+    assert commands(got) == [N.RPL_WHOREPLY] * WHO_MATCHES + [N.ERR_TOOMANYMATCHES, N.RPL_ENDOFWHO]
+    asker.say("OPER admin secret")
+    got = asker.say("WHO n*")
+    assert commands(got).count(N.RPL_WHOREPLY) == WHO_MATCHES + 10
+
+
+def test_list_gives_a_bounded_answer(core, monkeypatch):
+    from twistedchat.server.commands import channels
+
+    monkeypatch.setattr(channels, "LIST_MATCHES", 5)
+    asker, owner = register(core, "asker"), register(core, "owner")
+    owner.say(*(f"JOIN #c{index}" for index in range(8)))
+    got = commands(asker.say("LIST"))
+    assert got == [N.RPL_LISTSTART] + [N.RPL_LIST] * 5 + [N.ERR_TOOMANYMATCHES, N.RPL_LISTEND]
+    asker.say("OPER admin secret")
+    assert commands(asker.say("LIST")).count(N.RPL_LIST) == 8

@@ -12,11 +12,13 @@ import socket
 import pytest
 import pytest_twisted
 from conftest import RunningServer
-from helpers import connect, register, wait_until
+from helpers import LineClient, break_command, connect, register, wait_until, write_self_signed
+from twisted.internet import endpoints, reactor, ssl
 from twisted.logger import formatEvent, globalLogPublisher
 
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.fastpath import pending_bytes
+from twistedchat.server.net import ChatFactory
 
 ensure = pytest_twisted.ensureDeferred
 
@@ -204,15 +206,7 @@ async def test_broken_line_delayed_by_the_flood_limit_does_not_wedge(hostile_ser
 @ensure
 async def test_handler_error_in_a_delayed_line_is_answered_once(hostile_server, log_events,
                                                                 monkeypatch):
-    core = hostile_server.factory.core
-    handle = core.handle
-
-    def broken_time(user, message):
-        if message.command == "TIME":
-            raise RuntimeError("handler bug")
-        handle(user, message)
-
-    monkeypatch.setattr(core, "handle", broken_time)
+    break_command(monkeypatch, hostile_server.factory.core, "TIME")
     client = await register(hostile_server, "victim")
     client.send("PING :one", "PING :two", "TIME", "PING :after")
     await client.expect("PONG", None, "after")
@@ -262,3 +256,45 @@ async def test_cr_in_a_client_tag_key_is_never_relayed(hostile_server, log_event
     assert not tracebacks(log_events)
     sender.close()
     receiver.close()
+
+
+@ensure
+async def test_stalled_reader_over_tls_is_dropped_at_sendq(tmp_path, log_events):
+    """The same rule on TLS, where the server counts what it wrote since the transport paused."""
+    key, cert = write_self_signed(tmp_path)
+    factory = ChatFactory(ServerConfig(name="hostile.server", sendq=SENDQ, flood_rate=0))
+    endpoint = endpoints.serverFromString(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
+    port = await endpoint.listen(factory)
+    address = ("127.0.0.1", port.getHost().port)
+    context = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text()))
+
+    async def tls_client(nick: str) -> LineClient:
+        client = LineClient()
+        client.nick = nick
+        await endpoints.connectProtocol(endpoints.SSL4ClientEndpoint(reactor, *address, context),
+                                        client)
+        client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}", "JOIN #flood")
+        await client.expect("366")
+        return client
+
+    try:
+        stalled = await tls_client("stalled")
+        talker = await tls_client("talker")
+        stalled.transport.pauseProducing()  # stops reading
+        batch = ["PRIVMSG #flood :" + "z" * 480] * 2000  # about 1 MB
+        for _ in range(8):
+            talker.send(*batch)
+            await talker.sync()
+            if factory.core.state.find_user("stalled") is None:
+                break
+        await wait_until(lambda: factory.core.state.find_user("stalled") is None,
+                         "the stalled TLS client is dropped")
+        assert any("send queue exceeded" in formatEvent(e) for e in log_events)
+        talker.close()
+        stalled.transport.resumeProducing()
+        stalled.close()
+    finally:
+        await factory.shutdown()
+        await port.stopListening()
+    assert not tracebacks(log_events)

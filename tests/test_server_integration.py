@@ -641,3 +641,51 @@ async def test_ipv6_client_host_is_shown_in_who_and_whois(chat_server):
         six.close()
     finally:
         await listening.stopListening()
+
+
+# -- issue 8 through real connections ------------------------------------------------------------
+
+
+@ensure
+async def test_a_pathological_ban_mask_does_not_stall_the_server(chat_server):
+    """``*a*a…*b`` against a 30-letter nick: a backtracking matcher would hold the reactor for
+    hours; every client's PING is still answered within the bounded wait."""
+    op, bystander = await register(chat_server, "op"), await register(chat_server, "bystander")
+    op.send("JOIN #trap", "MODE #trap +b " + "*a" * 20 + "*b")
+    await op.expect("MODE", "#trap", "+b")
+    victim = await register(chat_server, "a" * 30)
+    victim.send("JOIN #trap", "WHO " + "*a" * 20 + "*b")
+    await victim.expect("JOIN", "#trap")
+    await victim.expect("315")
+    bystander.send("PING :still-here")
+    await bystander.expect("PONG", None, "still-here")
+    close_all(op, bystander, victim)
+
+
+@ensure
+async def test_without_the_password_a_connection_holds_no_nick(password_server):
+    squatter = await connect(password_server.client_endpoint)
+    squatter.send("NICK admin")
+    await squatter.sync()
+    owner = await register(password_server, "admin", password="letmein")
+    owner.send("WHOIS admin")
+    await owner.expect("311", "admin", "admin")
+    close_all(squatter, owner)
+
+
+@ensure
+async def test_secret_channels_and_long_lines_over_the_wire(chat_server):
+    """A +s channel is 403 to outsiders; replies to long multi-byte input stay within 512 bytes."""
+    op, outsider = await register(chat_server, "op"), await register(chat_server, "outsider")
+    op.send("JOIN #hush", "MODE #hush +sk key")
+    await op.expect("MODE", "#hush")
+    outsider.send("MODE #hush", "MODE #hush b", "TOPIC #hush")
+    for _ in range(3):
+        await outsider.expect("403", "outsider", "#hush")
+    op.send("TOPIC #hush :" + "é" * 240, "AWAY :" + "ü" * 240, "KICK #hush " + "x" * 300 + " :y")
+    outsider.send("PRIVMSG op,#" + "x" * 400 + " :" + "ö" * 40, "WHOIS op")
+    await op.expect("PRIVMSG", "op", "ö" * 40)
+    await outsider.expect("318")
+    await op.sync()
+    assert all(len(line) <= 510 for client in (op, outsider) for line in client.raw)
+    close_all(op, outsider)

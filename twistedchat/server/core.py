@@ -17,16 +17,13 @@ from twistedchat.server.config import ServerConfig
 from twistedchat.server.relay import Relay, RelayBus
 from twistedchat.server.state import (
     AWAYLEN,
-    CASEMAPPING,
     CHANLIMIT,
-    CHANNELLEN,
     FLAG_MODES,
     KICKLEN,
     LIST_MODES,
     MAXLIST,
     MAXTARGETS,
     MODES_PER_COMMAND,
-    NICKLEN,
     PARAM_MODES,
     PREFIX_MODES,
     PREFIX_SYMBOLS,
@@ -38,9 +35,9 @@ from twistedchat.server.state import (
     User,
 )
 from twistedchat.wire import numerics as N
-from twistedchat.wire.fitting import fit_message
-from twistedchat.wire.message import Message
-from twistedchat.wire.names import CHANTYPES
+from twistedchat.wire.fitting import fit_message, fit_words
+from twistedchat.wire.message import MAX_LINE_BYTES, Message
+from twistedchat.wire.names import CASEMAPPING, CHANNELLEN, CHANTYPES, NICKLEN
 
 __all__ = ["CAPABILITIES", "VERSION", "ServerCore"]
 
@@ -79,13 +76,24 @@ class ServerCore:
         safe = [p if p and " " not in p and p[0] != ":" else "*" for p in middle]
         user.send(fit_message(Message(code, (*safe, last), self.config.name)))
 
+    def reply_words(self, user: User, code: str, *params: str) -> None:
+        """A reply whose last parameter is a space-separated list: cut between words to fit."""
+        *middle, words = (user.nick, *params)
+        head = f":{self.config.name} {code} {' '.join(middle)} :"
+        self.reply(user, code, *params[:-1], fit_words(words, MAX_LINE_BYTES - 2 - len(head.encode())))
+
     def notice(self, user: User, text: str) -> None:
         """A server NOTICE to ``user``."""
         user.send(Message("NOTICE", (user.nick, text), self.config.name).to_bytes())
 
     def fail(self, user: User, command: str, code: str, text: str) -> None:
-        """An IRCv3 standard reply: ``FAIL <command> <code> :text``."""
-        user.send(Message("FAIL", (command, code, text), self.config.name).to_bytes())
+        """An IRCv3 standard reply: ``FAIL <command> <code> :text``.
+
+        A command word that is not a plain token (what a client sent may be anything) is ``*``.
+        """
+        if not (command.isascii() and command.isalnum() and len(command) <= 32):
+            command = "*"
+        user.send(fit_message(Message("FAIL", (command, code, text), self.config.name)))
 
     def need_more_params(self, user: User, command: str) -> None:
         """461 ERR_NEEDMOREPARAMS for ``command``."""
@@ -163,7 +171,7 @@ class ServerCore:
             f"NETWORK={self.config.network}",
             f"NICKLEN={NICKLEN}",
             f"PREFIX=({prefix_modes}){prefix_symbols}",
-            f"TARGMAX=PRIVMSG:{MAXTARGETS},NOTICE:{MAXTARGETS},JOIN:,PART:,KICK:1,WHOIS:1",
+            f"TARGMAX=PRIVMSG:{MAXTARGETS},NOTICE:{MAXTARGETS},JOIN:,PART:,KICK:{MAXTARGETS},WHOIS:1",
             f"TOPICLEN={TOPICLEN}",
             "UTF8ONLY",
         ]
@@ -215,7 +223,8 @@ class ServerCore:
         if user.registered:
             self.relay(self.state.neighbours(user), user, "QUIT", reason)
         self.state.remove(user, self.clock())
-        user.send(Message("ERROR", (f"Closing Link: {user.host} ({error or reason})",)).to_bytes())
+        goodbye = Message("ERROR", (f"Closing Link: {user.host} ({error or reason})",))
+        user.send(fit_message(goodbye))
         user.close()
 
     def connection_lost(self, user: User, reason: str) -> None:

@@ -56,7 +56,7 @@ class _NoReactor:
     """Stands in for the reactor while :func:`direct_write_problem` builds a probe transport."""
 
 
-def pending_bytes(transport: Any) -> int:
+def pending_bytes(transport: tcp.Connection) -> int:
     """Bytes a plain TCP transport holds that the kernel has not taken yet."""
     return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
@@ -76,11 +76,12 @@ class DirectWriter:
 
     __slots__ = ("transport", "send")
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: tcp.Connection) -> None:
         self.transport = transport
         self.send: Callable[[bytes], int] = transport.getHandle().send
 
     def write(self, data: bytes) -> int | None:
+        """Send ``data`` (straight to the socket if it can); the bytes Twisted now holds, or None."""
         transport = self.transport
         if transport.TLS:  # startTLS in place: the raw socket now carries ciphertext only
             transport.write(data)

@@ -28,7 +28,7 @@ from zope.interface import implementer
 from twistedchat.server import fastpath
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
-from twistedchat.server.pipeline import LinePipeline, line_too_long
+from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
 from twistedchat.server.state import User
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
@@ -119,7 +119,8 @@ class ChatConnection(LineOnlyReceiver):
 
     def _never_identified(self) -> None:
         self._admission_call = None
-        log.info("cut a connection that sent no PROXY header in time")
+        log.info("cut a proxied connection that sent nothing (or no PROXY header) in {seconds:g} s",
+                 seconds=self.factory.config.registration_timeout)
         self.abort()
 
     def handshakeCompleted(self) -> None:
@@ -256,7 +257,8 @@ class ChatFactory(ServerFactory):
 
     protocol = ChatConnection
 
-    def __init__(self, config: ServerConfig | None = None, clock: Any = None) -> None:
+    def __init__(self, config: ServerConfig | None = None,
+                 clock: interfaces.IReactorTime | None = None) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
         self.config = config or ServerConfig()
@@ -268,11 +270,11 @@ class ChatFactory(ServerFactory):
         self._closed_waiters: list[defer.Deferred[None]] = []
         self._dirty: list[User] = []
         self._retrying: set[User] = set()
-        self._flush_call: Any = None
+        self._flush_call: IDelayedCall | None = None
         self._sweeper = task.LoopingCall(self._sweep)
         self._sweeper.clock = clock
 
-    def open_pipeline(self, host: str, outlet: Any) -> LinePipeline:
+    def open_pipeline(self, host: str, outlet: Outlet) -> LinePipeline:
         """A new client session for any transport: its pipeline, whose ``user`` the core knows."""
         return LinePipeline(self.core, self.clock, outlet, host, self.wake)
 
@@ -304,11 +306,19 @@ class ChatFactory(ServerFactory):
                     self._retrying.discard(user)
 
     def _transmit_failed(self, user: User, data: bytes) -> None:
-        """A write raised: try once more on the next turn, then drop that connection."""
+        """A write raised: try once more on the next turn, then drop that connection.
+
+        The retry keeps the user's lines and their order; a write that raised part-way may repeat
+        what it sent, which beats losing lines without a word.
+        """
         log.failure("writing to {host} failed", host=user.host)
         if user in self._retrying:
             self._retrying.discard(user)
-            user.link.abort("its writes keep failing")
+            abort = getattr(user.link, "abort", None)  # a LinePipeline's; another Link is closed
+            if abort is not None:
+                abort("its writes keep failing")
+            else:
+                user.close()
             return
         self._retrying.add(user)
         user.outbox.insert(0, data)
@@ -321,7 +331,7 @@ class ChatFactory(ServerFactory):
         except Exception:
             log.failure("the timeout sweep failed")
 
-    def buildProtocol(self, addr: Any) -> ChatConnection:
+    def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatConnection:
         return ChatConnection(self)
 
     def startFactory(self) -> None:
@@ -393,7 +403,9 @@ class AddressFromHeader(Factory):
 
     Twisted's PROXY-protocol wrapper connects our protocol before it has read the header, so
     ``getPeer()`` gives the proxy's address until the first data arrives; connections made here
-    are admitted (host, per-address limit) on their first data instead of on connect.
+    are admitted (host, per-address limit) on their first data instead of on connect. Until then
+    they count against ``--max-clients``; one that never speaks is cut after the registration
+    timeout.
     """
 
     def __init__(self, factory: ChatFactory) -> None:
@@ -405,7 +417,7 @@ class AddressFromHeader(Factory):
     def doStop(self) -> None:
         self.factory.doStop()
 
-    def buildProtocol(self, addr: Any) -> ChatConnection:
+    def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatConnection:
         connection = self.factory.buildProtocol(addr)
         connection.address_from_first_data = True
         return connection

@@ -183,7 +183,11 @@ class LinePipeline:
         self.queued_bytes += size
         if len(self._queue) > self._queue_lines or self.queued_bytes > self._queue_bytes:
             self._stop_input()
-            self.core.quit(self.user, "Excess Flood")
+            try:
+                self.core.quit(self.user, "Excess Flood")
+            except Exception:
+                log.failure("error ending the flood from {host}", host=self.host)
+                self.abort("excess flood")
 
     def _drain(self) -> None:
         self._drain_call = None
@@ -272,4 +276,7 @@ class LinePipeline:
         """The transport is gone: the user leaves the chat (a QUIT to its channels if needed)."""
         self._stop_input()
         reason = "Max SendQ exceeded" if self.dropped else "Connection closed"
-        self.core.connection_lost(self.user, reason)
+        try:
+            self.core.connection_lost(self.user, reason)
+        except Exception:
+            log.failure("error removing {host} from the chat", host=self.host)

@@ -72,10 +72,13 @@ class Variant(enum.IntFlag):
 
 
 class Link(Protocol):
-    """What the chat state needs of a user's connection: a way to write out its queued bytes."""
+    """What the server needs of a user's connection: write out its queued bytes, or cut it."""
 
     def transmit(self, data: bytes) -> None:
         """Write ``data`` (encoded lines) to the connection."""
+
+    def abort(self, why: str) -> None:
+        """Drop the connection at once, logging ``why``."""
 
 
 class User:

@@ -64,19 +64,37 @@ def fit_utf8(text: str, room: int) -> str:
     return data[: utf8_cut(data, room)].decode("utf-8")
 
 
+def fit_words(text: str, room: int) -> str:
+    """A space-separated list cut to at most ``room`` bytes of UTF-8, between words."""
+    data = text.encode("utf-8")
+    if len(data) <= room:
+        return text
+    cut = data.rfind(b" ", 0, max(room, 0) + 1)
+    return data[: max(cut, 0)].decode("utf-8")
+
+
 def fit_message(message: Message) -> bytes:
     """``message`` encoded, its last parameter cut so the line fits in 512 bytes (CR LF included).
 
     The last resort behind every per-field limit: whatever a reply echoes, no line leaves the
-    server longer than RFC 1459 allows (tags are not counted).
+    server longer than RFC 1459 allows (tags are not counted). Should cutting the last parameter
+    to nothing not be enough, the longest middle parameters are shown as ``*``.
     """
     data = message.to_bytes()
     excess = len(data) - MAX_LINE_BYTES
     if excess <= 0 or not message.params:
         return data
-    last = message.params[-1]
-    cut = fit_utf8(last, len(last.encode("utf-8")) - excess - 1)  # -1: a ":" may be needed
-    return replace(message, params=(*message.params[:-1], cut)).to_bytes()
+    *middle, last = message.params
+    size = len(last.encode("utf-8"))
+    while size < excess and middle:
+        longest = max(range(len(middle)), key=lambda i: len(middle[i].encode("utf-8")))
+        saved = len(middle[longest].encode("utf-8")) - 1
+        if saved <= 0:
+            break
+        middle[longest] = "*"
+        excess -= saved
+    cut = fit_utf8(last, size - excess - 1)  # -1: a ":" may be needed
+    return replace(message, params=(*middle, cut)).to_bytes()
 
 
 def chunks(text: str, room: int) -> list[str]:

@@ -37,9 +37,10 @@ def is_channel_name(name: str, chantypes: str = ANY_CHANTYPES) -> bool:
 
 
 def valid_channel_name(name: str) -> bool:
-    """True for a channel name this server accepts (``#`` then 1..49 allowed characters)."""
+    """True for a channel name this server accepts: ``#``, then allowed characters, in all at
+    most ``CHANNELLEN`` bytes of UTF-8."""
     return (
-        1 < len(name) <= CHANNELLEN
+        1 < len(name) and len(name.encode("utf-8")) <= CHANNELLEN
         and is_channel_name(name, CHANTYPES)
         and _CHANNEL_FORBIDDEN.search(name) is None
     )

@@ -10,18 +10,22 @@ from twistedchat.server.state import (
     CHANLIMIT,
     HIGHEST_PREFIX,
     KICKLEN,
+    MAXTARGETS,
     MULTI_PREFIX,
     TOPICLEN,
     Channel,
     User,
-    valid_channel_name,
 )
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import chunks, fit_utf8
 from twistedchat.wire.message import MAX_LINE_BYTES, Message
+from twistedchat.wire.names import valid_channel_name
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
+
+#: Most channels one LIST shows a user who is not an IRC operator.
+LIST_MATCHES = 1000
 
 
 @command("JOIN", min_params=1)
@@ -162,9 +166,16 @@ def list_(core: ServerCore, user: User, msg: Message) -> None:
     else:
         channels = list(core.state.channels.values())
     core.reply(user, N.RPL_LISTSTART, "Channel", "Users  Name")
+    # At most LIST_MATCHES lines to one who is not an operator: one LIST cannot cost the server
+    # a pass over every channel of a large network.
+    left = LIST_MATCHES if not user.is_oper else len(channels)
     for channel in channels:
         if "s" in channel.modes and user not in channel.members:
             continue
+        if not left:
+            core.reply(user, N.ERR_TOOMANYMATCHES, "LIST", "Too many matches")
+            break
+        left -= 1
         core.reply(user, N.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
     core.reply(user, N.RPL_LISTEND, "End of /LIST")
 
@@ -219,7 +230,7 @@ def kick(core: ServerCore, user: User, msg: Message) -> None:
         return
     reason = fit_utf8(msg.params[2] if len(msg.params) > 2 and msg.params[2] else user.nick,
                       KICKLEN)
-    for nick in msg.params[1].split(","):
+    for nick in msg.params[1].split(",")[:MAXTARGETS]:
         target = core.state.find_user(nick)
         if target is None or target not in channel.members:
             core.reply(

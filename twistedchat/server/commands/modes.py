@@ -15,11 +15,10 @@ from twistedchat.server.state import (
     PREFIX_MODES,
     Channel,
     User,
-    normalize_mask,
 )
 from twistedchat.wire import numerics as N
 from twistedchat.wire.message import MAX_LINE_BYTES, Message, ascii_int
-from twistedchat.wire.names import CHANTYPES, is_channel_name
+from twistedchat.wire.names import CHANTYPES, is_channel_name, normalize_mask
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from twistedchat.server.commands.registration import REASONLEN
 from twistedchat.server.commands.table import command
 from twistedchat.server.state import User
 from twistedchat.wire import numerics as N
+from twistedchat.wire.fitting import fit_message, fit_utf8
 from twistedchat.wire.message import Message
 
 if TYPE_CHECKING:
@@ -36,5 +38,6 @@ def kill(core: ServerCore, user: User, msg: Message) -> None:
         core.reply(user, N.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
         return
     reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason"
-    target.send(Message("KILL", (target.nick, reason), user.source).to_bytes())
+    reason = fit_utf8(reason, REASONLEN - len(user.nick) - 12)  # fits in "Killed (nick (...))"
+    target.send(fit_message(Message("KILL", (target.nick, reason), user.source)))
     core.quit(target, f"Killed ({user.nick} ({reason}))")

@@ -13,14 +13,17 @@ from twistedchat.server.commands.registration import (
     send_motd,
 )
 from twistedchat.server.commands.table import command
-from twistedchat.server.state import AWAYLEN, User, mask_matches
+from twistedchat.server.state import AWAYLEN, User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import chunks, fit_utf8
 from twistedchat.wire.message import MAX_LINE_BYTES, Message, ascii_int
-from twistedchat.wire.names import CHANTYPES, is_channel_name
+from twistedchat.wire.names import CHANTYPES, is_channel_name, mask_matches
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
+
+#: Most replies a WHO by mask gives a user who is not an IRC operator.
+WHO_MATCHES = 500
 
 
 @command("MOTD")
@@ -65,7 +68,7 @@ def ison(core: ServerCore, user: User, msg: Message) -> None:
     """ISON <nickname>{ <nickname>}"""
     nicks = [n for p in msg.params for n in p.split()]
     online = [found.nick for n in nicks if (found := core.state.find_user(n)) and found.registered]
-    core.reply(user, N.RPL_ISON, " ".join(online))
+    core.reply_words(user, N.RPL_ISON, " ".join(online))
 
 
 @command("USERHOST", min_params=1)
@@ -78,7 +81,7 @@ def userhost(core: ServerCore, user: User, msg: Message) -> None:
             oper = "*" if found.is_oper else ""
             away = "-" if found.away else "+"
             replies.append(f"{found.nick}{oper}={away}{found.username}@{found.host}")
-    core.reply(user, N.RPL_USERHOST, " ".join(replies))
+    core.reply_words(user, N.RPL_USERHOST, " ".join(replies))
 
 
 @command("AWAY")
@@ -112,6 +115,9 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
                     continue
                 _who_reply(core, user, member, channel.name, channel.prefix_of(member, multi))
     else:
+        # A mask scans every user: at most WHO_MATCHES replies to one who is not an operator
+        # (as Hybrid and ratbox cap it), so one line cannot make the server send the whole network.
+        left = WHO_MATCHES if not user.is_oper else len(state.users)
         for other in list(state.registered_users()):
             visible = other is user or "i" not in other.modes or state.shares_channel(user, other)
             if visible and (
@@ -119,6 +125,10 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
                 or mask_matches(mask, other.nick)
                 or mask_matches(mask, other.host)
             ):
+                if not left:
+                    core.reply(user, N.ERR_TOOMANYMATCHES, "WHO", mask, "Too many matches")
+                    break
+                left -= 1
                 _who_reply(core, user, other, "*", "")
     core.reply(user, N.RPL_ENDOFWHO, mask, "End of WHO list")
 

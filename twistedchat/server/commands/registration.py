@@ -17,11 +17,11 @@ from twistedchat.server.state import (
     USER_MODES,
     User,
     Variant,
-    valid_nick,
 )
 from twistedchat.wire import numerics as N
-from twistedchat.wire.fitting import fit_utf8
+from twistedchat.wire.fitting import fit_message, fit_utf8
 from twistedchat.wire.message import Message, ascii_int
+from twistedchat.wire.names import valid_nick
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
@@ -78,7 +78,7 @@ def cap(core: ServerCore, user: User, msg: Message) -> None:
 
 
 def _cap_reply(core: ServerCore, user: User, sub: str, text: str) -> None:
-    user.send(Message("CAP", (user.nick, sub, text), core.config.name).to_bytes())
+    user.send(fit_message(Message("CAP", (user.nick, sub, text), core.config.name)))
 
 
 @command("PASS", min_params=1, pre_registration=True)
