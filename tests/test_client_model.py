@@ -386,3 +386,12 @@ def test_a_huge_channel_list_is_capped(session):
     session.on_channel_list([(f"#c{n}", 1, "") for n in range(MAX_LISTED + 5)], False)
     session.on_channel_list([("#late", 1, "")], True)
     assert len(session.channel_list) == MAX_LISTED
+
+
+def test_highlight_words_are_capped():
+    from twistedchat.client.filters import MAX_HIGHLIGHTS
+
+    filters = Filters()
+    filters.set_highlights("me", [f"w{n}" for n in range(MAX_HIGHLIGHTS + 10)])
+    assert len(filters.highlights) == MAX_HIGHLIGHTS
+    assert filters.mentions("w0 here") and not filters.mentions(f"w{MAX_HIGHLIGHTS} here")

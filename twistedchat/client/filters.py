@@ -61,9 +61,8 @@ class Filters:
     # -- mentions --------------------------------------------------------------------------------
 
     def set_highlights(self, nick: str, words: Iterable[str]) -> None:
-        cleaned = [w.strip() for w in words if w.strip()]
-        if len(cleaned) > MAX_HIGHLIGHTS:
-            raise FilterError(f"At most {MAX_HIGHLIGHTS} highlight words")
+        """The words that count as mentions besides ``nick``: the first :data:`MAX_HIGHLIGHTS`."""
+        cleaned = [w.strip() for w in words if w.strip()][:MAX_HIGHLIGHTS]
         self.highlights = cleaned
         self._pattern = self._compile(nick, cleaned)
 
