@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from qtclient.render import linkify, pending_html
+from qtclient.render import formatted, linkify, pending_html
+from twistedchat.client.formatting import strip
 from twistedchat.client.session import Conversation, Session
+
+#: Longest topic drawn in the topic bar (a server may send kilobytes).
+MAX_TOPIC_SHOWN = 400
 
 
 class CentreParts:
@@ -29,8 +33,10 @@ class CentreParts:
 
     def _show_topic(self, conversation: Conversation) -> None:
         if conversation.is_channel:
-            text = linkify(conversation.topic) if conversation.topic else \
-                "<i>No topic (set one with /topic)</i>"
+            topic = conversation.topic
+            if len(topic) > MAX_TOPIC_SHOWN:  # the whole topic is in the tooltip
+                topic = topic[:MAX_TOPIC_SHOWN] + "…"
+            text = formatted(topic) if topic else "<i>No topic (set one with /topic)</i>"
             if not conversation.joined:
                 text += " <i>(you are not in this channel)</i>"
         elif conversation.is_query:
@@ -39,7 +45,7 @@ class CentreParts:
             address = self.network(conversation).link.address
             text = f"{linkify(self.display_name(conversation))} at {address}"
         self.topic.setText(text)
-        self.topic.setToolTip(conversation.topic if conversation.is_channel else "")
+        self.topic.setToolTip(strip(conversation.topic) if conversation.is_channel else "")
 
     def _show_pending(self, conversation: Conversation) -> None:
         session = self.network(conversation).session

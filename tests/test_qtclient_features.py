@@ -324,3 +324,22 @@ async def test_the_ignore_list_is_remembered(apps, qtbot):
     await alice.quit()
     again = await apps.connected("alice")
     assert again.session.filters.ignores == ["*!*@bad.example"]
+
+
+def test_the_topic_bar_draws_formatting_and_caps_a_huge_topic(qtbot):
+    from twisted.internet.task import Clock
+
+    from qtclient.centre import MAX_TOPIC_SHOWN
+    from qtclient.window import MainWindow
+    from twistedchat.client.link import SessionLink
+    from twistedchat.client.session import Session
+
+    session = Session("viewer")
+    window = MainWindow(session, SessionLink(Clock(), session, "127.0.0.1", 1))
+    qtbot.addWidget(window)
+    session.on_join("#c", "viewer")
+    window.show_conversation("#c")
+    session.on_topic("#c", "\x02Rules\x02 <b>" + "x" * 5000)
+    assert '<span style="font-weight:bold">Rules</span> &lt;b&gt;' in window.topic.text()
+    assert len(window.topic.text()) < MAX_TOPIC_SHOWN + 200
+    assert window.topic.toolTip() == "Rules <b>" + "x" * 5000
