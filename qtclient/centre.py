@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qtclient.render import formatted, linkify, pending_html
-from twistedchat.client.formatting import strip
+from qtclient.render import formatted, linkify, pending_html, tooltip
 from twistedchat.client.session import Conversation, Session
 
 #: Longest topic drawn in the topic bar (a server may send kilobytes).
@@ -45,7 +44,7 @@ class CentreParts:
             address = self.network(conversation).link.address
             text = f"{linkify(self.display_name(conversation))} at {address}"
         self.topic.setText(text)
-        self.topic.setToolTip(strip(conversation.topic) if conversation.is_channel else "")
+        self.topic.setToolTip(tooltip(conversation.topic) if conversation.is_channel else "")
 
     def _show_pending(self, conversation: Conversation) -> None:
         session = self.network(conversation).session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PyQt6.QtCore import QSettings, pyqtSignal
+from PyQt6.QtCore import QSettings, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -107,6 +107,7 @@ class ConnectDialog(QDialog):
         self.channel = QLineEdit(initial.channel)
         self.channel.setPlaceholderText("#channel, or empty")
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # reasons may come from the server
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #c0392b")
         self.error.hide()

@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
 )
 
 from qtclient.menus import build_menu, conversation_commands, member_commands
+from qtclient.render import tooltip
 from twistedchat.client.session import Conversation
 
 KEY = Qt.ItemDataRole.UserRole
@@ -127,7 +128,7 @@ class ConversationList(QListWidget):
             label = name
         item.setText(label)
         left = conversation.is_channel and not conversation.joined
-        item.setToolTip(f"{name} (not joined: right-click to rejoin)" if left else name)
+        item.setToolTip(tooltip(f"{name} (not joined: right-click to rejoin)" if left else name))
         font = QFont(item.font())
         font.setBold(bool(conversation.unread))
         font.setItalic(left or conversation.muted)
@@ -189,7 +190,7 @@ class MemberPane(QWidget):
         for member in members:
             item = QListWidgetItem(member.prefix[:1] + member.nick)
             item.setData(KEY, member.nick)
-            item.setToolTip(member.nick + (" (away)" if member.away else ""))
+            item.setToolTip(tooltip(member.nick + (" (away)" if member.away else "")))
             if member.away:
                 item.setForeground(away_colour)
             self.list.addItem(item)

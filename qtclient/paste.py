@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QMessageBox, QWidget
 
 #: Lines quoted in the question, so the user sees what is about to go.
@@ -16,11 +18,12 @@ def confirm_paste(parent: QWidget, lines: list[str], target: str,
     box = QMessageBox(parent)
     box.setWindowTitle("Send a paste")
     box.setIcon(QMessageBox.Icon.Question)
+    box.setTextFormat(Qt.TextFormat.PlainText)
     box.setText(f"Send {len(lines)} lines to {target}?")
-    preview = "\n".join(line[:80] for line in lines[:PREVIEW_LINES])
+    preview = "<br>".join(html.escape(line[:80]) for line in lines[:PREVIEW_LINES])
     more = len(lines) - PREVIEW_LINES
-    box.setInformativeText(preview + (f"\n… and {more} more" if more > 0 else "")
-                           + "\n\nThey go out a few a second, in order.")
+    box.setInformativeText(f"<p>{preview}" + (f"<br>… and {more} more" if more > 0 else "")
+                           + "</p><p>They go out a few a second, in order.</p>")
     send_button = box.addButton(f"Send {len(lines)} lines", QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(send_button)

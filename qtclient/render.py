@@ -82,6 +82,12 @@ def linkify(text: str) -> str:
     return "".join(out)
 
 
+def tooltip(text: str) -> str:
+    """Server-given ``text`` as a tooltip: always rich text, escaped, so a name or topic holding
+    ``<b>`` or ``<img>`` is shown as typed and never interpreted."""
+    return f"<p>{html.escape(strip(text))}</p>" if text else ""
+
+
 def strip_formatting(text: str) -> str:
     return strip(text)
 

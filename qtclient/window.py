@@ -131,6 +131,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self.setCentralWidget(splitter)
         keys.install(self)
         self.status_label = QLabel(session.status)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # reasons come from servers
         self.statusBar().addWidget(self.status_label, 1)
         self.add_network(session, link, logger)
         self.apply_preferences(self.preferences)

@@ -85,7 +85,7 @@ async def test_member_menu_and_away_members_greyed(apps, qtbot):
     bob_item = window.members.findItems("bob", Qt.MatchFlag.MatchExactly)[0]
     alice_item = window.members.findItems("@alice", Qt.MatchFlag.MatchExactly)[0]
     assert bob_item.foreground().color() != alice_item.foreground().color()
-    assert "(away)" in bob_item.toolTip()
+    assert bob_item.toolTip() == "<p>bob (away)</p>"
     menu = window.member_pane.menu_for("bob")
     labels = [a.text() for a in menu.actions() if a.text()]
     assert labels == ["Open conversation", "Who is this?", "Give op", "Take op", "Give voice",
@@ -342,4 +342,23 @@ def test_the_topic_bar_draws_formatting_and_caps_a_huge_topic(qtbot):
     session.on_topic("#c", "\x02Rules\x02 <b>" + "x" * 5000)
     assert '<span style="font-weight:bold">Rules</span> &lt;b&gt;' in window.topic.text()
     assert len(window.topic.text()) < MAX_TOPIC_SHOWN + 200
-    assert window.topic.toolTip() == "Rules <b>" + "x" * 5000
+    assert window.topic.toolTip() == "<p>Rules &lt;b&gt;" + "x" * 5000 + "</p>"
+
+
+def test_text_from_servers_or_pastes_is_never_taken_as_html(qtbot):
+    from twisted.internet.task import Clock
+
+    from qtclient.window import MainWindow
+    from twistedchat.client.link import SessionLink
+    from twistedchat.client.session import Session
+
+    session = Session("viewer")
+    window = MainWindow(session, SessionLink(Clock(), session, "127.0.0.1", 1))
+    qtbot.addWidget(window)
+    session.set_status("Connection lost: <img src=x> <b>bold</b>", False)
+    assert window.status_label.textFormat() == Qt.TextFormat.PlainText
+    session.on_join("#c", "viewer")
+    window.show_conversation("#c")
+    window.ask_paste(["<i>one</i>", "two"])
+    assert "&lt;i&gt;one&lt;/i&gt;" in window.paste_box.informativeText()
+    window.paste_box.reject()
