@@ -177,6 +177,7 @@ class ChatApp:
             apply_theme(preferences.theme)
 
     def _failed(self, failure: Failure) -> None:
+        self._first_channels = None  # the dialog's channel counts from now on
         if failure.check(LinkError):
             error: LinkError = failure.value  # type: ignore[assignment]
             if str(error) == "Cancelled":

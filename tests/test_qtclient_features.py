@@ -362,3 +362,21 @@ def test_text_from_servers_or_pastes_is_never_taken_as_html(qtbot):
     window.ask_paste(["<i>one</i>", "two"])
     assert "&lt;i&gt;one&lt;/i&gt;" in window.paste_box.informativeText()
     window.paste_box.reject()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_auto_connect_server_that_is_down_leaves_the_dialog_in_charge(
+        apps, qtbot, store):
+    from helpers import free_port
+
+    save_servers(store, [ServerEntry("Down", "127.0.0.1", free_port(), "zoe",
+                                     channels=["#gone"], auto_connect=True)])
+    app = apps.make(connect_now=False)
+    await wait_until(lambda: "connection refused" in app.dialog.error.text(), "says why")
+    app.dialog.host.setText(apps.server.host)
+    app.dialog.port.setValue(apps.server.port)
+    app.dialog.channel.setText("#here")
+    qtbot.mouseClick(app.dialog.join_button, Qt.MouseButton.LeftButton)
+    await wait_until(lambda: app.window is not None and app.session.find("#here") is not None
+                     and app.session.find("#here").joined, "joined the dialog's channel")
+    assert app.session.find("#gone") is None
