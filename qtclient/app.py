@@ -70,6 +70,7 @@ class ChatApp:
         if not self.connect_now and automatic and automatic[0].problem() is None:
             self.initial, self.connect_now = automatic[0].settings(), True
             self._first_channels = automatic[0].channels
+            self.dialog.set_values(self.initial)  # shown filled in if that server is down
         problem = self.initial.problem() if self.connect_now else None
         if self.connect_now and problem is None:
             self.connect(self.initial)

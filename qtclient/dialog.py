@@ -131,6 +131,15 @@ class ConnectDialog(QDialog):
         layout.addWidget(self.buttons)
         (self.host if not initial.host else self.nick).setFocus()
 
+    def set_values(self, settings: ConnectSettings) -> None:
+        """Show ``settings`` (the server the client tried by itself, say)."""
+        self.host.setText(settings.host)
+        self.port.setValue(settings.port)
+        self.nick.setText(settings.nick)
+        self.tls.setChecked(settings.tls)
+        self.tls_ca = settings.tls_ca
+        self.channel.setText(settings.channel)
+
     def values(self) -> ConnectSettings:
         return ConnectSettings(
             host=self.host.text().strip(),

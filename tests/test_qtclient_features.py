@@ -373,6 +373,7 @@ async def test_an_auto_connect_server_that_is_down_leaves_the_dialog_in_charge(
                                      channels=["#gone"], auto_connect=True)])
     app = apps.make(connect_now=False)
     await wait_until(lambda: "connection refused" in app.dialog.error.text(), "says why")
+    assert (app.dialog.nick.text(), app.dialog.channel.text()) == ("zoe", "#gone")
     app.dialog.host.setText(apps.server.host)
     app.dialog.port.setValue(apps.server.port)
     app.dialog.channel.setText("#here")
