@@ -72,3 +72,36 @@ def test_who_after_our_join_marks_away_members_quietly():
     channel = link.session.find("#c")
     assert channel.members["bob"].away and len(channel.lines) == before
     assert not any("WHO" in line.text for line in link.session.server.lines)
+
+
+
+
+class RefusingEndpoint:
+    """A client endpoint every connection attempt of which is refused; counts the attempts."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def connect(self, factory):
+        from twisted.internet import defer, error
+
+        self.attempts += 1
+        return defer.fail(error.ConnectionRefusedError())
+
+
+def test_a_refused_first_connection_stops_retrying():
+    """The ClientService is stopped for good, not left retrying in the background."""
+    from twistedchat.client.link import LinkError
+
+    clock = Clock()
+    link = SessionLink(clock, Session("me"), "127.0.0.1", 1, initial_delay=1.0)
+    endpoint = RefusingEndpoint()
+    link.endpoint = lambda: endpoint
+    failures: list = []
+    link.start().addErrback(failures.append)
+    clock.advance(3.0)  # failing at once, it is reported on the next attempt (1 s + jitter)
+    assert failures and failures[0].check(LinkError)
+    assert "connection refused" in str(failures[0].value)
+    attempts = endpoint.attempts
+    clock.advance(600)
+    assert endpoint.attempts == attempts and link.service is None

@@ -445,7 +445,12 @@ class SessionLink:
 
     def _fail_first(self, message: str, suggested_nick: str | None = None) -> None:
         first, self._first = self._first, None
-        self._stop_service()
+        # Called from inside the ClientService's own callbacks, which cannot stop it there and
+        # then (it would go on retrying in the background): it is stopped on the next turn.
+        self.stopping = True
+        service, self.service = self.service, None
+        if service is not None and service.running:
+            self.reactor.callLater(0, service.stopService)
         self.session.set_status(message, False)
         if first is not None:
             first.errback(LinkError(message, suggested_nick))
