@@ -32,6 +32,21 @@ def system_theme():
     apply_theme("system")
 
 
+@pytest.fixture
+def offline(qtbot):
+    """A window over a session that is not connected (its link never runs): (window, session)."""
+    from twisted.internet.task import Clock
+
+    from qtclient.window import MainWindow
+    from twistedchat.client.link import SessionLink
+    from twistedchat.client.session import Session
+
+    session = Session("viewer")
+    window = MainWindow(session, SessionLink(Clock(), session, "127.0.0.1", 1))
+    qtbot.addWidget(window)
+    return window, session
+
+
 def action(menu, label: str):
     return next(a for a in menu.actions() if a.text() == label)
 
@@ -254,16 +269,10 @@ async def test_auto_connect_servers_connect_at_start_without_the_dialog(
         ["TestNet", "#a", "#b"], ["OtherNet", "#c"]], "both networks with their channels")
 
 
-def test_a_huge_burst_is_drawn_over_several_event_loop_turns(qtbot):
-    from twisted.internet.task import Clock
+def test_a_huge_burst_is_drawn_over_several_event_loop_turns(offline, qtbot):
+    from qtclient.window import FLUSH_CHUNK
 
-    from qtclient.window import FLUSH_CHUNK, MainWindow
-    from twistedchat.client.link import SessionLink
-    from twistedchat.client.session import Session
-
-    session = Session("viewer")
-    window = MainWindow(session, SessionLink(Clock(), session, "127.0.0.1", 1))
-    qtbot.addWidget(window)
+    window, session = offline
     session.on_join("#b", "viewer")
     window.flush()
     for n in range(1000):
@@ -326,17 +335,10 @@ async def test_the_ignore_list_is_remembered(apps, qtbot):
     assert again.session.filters.ignores == ["*!*@bad.example"]
 
 
-def test_the_topic_bar_draws_formatting_and_caps_a_huge_topic(qtbot):
-    from twisted.internet.task import Clock
-
+def test_the_topic_bar_draws_formatting_and_caps_a_huge_topic(offline):
     from qtclient.centre import MAX_TOPIC_SHOWN
-    from qtclient.window import MainWindow
-    from twistedchat.client.link import SessionLink
-    from twistedchat.client.session import Session
 
-    session = Session("viewer")
-    window = MainWindow(session, SessionLink(Clock(), session, "127.0.0.1", 1))
-    qtbot.addWidget(window)
+    window, session = offline
     session.on_join("#c", "viewer")
     window.show_conversation("#c")
     session.on_topic("#c", "\x02Rules\x02 <b>" + "x" * 5000)
@@ -345,16 +347,8 @@ def test_the_topic_bar_draws_formatting_and_caps_a_huge_topic(qtbot):
     assert window.topic.toolTip() == "<p>Rules &lt;b&gt;" + "x" * 5000 + "</p>"
 
 
-def test_text_from_servers_or_pastes_is_never_taken_as_html(qtbot):
-    from twisted.internet.task import Clock
-
-    from qtclient.window import MainWindow
-    from twistedchat.client.link import SessionLink
-    from twistedchat.client.session import Session
-
-    session = Session("viewer")
-    window = MainWindow(session, SessionLink(Clock(), session, "127.0.0.1", 1))
-    qtbot.addWidget(window)
+def test_text_from_servers_or_pastes_is_never_taken_as_html(offline):
+    window, session = offline
     session.set_status("Connection lost: <img src=x> <b>bold</b>", False)
     assert window.status_label.textFormat() == Qt.TextFormat.PlainText
     session.on_join("#c", "viewer")
