@@ -35,7 +35,7 @@ class CentreParts:
             topic = conversation.topic
             if len(topic) > MAX_TOPIC_SHOWN:  # the whole topic is in the tooltip
                 topic = topic[:MAX_TOPIC_SHOWN] + "…"
-            text = formatted(topic) if topic else "<i>No topic (set one with /topic)</i>"
+            text = formatted(topic, self.colours) if topic else "<i>No topic (set one with /topic)</i>"
             if not conversation.joined:
                 text += " <i>(you are not in this channel)</i>"
         elif conversation.is_query:

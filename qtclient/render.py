@@ -26,14 +26,19 @@ class Colours:
     error: str
     mention_background: str
     link: str
+    #: the 16 mIRC colours as drawn on this background when a line gives no background of its
+    #: own (white text on white, or navy on near-black, would be unreadable)
+    mirc: tuple[str, ...] = MIRC_COLOURS
 
 
 #: Readable on a light background, distinct from each other; a nick always gets the same one.
 LIGHT = Colours(
-    nicks=("#2e86c1", "#c0392b", "#138d90", "#229954", "#d35400", "#3949ab", "#8e44ad", "#c2185b",
-           "#7d7d00", "#a0522d", "#1a5276", "#b7950b", "#5b2c6f", "#00897b", "#6d4c41", "#e74c3c"),
+    nicks=("#2874a6", "#c0392b", "#0e7c7f", "#1e8449", "#b8410a", "#3949ab", "#8e44ad", "#c2185b",
+           "#6b6b00", "#a0522d", "#1a5276", "#8a6f00", "#5b2c6f", "#117a65", "#6d4c41", "#d04020"),
     time="#7f8c8d", event="#707b7c", error="#c0392b", mention_background="#fff3c4",
     link="#1a5fb4",
+    mirc=("#5d6d7e", "#000000", "#00007f", "#007a00", "#e00000", "#7f0000", "#9c009c", "#a65300",
+          "#7a6b00", "#1e7b1e", "#007a7a", "#007575", "#0000fc", "#c000c0", "#6b6b6b", "#5d5d5d"),
 )
 #: The same roles on a dark background: lighter, less saturated colours.
 DARK = Colours(
@@ -41,6 +46,8 @@ DARK = Colours(
            "#d4d46a", "#e0a47a", "#85c1e9", "#f7dc6f", "#bb8fce", "#4db6ac", "#bcaaa4", "#ff8a80"),
     time="#95a5a6", event="#aab7b8", error="#ff7b6b", mention_background="#5a4a16",
     link="#8ab4f8",
+    mirc=("#ffffff", "#a0a0a0", "#7f9fff", "#4fd04f", "#ff5c5c", "#d97a7a", "#d070d0", "#fc9f40",
+          "#ffff00", "#00fc00", "#40c8c8", "#00ffff", "#8080ff", "#ff70ff", "#a8a8a8", "#d2d2d2"),
 )
 NICK_COLOURS = LIGHT.nicks
 TIME_COLOUR = LIGHT.time
@@ -92,7 +99,7 @@ def strip_formatting(text: str) -> str:
     return strip(text)
 
 
-def _styled(run: str, style: Style) -> str:
+def _styled(run: str, style: Style, colours: Colours) -> str:
     """One run of text with its mIRC style as HTML."""
     body = linkify(run)
     if style.plain:
@@ -101,8 +108,8 @@ def _styled(run: str, style: Style) -> str:
     fg, bg = style.foreground, style.background
     if style.reverse:
         fg, bg = (bg if bg is not None else 0), (fg if fg is not None else 1)
-    if fg is not None:
-        css.append(f"color:{MIRC_COLOURS[fg]}")
+    if fg is not None:  # on the view's own background, a colour readable there
+        css.append(f"color:{(MIRC_COLOURS if bg is not None else colours.mirc)[fg]}")
     if bg is not None:
         css.append(f"background-color:{MIRC_COLOURS[bg]}")
     if style.bold:
@@ -118,11 +125,11 @@ def _styled(run: str, style: Style) -> str:
     return f'<span style="{";".join(css)}">{body}</span>'
 
 
-def formatted(text: str) -> str:
+def formatted(text: str, colours: Colours | None = None) -> str:
     """``text`` with its mIRC formatting drawn and its web addresses made links, escaped."""
     if not has_codes(text):
         return linkify(text)
-    return "".join(_styled(run, style) for run, style in parse(text))
+    return "".join(_styled(run, style, colours or LIGHT) for run, style in parse(text))
 
 
 def line_html(line: Line, colours: Colours = LIGHT,
@@ -133,7 +140,7 @@ def line_html(line: Line, colours: Colours = LIGHT,
         when = html.escape(when)
     stamp = f'<span style="color:{colours.time}">{when}</span>&nbsp; '
 
-    text = formatted(line.text)
+    text = formatted(line.text, colours)
     if line.kind is Kind.MESSAGE or line.kind is Kind.NOTICE:
         colour = nick_colour(line.nick, colours)
         name = html.escape(line.nick)

@@ -415,7 +415,7 @@ async def test_bug12_mirc_formatting_is_drawn_and_typeable(apps, qtbot):
     await wait_until(lambda: "loudred" in apps.text(bob, "#lobby"), "bob reads it")
     html = bob.window.views[id(bob.session.find("#lobby"))].toHtml()
     assert "font-weight:700" in html or "font-weight:600" in html
-    assert "color:#ff0000" in html
+    assert f"color:{bob.window.colours.mirc[4]}" in html  # red, as drawn on this background
 
 
 @pytest_twisted.ensureDeferred

@@ -185,3 +185,38 @@ def test_dark_colours_differ_and_the_time_format_is_used():
 
     html = line_html(line(text="hi"), DARK, "%H:%M:%S")
     assert "12:05:00" in html and DARK.time in html and nick_colour("bob", DARK) in html
+
+
+def test_mirc_colours_without_a_background_stay_readable_on_either_theme():
+    from qtclient.render import DARK, LIGHT, formatted
+
+    assert formatted("\x0300white", LIGHT) == '<span style="color:#5d6d7e">white</span>'
+    assert formatted("\x0302navy", DARK) == '<span style="color:#7f9fff">navy</span>'
+    assert formatted("\x0300,01white on black", LIGHT) == (
+        '<span style="color:#ffffff;background-color:#000000">white on black</span>')
+
+
+def _luminance(colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_line_colour_is_readable_on_its_background(theme):
+    """WCAG contrast: 4.5 for nicks, errors, links and mIRC colours; 3 for quiet times and events."""
+    from qtclient.render import DARK, LIGHT
+
+    colours, base = (LIGHT, "#ffffff") if theme == "light" else (DARK, "#1b1e20")
+    for colour in (*colours.nicks, *colours.mirc, colours.error, colours.link):
+        assert _contrast(colour, base) >= 4.5, colour
+    for colour in (colours.time, colours.event):
+        assert _contrast(colour, base) >= 3, colour
