@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PyQt6.QtCore import QPoint, Qt
-from PyQt6.QtGui import QColor, QFont, QPalette
+from PyQt6.QtCore import QModelIndex, QPoint, Qt
+from PyQt6.QtGui import QColor, QFont, QPainter, QPalette
 from PyQt6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -17,6 +17,8 @@ from PyQt6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -67,6 +69,22 @@ def members_label(count: int) -> str:
 
 
 GROUP = Qt.ItemDataRole.UserRole + 1
+#: How far a network's channels and private conversations sit right of its server entry.
+GROUP_INDENT = 12
+
+
+class GroupIndent(QStyledItemDelegate):
+    """Draws a network's conversations indented under its server entry, like a tree."""
+
+    def __init__(self, is_server: Callable[[QModelIndex], bool], parent: QWidget) -> None:
+        super().__init__(parent)
+        self._is_server = is_server
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        if not self._is_server(index):
+            option = QStyleOptionViewItem(option)
+            option.rect = option.rect.adjusted(GROUP_INDENT, 0, 0, 0)
+        super().paint(painter, option, index)
 
 
 class ConversationList(QListWidget):
@@ -84,6 +102,11 @@ class ConversationList(QListWidget):
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu_at)
+        self.setItemDelegate(GroupIndent(self._index_is_server, self))
+
+    def _index_is_server(self, index: QModelIndex) -> bool:
+        conversation = self._conversations.get(index.data(KEY))
+        return conversation is None or conversation.is_server
 
     def conversation_of(self, item: QListWidgetItem | None) -> Conversation | None:
         return self._conversations.get(item.data(KEY)) if item is not None else None

@@ -232,6 +232,9 @@ async def test_server_list_connects_a_second_network_into_the_same_window(
                      window.networks[1].session.find("#second").joined, "second network joined")
     await wait_until(lambda: window.conversation_groups() == [
         ["TestNet", "#lobby"], ["OtherNet", "#other", "#second"]], "grouped per network")
+    listing = window.conversations
+    assert [listing._index_is_server(listing.model().index(row, 0))
+            for row in range(listing.count())] == [True, False, True, False, False]  # a tree
     window.show_conversation("#other", network=1)
     assert window.session is window.networks[1].session
     type_line(qtbot, alice, "hello other")
