@@ -11,7 +11,14 @@ import os
 os.environ.setdefault("QT_API", "pyqt6")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import pytest  # noqa: E402
 import pytest_twisted  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# The machines are shared and noisy: hypothesis's per-example deadline would measure the machine's
+# load, not the code, so it is off (no test here asserts a timing).
+settings.register_profile("twistedchat", deadline=None)
+settings.load_profile("twistedchat")
 
 
 def _install_qt_reactor() -> None:
@@ -42,3 +49,19 @@ async def chat_server():
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def clock():
+    """A clock the test moves by hand (for tests of the sans-IO core)."""
+    from core_peers import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def core(clock):
+    """A sans-IO core named ``irc.test`` on that clock (see ``core_peers.make_core``)."""
+    from core_peers import make_core
+
+    return make_core(clock)
