@@ -341,3 +341,16 @@ async def test_one_nick_claim_at_a_time_per_connection(network: list[Node]) -> N
     await alice.expect("NICK", "first", source="alice!")
     await all_know(network, "first")
     assert not any(n.knows("second") or n.knows("alice") for n in network)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_nick_while_another_was_asked_for_registers_that_one(
+        redis: RedisServer, network: list[Node]) -> None:
+    # A nick held in Redis that this node has not heard of yet (as in a race).
+    redis.cli("HSET", "twistedchat:ClusterNet:nicks", "elsewhere", "z.node")
+    client = await connect(network[0].client_endpoint)
+    client.send("NICK elsewhere", "USER x 0 * :x", "NICK instead")
+    await client.expect("433", None, "elsewhere")
+    welcome = await client.expect("001")
+    assert welcome.params[0] == "instead"
+    client.close()

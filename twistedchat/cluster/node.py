@@ -285,15 +285,17 @@ class ClusterNode:
         self._claiming.discard(user)
         core = self.core
         if not isinstance(result, list) or result[0] != 1:
-            if isinstance(result, list) or result == -1:
+            if isinstance(result, list):  # another node holds it
+                core.reply(user, N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            else:  # Redis away, or this node fenced (it registers again): try again shortly
                 if result == -1:
                     self.control.cut()
-                core.reply(user, N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
-            else:
                 core.reply(user, N.ERR_UNAVAILRESOURCE, nick,
                            "Nick/channel is temporarily unavailable (the network is resyncing)")
             if not user.registered and user.folded == folded:
                 user.nick, user.folded = "*", ""
+            elif not user.registered and user.folded and user in core.state.connections:
+                try_register(core, user)  # it asked for another nick meanwhile: claim that one
             return
         if user not in core.state.connections:
             self._release(folded)
