@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot test lint bench bench-quick bench-client bench-pypy profile clean system-deps
+.PHONY: run client bot screenshot test lint fuzz bench bench-quick bench-client bench-pypy profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ test: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The stateful fuzz of the line pipeline (tests/test_fuzz_pipeline.py), far longer than in make test,
+# shrinking what it finds. FUZZ_EXAMPLES=N FUZZ_STEPS=N make fuzz for another budget.
+FUZZ_EXAMPLES ?= 5000
+FUZZ_STEPS ?= 80
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STEPS=$(FUZZ_STEPS) FUZZ_SHRINK=1 QT_QPA_PLATFORM=offscreen QT_API=pyqt6 \
+		$(BIN)/python -m pytest -p no:timeout -q tests/test_fuzz_pipeline.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

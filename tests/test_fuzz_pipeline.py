@@ -27,14 +27,14 @@ import os
 from helpers import ErrorEvents, FakeClient, clocked_factory
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from twistedchat.server.net import ChatFactory
 from twistedchat.wire.message import MAX_LINE_BYTES, Message, parse
 from twistedchat.wire.names import casefold
 
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
-FUZZ_STEPS = int(os.environ.get("FUZZ_STEPS", "30"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
+FUZZ_STEPS = int(os.environ.get("FUZZ_STEPS", "40"))
 
 #: At most this many connections at once (a disconnected one can be replaced).
 MAX_CLIENTS = 5
@@ -44,17 +44,20 @@ MAX_SERVER_TAGS_BYTES = 8191
 PING_PATIENCE = 60.0
 
 NICKS = ["alice", "bob", "carol", "Dave", "eve[1]", "x" * 30, "ALICE", "zoë", "9lives"]
-CHANNELS = ["#c", "#d", "#C", "#secret", "#" + "y" * 49, "#é", "&bad", "#a,b", "#"]
+#: Repeats make the common names likelier, so that most lines land on a real channel or user.
+CHANNELS = ["#c"] * 6 + ["#d"] * 3 + ["#C", "#secret", "#" + "y" * 49, "#é", "&bad", "#a,b", "#"]
 CAPS = ["message-tags", "server-time", "echo-message", "multi-prefix", "userhost-in-names",
         "away-notify", "invite-notify"]
 
 _words = st.sampled_from([
     "", "hi", "hello world", ":colon", " lead", "trail ", "é" * 140, "€" * 200, "😀" * 130,
-    "x" * 450, "y" * 520, "*", "*!*@*", "*a*a*a*b", "?", ",", "a,b", "\x01ACTION waves\x01",
-    "\x02bold\x0f", "\t", "\x7f", "\u2028",
+    "€" * 400, "😀" * 101, "x" * 450, "y" * 520, "*", "*!*@*", "*a*a*a*b", "?", ",", "a,b",
+    "\x01ACTION waves\x01", "\x02bold\x0f", "\t", "\x7f", "\u2028",
 ])
 _text = st.one_of(
     _words,
+    # long runs of 1- to 4-byte characters: near the line limit in bytes, far under it in characters
+    st.builds(lambda ch, n: ch * n, st.sampled_from(["x", "é", "€", "😀"]), st.integers(0, 500)),
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0"),
             max_size=40),
 )
@@ -74,6 +77,8 @@ def _valid_line(draw: st.DrawFn) -> str:
         "privmsg", "notice", "tagmsg", "join", "part", "topic", "mode", "umode", "kick",
         "invite", "nick", "away", "who", "whois", "whowas", "list", "names", "query", "oper",
         "kill", "cap", "user", "quit",
+        # the ones that store or relay text, or change membership, twice as often
+        "privmsg", "join", "topic", "mode", "kick", "away", "part", "nick", "who", "whois",
     ]))
     text = draw(_text)
     if kind in ("privmsg", "notice"):
@@ -151,8 +156,17 @@ _BREAKERS = {
 
 @st.composite
 def command_lines(draw: st.DrawFn) -> bytes:
-    """One line without its line ending: valid, or valid then broken one way."""
+    """One line without its line ending: valid, or valid then broken one way.
+
+    Half of the lines with a trailing parameter have it filled up to the line limit, with 1- to
+    4-byte characters: the longest a client may send, which the server must still fit into its
+    own (longer-prefixed) lines.
+    """
     line = _valid_line(draw).encode("utf-8")
+    fill = draw(st.sampled_from([None, None, None, "x", "é", "€", "😀"]))
+    if fill is not None and b" :" in line:
+        unit = fill.encode("utf-8")
+        line += unit * ((MAX_LINE_BYTES - 2 - len(line)) // len(unit))
     breaker = draw(st.one_of(st.none(), st.sampled_from(sorted(_BREAKERS))))
     if breaker is None:
         return line
@@ -277,6 +291,15 @@ class PipelineMachine(RuleBasedStateMachine):
 
     # -- rules -----------------------------------------------------------------------------------
 
+    @initialize(caps=st.lists(st.lists(st.sampled_from(CAPS), unique=True, max_size=4),
+                              min_size=3, max_size=3))
+    def three_members(self, caps: list[list[str]]) -> None:
+        """Start from three registered users in #c, the first its operator and an IRC operator."""
+        for number, (nick, wanted) in enumerate(zip(["alice", "bob", "carol"], caps, strict=True)):
+            self.connect(nick, wanted, f"{nick} Tester", register=True)
+            self.peers[-1].client.send("JOIN #c", *(["OPER admin secret"] if number == 0 else []))
+            self.settle()
+
     @precondition(lambda self: len(self.peers) < MAX_CLIENTS)
     @rule(nick=st.sampled_from(NICKS), caps=st.lists(st.sampled_from(CAPS), unique=True, max_size=4),
           realname=_text, register=st.booleans())
@@ -385,48 +408,50 @@ class PipelineMachine(RuleBasedStateMachine):
                     f"{user.nick} was told {sorted(peer.channels)}, state has {sorted(user.channels)}"
                 )
 
-    @invariant()
-    def every_connection_answers_ping_and_names_match(self) -> None:
-        """PING each open connection (and NAMES each channel through one member); wait for PONG."""
+    def ping_and_wait(self, extra: dict[Peer, list[str]]) -> None:
+        """Send each peer its ``extra`` lines then a PING; wait (bounded) for every PONG.
+
+        Lines are handled in order per connection, so once a peer's PONG is back everything it
+        sent before has been handled. Peers the server closes meanwhile are let off.
+        """
         asked: dict[Peer, str] = {}
-        names_asked: dict[Peer, list[str]] = {}
-        channels = dict(self.factory.core.state.channels)
-        for peer in list(self.peers):
+        for peer, lines in extra.items():
             token = f"fuzz-{next(self.pings)}"
-            lines = []
-            user = peer.user
-            if user.registered:
-                mine = [c for f, c in channels.items() if f in user.channels]
-                for channel in mine:
-                    del channels[channel.folded]
-                names_asked[peer] = [c.folded for c in mine]
-                lines += [f"NAMES {c.name}" for c in mine]
-            lines.append(f"PING :{token}")
             asked[peer] = token
-            peer.names.clear()
-            peer.client.send(*lines)
+            peer.client.send(*lines, f"PING :{token}")
         waited = 0.0
         while True:
             self.settle()
             waiting = [p for p, token in asked.items() if p in self.peers and token not in p.pongs]
             if not waiting:
-                break
+                return
             assert waited < PING_PATIENCE, (
                 f"no PONG from {[p.nick or p.number for p in waiting]} after {waited} clock seconds"
             )
             self.clock.advance(0.5)
             waited += 0.5
+
+    @invariant()
+    def every_connection_answers_ping_and_names_match(self) -> None:
+        """PING every open connection; then NAMES each channel through one member."""
+        self.ping_and_wait({peer: [] for peer in self.peers})
+        # Nothing is queued anywhere now, so the state stays as it is while NAMES is answered.
+        asked: dict[Peer, list[str]] = {}
+        for channel in self.factory.core.state.channels.values():
+            member = next(p for p in self.peers if p.user in channel.members)
+            asked.setdefault(member, []).append(channel.folded)
+            member.names.pop(channel.folded, None)
+        self.ping_and_wait({peer: [f"NAMES {f}" for f in folded] for peer, folded in asked.items()})
         state = self.factory.core.state
-        for peer, folded_names in names_asked.items():
+        for peer, folded_names in asked.items():
             if peer not in self.peers:
                 continue
             for folded in folded_names:
-                channel = state.channels.get(folded)
-                if channel is None or peer.user not in channel.members:
-                    continue  # changed while waiting (a kick by a timed-out flood line, say)
-                shown = sorted(casefold(n.lstrip("@+").split("!", 1)[0]) for n in peer.names.get(folded, []))
+                channel = state.channels[folded]
+                shown = sorted(casefold(n.lstrip("@+").split("!", 1)[0]) for n in peer.names[folded])
                 assert shown == sorted(m.folded for m in channel.members), (
-                    f"NAMES {channel.name} shows {shown}, members are {sorted(m.nick for m in channel.members)}"
+                    f"NAMES {channel.name} shows {shown}, members are "
+                    f"{sorted(m.nick for m in channel.members)}"
                 )
 
 
