@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot test lint fuzz bench bench-quick bench-client bench-pypy profile clean system-deps
+.PHONY: run client bot screenshot test fuzz lint bench bench-quick bench-client bench-pypy profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[client,test]'
 	# An editable install hides twisted/plugins/ from Twisted's plugin search; putting the checkout
 	# itself on sys.path (a .pth file) lets twistd find the chat plugin from any directory.
 	$(BIN)/python -c 'import os, sysconfig; open(os.path.join(sysconfig.get_path("purelib"), "twistedchat-checkout.pth"), "w").write(os.getcwd() + "\n")'

@@ -152,3 +152,23 @@ def test_token_bucket_waits_always_move_the_clock():
                 waits += 1
                 wait = bucket.take(now)
         assert waits <= 2 * (200 - 10)
+
+
+def test_fit_utf8_and_split_text_cut_at_the_same_place():
+    from twistedchat.wire.fitting import fit_utf8
+
+    text = "aé🎲" * 20
+    for room in range(4, 40):
+        assert split_text(text, room)[0] == fit_utf8(text, room)
+
+
+def test_fit_message_keeps_every_line_within_512_bytes():
+    from twistedchat.wire.fitting import fit_message
+    from twistedchat.wire.message import Message
+
+    short = Message("PRIVMSG", ("#c", "hi"), "a!b@c")
+    assert fit_message(short) == short.to_bytes()
+    long_last = fit_message(Message("PRIVMSG", ("#c", "é" * 400), "a!b@c"))
+    assert len(long_last) <= 512 and long_last.decode().endswith("é\r\n")
+    long_middle = fit_message(Message("401", ("me", "x" * 600, "No such nick"), "server"))
+    assert len(long_middle) <= 512 and long_middle.startswith(b":server 401 me * :No such")

@@ -3,51 +3,22 @@
 from __future__ import annotations
 
 import pytest
+from core_peers import FakeClock, Peer, commands, make_core, register
 
+from twistedchat.server.commands import COMMANDS
+from twistedchat.server.commands.modes import CHANNEL_MODES
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
+from twistedchat.server.relay import Relay, Variant
+from twistedchat.server.state import (
+    FLAG_MODES,
+    LIST_MODES,
+    PARAM_MODES,
+    PREFIX_MODES,
+    SET_PARAM_MODES,
+)
 from twistedchat.wire import numerics as N
 from twistedchat.wire.message import Message, parse
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Peer:
-    """One connection as the core sees it, recording what it is sent."""
-
-    def __init__(self, core: ServerCore, host: str = "127.0.0.1") -> None:
-        self.core = core
-        self.raw: list[bytes] = []
-        self.closed = False
-        self.user = core.connect(host, lambda user: None, self._close)
-
-    @property
-    def received(self) -> list[Message]:
-        return [parse(line) for data in self.user.outbox for line in data.splitlines()]
-
-    def _close(self) -> None:
-        self.closed = True
-
-    def say(self, *lines: str) -> list[Message]:
-        self.user.outbox.clear()
-        for line in lines:
-            self.core.handle(self.user, parse(line))
-        return self.take()
-
-    def take(self) -> list[Message]:
-        out = self.received
-        self.raw.extend(self.user.outbox)
-        self.user.outbox.clear()
-        return out
-
-    def codes(self) -> list[str]:
-        return [m.command for m in self.take()]
 
 
 @pytest.fixture
@@ -57,23 +28,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def core(clock: FakeClock) -> ServerCore:
-    return ServerCore(
-        ServerConfig(name="irc.test", network="Test", opers={"admin": "secret"},
-                     motd=["hello", "world"]),
-        clock=clock,
-    )
-
-
-def register(core: ServerCore, nick: str, host: str = "127.0.0.1") -> Peer:
-    peer = Peer(core, host)
-    peer.say(f"NICK {nick}", f"USER {nick} 0 * :Real {nick}")
-    assert peer.user.registered, peer.received
-    peer.take()
-    return peer
-
-
-def commands(messages: list[Message]) -> list[str]:
-    return [m.command for m in messages]
+    return make_core(clock)
 
 
 # -- registration -----------------------------------------------------------------------------
@@ -95,7 +50,8 @@ def test_isupport_is_truthful(core):
     tokens = core.isupport_tokens()
     assert "CASEMAPPING=rfc1459" in tokens
     assert "PREFIX=(ov)@+" in tokens
-    assert "CHANMODES=b,k,l,imnst" in tokens
+    assert "CHANMODES=beI,k,l,imnst" in tokens
+    assert "MAXLIST=b:100,e:100,I:100" in tokens
     assert "NETWORK=Test" in tokens
 
 
@@ -424,9 +380,9 @@ def test_key_limit_and_ban(core):
 
 def test_mode_query_and_errors(core):
     alice, bob = register(core, "alice"), register(core, "bob")
-    alice.say("JOIN #c", "MODE #c +sk key")
+    alice.say("JOIN #c", "MODE #c +k key")
     got = alice.say("MODE #c")
-    assert got[0].params[1:] == ("#c", "+nstk", "key")
+    assert got[0].params[1:] == ("#c", "+ntk", "key")
     bob_view = bob.say("MODE #c")
     assert bob_view[0].params[-1] == "*"
     assert commands(alice.say("MODE #c +z")) == [N.ERR_UNKNOWNMODE]
@@ -583,3 +539,105 @@ def test_counts_that_are_digits_but_not_ascii_are_refused_not_crashed_on(core):
     alice.say("JOIN #c")
     assert commands(alice.say("MODE #c +l ²")) == [N.ERR_INVALIDMODEPARAM]
     assert commands(alice.say("MODE #c +l ١٢")) == [N.ERR_INVALIDMODEPARAM]  # Arabic-Indic
+
+
+# -- the command table ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_handler_docstring_is_its_syntax_line(name):
+    spec = COMMANDS[name]
+    assert spec.syntax.split()[0] == name
+    assert spec.handler.__doc__.strip().splitlines()[0] == spec.syntax
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in COMMANDS.items() if c.min_params))
+def test_missing_parameters_get_461_from_the_table(core, name):
+    alice = register(core, "alice")
+    if COMMANDS[name].oper_only:
+        alice.say("OPER admin secret")
+    got = alice.say(name)
+    assert commands(got) == [N.ERR_NEEDMOREPARAMS]
+    assert got[0].params[1:] == (name, "Not enough parameters")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in COMMANDS.items() if not c.pre_registration))
+def test_commands_after_registration_only_get_451_before(core, name):
+    assert commands(Peer(core).say(f"{name} x y z")) == [N.ERR_NOTREGISTERED]
+
+
+def test_operator_commands_get_481_from_the_table(core):
+    alice, _bob = register(core, "alice"), register(core, "bob")
+    for name in (n for n, c in COMMANDS.items() if c.oper_only):
+        assert commands(alice.say(f"{name} bob x")) == [N.ERR_NOPRIVILEGES]
+
+
+def test_channel_mode_table_covers_what_isupport_announces():
+    announced = LIST_MODES + PARAM_MODES + SET_PARAM_MODES + FLAG_MODES + PREFIX_MODES
+    assert sorted(CHANNEL_MODES) == sorted(announced)
+
+
+#: For each channel mode: the MODE line that sets it, the one that unsets it, and how to see it.
+MODE_CASES = {
+    "i": ("+i", "-i", lambda ch: "i" in ch.modes),
+    "m": ("+m", "-m", lambda ch: "m" in ch.modes),
+    "n": ("+n", "-n", lambda ch: "n" in ch.modes),
+    "s": ("+s", "-s", lambda ch: "s" in ch.modes),
+    "t": ("+t", "-t", lambda ch: "t" in ch.modes),
+    "b": ("+b bad", "-b bad!*@*", lambda ch: "bad!*@*" in ch.bans),
+    "e": ("+e good", "-e good!*@*", lambda ch: "good!*@*" in ch.excepts),
+    "I": ("+I *!*@guest", "-I *!*@guest", lambda ch: "*!*@guest" in ch.invex),
+    "k": ("+k sesame", "-k sesame", lambda ch: ch.key == "sesame"),
+    "l": ("+l 5", "-l", lambda ch: ch.limit == 5),
+    "o": ("+o bob", "-o bob", lambda ch: "o" in ch.members[next(u for u in ch.members
+                                                                 if u.nick == "bob")]),
+    "v": ("+v bob", "-v bob", lambda ch: "v" in ch.members[next(u for u in ch.members
+                                                                 if u.nick == "bob")]),
+}
+
+
+@pytest.mark.parametrize("letter", sorted(CHANNEL_MODES))
+def test_each_channel_mode_sets_unsets_and_is_relayed(core, letter):
+    set_line, unset_line, is_set = MODE_CASES[letter]
+    alice, bob = register(core, "alice"), register(core, "bob")
+    alice.say("JOIN #c", "MODE #c -nt")
+    bob.say("JOIN #c")
+    channel = core.state.find_channel("#c")
+    assert not is_set(channel)
+    bob.take()
+    assert commands(bob.say(f"MODE #c {set_line}")) == [N.ERR_CHANOPRIVSNEEDED]
+    alice.say(f"MODE #c {set_line}")
+    assert is_set(channel)
+    (seen,) = bob.take()
+    assert seen.command == "MODE" and seen.params[1] == "+" + letter
+    if letter not in "kl":  # setting again changes nothing and says nothing (k, l: new value)
+        assert alice.say(f"MODE #c {set_line}") == []
+    bob.take()
+    alice.say(f"MODE #c {unset_line}")
+    assert not is_set(channel)
+    (seen,) = bob.take()
+    assert seen.params[1] == "-" + letter
+
+
+def test_variant_follows_capabilities(core):
+    alice = register(core, "alice")
+    assert alice.user.variant is Variant.PLAIN
+    alice.say("CAP REQ :server-time message-tags")
+    assert alice.user.variant == Variant.SERVER_TIME | Variant.MESSAGE_TAGS
+    alice.say("CAP REQ -server-time")
+    assert alice.user.variant == Variant.MESSAGE_TAGS
+
+
+def test_relay_bus_hears_each_relayed_line_once(core):
+    heard: list[Relay] = []
+    core.bus.subscribe(heard.append)
+    peers = [register(core, f"u{n}") for n in range(5)]
+    for peer in peers:
+        peer.say("JOIN #c")
+    heard.clear()
+    peers[0].say("PRIVMSG #c :to all")
+    (relay,) = heard
+    assert relay.message.params == ("#c", "to all") and relay.msgid
+    assert all(peer.take()[-1].params == ("#c", "to all") for peer in peers[1:])
+    core.bus.unsubscribe(heard.append)
+    peers[0].say("PRIVMSG #c :unheard")
+    assert len(heard) == 1

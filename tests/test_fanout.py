@@ -1,4 +1,5 @@
-"""Fan-out writes straight to idle sockets and falls back to Twisted's buffer: order never breaks."""
+"""Fan-out: direct writes to idle sockets (guarded, pinned), Twisted's buffer otherwise, one failing
+write strands nobody, and the line pipeline serves a message-based transport too."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ import socket
 
 import pytest_twisted
 from conftest import RunningServer
-from helpers import TIMEOUT, LineClient, wait_until
-from twisted.internet import protocol, reactor
+from helpers import TIMEOUT, LineClient, register, wait_until, write_self_signed
+from twisted.internet import interfaces, protocol, reactor, ssl, task
+from twisted.logger import formatEvent, globalLogPublisher
 
+from twistedchat.server import fastpath
 from twistedchat.server.config import ServerConfig
+from twistedchat.server.net import ChatFactory
+from twistedchat.server.pipeline import split_lines
+from twistedchat.wire.message import parse
 
 COUNT = 4000  # ~400 KB of PRIVMSG lines: far more than a small receive buffer holds
 
@@ -64,3 +70,179 @@ async def test_slow_reader_gets_everything_in_order():
         assert texts == [f"{i:05d}" for i in range(COUNT)]
     finally:
         await server.stop()
+
+
+# -- the guarded fast path --------------------------------------------------------------------------
+
+
+def test_fast_path_attributes_exist_on_the_installed_twisted():
+    """Pins the private transport attributes the fast path reads; a Twisted upgrade that renames
+    them fails here (and the daemon falls back to transport.write instead of going quiet)."""
+    assert fastpath.direct_write_problem() is None
+    assert set(fastpath.REQUIRED_ATTRIBUTES) == {"dataBuffer", "offset", "_tempDataLen",
+                                                 "connected", "disconnecting", "TLS"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_fast_path_runs_on_a_live_tcp_connection_with_the_pinned_attributes(chat_server):
+    client = await register(chat_server, "pinned")
+    (connection,) = chat_server.factory.connections
+    transport = connection.transport
+    for name, kind in fastpath.REQUIRED_ATTRIBUTES.items():
+        assert isinstance(getattr(transport, name), kind), name
+    assert fastpath.pending_bytes(transport) == 0
+    assert isinstance(connection.pipeline.write.__self__, fastpath.DirectWriter)
+    client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_missing_attributes_mean_transport_write_and_one_log_line(monkeypatch):
+    from twistedchat.server import net
+
+    monkeypatch.setattr(net, "_direct_write_problem", None)
+    monkeypatch.setattr(fastpath, "direct_write_problem", lambda: "offset is gone")
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        server = RunningServer(ServerConfig(name="test.server"))
+        RunningServer(ServerConfig(name="second.server"))  # a second factory logs nothing more
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    warnings = [formatEvent(e) for e in events if "offset is gone" in formatEvent(e)]
+    assert len(warnings) == 1
+    await server.start()
+    try:
+        client = await register(server, "fallback")
+        (connection,) = server.factory.connections
+        assert connection.pipeline.write == connection.write
+        client.send("PING :through transport.write")
+        await client.expect("PONG", None, "through transport.write")
+        client.close()
+    finally:
+        await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_direct_write_setting_uses_transport_write():
+    server = RunningServer(ServerConfig(name="test.server", direct_write=False))
+    await server.start()
+    try:
+        client = await register(server, "plain")
+        (connection,) = server.factory.connections
+        assert connection.pipeline.write == connection.write
+        client.close()
+    finally:
+        await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_fast_path_never_writes_plaintext_after_start_tls(chat_server, tmp_path):
+    """After an in-place startTLS the raw socket carries ciphertext only: replies go through TLS."""
+    key, cert = write_self_signed(tmp_path)
+    client = await register(chat_server, "upgrader")
+    (connection,) = chat_server.factory.connections
+    server_tls = ssl.PrivateCertificate.loadPEM(key.read_text() + cert.read_text()).options()
+    connection.transport.startTLS(server_tls)
+    client.transport.startTLS(
+        ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text())))
+    for token in ("secret", "still secret"):
+        client.send(f"PING :{token}")
+        await client.expect("PONG", None, token)
+    assert interfaces.ISSLTransport.providedBy(connection.transport)
+    client.close()
+
+
+async def three_members(server: RunningServer) -> list[LineClient]:
+    clients = [await register(server, nick) for nick in ("alice", "bob", "carol")]
+    for client in clients:
+        client.send("JOIN #c")
+        await client.expect("366")
+    for client in clients:
+        await client.sync()
+    return clients
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_transmit_raising_once_strands_nobody(chat_server, monkeypatch):
+    """bob's write raises once inside the flush: carol, after him in it, still gets the line,
+    and bob gets it on the next turn."""
+    alice, bob, carol = await three_members(chat_server)
+    link = chat_server.factory.core.state.find_user("bob").link
+    transmit = link.transmit
+    failures: list[bytes] = []
+
+    def flaky(data: bytes) -> None:
+        if not failures:
+            failures.append(data)
+            raise RuntimeError("transmit bug")
+        transmit(data)
+
+    monkeypatch.setattr(link, "transmit", flaky)
+    alice.send("PRIVMSG #c :hello")
+    await carol.expect("PRIVMSG", "#c", "hello")
+    await bob.expect("PRIVMSG", "#c", "hello")
+    assert failures
+    alice.send("PRIVMSG #c :again")
+    for client in (bob, carol):
+        await client.expect("PRIVMSG", "#c", "again")
+    for client in (alice, bob, carol):
+        client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_transmit_that_keeps_raising_drops_only_that_client(chat_server, monkeypatch):
+    alice, bob, carol = await three_members(chat_server)
+    link = chat_server.factory.core.state.find_user("bob").link
+
+    def broken(data: bytes) -> None:
+        raise RuntimeError("transmit bug")
+
+    monkeypatch.setattr(link, "transmit", broken)
+    alice.send("PRIVMSG #c :hello")
+    await carol.expect("PRIVMSG", "#c", "hello")
+    await bob.wait_closed()
+    await carol.expect("QUIT", source="bob!")
+    alice.send("PRIVMSG #c :after")
+    await carol.expect("PRIVMSG", "#c", "after")
+    for client in (alice, carol):
+        client.close()
+
+
+# -- the line pipeline for other transports ----------------------------------------------------------
+
+
+class MessageOutlet:
+    """A message-based transport (as WebSocket will be): one message per line."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> int | None:
+        self.messages.extend(split_lines(data))
+        return None
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_message_transport_reuses_the_pipeline_one_message_per_line():
+    clock = task.Clock()
+    factory = ChatFactory(ServerConfig(name="ws.test"), clock=clock)
+    web, other = MessageOutlet(), MessageOutlet()
+    pipeline = factory.open_pipeline("192.0.2.1", web)
+    friend = factory.open_pipeline("192.0.2.2", other)
+    for line in (b"NICK friend", b"USER friend 0 * :Friend", b"JOIN #c"):
+        friend.line_received(line)
+    for line in (b"NICK web", b"USER web 0 * :Web", b"JOIN #c", b"PRIVMSG #c :\xff", b"QUIT :bye"):
+        pipeline.line_received(line)
+    clock.advance(0)
+    assert web.messages and all(b"\r" not in m and b"\n" not in m for m in web.messages)
+    commands = [parse(message).command for message in web.messages]
+    assert commands.index("353") < commands.index("366") < commands.index("FAIL")
+    assert commands[-1] == "ERROR" and web.closed
+    relayed = [parse(message) for message in other.messages]
+    assert [m.command for m in relayed][-2:] == ["JOIN", "QUIT"]

@@ -3,7 +3,8 @@
 Hypothesis drives real :class:`ChatConnection` s (built by the real :class:`ChatFactory`, on
 ``StringTransport`` s and a ``task.Clock``) with random valid commands and broken ones: lone CR and
 NUL inside lines, invalid UTF-8, overlong lines and endless ones, bad tags, masks, many modes and
-many targets, lines cut across reads, abrupt disconnects and time passing. After every step:
+many targets, lines cut across reads, bursts, readers that stop reading, abrupt disconnects and time passing.
+After every step:
 
 - nothing raised out of the protocol or a timed call, and nothing was logged at error level;
 - every open connection answers PING (within a bounded amount of clock time);
@@ -255,7 +256,7 @@ class PipelineMachine(RuleBasedStateMachine):
         self.errors = ErrorEvents().__enter__()
         self.factory: ChatFactory
         self.factory, self.clock = clocked_factory(
-            opers={"admin": "secret"}, flood_burst=10, flood_rate=5, flood_queue=60,
+            opers={"admin": "secret"}, flood_burst=10, flood_rate=5, flood_queue=60, sendq=16 * 1024,
             ping_interval=40, ping_timeout=20, registration_timeout=30, max_per_ip=0,
         )
         self.peers: list[Peer] = []
@@ -344,6 +345,25 @@ class PipelineMachine(RuleBasedStateMachine):
         client.send_raw(b"PRIVMSG #c :" + b"e" * size)
         client.send_raw(b"\r\n")
         self.settle()
+
+    @precondition(lambda self: self.peers)
+    @rule(index=st.integers(0, MAX_CLIENTS - 1), count=st.integers(20, 80))
+    def burst(self, index: int, count: int) -> None:
+        """Many lines at once: delayed by the flood limit, or past its queue (Excess Flood)."""
+        self.live(index).client.send_raw(b"PRIVMSG #c :burst\r\n" * count)
+        self.settle()
+
+    @precondition(lambda self: self.peers)
+    @rule(index=st.integers(0, MAX_CLIENTS - 1))
+    def stop_reading(self, index: int) -> None:
+        """The transport says its buffer is full (as Twisted does on every write until it drains)."""
+        self.live(index).client.protocol.pauseProducing()
+
+    @precondition(lambda self: self.peers)
+    @rule(index=st.integers(0, MAX_CLIENTS - 1))
+    def read_again(self, index: int) -> None:
+        """The transport drained its buffer."""
+        self.live(index).client.protocol.resumeProducing()
 
     @precondition(lambda self: self.peers)
     @rule(index=st.integers(0, MAX_CLIENTS - 1))

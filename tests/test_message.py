@@ -10,6 +10,7 @@ from twistedchat.wire.message import (
     escape_tag_value,
     parse,
     unescape_tag_value,
+    valid_tag_key,
 )
 
 
@@ -40,6 +41,36 @@ def test_parse_lf_only():
 def test_lines_without_command_are_errors(line):
     with pytest.raises(ParseError):
         parse(line)
+
+
+@pytest.mark.parametrize("line", ["TOPIC #c :in\rnocent", "NICK a\rb", "PRIVMSG #c :a\nb",
+                                  "@+x\rERROR PRIVMSG #c :hello", "AWAY :x\r\r\n", "USER u 0 * :\0"])
+def test_cr_lf_and_nul_inside_a_line_are_refused(line):
+    with pytest.raises(ParseError):
+        parse(line)
+
+
+def test_one_line_ending_is_stripped():
+    assert parse("PING x\r\n").params == ("x",)
+    assert parse(b"PING x\n").params == ("x",)
+
+
+@pytest.mark.parametrize("key", ["a", "+a", "time", "+draft/react", "+example.com/x-y",
+                                 "ex-1.b-2.c/K9", "msgid"])
+def test_valid_tag_keys(key):
+    assert valid_tag_key(key)
+
+
+@pytest.mark.parametrize("key", ["", "+", "+x\r", "a b", "+bad!key", "a/", "/a", "+.com/x",
+                                 "a..b/c", "é", "+a/b/c", "a=b", "a_b"])
+def test_invalid_tag_keys(key):
+    assert not valid_tag_key(key)
+
+
+def test_invalid_tag_keys_are_dropped_when_parsing():
+    message = parse("@+ok=1;+bad!key=2;=empty;+vendor.example/good;a_b=3 PRIVMSG #c :hi")
+    assert message.tags == {"+ok": "1", "+vendor.example/good": ""}
+    assert message.params == ("#c", "hi")
 
 
 def test_invalid_utf8_raises_value_error():
@@ -81,7 +112,8 @@ _trailing = st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categ
 _command = st.one_of(
     st.from_regex(r"[A-Z]{1,10}", fullmatch=True), st.from_regex(r"[0-9]{3}", fullmatch=True)
 )
-_tag_key = st.from_regex(r"\+?[a-z][a-z0-9\-/.]{0,10}", fullmatch=True)
+_tag_key = st.from_regex(r"\+?([a-z0-9-]{1,5}(\.[a-z0-9-]{1,5}){0,2}/)?[A-Za-z0-9-]{1,10}",
+                         fullmatch=True)
 _tag_value = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)))
 
 

@@ -111,7 +111,8 @@ async def test_welcome_burst_isupport_lusers_and_no_motd(chat_server):
     assert tokens["CHANTYPES"] == "#"
     assert tokens["PREFIX"] == "(ov)@+"
     assert tokens["NICKLEN"] == str(NICKLEN)
-    assert tokens["CHANMODES"] == "b,k,l,imnst"
+    assert tokens["CHANMODES"] == "beI,k,l,imnst"
+    assert tokens["MONITOR"] == "100" and "WHOX" in tokens and tokens["BOT"] == "B"
     # Every mode ISUPPORT announces is one MODE accepts (truthful ISUPPORT, checked below).
     for code in ("251", "255", "265", "266"):
         assert code in codes
@@ -641,3 +642,98 @@ async def test_ipv6_client_host_is_shown_in_who_and_whois(chat_server):
         six.close()
     finally:
         await listening.stopListening()
+
+
+# -- issue 8 through real connections ------------------------------------------------------------
+
+
+@ensure
+async def test_a_pathological_ban_mask_does_not_stall_the_server(chat_server):
+    """``*a*a…*b`` against a 30-letter nick: a backtracking matcher would hold the reactor for
+    hours; every client's PING is still answered within the bounded wait."""
+    op, bystander = await register(chat_server, "op"), await register(chat_server, "bystander")
+    op.send("JOIN #trap", "MODE #trap +b " + "*a" * 20 + "*b")
+    await op.expect("MODE", "#trap", "+b")
+    victim = await register(chat_server, "a" * 30)
+    victim.send("JOIN #trap", "WHO " + "*a" * 20 + "*b")
+    await victim.expect("JOIN", "#trap")
+    await victim.expect("315")
+    bystander.send("PING :still-here")
+    await bystander.expect("PONG", None, "still-here")
+    close_all(op, bystander, victim)
+
+
+@ensure
+async def test_without_the_password_a_connection_holds_no_nick(password_server):
+    squatter = await connect(password_server.client_endpoint)
+    squatter.send("NICK admin")
+    await squatter.sync()
+    owner = await register(password_server, "admin", password="letmein")
+    owner.send("WHOIS admin")
+    await owner.expect("311", "admin", "admin")
+    close_all(squatter, owner)
+
+
+@ensure
+async def test_secret_channels_and_long_lines_over_the_wire(chat_server):
+    """A +s channel is 403 to outsiders; replies to long multi-byte input stay within 512 bytes."""
+    op, outsider = await register(chat_server, "op"), await register(chat_server, "outsider")
+    op.send("JOIN #hush", "MODE #hush +sk key")
+    await op.expect("MODE", "#hush")
+    outsider.send("MODE #hush", "MODE #hush b", "TOPIC #hush")
+    for _ in range(3):
+        await outsider.expect("403", "outsider", "#hush")
+    op.send("TOPIC #hush :" + "é" * 240, "AWAY :" + "ü" * 240, "KICK #hush " + "x" * 300 + " :y")
+    outsider.send("PRIVMSG op,#" + "x" * 400 + " :" + "ö" * 40, "WHOIS op")
+    await op.expect("PRIVMSG", "op", "ö" * 40)
+    await outsider.expect("318")
+    await op.sync()
+    assert all(len(line) <= 510 for client in (op, outsider) for line in client.raw)
+    close_all(op, outsider)
+
+
+@ensure
+async def test_modern_irc_over_loopback(chat_server):
+    """Issue 13 through real sockets: MONITOR, metadata to a subscriber, MARKREAD, WHOX, +B."""
+    watcher = await register(chat_server, "watcher")
+    watcher.send("CAP REQ :draft/metadata-2 draft/read-marker message-tags",
+                 "METADATA * SUB avatar", "MONITOR + robot")
+    await watcher.expect("770", "watcher", "avatar")
+    await watcher.expect("731", "watcher", "robot")
+    robot = await register(chat_server, "robot")
+    await watcher.expect("730", "watcher", where=lambda m: m.params[1].startswith("robot!"))
+    robot.send("MODE robot +B", "JOIN #lab")
+    await robot.expect("366")
+    watcher.send("JOIN #lab")
+    await watcher.expect("MARKREAD", "#lab", "*")
+    await watcher.expect("366")
+    robot.send("METADATA * SET avatar :https://example.org/robot.png", "PRIVMSG #lab :beep")
+    await robot.expect("761", "robot", "robot", "avatar", "*")
+    await watcher.expect("METADATA", "robot", "avatar", "*", "https://example.org/robot.png")
+    said = await watcher.expect("PRIVMSG", "#lab", "beep")
+    assert "bot" in said.tags
+    watcher.send("WHO #lab %tnaf,42", "MARKREAD #lab timestamp=2026-11-30T10:00:00.000Z")
+    whox = await watcher.expect("354", "watcher", "42", "robot")
+    assert whox.params[3:] == ("HB@", "0")  # fixed order: t n f a
+    await watcher.expect("MARKREAD", "#lab", "timestamp=2026-11-30T10:00:00.000Z")
+    robot.send("QUIT")
+    await watcher.expect("731", "watcher", "robot")
+    close_all(watcher, robot)
+
+
+@ensure
+async def test_a_twistedchat_bot_is_marked_a_bot_on_the_daemon(bot_runner, chat_user):
+    """The daemon says BOT=B, so ``twistedchat.bot`` sets +B by default: WHOIS shows 335."""
+    from twistedchat.bot import Bot
+    from twistedchat.bot.testing import wait_until
+
+    class Quiet(Bot):
+        nickname = "quietbot"
+        channels = ["#lobby"]
+
+    await bot_runner(Quiet())
+    alice = await chat_user("alice", "#lobby")
+    await wait_until(lambda: any(u.is_bot for u in bot_runner.daemon.factory.core.state.users
+                                 .values()), "the bot sets +B")
+    alice.send("WHOIS quietbot")
+    await alice.expect("335", "alice", "quietbot")

@@ -18,14 +18,17 @@ from helpers import (
     DaemonProcess,
     FakeClient,
     advance,
+    break_command,
     clocked_factory,
     connect,
     register,
     wait_until,
 )
-from twisted.logger import globalLogPublisher
+from twisted.internet import task
+from twisted.logger import formatEvent, globalLogPublisher
 
 from twistedchat.server.config import ServerConfig
+from twistedchat.server.net import ChatFactory
 
 ensure = pytest_twisted.ensureDeferred
 
@@ -115,6 +118,65 @@ def test_sendq_overflow_on_a_paused_transport():
     factory.stopFactory()
 
 
+def test_sendq_counts_from_the_first_pause_not_the_last():
+    """Twisted calls pauseProducing on every write while its buffer is full; that must not reset
+    the count of unsent bytes, or a client that never reads is never dropped."""
+    factory, clock = clocked_factory(sendq=2000, flood_rate=0)
+    reader = FakeClient(factory, clock)
+    talker = FakeClient(factory, clock, port=40001)
+    reader.send("NICK reader", "USER r 0 * :R")
+    talker.send("NICK talker", "USER t 0 * :T")
+    for n in range(8):
+        reader.protocol.pauseProducing()  # again and again, as a full transport does
+        talker.send(f"PRIVMSG reader :{'x' * 400} {n}")
+    assert reader.dropped
+    assert not talker.dropped
+    factory.stopFactory()
+
+
+def registered_with_one_token(**settings) -> tuple[ChatFactory, task.Clock, FakeClient]:
+    """A registered client whose flood bucket (burst 1) has just spent its token."""
+    factory, clock = clocked_factory(flood_burst=1, flood_queue=100, **settings)
+    client = FakeClient(factory, clock)
+    client.send("NICK flooder", "USER f 0 * :F")
+    clock.advance(10)  # the delayed USER runs at the end of these 10 s and spends the token
+    client.received()
+    return factory, clock, client
+
+
+def test_flood_queue_is_bounded_in_bytes_as_well_as_lines():
+    """Tagged lines of 4 KB fill the byte bound (flood-queue x 512) long before the line bound."""
+    factory, clock, flooder = registered_with_one_token(flood_rate=1)
+    tagged = f"@+big={'t' * 3900} PRIVMSG flooder :hi"
+    largest = 0
+    for _ in range(30):
+        flooder.send(tagged)
+        pipeline = getattr(flooder.protocol, "pipeline", None)
+        if pipeline is not None:
+            largest = max(largest, pipeline.queued_bytes)
+        if flooder.dropped:
+            break
+    assert flooder.dropped
+    errors = [m for m in flooder.received() if m.command == "ERROR"]
+    assert errors and "Excess Flood" in errors[0].params[0]
+    assert largest <= 100 * 512
+    factory.stopFactory()
+
+
+def test_lines_are_checked_before_they_wait_in_the_flood_queue():
+    """60 KB lines sent while the bucket is empty never sit in the queue; their 417s come in order."""
+    factory, clock, client = registered_with_one_token(flood_rate=2)
+    lines = [b"PING :first"] + [b"PRIVMSG flooder :" + b"x" * 60_000] * 20 + [b"\xff\xfe", b"PING :last"]
+    client.protocol.dataReceived(b"".join(line + b"\r\n" for line in lines))
+    queued = client.protocol.pipeline.queued_bytes
+    assert queued < 2000, f"{queued} bytes queued for 1.2 MB of refused lines"
+    advance(clock, 12)
+    replies = [m.command for m in client.received()]
+    assert replies == ["PONG"] + ["417"] * 20 + ["FAIL", "PONG"]
+    assert not client.dropped
+    factory.stopFactory()
+
+
 # -- real loopback --------------------------------------------------------------------------------
 
 
@@ -201,7 +263,7 @@ async def test_slow_consumer_is_dropped_at_sendq(limited_server):
                 break
         await wait_until(lambda: conn not in factory.connections, "the slow client is dropped")
         assert factory.core.state.find_user("slow") is None
-        assert any("send queue exceeded" in e.get("log_format", "") for e in events)
+        assert any("send queue exceeded" in formatEvent(e) for e in events)
         await observer.sync()
         quits = [m for m in observer.messages if m.command == "QUIT" and m.source.startswith("slow!")]
         assert len(quits) == 1 and quits[0].params[0]
@@ -240,7 +302,7 @@ async def test_backed_up_client_that_quits_is_closed_cleanly(limited_server, mon
         talker.send("JOIN #busy")
         await talker.expect("366")
         talker.send(*(f"PRIVMSG #busy :{n} {'q' * 400}" for n in range(300)))
-        await wait_until(lambda: conn._write_paused, "the transport pauses the output")
+        await wait_until(lambda: conn.pipeline.output_paused, "the transport pauses the output")
         slow.send(b"QUIT :done\r\n")
         received = bytearray()
 
@@ -297,10 +359,7 @@ async def test_max_clients_refuses_politely(limited_server):
 
 @ensure
 async def test_handler_error_is_logged_and_answered(chat_server, monkeypatch):
-    def broken(user, message):
-        raise RuntimeError("handler bug")
-
-    monkeypatch.setitem(chat_server.factory.core._handlers, "TIME", broken)
+    break_command(monkeypatch, chat_server.factory.core, "TIME")
     events = []
     globalLogPublisher.addObserver(events.append)
     try:

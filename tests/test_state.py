@@ -1,6 +1,10 @@
 """Names, masks and membership in the chat state, without any server around them."""
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from twistedchat.server.state import (
     ChatState,
@@ -18,6 +22,7 @@ def make_user(state: ChatState, nick: str) -> User:
     user.username = "~" + nick
     state.add_connection(user)
     state.set_nick(user, nick)
+    state.mark_registered(user)
     return user
 
 
@@ -54,6 +59,24 @@ def test_masks():
     assert not mask_matches("*!*@1.2.3.?", "x!y@1.2.3.44")
     assert mask_matches("a[b]!*@*", "A{B}!u@h")
     assert not mask_matches("a.c!*@*", "abc!u@h")
+
+
+def _reference_match(mask: str, name: str) -> bool:
+    """The old backtracking regex: right, but exponential on masks like ``*a*a*a*b``."""
+    pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in mask)
+    return re.fullmatch(pattern, name, re.DOTALL) is not None
+
+
+@given(st.text("ab?*", max_size=8), st.text("ab", max_size=10))
+def test_mask_matcher_agrees_with_a_regex(mask, name):
+    assert mask_matches(mask, name) == _reference_match(mask, name)
+
+
+def test_mask_matching_does_not_backtrack():
+    """25 stars against 30 letters: a backtracking matcher would run for hours here."""
+    mask = "*a" * 25 + "*b"
+    assert not mask_matches(mask, "a" * 30 + "!~" + "a" * 10 + "@" + "a" * 60)
+    assert mask_matches(mask, "a" * 30 + "b")
 
 
 def test_join_part_and_empty_channel_disappears():
@@ -105,3 +128,14 @@ def test_speaking_rules():
     assert not channel.can_speak(bob)
     channel.members[bob] = "v"
     assert channel.can_speak(bob)
+
+
+@pytest.mark.parametrize(
+    ("name", "chantypes", "expected"),
+    [("#a", "#", True), ("&a", "#", False), ("&a", "#&", True), ("", "#&", False),
+     ("bob", "#&", False), ("#", "#", True)],
+)
+def test_one_channel_name_test_for_every_side(name, chantypes, expected):
+    from twistedchat.wire.names import is_channel_name
+
+    assert is_channel_name(name, chantypes) is expected

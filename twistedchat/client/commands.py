@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from twistedchat.wire.names import is_channel_name
+
 #: One line per command, shown by ``/help`` and in usage errors.
 USAGE = {
     "join": "/join #channel[,#other] [key]",
@@ -47,11 +49,6 @@ class Command:
 def _clean(text: str) -> str:
     """No line breaks or NULs may reach the wire inside a single protocol line."""
     return text.replace("\r", " ").replace("\n", " ").replace("\0", "")
-
-
-def is_channel_name(name: str) -> bool:
-    """True for a name that denotes a channel (``#`` or ``&`` first) rather than a nick."""
-    return name.startswith(("#", "&"))
 
 
 _SPACE_RE = re.compile(r"\s")

@@ -1,280 +1,276 @@
-"""The Twisted side of the daemon: bytes in, lines to the core, bytes out.
+"""The Twisted side of the daemon: bytes in, lines to the pipeline, bytes out.
 
-:class:`ChatConnection` owns framing (LF or CR LF), the line-length limit, UTF-8 checks, the flood
-bucket and the send queue. Everything else is :class:`twistedchat.server.core.ServerCore`'s.
+:class:`ChatConnection` frames a TCP, TLS or UNIX stream into lines and feeds them to its
+:class:`~twistedchat.server.pipeline.LinePipeline`, which holds every per-line rule; it also owns
+what only a stream has: admission (connection limits, the PROXY header's address), the TLS
+handshake timeout, back-pressure and closing. :class:`ChatFactory` fans output out once per
+reactor turn. The daemon behind its listeners is :class:`~twistedchat.server.service.ChatService`.
 """
 
 from __future__ import annotations
 
-import signal
-from collections import deque
-from typing import Any
-
-from twisted.application import service
-from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import defer, endpoints, interfaces, task, tcp
+from twisted.internet import defer, interfaces, task
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.error import CannotListenError
-from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import Factory, ServerFactory, connectionDone
 from twisted.logger import Logger
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twistedchat.server import fastpath
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
+from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
 from twistedchat.server.state import User
-from twistedchat.wire import numerics as N
-from twistedchat.wire.flood import TokenBucket
-from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message, ParseError, parse
+from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
+
+__all__ = ["CLOSE_GRACE", "TLS_HANDSHAKE_TIMEOUT", "AddressFromHeader", "ChatConnection",
+           "ChatFactory", "line_too_long"]
 
 log = Logger()
 
 #: Seconds a closing connection may take to flush before it is cut.
 CLOSE_GRACE = 10.0
+#: Seconds a TLS client has to finish its handshake; nothing else can happen before it does.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 
 
-def line_too_long(line: bytes) -> bool:
-    """Whether a line (without its line ending) is over the IRC limits (tags counted apart)."""
-    if len(line) <= MAX_LINE_BYTES - 2:
-        return False
-    if line[:1] != b"@":
-        return True
-    space = line.find(b" ")
-    if space == -1:
-        return True
-    return space + 1 > MAX_TAGS_BYTES or len(line) - space - 1 > MAX_LINE_BYTES - 2
+def display_host(address: object) -> str:
+    """The host part of a peer address as users see it (``localhost`` for a UNIX socket)."""
+    if not isinstance(address, (IPv4Address, IPv6Address)):
+        return "localhost"
+    # "::1" cannot be a middle parameter (WHO, WHOIS); IRC servers write it "0::1".
+    return "0" + address.host if address.host.startswith(":") else address.host
 
 
-def _write_buffer_empty(transport: Any) -> bool:
-    """Whether a TCP/UNIX transport has written everything it was given (and is not closing).
+@implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
+class ChatConnection(LineOnlyReceiver):
+    """One client stream: framing, admission, back-pressure and closing around a pipeline."""
 
-    Reads the buffer attributes of ``twisted.internet.abstract.FileDescriptor``; a transport
-    without them (TLS, others) never takes the direct path.
-    """
-    return (
-        not transport._tempDataLen
-        and transport.offset == len(transport.dataBuffer)
-        and not transport.disconnecting
-        and transport.connected
-    )
-
-
-@implementer(interfaces.IPushProducer)
-class ChatConnection(Protocol):
-    """One client connection: a thin adapter between the transport and the core."""
+    delimiter = b"\n"
+    #: Tags plus a 512-byte line; the pipeline applies the exact rule (tags and body apart).
+    MAX_LENGTH = MAX_TAGS_BYTES + MAX_LINE_BYTES
 
     def __init__(self, factory: ChatFactory) -> None:
         self.factory = factory
-        self.core = factory.core
-        self.config = factory.config
         self.clock = factory.clock
-        self.user: Any = None
         self.host = "unknown"
-        self._buffer = b""
+        self.pipeline: LinePipeline | None = None
+        #: Set by a ``haproxy:`` listener: the peer address is known once the PROXY header is read,
+        #: so the connection is admitted on its first data rather than on connect.
+        self.address_from_first_data = False
+        #: The address this connection counts against in the per-address limit, once admitted.
+        self.counted_host: str | None = None
         self._discarding = False
         self._closing = False
-        self._pending: deque[bytes] = deque()
-        self._drain_call: Any = None
-        self._abort_call: Any = None
-        self._bucket: TokenBucket | None = None
-        self._write_paused = False
-        self._unsent = 0
-        self._socket_send: Any = None
+        self._close_call: IDelayedCall | None = None
+        self._handshake_call: IDelayedCall | None = None
+        self._admission_call: IDelayedCall | None = None
+
+    @property
+    def user(self) -> User | None:
+        return self.pipeline.user if self.pipeline is not None else None
 
     # -- connection life cycle -----------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        peer = self.transport.getPeer()
-        self.host = peer.host if isinstance(peer, (IPv4Address, IPv6Address)) else "localhost"
-        if self.host.startswith(":"):
-            # "::1" cannot be a middle parameter (WHO, WHOIS); IRC servers write it "0::1".
-            self.host = "0" + self.host
+        if isinstance(self.transport, TLSMemoryBIOProtocol):
+            self._handshake_call = self.clock.callLater(TLS_HANDSHAKE_TIMEOUT,
+                                                        self._handshake_timed_out)
+        if not self.address_from_first_data:
+            self._admit()
+            return
+        refusal = self.factory.hold(self)
+        if refusal:
+            self._refuse(refusal)
+        else:
+            self._admission_call = self.clock.callLater(
+                self.factory.config.registration_timeout, self._never_identified)
+
+    def _admit(self) -> bool:
+        """Admit the connection under the limits for its address; False if it was refused."""
+        if self._admission_call is not None and self._admission_call.active():
+            self._admission_call.cancel()
+        self._admission_call = None
+        self.host = display_host(self.transport.getPeer())
         refusal = self.factory.admit(self)
         if refusal:
-            self._closing = True
-            self.transport.write(
-                Message("ERROR", (f"Closing Link: {self.host} ({refusal})",)).to_bytes()
-            )
-            self.transport.loseConnection()
-            return
-        self.user = self.core.connect(self.host, self.factory.wake, self._close, link=self)
-        if self.config.flood_control:
-            self._bucket = TokenBucket(
-                self.config.flood_burst, self.config.flood_rate, self.clock.seconds()
-            )
+            self._refuse(refusal)
+            return False
+        pipeline = self.pipeline = self.factory.open_pipeline(self.host, self)
         self.transport.registerProducer(self, True)
-        if isinstance(self.transport, tcp.Connection):
-            self._socket_send = self.transport.getHandle().send
+        if self.factory.direct_write and fastpath.can_write_directly(self.transport):
+            pipeline.write = fastpath.DirectWriter(self.transport).write
+        return True
+
+    def _refuse(self, refusal: str) -> None:
+        self._closing = True
+        self.transport.write(
+            Message("ERROR", (f"Closing Link: {self.host} ({refusal})",)).to_bytes())
+        self.transport.loseConnection()
+
+    def _never_identified(self) -> None:
+        self._admission_call = None
+        log.info("cut a proxied connection that sent nothing (or no PROXY header) in {seconds:g} s",
+                 seconds=self.factory.config.registration_timeout)
+        self.abort()
+
+    def handshakeCompleted(self) -> None:
+        """The TLS handshake finished: the handshake timeout is over."""
+        if self._handshake_call is not None and self._handshake_call.active():
+            self._handshake_call.cancel()
+        self._handshake_call = None
+
+    def _handshake_timed_out(self) -> None:
+        self._handshake_call = None
+        log.info("cut {host}: TLS handshake not finished in {seconds:g} s", host=self.host,
+                 seconds=TLS_HANDSHAKE_TIMEOUT)
+        self.abort()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        for call in (self._drain_call, self._abort_call):
+        self._closing = True
+        for call in (self._close_call, self._handshake_call, self._admission_call):
             if call is not None and call.active():
                 call.cancel()
-        self._pending.clear()
-        if self.user is not None:
-            self.factory.forget(self)
-            self.core.connection_lost(self.user, "Connection closed")
-            self.user = None
+        if self.pipeline is not None:
+            self.pipeline.connection_lost()
+        self.factory.forget(self)
 
-    def transmit(self, data: bytes) -> None:
-        """Write out what the core queued, minding the send-queue limit."""
-        if self._write_paused:
-            self._unsent += len(data)
-            if self._unsent > self.config.sendq and not self._closing:
-                self._closing = True
-                self.transport.abortConnection()
-                log.info("dropped {host}: send queue exceeded", host=self.host)
-                return
-        transport = self.transport
-        if self._socket_send is not None and _write_buffer_empty(transport):
-            # Nothing is waiting in Twisted's buffer, so the bytes can go straight to the socket;
-            # this skips the writer registration and the extra reactor turn of transport.write().
-            try:
-                sent = self._socket_send(data)
-            except OSError:  # EAGAIN or a broken connection: the transport deals with either
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-        transport.write(data)
+    # -- the pipeline's outlet -------------------------------------------------------------------
 
-    def _close(self) -> None:
-        if self.user is not None and self.user.outbox:
-            self.transmit(b"".join(self.user.outbox))
-            self.user.outbox.clear()
-        if self._abort_call is None:
-            self._closing = True
-            # A transport that paused us would, once flushed, resume us instead of closing.
-            self.transport.unregisterProducer()
-            self.transport.loseConnection()
-            self._abort_call = self.clock.callLater(CLOSE_GRACE, self.transport.abortConnection)
+    def write(self, data: bytes) -> int | None:
+        """Write through the transport; what it holds unsent is not known here (None)."""
+        self.transport.write(data)
+        return None
+
+    def abort(self) -> None:
+        """Cut the connection now."""
+        self._closing = True
+        self.transport.abortConnection()
+
+    def close(self) -> None:
+        """Close once the output is sent, or cut after :data:`CLOSE_GRACE` seconds."""
+        if self._close_call is not None:
+            return
+        self._closing = True
+        if self._handshake_call is not None:
+            # Nothing can reach a client that has not finished its TLS handshake.
+            self.abort()
+            return
+        # A transport that paused us would, once flushed, resume us instead of closing.
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        self._close_call = self.clock.callLater(CLOSE_GRACE, self.transport.abortConnection)
 
     # -- IPushProducer: the transport tells us when its write buffer is full -------------------
 
     def pauseProducing(self) -> None:
-        self._write_paused = True
-        self._unsent = 0
+        if self.pipeline is not None:
+            self.pipeline.pause_output()
 
     def resumeProducing(self) -> None:
-        self._write_paused = False
-        self._unsent = 0
+        if self.pipeline is not None:
+            self.pipeline.resume_output()
 
     def stopProducing(self) -> None:
-        self._write_paused = False
+        pass
 
     # -- input ---------------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if self._closing or self.user is None:
-            return
-        self.user.last_seen = self.clock.seconds()
-        buffer = self._buffer + data if self._buffer else data
-        start = 0
-        limit = MAX_TAGS_BYTES + MAX_LINE_BYTES
-        while True:
-            end = buffer.find(b"\n", start)
-            if end == -1:
-                break
-            line = buffer[start:end]
-            start = end + 1
-            if self._discarding:
-                self._discarding = False
-                continue
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line:
-                self._line(line)
-            if self._closing:
+        """Frame lines as ``LineOnlyReceiver.dataReceived`` does, but read on past a long line.
+
+        The stock method hands the first overlong line to ``lineLengthExceeded`` and returns,
+        dropping every line after it in the same read (and its default hangs up). IRC answers a
+        long line with 417 and goes on reading, so here an overlong line costs only itself, and
+        the rest of an overlong unfinished line is skipped up to its line ending.
+        """
+        pipeline = self.pipeline
+        if pipeline is None:
+            if self._closing or not self.address_from_first_data or not self._admit():
                 return
-        rest = buffer[start:]
-        if len(rest) > limit:
-            # An endless line: answer once, then skip everything up to the next line ending.
-            if not self._discarding:
-                self._too_long()
+            pipeline = self.pipeline
+            assert pipeline is not None
+        if pipeline.closing:
+            return
+        pipeline.touch()
+        lines = (self._buffer + data).split(b"\n") if self._buffer else data.split(b"\n")
+        self._buffer = lines.pop()
+        if self._discarding:
+            if not lines:  # still inside the overlong line
+                self._buffer = b""
+                return
+            del lines[0]  # its end
+            self._discarding = False
+        limit = self.MAX_LENGTH
+        for line in lines:
+            if len(line) > limit:
+                self.lineLengthExceeded(line)
+            else:
+                self.lineReceived(line)
+            if pipeline.closing:
+                return
+        if len(self._buffer) > limit:
+            self._buffer = b""
             self._discarding = True
-            rest = b""
-        elif self._discarding:
-            rest = b""
-        self._buffer = rest
+            self.lineLengthExceeded(b"")
 
-    def _line(self, line: bytes) -> None:
-        if self._bucket is None:
-            self._process(line)
-            return
-        if self._pending:
-            self._queue(line)
-            return
-        wait = self._bucket.take(self.clock.seconds())
-        if wait == 0.0:
-            self._process(line)
-        else:
-            self._queue(line)
-            self._drain_call = self.clock.callLater(wait, self._drain)
+    def lineReceived(self, line: bytes) -> None:
+        """One line, LF removed: strip its CR and pass it on (empty lines are ignored)."""
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        if line and self.pipeline is not None:
+            self.pipeline.line_received(line)
 
-    def _queue(self, line: bytes) -> None:
-        self._pending.append(line)
-        if len(self._pending) > self.config.flood_queue:
-            self._pending.clear()
-            self.core.quit(self.user, "Excess Flood")
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """A line over ``MAX_LENGTH``: its bytes are dropped, the client gets 417."""
+        if self.pipeline is not None:
+            self.pipeline.overlong_line()
 
-    def _drain(self) -> None:
-        self._drain_call = None
-        bucket = self._bucket
-        assert bucket is not None
-        while self._pending and not self._closing:
-            wait = bucket.take(self.clock.seconds())
-            if wait:
-                self._drain_call = self.clock.callLater(wait, self._drain)
-                return
-            self._process(self._pending.popleft())
 
-    def _too_long(self) -> None:
-        self.core.reply(self.user, N.ERR_INPUTTOOLONG, "Input line was too long")
+def direct_write_allowed(config: ServerConfig) -> bool:
+    """Whether connections may use the direct-write fast path (logged once when Twisted lacks it)."""
+    if not config.direct_write:
+        return False
+    global _direct_write_problem
+    if _direct_write_problem is None:
+        _direct_write_problem = fastpath.direct_write_problem() or ""
+        if _direct_write_problem:
+            log.warn("direct socket writes are off ({problem}); every write goes through "
+                     "transport.write", problem=_direct_write_problem)
+    return not _direct_write_problem
 
-    def _process(self, line: bytes) -> None:
-        if line_too_long(line):
-            self._too_long()
-            return
-        user = self.user
-        try:
-            message = parse(line)
-        except UnicodeDecodeError:
-            word = line.split(b" ", 2)
-            command = word[1] if word[0][:1] in (b"@", b":") and len(word) > 1 else word[0]
-            name = command.decode("utf-8", "replace").upper() or "*"
-            self.core.fail(user, name, "INVALID_UTF8", "Message rejected: lines must be UTF-8")
-            return
-        except ParseError as error:
-            self.core.fail(user, "*", "INVALID_MESSAGE", f"Message rejected: {error}")
-            return
-        try:
-            self.core.handle(user, message)
-        except Exception:
-            log.failure("error handling {command} from {host}", command=message.command,
-                        host=self.host)
-            if self.user is not None and not self._closing:
-                self.core.reply(user, N.ERR_UNKNOWNERROR, message.command,
-                                "Internal error; the server logged it")
+
+_direct_write_problem: str | None = None
 
 
 class ChatFactory(ServerFactory):
-    """Builds :class:`ChatConnection` s around one shared :class:`ServerCore`."""
+    """Builds :class:`ChatConnection` s around one shared :class:`ServerCore`; fans output out."""
 
     protocol = ChatConnection
 
-    def __init__(self, config: ServerConfig | None = None, clock: Any = None) -> None:
+    def __init__(self, config: ServerConfig | None = None,
+                 clock: interfaces.IReactorTime | None = None) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
         self.config = config or ServerConfig()
         self.clock = clock
         self.core = ServerCore(self.config, clock=clock.seconds)
+        self.direct_write = direct_write_allowed(self.config)
         self.connections: set[ChatConnection] = set()
         self._per_host: dict[str, int] = {}
         self._closed_waiters: list[defer.Deferred[None]] = []
         self._dirty: list[User] = []
-        self._flush_call: Any = None
-        self._sweeper = task.LoopingCall(self.core.sweep)
+        self._retrying: set[User] = set()
+        self._flush_call: IDelayedCall | None = None
+        self._sweeper = task.LoopingCall(self._sweep)
         self._sweeper.clock = clock
+
+    def open_pipeline(self, host: str, outlet: Outlet) -> LinePipeline:
+        """A new client session for any transport: its pipeline, whose ``user`` the core knows."""
+        return LinePipeline(self.core, self.clock, outlet, host, self.wake)
 
     def wake(self, user: User) -> None:
         """A user's outbox got its first line: write it out on the next reactor turn.
@@ -287,7 +283,7 @@ class ChatFactory(ServerFactory):
             self._flush_call = self.clock.callLater(0, self.flush)
 
     def flush(self) -> None:
-        """Write every queued outbox to its connection."""
+        """Write every queued outbox to its connection; one failing write stops no other."""
         self._flush_call = None
         dirty, self._dirty = self._dirty, []
         for user in dirty:
@@ -295,9 +291,41 @@ class ChatFactory(ServerFactory):
             if outbox:
                 data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
                 outbox.clear()
-                user.link.transmit(data)
+                try:
+                    user.link.transmit(data)
+                except Exception:
+                    self._transmit_failed(user, data)
+                    continue
+                if self._retrying:
+                    self._retrying.discard(user)
 
-    def buildProtocol(self, addr: Any) -> ChatConnection:
+    def _transmit_failed(self, user: User, data: bytes) -> None:
+        """A write raised: try once more on the next turn, then drop that connection.
+
+        The retry keeps the user's lines and their order; a write that raised part-way may repeat
+        what it sent, which beats losing lines without a word.
+        """
+        log.failure("writing to {host} failed", host=user.host)
+        if user in self._retrying:
+            self._retrying.discard(user)
+            abort = getattr(user.link, "abort", None)  # a LinePipeline's; another Link is closed
+            if abort is not None:
+                abort("its writes keep failing")
+            else:
+                user.close()
+            return
+        self._retrying.add(user)
+        user.outbox.insert(0, data)
+        self.wake(user)
+
+    def _sweep(self) -> None:
+        """The periodic timeouts; an error is logged and the next sweep still runs."""
+        try:
+            self.core.sweep()
+        except Exception:
+            log.failure("the timeout sweep failed")
+
+    def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatConnection:
         return ChatConnection(self)
 
     def startFactory(self) -> None:
@@ -310,26 +338,40 @@ class ChatFactory(ServerFactory):
         if self._sweeper.running:
             self._sweeper.stop()
 
-    def admit(self, connection: ChatConnection) -> str | None:
-        """Register a new connection, or say why it is refused."""
-        config = self.config
-        if config.max_clients and len(self.connections) >= config.max_clients:
+    def hold(self, connection: ChatConnection) -> str | None:
+        """Count a connection whose address is not known yet, or say why it is refused."""
+        if self.config.max_clients and len(self.connections) >= self.config.max_clients:
             return "Server is full, try again later"
+        self.connections.add(connection)
+        return None
+
+    def admit(self, connection: ChatConnection) -> str | None:
+        """Count a connection under the limits for ``connection.host``, or say why it is refused."""
+        held = connection in self.connections
+        if not held:
+            refusal = self.hold(connection)
+            if refusal:
+                return refusal
         count = self._per_host.get(connection.host, 0)
-        if config.max_per_ip and count >= config.max_per_ip:
+        if self.config.max_per_ip and count >= self.config.max_per_ip:
+            self.connections.discard(connection)
+            if held:
+                self._fire_if_closed()
             return "Too many connections from your address"
         self._per_host[connection.host] = count + 1
-        self.connections.add(connection)
+        connection.counted_host = connection.host
         return None
 
     def forget(self, connection: ChatConnection) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
-            left = self._per_host.get(connection.host, 1) - 1
-            if left:
-                self._per_host[connection.host] = left
-            else:
-                self._per_host.pop(connection.host, None)
+            host = connection.counted_host
+            if host is not None:
+                left = self._per_host.get(host, 1) - 1
+                if left:
+                    self._per_host[host] = left
+                else:
+                    self._per_host.pop(host, None)
             self._fire_if_closed()
 
     def shutdown(self, reason: str = "Server shutting down") -> defer.Deferred[None]:
@@ -337,6 +379,9 @@ class ChatFactory(ServerFactory):
         waiter: defer.Deferred[None] = defer.Deferred()
         self._closed_waiters.append(waiter)
         self.core.shutdown(reason)
+        for connection in list(self.connections):
+            if connection.pipeline is None:  # not admitted yet (waiting for a PROXY header)
+                connection.close()
         self._fire_if_closed()
         return waiter
 
@@ -347,43 +392,26 @@ class ChatFactory(ServerFactory):
                 waiter.callback(None)
 
 
-class ChatService(service.MultiService):
-    """The daemon: one :class:`ChatFactory` behind any number of listening endpoints."""
+class AddressFromHeader(Factory):
+    """The chat factory as a ``haproxy:`` listener sees it.
 
-    def __init__(self, config: ServerConfig, ports: list[str], reactor: Any = None) -> None:
-        super().__init__()
-        if reactor is None:
-            from twisted.internet import reactor
-        self.reactor = reactor
-        self.factory = ChatFactory(config, clock=reactor)
-        self.listeners: list[StreamServerEndpointService] = []
-        self.descriptions = list(ports)
-        for description in ports:
-            endpoint = endpoints.serverFromString(reactor, description)
-            listener = StreamServerEndpointService(endpoint, self.factory)
-            listener._raiseSynchronously = True
-            listener.setServiceParent(self)
-            self.listeners.append(listener)
+    Twisted's PROXY-protocol wrapper connects our protocol before it has read the header, so
+    ``getPeer()`` gives the proxy's address until the first data arrives; connections made here
+    are admitted (host, per-address limit) on their first data instead of on connect. Until then
+    they count against ``--max-clients``; one that never speaks is cut after the registration
+    timeout.
+    """
 
-    def privilegedStartService(self) -> None:
-        try:
-            super().privilegedStartService()
-        except CannotListenError as error:
-            # A port in use or an address this host lacks: say so plainly, not with a traceback.
-            raise SystemExit(f"twistedchat: {error}") from None
+    def __init__(self, factory: ChatFactory) -> None:
+        self.factory = factory
 
-    def startService(self) -> None:
-        super().startService()
-        for description in self.descriptions:
-            log.info("twistedchat listening on {description}", description=description)
+    def doStart(self) -> None:
+        self.factory.doStart()
 
-    @defer.inlineCallbacks
-    def stopService(self) -> Any:
-        # Close the listeners first so nobody new arrives, then say goodbye to everyone.
-        yield defer.DeferredList([defer.maybeDeferred(s.stopService) for s in self.listeners])
-        yield self.factory.shutdown("Server shutting down")
-        self.running = 0
-        # SIGTERM is how service managers ask us to stop; once every client has been told, that is
-        # a clean exit (status 0), not death by signal, which twistd would otherwise re-raise.
-        if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
-            self.reactor._exitSignal = None
+    def doStop(self) -> None:
+        self.factory.doStop()
+
+    def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatConnection:
+        connection = self.factory.buildProtocol(addr)
+        connection.address_from_first_data = True
+        return connection

@@ -5,43 +5,94 @@ Names are compared under the ``rfc1459`` casemapping that ISUPPORT announces.
 
 from __future__ import annotations
 
+import enum
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple, Protocol
 
 from twistedchat.wire.names import (  # noqa: F401 (re-exported for the server's modules)
     CASEMAPPING,
     CHANNELLEN,
+    CHANTYPES,
     NICKLEN,
     casefold,
+    is_channel_name,
     mask_matches,
     normalize_mask,
     valid_channel_name,
     valid_nick,
 )
 
-TOPICLEN = 390
-KICKLEN = 390
-AWAYLEN = 390
+#: Lengths in bytes of UTF-8, small enough that the longest relayed or echoed line fits in 512
+#: (``:nick!~user@host TOPIC #channel :`` alone can take about 120 bytes).
+TOPICLEN = 300
+KICKLEN = 300
+AWAYLEN = 300
+REALLEN = 100
+KEYLEN = 32
+#: Longest ban mask kept (``nick!user@host`` is at most about 110 bytes here).
+BANLEN = 150
 CHANLIMIT = 100
+#: Most entries in each channel list (+b, +e and +I each), ISUPPORT ``MAXLIST``.
 MAXLIST = 100
 MAXTARGETS = 4
 MODES_PER_COMMAND = 6
 WHOWAS_KEEP = 1000
+#: Most nicknames one connection may MONITOR (ISUPPORT ``MONITOR``).
+MONITOR_LIMIT = 100
+#: ``draft/metadata-2`` limits (in the capability's value): keys per user or channel,
+#: subscriptions per connection, bytes of one value, and bytes of a key (a longer key is invalid).
+METADATA_MAX_KEYS = 20
+METADATA_MAX_SUBS = 50
+METADATA_MAX_VALUE_BYTES = 300
+METADATA_MAX_KEY_BYTES = 64
+#: Most targets one owner keeps a read marker for; past it the oldest is forgotten.
+READ_MARKERS_KEEP = 1000
 
 #: Channel modes by ISUPPORT CHANMODES type: A (list), B (always a parameter), C (parameter when
 #: set), D (flag). Membership prefixes are separate (PREFIX).
-LIST_MODES = "b"
+LIST_MODES = "beI"
 PARAM_MODES = "k"
 SET_PARAM_MODES = "l"
 FLAG_MODES = "imnst"
 PREFIX_MODES = "ov"
 PREFIX_SYMBOLS = {"o": "@", "v": "+"}
-USER_MODES = "io"
+#: User modes: B (a bot), i (invisible), o (IRC operator), w (receives WALLOPS).
+USER_MODES = "Biow"
+#: The extended ban that mutes instead of keeping out (``m:nick!user@host``, as Ergo spells it).
+MUTE_PREFIX = "m:"
 
 #: A member's prefix modes (as kept in ``Channel.members``) -> its symbols, all or the highest.
 MULTI_PREFIX: dict[str, str] = {"": "", "o": "@", "v": "+", "ov": "@+"}
 HIGHEST_PREFIX: dict[str, str] = {modes: symbols[:1] for modes, symbols in MULTI_PREFIX.items()}
+
+
+class Variant(enum.IntFlag):
+    """Which encoding of relayed lines a user gets, from the capabilities it enabled."""
+
+    PLAIN = 0
+    SERVER_TIME = 1
+    MESSAGE_TAGS = 2
+
+    @classmethod
+    def for_caps(cls, caps: Iterable[str]) -> Variant:
+        """The variant for a set of enabled capabilities."""
+        variant = cls.PLAIN
+        if "server-time" in caps:
+            variant |= cls.SERVER_TIME
+        if "message-tags" in caps:
+            variant |= cls.MESSAGE_TAGS
+        return variant
+
+
+class Link(Protocol):
+    """What the server needs of a user's connection: write out its queued bytes, or cut it."""
+
+    def transmit(self, data: bytes) -> None:
+        """Write ``data`` (encoded lines) to the connection."""
+
+    def abort(self, why: str) -> None:
+        """Drop the connection at once, logging ``why``."""
 
 
 class User:
@@ -69,6 +120,11 @@ class User:
         "wake",
         "close",
         "link",
+        "invites",
+        "account",
+        "monitoring",
+        "metadata_subs",
+        "connection_id",
     )
 
     def __init__(
@@ -77,7 +133,7 @@ class User:
         wake: Callable[[User], None],
         close: Callable[[], None],
         now: float = 0.0,
-        link: object = None,
+        link: Link | None = None,
     ) -> None:
         self.nick = "*"
         self.folded = ""
@@ -95,16 +151,28 @@ class User:
         self.last_message = now
         self.last_seen = now
         self.ping_pending = False
-        #: Which encoding of relayed lines this user gets: bit 0 server-time, bit 1 message-tags.
-        self.variant = 0
+        #: Which encoding of relayed lines this user gets (kept from its capabilities).
+        self.variant = Variant.PLAIN
         #: Encoded lines waiting to be written; whoever owns the connection empties it.
         self.outbox: list[bytes] = []
         #: Called with this user when its outbox goes from empty to non-empty.
         self.wake = wake
         #: Ask the connection to close once the outbox is written.
         self.close = close
-        #: The connection's own handle on this user (opaque to the state).
+        #: The connection that carries this user's lines.
         self.link = link
+        #: Channels this user was invited to (folded name -> that channel's creation time), oldest
+        #: first; cleared by a nick change, gone with the user, at most ``CHANLIMIT``.
+        self.invites: dict[str, float] = {}
+        #: The account this connection is logged in to (None until accounts exist and one logs in).
+        self.account: str | None = None
+        #: Nicknames this connection MONITORs, folded -> as given (the other half of
+        #: ``ChatState.watchers``); at most MONITOR_LIMIT.
+        self.monitoring: dict[str, str] = {}
+        #: ``draft/metadata-2`` keys this connection subscribed to (at most METADATA_MAX_SUBS).
+        self.metadata_subs: set[str] = set()
+        #: A number unique to this connection in this run (keys what lives only as long as it).
+        self.connection_id = 0
 
     def send(self, data: bytes) -> None:
         """Queue one encoded line for this user."""
@@ -121,12 +189,23 @@ class User:
     def is_oper(self) -> bool:
         return "o" in self.modes
 
+    @property
+    def is_bot(self) -> bool:
+        return "B" in self.modes
+
+    @property
+    def owner(self) -> str:
+        """Whose metadata and read markers these are: the account, else this connection alone."""
+        if self.account is not None:
+            return "account:" + casefold(self.account)
+        return f"connection:{self.connection_id}"
+
     def __repr__(self) -> str:
         return f"<User {self.nick}>"
 
 
 class Channel:
-    """A channel: its members with their prefix modes, topic, modes, bans and invitations."""
+    """A channel: its members with their prefix modes, topic, modes, lists and invitations."""
 
     __slots__ = (
         "name",
@@ -140,7 +219,8 @@ class Channel:
         "key",
         "limit",
         "bans",
-        "invited",
+        "excepts",
+        "invex",
         "_names",
     )
 
@@ -156,9 +236,11 @@ class Channel:
         self.modes: set[str] = {"n", "t"}
         self.key: str | None = None
         self.limit: int | None = None
-        #: mask -> (set by, time)
+        #: mask -> (set by, time), for bans (+b, a ``m:`` mask mutes), ban exceptions (+e, a
+        #: ``m:`` mask exempts from mutes) and invite exceptions (+I); at most MAXLIST each.
         self.bans: dict[str, tuple[str, float]] = {}
-        self.invited: set[str] = set()
+        self.excepts: dict[str, tuple[str, float]] = {}
+        self.invex: dict[str, tuple[str, float]] = {}
         #: The member list as NAMES shows it to members (highest prefix, nicks), kept while valid.
         self._names: str | None = None
 
@@ -181,22 +263,59 @@ class Channel:
     def is_op(self, user: User) -> bool:
         return "o" in self.members.get(user, "")
 
+    @property
+    def owner(self) -> str:
+        """Whose metadata this channel's is (a registered channel keeps it past its last member)."""
+        return "channel:" + self.folded
+
+    def list_of(self, letter: str) -> dict[str, tuple[str, float]]:
+        """The list mode ``letter`` (one of LIST_MODES) keeps."""
+        return self.bans if letter == "b" else self.excepts if letter == "e" else self.invex
+
     def can_speak(self, user: User) -> bool:
-        """Whether ``user`` may send to this channel under +n, +m and bans."""
+        """Whether ``user`` may send here under +n, +m, bans and mutes (members or not).
+
+        A channel without bans costs no more than before: the lists are only read when set.
+        """
         prefixes = self.members.get(user)
         if prefixes is None:
-            return "n" not in self.modes and not self.is_banned(user)
+            modes = self.modes
+            return "n" not in modes and "m" not in modes and not (
+                self.bans and (self.is_banned(user) or self.is_muted(user))
+            )
         if prefixes:
             return True
         if "m" in self.modes:
             return False
-        return not self.is_banned(user)
+        return not self.bans or not (self.is_banned(user) or self.is_muted(user))
 
     def is_banned(self, user: User) -> bool:
+        """Whether a ban (not a mute) matches ``user`` and no ban exception does."""
         if not self.bans:
             return False
         source = user.source
-        return any(mask_matches(mask, source) for mask in self.bans)
+        if not any(mask_matches(m, source) for m in self.bans if not m.startswith(MUTE_PREFIX)):
+            return False
+        return not any(
+            mask_matches(m, source) for m in self.excepts if not m.startswith(MUTE_PREFIX)
+        )
+
+    def is_muted(self, user: User) -> bool:
+        """Whether a mute extban (``m:mask``) matches ``user`` and no ``m:`` exception does."""
+        source = user.source
+        cut = len(MUTE_PREFIX)
+        if not any(
+            mask_matches(m[cut:], source) for m in self.bans if m.startswith(MUTE_PREFIX)
+        ):
+            return False
+        return not any(
+            mask_matches(m[cut:], source) for m in self.excepts if m.startswith(MUTE_PREFIX)
+        )
+
+    def is_invite_excepted(self, user: User) -> bool:
+        """Whether an invite exception (+I) lets ``user`` past +i."""
+        source = user.source
+        return any(mask_matches(mask, source) for mask in self.invex)
 
     def prefix_of(self, user: User, multi: bool = False) -> str:
         """The member's prefix symbols: the highest one, or all of them with multi-prefix."""
@@ -228,6 +347,96 @@ class WhowasEntry(NamedTuple):
     until: float
 
 
+class MetadataStore(Protocol):
+    """Where ``draft/metadata-2`` values live, by owner: ``User.owner`` or ``Channel.owner``.
+
+    Owners are strings: ``account:<folded account>``, ``connection:<id>`` (a connection without
+    an account) and ``channel:<folded name>``. The core enforces every limit (keys per owner,
+    value bytes) before it calls :meth:`put`; a store only keeps what it is given.
+    """
+
+    def values(self, owner: str) -> Mapping[str, str]:
+        """The owner's keys and values (empty when it has none); the caller does not change it."""
+
+    def put(self, owner: str, key: str, value: str | None) -> None:
+        """Set ``key`` to ``value``, or delete it when ``value`` is None."""
+
+    def forget(self, owner: str) -> None:
+        """The owner's live presence ended (its connection quit, its channel emptied).
+
+        The in-memory store drops everything; a persistent one keeps what it persists (accounts,
+        registered channels) and drops the rest.
+        """
+
+
+class ReadMarkerStore(Protocol):
+    """Where ``draft/read-marker`` timestamps live: per owner (``User.owner``) and target."""
+
+    def get(self, owner: str, target: str) -> str | None:
+        """The last-read timestamp (``YYYY-MM-DDThh:mm:ss.sssZ``) for a folded target, or None."""
+
+    def put(self, owner: str, target: str, timestamp: str) -> None:
+        """Store a timestamp (the core checked that it only ever increases)."""
+
+    def forget(self, owner: str) -> None:
+        """The owner's live presence ended; as :meth:`MetadataStore.forget`."""
+
+
+_NO_VALUES: Mapping[str, str] = {}
+
+
+class MemoryMetadata:
+    """:class:`MetadataStore` in memory: everything is gone when its owner goes."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, str]] = {}
+
+    def values(self, owner: str) -> Mapping[str, str]:
+        return self._values.get(owner, _NO_VALUES)
+
+    def put(self, owner: str, key: str, value: str | None) -> None:
+        if value is not None:
+            self._values.setdefault(owner, {})[key] = value
+            return
+        entries = self._values.get(owner)
+        if entries is not None:
+            entries.pop(key, None)
+            if not entries:
+                del self._values[owner]
+
+    def forget(self, owner: str) -> None:
+        self._values.pop(owner, None)
+
+    def __len__(self) -> int:
+        """How many owners hold values (for tests of what is kept)."""
+        return len(self._values)
+
+
+class MemoryReadMarkers:
+    """:class:`ReadMarkerStore` in memory, at most READ_MARKERS_KEEP targets per owner."""
+
+    def __init__(self, keep: int = READ_MARKERS_KEEP) -> None:
+        self.keep = keep
+        self._markers: dict[str, dict[str, str]] = {}
+
+    def get(self, owner: str, target: str) -> str | None:
+        markers = self._markers.get(owner)
+        return None if markers is None else markers.get(target)
+
+    def put(self, owner: str, target: str, timestamp: str) -> None:
+        markers = self._markers.setdefault(owner, {})
+        markers.pop(target, None)  # the newest last, so the oldest is dropped first
+        if len(markers) >= self.keep:
+            del markers[next(iter(markers))]
+        markers[target] = timestamp
+
+    def forget(self, owner: str) -> None:
+        self._markers.pop(owner, None)
+
+    def count(self, owner: str) -> int:
+        return len(self._markers.get(owner, ()))
+
+
 class ChatState:
     """All users and channels, keyed by casefolded name."""
 
@@ -240,13 +449,25 @@ class ChatState:
         self.registered_count = 0
         self.invisible_count = 0
         self.oper_count = 0
+        #: MONITOR's reverse index: folded nickname -> the connections watching it.
+        self.watchers: dict[str, set[User]] = {}
+        #: Users with user mode +w, who get WALLOPS (kept, so WALLOPS never scans everyone).
+        self.wallops: set[User] = set()
+        #: Folded account name -> its connections (empty until accounts exist).
+        self.sessions: dict[str, set[User]] = {}
+        #: Metadata and read markers, in memory until a storage layer is plugged in here.
+        self.metadata: MetadataStore = MemoryMetadata()
+        self.read_markers: ReadMarkerStore = MemoryReadMarkers()
+        self._connection_ids = 0
 
     def mark_registered(self, user: User) -> None:
+        """Registration completed: the user now holds its nickname (the caller checked it is free)."""
         user.registered = True
         self.registered_count += 1
+        self.users[user.folded] = user
 
     def set_user_mode(self, user: User, mode: str, on: bool) -> bool:
-        """Turn a user mode (``i`` or ``o``) on or off; False if it already was so."""
+        """Turn a user mode (one of USER_MODES) on or off; False if it already was so."""
         if on == (mode in user.modes):
             return False
         step = 1 if on else -1
@@ -256,7 +477,48 @@ class ChatState:
                 self.invisible_count += step
             elif mode == "o":
                 self.oper_count += step
+        if mode == "w":
+            (self.wallops.add if on else self.wallops.discard)(user)
         return True
+
+    def set_account(self, user: User, account: str | None) -> None:
+        """Log ``user`` in to ``account`` (or out, with None), keeping the account index."""
+        if user.account is not None:
+            folded = casefold(user.account)
+            sessions = self.sessions.get(folded)
+            if sessions is not None:
+                sessions.discard(user)
+                if not sessions:
+                    del self.sessions[folded]
+        user.account = account
+        if account is not None:
+            self.sessions.setdefault(casefold(account), set()).add(user)
+
+    def other_sessions(self, user: User) -> list[User]:
+        """The other connections logged in to ``user``'s account (none without an account)."""
+        if user.account is None:
+            return []
+        return [s for s in self.sessions.get(casefold(user.account), ()) if s is not user]
+
+    def monitor(self, user: User, nick: str) -> None:
+        """``user`` watches ``nick`` (the caller checked MONITOR_LIMIT)."""
+        folded = casefold(nick)
+        user.monitoring[folded] = nick
+        self.watchers.setdefault(folded, set()).add(user)
+
+    def unmonitor(self, user: User, folded: str) -> None:
+        """``user`` stops watching the folded nickname."""
+        user.monitoring.pop(folded, None)
+        watching = self.watchers.get(folded)
+        if watching is not None:
+            watching.discard(user)
+            if not watching:
+                del self.watchers[folded]
+
+    def clear_monitor(self, user: User) -> None:
+        """``user`` watches nobody any more (a cost of its own list, never of everyone's)."""
+        for folded in list(user.monitoring):
+            self.unmonitor(user, folded)
 
     def find_user(self, nick: str) -> User | None:
         return self.users.get(casefold(nick))
@@ -265,19 +527,40 @@ class ChatState:
         return self.channels.get(casefold(name))
 
     def add_connection(self, user: User) -> None:
+        self._connection_ids += 1
+        user.connection_id = self._connection_ids
         self.connections.add(user)
 
     def set_nick(self, user: User, nick: str, now: float = 0.0) -> None:
-        """Give ``user`` the nickname (the caller checked that it is valid and free)."""
-        if user.folded and self.users.get(user.folded) is user:
-            del self.users[user.folded]
-            if user.registered:
+        """Give ``user`` the nickname (the caller checked that it is valid and free).
+
+        A connection still registering only names the nick it wants: it holds it once
+        registration completes (as Ergo does), so a client that never sends the right PASS can
+        keep no nickname from anyone. A nick change drops the user's pending invitations.
+        """
+        if user.registered:
+            if self.users.get(user.folded) is user:
+                del self.users[user.folded]
                 self.remember(user, now)
+            user.invites.clear()
         user.nick = nick
         user.folded = casefold(nick)
-        self.users[user.folded] = user
-        for channel in user.channels.values():
-            channel.forget_names()
+        if user.registered:
+            self.users[user.folded] = user
+            for channel in user.channels.values():
+                channel.forget_names()
+
+    def invite(self, user: User, channel: Channel) -> None:
+        """Remember that ``user`` may join ``channel`` past +i (the oldest is dropped past the limit)."""
+        invites = user.invites
+        invites.pop(channel.folded, None)
+        if len(invites) >= CHANLIMIT:
+            del invites[next(iter(invites))]
+        invites[channel.folded] = channel.created
+
+    def is_invited(self, user: User, channel: Channel) -> bool:
+        """Whether ``user`` holds an invitation to this channel (not to an older one of its name)."""
+        return user.invites.get(channel.folded) == channel.created
 
     def nick_in_use(self, nick: str, by: User | None = None) -> bool:
         holder = self.users.get(casefold(nick))
@@ -295,7 +578,7 @@ class ChatState:
             if channel._names is not None:
                 channel._names = f"{channel._names} {user.nick}" if channel._names else user.nick
         user.channels[folded] = channel
-        channel.invited.discard(user.folded)
+        user.invites.pop(folded, None)
         return channel
 
     def part(self, user: User, channel: Channel) -> None:
@@ -303,8 +586,9 @@ class ChatState:
         channel.members.pop(user, None)
         channel.forget_names()
         user.channels.pop(channel.folded, None)
-        if not channel.members:
-            self.channels.pop(channel.folded, None)
+        if not channel.members and self.channels.get(channel.folded) is channel:
+            del self.channels[channel.folded]
+            self.metadata.forget(channel.owner)
 
     def remove(self, user: User, now: float = 0.0) -> None:
         """Forget a user who disconnected: its nick and every membership."""
@@ -319,6 +603,13 @@ class ChatState:
             self.invisible_count -= "i" in user.modes
             self.oper_count -= "o" in user.modes
         self.connections.discard(user)
+        self.clear_monitor(user)
+        self.wallops.discard(user)
+        user.metadata_subs.clear()
+        if not self.other_sessions(user):
+            self.metadata.forget(user.owner)
+            self.read_markers.forget(user.owner)
+        self.set_account(user, None)
 
     def remember(self, user: User, now: float) -> None:
         """Keep who had a nickname, for WHOWAS (the newest ``WHOWAS_KEEP`` entries)."""

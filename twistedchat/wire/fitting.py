@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from twistedchat.wire.message import MAX_LINE_BYTES
+from dataclasses import replace
+
+from twistedchat.wire.message import MAX_LINE_BYTES, Message
 
 #: The longest host name a server may show in our prefix (RFC 1035), used until we learn ours.
 MAX_HOST_BYTES = 63
@@ -31,9 +33,7 @@ def split_text(text: str, room: int) -> list[str]:
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         data = line.encode("utf-8")
         while len(data) > room:
-            cut = room
-            while cut > 0 and (data[cut] & 0xC0) == 0x80:  # data[cut] continues a character
-                cut -= 1
+            cut = utf8_cut(data, room)
             space = data.rfind(b" ", 0, cut + 1)
             if space > room // 2:
                 pieces.append(data[:space].decode("utf-8"))
@@ -46,12 +46,55 @@ def split_text(text: str, room: int) -> list[str]:
     return pieces
 
 
+def utf8_cut(data: bytes, room: int) -> int:
+    """The longest prefix length of ``data`` (UTF-8) at most ``room`` that ends between characters."""
+    if room >= len(data):
+        return len(data)
+    cut = max(room, 0)
+    while cut > 0 and (data[cut] & 0xC0) == 0x80:  # data[cut] continues a character
+        cut -= 1
+    return cut
+
+
 def fit_utf8(text: str, room: int) -> str:
     """``text`` cut to at most ``room`` bytes of UTF-8, never inside a character."""
     data = text.encode("utf-8")
     if len(data) <= room:
         return text
-    return data[: max(room, 0)].decode("utf-8", "ignore")
+    return data[: utf8_cut(data, room)].decode("utf-8")
+
+
+def fit_words(text: str, room: int) -> str:
+    """A space-separated list cut to at most ``room`` bytes of UTF-8, between words."""
+    data = text.encode("utf-8")
+    if len(data) <= room:
+        return text
+    cut = data.rfind(b" ", 0, max(room, 0) + 1)
+    return data[: max(cut, 0)].decode("utf-8")
+
+
+def fit_message(message: Message) -> bytes:
+    """``message`` encoded, its last parameter cut so the line fits in 512 bytes (CR LF included).
+
+    The last resort behind every per-field limit: whatever a reply echoes, no line leaves the
+    server longer than RFC 1459 allows (tags are not counted). Should cutting the last parameter
+    to nothing not be enough, the longest middle parameters are shown as ``*``.
+    """
+    data = message.to_bytes()
+    excess = len(data) - MAX_LINE_BYTES
+    if excess <= 0 or not message.params:
+        return data
+    *middle, last = message.params
+    size = len(last.encode("utf-8"))
+    while size < excess and middle:
+        longest = max(range(len(middle)), key=lambda i: len(middle[i].encode("utf-8")))
+        saved = len(middle[longest].encode("utf-8")) - 1
+        if saved <= 0:
+            break
+        middle[longest] = "*"
+        excess -= saved
+    cut = fit_utf8(last, size - excess - 1)  # -1: a ":" may be needed
+    return replace(message, params=(*middle, cut)).to_bytes()
 
 
 def chunks(text: str, room: int) -> list[str]:

@@ -6,6 +6,7 @@ specification: ``[@tags] [:source] COMMAND [params...] [:trailing]``.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ __all__ = [
     "format_tags",
     "parse",
     "unescape_tag_value",
+    "valid_tag_key",
 ]
 
 #: Longest line without tags, CR LF included (RFC 1459).
@@ -29,8 +31,18 @@ _TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 
 
+#: A tag key as IRCv3 message-tags defines it: ``[+][vendor/]name``, the name ASCII letters, digits
+#: and hyphens, the vendor a host name (labels of the same characters joined by dots).
+_TAG_KEY = re.compile(r"\+?(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*/)?[A-Za-z0-9-]+\Z")
+
+
 class ParseError(ValueError):
     """A line that is not a valid IRC message."""
+
+
+def valid_tag_key(key: str) -> bool:
+    """Whether ``key`` is a tag key under the IRCv3 message-tags grammar."""
+    return _TAG_KEY.match(key) is not None
 
 
 def escape_tag_value(value: str) -> str:
@@ -117,13 +129,18 @@ class Message:
 def parse(line: bytes | str) -> Message:
     """Parse one line (with or without its CR LF) into a :class:`Message`.
 
-    Raises :class:`ParseError` for an empty line or one without a command, and
-    :class:`UnicodeDecodeError` (a ``ValueError``) for bytes that are not UTF-8.
+    Raises :class:`ParseError` for an empty line, one without a command, or one with CR, LF or NUL
+    inside it (nothing parsed can carry them into stored state or another user's line), and
+    :class:`UnicodeDecodeError` (a ``ValueError``) for bytes that are not UTF-8. Tags whose key
+    the IRCv3 message-tags grammar does not allow are dropped.
     """
     text = line.decode("utf-8") if isinstance(line, bytes) else line
-    text = text.rstrip("\r\n")
+    if text.endswith("\n"):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
     if "\0" in text:
         raise ParseError("NUL is not allowed in a line")
+    if "\r" in text or "\n" in text:
+        raise ParseError("CR and LF are not allowed inside a line")
     tags: dict[str, str] = {}
     pos = 0
     length = len(text)
@@ -135,7 +152,7 @@ def parse(line: bytes | str) -> Message:
             if not item:
                 continue
             key, _, value = item.partition("=")
-            if key:
+            if _TAG_KEY.match(key):
                 tags[key] = unescape_tag_value(value)
         pos = end
     while pos < length and text[pos] == " ":

@@ -1,0 +1,95 @@
+"""Relaying one line to many users: encoded once per tag variant, then published on a bus.
+
+:class:`RelayBus` is the one point every relayed line passes (JOIN, PRIVMSG, MODE, QUIT…). Its
+default does today's local fan-out; history and a multi-process network subscribe to it later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+
+from twistedchat.server.state import User, Variant
+from twistedchat.wire.fitting import fit_message
+from twistedchat.wire.message import Message, format_tags
+
+
+def server_time(now: float) -> str:
+    """The IRCv3 server-time tag value for a UNIX time."""
+    stamp = datetime.fromtimestamp(now, tz=timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+class Relay:
+    """One line to many users, encoded once per tag variant and reused for every recipient."""
+
+    __slots__ = ("message", "body", "client_tags", "now", "msgid", "_encoded")
+
+    def __init__(
+        self,
+        message: Message,
+        now: float,
+        client_tags: dict[str, str] | None = None,
+        msgid: str | None = None,
+    ) -> None:
+        self.message = message
+        self.body = fit_message(message)
+        self.client_tags = client_tags or {}
+        self.now = now
+        self.msgid = msgid
+        self._encoded: list[bytes | None] = [self.body, None, None, None]
+
+    def for_variant(self, variant: int) -> bytes:
+        """The line as a user of this variant gets it (built on first use, then reused)."""
+        line = self._encoded[variant]
+        if line is None:
+            tags: dict[str, str] = {}
+            if variant & Variant.SERVER_TIME:
+                tags["time"] = server_time(self.now)
+            if variant & Variant.MESSAGE_TAGS:
+                if self.msgid is not None:
+                    tags["msgid"] = self.msgid
+                tags.update(self.client_tags)
+            line = format_tags(tags).encode("utf-8") + b" " + self.body if tags else self.body
+            self._encoded[variant] = line
+        return line
+
+    def send_to(self, users: Iterable[User], skip: User | None = None) -> None:
+        """Queue the line for every user but ``skip``; the hot loop of every broadcast."""
+        body = self.body
+        for user in users:
+            if user is skip:
+                continue
+            outbox = user.outbox
+            if not outbox:
+                user.wake(user)
+            outbox.append(self.for_variant(user.variant) if user.variant else body)
+
+
+Subscriber = Callable[[Relay], None]
+
+
+class RelayBus:
+    """Where every relayed line goes: to the local recipients, then to each subscriber once.
+
+    A subscriber (history, a cluster link) is called with the :class:`Relay` (its message, time,
+    ``msgid`` and client tags) once per relayed line, never per recipient, after local delivery.
+    """
+
+    def __init__(self) -> None:
+        self.subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call ``subscriber`` with every relayed line from now on."""
+        self.subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Stop calling ``subscriber``."""
+        self.subscribers.remove(subscriber)
+
+    def publish(self, relay: Relay, recipients: Iterable[User], skip: User | None = None) -> None:
+        """Deliver ``relay`` to the local recipients but ``skip``, then tell the subscribers."""
+        relay.send_to(recipients, skip)
+        if self.subscribers:
+            for subscriber in self.subscribers:
+                subscriber(relay)
