@@ -44,7 +44,7 @@ MAX_SERVER_TAGS_BYTES = 8191
 #: Clock seconds a connection has to answer PING (its own lines may wait behind the flood limit).
 PING_PATIENCE = 60.0
 
-NICKS = ["alice", "bob", "carol", "Dave", "eve[1]", "x" * 30, "ALICE", "zoë", "9lives"]
+NICKS = ["alice", "bob", "carol", "Dave", "eve[1]", "x" * 30, "a" * 30, "ALICE", "zoë", "9lives"]
 #: Repeats make the common names likelier, so that most lines land on a real channel or user.
 CHANNELS = ["#c"] * 6 + ["#d"] * 3 + ["#C", "#secret", "#" + "y" * 49, "#é", "&bad", "#a,b", "#"]
 CAPS = ["message-tags", "server-time", "echo-message", "multi-prefix", "userhost-in-names",
@@ -66,8 +66,9 @@ _nick = st.sampled_from(NICKS + ["*", "", "a b", "-x", "a" * 31, "nick!user@host
 _channel = st.sampled_from(CHANNELS)
 _targets = st.lists(st.one_of(_nick, _channel), min_size=1, max_size=8).map(",".join)
 _mask = st.sampled_from(["*", "*!*@*", "alice", "a*", "*a*a*a*b", "*!*@127.0.0.1", "?o?", "b!*",
-                         "*@*", "x" * 40 + "*", "*?*?*?*", "~", ":bad", "a,b", ""])
-_modes = st.text(st.sampled_from("+-imnstklbovZq"), min_size=0, max_size=40)
+                         "*@*", "x" * 40 + "*", "*?*?*?*", "~", ":bad", "a,b", "", "m:*!*@*",
+                         "~m:a*", "*a*a*a*a*a*a*a*a*a*a*a*b"])
+_modes = st.text(st.sampled_from("+-imnstklbeIovZq"), min_size=0, max_size=40)
 _mode_param = st.one_of(_nick, _mask, st.sampled_from(["5", "0", "-1", "²", "99999999999999999999",
                                                        "key", "k e y", ":k"]))
 
@@ -77,7 +78,8 @@ def _valid_line(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from([
         "privmsg", "notice", "tagmsg", "join", "part", "topic", "mode", "umode", "kick",
         "invite", "nick", "away", "who", "whois", "whowas", "list", "names", "query", "oper",
-        "kill", "cap", "user", "quit",
+        "kill", "cap", "user", "quit", "setname", "monitor", "metadata", "markread", "wallops",
+        "whox", "statusmsg",
         # the ones that store or relay text, or change membership, twice as often
         "privmsg", "join", "topic", "mode", "kick", "away", "part", "nick", "who", "whois",
     ]))
@@ -118,7 +120,8 @@ def _valid_line(draw: st.DrawFn) -> str:
     if kind == "names":
         return f"NAMES {draw(_targets)}"
     if kind == "query":
-        return draw(st.sampled_from(["LUSERS", "MOTD", "VERSION", "TIME", "INFO", f"ISON {text}",
+        return draw(st.sampled_from(["LUSERS", "MOTD", "VERSION", "TIME", "INFO", "HELP", "HELP MODE",
+                                     "LINKS", f"ISON {text}",
                                      f"USERHOST {draw(_nick) or 'x'}", "PONG :x", "PING :x"]))
     if kind == "oper":
         return draw(st.sampled_from(["OPER admin secret", "OPER admin wrong", "OPER"]))
@@ -129,6 +132,27 @@ def _valid_line(draw: st.DrawFn) -> str:
         return draw(st.sampled_from([f"CAP REQ :{caps}", "CAP LS 302", "CAP LIST", "CAP END"]))
     if kind == "user":
         return f"USER {draw(_nick) or 'u'} 0 * :{text}"
+    if kind == "setname":
+        return f"SETNAME :{text}"
+    if kind == "monitor":
+        return draw(st.sampled_from([f"MONITOR + {draw(_targets)}", f"MONITOR - {draw(_targets)}",
+                                     "MONITOR L", "MONITOR C", "MONITOR S", "MONITOR X"]))
+    if kind == "metadata":
+        target = draw(st.one_of(_nick, _channel, st.just("*"))) or "*"
+        key = draw(st.sampled_from(["avatar", "url", "k" * 70, "bad key", "display-name"]))
+        return draw(st.sampled_from([f"METADATA {target} SET {key} :{text}", f"METADATA {target} GET {key}",
+                                     f"METADATA {target} LIST", f"METADATA {target} CLEAR",
+                                     f"METADATA * SUB {key}", f"METADATA * UNSUB {key}",
+                                     "METADATA * SUBS", f"METADATA {target} SYNC"]))
+    if kind == "markread":
+        stamp = draw(st.sampled_from(["2026-01-01T00:00:00.000Z", "2999-01-01T00:00:00.000Z", "x", ""]))
+        return f"MARKREAD {draw(st.one_of(_channel, _nick)) or 'x'} timestamp={stamp}".rstrip("=")
+    if kind == "wallops":
+        return f"WALLOPS :{text}"
+    if kind == "whox":
+        return f"WHO {draw(st.one_of(_mask, _channel)) or '*'} %tcuihsnfdlaor,{draw(st.integers(0, 9999))}"
+    if kind == "statusmsg":
+        return f"PRIVMSG {draw(st.sampled_from(['@', '+', '@+']))}{draw(_channel)} :{text}"
     return f"QUIT :{text}"
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
-from helpers import ErrorEvents, LineClient, connect, register
+from helpers import ErrorEvents, FakeClient, LineClient, clocked_factory, connect, register
 
-from twistedchat.wire.message import Message
+from twistedchat.wire.message import Message, parse
 
 ensure = pytest_twisted.ensureDeferred
 
@@ -163,3 +163,20 @@ async def test_unregistered_line_with_bad_character_is_refused(room, case, bad):
     await bob.expect("369")
     assert_never_received([newbie, mallory, alice, bob, carol], BAD[bad])
     assert not errors.events, "\n".join(errors.texts)
+
+
+def test_pong_to_the_longest_ping_still_fits_512_bytes():
+    """Found by the pipeline fuzz: ``PING :<504 bytes>`` was answered with a 538-byte PONG."""
+    factory, clock = clocked_factory()
+    client = FakeClient(factory, clock)
+    client.send("NICK pinger", "USER pinger 0 * :P")
+    client.received_raw()
+    for token in ("x" * 504, "é" * 252, "😀" * 126):
+        line = f"PING :{token}".encode()
+        assert len(line) + 2 <= 512
+        client.send(line)
+        replies = client.received_raw()[:-2].split(b"\r\n")
+        assert [parse(r).command for r in replies] == ["PONG"]
+        assert len(replies[0]) + 2 <= 512, f"a PONG of {len(replies[0]) + 2} bytes"
+        replies[0].decode("utf-8")  # cut on a character boundary
+    factory.stopFactory()
