@@ -295,21 +295,26 @@ class PipelineMachine(RuleBasedStateMachine):
     # -- moving parts ----------------------------------------------------------------------------
 
     def settle(self) -> None:
-        """Run the flush turn, collect output, and reap connections the server closed."""
-        self.clock.advance(0)
-        for peer in list(self.peers):
-            peer.take_output()
-            if peer.client.dropped:
+        """Run the flush turn, collect output, and reap connections the server closed.
+
+        Reaping one (its QUIT goes out) can push another over its sendq, so this goes on until a
+        round closes nothing.
+        """
+        while True:
+            self.clock.advance(0)
+            for peer in self.peers:
+                peer.take_output()
+            dropped = [peer for peer in self.peers if peer.client.dropped]
+            if not dropped:
+                return
+            for peer in dropped:
                 self.reap(peer)
 
     def reap(self, peer: Peer) -> None:
         """The transport is closed: tell the protocol (as the reactor would) and forget the peer."""
         peer.client.lose()
-        self.clock.advance(0)
         self.peers.remove(peer)
         self.closed.append(peer)
-        for other in self.peers:
-            other.take_output()
 
     def live(self, index: int) -> Peer:
         return self.peers[index % len(self.peers)]
@@ -394,6 +399,7 @@ class PipelineMachine(RuleBasedStateMachine):
     def drop_connection(self, index: int) -> None:
         """The client's connection goes away without a QUIT."""
         self.reap(self.live(index))
+        self.settle()
 
     @rule(seconds=st.sampled_from([0.1, 1, 5, 25, 45]))
     def time_passes(self, seconds: float) -> None:
