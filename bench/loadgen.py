@@ -6,6 +6,11 @@ counted with ``bytes.count``; latency comes from messages that carry their send 
 ``Lts=<19 digits>`` and are found with ``bytes.find``. Only lines that are not PRIVMSGs (rare once
 everyone has joined: PING, ERROR, ...) are split and looked at one by one.
 
+With ``--tls`` every client speaks TLS: non-blocking ``ssl`` sockets on the same epoll, each
+handshake driven by the loop and bounded by ``HANDSHAKE_SECONDS``, and a handshake storm measured
+first (``--handshakes`` fresh connections that complete a handshake and close; server CPU and
+handshakes/s). Certificates are not verified: the load is the point, not the trust.
+
 Every phase is bounded in time; the whole run talks to one loopback address. Run it as
 ``python -m bench.loadgen --port P --server-pid PID --clients N`` (see ``--help``); it prints one
 JSON object with every figure, which ``bench.run`` turns into tables.
@@ -20,6 +25,7 @@ import json
 import resource
 import select
 import socket
+import ssl
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,6 +40,17 @@ TEXT_LENGTH = 48  # bytes of message text after "PRIVMSG #bench :"
 RECV_BUFFER = 1 << 18
 QUIET_SECONDS = 0.5
 JOIN_WINDOW = 64  # clients waiting for their 366 at once
+HANDSHAKE_SECONDS = 10.0  # a TLS handshake not done by then counts as failed
+#: What a non-blocking socket (plain or TLS) raises when it cannot go on right now.
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def client_tls_context() -> ssl.SSLContext:
+    """A TLS client context that accepts any certificate (the bench's are self-signed)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def percentile(sorted_values: list[int], fraction: float) -> float:
@@ -81,6 +98,15 @@ class RunResult:
     connected: int = 0
     registered: int = 0
     joined: int = 0
+    tls: bool = False
+    tls_version: str = ""
+    tls_cipher: str = ""
+    handshakes: int = 0
+    handshake_failures: int = 0
+    handshake_seconds: float = 0.0
+    handshakes_per_s: float = 0.0
+    handshake_server_cpu_s: float = 0.0
+    handshake_server_cpu_us_each: float = 0.0
     register_seconds: float = 0.0
     registered_per_s: float = 0.0
     register_server_cpu_s: float = 0.0
@@ -107,9 +133,12 @@ def own_cpu_seconds() -> float:
 class LoadGenerator:
     """N IRC clients on raw sockets, driven from one epoll loop."""
 
-    def __init__(self, host: str, port: int, server_pid: int) -> None:
+    def __init__(self, host: str, port: int, server_pid: int, tls: bool = False) -> None:
         self.address = (host, port)
         self.server_pid = server_pid
+        self.tls = client_tls_context() if tls else None
+        #: Clients whose TLS handshake is under way, and when it must be done by.
+        self.handshaking: dict[int, float] = {}
         self.epoll = select.epoll()
         self.socks: list[socket.socket] = []
         self.index_of_fd: dict[int, int] = {}
@@ -129,20 +158,47 @@ class LoadGenerator:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         index = len(self.socks)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, do_handshake_on_connect=False)
+            self.handshaking[index] = time.monotonic() + HANDSHAKE_SECONDS
         self.socks.append(sock)
         self.tails.append(b"")
         self.index_of_fd[sock.fileno()] = index
         self.epoll.register(sock.fileno(), select.EPOLLIN)
+        if self.tls is not None:
+            self._handshake(index)
         return index
+
+    def _handshake(self, index: int) -> bool:
+        """Drive client ``index``'s TLS handshake on; True once it is done."""
+        sock = self.socks[index]
+        try:
+            sock.do_handshake()  # type: ignore[attr-defined]
+        except WOULD_BLOCK:
+            if time.monotonic() > self.handshaking[index]:
+                self._note(f"TLS handshake not done in {HANDSHAKE_SECONDS:g} s")
+                del self.handshaking[index]
+                self._drop(index, sock.fileno())
+            return False
+        except OSError as err:
+            self._note(f"TLS handshake failed: {err}")
+            del self.handshaking[index]
+            self._drop(index, sock.fileno())
+            return False
+        del self.handshaking[index]
+        if not self.result.tls_version:
+            self.result.tls_version = sock.version() or ""  # type: ignore[attr-defined]
+            self.result.tls_cipher = (sock.cipher() or ("",))[0]  # type: ignore[attr-defined]
+        return True
 
     def _send(self, index: int, data: bytes) -> None:
         """Send now; keep what the kernel did not take and flush it in the loop."""
-        if index in self.pending_out:
-            self.pending_out[index] += data
+        if index in self.pending_out or index in self.handshaking:
+            self.pending_out[index] = self.pending_out.get(index, b"") + data
             return
         try:
             sent = self.socks[index].send(data)
-        except BlockingIOError:
+        except WOULD_BLOCK:
             sent = 0
         except OSError as err:
             self._note(f"send failed: {err}")
@@ -151,10 +207,14 @@ class LoadGenerator:
             self.pending_out[index] = data[sent:]
 
     def _flush_pending(self) -> None:
+        for index in list(self.handshaking):  # a handshake that waited to write, or overdue
+            self._handshake(index)
         for index, data in list(self.pending_out.items()):
+            if index in self.handshaking:
+                continue
             try:
                 sent = self.socks[index].send(data)
-            except BlockingIOError:
+            except WOULD_BLOCK:
                 continue
             except OSError as err:
                 self._note(f"send failed: {err}")
@@ -171,14 +231,21 @@ class LoadGenerator:
         nothing could be read); the partial last line is saved as the client's tail.
         """
         index = self.index_of_fd[fd]
+        if index in self.handshaking:
+            if self._handshake(index) and index in self.pending_out:
+                self._flush_pending()
+            return index, -1
         tail = self.tails[index]
         start = len(tail)
         if start:
             self.buf[:start] = tail
+        sock = self.socks[index]
         try:
-            got = self.socks[index].recv_into(self.view[start:])
-        except BlockingIOError:
+            got = sock.recv_into(self.view[start:])
+        except WOULD_BLOCK:
             return index, -1
+        except ssl.SSLZeroReturnError:  # the server's close_notify
+            got = 0
         except OSError as err:
             got = 0
             self._note(f"recv failed: {err}")
@@ -186,6 +253,14 @@ class LoadGenerator:
             self._drop(index, fd)
             return index, -1
         size = start + got
+        if self.tls is not None:
+            # One TLS read returns at most one record; take the rest of a record already
+            # decrypted now (more records still in the kernel wake the epoll again).
+            while size < RECV_BUFFER and sock.pending():  # type: ignore[attr-defined]
+                try:
+                    size += sock.recv_into(self.view[size:])
+                except (*WOULD_BLOCK, ssl.SSLZeroReturnError):
+                    break
         end = self.buf.rfind(b"\n", 0, size) + 1
         self.tails[index] = bytes(self.buf[end:size]) if end < size else b""
         return index, end
@@ -214,6 +289,68 @@ class LoadGenerator:
                 self._note(line.decode(errors="replace")[:200])
 
     # --- phases ------------------------------------------------------------------------------
+    def handshake_storm(self, count: int, window: int, timeout: float) -> None:
+        """Connect ``count`` fresh TLS clients, at most ``window`` at once, each completing its
+        handshake and closing; handshakes/s and the server's CPU per handshake.
+
+        These connections never register; they are the cost of a connect storm's TLS alone.
+        """
+        assert self.tls is not None
+        res = self.result
+        epoll = select.epoll()
+        inflight: dict[int, tuple[ssl.SSLSocket, float]] = {}
+        started = done = failed = 0
+        cpu0, t0 = proc_cpu_seconds(self.server_pid), time.monotonic()
+        deadline = t0 + timeout
+
+        def finish(fd: int, ok: bool) -> None:
+            nonlocal done, failed
+            sock, _ = inflight.pop(fd)
+            epoll.unregister(fd)
+            sock.close()
+            if ok:
+                done += 1
+            else:
+                failed += 1
+
+        try:
+            while done + failed < count and time.monotonic() < deadline:
+                while started < count and len(inflight) < window:
+                    raw = socket.create_connection(self.address, max(0.1, deadline - time.monotonic()))
+                    raw.setblocking(False)
+                    sock = self.tls.wrap_socket(raw, do_handshake_on_connect=False)
+                    inflight[sock.fileno()] = (sock, time.monotonic() + HANDSHAKE_SECONDS)
+                    epoll.register(sock.fileno(), select.EPOLLOUT)
+                    started += 1
+                for fd, _ in epoll.poll(0.05):
+                    sock, _ = inflight[fd]
+                    try:
+                        sock.do_handshake()
+                    except ssl.SSLWantReadError:
+                        epoll.modify(fd, select.EPOLLIN)
+                    except ssl.SSLWantWriteError:
+                        epoll.modify(fd, select.EPOLLOUT)
+                    except OSError as err:
+                        self._note(f"TLS handshake failed: {err}")
+                        finish(fd, False)
+                    else:
+                        finish(fd, True)
+                now = time.monotonic()
+                for fd in [fd for fd, (_, due) in inflight.items() if now > due]:
+                    self._note(f"TLS handshake not done in {HANDSHAKE_SECONDS:g} s")
+                    finish(fd, False)
+        except OSError as err:
+            self._note(f"connect failed during the handshake storm: {err}")
+        finally:
+            for fd in list(inflight):
+                finish(fd, False)
+            epoll.close()
+        res.handshakes, res.handshake_failures = done, failed
+        res.handshake_seconds = time.monotonic() - t0
+        res.handshakes_per_s = done / res.handshake_seconds
+        res.handshake_server_cpu_s = proc_cpu_seconds(self.server_pid) - cpu0
+        res.handshake_server_cpu_us_each = 1e6 * res.handshake_server_cpu_s / max(1, done)
+
     def register(self, clients: int, window: int, timeout: float) -> None:
         """Connect and register ``clients`` clients, then have them all JOIN the channel.
 
@@ -468,6 +605,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fixed-seconds", type=float, default=5.0)
     p.add_argument("--saturation-seconds", type=float, default=5.0)
     p.add_argument("--window", type=int, default=0, help="messages in flight at saturation")
+    p.add_argument("--tls", action="store_true", help="every client speaks TLS")
+    p.add_argument("--handshakes", type=int, default=0,
+                   help="with --tls: a storm of this many handshake-only connections first")
     return p.parse_args(argv)
 
 
@@ -485,9 +625,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile()
     gc.disable()  # nothing here makes cycles; collections would only add pauses
-    gen = LoadGenerator(args.host, args.port, args.server_pid)
+    gen = LoadGenerator(args.host, args.port, args.server_pid, tls=args.tls)
     res = gen.result
+    res.tls = args.tls
     try:
+        if args.tls and args.handshakes > 0:
+            gen.handshake_storm(args.handshakes, args.connect_window, args.register_timeout)
+            time.sleep(QUIET_SECONDS)  # let the server see the storm's connections close
         gen.register(args.clients, args.connect_window, args.register_timeout)
         if res.joined == args.clients and args.clients > 1:
             if args.fixed_seconds > 0:

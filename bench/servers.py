@@ -2,7 +2,8 @@
 
 Each server is a `ServerSpec` (a name and how to build its command line for a port); `running()`
 starts one in its own temporary directory and stops it again, so every measurement starts from a
-fresh process.
+fresh process. With ``tls=True`` the server listens with TLS only, on a self-signed certificate
+made afresh in that directory (the same kind of key for every server).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ NGIRCD_CONF = """\
 Name = ngircd.bench
 Info = bench
 Listen = 127.0.0.1
-Ports = {port}
+Ports = {plain_port}
 MotdPhrase = "bench"
 PidFile = {tmp}/ngircd.pid
 [Limits]
@@ -51,32 +52,85 @@ Ident = no
 PAM = no
 """
 
+#: ngircd's TLS listener (its plain ``Ports`` then moves to another free port nobody uses).
+NGIRCD_TLS = """\
+[SSL]
+CertFile = {cert}
+KeyFile = {key}
+Ports = {port}
+"""
+
+
+#: Extra ``twistd chat`` arguments for every twistedchat run (e.g. ``--tls-engine twisted`` to
+#: bench the fallback TLS transport), split on spaces.
+TWISTEDCHAT_ARGS = os.environ.get("BENCH_TWISTEDCHAT_ARGS", "")
+
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """A server to bench: its name and a function (port, temp dir) -> command line."""
+    """A server to bench: its name and a function (port, temp dir, TLS?) -> command line."""
 
     name: str
-    command: Callable[[int, Path], list[str]]
+    command: Callable[[int, Path, bool], list[str]]
     available: Callable[[], bool] = lambda: True
+    speaks_tls: bool = True
 
 
-def _ngircd_command(port: int, tmp: Path) -> list[str]:
+def write_self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
+    """A fresh RSA-2048 key and a self-signed certificate for ``name``: (key path, cert path)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))  # fmt: skip
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def _ngircd_command(port: int, tmp: Path, tls: bool) -> list[str]:
     conf = tmp / "ngircd.conf"
-    conf.write_text(NGIRCD_CONF.format(port=port, tmp=tmp))
+    text = NGIRCD_CONF.format(plain_port=free_port() if tls else port, tmp=tmp)
+    if tls:
+        key, cert = write_self_signed(tmp)
+        text += NGIRCD_TLS.format(port=port, key=key, cert=cert)
+    conf.write_text(text)
     return [NGIRCD, "-n", "-f", str(conf)]
 
 
-def _twistedchat_command(port: int, tmp: Path, twistd: str = TWISTD) -> list[str]:
+def _twistedchat_command(port: int, tmp: Path, tls: bool, twistd: str = TWISTD) -> list[str]:
+    listen = f"{port}:interface=127.0.0.1:backlog=1024"
+    if tls:
+        key, cert = write_self_signed(tmp)
+        listen = f"ssl:{listen}:privateKey={key}:certKey={cert}"
+    else:
+        listen = f"tcp:{listen}"
     return [
         twistd, "-n", "--logfile", str(tmp / "twistd.log"), "--pidfile", "",
-        "chat", "--port", f"tcp:{port}:interface=127.0.0.1:backlog=1024",
+        "chat", "--port", listen,
         "--no-flood-control", "--max-per-ip", "0", "--max-clients", "0",
         "--sendq", str(SENDQ), "--ping-interval", "3600", "--ping-timeout", "3600",
+        *TWISTEDCHAT_ARGS.split(),
     ]  # fmt: skip
 
 
-def _plain_command(port: int, tmp: Path) -> list[str]:
+def _plain_command(port: int, tmp: Path, tls: bool) -> list[str]:
     return [PYTHON, "-m", "bench.plain_server", str(port)]
 
 
@@ -84,9 +138,9 @@ SERVERS: dict[str, ServerSpec] = {
     "twistedchat": ServerSpec("twistedchat", _twistedchat_command),
     "ngircd": ServerSpec("ngircd", _ngircd_command, lambda: os.path.exists(NGIRCD)),
     "twistedchat-pypy": ServerSpec(
-        "twistedchat-pypy", lambda port, tmp: _twistedchat_command(port, tmp, PYPY_TWISTD),
+        "twistedchat-pypy", lambda port, tmp, tls: _twistedchat_command(port, tmp, tls, PYPY_TWISTD),
         lambda: os.path.exists(PYPY_TWISTD)),
-    "plain-twisted": ServerSpec("plain-twisted", _plain_command),
+    "plain-twisted": ServerSpec("plain-twisted", _plain_command, speaks_tls=False),
 }
 
 
@@ -151,16 +205,17 @@ class RunningServer:
 
 @contextlib.contextmanager
 def running(
-    spec: ServerSpec, cpu: int | None, start_timeout: float = 30.0
+    spec: ServerSpec, cpu: int | None, start_timeout: float = 30.0, tls: bool = False
 ) -> Iterator[RunningServer]:
-    """Start ``spec`` on a free loopback port, yield it once it listens, then stop it."""
+    """Start ``spec`` on a free loopback port (TLS only if ``tls``), yield it once it listens,
+    then stop it."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{spec.name}-") as tmpdir:
         tmp = Path(tmpdir)
         port = free_port()
         log = tmp / "server.out"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                pinned(spec.command(port, tmp), cpu),
+                pinned(spec.command(port, tmp, tls), cpu),
                 cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 preexec_fn=raise_nofile, env=dict(os.environ, PYTHONPATH=str(REPO)),
             )  # fmt: skip
