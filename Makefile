@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot test fuzz lint bench bench-quick bench-client bench-pypy profile clean system-deps
+.PHONY: run client bot screenshot test fuzz lint bench bench-tls bench-quick bench-client bench-pypy profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The same loads over TLS (twistedchat's ssl: listener beside ngircd's [SSL] one); ~6 minutes.
+bench-tls: $(STAMP)
+	$(BIN)/python -m bench.run --tls
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --no-write

@@ -141,6 +141,10 @@ SERVERS: dict[str, ServerSpec] = {
         "twistedchat-pypy", lambda port, tmp, tls: _twistedchat_command(port, tmp, tls, PYPY_TWISTD),
         lambda: os.path.exists(PYPY_TWISTD)),
     "plain-twisted": ServerSpec("plain-twisted", _plain_command, speaks_tls=False),
+    # The daemon on Twisted's own TLS (TLSMemoryBIOProtocol + pyOpenSSL), for comparison.
+    "twistedchat-twisted-tls": ServerSpec(
+        "twistedchat-twisted-tls",
+        lambda port, tmp, tls: [*_twistedchat_command(port, tmp, tls), "--tls-engine", "twisted"]),
 }
 
 

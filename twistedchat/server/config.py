@@ -29,6 +29,8 @@ class ServerConfig:
     sendq: int = 1024 * 1024
     #: write to an idle plain-TCP socket directly (twistedchat.server.fastpath); off: transport.write
     direct_write: bool = True
+    #: TLS for ssl: listeners: "stdlib" (ssl.SSLObject, twistedchat.server.tls) or "twisted"
+    tls_engine: str = "stdlib"
 
     @property
     def flood_control(self) -> bool:

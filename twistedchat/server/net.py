@@ -21,11 +21,10 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
-from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twistedchat.server import fastpath
+from twistedchat.server import fastpath, tls
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
@@ -82,7 +81,7 @@ class ChatConnection(LineOnlyReceiver):
     # -- connection life cycle -----------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        if isinstance(self.transport, TLSMemoryBIOProtocol):
+        if tls.is_tls(self.transport):
             self._handshake_call = self.clock.callLater(TLS_HANDSHAKE_TIMEOUT,
                                                         self._handshake_timed_out)
         if not self.address_from_first_data:
@@ -109,6 +108,8 @@ class ChatConnection(LineOnlyReceiver):
         self.transport.registerProducer(self, True)
         if self.factory.direct_write and fastpath.can_write_directly(self.transport):
             pipeline.write = fastpath.DirectWriter(self.transport).write
+        elif isinstance(self.transport, tls.TLSConnection):
+            pipeline.write = self.transport.write_counted
         return True
 
     def _refuse(self, refusal: str) -> None:
@@ -423,6 +424,24 @@ class AddressFromHeader(Factory):
         return connection
 
 
+def listener_for(reactor: Any, description: str, factory: ChatFactory
+                 ) -> tuple[interfaces.IStreamServerEndpoint, Factory]:
+    """The endpoint for a ``--port`` description and the factory to listen with there.
+
+    ``ssl:`` gets the standard library's TLS (:mod:`twistedchat.server.tls`) unless
+    ``--tls-engine twisted`` or an option only Twisted's TLS has; ``haproxy:`` reads the address
+    from the PROXY header.
+    """
+    if factory.config.tls_engine == "stdlib":
+        lean = tls.stdlib_listener(reactor, description)
+        if lean is not None:
+            endpoint, context = lean
+            return endpoint, tls.TLSFactory(factory, context, factory.direct_write)
+    endpoint = endpoints.serverFromString(reactor, description)
+    proxied = description.split(":", 1)[0].strip().lower() == "haproxy"
+    return endpoint, AddressFromHeader(factory) if proxied else factory
+
+
 class ChatService(service.MultiService):
     """The daemon: one :class:`ChatFactory` behind any number of listening endpoints."""
 
@@ -435,10 +454,8 @@ class ChatService(service.MultiService):
         self.listeners: list[StreamServerEndpointService] = []
         self.descriptions = list(ports)
         for description in ports:
-            endpoint = endpoints.serverFromString(reactor, description)
-            proxied = description.split(":", 1)[0].strip().lower() == "haproxy"
-            listener = StreamServerEndpointService(
-                endpoint, AddressFromHeader(self.factory) if proxied else self.factory)
+            endpoint, factory = listener_for(reactor, description, self.factory)
+            listener = StreamServerEndpointService(endpoint, factory)
             listener._raiseSynchronously = True
             listener.setServiceParent(self)
             self.listeners.append(listener)

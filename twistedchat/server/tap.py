@@ -39,6 +39,14 @@ def _number(option: str, convert: Callable[[str], Any], minimum: float) -> Calla
     return parse
 
 
+def _engine(value: str) -> str:
+    from twistedchat.server.tls import ENGINES
+
+    if value not in ENGINES:
+        raise usage.UsageError(f"--tls-engine: one of {', '.join(ENGINES)}, not {value!r}")
+    return value
+
+
 def parse_oper(value: str, option: str = "oper") -> tuple[str, str]:
     """``NAME:PASSWORD`` -> (name, password)."""
     name, sep, password = value.partition(":")
@@ -85,6 +93,8 @@ class Options(usage.Options):
          _number("flood-queue", int, 1)],
         ["sendq", None, 1024 * 1024, "Bytes of unsent output before a client is dropped.",
          _number("sendq", int, 1024)],
+        ["tls-engine", None, "stdlib", "TLS for ssl: ports: stdlib (Python's ssl module) or "
+         "twisted (Twisted's TLS over pyOpenSSL).", _engine],
     ]
 
     def __init__(self) -> None:
@@ -106,11 +116,14 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         from twisted.internet import reactor
 
+        from twistedchat.server.tls import stdlib_listener
+
         if not self["port"]:
             self["port"] = [DEFAULT_PORT]
         for description in self["port"]:
             try:
-                endpoints.serverFromString(reactor, description)
+                if self["tls-engine"] != "stdlib" or stdlib_listener(reactor, description) is None:
+                    endpoints.serverFromString(reactor, description)
             except (ValueError, KeyError, TypeError, OSError) as error:
                 raise usage.UsageError(f"--port: bad endpoint {description!r}: {error}") from None
             except Exception as error:  # e.g. an unreadable certificate for ssl:
@@ -145,6 +158,7 @@ class Options(usage.Options):
             flood_queue=self["flood-queue"],
             sendq=self["sendq"],
             direct_write=not self["no-direct-write"],
+            tls_engine=self["tls-engine"],
         )
 
 
