@@ -436,7 +436,8 @@ def listener_for(reactor: Any, description: str, factory: ChatFactory
         lean = tls.stdlib_listener(reactor, description)
         if lean is not None:
             endpoint, context = lean
-            return endpoint, tls.TLSFactory(factory, context, factory.direct_write)
+            return endpoint, tls.TLSFactory(factory, context, factory.direct_write, reactor,
+                                            factory.config.tls_write_interval)
     endpoint = endpoints.serverFromString(reactor, description)
     proxied = description.split(":", 1)[0].strip().lower() == "haproxy"
     return endpoint, AddressFromHeader(factory) if proxied else factory

@@ -95,6 +95,9 @@ class Options(usage.Options):
          _number("sendq", int, 1024)],
         ["tls-engine", None, "stdlib", "TLS for ssl: ports: stdlib (Python's ssl module) or "
          "twisted (Twisted's TLS over pyOpenSSL).", _engine],
+        ["tls-write-interval", None, 20, "Milliseconds a TLS client's output is gathered after "
+         "a write before the next (stdlib engine; fewer, larger TLS records; 0: off).",
+         _number("tls-write-interval", float, 0)],
     ]
 
     def __init__(self) -> None:
@@ -159,6 +162,7 @@ class Options(usage.Options):
             sendq=self["sendq"],
             direct_write=not self["no-direct-write"],
             tls_engine=self["tls-engine"],
+            tls_write_interval=self["tls-write-interval"] / 1000,
         )
 
 

@@ -126,16 +126,44 @@ def peer_certificate_fingerprint(transport: object) -> str | None:
 class TLSFactory(Factory):
     """Wraps a factory's protocols in :class:`TLSConnection` (one :class:`ssl.SSLContext`)."""
 
-    def __init__(self, wrapped: Factory, context: ssl.SSLContext, direct_write: bool) -> None:
+    def __init__(self, wrapped: Factory, context: ssl.SSLContext, direct_write: bool,
+                 clock: interfaces.IReactorTime | None = None, write_interval: float = 0.0) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock
         self.wrapped = wrapped
         self.context = context
         self.direct_write = direct_write
+        self.clock = clock
+        #: Seconds a connection's output is gathered after a write before the next one (0: never).
+        self.write_interval = write_interval
+        self._held: list[TLSConnection] = []
+        self._release_call: Any = None
+
+    def hold(self, connection: TLSConnection) -> None:
+        """``connection`` holds output: write it out at the end of the current interval."""
+        self._held.append(connection)
+        if self._release_call is None:
+            self._release_call = self.clock.callLater(self.write_interval, self._release)
+
+    def _release(self) -> None:
+        self._release_call = None
+        held, self._held = self._held, []
+        for connection in held:
+            try:
+                connection.release()
+            except Exception:
+                log.failure("writing held TLS output to {peer} failed", peer=connection.getPeer())
+                connection.abortConnection()
+
+    def doStop(self) -> None:
+        if self._release_call is not None and self._release_call.active():
+            self._release_call.cancel()
+        self._release_call = None
+        self._release()
+        self.wrapped.doStop()
 
     def doStart(self) -> None:
         self.wrapped.doStart()
-
-    def doStop(self) -> None:
-        self.wrapped.doStop()
 
     def buildProtocol(self, addr: interfaces.IAddress) -> TLSConnection | None:
         inner = self.wrapped.buildProtocol(addr)
@@ -158,6 +186,9 @@ class TLSConnection(Protocol):
         self._lost = False
         self._early: list[bytes] = []  # plaintext written before the handshake finished
         self._direct: Any = None
+        self._last_write = 0.0
+        self._held: list[bytes] | None = None  # output gathered until the factory releases it
+        self._held_bytes = 0
 
     # -- the TCP side ----------------------------------------------------------------------------
 
@@ -256,7 +287,34 @@ class TLSConnection(Protocol):
             return None
         if self.disconnecting:
             return None
+        factory = self.factory
+        if factory.write_interval:
+            if self._held is not None:
+                self._held.append(data)
+                self._held_bytes += len(data)
+                return self._unsent()
+            now = factory.clock.seconds()
+            if now - self._last_write < factory.write_interval:
+                self._held, self._held_bytes = [data], len(data)
+                factory.hold(self)
+                return self._unsent()
+            self._last_write = now
         self._tls.write(data)
+        return self._flush()
+
+    def _unsent(self) -> int | None:
+        """Plaintext held here plus the ciphertext Twisted holds (None if that is not known)."""
+        if self._direct is None:
+            return None
+        return self._held_bytes + fastpath.pending_bytes(self.transport)
+
+    def release(self) -> int | None:
+        """Write the gathered output now, as one TLS write."""
+        held, self._held, self._held_bytes = self._held, None, 0
+        if not held or self._lost:
+            return None
+        self._last_write = self.factory.clock.seconds()
+        self._tls.write(held[0] if len(held) == 1 else b"".join(held))
         return self._flush()
 
     def writeSequence(self, data: list[bytes]) -> None:
@@ -266,6 +324,7 @@ class TLSConnection(Protocol):
         """Send close_notify after what was written, then close the TCP connection."""
         if self.disconnecting or self._lost:
             return
+        self.release()
         self.disconnecting = True
         if not self.handshake_done:
             return  # closes once the handshake is done (the chat side's timeout bounds that)
