@@ -133,9 +133,11 @@ def own_cpu_seconds() -> float:
 class LoadGenerator:
     """N IRC clients on raw sockets, driven from one epoll loop."""
 
-    def __init__(self, host: str, port: int, server_pid: int, tls: bool = False) -> None:
+    def __init__(self, host: str, port: int, server_pids: tuple[int, ...],
+                 tls: bool = False) -> None:  # fmt: skip
         self.address = (host, port)
-        self.server_pid = server_pid
+        #: The server's processes (a TLS-terminating proxy in front counts with the server).
+        self.server_pids = server_pids
         self.tls = client_tls_context() if tls else None
         #: Clients whose TLS handshake is under way, and when it must be done by.
         self.handshaking: dict[int, float] = {}
@@ -149,6 +151,12 @@ class LoadGenerator:
         self.disconnects = 0
         self.errors: list[str] = []
         self.result = RunResult()
+
+    def server_cpu(self) -> float:
+        return sum(proc_cpu_seconds(pid) for pid in self.server_pids)
+
+    def server_rss(self) -> int:
+        return sum(proc_rss_bytes(pid) for pid in self.server_pids)
 
     # --- sockets -----------------------------------------------------------------------------
     def _connect(self, timeout: float) -> int:
@@ -300,7 +308,7 @@ class LoadGenerator:
         epoll = select.epoll()
         inflight: dict[int, tuple[ssl.SSLSocket, float]] = {}
         started = done = failed = 0
-        cpu0, t0 = proc_cpu_seconds(self.server_pid), time.monotonic()
+        cpu0, t0 = self.server_cpu(), time.monotonic()
         deadline = t0 + timeout
 
         def finish(fd: int, ok: bool) -> None:
@@ -348,7 +356,7 @@ class LoadGenerator:
         res.handshakes, res.handshake_failures = done, failed
         res.handshake_seconds = time.monotonic() - t0
         res.handshakes_per_s = done / res.handshake_seconds
-        res.handshake_server_cpu_s = proc_cpu_seconds(self.server_pid) - cpu0
+        res.handshake_server_cpu_s = self.server_cpu() - cpu0
         res.handshake_server_cpu_us_each = 1e6 * res.handshake_server_cpu_s / max(1, done)
 
     def register(self, clients: int, window: int, timeout: float) -> None:
@@ -361,15 +369,15 @@ class LoadGenerator:
         """
         res = self.result
         res.clients = clients
-        res.rss_base_bytes = proc_rss_bytes(self.server_pid)
+        res.rss_base_bytes = self.server_rss()
         deadline = time.monotonic() + timeout
-        cpu0, own0, t0 = proc_cpu_seconds(self.server_pid), own_cpu_seconds(), time.monotonic()
+        cpu0, own0, t0 = self.server_cpu(), own_cpu_seconds(), time.monotonic()
         res.registered = self._register_phase(clients, window, deadline)
         t1 = time.monotonic()
         res.register_seconds = t1 - t0
         res.connected = len(self.socks)
         res.registered_per_s = res.registered / res.register_seconds
-        cpu1, own1 = proc_cpu_seconds(self.server_pid), own_cpu_seconds()
+        cpu1, own1 = self.server_cpu(), own_cpu_seconds()
         res.register_server_cpu_s = cpu1 - cpu0
         res.register_generator_cpu_percent = 100 * (own1 - own0) / res.register_seconds
         if res.registered < clients:
@@ -378,7 +386,7 @@ class LoadGenerator:
         res.joined = self._join_phase(clients, JOIN_WINDOW, deadline)
         res.join_seconds = time.monotonic() - t1
         res.joined_per_s = res.joined / res.join_seconds
-        res.join_server_cpu_s = proc_cpu_seconds(self.server_pid) - cpu1
+        res.join_server_cpu_s = self.server_cpu() - cpu1
         res.join_generator_cpu_percent = 100 * (own_cpu_seconds() - own1) / res.join_seconds
         res.total_seconds = res.register_seconds + res.join_seconds
         if res.joined < clients:
@@ -386,7 +394,7 @@ class LoadGenerator:
         t2 = time.monotonic()
         self.drain_until_quiet(QUIET_SECONDS, timeout)
         res.settle_seconds = time.monotonic() - t2
-        res.rss_idle_bytes = proc_rss_bytes(self.server_pid)
+        res.rss_idle_bytes = self.server_rss()
         if res.joined:
             res.rss_per_client_bytes = (res.rss_idle_bytes - res.rss_base_bytes) / res.joined
 
@@ -494,7 +502,7 @@ class LoadGenerator:
         sent = received = observed = 0
         received_at_warm = 0
         disconnects0 = self.disconnects
-        cpu0, own0 = proc_cpu_seconds(self.server_pid), own_cpu_seconds()
+        cpu0, own0 = self.server_cpu(), own_cpu_seconds()
         start = now_ns()
         stop_sending = start + int(seconds * 1e9)
         warm = start + int(min(0.5, seconds / 10) * 1e9)
@@ -570,7 +578,7 @@ class LoadGenerator:
             warm_at = start if warm_at is None else warm_at
             busy = max(1e-9, (stop_at - warm_at) / 1e9)
             phase.deliveries_per_s = (received_at_stop - received_at_warm) / busy
-        cpu = proc_cpu_seconds(self.server_pid) - cpu0
+        cpu = self.server_cpu() - cpu0
         phase.seconds = round(elapsed, 3)
         phase.sent, phase.expected, phase.received = sent, sent * per_message, received
         phase.lost = phase.expected - received
@@ -596,7 +604,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--server-pid", type=int, required=True, help="for /proc CPU and RSS figures")
+    p.add_argument("--server-pid", required=True,
+                   help="for /proc CPU and RSS figures: PID or PID,PID,... (summed)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--connect-window", type=int, default=8, help="connections awaiting 001")
     p.add_argument("--register-timeout", type=float, default=120.0)
@@ -625,7 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile()
     gc.disable()  # nothing here makes cycles; collections would only add pauses
-    gen = LoadGenerator(args.host, args.port, args.server_pid, tls=args.tls)
+    pids = tuple(int(pid) for pid in args.server_pid.split(","))
+    gen = LoadGenerator(args.host, args.port, pids, tls=args.tls)
     res = gen.result
     res.tls = args.tls
     try:

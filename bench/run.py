@@ -140,7 +140,8 @@ def measure(server: str, clients: int, args: argparse.Namespace, pin: bool) -> d
         window = max(1, min(64, backlog - 2)) if backlog else 8
         command = [
             sys.executable, "-m", "bench.loadgen", "--port", str(srv.port),
-            "--server-pid", str(srv.pid), "--clients", str(clients), "--connect-window", str(window),
+            "--server-pid", ",".join(map(str, srv.pids)), "--clients", str(clients),
+            "--connect-window", str(window),
             "--register-timeout", str(args.register_timeout), "--senders", str(args.senders),
             "--rate", str(args.rate), "--fixed-seconds", str(args.fixed_seconds),
             "--saturation-seconds", str(args.saturation_seconds),
@@ -352,7 +353,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="seconds-long run at tiny size")
     p.add_argument("--servers", help="comma-separated [twistedchat,ngircd,plain-twisted; with "
-                   "--tls: twistedchat,ngircd]")  # fmt: skip
+                   "--tls: twistedchat,ngircd,twistedchat-twisted-tls,haproxy+twistedchat]")
     p.add_argument("--sizes", help="client counts, comma-separated [100,200,1000,10000; with "
                    "--tls: 200,1000]")  # fmt: skip
     p.add_argument("--tls", action="store_true", help="every connection over TLS")
@@ -372,7 +373,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--from-json", type=Path, help="only re-render the tables from a results file")
     args = p.parse_args(argv)
     if args.servers is None:
-        args.servers = "twistedchat,ngircd" if args.tls else "twistedchat,ngircd,plain-twisted"
+        args.servers = ("twistedchat,ngircd,twistedchat-twisted-tls,haproxy+twistedchat" if args.tls
+                        else "twistedchat,ngircd,plain-twisted")  # fmt: skip
     if args.sizes is None:
         args.sizes = "200,1000" if args.tls else "100,200,1000,10000"
     if args.json is None:

@@ -68,12 +68,18 @@ TWISTEDCHAT_ARGS = os.environ.get("BENCH_TWISTEDCHAT_ARGS", "")
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """A server to bench: its name and a function (port, temp dir, TLS?) -> command line."""
+    """A server to bench: its name and a function (port, temp dir, TLS?) -> command line.
+
+    With ``front`` (public port, backend port, temp dir) -> command line, that process (a proxy
+    terminating TLS) listens on the public port and the server on the backend port; both are
+    pinned to the server's core and their CPU and RSS are counted together.
+    """
 
     name: str
     command: Callable[[int, Path, bool], list[str]]
     available: Callable[[], bool] = lambda: True
     speaks_tls: bool = True
+    front: Callable[[int, int, Path], list[str]] | None = None
 
 
 def write_self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
@@ -130,6 +136,41 @@ def _twistedchat_command(port: int, tmp: Path, tls: bool, twistd: str = TWISTD) 
     ]  # fmt: skip
 
 
+HAPROXY = "/usr/sbin/haproxy"
+HAPROXY_CONF = """\
+global
+    maxconn 9000
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 10s
+    timeout client 1h
+    timeout server 1h
+frontend irc
+    bind 127.0.0.1:{port} ssl crt {pem}
+    default_backend chat
+backend chat
+    server chat 127.0.0.1:{backend} send-proxy
+"""
+
+
+def _haproxy_front(port: int, backend: int, tmp: Path) -> list[str]:
+    """Debian's haproxy (one thread) terminating TLS, passing the address on with PROXY v1."""
+    key, cert = write_self_signed(tmp)
+    pem = tmp / "haproxy.pem"
+    pem.write_text(cert.read_text() + key.read_text())
+    conf = tmp / "haproxy.cfg"
+    conf.write_text(HAPROXY_CONF.format(port=port, backend=backend, pem=pem))
+    return [HAPROXY, "-db", "-f", str(conf)]
+
+
+def _proxied_twistedchat(port: int, tmp: Path, tls: bool) -> list[str]:
+    command = _twistedchat_command(port, tmp, False)
+    index = command.index("--port") + 1
+    command[index] = "haproxy:" + command[index]
+    return command
+
+
 def _plain_command(port: int, tmp: Path, tls: bool) -> list[str]:
     return [PYTHON, "-m", "bench.plain_server", str(port)]
 
@@ -141,6 +182,9 @@ SERVERS: dict[str, ServerSpec] = {
         "twistedchat-pypy", lambda port, tmp, tls: _twistedchat_command(port, tmp, tls, PYPY_TWISTD),
         lambda: os.path.exists(PYPY_TWISTD)),
     "plain-twisted": ServerSpec("plain-twisted", _plain_command, speaks_tls=False),
+    # TLS terminated by haproxy in front of the daemon's haproxy: (PROXY protocol) listener.
+    "haproxy+twistedchat": ServerSpec("haproxy+twistedchat", _proxied_twistedchat,
+                                      lambda: os.path.exists(HAPROXY), front=_haproxy_front),
     # The daemon on Twisted's own TLS (TLSMemoryBIOProtocol + pyOpenSSL), for comparison.
     "twistedchat-twisted-tls": ServerSpec(
         "twistedchat-twisted-tls",
@@ -203,12 +247,13 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float) -> None:
 
 @dataclass
 class RunningServer:
-    """A started server process."""
+    """A started server process (and the proxy in front of it, if any)."""
 
     name: str
     pid: int
     port: int
     log: Path
+    pids: tuple[int, ...] = ()
 
 
 @contextlib.contextmanager
@@ -216,33 +261,41 @@ def running(
     spec: ServerSpec, cpu: int | None, start_timeout: float = 30.0, tls: bool = False
 ) -> Iterator[RunningServer]:
     """Start ``spec`` on a free loopback port (TLS only if ``tls``), yield it once it listens,
-    then stop it."""
+    then stop it (and the proxy in front of it, if it has one)."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{spec.name}-") as tmpdir:
         tmp = Path(tmpdir)
         port = free_port()
-        log = tmp / "server.out"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                pinned(spec.command(port, tmp, tls), cpu),
-                cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                preexec_fn=raise_nofile, env=dict(os.environ, PYTHONPATH=str(REPO)),
-            )  # fmt: skip
+        commands = [(spec.command(port, tmp, tls), port, tmp / "server.out")]
+        if spec.front is not None:
+            backend = free_port()
+            commands = [(spec.command(backend, tmp, tls), backend, tmp / "server.out"),
+                        (spec.front(port, backend, tmp), port, tmp / "front.out")]  # fmt: skip
+        procs: list[subprocess.Popen] = []
         try:
-            try:
-                _wait_listening(port, proc, start_timeout)
-            except RuntimeError as err:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{spec.name}: {err}; its output: {tail}") from None
-            time.sleep(0.2)  # let the probe connection's close be processed
-            yield RunningServer(spec.name, proc.pid, port, log)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            for command, listen_port, log in commands:
+                with open(log, "wb") as out:
+                    procs.append(subprocess.Popen(
+                        pinned(command, cpu),
+                        cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                        preexec_fn=raise_nofile, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                    ))  # fmt: skip
                 try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+                    _wait_listening(listen_port, procs[-1], start_timeout)
+                except RuntimeError as err:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{spec.name}: {err}; its output: {tail}") from None
+            time.sleep(0.2)  # let the probe connection's close be processed
+            yield RunningServer(spec.name, procs[0].pid, port, commands[0][2],
+                                tuple(p.pid for p in procs))  # fmt: skip
+        finally:
+            for proc in reversed(procs):
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(10)
 
 
 def proc_cpu_seconds(pid: int) -> float:
