@@ -305,3 +305,41 @@ def test_close_before_the_handshake_waits_for_it(tmp_path):
     peer.handshake()
     assert peer.read() == b"ERROR :Closing Link: full\r\n"
     assert peer.wire.disconnecting
+
+
+def tls_records(wire: bytes) -> list[int]:
+    """The lengths of the TLS records in some ciphertext (5-byte headers)."""
+    lengths = []
+    while wire:
+        assert wire[0] in (21, 22, 23), wire[:5]
+        length = int.from_bytes(wire[3:5], "big")
+        lengths.append(length)
+        wire = wire[5 + length:]
+    return lengths
+
+
+@pytest.mark.parametrize("interval", [0.0, 0.02])
+def test_a_turns_output_is_one_tls_write(tmp_path, interval):
+    """Everything the core queues for a client in one turn (a registration burst here) leaves
+    as one TLS write: one record while it fits in 16 KB."""
+    key, cert = write_self_signed(tmp_path)
+    clock = task.Clock()
+    chat = ChatFactory(ServerConfig(name="tls.test"), clock=clock)
+    factory = tls.TLSFactory(chat, tls.server_context(str(key), str(cert)), direct_write=False,
+                             clock=clock, write_interval=interval)
+    wire = StringTransport()
+    server = factory.buildProtocol(wire.getPeer())
+    server.makeConnection(wire)
+    peer = MemoryPeer(server, wire)
+    peer.handshake()
+    peer.read()
+    clock.advance(1)
+    peer.tls.write(b"NICK one\r\nUSER one 0 * :One\r\n")
+    peer.pump()
+    assert wire.value() == b""  # nothing is written before the turn ends
+    clock.advance(0)
+    burst = wire.value()
+    assert len(tls_records(burst)) == 1
+    peer.pump()
+    lines = peer.read().split(b"\r\n")
+    assert lines[0].startswith(b":tls.test 001 one ") and len(lines) > 10
