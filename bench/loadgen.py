@@ -107,6 +107,9 @@ class RunResult:
     handshakes_per_s: float = 0.0
     handshake_server_cpu_s: float = 0.0
     handshake_server_cpu_us_each: float = 0.0
+    resumed_handshakes_per_s: float = 0.0
+    resumed_fraction: float = 0.0
+    resumed_server_cpu_us_each: float = 0.0
     register_seconds: float = 0.0
     registered_per_s: float = 0.0
     register_server_cpu_s: float = 0.0
@@ -297,36 +300,52 @@ class LoadGenerator:
                 self._note(line.decode(errors="replace")[:200])
 
     # --- phases ------------------------------------------------------------------------------
-    def handshake_storm(self, count: int, window: int, timeout: float) -> None:
+    def session_ticket(self, timeout: float = 2.0) -> ssl.SSLSession | None:
+        """A TLS session from one handshake, to resume (None if the server sent no ticket)."""
+        assert self.tls is not None
+        with socket.create_connection(self.address, timeout) as raw:
+            sock = self.tls.wrap_socket(raw)
+            try:  # TLS 1.3 tickets come after the handshake: read until the server goes quiet
+                sock.recv(1)
+            except (OSError, ValueError):
+                pass
+            session = sock.session
+            sock.close()
+        return session if session is not None and session.has_ticket else None
+
+    def handshake_storm(self, count: int, window: int, timeout: float,
+                        session: ssl.SSLSession | None = None) -> tuple[float, float, float]:
         """Connect ``count`` fresh TLS clients, at most ``window`` at once, each completing its
-        handshake and closing; handshakes/s and the server's CPU per handshake.
+        handshake and closing (resuming ``session`` if given): (handshakes/s, server CPU µs per
+        handshake, fraction of handshakes that resumed).
 
         These connections never register; they are the cost of a connect storm's TLS alone.
         """
         assert self.tls is not None
-        res = self.result
         epoll = select.epoll()
         inflight: dict[int, tuple[ssl.SSLSocket, float]] = {}
-        started = done = failed = 0
+        started = done = failed = reused = 0
         cpu0, t0 = self.server_cpu(), time.monotonic()
         deadline = t0 + timeout
 
         def finish(fd: int, ok: bool) -> None:
-            nonlocal done, failed
+            nonlocal done, failed, reused
             sock, _ = inflight.pop(fd)
             epoll.unregister(fd)
-            sock.close()
             if ok:
                 done += 1
+                reused += sock.session_reused
             else:
                 failed += 1
+            sock.close()
 
         try:
             while done + failed < count and time.monotonic() < deadline:
                 while started < count and len(inflight) < window:
                     raw = socket.create_connection(self.address, max(0.1, deadline - time.monotonic()))
                     raw.setblocking(False)
-                    sock = self.tls.wrap_socket(raw, do_handshake_on_connect=False)
+                    sock = self.tls.wrap_socket(raw, do_handshake_on_connect=False,
+                                                session=session)
                     inflight[sock.fileno()] = (sock, time.monotonic() + HANDSHAKE_SECONDS)
                     epoll.register(sock.fileno(), select.EPOLLOUT)
                     started += 1
@@ -353,11 +372,12 @@ class LoadGenerator:
             for fd in list(inflight):
                 finish(fd, False)
             epoll.close()
-        res.handshakes, res.handshake_failures = done, failed
-        res.handshake_seconds = time.monotonic() - t0
-        res.handshakes_per_s = done / res.handshake_seconds
-        res.handshake_server_cpu_s = self.server_cpu() - cpu0
-        res.handshake_server_cpu_us_each = 1e6 * res.handshake_server_cpu_s / max(1, done)
+        seconds, cpu = time.monotonic() - t0, self.server_cpu() - cpu0
+        if session is None:
+            res = self.result
+            res.handshakes, res.handshake_failures = done, failed
+            res.handshake_seconds, res.handshake_server_cpu_s = seconds, cpu
+        return done / seconds, 1e6 * cpu / max(1, done), reused / max(1, done)
 
     def register(self, clients: int, window: int, timeout: float) -> None:
         """Connect and register ``clients`` clients, then have them all JOIN the channel.
@@ -640,8 +660,15 @@ def main(argv: list[str] | None = None) -> int:
     res.tls = args.tls
     try:
         if args.tls and args.handshakes > 0:
-            gen.handshake_storm(args.handshakes, args.connect_window, args.register_timeout)
+            res.handshakes_per_s, res.handshake_server_cpu_us_each, _ = gen.handshake_storm(
+                args.handshakes, args.connect_window, args.register_timeout)
             time.sleep(QUIET_SECONDS)  # let the server see the storm's connections close
+            session = gen.session_ticket()
+            if session is not None:
+                (res.resumed_handshakes_per_s, res.resumed_server_cpu_us_each,
+                 res.resumed_fraction) = gen.handshake_storm(
+                    args.handshakes, args.connect_window, args.register_timeout, session)
+                time.sleep(QUIET_SECONDS)
         gen.register(args.clients, args.connect_window, args.register_timeout)
         if res.joined == args.clients and args.clients > 1:
             if args.fixed_seconds > 0:
