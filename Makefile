@@ -46,7 +46,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# The same loads over TLS (twistedchat's ssl: listener beside ngircd's [SSL] one); ~6 minutes.
+# The same loads over TLS (twistedchat's ssl: listener beside ngircd's [SSL] one); ~20 minutes.
 bench-tls: $(STAMP)
 	$(BIN)/python -m bench.run --tls
 

@@ -356,11 +356,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="seconds-long run at tiny size")
     p.add_argument("--servers", help="comma-separated [twistedchat,ngircd,plain-twisted; with "
-                   "--tls: twistedchat,ngircd,twistedchat-twisted-tls,haproxy+twistedchat]")
+                   "--tls: twistedchat,ngircd,twistedchat-tls-write-now,twistedchat-twisted-tls,"
+                   "haproxy+twistedchat]")
     p.add_argument("--sizes", help="client counts, comma-separated [100,200,1000,10000; with "
                    "--tls: 200,1000]")  # fmt: skip
     p.add_argument("--tls", action="store_true", help="every connection over TLS")
-    p.add_argument("--handshakes", type=int, default=1000,
+    p.add_argument("--handshakes", type=int, default=500,
                    help="with --tls: handshake-only connections measured first in each run")
     p.add_argument("--reps", type=int, default=3, help="runs per server and size (median)")
     p.add_argument("--reps-large", type=int, default=3, help="runs at 10,000 clients and more")
@@ -376,7 +377,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--from-json", type=Path, help="only re-render the tables from a results file")
     args = p.parse_args(argv)
     if args.servers is None:
-        args.servers = ("twistedchat,ngircd,twistedchat-twisted-tls,haproxy+twistedchat" if args.tls
+        args.servers = ("twistedchat,ngircd,twistedchat-tls-write-now,twistedchat-twisted-tls,"
+                        "haproxy+twistedchat" if args.tls
                         else "twistedchat,ngircd,plain-twisted")  # fmt: skip
     if args.sizes is None:
         args.sizes = "200,1000" if args.tls else "100,200,1000,10000"
