@@ -356,7 +356,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="seconds-long run at tiny size")
     p.add_argument("--servers", help="comma-separated [twistedchat,ngircd,plain-twisted; with "
-                   "--tls: twistedchat,ngircd,twistedchat-tls-write-now,twistedchat-twisted-tls,"
+                   "--tls: twistedchat,ngircd,twistedchat-tls-gather,twistedchat-twisted-tls,"
                    "haproxy+twistedchat]")
     p.add_argument("--sizes", help="client counts, comma-separated [100,200,1000,10000; with "
                    "--tls: 200,1000]")  # fmt: skip
@@ -377,7 +377,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--from-json", type=Path, help="only re-render the tables from a results file")
     args = p.parse_args(argv)
     if args.servers is None:
-        args.servers = ("twistedchat,ngircd,twistedchat-tls-write-now,twistedchat-twisted-tls,"
+        args.servers = ("twistedchat,ngircd,twistedchat-tls-gather,twistedchat-twisted-tls,"
                         "haproxy+twistedchat" if args.tls
                         else "twistedchat,ngircd,plain-twisted")  # fmt: skip
     if args.sizes is None:

@@ -189,10 +189,10 @@ SERVERS: dict[str, ServerSpec] = {
     "twistedchat-twisted-tls": ServerSpec(
         "twistedchat-twisted-tls",
         lambda port, tmp, tls: [*_twistedchat_command(port, tmp, tls), "--tls-engine", "twisted"]),
-    # The daemon writing TLS output at once, every reactor turn (no gathering interval).
-    "twistedchat-tls-write-now": ServerSpec(
-        "twistedchat-tls-write-now",
-        lambda port, tmp, tls: [*_twistedchat_command(port, tmp, tls), "--tls-write-interval", "0"]),
+    # The daemon gathering a busy TLS client's output for 20 ms (fewer, larger records).
+    "twistedchat-tls-gather": ServerSpec(
+        "twistedchat-tls-gather",
+        lambda port, tmp, tls: [*_twistedchat_command(port, tmp, tls), "--tls-write-interval", "20"]),
 }
 
 

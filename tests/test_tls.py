@@ -343,3 +343,13 @@ def test_a_turns_output_is_one_tls_write(tmp_path, interval):
     peer.pump()
     lines = peer.read().split(b"\r\n")
     assert lines[0].startswith(b":tls.test 001 one ") and len(lines) > 10
+
+
+def test_writes_after_a_tls_error_are_dropped_not_raised(tmp_path):
+    """Garbage from the client breaks the TLS object: the connection is cut, and output the
+    fan-out still has for it that turn is dropped quietly instead of raising from SSLObject."""
+    clock, inner, server, peer = memory_connection(tmp_path, 0.0)
+    peer.handshake()
+    server.dataReceived(b"\x17\x03\x03\x00\x10" + b"not a real record")
+    assert peer.wire.disconnecting or peer.wire.disconnected
+    assert server.write_counted(b"PRIVMSG late :x\r\n") is None

@@ -32,7 +32,7 @@ class ServerConfig:
     #: TLS for ssl: listeners: "stdlib" (ssl.SSLObject, twistedchat.server.tls) or "twisted"
     tls_engine: str = "stdlib"
     #: stdlib TLS: seconds a connection's output is gathered after a write (fewer, larger records)
-    tls_write_interval: float = 0.02
+    tls_write_interval: float = 0.0
 
     @property
     def flood_control(self) -> bool:

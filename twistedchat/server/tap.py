@@ -95,7 +95,7 @@ class Options(usage.Options):
          _number("sendq", int, 1024)],
         ["tls-engine", None, "stdlib", "TLS for ssl: ports: stdlib (Python's ssl module) or "
          "twisted (Twisted's TLS over pyOpenSSL).", _engine],
-        ["tls-write-interval", None, 20, "Milliseconds a TLS client's output is gathered after "
+        ["tls-write-interval", None, 0, "Milliseconds a TLS client's output is gathered after "
          "a write before the next (stdlib engine; fewer, larger TLS records; 0: off).",
          _number("tls-write-interval", float, 0)],
     ]

@@ -255,6 +255,7 @@ class TLSConnection(Protocol):
 
     def _fail(self, error: ssl.SSLError) -> None:
         log.info("TLS error from {peer}: {error}", peer=self.transport.getPeer(), error=error)
+        self.disconnecting = True  # the TLS object is broken: nothing more is written to it
         self.transport.abortConnection()
 
     def _flush(self) -> int | None:
