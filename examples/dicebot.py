@@ -17,11 +17,14 @@ DICE = re.compile(r"^(\d*)d(\d+)$")
 
 
 class DiceBot(Bot):
+    """Rolls dice."""
+
     nickname = "dicebot"
     dice = random.Random()
 
     @command("roll")
     def roll(self, event):
+        """Roll dice: !roll NdM (1d6 without one)."""
         match = DICE.match(event.args or "1d6")
         if not match:
             return f"{event.nick}: usage: !roll NdM, for example !roll 2d6"

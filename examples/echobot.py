@@ -7,8 +7,11 @@ from twistedchat.bot import Bot, on_message
 
 
 class EchoBot(Bot):
+    """Says back what it hears."""
+
     nickname = "echobot"
 
     @on_message()
     def echo(self, event):
+        """Repeat the message."""
         return event.text

@@ -7,8 +7,11 @@ from twistedchat.bot import Bot, on_join
 
 
 class Greeter(Bot):
+    """Welcomes newcomers."""
+
     nickname = "greeter"
 
     @on_join
     def welcome(self, event):
+        """Greet whoever joined."""
         return f"Welcome to {event.channel}, {event.nick}!"

@@ -1,23 +1,25 @@
 """Logger: appends every message in its channels to a file, one line each.
 
-    CHATLOG=lobby.log twistd -n --pidfile= chatbot --server tcp:localhost:1234 --channel '#lobby' examples/logbot.py
+    twistd -n --pidfile= chatbot --server tcp:localhost:1234 --channel '#lobby' --set path=lobby.log examples/logbot.py
 
 Lines look like ``2026-11-25T00:30:00.000Z #lobby <alice> hello`` (the server's time when it
 sends ``server-time``, else ours).
 """
 
-import os
 from datetime import datetime, timezone
 
 from twistedchat.bot import Bot, on_message
 
 
 class LogBot(Bot):
+    """Writes its channels to a file."""
+
     nickname = "logbot"
-    path = os.environ.get("CHATLOG", "chat.log")
+    path = "chat.log"  # a setting: --set path=lobby.log
 
     @on_message()
     def log(self, event):
+        """Append one channel message to the file."""
         if event.private:
             return
         stamp = event.tags.get("time") or datetime.now(timezone.utc).isoformat(

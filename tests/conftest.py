@@ -11,7 +11,14 @@ import os
 os.environ.setdefault("QT_API", "pyqt6")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import pytest  # noqa: E402
 import pytest_twisted  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# The machines are shared and noisy: hypothesis's per-example deadline would measure the machine's
+# load, not the code, so it is off (no test here asserts a timing).
+settings.register_profile("twistedchat", deadline=None)
+settings.load_profile("twistedchat")
 
 
 def _install_qt_reactor() -> None:
@@ -28,36 +35,9 @@ def _install_qt_reactor() -> None:
 pytest_twisted.reactor_installers["default"] = _install_qt_reactor
 
 
-class RunningServer:
-    """The real daemon, in this process, on a loopback port that survives stop()/start()."""
-
-    host = "127.0.0.1"
-
-    def __init__(self, config) -> None:
-        from twistedchat.server.net import ChatFactory
-
-        self.config = config
-        self.factory = ChatFactory(config)
-        self.port = 0
-        self._listening = None
-
-    @property
-    def client_endpoint(self) -> str:
-        return f"tcp:{self.host}:{self.port}"
-
-    async def start(self) -> None:
-        from twisted.internet import endpoints, reactor
-
-        endpoint = endpoints.TCP4ServerEndpoint(reactor, self.port, interface=self.host)
-        self._listening = await endpoint.listen(self.factory)
-        self.port = self._listening.getHost().port
-
-    async def stop(self) -> None:
-        """Close the listener, then drop every client (they see ERROR) and wait until all are gone."""
-        if self._listening is not None:
-            await self._listening.stopListening()
-            self._listening = None
-        await self.factory.shutdown("Server restarting")
+# The daemon in this process on a loopback port that survives stop()/start(); the bot test kit
+# ships it (twistedchat.bot.testing), so bot authors' tests and ours share one.
+from twistedchat.bot.testing import ChatDaemon as RunningServer  # noqa: E402
 
 
 @pytest_twisted.async_yield_fixture
@@ -69,3 +49,19 @@ async def chat_server():
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def clock():
+    """A clock the test moves by hand (for tests of the sans-IO core)."""
+    from core_peers import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def core(clock):
+    """A sans-IO core named ``irc.test`` on that clock (see ``core_peers.make_core``)."""
+    from core_peers import make_core
+
+    return make_core(clock)

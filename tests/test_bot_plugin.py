@@ -111,3 +111,29 @@ async def test_python_runs_the_dice_bot_file_directly(chat_server, tmp_path):
         alice.close()
         process.terminate()
         await wait_until(lambda: process.poll() is not None, "the bot exits", timeout=10)
+
+
+@pytest_twisted.ensureDeferred
+async def test_sigterm_makes_the_bot_say_quit_with_its_configured_message(chat_server, tmp_path):
+    alice = await register(chat_server, "alice")
+    alice.send("JOIN #lobby")
+    await alice.expect("366")
+    config = tmp_path / "bot.toml"
+    config.write_text(f'server = "{chat_server.client_endpoint}"\nquit_message = "off to bed"\n'
+                      'channels = ["#lobby"]\n')
+    command = [*twistd_command(), "-n", "--pidfile=", f"--logfile={tmp_path / 'bot.log'}",
+               "chatbot", "--config", str(config), "--set", "nickname=sleeper", DICEBOT]
+    process = subprocess.Popen(command, cwd=tmp_path, env=checkout_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await alice.expect("JOIN", "#lobby", source="sleeper!", timeout=20)
+        process.terminate()
+        message = await alice.expect("QUIT", source="sleeper!", timeout=20)
+        assert message.params[0] == "Quit: off to bed"
+    finally:
+        alice.close()
+        if process.poll() is None:
+            process.terminate()
+        await wait_until(lambda: process.poll() is not None, "twistd exits", timeout=10)
+    log = (tmp_path / "bot.log").read_text()
+    assert "[DiceBot#info] signed on as sleeper" in log, log

@@ -50,7 +50,8 @@ def test_isupport_is_truthful(core):
     tokens = core.isupport_tokens()
     assert "CASEMAPPING=rfc1459" in tokens
     assert "PREFIX=(ov)@+" in tokens
-    assert "CHANMODES=b,k,l,imnst" in tokens
+    assert "CHANMODES=beI,k,l,imnst" in tokens
+    assert "MAXLIST=b:100,e:100,I:100" in tokens
     assert "NETWORK=Test" in tokens
 
 
@@ -583,6 +584,8 @@ MODE_CASES = {
     "s": ("+s", "-s", lambda ch: "s" in ch.modes),
     "t": ("+t", "-t", lambda ch: "t" in ch.modes),
     "b": ("+b bad", "-b bad!*@*", lambda ch: "bad!*@*" in ch.bans),
+    "e": ("+e good", "-e good!*@*", lambda ch: "good!*@*" in ch.excepts),
+    "I": ("+I *!*@guest", "-I *!*@guest", lambda ch: "*!*@guest" in ch.invex),
     "k": ("+k sesame", "-k sesame", lambda ch: ch.key == "sesame"),
     "l": ("+l 5", "-l", lambda ch: ch.limit == 5),
     "o": ("+o bob", "-o bob", lambda ch: "o" in ch.members[next(u for u in ch.members

@@ -16,7 +16,12 @@ COMMANDS = sorted(TABLE) + ["FOO", "001"]
 _param = st.one_of(
     st.sampled_from(["#c", "#d", "alice", "bob", "*", "0", "+o", "-v", "+b", "+k", "+l", "+ovk",
                      "-lk", "b", ":x", "::y", "+bb", "+kb", "LS", "302", "REQ", "END", "LIST", "#c,#d", "alice,bob", ":x",
-                     "", "-", "+imnst", "+z", "admin", "secret", "multi-prefix", "-echo-message"]),
+                     "", "-", "+imnst", "+z", "admin", "secret", "multi-prefix", "-echo-message",
+                     # issue 13: MONITOR, METADATA, WHOX, MARKREAD, STATUSMSG, lists and extbans
+                     "+", "C", "L", "S", "GET", "SET", "SUB", "UNSUB", "SUBS", "SYNC", "CLEAR",
+                     "avatar", "%tcuihsnfdlaor,1", "@#c", "+#c", "+B", "+w", "+e", "+I",
+                     "m:x", "~m:alice", "timestamp=2026-01-01T00:00:00.000Z",
+                     "draft/metadata-2 extended-monitor setname draft/read-marker"]),
     st.text(st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)),
             max_size=600),
 )
@@ -66,3 +71,10 @@ def test_random_commands_never_raise(script):
             assert user in channel.members and channel.folded == folded
         assert len(user.invites) <= CHANLIMIT
     assert all(user.registered for user in core.state.users.values())
+    # issue 13's indexes agree with what each connection holds
+    for folded, watchers in core.state.watchers.items():
+        assert watchers and all(folded in w.monitoring and w in core.state.connections
+                                for w in watchers)
+    for user in core.state.connections:
+        assert all(user in core.state.watchers[f] for f in user.monitoring)
+    assert core.state.wallops == {u for u in core.state.connections if "w" in u.modes}

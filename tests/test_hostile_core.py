@@ -421,3 +421,115 @@ def test_list_gives_a_bounded_answer(core, monkeypatch):
     assert got == [N.RPL_LISTSTART] + [N.RPL_LIST] * 5 + [N.ERR_TOOMANYMATCHES, N.RPL_LISTEND]
     asker.say("OPER admin secret")
     assert commands(asker.say("LIST")).count(N.RPL_LIST) == 8
+
+
+# -- issue 13: what the modern commands cost a hostile client -----------------------------------
+
+
+def test_monitor_of_ten_thousand_nicks_is_refused_past_the_limit(core):
+    from twistedchat.server.state import MONITOR_LIMIT
+
+    asker = register(core, "asker")
+    nicks = [f"w{index}" for index in range(10_000)]
+    lines, line, full = [], [], 0
+    for nick in nicks:  # as many MONITOR + lines as 10,000 nicks need, each within 512 bytes
+        if len(",".join([*line, nick])) > 480:
+            lines.append(line)
+            line = []
+        line.append(nick)
+    lines.append(line)
+    for batch in lines:
+        got = asker.say("MONITOR + " + ",".join(batch))
+        assert len(got) <= 4  # one 731 (maybe two lines) and at most one 734 per line sent
+        full += commands(got).count(N.ERR_MONLISTFULL)
+    assert len(asker.user.monitoring) == MONITOR_LIMIT
+    assert sum(len(w) for w in core.state.watchers.values()) == MONITOR_LIMIT
+    assert len(lines[0]) > MONITOR_LIMIT and full == len(lines)  # each line past the limit: 734
+    assert_lines_fit(asker)
+    asker.say("QUIT")
+    assert core.state.watchers == {}
+
+
+def test_whox_over_every_user_is_bounded_like_who(core):
+    from twistedchat.server.commands.queries import WHO_MATCHES
+
+    asker = register(core, "asker")
+    for index in range(WHO_MATCHES + 10):
+        register(core, f"n{index}", host=LONG_HOST)
+    got = asker.say("WHO * %tcuihsnfdlaor,999")
+    assert commands(got) == (
+        [N.RPL_WHOSPCRPL] * WHO_MATCHES + [N.ERR_TOOMANYMATCHES, N.RPL_ENDOFWHO])
+    assert_lines_fit(asker)
+    asker.say("OPER admin secret")
+    assert commands(asker.say("WHO * %n")).count(N.RPL_WHOSPCRPL) == WHO_MATCHES + 11
+
+
+def test_metadata_flood_keeps_every_limit(core):
+    from twistedchat.server.state import (
+        METADATA_MAX_KEY_BYTES,
+        METADATA_MAX_KEYS,
+        METADATA_MAX_SUBS,
+        METADATA_MAX_VALUE_BYTES,
+    )
+
+    flooder, victim = register(core, "flooder"), register(core, "victim")
+    flooder.say("CAP REQ draft/metadata-2", "JOIN #c")
+    victim.say("CAP REQ draft/metadata-2", "JOIN #c")
+    big = "v" * METADATA_MAX_VALUE_BYTES
+    limited = 0
+    for index in range(1000):
+        got = flooder.say(f"METADATA * SET {'k' * 50}{index} :{big}")
+        limited += [m.params[1] for m in got if m.command == "FAIL"] == ["LIMIT_REACHED"]
+        flooder.say(f"METADATA #c SET {'k' * 50}{index} :{big}")
+    assert limited == 1000 - METADATA_MAX_KEYS
+    own = core.state.metadata.values(flooder.user.owner)
+    channel = core.state.metadata.values(core.state.find_channel("#c").owner)
+    assert len(own) == len(channel) == METADATA_MAX_KEYS
+    held = sum(len(k) + len(v.encode()) for k, v in own.items())
+    assert held <= METADATA_MAX_KEYS * (METADATA_MAX_KEY_BYTES + METADATA_MAX_VALUE_BYTES)
+    for index in range(200):
+        flooder.say("METADATA * SUB " + " ".join(f"s{index}x{n}" for n in range(20)))
+    assert len(flooder.user.metadata_subs) == METADATA_MAX_SUBS
+    got = flooder.say("METADATA * SUB " + " ".join(f"k{n}" for n in range(60)))
+    assert [m.params[1] for m in got if m.command == "FAIL"] == ["TOO_MANY_SUBS"]
+    # One GET of as many keys as a line holds: one reply per key, every line within 512 bytes.
+    keys = list(own)
+    got = victim.say("METADATA flooder GET " + " ".join(keys[:8]))
+    assert commands(got) == [N.RPL_KEYVALUE] * 8
+    assert_lines_fit(flooder, victim)
+    flooder.say("QUIT")
+    assert core.state.metadata.values(f"connection:{flooder.user.connection_id}") == {}
+
+
+def test_metadata_sync_of_a_big_channel_is_postponed_on_join(core):
+    from twistedchat.server.commands.metadata import SYNC_ON_JOIN_MEMBERS
+
+    for index in range(SYNC_ON_JOIN_MEMBERS + 1):
+        member = register(core, f"m{index}")
+        member.say("JOIN #big", "CAP REQ draft/metadata-2", "METADATA * SET avatar :x")
+    late = register(core, "late")
+    late.say("CAP REQ draft/metadata-2", "METADATA * SUB avatar")
+    got = late.say("JOIN #big")
+    assert "METADATA" not in commands(got)
+    assert [m.params[1] for m in got if m.command == N.RPL_METADATASYNCLATER] == ["#big"]
+    synced = late.say("METADATA #big SYNC")
+    assert commands(synced) == ["METADATA"] * (SYNC_ON_JOIN_MEMBERS + 1)
+
+
+def test_read_markers_flood_is_bounded(core):
+    from twistedchat.server.state import READ_MARKERS_KEEP
+
+    flooder = register(core, "flooder")
+    for index in range(READ_MARKERS_KEEP + 50):
+        flooder.say(f"MARKREAD n{index} timestamp=2026-01-01T00:00:00.000Z")
+    assert core.state.read_markers.count(flooder.user.owner) == READ_MARKERS_KEEP
+
+
+def test_help_links_and_statusmsg_cost_a_few_lines(core):
+    asker = register(core, "asker")
+    assert len(asker.say("HELP")) <= 6
+    assert len(asker.say("HELP " + "x" * 400)) == 1
+    assert len(asker.say("LINKS " + PATHOLOGICAL)) == 1
+    asker.say("JOIN #c")
+    assert asker.say("PRIVMSG @#c :" + "x" * 500) == []
+    assert_lines_fit(asker)

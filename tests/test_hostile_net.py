@@ -12,13 +12,21 @@ import socket
 import pytest
 import pytest_twisted
 from conftest import RunningServer
-from helpers import LineClient, break_command, connect, register, wait_until, write_self_signed
+from helpers import (
+    LineClient,
+    break_command,
+    connect,
+    listener_for,
+    register,
+    wait_until,
+    write_self_signed,
+)
 from twisted.internet import endpoints, reactor, ssl
 from twisted.logger import formatEvent, globalLogPublisher
 
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.fastpath import pending_bytes
-from twistedchat.server.net import ChatFactory, listener_for
+from twistedchat.server.net import ChatFactory
 
 ensure = pytest_twisted.ensureDeferred
 

@@ -111,7 +111,8 @@ async def test_welcome_burst_isupport_lusers_and_no_motd(chat_server):
     assert tokens["CHANTYPES"] == "#"
     assert tokens["PREFIX"] == "(ov)@+"
     assert tokens["NICKLEN"] == str(NICKLEN)
-    assert tokens["CHANMODES"] == "b,k,l,imnst"
+    assert tokens["CHANMODES"] == "beI,k,l,imnst"
+    assert tokens["MONITOR"] == "100" and "WHOX" in tokens and tokens["BOT"] == "B"
     # Every mode ISUPPORT announces is one MODE accepts (truthful ISUPPORT, checked below).
     for code in ("251", "255", "265", "266"):
         assert code in codes
@@ -689,3 +690,50 @@ async def test_secret_channels_and_long_lines_over_the_wire(chat_server):
     await op.sync()
     assert all(len(line) <= 510 for client in (op, outsider) for line in client.raw)
     close_all(op, outsider)
+
+
+@ensure
+async def test_modern_irc_over_loopback(chat_server):
+    """Issue 13 through real sockets: MONITOR, metadata to a subscriber, MARKREAD, WHOX, +B."""
+    watcher = await register(chat_server, "watcher")
+    watcher.send("CAP REQ :draft/metadata-2 draft/read-marker message-tags",
+                 "METADATA * SUB avatar", "MONITOR + robot")
+    await watcher.expect("770", "watcher", "avatar")
+    await watcher.expect("731", "watcher", "robot")
+    robot = await register(chat_server, "robot")
+    await watcher.expect("730", "watcher", where=lambda m: m.params[1].startswith("robot!"))
+    robot.send("MODE robot +B", "JOIN #lab")
+    await robot.expect("366")
+    watcher.send("JOIN #lab")
+    await watcher.expect("MARKREAD", "#lab", "*")
+    await watcher.expect("366")
+    robot.send("METADATA * SET avatar :https://example.org/robot.png", "PRIVMSG #lab :beep")
+    await robot.expect("761", "robot", "robot", "avatar", "*")
+    await watcher.expect("METADATA", "robot", "avatar", "*", "https://example.org/robot.png")
+    said = await watcher.expect("PRIVMSG", "#lab", "beep")
+    assert "bot" in said.tags
+    watcher.send("WHO #lab %tnaf,42", "MARKREAD #lab timestamp=2026-11-30T10:00:00.000Z")
+    whox = await watcher.expect("354", "watcher", "42", "robot")
+    assert whox.params[3:] == ("HB@", "0")  # fixed order: t n f a
+    await watcher.expect("MARKREAD", "#lab", "timestamp=2026-11-30T10:00:00.000Z")
+    robot.send("QUIT")
+    await watcher.expect("731", "watcher", "robot")
+    close_all(watcher, robot)
+
+
+@ensure
+async def test_a_twistedchat_bot_is_marked_a_bot_on_the_daemon(bot_runner, chat_user):
+    """The daemon says BOT=B, so ``twistedchat.bot`` sets +B by default: WHOIS shows 335."""
+    from twistedchat.bot import Bot
+    from twistedchat.bot.testing import wait_until
+
+    class Quiet(Bot):
+        nickname = "quietbot"
+        channels = ["#lobby"]
+
+    await bot_runner(Quiet())
+    alice = await chat_user("alice", "#lobby")
+    await wait_until(lambda: any(u.is_bot for u in bot_runner.daemon.factory.core.state.users
+                                 .values()), "the bot sets +B")
+    alice.send("WHOIS quietbot")
+    await alice.expect("335", "alice", "quietbot")

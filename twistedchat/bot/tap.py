@@ -18,10 +18,10 @@ from twisted.internet import endpoints
 from twisted.python import usage
 
 from twistedchat.bot import Bot, make_service
-from twistedchat.server.state import valid_nick
+from twistedchat.bot.config import ConfigError, channel_to_join, load_file, parse_assignment
+from twistedchat.wire.names import valid_nick
 
 DEFAULT_SERVER = "tcp:localhost:1234"
-CHANNEL_PREFIXES = "#&"
 
 
 class BotFileError(ValueError):
@@ -64,26 +64,41 @@ def load_bot(path: str | Path) -> Bot:
 class Options(usage.Options):
     """Command line of ``twistd chatbot``."""
 
-    synopsis = "[--server ENDPOINT] [--nick NICK] [--channel CHANNEL ...] [--password PW] BOTFILE.py"
+    synopsis = ("[--server ENDPOINT] [--nick NICK] [--channel CHANNEL ...] [--password PW] "
+                "[--config FILE.toml] [--set KEY=VALUE ...] BOTFILE.py")
     longdesc = (
         "Runs a chat bot. BOTFILE.py defines a twistedchat.bot.Bot subclass (exactly one), or a "
         "name 'bot' bound to a Bot subclass or instance. The bot reconnects with backoff and "
-        "rejoins its channels."
+        "rejoins its channels. Settings come from the bot's class, then --config, then --set, "
+        "then --server/--nick/--channel/--password."
     )
     optParameters = [
-        ["server", "s", DEFAULT_SERVER,
-         "Twisted client endpoint of the server (tcp:HOST:PORT, tls:HOST:PORT)."],
+        ["server", "s", None,
+         f"Twisted client endpoint of the server (tcp:HOST:PORT, tls:HOST:PORT; default "
+         f"{DEFAULT_SERVER})."],
         ["nick", None, None, "Nickname (default: the bot's own nickname attribute)."],
-        ["password", None, None, "Server password (PASS)."],
+        ["password", None, None,
+         "The bot's password: sent as the server password (PASS) and used to log in with SASL "
+         "PLAIN (account: the sasl_account setting or the nickname) when the server offers it."],
+        ["config", None, None, "A TOML file of settings (any of the bot's attributes, server, "
+                               "password)."],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["channel"] = []
+        self["set"] = []
+
+    def opt_set(self, value: str) -> None:
+        """KEY=VALUE: one setting (the value read as TOML when it is, else as text); repeatable."""
+        try:
+            self["set"].append(parse_assignment(value))
+        except ConfigError as error:
+            raise usage.UsageError(str(error)) from None
 
     def opt_channel(self, value: str) -> None:
         """A channel to join; repeatable (default: the bot's own channels attribute)."""
-        if not value or value[0] not in CHANNEL_PREFIXES or " " in value or "," in value:
+        if not channel_to_join(value):
             raise usage.UsageError(f"--channel: {value!r} is not a channel name like '#lobby'")
         self["channel"].append(value)
 
@@ -99,6 +114,21 @@ class Options(usage.Options):
         self["path"] = path
 
     def postOptions(self) -> None:
+        bot = self["bot"]
+        settings: dict[str, object] = {}
+        try:
+            if self["config"]:
+                settings.update(load_file(self["config"]))
+            settings.update(dict(self["set"]))
+            bot.configure(settings)
+        except ConfigError as error:
+            raise usage.UsageError(str(error)) from None
+        for key in ("server", "password"):
+            if key in settings and not isinstance(settings[key], str):
+                raise usage.UsageError(f"{key}: expected text, not {settings[key]!r}")
+            if self[key] is None and key in settings:
+                self[key] = settings[key]
+        self["server"] = self["server"] or DEFAULT_SERVER
         nick = self["nick"] or self["bot"].nickname
         if not valid_nick(nick):
             raise usage.UsageError(f"--nick: {nick!r} is not a valid nickname")
@@ -117,4 +147,5 @@ def makeService(options: Options) -> service.IService:
         nickname=options["nick"],
         channels=options["channel"] or None,
         password=options["password"],
+        sasl_password=options["password"],
     )

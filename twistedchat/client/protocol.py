@@ -256,12 +256,14 @@ def reconnecting_service(
     max_delay: float = 60.0,
     initial_delay: float = 1.0,
     on_retry: Callable[[float], None] | None = None,
+    service_class: type[ClientService] = ClientService,
 ) -> ClientService:
     """A ``ClientService`` that keeps ``factory`` connected, retrying with exponential backoff.
 
     ``endpoint_description`` is a Twisted client string such as ``tcp:localhost:1234`` or
     ``tls:chat.example.org:6697``, or an endpoint object. ``on_retry`` is told each delay
-    before the next attempt (a status line can show it).
+    before the next attempt (a status line can show it). ``service_class`` may name a
+    ``ClientService`` subclass (the bot's own adds start and stop steps).
     """
     if isinstance(endpoint_description, str):
         endpoint = endpoints.clientFromString(reactor, endpoint_description)
@@ -277,4 +279,4 @@ def reconnecting_service(
             on_retry(delay)
         return delay
 
-    return ClientService(endpoint, factory, retryPolicy=policy, clock=reactor)
+    return service_class(endpoint, factory, retryPolicy=policy, clock=reactor)

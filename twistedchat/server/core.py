@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from twistedchat.server.commands import COMMANDS, Command
+from twistedchat.server.commands.messages import STATUSMSG
 from twistedchat.server.commands.registration import CAPABILITIES, VERSION
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.relay import Relay, RelayBus
@@ -24,9 +25,12 @@ from twistedchat.server.state import (
     MAXLIST,
     MAXTARGETS,
     MODES_PER_COMMAND,
+    MONITOR_LIMIT,
+    MUTE_PREFIX,
     PARAM_MODES,
     PREFIX_MODES,
     PREFIX_SYMBOLS,
+    REALLEN,
     SET_PARAM_MODES,
     TOPICLEN,
     Channel,
@@ -35,9 +39,9 @@ from twistedchat.server.state import (
     User,
 )
 from twistedchat.wire import numerics as N
-from twistedchat.wire.fitting import fit_message, fit_words
+from twistedchat.wire.fitting import chunks, fit_message, fit_words
 from twistedchat.wire.message import MAX_LINE_BYTES, Message
-from twistedchat.wire.names import CASEMAPPING, CHANNELLEN, CHANTYPES, NICKLEN
+from twistedchat.wire.names import CASEMAPPING, CHANNELLEN, CHANTYPES, NICKLEN, casefold
 
 __all__ = ["CAPABILITIES", "VERSION", "ServerCore"]
 
@@ -86,14 +90,17 @@ class ServerCore:
         """A server NOTICE to ``user``."""
         user.send(Message("NOTICE", (user.nick, text), self.config.name).to_bytes())
 
-    def fail(self, user: User, command: str, code: str, text: str) -> None:
-        """An IRCv3 standard reply: ``FAIL <command> <code> :text``.
+    def fail(self, user: User, command: str, code: str, *params: str) -> None:
+        """An IRCv3 standard reply: ``FAIL <command> <code> [<context>...] :text``.
 
-        A command word that is not a plain token (what a client sent may be anything) is ``*``.
+        The last parameter is the text. A command word that is not a plain token (what a client
+        sent may be anything) is ``*``; so is a context parameter that cannot stand mid-line.
         """
         if not (command.isascii() and command.isalnum() and len(command) <= 32):
             command = "*"
-        user.send(fit_message(Message("FAIL", (command, code, text), self.config.name)))
+        *context, text = params
+        safe = [p if p and " " not in p and p[0] != ":" else "*" for p in context]
+        user.send(fit_message(Message("FAIL", (command, code, *safe, text), self.config.name)))
 
     def need_more_params(self, user: User, command: str) -> None:
         """461 ERR_NEEDMOREPARAMS for ``command``."""
@@ -118,6 +125,64 @@ class ServerCore:
         """A new unique ``msgid`` tag value for one relayed message."""
         self._msgid_count += 1
         return f"{self._msgid_prefix}{self._msgid_count:x}"
+
+    # -- who hears about a user: its channels, and (extended-monitor) those who MONITOR it --------
+
+    def interested(self, user: User, cap: str) -> list[User]:
+        """Who gets ``cap``'s notifications about ``user`` (not ``user`` itself).
+
+        Those sharing a channel with it that enabled ``cap``, and, with ``extended-monitor``,
+        those that MONITOR its nick and enabled ``cap`` too; each once.
+        """
+        seen = {u for u in self.state.neighbours(user) if cap in u.caps}
+        for watcher in self.state.watchers.get(user.folded, ()):
+            if watcher is not user and "extended-monitor" in watcher.caps and cap in watcher.caps:
+                seen.add(watcher)
+        return list(seen)
+
+    def announce(self, user: User, cap: str, command: str, *params: str) -> None:
+        """``:user COMMAND params`` to :meth:`interested` (``cap``), encoded once.
+
+        AWAY (``away-notify``) and SETNAME (``setname``) go this way; ACCOUNT
+        (``account-notify``) and CHGHOST (``chghost``) are to, once accounts and host changes exist.
+        """
+        recipients = self.interested(user, cap)
+        if recipients:
+            self.relay(recipients, user, command, *params)
+
+    def set_account(self, user: User, account: str | None) -> None:
+        """Log ``user`` in to ``account`` (None: out): the hook for SASL and account commands.
+
+        The account becomes the owner of the connection's metadata and read markers from now on
+        (``User.owner``), WHOX and WHOIS show it, and ``ACCOUNT`` goes to :meth:`interested`
+        (``account-notify``: offered once accounts exist).
+        """
+        if account == user.account:
+            return
+        self.state.set_account(user, account)
+        self.announce(user, "account-notify", "ACCOUNT", account or "*")
+
+    def monitor_online(self, user: User) -> None:
+        """730 to everyone who MONITORs ``user``'s nick (it registered or took the nick)."""
+        watchers = self.state.watchers.get(user.folded)
+        if watchers:
+            for watcher in watchers:
+                self.reply(watcher, N.RPL_MONONLINE, user.source)
+
+    def monitor_offline(self, user: User, nick: str | None = None) -> None:
+        """731 to everyone who MONITORs ``nick`` (``user``'s, by default): it left or changed."""
+        nick = nick or user.nick
+        watchers = self.state.watchers.get(casefold(nick))
+        if watchers:
+            for watcher in watchers:
+                self.reply(watcher, N.RPL_MONOFFLINE, nick)
+
+    def reply_list(self, user: User, code: str, items: list[str], *, sep: str = ",") -> None:
+        """A numeric whose last parameter lists ``items``, in as many lines as they need."""
+        head = f":{self.config.name} {code} {user.nick} :"
+        room = MAX_LINE_BYTES - 2 - len(head.encode())
+        for chunk in chunks(" ".join(items), room):
+            self.reply(user, code, chunk.replace(" ", sep))
 
     # -- channel lookups, each error written once ------------------------------------------------
 
@@ -159,21 +224,29 @@ class ServerCore:
         prefix_symbols = "".join(PREFIX_SYMBOLS[m] for m in PREFIX_MODES)
         return [
             f"AWAYLEN={AWAYLEN}",
+            "BOT=B",
             f"CASEMAPPING={CASEMAPPING}",
             f"CHANLIMIT={CHANTYPES}:{CHANLIMIT}",
             f"CHANMODES={LIST_MODES},{PARAM_MODES},{SET_PARAM_MODES},{FLAG_MODES}",
             f"CHANNELLEN={CHANNELLEN}",
             f"CHANTYPES={CHANTYPES}",
+            "EXCEPTS=e",
+            f"EXTBAN=,{MUTE_PREFIX[0]}",
+            "INVEX=I",
             f"KICKLEN={KICKLEN}",
-            f"MAXLIST={LIST_MODES}:{MAXLIST}",
+            "MAXLIST=" + ",".join(f"{letter}:{MAXLIST}" for letter in LIST_MODES),
             f"MAXTARGETS={MAXTARGETS}",
             f"MODES={MODES_PER_COMMAND}",
+            f"MONITOR={MONITOR_LIMIT}",
+            f"NAMELEN={REALLEN}",
             f"NETWORK={self.config.network}",
             f"NICKLEN={NICKLEN}",
             f"PREFIX=({prefix_modes}){prefix_symbols}",
+            f"STATUSMSG={STATUSMSG}",
             f"TARGMAX=PRIVMSG:{MAXTARGETS},NOTICE:{MAXTARGETS},JOIN:,PART:,KICK:{MAXTARGETS},WHOIS:1",
             f"TOPICLEN={TOPICLEN}",
             "UTF8ONLY",
+            "WHOX",
         ]
 
     # -- connection life cycle -----------------------------------------------------------------
@@ -222,6 +295,7 @@ class ServerCore:
             return
         if user.registered:
             self.relay(self.state.neighbours(user), user, "QUIT", reason)
+            self.monitor_offline(user)
         self.state.remove(user, self.clock())
         goodbye = Message("ERROR", (f"Closing Link: {user.host} ({error or reason})",))
         user.send(fit_message(goodbye))
@@ -233,6 +307,7 @@ class ServerCore:
             return
         if user.registered:
             self.relay(self.state.neighbours(user), user, "QUIT", reason)
+            self.monitor_offline(user)
         self.state.remove(user, self.clock())
 
     def sweep(self) -> None:

@@ -4,19 +4,13 @@
 :class:`~twistedchat.server.pipeline.LinePipeline`, which holds every per-line rule; it also owns
 what only a stream has: admission (connection limits, the PROXY header's address), the TLS
 handshake timeout, back-pressure and closing. :class:`ChatFactory` fans output out once per
-reactor turn; :class:`ChatService` is the daemon behind its listeners.
+reactor turn. The daemon behind its listeners is :class:`~twistedchat.server.service.ChatService`.
 """
 
 from __future__ import annotations
 
-import signal
-from typing import Any
-
-from twisted.application import service
-from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import defer, endpoints, interfaces, task
+from twisted.internet import defer, interfaces, task
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory, ServerFactory, connectionDone
 from twisted.logger import Logger
@@ -31,8 +25,8 @@ from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
 from twistedchat.server.state import User
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
-__all__ = ["CLOSE_GRACE", "TLS_HANDSHAKE_TIMEOUT", "ChatConnection", "ChatFactory", "ChatService",
-           "line_too_long"]
+__all__ = ["CLOSE_GRACE", "TLS_HANDSHAKE_TIMEOUT", "AddressFromHeader", "ChatConnection",
+           "ChatFactory", "line_too_long"]
 
 log = Logger()
 
@@ -422,64 +416,3 @@ class AddressFromHeader(Factory):
         connection = self.factory.buildProtocol(addr)
         connection.address_from_first_data = True
         return connection
-
-
-def listener_for(reactor: Any, description: str, factory: ChatFactory
-                 ) -> tuple[interfaces.IStreamServerEndpoint, Factory]:
-    """The endpoint for a ``--port`` description and the factory to listen with there.
-
-    ``ssl:`` gets the standard library's TLS (:mod:`twistedchat.server.tls`) unless
-    ``--tls-engine twisted`` or an option only Twisted's TLS has; ``haproxy:`` reads the address
-    from the PROXY header.
-    """
-    if factory.config.tls_engine == "stdlib":
-        lean = tls.stdlib_listener(reactor, description)
-        if lean is not None:
-            endpoint, context = lean
-            return endpoint, tls.TLSFactory(factory, context, factory.direct_write, reactor,
-                                            factory.config.tls_write_interval)
-    endpoint = endpoints.serverFromString(reactor, description)
-    proxied = description.split(":", 1)[0].strip().lower() == "haproxy"
-    return endpoint, AddressFromHeader(factory) if proxied else factory
-
-
-class ChatService(service.MultiService):
-    """The daemon: one :class:`ChatFactory` behind any number of listening endpoints."""
-
-    def __init__(self, config: ServerConfig, ports: list[str], reactor: Any = None) -> None:
-        super().__init__()
-        if reactor is None:
-            from twisted.internet import reactor
-        self.reactor = reactor
-        self.factory = ChatFactory(config, clock=reactor)
-        self.listeners: list[StreamServerEndpointService] = []
-        self.descriptions = list(ports)
-        for description in ports:
-            endpoint, factory = listener_for(reactor, description, self.factory)
-            listener = StreamServerEndpointService(endpoint, factory)
-            listener._raiseSynchronously = True
-            listener.setServiceParent(self)
-            self.listeners.append(listener)
-
-    def privilegedStartService(self) -> None:
-        try:
-            super().privilegedStartService()
-        except CannotListenError as error:
-            # A port in use or an address this host lacks: say so plainly, not with a traceback.
-            raise SystemExit(f"twistedchat: {error}") from None
-
-    def startService(self) -> None:
-        super().startService()
-        for description in self.descriptions:
-            log.info("twistedchat listening on {description}", description=description)
-
-    @defer.inlineCallbacks
-    def stopService(self) -> Any:
-        # Close the listeners first so nobody new arrives, then say goodbye to everyone.
-        yield defer.DeferredList([defer.maybeDeferred(s.stopService) for s in self.listeners])
-        yield self.factory.shutdown("Server shutting down")
-        self.running = 0
-        # SIGTERM is how service managers ask us to stop; once every client has been told, that is
-        # a clean exit (status 0), not death by signal, which twistd would otherwise re-raise.
-        if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
-            self.reactor._exitSignal = None

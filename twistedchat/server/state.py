@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple, Protocol
 
 from twistedchat.wire.names import (  # noqa: F401 (re-exported for the server's modules)
@@ -33,20 +33,34 @@ KEYLEN = 32
 #: Longest ban mask kept (``nick!user@host`` is at most about 110 bytes here).
 BANLEN = 150
 CHANLIMIT = 100
+#: Most entries in each channel list (+b, +e and +I each), ISUPPORT ``MAXLIST``.
 MAXLIST = 100
 MAXTARGETS = 4
 MODES_PER_COMMAND = 6
 WHOWAS_KEEP = 1000
+#: Most nicknames one connection may MONITOR (ISUPPORT ``MONITOR``).
+MONITOR_LIMIT = 100
+#: ``draft/metadata-2`` limits (in the capability's value): keys per user or channel,
+#: subscriptions per connection, bytes of one value, and bytes of a key (a longer key is invalid).
+METADATA_MAX_KEYS = 20
+METADATA_MAX_SUBS = 50
+METADATA_MAX_VALUE_BYTES = 300
+METADATA_MAX_KEY_BYTES = 64
+#: Most targets one owner keeps a read marker for; past it the oldest is forgotten.
+READ_MARKERS_KEEP = 1000
 
 #: Channel modes by ISUPPORT CHANMODES type: A (list), B (always a parameter), C (parameter when
 #: set), D (flag). Membership prefixes are separate (PREFIX).
-LIST_MODES = "b"
+LIST_MODES = "beI"
 PARAM_MODES = "k"
 SET_PARAM_MODES = "l"
 FLAG_MODES = "imnst"
 PREFIX_MODES = "ov"
 PREFIX_SYMBOLS = {"o": "@", "v": "+"}
-USER_MODES = "io"
+#: User modes: B (a bot), i (invisible), o (IRC operator), w (receives WALLOPS).
+USER_MODES = "Biow"
+#: The extended ban that mutes instead of keeping out (``m:nick!user@host``, as Ergo spells it).
+MUTE_PREFIX = "m:"
 
 #: A member's prefix modes (as kept in ``Channel.members``) -> its symbols, all or the highest.
 MULTI_PREFIX: dict[str, str] = {"": "", "o": "@", "v": "+", "ov": "@+"}
@@ -107,6 +121,10 @@ class User:
         "close",
         "link",
         "invites",
+        "account",
+        "monitoring",
+        "metadata_subs",
+        "connection_id",
     )
 
     def __init__(
@@ -146,6 +164,15 @@ class User:
         #: Channels this user was invited to (folded name -> that channel's creation time), oldest
         #: first; cleared by a nick change, gone with the user, at most ``CHANLIMIT``.
         self.invites: dict[str, float] = {}
+        #: The account this connection is logged in to (None until accounts exist and one logs in).
+        self.account: str | None = None
+        #: Nicknames this connection MONITORs, folded -> as given (the other half of
+        #: ``ChatState.watchers``); at most MONITOR_LIMIT.
+        self.monitoring: dict[str, str] = {}
+        #: ``draft/metadata-2`` keys this connection subscribed to (at most METADATA_MAX_SUBS).
+        self.metadata_subs: set[str] = set()
+        #: A number unique to this connection in this run (keys what lives only as long as it).
+        self.connection_id = 0
 
     def send(self, data: bytes) -> None:
         """Queue one encoded line for this user."""
@@ -162,12 +189,23 @@ class User:
     def is_oper(self) -> bool:
         return "o" in self.modes
 
+    @property
+    def is_bot(self) -> bool:
+        return "B" in self.modes
+
+    @property
+    def owner(self) -> str:
+        """Whose metadata and read markers these are: the account, else this connection alone."""
+        if self.account is not None:
+            return "account:" + casefold(self.account)
+        return f"connection:{self.connection_id}"
+
     def __repr__(self) -> str:
         return f"<User {self.nick}>"
 
 
 class Channel:
-    """A channel: its members with their prefix modes, topic, modes, bans and invitations."""
+    """A channel: its members with their prefix modes, topic, modes, lists and invitations."""
 
     __slots__ = (
         "name",
@@ -181,6 +219,8 @@ class Channel:
         "key",
         "limit",
         "bans",
+        "excepts",
+        "invex",
         "_names",
     )
 
@@ -196,8 +236,11 @@ class Channel:
         self.modes: set[str] = {"n", "t"}
         self.key: str | None = None
         self.limit: int | None = None
-        #: mask -> (set by, time)
+        #: mask -> (set by, time), for bans (+b, a ``m:`` mask mutes), ban exceptions (+e, a
+        #: ``m:`` mask exempts from mutes) and invite exceptions (+I); at most MAXLIST each.
         self.bans: dict[str, tuple[str, float]] = {}
+        self.excepts: dict[str, tuple[str, float]] = {}
+        self.invex: dict[str, tuple[str, float]] = {}
         #: The member list as NAMES shows it to members (highest prefix, nicks), kept while valid.
         self._names: str | None = None
 
@@ -220,23 +263,59 @@ class Channel:
     def is_op(self, user: User) -> bool:
         return "o" in self.members.get(user, "")
 
+    @property
+    def owner(self) -> str:
+        """Whose metadata this channel's is (a registered channel keeps it past its last member)."""
+        return "channel:" + self.folded
+
+    def list_of(self, letter: str) -> dict[str, tuple[str, float]]:
+        """The list mode ``letter`` (one of LIST_MODES) keeps."""
+        return self.bans if letter == "b" else self.excepts if letter == "e" else self.invex
+
     def can_speak(self, user: User) -> bool:
-        """Whether ``user`` may send to this channel under +n, +m and bans (members or not)."""
+        """Whether ``user`` may send here under +n, +m, bans and mutes (members or not).
+
+        A channel without bans costs no more than before: the lists are only read when set.
+        """
         prefixes = self.members.get(user)
         if prefixes is None:
             modes = self.modes
-            return "n" not in modes and "m" not in modes and not self.is_banned(user)
+            return "n" not in modes and "m" not in modes and not (
+                self.bans and (self.is_banned(user) or self.is_muted(user))
+            )
         if prefixes:
             return True
         if "m" in self.modes:
             return False
-        return not self.is_banned(user)
+        return not self.bans or not (self.is_banned(user) or self.is_muted(user))
 
     def is_banned(self, user: User) -> bool:
+        """Whether a ban (not a mute) matches ``user`` and no ban exception does."""
         if not self.bans:
             return False
         source = user.source
-        return any(mask_matches(mask, source) for mask in self.bans)
+        if not any(mask_matches(m, source) for m in self.bans if not m.startswith(MUTE_PREFIX)):
+            return False
+        return not any(
+            mask_matches(m, source) for m in self.excepts if not m.startswith(MUTE_PREFIX)
+        )
+
+    def is_muted(self, user: User) -> bool:
+        """Whether a mute extban (``m:mask``) matches ``user`` and no ``m:`` exception does."""
+        source = user.source
+        cut = len(MUTE_PREFIX)
+        if not any(
+            mask_matches(m[cut:], source) for m in self.bans if m.startswith(MUTE_PREFIX)
+        ):
+            return False
+        return not any(
+            mask_matches(m[cut:], source) for m in self.excepts if m.startswith(MUTE_PREFIX)
+        )
+
+    def is_invite_excepted(self, user: User) -> bool:
+        """Whether an invite exception (+I) lets ``user`` past +i."""
+        source = user.source
+        return any(mask_matches(mask, source) for mask in self.invex)
 
     def prefix_of(self, user: User, multi: bool = False) -> str:
         """The member's prefix symbols: the highest one, or all of them with multi-prefix."""
@@ -268,6 +347,96 @@ class WhowasEntry(NamedTuple):
     until: float
 
 
+class MetadataStore(Protocol):
+    """Where ``draft/metadata-2`` values live, by owner: ``User.owner`` or ``Channel.owner``.
+
+    Owners are strings: ``account:<folded account>``, ``connection:<id>`` (a connection without
+    an account) and ``channel:<folded name>``. The core enforces every limit (keys per owner,
+    value bytes) before it calls :meth:`put`; a store only keeps what it is given.
+    """
+
+    def values(self, owner: str) -> Mapping[str, str]:
+        """The owner's keys and values (empty when it has none); the caller does not change it."""
+
+    def put(self, owner: str, key: str, value: str | None) -> None:
+        """Set ``key`` to ``value``, or delete it when ``value`` is None."""
+
+    def forget(self, owner: str) -> None:
+        """The owner's live presence ended (its connection quit, its channel emptied).
+
+        The in-memory store drops everything; a persistent one keeps what it persists (accounts,
+        registered channels) and drops the rest.
+        """
+
+
+class ReadMarkerStore(Protocol):
+    """Where ``draft/read-marker`` timestamps live: per owner (``User.owner``) and target."""
+
+    def get(self, owner: str, target: str) -> str | None:
+        """The last-read timestamp (``YYYY-MM-DDThh:mm:ss.sssZ``) for a folded target, or None."""
+
+    def put(self, owner: str, target: str, timestamp: str) -> None:
+        """Store a timestamp (the core checked that it only ever increases)."""
+
+    def forget(self, owner: str) -> None:
+        """The owner's live presence ended; as :meth:`MetadataStore.forget`."""
+
+
+_NO_VALUES: Mapping[str, str] = {}
+
+
+class MemoryMetadata:
+    """:class:`MetadataStore` in memory: everything is gone when its owner goes."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, str]] = {}
+
+    def values(self, owner: str) -> Mapping[str, str]:
+        return self._values.get(owner, _NO_VALUES)
+
+    def put(self, owner: str, key: str, value: str | None) -> None:
+        if value is not None:
+            self._values.setdefault(owner, {})[key] = value
+            return
+        entries = self._values.get(owner)
+        if entries is not None:
+            entries.pop(key, None)
+            if not entries:
+                del self._values[owner]
+
+    def forget(self, owner: str) -> None:
+        self._values.pop(owner, None)
+
+    def __len__(self) -> int:
+        """How many owners hold values (for tests of what is kept)."""
+        return len(self._values)
+
+
+class MemoryReadMarkers:
+    """:class:`ReadMarkerStore` in memory, at most READ_MARKERS_KEEP targets per owner."""
+
+    def __init__(self, keep: int = READ_MARKERS_KEEP) -> None:
+        self.keep = keep
+        self._markers: dict[str, dict[str, str]] = {}
+
+    def get(self, owner: str, target: str) -> str | None:
+        markers = self._markers.get(owner)
+        return None if markers is None else markers.get(target)
+
+    def put(self, owner: str, target: str, timestamp: str) -> None:
+        markers = self._markers.setdefault(owner, {})
+        markers.pop(target, None)  # the newest last, so the oldest is dropped first
+        if len(markers) >= self.keep:
+            del markers[next(iter(markers))]
+        markers[target] = timestamp
+
+    def forget(self, owner: str) -> None:
+        self._markers.pop(owner, None)
+
+    def count(self, owner: str) -> int:
+        return len(self._markers.get(owner, ()))
+
+
 class ChatState:
     """All users and channels, keyed by casefolded name."""
 
@@ -280,6 +449,16 @@ class ChatState:
         self.registered_count = 0
         self.invisible_count = 0
         self.oper_count = 0
+        #: MONITOR's reverse index: folded nickname -> the connections watching it.
+        self.watchers: dict[str, set[User]] = {}
+        #: Users with user mode +w, who get WALLOPS (kept, so WALLOPS never scans everyone).
+        self.wallops: set[User] = set()
+        #: Folded account name -> its connections (empty until accounts exist).
+        self.sessions: dict[str, set[User]] = {}
+        #: Metadata and read markers, in memory until a storage layer is plugged in here.
+        self.metadata: MetadataStore = MemoryMetadata()
+        self.read_markers: ReadMarkerStore = MemoryReadMarkers()
+        self._connection_ids = 0
 
     def mark_registered(self, user: User) -> None:
         """Registration completed: the user now holds its nickname (the caller checked it is free)."""
@@ -288,7 +467,7 @@ class ChatState:
         self.users[user.folded] = user
 
     def set_user_mode(self, user: User, mode: str, on: bool) -> bool:
-        """Turn a user mode (``i`` or ``o``) on or off; False if it already was so."""
+        """Turn a user mode (one of USER_MODES) on or off; False if it already was so."""
         if on == (mode in user.modes):
             return False
         step = 1 if on else -1
@@ -298,7 +477,48 @@ class ChatState:
                 self.invisible_count += step
             elif mode == "o":
                 self.oper_count += step
+        if mode == "w":
+            (self.wallops.add if on else self.wallops.discard)(user)
         return True
+
+    def set_account(self, user: User, account: str | None) -> None:
+        """Log ``user`` in to ``account`` (or out, with None), keeping the account index."""
+        if user.account is not None:
+            folded = casefold(user.account)
+            sessions = self.sessions.get(folded)
+            if sessions is not None:
+                sessions.discard(user)
+                if not sessions:
+                    del self.sessions[folded]
+        user.account = account
+        if account is not None:
+            self.sessions.setdefault(casefold(account), set()).add(user)
+
+    def other_sessions(self, user: User) -> list[User]:
+        """The other connections logged in to ``user``'s account (none without an account)."""
+        if user.account is None:
+            return []
+        return [s for s in self.sessions.get(casefold(user.account), ()) if s is not user]
+
+    def monitor(self, user: User, nick: str) -> None:
+        """``user`` watches ``nick`` (the caller checked MONITOR_LIMIT)."""
+        folded = casefold(nick)
+        user.monitoring[folded] = nick
+        self.watchers.setdefault(folded, set()).add(user)
+
+    def unmonitor(self, user: User, folded: str) -> None:
+        """``user`` stops watching the folded nickname."""
+        user.monitoring.pop(folded, None)
+        watching = self.watchers.get(folded)
+        if watching is not None:
+            watching.discard(user)
+            if not watching:
+                del self.watchers[folded]
+
+    def clear_monitor(self, user: User) -> None:
+        """``user`` watches nobody any more (a cost of its own list, never of everyone's)."""
+        for folded in list(user.monitoring):
+            self.unmonitor(user, folded)
 
     def find_user(self, nick: str) -> User | None:
         return self.users.get(casefold(nick))
@@ -307,6 +527,8 @@ class ChatState:
         return self.channels.get(casefold(name))
 
     def add_connection(self, user: User) -> None:
+        self._connection_ids += 1
+        user.connection_id = self._connection_ids
         self.connections.add(user)
 
     def set_nick(self, user: User, nick: str, now: float = 0.0) -> None:
@@ -364,8 +586,9 @@ class ChatState:
         channel.members.pop(user, None)
         channel.forget_names()
         user.channels.pop(channel.folded, None)
-        if not channel.members:
-            self.channels.pop(channel.folded, None)
+        if not channel.members and self.channels.get(channel.folded) is channel:
+            del self.channels[channel.folded]
+            self.metadata.forget(channel.owner)
 
     def remove(self, user: User, now: float = 0.0) -> None:
         """Forget a user who disconnected: its nick and every membership."""
@@ -380,6 +603,13 @@ class ChatState:
             self.invisible_count -= "i" in user.modes
             self.oper_count -= "o" in user.modes
         self.connections.discard(user)
+        self.clear_monitor(user)
+        self.wallops.discard(user)
+        user.metadata_subs.clear()
+        if not self.other_sessions(user):
+            self.metadata.forget(user.owner)
+            self.read_markers.forget(user.owner)
+        self.set_account(user, None)
 
     def remember(self, user: User, now: float) -> None:
         """Keep who had a nickname, for WHOWAS (the newest ``WHOWAS_KEEP`` entries)."""

@@ -1,17 +1,27 @@
-"""TLS for ``ssl:`` listeners on the standard library's ``ssl.SSLObject`` + ``ssl.MemoryBIO``.
+"""TLS for the daemon's ``ssl:`` listeners: two engines, and certificates a reload can replace.
 
+**The standard library's TLS** (the default engine): :func:`stdlib_settings` turns an ``ssl:``
+description (``ssl:PORT[:interface=..][:backlog=..]:privateKey=KEY[:certKey=CERT]``) into a
+``tcp:`` description and an ``ssl.SSLContext``; :class:`TLSFactory` wraps the chat factory's
+protocols in :class:`TLSConnection`, a server session on ``ssl.SSLObject`` + ``ssl.MemoryBIO``.
 Twisted's own TLS (``TLSMemoryBIOProtocol`` over pyOpenSSL) runs several Python layers per write;
 here one :meth:`TLSConnection.write` is one ``SSLObject.write`` (records built in C, up to 16 KB
 each) and one write of the ciphertext to the TCP transport, which goes straight to the socket
 through the direct-write fast path (``fastpath.DirectWriter``) when Twisted's buffer is empty.
+A description with an option this engine does not implement (``sslmethod``, ``dhParameters``,
+``extraCertChain``) is left to Twisted's TLS, as is every listener under ``--tls-engine twisted``.
+One extra option, ``clientCA=FILE``, asks clients for a certificate signed by that CA (optional for
+the client); its SHA-256 fingerprint is then available through :func:`peer_certificate_fingerprint`
+on either engine.
 
-The daemon keeps the endpoint syntax: :func:`stdlib_listener` turns an ``ssl:`` description
-(``ssl:PORT[:interface=..][:backlog=..]:privateKey=KEY[:certKey=CERT]``) into a ``tcp:`` endpoint and
-an ``ssl.SSLContext``. A description with an option this module does not implement
-(``sslmethod``, ``dhParameters``, ``extraCertChain``) is left to Twisted's TLS, as is every
-listener under ``--tls-engine twisted``. One extra option, ``clientCA=FILE``, asks clients for a
-certificate signed by that CA (optional for the client); its SHA-256 fingerprint is then
-available through :func:`peer_certificate_fingerprint` on either engine.
+**Reloading certificates** (either engine): a listener keeps its socket and its connections, and
+every new connection gets the certificate read at the last reload (a renewed Let's Encrypt
+certificate needs no restart). For Twisted's TLS: its ``ssl:`` endpoint reads the key and
+certificate when its description is parsed and hands the TLS settings to ``reactor.listenSSL``.
+The daemon parses with :class:`ListenRecorder` as the reactor: it passes everything on to the real
+reactor, but gives ``listenSSL`` a :class:`ReloadableTLS` wrapping those settings (an
+``IOpenSSLServerConnectionCreator``, the documented way to supply TLS to a listener), whose
+settings :meth:`ReloadableTLS.replace` swaps. A :class:`TLSFactory` has the same ``replace``.
 """
 
 from __future__ import annotations
@@ -20,7 +30,9 @@ import hashlib
 import ssl
 from typing import Any
 
+from OpenSSL import SSL
 from twisted.internet import endpoints, interfaces
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -30,10 +42,78 @@ from twistedchat.server import fastpath
 
 log = Logger()
 
+@implementer(IOpenSSLServerConnectionCreator)
+class ReloadableTLS:
+    """The TLS settings of one listener; new connections use whatever was set last."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def serverConnectionForTLS(self, protocol: Any) -> SSL.Connection:
+        settings = self.settings
+        if IOpenSSLServerConnectionCreator.providedBy(settings):
+            connection: SSL.Connection = settings.serverConnectionForTLS(protocol)
+            return connection
+        return SSL.Connection(settings.getContext(), None)  # an older-style context factory
+
+    def replace(self, settings: Any) -> None:
+        """Use ``settings`` (freshly read by :func:`read_tls_settings`) for new connections."""
+        self.settings = settings
+
+
+class ListenRecorder:
+    """Stands in for the reactor an endpoint listens with; keeps the TLS settings it passes.
+
+    With ``reactor`` None nothing listens: the endpoint is only made to show its settings.
+    """
+
+    def __init__(self, reactor: Any = None) -> None:
+        self._reactor = reactor
+        self.tls: list[ReloadableTLS] = []
+
+    def listenSSL(self, port: int, factory: Any, contextFactory: Any, backlog: int = 50,
+                  interface: str = "") -> Any:
+        reloadable = ReloadableTLS(contextFactory)
+        self.tls.append(reloadable)
+        if self._reactor is None:
+            return None
+        return self._reactor.listenSSL(port, factory, reloadable, backlog, interface)
+
+    def __getattr__(self, name: str) -> Any:
+        if self._reactor is None:
+            if name.startswith("listen"):  # listenTCP, listenUNIX, ...: only parsing, no socket
+                return lambda *args, **kwargs: None
+            raise AttributeError(name)
+        return getattr(self._reactor, name)
+
+
+def read_tls_settings(description: str, engine: str = "twisted") -> list[Any]:
+    """The TLS settings a description gives now (its key and certificate files read again and
+    checked against each other), [] for a description without TLS; raises what Twisted or
+    OpenSSL raise for a bad description or bad files. Opens no socket.
+
+    With ``engine`` "stdlib", an ``ssl:`` description the standard library's TLS serves gives
+    its ``ssl.SSLContext`` (:func:`stdlib_settings`).
+    """
+    if engine == "stdlib":
+        lean = stdlib_settings(description)
+        if lean is not None:
+            return [lean[1]]
+    recorder = ListenRecorder()
+    endpoint = endpoints.serverFromString(recorder, description)
+    failures: list[Any] = []
+    endpoint.listen(Factory.forProtocol(Protocol)).addErrback(failures.append)
+    if failures:
+        failures[0].raiseException()
+    settings = [reloadable.settings for reloadable in recorder.tls]
+    for each in settings:
+        if hasattr(each, "getContext"):
+            each.getContext()  # builds the OpenSSL context: a key that does not match fails here
+    return settings
+
+
 #: ``ssl:`` options this module implements; any other sends the listener to Twisted's TLS.
 SUPPORTED_OPTIONS = {"interface", "backlog", "privateKey", "certKey", "clientCA"}
-#: Engines ``--tls-engine`` may name.
-ENGINES = ("stdlib", "twisted")
 #: Plaintext read from the TLS object per call (one record is at most 16 KB).
 READ_SIZE = 65536
 
@@ -80,9 +160,9 @@ def server_context(private_key: str, cert: str, client_ca: str | None = None) ->
     return context
 
 
-def stdlib_listener(reactor: Any, description: str
-                    ) -> tuple[interfaces.IStreamServerEndpoint, ssl.SSLContext] | None:
-    """For an ``ssl:`` description this module can serve: its TCP endpoint and TLS context.
+def stdlib_settings(description: str) -> tuple[str, ssl.SSLContext] | None:
+    """For an ``ssl:`` description the standard library's TLS can serve: the ``tcp:``
+    description to listen on and the TLS context (key and certificate read now).
 
     None when the description is not ``ssl:`` or names an option only Twisted's TLS has.
     Raises ``ValueError``/``OSError`` for a bad one (a missing port, an unreadable key).
@@ -99,7 +179,35 @@ def stdlib_listener(reactor: Any, description: str
                              kwargs.get("clientCA"))
     tcp = "tcp:" + _escape(args[1]) + "".join(
         f":{name}={_escape(kwargs[name])}" for name in ("interface", "backlog") if name in kwargs)
+    return tcp, context
+
+
+def stdlib_listener(reactor: Any, description: str
+                    ) -> tuple[interfaces.IStreamServerEndpoint, ssl.SSLContext] | None:
+    """:func:`stdlib_settings` with the ``tcp:`` endpoint made (None: not this engine's)."""
+    settings = stdlib_settings(description)
+    if settings is None:
+        return None
+    tcp, context = settings
     return endpoints.serverFromString(reactor, tcp), context
+
+
+def stdlib_tls_factory(description: str, factory: Any, clock: Any = None
+                       ) -> tuple[str, TLSFactory] | None:
+    """Where and with what a chat factory (its ``config`` and ``direct_write``) listens on an
+    ``ssl:`` description under the standard library's TLS: (``tcp:`` description, factory).
+
+    None under ``--tls-engine twisted`` or for a description only Twisted's TLS can serve.
+    """
+    config = factory.config
+    if config.tls_engine != "stdlib":
+        return None
+    settings = stdlib_settings(description)
+    if settings is None:
+        return None
+    tcp, context = settings
+    return tcp, TLSFactory(factory, context, factory.direct_write, clock,
+                           config.tls_write_interval_ms / 1000)
 
 
 def peer_certificate_fingerprint(transport: object) -> str | None:
@@ -138,6 +246,10 @@ class TLSFactory(Factory):
         self.write_interval = write_interval
         self._held: list[TLSConnection] = []
         self._release_call: Any = None
+
+    def replace(self, context: ssl.SSLContext) -> None:
+        """Use ``context`` (freshly read by :func:`read_tls_settings`) for new connections."""
+        self.context = context
 
     def hold(self, connection: TLSConnection) -> None:
         """``connection`` holds output: write it out at the end of the current interval."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from twistedchat.server.commands import (  # noqa: F401 (importing a family declares its commands)
     channels,
+    markers,
     messages,
+    metadata,
     modes,
     operator,
+    presence,
     queries,
     registration,
 )

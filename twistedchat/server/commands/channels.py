@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from twistedchat.server.commands.markers import send_read_marker
+from twistedchat.server.commands.metadata import metadata_on_join
 from twistedchat.server.commands.registration import REASONLEN
 from twistedchat.server.commands.table import command
 from twistedchat.server.state import (
@@ -57,7 +59,8 @@ def _join_one(core: ServerCore, user: User, name: str, key: str | None) -> None:
         if channel.limit is not None and len(channel.members) >= channel.limit:
             core.reply(user, N.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
             return
-        if "i" in channel.modes and not core.state.is_invited(user, channel):
+        if ("i" in channel.modes and not core.state.is_invited(user, channel)
+                and not channel.is_invite_excepted(user)):
             core.reply(user, N.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
             return
         if channel.is_banned(user):
@@ -74,7 +77,10 @@ def _join_one(core: ServerCore, user: User, name: str, key: str | None) -> None:
             core.relay(notify, user, "AWAY", user.away)
     if channel.topic:
         _send_topic(core, user, channel)
+    if "draft/read-marker" in user.caps:
+        send_read_marker(core, user, channel.name)
     _send_names(core, user, channel)
+    metadata_on_join(core, user, channel)
 
 
 @command("PART", min_params=1)

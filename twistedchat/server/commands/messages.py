@@ -15,6 +15,9 @@ from twistedchat.wire.names import CHANTYPES, is_channel_name
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
 
+#: Membership prefixes a target may carry to reach only those members (ISUPPORT STATUSMSG).
+STATUSMSG = "@+"
+
 
 @command("PRIVMSG")
 def privmsg(core: ServerCore, user: User, msg: Message) -> None:
@@ -56,6 +59,8 @@ def _message(
     overhead = len(f":{user.source} {name}  :\r\n".encode())
     text_bytes = len(text.encode()) if text is not None else 0
     client_tags = {k: v for k, v in msg.tags.items() if k.startswith("+")} or None
+    if user.is_bot:  # IRCv3 bot-mode: in the message-tags encoding, built once per message
+        client_tags = {**(client_tags or {}), "bot": ""}
     state = core.state
     user.last_message = core.clock()
     targets = msg.params[0].split(",")
@@ -68,6 +73,9 @@ def _message(
         recipients: Iterable[User]
         target = None
         skip = None
+        status = target_name[:1] if target_name[:1] in STATUSMSG else ""
+        if status:  # STATUSMSG: "@#chan" to its operators, "+#chan" to its voiced and operators
+            target_name = target_name[1:]
         on_channel = is_channel_name(target_name, CHANTYPES)
         channel = state.find_channel(target_name) if on_channel else None
         if channel is not None:
@@ -75,14 +83,23 @@ def _message(
                 if not notice:
                     core.reply(user, N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
                 continue
-            target_name = channel.name
-            if tag_only:
+            target_name = status + channel.name
+            if status:
+                wanted = "o" if status == "@" else "ov"
+                recipients = [m for m, p in channel.members.items()
+                              if any(mode in wanted for mode in p)]
+                if echo and user not in recipients:
+                    recipients.append(user)
+                if tag_only:
+                    recipients = [m for m in recipients if "message-tags" in m.caps]
+            elif tag_only:
                 recipients = [m for m in channel.members if "message-tags" in m.caps]
             else:
                 recipients = channel.members
             skip = None if echo else user
         else:
-            target = None if on_channel else state.find_user(target_name)
+            target_name = status + target_name
+            target = None if on_channel or status else state.find_user(target_name)
             if target is None or not target.registered:
                 if not notice:
                     core.reply(user, N.ERR_NOSUCHNICK, target_name, "No such nick/channel")

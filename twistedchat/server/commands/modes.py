@@ -10,8 +10,10 @@ from twistedchat.server.state import (
     BANLEN,
     FLAG_MODES,
     KEYLEN,
+    LIST_MODES,
     MAXLIST,
     MODES_PER_COMMAND,
+    MUTE_PREFIX,
     PREFIX_MODES,
     Channel,
     User,
@@ -76,16 +78,39 @@ def _flag(run: ModeRun, adding: bool, letter: str, param: str) -> None:
         run.applied(adding, letter)
 
 
-def _ban(run: ModeRun, adding: bool, letter: str, param: str) -> None:
-    mask = normalize_mask(param)
-    if param.startswith(":") or " " in param or "," in param or len(mask.encode()) > BANLEN:
-        run.invalid(letter, param, "Invalid ban mask")
+def list_mask(letter: str, param: str) -> str | None:
+    """The entry list mode ``letter`` keeps for ``param``, or None if it is not a valid mask.
+
+    ``nick!user@host`` is completed as usual; on +b and +e, ``m:mask`` (or ``~m:mask``, as
+    other servers spell it) is the mute extban and its exception, kept as ``m:nick!user@host``.
+    """
+    if param.startswith(":") or " " in param or "," in param:
+        return None
+    if letter in "be" and param.startswith("~" + MUTE_PREFIX):
+        param = param[1:]
+    if letter in "be" and param.startswith(MUTE_PREFIX):
+        inner = param[len(MUTE_PREFIX):]
+        mask = MUTE_PREFIX + normalize_mask(inner) if inner else None
+    else:
+        mask = normalize_mask(param) if param else None
+    return mask if mask is not None and len(mask.encode()) <= BANLEN else None
+
+
+def _list_entry(run: ModeRun, adding: bool, letter: str, param: str) -> None:
+    """+b, +e, +I: add or remove one mask, at most MAXLIST in each list (else 478)."""
+    mask = list_mask(letter, param)
+    if mask is None:
+        run.invalid(letter, param, "Invalid mask")
         return
-    bans = run.channel.bans
-    if adding and mask not in bans and len(bans) < MAXLIST:
-        bans[mask] = (run.user.source, run.core.clock())
-    elif not adding and mask in bans:
-        del bans[mask]
+    entries = run.channel.list_of(letter)
+    if adding and mask not in entries:
+        if len(entries) >= MAXLIST:
+            run.core.reply(run.user, N.ERR_BANLISTFULL, run.channel.name, letter,
+                           "Channel list is full")
+            return
+        entries[mask] = (run.user.source, run.core.clock())
+    elif not adding and mask in entries:
+        del entries[mask]
     else:
         return
     run.applied(adding, letter, mask)
@@ -138,14 +163,22 @@ def _prefix(run: ModeRun, adding: bool, letter: str, param: str) -> None:
     run.applied(adding, letter, target.nick)
 
 
-#: Every channel mode by letter: flags (ISUPPORT type D), the ban list (A), the key (B), the
-#: limit (C) and the member prefixes.
+#: Every channel mode by letter: flags (ISUPPORT type D), the lists (A: bans, ban exceptions,
+#: invite exceptions), the key (B), the limit (C) and the member prefixes.
 CHANNEL_MODES: dict[str, ChannelMode] = {
     **{letter: ChannelMode(_flag, False, False) for letter in FLAG_MODES},
-    "b": ChannelMode(_ban, True, True),
+    **{letter: ChannelMode(_list_entry, True, True) for letter in LIST_MODES},
     "k": ChannelMode(_key, True, True),
     "l": ChannelMode(_limit, True, False),
     **{letter: ChannelMode(_prefix, True, True) for letter in PREFIX_MODES},
+}
+
+
+#: What ``MODE #channel <letter>`` answers for each list: an entry, the end, the end's text.
+LIST_REPLIES: dict[str, tuple[str, str, str]] = {
+    "b": (N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
+    "e": (N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+    "I": (N.RPL_INVITELIST, N.RPL_ENDOFINVITELIST, "End of channel invite list"),
 }
 
 
@@ -179,10 +212,10 @@ def _user_mode(core: ServerCore, user: User, modestring: str) -> None:
             adding = ch == "+"
         elif ch in seen:
             continue  # each letter counts once, so the echoed MODE stays short
-        elif ch == "i":
+        elif ch in "Biw":  # a bot, invisible, receives WALLOPS: each user's own choice
             seen.add(ch)
-            if core.state.set_user_mode(user, "i", adding):
-                applied.append(("+" if adding else "-") + "i")
+            if core.state.set_user_mode(user, ch, adding):
+                applied.append(("+" if adding else "-") + ch)
         elif ch == "o":
             seen.add(ch)
             if not adding and core.state.set_user_mode(user, "o", False):  # +o: OPER only
@@ -202,10 +235,12 @@ def _channel_mode(core: ServerCore, user: User, channel: Channel, args: tuple[st
         core.reply(user, N.RPL_CREATIONTIME, channel.name, str(int(channel.created)))
         return
     modestring, params = args[0], list(args[1:])
-    if modestring in ("b", "+b") and not params:
-        for mask, (setter, when) in channel.bans.items():
-            core.reply(user, N.RPL_BANLIST, channel.name, mask, setter, str(int(when)))
-        core.reply(user, N.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+    listed = modestring.lstrip("+")
+    if len(listed) == 1 and listed in LIST_REPLIES and not params:
+        entry, end, text = LIST_REPLIES[listed]
+        for mask, (setter, when) in channel.list_of(listed).items():
+            core.reply(user, entry, channel.name, mask, setter, str(int(when)))
+        core.reply(user, end, channel.name, text)
         return
     if not channel.is_op(user):
         core.not_operator(user, channel)
@@ -236,7 +271,7 @@ def _channel_mode(core: ServerCore, user: User, channel: Channel, args: tuple[st
             spec.apply(run, adding, ch, "")
             continue
         if not params:
-            if ch != "b" and "461" not in answered:
+            if ch not in LIST_MODES and "461" not in answered:
                 answered.add("461")
                 core.need_more_params(user, "MODE")
             continue

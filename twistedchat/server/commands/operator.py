@@ -1,4 +1,4 @@
-"""IRC operators: OPER to become one, KILL to disconnect a user."""
+"""IRC operators: OPER to become one, KILL to disconnect a user, WALLOPS to tell users +w."""
 
 from __future__ import annotations
 
@@ -41,3 +41,13 @@ def kill(core: ServerCore, user: User, msg: Message) -> None:
     reason = fit_utf8(reason, REASONLEN - len(user.nick) - 12)  # fits in "Killed (nick (...))"
     target.send(fit_message(Message("KILL", (target.nick, reason), user.source)))
     core.quit(target, f"Killed ({user.nick} ({reason}))")
+
+
+@command("WALLOPS", min_params=1, oper_only=True)
+def wallops(core: ServerCore, user: User, msg: Message) -> None:
+    """WALLOPS <text>
+
+    To every user with user mode +w (kept in ``ChatState.wallops``, not found by a scan).
+    """
+    text = fit_utf8(msg.params[0], REASONLEN)
+    core.relay(list(core.state.wallops), user, "WALLOPS", text)

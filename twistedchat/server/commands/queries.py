@@ -3,8 +3,9 @@ AWAY, WHO, WHOIS, WHOWAS."""
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from twistedchat.server.commands.registration import (
     VERSION,
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Most replies a WHO by mask gives a user who is not an IRC operator.
 WHO_MATCHES = 500
+#: WHOX fields in the order their values are sent.
+WHOX_FIELDS = "tcuihsnfdlaor"
 
 
 @command("MOTD")
@@ -93,15 +96,18 @@ def away(core: ServerCore, user: User, msg: Message) -> None:
         core.reply(user, N.RPL_UNAWAY, "You are no longer marked as being away")
     else:
         core.reply(user, N.RPL_NOWAWAY, "You have been marked as being away")
-    notify = [u for u in core.state.neighbours(user) if "away-notify" in u.caps]
-    if notify:
-        core.relay(notify, user, "AWAY", *((text,) if text is not None else ()))
+    core.announce(user, "away-notify", "AWAY", *((text,) if text is not None else ()))
 
 
 @command("WHO")
 def who(core: ServerCore, user: User, msg: Message) -> None:
-    """WHO [<mask>]"""
+    """WHO [<mask> [%<fields>[,<token>]]]
+
+    With ``%fields`` (WHOX) each match is one 354 with the fields asked for, in the fixed order
+    ``tcuihsnfdlaor``, whatever order they were asked in.
+    """
     mask = msg.params[0] if msg.params and msg.params[0] else "*"
+    whox = WhoxQuery.parse(msg.params[1]) if len(msg.params) > 1 else None
     state = core.state
     if is_channel_name(mask, CHANTYPES):
         channel = state.find_channel(mask)
@@ -113,7 +119,8 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
                     user, member
                 ):
                     continue
-                _who_reply(core, user, member, channel.name, channel.prefix_of(member, multi))
+                _who_reply(core, user, member, channel.name, channel.prefix_of(member, multi),
+                           whox)
     else:
         # A mask scans every user: at most WHO_MATCHES replies to one who is not an operator
         # (as Hybrid and ratbox cap it), so one line cannot make the server send the whole network.
@@ -129,16 +136,76 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
                     core.reply(user, N.ERR_TOOMANYMATCHES, "WHO", mask, "Too many matches")
                     break
                 left -= 1
-                _who_reply(core, user, other, "*", "")
+                _who_reply(core, user, other, "*", "", whox)
     core.reply(user, N.RPL_ENDOFWHO, mask, "End of WHO list")
 
 
-def _who_reply(core: ServerCore, user: User, other: User, channel: str, prefix: str) -> None:
-    flags = ("G" if other.away else "H") + ("*" if other.is_oper else "") + prefix
-    core.reply(
-        user, N.RPL_WHOREPLY, channel, other.username, other.host, core.config.name,
-        other.nick, flags, f"0 {other.realname}",
+class WhoxQuery(NamedTuple):
+    """The fields (``%tcuihsnfdlaor``) and token a WHOX request asked for."""
+
+    fields: str
+    token: str
+
+    @classmethod
+    def parse(cls, param: str) -> WhoxQuery | None:
+        """``%fields[,token]`` -> the query (its fields in reply order), or None for plain WHO."""
+        if not param.startswith("%"):
+            return None
+        fields, _, token = param[1:].partition(",")
+        ordered = "".join(letter for letter in WHOX_FIELDS if letter in fields)
+        if not (token.isascii() and token.isdigit() and len(token) <= 3):
+            token = "0"  # the token is 1-3 digits (ircu), else it is not echoed as given
+        return cls(ordered, token)
+
+
+def _address_of(host: str) -> str:
+    """WHOX's ``i``: the host when it is an IP address (as the server shows hosts now: ``0::1``
+    for ``::1``, so it can stand mid-line), else ``255.255.255.255``."""
+    try:
+        ipaddress.ip_address(host[1:] if host.startswith("0:") else host)
+    except ValueError:
+        return "255.255.255.255"
+    return host
+
+
+def _who_flags(other: User, prefix: str) -> str:
+    """``H``/``G`` (here, gone), ``*`` for an IRC operator, ``B`` for a bot, then the prefix."""
+    return (
+        ("G" if other.away else "H") + ("*" if other.is_oper else "")
+        + ("B" if other.is_bot else "") + prefix
     )
+
+
+def _who_reply(
+    core: ServerCore, user: User, other: User, channel: str, prefix: str,
+    whox: WhoxQuery | None = None,
+) -> None:
+    flags = _who_flags(other, prefix)
+    if whox is None:
+        core.reply(
+            user, N.RPL_WHOREPLY, channel, other.username, other.host, core.config.name,
+            other.nick, flags, f"0 {other.realname}",
+        )
+        return
+    values = {
+        "t": whox.token,
+        "c": channel,
+        "u": other.username,
+        "i": _address_of(other.host),
+        "h": other.host,
+        "s": core.config.name,
+        "n": other.nick,
+        "f": flags,
+        "d": "0",
+        "l": str(int(core.clock() - other.last_message)),
+        "a": other.account or "0",  # 0: not logged in (the account comes with accounts)
+        "o": "n/a",  # no channel op levels here
+        "r": other.realname,
+    }
+    params = [values[letter] for letter in whox.fields]
+    if not params:
+        params = [""]
+    core.reply(user, N.RPL_WHOSPCRPL, *params)
 
 
 @command("WHOIS")
@@ -168,6 +235,10 @@ def whois(core: ServerCore, user: User, msg: Message) -> None:
     core.reply(user, N.RPL_WHOISSERVER, target.nick, core.config.name, core.config.network)
     if target.is_oper:
         core.reply(user, N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+    if target.is_bot:
+        core.reply(user, N.RPL_WHOISBOT, target.nick, f"is a bot on {core.config.network}")
+    if target.account is not None:
+        core.reply(user, N.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
     if target.away:
         core.reply(user, N.RPL_AWAY, target.nick, target.away)
     idle = int(core.clock() - target.last_message)
@@ -197,3 +268,49 @@ def whowas(core: ServerCore, user: User, msg: Message) -> None:
         core.reply(user, N.RPL_WHOISSERVER, entry.nick, core.config.name,
                    f"{until:%Y-%m-%d %H:%M:%S} UTC")
     core.reply(user, N.RPL_ENDOFWHOWAS, name, "End of WHOWAS")
+
+
+@command("HELP")
+def help_(core: ServerCore, user: User, msg: Message) -> None:
+    """HELP [<subject>]
+
+    The server's own help, from the command table: a command's syntax line (704, 706), or the
+    list of commands; 524 for anything else. A dict lookup and a few lines: cheap at any rate.
+    """
+    subject = msg.params[0] if msg.params and msg.params[0] else ""
+    if not subject:
+        core.reply(user, N.RPL_HELPSTART, "*", f"{VERSION} knows these commands:")
+        names = sorted(core.commands)
+        head = f":{core.config.name} {N.RPL_HELPTXT} {user.nick} * :"
+        for chunk in chunks(" ".join(names), MAX_LINE_BYTES - 2 - len(head.encode())):
+            core.reply(user, N.RPL_HELPTXT, "*", chunk)
+        core.reply(user, N.RPL_ENDOFHELP, "*", "HELP <command> shows how to use one")
+        return
+    spec = core.commands.get(subject.upper())
+    if spec is None:
+        core.reply(user, N.ERR_HELPNOTFOUND, subject, "No help available on this topic")
+        return
+    core.reply(user, N.RPL_HELPSTART, spec.name, spec.syntax)
+    core.reply(user, N.RPL_ENDOFHELP, spec.name, "End of /HELP")
+
+
+@command("HELPOP")
+def helpop(core: ServerCore, user: User, msg: Message) -> None:
+    """HELPOP [<subject>]"""
+    help_(core, user, msg)
+
+
+@command("LINKS")
+def links(core: ServerCore, user: User, msg: Message) -> None:
+    """LINKS [[<server>] <mask>]
+
+    This one server is the whole network: one 364 (if it matches the mask), then 365.
+    """
+    mask = msg.params[-1] if msg.params and msg.params[-1] else "*"
+    name = core.config.name
+    if len(msg.params) > 1 and not mask_matches(msg.params[0], name):
+        core.reply(user, N.ERR_NOSUCHSERVER, msg.params[0], "No such server")
+        return
+    if mask_matches(mask, name):
+        core.reply(user, N.RPL_LINKS, "*", name, f"0 {core.config.network}: {VERSION}")
+    core.reply(user, N.RPL_ENDOFLINKS, mask, "End of /LINKS list")

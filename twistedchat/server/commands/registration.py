@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from twistedchat import __version__
+from twistedchat.server.commands.metadata import CAP_VALUE as METADATA_CAP_VALUE
 from twistedchat.server.commands.table import command
 from twistedchat.server.state import (
     FLAG_MODES,
@@ -33,11 +34,15 @@ REASONLEN = 300
 #: IRCv3 capabilities this server implements, with their CAP LS 302 values.
 CAPABILITIES: dict[str, str] = {
     "away-notify": "",
+    "draft/metadata-2": METADATA_CAP_VALUE,
+    "draft/read-marker": "",
     "echo-message": "",
+    "extended-monitor": "",
     "invite-notify": "",
     "message-tags": "",
     "multi-prefix": "",
     "server-time": "",
+    "setname": "",
     "userhost-in-names": "",
 }
 
@@ -115,9 +120,12 @@ def nick(core: ServerCore, user: User, msg: Message) -> None:
             core.reply(user, N.ERR_BANONCHAN, new, channel.name,
                        "Cannot change nickname while banned on channel")
             return
-    old_source = user.source
+    old_source, old_nick, old_folded = user.source, user.nick, user.folded
     core.state.set_nick(user, new, core.clock())
     core.relay([user, *core.state.neighbours(user)], old_source, "NICK", new)
+    if user.folded != old_folded:
+        core.monitor_offline(user, old_nick)
+        core.monitor_online(user)
 
 
 @command("USER", min_params=4, pre_registration=True)
@@ -187,6 +195,7 @@ def try_register(core: ServerCore, user: User) -> None:
     send_isupport(core, user)
     send_lusers(core, user)
     send_motd(core, user)
+    core.monitor_online(user)
 
 
 def send_isupport(core: ServerCore, user: User) -> None:
