@@ -384,3 +384,10 @@ def listener_for(reactor: Any, description: str, factory: Any) -> tuple[Any, Any
     if lean is not None:
         return endpoints.serverFromString(reactor, lean[0]), lean[1]
     return endpoints.serverFromString(reactor, description), factory
+
+
+def tracebacks(events: list[dict]) -> list[str]:
+    """The logged failures (tracebacks) among log events (the ``log_events`` fixture's)."""
+    from twisted.logger import formatEvent
+
+    return [formatEvent(e) for e in events if "log_failure" in e]

@@ -18,30 +18,18 @@ from helpers import (
     connect,
     listener_for,
     register,
+    tracebacks,
     wait_until,
     write_self_signed,
 )
 from twisted.internet import endpoints, reactor, ssl
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.fastpath import pending_bytes
 from twistedchat.server.net import ChatFactory
 
 ensure = pytest_twisted.ensureDeferred
-
-
-@pytest.fixture
-def log_events():
-    """Every log event emitted during the test."""
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
-
-
-def tracebacks(events: list[dict]) -> list[str]:
-    return [formatEvent(e) for e in events if "log_failure" in e]
 
 
 @pytest_twisted.async_yield_fixture

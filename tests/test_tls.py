@@ -9,26 +9,18 @@ import ssl as stdlib_ssl
 
 import pytest
 import pytest_twisted
-from helpers import LineClient, listener_for, wait_until, write_self_signed
+from helpers import LineClient, listener_for, tracebacks, wait_until, write_self_signed
 from twisted.internet import endpoints, reactor, ssl, task
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 from zope.interface import implementer
 
 from twistedchat.server import tls
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.net import ChatFactory
 from twistedchat.server.tap import Options
-
-
-@pytest.fixture
-def log_events():
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def describe(key, cert, extra: str = "") -> str:
@@ -121,7 +113,7 @@ async def test_data_both_ways_and_close(tmp_path, log_events, interval):
         await wait_until(lambda: not factory.connections, "both are gone")
     finally:
         await port.stopListening()
-    assert not [e for e in log_events if "log_failure" in e]
+    assert not tracebacks(log_events)
 
 
 @pytest_twisted.ensureDeferred
@@ -184,7 +176,7 @@ async def test_garbage_instead_of_a_handshake_is_cut_without_a_traceback(tmp_pat
     finally:
         sock.close()
         await port.stopListening()
-    assert not [e for e in log_events if "log_failure" in e]
+    assert not tracebacks(log_events)
 
 
 # -- gathered writes, on an in-memory handshake ----------------------------------------------------
