@@ -42,6 +42,8 @@ FILE_VALUES = {
     "bans-file": "bans.toml",
     "metrics": "tcp:9101:interface=127.0.0.1",
     "log-format": "json",
+    "tls-engine": "twisted",
+    "tls-write-interval": 20,
 }
 
 
@@ -148,6 +150,8 @@ def test_opers_from_the_file_are_hashed_with_host_masks(tmp_path):
     ("port = 70000\n", "port: 70000 is not a TCP port number"),
     ("max_per_ip = 3\n", "unknown setting 'max_per_ip'"),
     ("log-format = \"xml\"\n", "log-format: expected one of text, json"),
+    ("tls-engine = \"gnutls\"\n", "tls-engine: expected one of stdlib, twisted"),
+    ("tls-write-interval = -5\n", "tls-write-interval: must be at least 0"),
     ("name = \"two words\"\n", "name: a server name cannot be empty or contain spaces"),
     ("motd = \"missing.txt\"\n", "motd: cannot read"),
     ("motd = \"huge.txt\"\n", "huge.txt is over 64 KiB"),
