@@ -151,6 +151,9 @@ def measure(server: str, clients: int, args: argparse.Namespace, pin: bool) -> d
         ]  # fmt: skip
         if args.tls:
             command += ["--tls", "--handshakes", str(args.handshakes)]
+        if srv.websocket_port:
+            command += ["--websocket-port", str(srv.websocket_port),
+                        "--websocket-clients", str(clients // 2)]
         limit = args.register_timeout * 2 + args.fixed_seconds + args.saturation_seconds + 240
         done = subprocess.run(pinned(command, GENERATOR_CPU if pin else None), cwd=BENCH_DIR.parent,
                               capture_output=True, text=True, timeout=limit)  # fmt: skip

@@ -80,6 +80,8 @@ class ServerSpec:
     available: Callable[[], bool] = lambda: True
     speaks_tls: bool = True
     front: Callable[[int, int, Path], list[str]] | None = None
+    #: Also listen for IRC over WebSocket (``--websocket``); half the bench clients use it.
+    websocket: bool = False
 
 
 def write_self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
@@ -193,6 +195,9 @@ SERVERS: dict[str, ServerSpec] = {
     "twistedchat-tls-gather": ServerSpec(
         "twistedchat-tls-gather",
         lambda port, tmp, tls: [*_twistedchat_command(port, tmp, tls), "--tls-write-interval", "20"]),
+    # The same daemon with half of the clients over WebSocket (compare with "twistedchat").
+    "twistedchat-ws": ServerSpec("twistedchat-ws", _twistedchat_command, websocket=True,
+                                 speaks_tls=False),
 }
 
 
@@ -254,6 +259,7 @@ class RunningServer:
     port: int
     log: Path
     pids: tuple[int, ...] = ()
+    websocket_port: int = 0
 
 
 @contextlib.contextmanager
@@ -266,6 +272,11 @@ def running(
         tmp = Path(tmpdir)
         port = free_port()
         commands = [(spec.command(port, tmp, tls), port, tmp / "server.out")]
+        websocket_port = 0
+        if spec.websocket:
+            websocket_port = free_port()
+            commands[0][0].extend(
+                ["--websocket", f"tcp:{websocket_port}:interface=127.0.0.1:backlog=1024"])
         if spec.front is not None:
             backend = free_port()
             commands = [(spec.command(backend, tmp, tls), backend, tmp / "server.out"),
@@ -286,7 +297,7 @@ def running(
                     raise RuntimeError(f"{spec.name}: {err}; its output: {tail}") from None
             time.sleep(0.2)  # let the probe connection's close be processed
             yield RunningServer(spec.name, procs[0].pid, port, commands[0][2],
-                                tuple(p.pid for p in procs))  # fmt: skip
+                                tuple(p.pid for p in procs), websocket_port)  # fmt: skip
         finally:
             for proc in reversed(procs):
                 if proc.poll() is None:

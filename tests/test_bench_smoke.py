@@ -79,3 +79,10 @@ def test_quick_bench_over_tls(tmp_path: Path) -> None:
         assert run["tls"] and run["tls_version"].startswith("TLSv1.")
         assert run["handshakes"] == 20 and run["handshake_failures"] == 0
         assert run["handshakes_per_s"] > 0
+
+
+def test_quick_bench_with_half_the_clients_over_websocket(tmp_path: Path) -> None:
+    """The generator's WebSocket clients (bench.loadgen --websocket-*) see every message too."""
+    _, raw = run_quick_bench(tmp_path, ["twistedchat-ws"])
+    (run,) = raw["runs"]["5"]["twistedchat-ws"]
+    assert_sane(run, 5)

@@ -21,7 +21,7 @@ from zope.interface import implementer
 from twistedchat.server import fastpath, tls
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
-from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
+from twistedchat.server.pipeline import LinePipeline, Outlet, PipelineProducer, line_too_long
 from twistedchat.server.state import User
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
@@ -44,8 +44,8 @@ def display_host(address: object) -> str:
     return "0" + address.host if address.host.startswith(":") else address.host
 
 
-@implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
-class ChatConnection(LineOnlyReceiver):
+@implementer(interfaces.IHandshakeListener)
+class ChatConnection(PipelineProducer, LineOnlyReceiver):
     """One client stream: framing, admission, back-pressure and closing around a pipeline."""
 
     delimiter = b"\n"
@@ -164,19 +164,6 @@ class ChatConnection(LineOnlyReceiver):
         self.transport.unregisterProducer()
         self.transport.loseConnection()
         self._close_call = self.clock.callLater(CLOSE_GRACE, self.transport.abortConnection)
-
-    # -- IPushProducer: the transport tells us when its write buffer is full -------------------
-
-    def pauseProducing(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.pause_output()
-
-    def resumeProducing(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.resume_output()
-
-    def stopProducing(self) -> None:
-        pass
 
     # -- input ---------------------------------------------------------------------------------
 
