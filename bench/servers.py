@@ -292,6 +292,8 @@ def running(
                     ))  # fmt: skip
                 try:
                     _wait_listening(listen_port, procs[-1], start_timeout)
+                    if websocket_port and len(procs) == 1:  # it may open after the TCP one
+                        _wait_listening(websocket_port, procs[0], start_timeout)
                 except RuntimeError as err:
                     tail = log.read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"{spec.name}: {err}; its output: {tail}") from None
