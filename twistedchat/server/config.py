@@ -29,17 +29,37 @@ class ConfigError(ValueError):
     """A setting, a config file or a file it names cannot be used; the message says why."""
 
 
+#: What an operator may do, by name; an oper class grants some of them.
+OPER_PERMISSIONS = ("kill", "ban", "override", "rehash", "die")
+
+
 @dataclass(frozen=True)
 class OperAccount:
-    """An operator from the config file: name, argon2id password hash, the host masks allowed."""
+    """An operator from the config file: name, argon2id password hash, the host masks allowed,
+    the TLS client certificate fingerprints allowed (none: any) and its oper class."""
 
     name: str
     password_hash: str
     hosts: tuple[str, ...] = ("*@*",)
+    #: SHA-256 fingerprints (lower-case hex, no colons); when set, OPER needs one of them
+    fingerprints: tuple[str, ...] = ()
+    #: the ``[[oper-class]]`` giving its permissions; empty: every permission
+    oper_class: str = ""
 
     def allows(self, user_mask: str) -> bool:
         """Whether ``user@host`` matches one of this operator's host masks."""
         return any(mask_matches(mask, user_mask) for mask in self.hosts)
+
+    def allows_certificate(self, fingerprint: str | None) -> bool:
+        """Whether the client's certificate (its SHA-256 fingerprint) may be used for this oper."""
+        if not self.fingerprints:
+            return True
+        return fingerprint is not None and normal_fingerprint(fingerprint) in self.fingerprints
+
+
+def normal_fingerprint(text: str) -> str:
+    """A fingerprint as compared: lower-case hex without colons."""
+    return text.replace(":", "").strip().lower()
 
 
 @dataclass
@@ -71,7 +91,13 @@ class ServerConfig:
     oper_file: str | None = None
     #: operators from the config file, by name, with hashed passwords (see server/opers.py)
     oper_accounts: dict[str, OperAccount] = field(default_factory=dict)
+    #: oper class name -> the permissions (of OPER_PERMISSIONS) it grants
+    oper_classes: dict[str, frozenset[str]] = field(default_factory=dict)
     bans_file: str | None = None
+    #: show users a keyed hash of each other's address instead of the address (server/cloak.py)
+    cloak_hosts: bool = True
+    #: the key of those hashes; None: a random one per start (cloaks then change at each restart)
+    cloak_secret: str | None = None
     metrics: str | None = None
     log_format: str = "text"
     #: the TOML file these settings were read from, if any (reload reads it again)
@@ -233,6 +259,10 @@ SETTINGS: tuple[Setting, ...] = (
             whole_number(1)),
     Setting("sendq", "Bytes of unsent output before a client is dropped.", whole_number(1024)),
     Setting("bans-file", "File of server bans (kept by the ban commands).", text, is_path=True),
+    Setting("no-cloak", "Show users each other's real address instead of a cloak.", flag,
+            attribute="cloak_hosts", is_flag=True, negates=True),
+    Setting("cloak-secret", "Key of the host cloaks (HMAC-SHA256); keep it secret and stable "
+            "(better in the config file).", text),
     Setting("metrics", "Serve Prometheus metrics (/metrics) and /health on this endpoint "
             "description, e.g. tcp:9101:interface=127.0.0.1.", text, reloadable=False),
     Setting("log-format", "Log lines as 'text' or 'json' (one JSON event a line).", log_format,
@@ -283,9 +313,12 @@ def read_config_file(path: str) -> dict[str, Any]:
         if key == "oper":
             values["oper_accounts"] = _oper_accounts(path, value)
             continue
+        if key == "oper-class":
+            values["oper_classes"] = _oper_classes(path, value)
+            continue
         setting = SETTINGS_BY_KEY.get(key)
         if setting is None:
-            known = ", ".join([*SETTINGS_BY_KEY, "[[oper]]"])
+            known = ", ".join([*SETTINGS_BY_KEY, "[[oper]]", "[[oper-class]]"])
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {known})")
         try:
             if setting.repeated:
@@ -310,10 +343,10 @@ def _oper_accounts(path: str, tables: Any) -> dict[str, OperAccount]:
     accounts: dict[str, OperAccount] = {}
     for number, table in enumerate(tables, 1):
         where = f"{path}: [[oper]] number {number}"
-        unknown = set(table) - {"name", "password", "hosts"}
+        unknown = set(table) - {"name", "password", "hosts", "fingerprints", "class"}
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
-                              "(known: name, password, hosts)")
+                              "(known: name, password, hosts, fingerprints, class)")
         name = table.get("name")
         if not isinstance(name, str) or not name or " " in name:
             raise ConfigError(f"{where}: needs a name without spaces")
@@ -325,10 +358,47 @@ def _oper_accounts(path: str, tables: Any) -> dict[str, OperAccount]:
         if (not isinstance(hosts, list) or not hosts
                 or not all(isinstance(h, str) and h and " " not in h for h in hosts)):
             raise ConfigError(f"{where} ({name}): hosts must be a list of user@host masks")
+        fingerprints = table.get("fingerprints", [])
+        if not isinstance(fingerprints, list) or not all(
+                isinstance(f, str) and len(normal_fingerprint(f)) == 64
+                and all(c in "0123456789abcdef" for c in normal_fingerprint(f))
+                for f in fingerprints):
+            raise ConfigError(f"{where} ({name}): fingerprints must be SHA-256 fingerprints "
+                              "(64 hex digits, colons allowed)")
+        oper_class = table.get("class", "")
+        if not isinstance(oper_class, str):
+            raise ConfigError(f"{where} ({name}): class must be the name of an [[oper-class]]")
         if name in accounts:
             raise ConfigError(f"{where}: operator {name!r} is defined twice")
-        accounts[name] = OperAccount(name, secret, tuple(hosts))
+        accounts[name] = OperAccount(name, secret, tuple(hosts),
+                                     tuple(normal_fingerprint(f) for f in fingerprints),
+                                     oper_class)
     return accounts
+
+
+def _oper_classes(path: str, tables: Any) -> dict[str, frozenset[str]]:
+    """``[[oper-class]]`` tables: ``name`` and ``permissions`` (of OPER_PERMISSIONS)."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: write oper classes as [[oper-class]] tables")
+    classes: dict[str, frozenset[str]] = {}
+    for number, table in enumerate(tables, 1):
+        where = f"{path}: [[oper-class]] number {number}"
+        unknown = set(table) - {"name", "permissions"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
+                              "(known: name, permissions)")
+        name = table.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: needs a name")
+        permissions = table.get("permissions", [])
+        if not isinstance(permissions, list) or not all(
+                p in OPER_PERMISSIONS for p in permissions):
+            raise ConfigError(f"{where} ({name}): permissions must be a list of "
+                              + ", ".join(OPER_PERMISSIONS))
+        if name in classes:
+            raise ConfigError(f"{where}: oper class {name!r} is defined twice")
+        classes[name] = frozenset(permissions)
+    return classes
 
 
 def load_config(config_file: str | None = None,
@@ -370,6 +440,7 @@ def settings_of(config: ServerConfig) -> dict[str, Any]:
     values = {setting.field_name: getattr(config, setting.field_name) for setting in SETTINGS}
     values["opers"] = dict(config.opers)
     values["oper_accounts"] = dict(config.oper_accounts)
+    values["oper_classes"] = dict(config.oper_classes)
     if config.motd_file is None and config.motd is not None:
         values["motd"] = list(config.motd)  # given as text, no file to read again
     return values
@@ -382,7 +453,7 @@ def exposed_secrets(config: ServerConfig) -> str | None:
     import stat
 
     path = config.config_file
-    if path is None or not (config.password or config.oper_accounts):
+    if path is None or not (config.password or config.oper_accounts or config.cloak_secret):
         return None
     try:
         mode = os.stat(path).st_mode
@@ -402,6 +473,17 @@ def check_config(config: ServerConfig) -> None:
         raise ConfigError("network: use letters, digits, '-' and '.' only")
     if not config.ports:
         raise ConfigError("port: give at least one")
+    for account in config.oper_accounts.values():
+        if account.oper_class and account.oper_class not in config.oper_classes:
+            raise ConfigError(f"[[oper]] {account.name}: no [[oper-class]] named "
+                              f"{account.oper_class!r}")
+    if config.bans_file is not None:
+        from twistedchat.server.bans import BanError, FileBanStore
+
+        try:
+            FileBanStore(config.bans_file).load()
+        except BanError as error:
+            raise ConfigError(str(error)) from None
 
 
 def reload_into(running: ServerConfig, fresh: ServerConfig) -> tuple[list[str], list[str]]:
@@ -422,7 +504,7 @@ def reload_into(running: ServerConfig, fresh: ServerConfig) -> tuple[list[str], 
         else:
             kept.append(setting.key)
     for name, label in (("motd", "motd text"), ("opers", "opers"),
-                        ("oper_accounts", "[[oper]]")):
+                        ("oper_accounts", "[[oper]]"), ("oper_classes", "[[oper-class]]")):
         if getattr(running, name) != getattr(fresh, name):
             setattr(running, name, getattr(fresh, name))
             changed.append(label)

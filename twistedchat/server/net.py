@@ -20,10 +20,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twistedchat.server import fastpath
+from twistedchat.server.audit import audit
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
 from twistedchat.server.state import User
+from twistedchat.wire import numerics as N
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
 __all__ = ["CLOSE_GRACE", "TLS_HANDSHAKE_TIMEOUT", "AddressFromHeader", "ChatConnection",
@@ -95,6 +97,18 @@ class ChatConnection(LineOnlyReceiver):
             self._admission_call.cancel()
         self._admission_call = None
         self.host = display_host(self.transport.getPeer())
+        ban = self.factory.core.bans.dline_for(self.host, self.clock.seconds())
+        if ban is not None:  # refused before any resource is given to it
+            self.factory.core.counters["bans_hit"] += 1
+            audit("ban-hit", kind=ban.kind, mask=ban.mask, address=self.host, nick="*")
+            self._closing = True
+            name = self.factory.config.name
+            self.transport.write(
+                Message(N.ERR_YOUREBANNEDCREEP, ("*", f"You are banned from this server: "
+                                                      f"{ban.reason}"), name).to_bytes()
+                + Message("ERROR", (f"Closing Link: {self.host} (D-lined)",)).to_bytes())
+            self.transport.loseConnection()
+            return False
         refusal = self.factory.admit(self)
         if refusal:
             self._refuse(refusal)
@@ -139,6 +153,14 @@ class ChatConnection(LineOnlyReceiver):
         self.factory.forget(self)
 
     # -- the pipeline's outlet -------------------------------------------------------------------
+
+    def client_fingerprint(self) -> str | None:
+        """The SHA-256 fingerprint (lower-case hex) of the client's TLS certificate, if any."""
+        get_certificate = getattr(self.transport, "getPeerCertificate", None)
+        certificate = get_certificate() if get_certificate is not None else None
+        if certificate is None:
+            return None
+        return certificate.digest("sha256").decode("ascii").replace(":", "").lower()
 
     def write(self, data: bytes) -> int | None:
         """Write through the transport; what it holds unsent is not known here (None)."""
@@ -258,6 +280,7 @@ class ChatFactory(ServerFactory):
         self.config = config or ServerConfig()
         self.clock = clock
         self.core = ServerCore(self.config, clock=clock.seconds)
+        self.core.timer = clock
         self.direct_write = direct_write_allowed(self.config)
         self.connections: set[ChatConnection] = set()
         self._per_host: dict[str, int] = {}

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from twistedchat import __version__
+from twistedchat.server.audit import audit
 from twistedchat.server.commands.metadata import CAP_VALUE as METADATA_CAP_VALUE
 from twistedchat.server.commands.table import command
 from twistedchat.server.state import (
@@ -123,6 +124,7 @@ def nick(core: ServerCore, user: User, msg: Message) -> None:
     old_source, old_nick, old_folded = user.source, user.nick, user.folded
     core.state.set_nick(user, new, core.clock())
     core.relay([user, *core.state.neighbours(user)], old_source, "NICK", new)
+    audit("nick", old=old_nick, new=user.nick, address=user.real_host)
     if user.folded != old_folded:
         core.monitor_offline(user, old_nick)
         core.monitor_online(user)
@@ -170,6 +172,10 @@ def try_register(core: ServerCore, user: User) -> None:
         core.reply(user, N.ERR_PASSWDMISMATCH, "Password incorrect")
         core.quit(user, "Bad password")
         return
+    ban = core.ban_matching(user)
+    if ban is not None:
+        core.refuse_banned(user, ban)
+        return
     if core.state.nick_in_use(user.nick, by=user):
         # Taken while this connection was registering: it must pick another one.
         wanted = user.nick
@@ -193,6 +199,8 @@ def try_register(core: ServerCore, user: User) -> None:
         LIST_MODES + PARAM_MODES + SET_PARAM_MODES + PREFIX_MODES,
     )
     send_isupport(core, user)
+    if user.host != user.real_host:
+        core.reply(user, N.RPL_HOSTHIDDEN, user.host, "is now your displayed host")
     send_lusers(core, user)
     send_motd(core, user)
     core.monitor_online(user)
