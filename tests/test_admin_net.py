@@ -1,0 +1,145 @@
+"""Administration through the real daemon over loopback: OPER in a thread, bans at connect, cloaks."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_twisted
+from helpers import LineClient
+from twisted.internet import endpoints, reactor
+from twisted.web.client import Agent, readBody
+
+from twistedchat.server.config import OperAccount, ServerConfig
+from twistedchat.server.opers import hash_password
+from twistedchat.server.service import ChatService
+
+PASSWORD = "correct horse"
+
+
+def start(tmp_path, **settings) -> ChatService:
+    config = ServerConfig(
+        name="admin.test", ports=["tcp:0:interface=127.0.0.1"], bans_file=str(tmp_path / "bans"),
+        cloak_secret="loopback secret", max_per_ip=0,
+        oper_accounts={"alice": OperAccount("alice", hash_password(PASSWORD), ("*@127.0.0.1",))},
+        **settings)
+    chat = ChatService(config, reactor=reactor)
+    chat.privilegedStartService()
+    chat.startService()
+    return chat
+
+
+async def connect_from(chat: ChatService, source: str = "127.0.0.1") -> LineClient:
+    port = chat.ports[0].getHost().port
+    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port,
+                                            bindAddress=(source, 0))
+    client = LineClient()
+    await endpoints.connectProtocol(endpoint, client)
+    return client
+
+
+async def registered(chat: ChatService, nick: str, source: str = "127.0.0.1") -> LineClient:
+    client = await connect_from(chat, source)
+    client.nick = nick
+    client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+    await client.expect("001")
+    await client.expect(where=lambda m: m.command in ("376", "422"))
+    return client
+
+
+@pytest_twisted.ensureDeferred
+async def test_oper_password_checked_in_a_thread_with_later_lines_kept_in_order(tmp_path):
+    chat = start(tmp_path)
+    try:
+        alice = await registered(chat, "alice")
+        # Sent in one write: the WHOIS and PING must be answered after OPER's 381, not before.
+        alice.send("OPER alice :" + PASSWORD, "WHOIS alice", "PING :after")
+        await alice.expect("PONG", None, "after")
+        order = [m.command for m in alice.messages if m.command in ("381", "311", "PONG")]
+        assert order == ["381", "311", "PONG"]
+        assert chat.factory.core.state.find_user("alice").is_oper
+    finally:
+        await chat.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_dline_removes_users_refuses_at_connect_and_survives_a_restart(tmp_path):
+    chat = start(tmp_path)
+    try:
+        oper = await registered(chat, "oper")
+        oper.send("OPER alice :" + PASSWORD)
+        await oper.expect("381")
+        victim = await registered(chat, "victim", source="127.0.0.2")
+        oper.send("DLINE 30 127.0.0.2 :go away", "KLINE *@192.0.2.* :range")
+        await oper.expect(where=lambda m: "1 connection(s) removed" in m.params[-1])
+        await victim.expect("465")
+        error = await victim.expect("ERROR")
+        assert "go away" in error.params[0]
+        await victim.wait_closed()
+        again = await connect_from(chat, "127.0.0.2")
+        await again.expect("465")
+        await again.expect("ERROR")
+        await again.wait_closed()
+        assert chat.factory.core.counters["bans_hit"] == 2
+    finally:
+        await chat.stopService()
+    restarted = start(tmp_path)
+    try:
+        masks = {ban.mask for ban in restarted.factory.core.bans.all()}
+        assert masks == {"127.0.0.2/32", "*@192.0.2.*"}
+        refused = await connect_from(restarted, "127.0.0.2")
+        await refused.expect("465")
+        await refused.wait_closed()
+    finally:
+        await restarted.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_cloaked_prefixes_over_the_wire(tmp_path):
+    chat = start(tmp_path)
+    try:
+        alice = await registered(chat, "alice")
+        bob = await registered(chat, "bob")
+        alice.send("JOIN #c")
+        await alice.expect("366")
+        bob.send("JOIN #c")
+        await bob.expect("366")
+        alice.send("PRIVMSG #c :hello")
+        said = await bob.expect("PRIVMSG")
+        assert "127.0.0.1" not in said.source and said.source.endswith(".ip")
+        assert b"127.0.0.1" not in b"".join(bob.raw)
+    finally:
+        await chat.stopService()
+
+
+@pytest.mark.filterwarnings("ignore:Using readBody with a transport")
+@pytest_twisted.ensureDeferred
+async def test_rehash_reloads_and_metrics_count_drops_and_bans(tmp_path):
+    config_file = tmp_path / "chat.toml"
+    config_file.write_text('name = "admin.test"\nmax-per-ip = 0\nmotd = "motd.txt"\n')
+    (tmp_path / "motd.txt").write_text("first\n")
+    config = ServerConfig(name="admin.test", ports=["tcp:0:interface=127.0.0.1"],
+                          metrics="tcp:0:interface=127.0.0.1", config_file=str(config_file),
+                          opers={"root": "pw"}, max_per_ip=0)
+    chat = ChatService(config, reactor=reactor, overrides={
+        "ports": config.ports, "metrics": config.metrics, "opers": {"root": "pw"}})
+    chat.privilegedStartService()
+    chat.startService()
+    try:
+        oper = await registered(chat, "oper")
+        oper.send("OPER root pw")
+        await oper.expect("381")
+        (tmp_path / "motd.txt").write_text("second\n")
+        oper.send("REHASH")
+        await oper.expect("382")
+        await oper.expect(where=lambda m: m.command == "NOTICE" and "motd text" in m.params[-1])
+        assert chat.config.motd == ["second"]
+        oper.send("DLINE 127.0.0.3 :x")
+        await oper.expect("NOTICE")
+        refused = await connect_from(chat, "127.0.0.3")
+        await refused.wait_closed()
+        url = f"http://127.0.0.1:{chat.metrics_port.getHost().port}/metrics"
+        response = await Agent(reactor).request(b"GET", url.encode())
+        body = (await readBody(response)).decode()
+        assert "twistedchat_bans_hit_total 1.0" in body
+        assert "twistedchat_flood_drops_total 0.0" in body
+    finally:
+        await chat.stopService()
