@@ -414,3 +414,62 @@ def test_audit_events_have_the_declared_fields(clock, monkeypatch):
     assert formatEvent(nick) == "audit nick old='alice' new='alice2' address='198.51.100.4'"
     with pytest.raises(ValueError):
         audit_module.audit("nick", old="a")
+
+
+# -- WEBIRC ---------------------------------------------------------------------------------------
+
+
+def webirc_core(clock):
+    from twistedchat.server.config import WebircGateway
+
+    gateway = WebircGateway("web", "a-long-gateway-password", ("192.0.2.10", "2001:db8::/64"))
+    return cloaking_core(clock, webirc=(gateway,))
+
+
+def test_webirc_from_a_trusted_gateway_sets_the_real_address(clock):
+    core = webirc_core(clock)
+    peer = Peer(core, "192.0.2.10")
+    burst = peer.say("WEBIRC a-long-gateway-password web host.example 198.51.100.20",
+                     "NICK w", "USER w 0 * :W")
+    assert burst[0].command == "001"
+    assert peer.user.real_host == "198.51.100.20"
+    assert peer.user.host == cloak_host(SECRET, "198.51.100.20")
+    v6 = Peer(core, "2001:db8::99")
+    v6.say("WEBIRC a-long-gateway-password web h 2001:db8:0:0::5")
+    assert v6.user.real_host == "2001:db8::5" and not v6.closed
+
+
+def test_webirc_refused_from_elsewhere_or_with_a_wrong_password(clock):
+    core = webirc_core(clock)
+    for host, password, address in (("198.51.100.1", "a-long-gateway-password", "192.0.2.1"),
+                                     ("192.0.2.10", "wrong-password-here", "192.0.2.1"),
+                                     ("192.0.2.10", "a-long-gateway-password", "not-an-ip")):
+        peer = Peer(core, host)
+        out = peer.say(f"WEBIRC {password} web h {address}")
+        assert out[-1].command == "ERROR" and peer.closed, (host, password, address)
+        assert peer.user.real_host == host
+    registered_peer = register(core, "done", host="192.0.2.10")
+    assert registered_peer.say("WEBIRC a-long-gateway-password web h 192.0.2.5")[0].command == \
+        N.ERR_ALREADYREGISTERED
+
+
+def test_webirc_address_meets_dlines(clock):
+    core = webirc_core(clock)
+    core.bans.add(DLINE, "198.51.100.0/24", "banned range", "op", clock.now)
+    peer = Peer(core, "192.0.2.10")
+    out = peer.say("WEBIRC a-long-gateway-password web h 198.51.100.20")
+    assert [m.command for m in out] == [N.ERR_YOUREBANNEDCREEP, "ERROR"]
+
+
+def test_webirc_config_tables(tmp_path):
+    from twistedchat.server.config import ConfigError, load_config
+
+    path = tmp_path / "chat.toml"
+    path.write_text('[[webirc]]\nname = "web"\npassword = "a-long-gateway-password"\n'
+                    'hosts = ["192.0.2.10", "2001:db8::/64"]\n')
+    config = load_config(str(path))
+    assert config.webirc[0].trusts("192.0.2.10") and not config.webirc[0].trusts("192.0.2.11")
+    path.write_text('[[webirc]]\nname = "web"\npassword = "a-long-gateway-password"\n'
+                    'hosts = ["nowhere"]\n')
+    with pytest.raises(ConfigError, match="not an address"):
+        load_config(str(path))

@@ -143,3 +143,40 @@ async def test_rehash_reloads_and_metrics_count_drops_and_bans(tmp_path):
         assert "twistedchat_flood_drops_total 0.0" in body
     finally:
         await chat.stopService()
+
+
+def proxy_v2_header(source: str, port: int) -> bytes:
+    """A binary PROXY protocol v2 header (PROXY command, TCP) for ``source``."""
+    import ipaddress
+    import struct
+
+    address = ipaddress.ip_address(source)
+    if address.version == 4:
+        family, body = 0x11, address.packed + ipaddress.ip_address("127.0.0.1").packed
+    else:
+        family, body = 0x21, address.packed + ipaddress.ip_address("::1").packed
+    body += struct.pack("!HH", 40000, port)
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, family]) + struct.pack("!H", len(body)) + body
+
+
+@pytest.mark.parametrize("source", ["198.51.100.7", "2001:db8::7"])
+@pytest_twisted.ensureDeferred
+async def test_proxy_protocol_v2_gives_the_real_address(tmp_path, source):
+    config = ServerConfig(name="proxy.test", ports=["haproxy:tcp:0:interface=127.0.0.1"],
+                          cloak_secret="s", bans_file=str(tmp_path / "bans"))
+    chat = ChatService(config, reactor=reactor)
+    chat.privilegedStartService()
+    chat.startService()
+    try:
+        port = chat.ports[0].getHost().port
+        client = LineClient()
+        await endpoints.connectProtocol(
+            endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+        client.transport.write(proxy_v2_header(source, port)
+                               + b"NICK viaproxy\r\nUSER v 0 * :V\r\nWHOIS viaproxy\r\n")
+        host = await client.expect("378")
+        assert host.params[-1].endswith(f"@{source} {source}")
+        user = chat.factory.core.state.find_user("viaproxy")
+        assert user.real_host == source and user.host != user.real_host
+    finally:
+        await chat.stopService()

@@ -8,6 +8,7 @@ names from a TOML file: command-line values override the file, the file override
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,26 @@ class OperAccount:
         return fingerprint is not None and normal_fingerprint(fingerprint) in self.fingerprints
 
 
+@dataclass(frozen=True)
+class WebircGateway:
+    """A web gateway allowed to send WEBIRC: its name, password and the addresses it uses."""
+
+    name: str
+    password: str
+    #: addresses and CIDR ranges (``192.0.2.10``, ``2001:db8::/64``) the gateway connects from
+    hosts: tuple[str, ...]
+
+    def trusts(self, address: str) -> bool:
+        """Whether a connection from ``address`` (as the server shows it) is this gateway's."""
+        from twistedchat.server.bans import parse_address
+
+        parsed = parse_address(address)
+        if parsed is None:
+            return False
+        return any(parsed in ipaddress.ip_network(host, strict=False) for host in self.hosts
+                   if ipaddress.ip_network(host, strict=False).version == parsed.version)
+
+
 def normal_fingerprint(text: str) -> str:
     """A fingerprint as compared: lower-case hex without colons."""
     return text.replace(":", "").strip().lower()
@@ -91,6 +112,8 @@ class ServerConfig:
     oper_file: str | None = None
     #: operators from the config file, by name, with hashed passwords (see server/opers.py)
     oper_accounts: dict[str, OperAccount] = field(default_factory=dict)
+    #: web gateways allowed to send WEBIRC (``[[webirc]]`` tables)
+    webirc: tuple[WebircGateway, ...] = ()
     #: oper class name -> the permissions (of OPER_PERMISSIONS) it grants
     oper_classes: dict[str, frozenset[str]] = field(default_factory=dict)
     bans_file: str | None = None
@@ -313,12 +336,15 @@ def read_config_file(path: str) -> dict[str, Any]:
         if key == "oper":
             values["oper_accounts"] = _oper_accounts(path, value)
             continue
+        if key == "webirc":
+            values["webirc"] = _webirc_gateways(path, value)
+            continue
         if key == "oper-class":
             values["oper_classes"] = _oper_classes(path, value)
             continue
         setting = SETTINGS_BY_KEY.get(key)
         if setting is None:
-            known = ", ".join([*SETTINGS_BY_KEY, "[[oper]]", "[[oper-class]]"])
+            known = ", ".join([*SETTINGS_BY_KEY, "[[oper]]", "[[oper-class]]", "[[webirc]]"])
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {known})")
         try:
             if setting.repeated:
@@ -374,6 +400,34 @@ def _oper_accounts(path: str, tables: Any) -> dict[str, OperAccount]:
                                      tuple(normal_fingerprint(f) for f in fingerprints),
                                      oper_class)
     return accounts
+
+
+def _webirc_gateways(path: str, tables: Any) -> tuple[WebircGateway, ...]:
+    """``[[webirc]]`` tables: ``name``, ``password`` and ``hosts`` (addresses or CIDR ranges)."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: write web gateways as [[webirc]] tables")
+    gateways = []
+    for number, table in enumerate(tables, 1):
+        where = f"{path}: [[webirc]] number {number}"
+        unknown = set(table) - {"name", "password", "hosts"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
+                              "(known: name, password, hosts)")
+        name, secret, hosts = table.get("name"), table.get("password"), table.get("hosts")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: needs a name")
+        if not isinstance(secret, str) or len(secret) < 12:
+            raise ConfigError(f"{where} ({name}): password must be at least 12 characters")
+        if not isinstance(hosts, list) or not hosts:
+            raise ConfigError(f"{where} ({name}): hosts must list the gateway's addresses")
+        for host in hosts:
+            try:
+                ipaddress.ip_network(host, strict=False)
+            except (ValueError, TypeError):
+                raise ConfigError(f"{where} ({name}): {host!r} is not an address or CIDR "
+                                  "range") from None
+        gateways.append(WebircGateway(name, secret, tuple(hosts)))
+    return tuple(gateways)
 
 
 def _oper_classes(path: str, tables: Any) -> dict[str, frozenset[str]]:
@@ -441,6 +495,7 @@ def settings_of(config: ServerConfig) -> dict[str, Any]:
     values["opers"] = dict(config.opers)
     values["oper_accounts"] = dict(config.oper_accounts)
     values["oper_classes"] = dict(config.oper_classes)
+    values["webirc"] = config.webirc
     if config.motd_file is None and config.motd is not None:
         values["motd"] = list(config.motd)  # given as text, no file to read again
     return values
@@ -453,7 +508,8 @@ def exposed_secrets(config: ServerConfig) -> str | None:
     import stat
 
     path = config.config_file
-    if path is None or not (config.password or config.oper_accounts or config.cloak_secret):
+    if path is None or not (config.password or config.oper_accounts or config.cloak_secret
+                            or config.webirc):
         return None
     try:
         mode = os.stat(path).st_mode
@@ -504,7 +560,8 @@ def reload_into(running: ServerConfig, fresh: ServerConfig) -> tuple[list[str], 
         else:
             kept.append(setting.key)
     for name, label in (("motd", "motd text"), ("opers", "opers"),
-                        ("oper_accounts", "[[oper]]"), ("oper_classes", "[[oper-class]]")):
+                        ("oper_accounts", "[[oper]]"), ("oper_classes", "[[oper-class]]"),
+                        ("webirc", "[[webirc]]")):
         if getattr(running, name) != getattr(fresh, name):
             setattr(running, name, getattr(fresh, name))
             changed.append(label)

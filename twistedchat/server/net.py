@@ -21,6 +21,7 @@ from zope.interface import implementer
 
 from twistedchat.server import fastpath
 from twistedchat.server.audit import audit
+from twistedchat.server.bans import parse_address
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
@@ -43,8 +44,16 @@ def display_host(address: object) -> str:
     """The host part of a peer address as users see it (``localhost`` for a UNIX socket)."""
     if not isinstance(address, (IPv4Address, IPv6Address)):
         return "localhost"
-    # "::1" cannot be a middle parameter (WHO, WHOIS); IRC servers write it "0::1".
-    return "0" + address.host if address.host.startswith(":") else address.host
+    return show_address(address.host)
+
+
+def show_address(host: str) -> str:
+    """An IP address as users see it: one spelling per address (a PROXY v2 header spells IPv6
+    in full, the socket compressed; an IPv4-mapped IPv6 address is its IPv4 one), and ``::1``
+    written ``0::1``, which can stand as a middle parameter (WHO, WHOIS) as IRC servers do."""
+    parsed = parse_address(host)
+    text = str(parsed) if parsed is not None else host
+    return "0" + text if text.startswith(":") else text
 
 
 @implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
