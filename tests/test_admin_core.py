@@ -473,3 +473,64 @@ def test_webirc_config_tables(tmp_path):
                     'hosts = ["nowhere"]\n')
     with pytest.raises(ConfigError, match="not an address"):
         load_config(str(path))
+
+
+# -- classes and the throttle (the parts without sockets) -----------------------------------------
+
+
+def test_throttle_blocks_for_a_while_then_forgets():
+    from twistedchat.server.classes import Throttle
+
+    throttle = Throttle()
+    assert throttle.allow("a", 0.0, 2, 10.0, 100.0)
+    assert throttle.allow("a", 1.0, 2, 10.0, 100.0)
+    assert not throttle.allow("a", 2.0, 2, 10.0, 100.0)
+    assert not throttle.allow("a", 50.0, 2, 10.0, 100.0)  # still blocked
+    assert throttle.allow("a", 103.0, 2, 10.0, 100.0)
+    assert throttle.allow("b", 0.0, 0, 10.0, 100.0)  # count 0: off
+    throttle.prune(500.0, 10.0)
+    assert not throttle.recent and not throttle.blocked
+
+
+def test_class_limits_pick_the_most_specific_range_and_ipv6_by_64():
+    from twistedchat.server.classes import ConnectionClass, address_key, cidr_key, limits_for
+    from twistedchat.server.config import ServerConfig
+
+    config = ServerConfig(classes=(ConnectionClass("wide", ("10.0.0.0/8",), sendq=4096),
+                                   ConnectionClass("narrow", ("10.1.0.0/16",),
+                                                   registration_timeout=5.0)))
+    narrow = limits_for(config, "10.1.2.3")
+    assert narrow.name == "narrow" and narrow.registration_timeout == 5.0
+    assert narrow.sendq == config.sendq  # not set in the class: the global value
+    assert limits_for(config, "10.2.0.1").sendq == 4096
+    assert limits_for(config, "192.0.2.1").name == "default"
+    assert address_key("2001:db8:1:2:3::4") == "2001:db8:1:2::/64"
+    assert cidr_key(config, "192.0.2.77") == "192.0.2.0/24"
+
+
+def test_class_registration_timeout_in_the_sweep(clock):
+    from twistedchat.server.classes import ConnectionClass
+
+    core = make_core(clock, classes=(ConnectionClass("quick", ("192.0.2.0/24",),
+                                                     registration_timeout=5.0),))
+    quick = Peer(core, "192.0.2.1")
+    slow = Peer(core, "198.51.100.1")
+    clock.now += 6
+    core.sweep()
+    assert quick.closed and not slow.closed
+
+
+def test_class_tables_in_the_config_file(tmp_path):
+    from twistedchat.server.config import ConfigError, load_config
+
+    path = tmp_path / "chat.toml"
+    path.write_text('[[class]]\nname = "school"\nhosts = ["192.0.2.0/24"]\nexempt = true\n'
+                    'max-per-ip = 200\nsendq = 65536\n')
+    config = load_config(str(path))
+    assert config.classes[0].exempt and config.classes[0].max_per_ip == 200
+    path.write_text('[[class]]\nname = "bad"\nhosts = ["192.0.2.0/24"]\nsendq = 10\n')
+    with pytest.raises(ConfigError, match="sendq: must be at least 1024"):
+        load_config(str(path))
+    path.write_text('[[class]]\nname = "bad"\nhosts = ["192.0.2.0/24"]\nping-interval = 10\n')
+    with pytest.raises(ConfigError, match="unknown key 'ping-interval'"):
+        load_config(str(path))

@@ -180,3 +180,59 @@ async def test_proxy_protocol_v2_gives_the_real_address(tmp_path, source):
         assert user.real_host == source and user.host != user.real_host
     finally:
         await chat.stopService()
+
+
+async def refused(chat: ChatService, source: str) -> str:
+    """Connect from ``source``; the ERROR line the server refuses it with."""
+    client = await connect_from(chat, source)
+    error = await client.expect("ERROR")
+    await client.wait_closed()
+    return error.params[0]
+
+
+async def admitted(chat: ChatService, source: str) -> LineClient:
+    client = await connect_from(chat, source)
+    client.send("PING :in")
+    await client.expect("PONG")
+    return client
+
+
+@pytest_twisted.ensureDeferred
+async def test_connection_classes_limits_and_exemption(tmp_path):
+    from twistedchat.server.classes import ConnectionClass
+
+    chat = start(tmp_path, max_per_cidr=3, classes=(
+        ConnectionClass("school", ("127.0.0.64/26",), exempt=True),
+        ConnectionClass("strict", ("127.0.0.0/26",), max_per_ip=1),
+        ConnectionClass("loose", ("127.0.0.0/8",), max_per_ip=2),
+    ))
+    chat.config.max_per_ip = 0
+    try:
+        first = await admitted(chat, "127.0.0.10")  # strict: one per address
+        assert "Too many connections from your address" in await refused(chat, "127.0.0.10")
+        group = [await admitted(chat, "127.0.0.11"), await admitted(chat, "127.0.0.12")]
+        # three in 127.0.0.0/24 now: the fourth address in that /24 is refused (per CIDR)
+        assert "from your network" in await refused(chat, "127.0.0.13")
+        nat = [await admitted(chat, "127.0.0.70") for _ in range(5)]  # exempt: no limit
+        two = [await admitted(chat, "127.0.1.200") for _ in range(2)]  # loose: two each
+        assert "from your address" in await refused(chat, "127.0.1.200")
+        for client in [first, *group, *nat, *two]:
+            client.close()
+    finally:
+        await chat.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_connect_throttle_refuses_a_fast_reconnector(tmp_path):
+    chat = start(tmp_path, throttle_count=2, throttle_window=60.0, throttle_duration=300.0)
+    try:
+        for _ in range(2):
+            client = await admitted(chat, "127.0.0.20")
+            client.close()
+            await client.wait_closed()
+        assert "recently" in await refused(chat, "127.0.0.20")
+        other = await admitted(chat, "127.0.0.21")  # another address is not affected
+        other.close()
+        assert chat.factory.core.counters["throttled"] == 1
+    finally:
+        await chat.stopService()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from twistedchat.server.classes import CLASS_LIMITS, ConnectionClass
 from twistedchat.wire.message import ascii_int
 from twistedchat.wire.names import mask_matches, valid_nick
 
@@ -96,6 +97,17 @@ class ServerConfig:
     opers: dict[str, str] = field(default_factory=dict)
     max_clients: int = 0
     max_per_ip: int = 10
+    #: most connections from one CIDR group (0: no limit), grouped by cidr_v4 / cidr_v6 bits
+    max_per_cidr: int = 0
+    cidr_v4: int = 24
+    cidr_v6: int = 64
+    #: connect throttle: more than throttle_count connections from one address within
+    #: throttle_window seconds are refused for throttle_duration seconds (0 count: off)
+    throttle_count: int = 0
+    throttle_window: float = 60.0
+    throttle_duration: float = 300.0
+    #: connection classes by CIDR (``[[class]]`` tables; see server/classes.py)
+    classes: tuple[ConnectionClass, ...] = ()
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
     registration_timeout: float = 60.0
@@ -168,6 +180,19 @@ def real_number(minimum: float) -> Callable[[Any], float]:
         if value < minimum:
             raise ConfigError(f"must be at least {minimum:g}, not {value:g}")
         return float(value)
+
+    return check
+
+
+def bounded_number(low: int, high: int) -> Callable[[Any], int]:
+    """A check for a whole number from ``low`` to ``high``."""
+    at_least = whole_number(low)
+
+    def check(value: Any) -> int:
+        number = at_least(value)
+        if number > high:
+            raise ConfigError(f"must be at most {high}, not {number}")
+        return number
 
     return check
 
@@ -266,6 +291,18 @@ SETTINGS: tuple[Setting, ...] = (
             is_path=True),
     Setting("max-clients", "Most connections at once (0: no limit).", whole_number(0)),
     Setting("max-per-ip", "Most connections from one address (0: no limit).", whole_number(0)),
+    Setting("max-per-cidr", "Most connections from one CIDR group (cidr-v4/cidr-v6 bits; 0: no "
+            "limit).", whole_number(0)),
+    Setting("cidr-v4", "Prefix length grouping IPv4 addresses for max-per-cidr.",
+            bounded_number(8, 32)),
+    Setting("cidr-v6", "Prefix length grouping IPv6 addresses for max-per-cidr.",
+            bounded_number(16, 128)),
+    Setting("throttle-count", "Connections one address may open within throttle-window before "
+            "it is refused for throttle-duration seconds (0: no throttle).", whole_number(0)),
+    Setting("throttle-window", "Seconds over which throttle-count connections are counted.",
+            real_number(1)),
+    Setting("throttle-duration", "Seconds an address that passed the throttle is refused.",
+            real_number(1)),
     Setting("ping-interval", "Seconds of silence before the server sends PING.", real_number(1)),
     Setting("ping-timeout", "Seconds to wait for the answer to PING.", real_number(1)),
     Setting("registration-timeout", "Seconds a new connection has to register.", real_number(1)),
@@ -336,6 +373,9 @@ def read_config_file(path: str) -> dict[str, Any]:
         if key == "oper":
             values["oper_accounts"] = _oper_accounts(path, value)
             continue
+        if key == "class":
+            values["classes"] = _connection_classes(path, value)
+            continue
         if key == "webirc":
             values["webirc"] = _webirc_gateways(path, value)
             continue
@@ -344,7 +384,8 @@ def read_config_file(path: str) -> dict[str, Any]:
             continue
         setting = SETTINGS_BY_KEY.get(key)
         if setting is None:
-            known = ", ".join([*SETTINGS_BY_KEY, "[[oper]]", "[[oper-class]]", "[[webirc]]"])
+            known = ", ".join([*SETTINGS_BY_KEY, "[[oper]]", "[[oper-class]]", "[[webirc]]",
+                               "[[class]]"])
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {known})")
         try:
             if setting.repeated:
@@ -400,6 +441,47 @@ def _oper_accounts(path: str, tables: Any) -> dict[str, OperAccount]:
                                      tuple(normal_fingerprint(f) for f in fingerprints),
                                      oper_class)
     return accounts
+
+
+def _connection_classes(path: str, tables: Any) -> tuple[ConnectionClass, ...]:
+    """``[[class]]`` tables: ``name``, ``hosts`` (CIDR ranges), ``exempt`` and limits, each
+    checked as the global setting of the same name is."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: write connection classes as [[class]] tables")
+    limit_keys = {name.replace("_", "-"): name for name in CLASS_LIMITS}
+    classes = []
+    names: set[str] = set()
+    for number, table in enumerate(tables, 1):
+        where = f"{path}: [[class]] number {number}"
+        known = {"name", "hosts", "exempt", *limit_keys}
+        unknown = set(table) - known
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
+                              f"(known: {', '.join(sorted(known))})")
+        name, hosts = table.get("name"), table.get("hosts")
+        if not isinstance(name, str) or not name or name in names:
+            raise ConfigError(f"{where}: needs a name of its own")
+        names.add(name)
+        if not isinstance(hosts, list) or not hosts:
+            raise ConfigError(f"{where} ({name}): hosts must list CIDR ranges")
+        for host in hosts:
+            try:
+                ipaddress.ip_network(host, strict=False)
+            except (ValueError, TypeError):
+                raise ConfigError(f"{where} ({name}): {host!r} is not an address or CIDR "
+                                  "range") from None
+        limits: dict[str, Any] = {}
+        for key, value in table.items():
+            if key in limit_keys:
+                try:
+                    limits[limit_keys[key]] = SETTINGS_BY_KEY[key].check(value)
+                except ConfigError as error:
+                    raise ConfigError(f"{where} ({name}): {key}: {error}") from None
+        exempt = table.get("exempt", False)
+        if not isinstance(exempt, bool):
+            raise ConfigError(f"{where} ({name}): exempt must be true or false")
+        classes.append(ConnectionClass(name, tuple(hosts), exempt=exempt, **limits))
+    return tuple(classes)
 
 
 def _webirc_gateways(path: str, tables: Any) -> tuple[WebircGateway, ...]:
@@ -496,6 +578,7 @@ def settings_of(config: ServerConfig) -> dict[str, Any]:
     values["oper_accounts"] = dict(config.oper_accounts)
     values["oper_classes"] = dict(config.oper_classes)
     values["webirc"] = config.webirc
+    values["classes"] = config.classes
     if config.motd_file is None and config.motd is not None:
         values["motd"] = list(config.motd)  # given as text, no file to read again
     return values
@@ -561,7 +644,7 @@ def reload_into(running: ServerConfig, fresh: ServerConfig) -> tuple[list[str], 
             kept.append(setting.key)
     for name, label in (("motd", "motd text"), ("opers", "opers"),
                         ("oper_accounts", "[[oper]]"), ("oper_classes", "[[oper-class]]"),
-                        ("webirc", "[[webirc]]")):
+                        ("webirc", "[[webirc]]"), ("classes", "[[class]]")):
         if getattr(running, name) != getattr(fresh, name):
             setattr(running, name, getattr(fresh, name))
             changed.append(label)

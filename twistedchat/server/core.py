@@ -18,6 +18,7 @@ from twisted.logger import Logger
 
 from twistedchat.server.audit import audit
 from twistedchat.server.bans import KLINE, FileBanStore, ServerBan, ServerBans
+from twistedchat.server.classes import limits_for
 from twistedchat.server.cloak import cloak_host, new_secret
 from twistedchat.server.commands import COMMANDS, Command
 from twistedchat.server.commands.messages import STATUSMSG
@@ -90,7 +91,8 @@ class ServerCore:
         #: The cloak key when the config has none: random, so cloaks change at each start.
         self._spare_cloak_secret: str | None = None
         #: Counters for the metrics: flood and sendq drops, connections refused by a ban.
-        self.counters: dict[str, int] = {"flood_drops": 0, "sendq_drops": 0, "bans_hit": 0}
+        self.counters: dict[str, int] = {"flood_drops": 0, "sendq_drops": 0, "bans_hit": 0,
+                                         "oper_failures": 0, "throttled": 0}
         #: The running service (REHASH, DIE, RESTART); None when the core runs alone (tests).
         self.admin: AdminHooks | None = None
         #: Timers for delayed answers (a failed OPER); the factory gives its reactor.
@@ -434,7 +436,7 @@ class ServerCore:
         for user in list(self.state.connections):
             idle = now - user.last_seen
             if not user.registered:
-                if now - user.signon >= config.registration_timeout:
+                if now - user.signon >= limits_for(config, user.real_host).registration_timeout:
                     self.quit(user, "Registration timed out")
             elif idle >= config.ping_interval + config.ping_timeout:
                 self.quit(user, f"Ping timeout: {int(idle)} seconds")

@@ -22,6 +22,7 @@ from zope.interface import implementer
 from twistedchat.server import fastpath
 from twistedchat.server.audit import audit
 from twistedchat.server.bans import parse_address
+from twistedchat.server.classes import Throttle, address_key, cidr_key, limits_for
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
@@ -72,8 +73,9 @@ class ChatConnection(LineOnlyReceiver):
         #: Set by a ``haproxy:`` listener: the peer address is known once the PROXY header is read,
         #: so the connection is admitted on its first data rather than on connect.
         self.address_from_first_data = False
-        #: The address this connection counts against in the per-address limit, once admitted.
-        self.counted_host: str | None = None
+        #: What this connection counts against once admitted: its address (IPv6: its /64) and
+        #: its CIDR group (None for a UNIX socket).
+        self.counted_keys: tuple[str | None, ...] = ()
         self._discarding = False
         self._closing = False
         self._close_call: IDelayedCall | None = None
@@ -292,7 +294,9 @@ class ChatFactory(ServerFactory):
         self.core.timer = clock
         self.direct_write = direct_write_allowed(self.config)
         self.connections: set[ChatConnection] = set()
+        #: open connections by address key and by CIDR group (both kinds of key in one dict)
         self._per_host: dict[str, int] = {}
+        self._throttle = Throttle()
         self._closed_waiters: list[defer.Deferred[None]] = []
         self._dirty: list[User] = []
         self._retrying: set[User] = set()
@@ -353,6 +357,7 @@ class ChatFactory(ServerFactory):
     def _sweep(self) -> None:
         """The periodic timeouts; an error is logged and the next sweep still runs."""
         try:
+            self._throttle.prune(self.clock.seconds(), self.config.throttle_window)
             self.core.sweep()
         except Exception:
             log.failure("the timeout sweep failed")
@@ -378,32 +383,55 @@ class ChatFactory(ServerFactory):
         return None
 
     def admit(self, connection: ChatConnection) -> str | None:
-        """Count a connection under the limits for ``connection.host``, or say why it is refused."""
+        """Count a connection under the limits of its class (by ``connection.host``), or say
+        why it is refused: the throttle, per address (IPv6: per /64), per CIDR group."""
         held = connection in self.connections
         if not held:
             refusal = self.hold(connection)
             if refusal:
                 return refusal
-        count = self._per_host.get(connection.host, 0)
-        if self.config.max_per_ip and count >= self.config.max_per_ip:
+        refusal = self._class_refusal(connection.host)
+        if refusal:
             self.connections.discard(connection)
             if held:
                 self._fire_if_closed()
+            return refusal
+        keys = (address_key(connection.host), cidr_key(self.config, connection.host))
+        for key in keys:
+            if key is not None:
+                self._per_host[key] = self._per_host.get(key, 0) + 1
+        connection.counted_keys = keys
+        return None
+
+    def _class_refusal(self, host: str) -> str | None:
+        limits = limits_for(self.config, host)
+        if limits.exempt:
+            return None
+        config = self.config
+        address = address_key(host)
+        if not self._throttle.allow(address, self.clock.seconds(), config.throttle_count,
+                                    config.throttle_window, config.throttle_duration):
+            self.core.counters["throttled"] += 1
+            audit("throttled", address=host)
+            return "Too many connections from your address recently; try again later"
+        if limits.max_per_ip and self._per_host.get(address, 0) >= limits.max_per_ip:
             return "Too many connections from your address"
-        self._per_host[connection.host] = count + 1
-        connection.counted_host = connection.host
+        group = cidr_key(config, host)
+        if (limits.max_per_cidr and group is not None
+                and self._per_host.get(group, 0) >= limits.max_per_cidr):
+            return "Too many connections from your network"
         return None
 
     def forget(self, connection: ChatConnection) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
-            host = connection.counted_host
-            if host is not None:
-                left = self._per_host.get(host, 1) - 1
-                if left:
-                    self._per_host[host] = left
-                else:
-                    self._per_host.pop(host, None)
+            for key in connection.counted_keys:
+                if key is not None:
+                    left = self._per_host.get(key, 1) - 1
+                    if left:
+                        self._per_host[key] = left
+                    else:
+                        self._per_host.pop(key, None)
             self._fire_if_closed()
 
     def shutdown(self, reason: str = "Server shutting down") -> defer.Deferred[None]:

@@ -30,6 +30,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from twistedchat.server.audit import audit
+from twistedchat.server.classes import limits_for
 from twistedchat.server.core import ServerCore
 from twistedchat.server.state import User
 from twistedchat.wire import numerics as N
@@ -125,14 +126,15 @@ class LinePipeline:
         self.host = host
         #: Writes output and returns the bytes held unsent (the outlet's, or a faster equivalent).
         self.write: Callable[[bytes], int | None] = outlet.write
-        self.sendq = config.sendq
+        limits = limits_for(config, host)
+        self.sendq = limits.sendq
         self.closing = False
         self.dropped = False
         self.queued_bytes = 0
         self._queue_lines = config.flood_queue
         self._queue_bytes = config.flood_queue * QUEUE_BYTES_PER_LINE
         self._queue: deque[tuple[Message | Rejection, int]] = deque()
-        self._bucket = (TokenBucket(config.flood_burst, config.flood_rate, clock.seconds())
+        self._bucket = (TokenBucket(limits.flood_burst, limits.flood_rate, clock.seconds())
                         if config.flood_control else None)
         self._drain_call: IDelayedCall | None = None
         #: A handler's unfinished work (see :meth:`hold`): input waits until it fires.
