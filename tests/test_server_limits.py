@@ -57,7 +57,8 @@ class FakeClient:
 def clocked_factory(**settings) -> tuple[ChatFactory, task.Clock]:
     clock = task.Clock()
     clock.advance(1_000_000)
-    factory = ChatFactory(ServerConfig(name="clock.server", **settings), clock=clock)
+    factory = ChatFactory(ServerConfig(name="clock.server", **{"cloak_hosts": False, **settings}),
+                          clock=clock)
     factory.startFactory()
     return factory, clock
 
@@ -214,7 +215,7 @@ def test_lines_are_checked_before_they_wait_in_the_flood_queue():
 @pytest_twisted.async_yield_fixture
 async def limited_server(request):
     settings = getattr(request, "param", {})
-    server = RunningServer(ServerConfig(name="limits.server", **settings))
+    server = RunningServer(ServerConfig(name="limits.server", **{"cloak_hosts": False, **settings}))
     await server.start()
     yield server
     await server.stop()

@@ -123,7 +123,7 @@ class ServerCore:
 
     def notice(self, user: User, text: str) -> None:
         """A server NOTICE to ``user``."""
-        user.send(Message("NOTICE", (user.nick, text), self.config.name).to_bytes())
+        user.send(fit_message(Message("NOTICE", (user.nick, text), self.config.name)))
 
     def fail(self, user: User, command: str, code: str, *params: str) -> None:
         """An IRCv3 standard reply: ``FAIL <command> <code> [<context>...] :text``.
