@@ -42,6 +42,7 @@ fuzz: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	@! git grep -nE '^(<<<<<<<|>>>>>>>)( |$$)' -- . ':!*.png' || { echo 'lint: merge conflict markers left in the files above'; exit 1; }
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
