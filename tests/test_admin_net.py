@@ -236,3 +236,24 @@ async def test_connect_throttle_refuses_a_fast_reconnector(tmp_path):
         assert chat.factory.core.counters["throttled"] == 1
     finally:
         await chat.stopService()
+
+
+def test_reload_replaces_classes_webirc_oper_classes_and_the_bans_file(tmp_path):
+    from twistedchat.server.config import load_config
+
+    path = tmp_path / "chat.toml"
+    (tmp_path / "old-bans").write_text("D\t192.0.2.1/32\t0\t0\top\told\n")
+    (tmp_path / "new-bans").write_text("K\t*@bad.example\t0\t0\top\tnew\n")
+    path.write_text('bans-file = "old-bans"\n[[class]]\nname = "a"\nhosts = ["192.0.2.0/24"]\n')
+    chat = ChatService(load_config(str(path)), reactor=reactor, overrides={})
+    core = chat.factory.core
+    assert [b.reason for b in core.bans.all()] == ["old"]
+    path.write_text('bans-file = "new-bans"\n'
+                    '[[class]]\nname = "b"\nhosts = ["198.51.100.0/24"]\nexempt = true\n'
+                    '[[oper-class]]\nname = "helpers"\npermissions = ["kill"]\n'
+                    '[[webirc]]\nname = "w"\npassword = "twelve chars!"\nhosts = ["192.0.2.9"]\n')
+    changed, kept = chat.reload()
+    assert {"bans-file", "[[class]]", "[[oper-class]]", "[[webirc]]"} <= set(changed)
+    assert chat.config.classes[0].name == "b" and chat.config.webirc[0].name == "w"
+    assert [b.reason for b in core.bans.all()] == ["new"]
+    assert kept == []
