@@ -534,3 +534,61 @@ def test_class_tables_in_the_config_file(tmp_path):
     path.write_text('[[class]]\nname = "bad"\nhosts = ["192.0.2.0/24"]\nping-interval = 10\n')
     with pytest.raises(ConfigError, match="unknown key 'ping-interval'"):
         load_config(str(path))
+
+
+# -- the pipeline holds a client's lines while a handler's Deferred runs ---------------------------
+
+
+class ListOutlet:
+    def __init__(self) -> None:
+        self.data = b""
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def held_pipeline(**settings):
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.net import ChatFactory
+
+    clock = task.Clock()
+    factory = ChatFactory(ServerConfig(name="hold.test", **settings), clock=clock)
+    outlet = ListOutlet()
+    pipeline = factory.open_pipeline("192.0.2.1", outlet)
+    for line in (b"NICK held", b"USER held 0 * :H"):
+        pipeline.line_received(line)
+    clock.advance(0)
+    outlet.data = b""
+    return pipeline, outlet, clock
+
+
+@pytest.mark.parametrize("flood_control", [True, False])
+def test_pipeline_hold_keeps_later_lines_in_order_until_the_deferred_fires(flood_control):
+    pipeline, outlet, clock = held_pipeline(no_flood_control=not flood_control)
+    work: defer.Deferred[None] = defer.Deferred()
+    pipeline.hold(work)
+    pipeline.line_received(b"PING :one")
+    pipeline.line_received(b"PING :two")
+    clock.advance(1)
+    assert outlet.data == b""
+    work.callback(None)
+    clock.advance(1)
+    assert outlet.data.count(b"PONG") == 2
+    assert outlet.data.index(b"one") < outlet.data.index(b"two")
+
+
+def test_pipeline_hold_is_bounded_by_the_flood_queue():
+    pipeline, outlet, clock = held_pipeline(flood_queue=5)
+    pipeline.hold(defer.Deferred())
+    for number in range(7):
+        pipeline.line_received(b"PING :%d" % number)
+    clock.advance(0)
+    assert b"Excess Flood" in outlet.data and outlet.closed
+    assert pipeline.core.counters["flood_drops"] == 1
