@@ -592,3 +592,15 @@ def test_pipeline_hold_is_bounded_by_the_flood_queue():
     clock.advance(0)
     assert b"Excess Flood" in outlet.data and outlet.closed
     assert pipeline.core.counters["flood_drops"] == 1
+
+
+def test_dline_lookup_finds_single_addresses_without_a_scan():
+    table = ServerBans()
+    table.add(DLINE, "192.0.2.1", "one", "op", 0.0)
+    table.add(DLINE, "2001:db8::/32", "range", "op", 0.0)
+    assert list(table.ranges) == ["2001:db8::/32"]
+    assert table.dline_for("192.0.2.1", 1.0).reason == "one"
+    assert table.dline_for("::ffff:192.0.2.1", 1.0).reason == "one"  # IPv4-mapped
+    assert table.dline_for("2001:db8::1", 1.0).reason == "range"
+    table.remove(DLINE, "2001:db8::/32")
+    assert not table.ranges and table.dline_for("2001:db8::1", 1.0) is None

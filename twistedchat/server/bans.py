@@ -164,12 +164,15 @@ class ServerBans:
         self.store = store
         self.klines: dict[str, ServerBan] = {}
         self.dlines: dict[str, tuple[Network, ServerBan]] = {}
+        #: the D-lines on more than one address (the others are found by a dict lookup)
+        self.ranges: dict[str, tuple[Network, ServerBan]] = {}
         if store is not None:
             self._fill(store.load())
 
     def _fill(self, bans: Iterable[ServerBan]) -> None:
         self.klines.clear()
         self.dlines.clear()
+        self.ranges.clear()
         for ban in bans:
             self._put(ban)
 
@@ -177,7 +180,10 @@ class ServerBans:
         if ban.kind == KLINE:
             self.klines[casefold(ban.mask)] = ban
         else:
-            self.dlines[ban.mask] = (dline_network(ban.mask), ban)
+            network = dline_network(ban.mask)
+            self.dlines[ban.mask] = (network, ban)
+            if network.num_addresses > 1:
+                self.ranges[ban.mask] = (network, ban)
 
     def use_store(self, store: BanStore | None) -> None:
         """Switch to another store (a reload changed ``bans-file``): its bans replace ours."""
@@ -215,7 +221,9 @@ class ServerBans:
         if kind == KLINE:
             found = self.klines.pop(casefold(kline_mask(mask)), None)
         else:
-            entry = self.dlines.pop(str(dline_network(mask)), None)
+            key = str(dline_network(mask))
+            self.ranges.pop(key, None)
+            entry = self.dlines.pop(key, None)
             found = entry[1] if entry else None
         if found is not None:
             self._save()
@@ -229,6 +237,7 @@ class ServerBans:
                 self.klines.pop(casefold(ban.mask), None)
             else:
                 self.dlines.pop(ban.mask, None)
+                self.ranges.pop(ban.mask, None)
         if lapsed:
             self._save()
         return lapsed
@@ -240,7 +249,12 @@ class ServerBans:
         address = parse_address(host)
         if address is None:
             return None
-        for network, ban in self.dlines.values():
+        # One address is one dict lookup; only ranges are scanned (a connect costs little however
+        # many single-address D-lines there are).
+        exact = self.dlines.get(f"{address}/{address.max_prefixlen}")
+        if exact is not None and not exact[1].expired(now):
+            return exact[1]
+        for network, ban in self.ranges.values():
             if address.version == network.version and address in network and not ban.expired(now):
                 return ban
         return None
