@@ -90,8 +90,11 @@ def test_own_real_host_in_396_and_whois_378_for_self_and_opers(clock):
     assert any(m.command == N.RPL_WHOISACTUALLY and m.params[2] == "198.51.100.4" for m in seen)
     assert any(m.command == N.RPL_WHOISHOST for m in seen)
     assert any(m.command == N.RPL_WHOSPCRPL and "198.51.100.4" in m.params for m in seen)
-    # an oper finds users by their real address with WHO
+    # an oper finds users by their real address with WHO, and sees it in WHOWAS
     assert any(m.command == N.RPL_WHOREPLY for m in oper.say("WHO 198.51.100.*"))
+    alice.say("QUIT")
+    was = oper.say("WHOWAS alice")
+    assert any(m.command == N.RPL_WHOISACTUALLY and m.params[2] == "198.51.100.4" for m in was)
 
 
 def test_channel_bans_match_the_cloak_and_the_real_host(clock):

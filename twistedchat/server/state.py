@@ -360,6 +360,8 @@ class WhowasEntry(NamedTuple):
     host: str
     realname: str
     until: float
+    #: the address it really came from (WHOWAS shows it to operators only)
+    real_host: str = ""
 
 
 class MetadataStore(Protocol):
@@ -628,7 +630,8 @@ class ChatState:
 
     def remember(self, user: User, now: float) -> None:
         """Keep who had a nickname, for WHOWAS (the newest ``WHOWAS_KEEP`` entries)."""
-        entry = WhowasEntry(user.nick, user.username, user.host, user.realname, now)
+        entry = WhowasEntry(user.nick, user.username, user.host, user.realname, now,
+                            user.real_host)
         self.whowas.appendleft(entry)
 
     def whowas_of(self, nick: str) -> list[WhowasEntry]:

@@ -273,6 +273,9 @@ def whowas(core: ServerCore, user: User, msg: Message) -> None:
     for entry in entries:
         core.reply(user, N.RPL_WHOWASUSER, entry.nick, entry.username, entry.host, "*",
                    entry.realname)
+        if user.is_oper and entry.real_host and entry.real_host != entry.host:
+            core.reply(user, N.RPL_WHOISACTUALLY, entry.nick, entry.real_host,
+                       "actually using host")
         until = datetime.fromtimestamp(entry.until, tz=timezone.utc)
         core.reply(user, N.RPL_WHOISSERVER, entry.nick, core.config.name,
                    f"{until:%Y-%m-%d %H:%M:%S} UTC")
