@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -443,33 +443,44 @@ def _oper_accounts(path: str, tables: Any) -> dict[str, OperAccount]:
     return accounts
 
 
-def _connection_classes(path: str, tables: Any) -> tuple[ConnectionClass, ...]:
-    """``[[class]]`` tables: ``name``, ``hosts`` (CIDR ranges), ``exempt`` and limits, each
-    checked as the global setting of the same name is."""
+def _tables(path: str, tables: Any, label: str,
+            known: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each ``[[label]]`` table with where it is (for messages), its keys checked."""
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise ConfigError(f"{path}: write connection classes as [[class]] tables")
-    limit_keys = {name.replace("_", "-"): name for name in CLASS_LIMITS}
-    classes = []
-    names: set[str] = set()
+        raise ConfigError(f"{path}: write these as [[{label}]] tables")
     for number, table in enumerate(tables, 1):
-        where = f"{path}: [[class]] number {number}"
-        known = {"name", "hosts", "exempt", *limit_keys}
+        where = f"{path}: [[{label}]] number {number}"
         unknown = set(table) - known
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
                               f"(known: {', '.join(sorted(known))})")
-        name, hosts = table.get("name"), table.get("hosts")
+        yield where, table
+
+
+def _networks(where: str, hosts: Any) -> tuple[str, ...]:
+    """A non-empty list of addresses or CIDR ranges, checked."""
+    if not isinstance(hosts, list) or not hosts:
+        raise ConfigError(f"{where}: hosts must list addresses or CIDR ranges")
+    for host in hosts:
+        try:
+            ipaddress.ip_network(host, strict=False)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{where}: {host!r} is not an address or CIDR range") from None
+    return tuple(hosts)
+
+
+def _connection_classes(path: str, tables: Any) -> tuple[ConnectionClass, ...]:
+    """``[[class]]`` tables: ``name``, ``hosts`` (CIDR ranges), ``exempt`` and limits, each
+    checked as the global setting of the same name is."""
+    limit_keys = {name.replace("_", "-"): name for name in CLASS_LIMITS}
+    classes = []
+    names: set[str] = set()
+    for where, table in _tables(path, tables, "class", {"name", "hosts", "exempt", *limit_keys}):
+        name = table.get("name")
         if not isinstance(name, str) or not name or name in names:
             raise ConfigError(f"{where}: needs a name of its own")
         names.add(name)
-        if not isinstance(hosts, list) or not hosts:
-            raise ConfigError(f"{where} ({name}): hosts must list CIDR ranges")
-        for host in hosts:
-            try:
-                ipaddress.ip_network(host, strict=False)
-            except (ValueError, TypeError):
-                raise ConfigError(f"{where} ({name}): {host!r} is not an address or CIDR "
-                                  "range") from None
+        hosts = _networks(f"{where} ({name})", table.get("hosts"))
         limits: dict[str, Any] = {}
         for key, value in table.items():
             if key in limit_keys:
@@ -480,49 +491,28 @@ def _connection_classes(path: str, tables: Any) -> tuple[ConnectionClass, ...]:
         exempt = table.get("exempt", False)
         if not isinstance(exempt, bool):
             raise ConfigError(f"{where} ({name}): exempt must be true or false")
-        classes.append(ConnectionClass(name, tuple(hosts), exempt=exempt, **limits))
+        classes.append(ConnectionClass(name, hosts, exempt=exempt, **limits))
     return tuple(classes)
 
 
 def _webirc_gateways(path: str, tables: Any) -> tuple[WebircGateway, ...]:
     """``[[webirc]]`` tables: ``name``, ``password`` and ``hosts`` (addresses or CIDR ranges)."""
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise ConfigError(f"{path}: write web gateways as [[webirc]] tables")
     gateways = []
-    for number, table in enumerate(tables, 1):
-        where = f"{path}: [[webirc]] number {number}"
-        unknown = set(table) - {"name", "password", "hosts"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
-                              "(known: name, password, hosts)")
-        name, secret, hosts = table.get("name"), table.get("password"), table.get("hosts")
+    for where, table in _tables(path, tables, "webirc", {"name", "password", "hosts"}):
+        name, secret = table.get("name"), table.get("password")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}: needs a name")
         if not isinstance(secret, str) or len(secret) < 12:
             raise ConfigError(f"{where} ({name}): password must be at least 12 characters")
-        if not isinstance(hosts, list) or not hosts:
-            raise ConfigError(f"{where} ({name}): hosts must list the gateway's addresses")
-        for host in hosts:
-            try:
-                ipaddress.ip_network(host, strict=False)
-            except (ValueError, TypeError):
-                raise ConfigError(f"{where} ({name}): {host!r} is not an address or CIDR "
-                                  "range") from None
-        gateways.append(WebircGateway(name, secret, tuple(hosts)))
+        gateways.append(WebircGateway(name, secret, _networks(f"{where} ({name})",
+                                                              table.get("hosts"))))
     return tuple(gateways)
 
 
 def _oper_classes(path: str, tables: Any) -> dict[str, frozenset[str]]:
     """``[[oper-class]]`` tables: ``name`` and ``permissions`` (of OPER_PERMISSIONS)."""
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise ConfigError(f"{path}: write oper classes as [[oper-class]] tables")
     classes: dict[str, frozenset[str]] = {}
-    for number, table in enumerate(tables, 1):
-        where = f"{path}: [[oper-class]] number {number}"
-        unknown = set(table) - {"name", "permissions"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
-                              "(known: name, permissions)")
+    for where, table in _tables(path, tables, "oper-class", {"name", "permissions"}):
         name = table.get("name")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}: needs a name")
