@@ -417,6 +417,14 @@ def test_audit_events_have_the_declared_fields(clock, monkeypatch):
     assert formatEvent(nick) == "audit nick old='alice' new='alice2' address='198.51.100.4'"
     with pytest.raises(ValueError):
         audit_module.audit("nick", old="a")
+    # --log-format json: the event's fields stand apart
+    import json
+
+    from twisted.logger import eventAsJSON
+
+    as_json = json.loads(eventAsJSON(nick))
+    assert as_json["audit_event"] == "nick" and as_json["address"] == "198.51.100.4"
+    assert as_json["log_namespace"] == "twistedchat.audit"
 
 
 # -- WEBIRC ---------------------------------------------------------------------------------------

@@ -257,3 +257,20 @@ def test_reload_replaces_classes_webirc_oper_classes_and_the_bans_file(tmp_path)
     assert chat.config.classes[0].name == "b" and chat.config.webirc[0].name == "w"
     assert [b.reason for b in core.bans.all()] == ["new"]
     assert kept == []
+
+
+def test_die_and_restart_stop_the_reactor_and_tell_clients_why():
+    from twisted.internet.testing import MemoryReactorClock
+
+    fake = MemoryReactorClock()
+    chat = ChatService(ServerConfig(name="die.test"), reactor=fake)
+    chat.stop_server("Server shutting down (root: upgrade)", restart=False)
+    fake.advance(0)
+    assert fake.hasStopped and chat.stop_reason == "Server shutting down (root: upgrade)"
+    assert not chat.restart_requested
+    again = MemoryReactorClock()
+    restarting = ChatService(ServerConfig(name="die.test"), reactor=again)
+    restarting.stop_server("Server restarting (root)", restart=True)
+    restarting.stop_server("Server restarting (root)", restart=True)  # once is enough
+    triggers = again.triggers.get("after", {}).get("shutdown", [])
+    assert len(triggers) == 1 and restarting.restart_requested
