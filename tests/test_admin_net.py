@@ -274,3 +274,51 @@ def test_die_and_restart_stop_the_reactor_and_tell_clients_why():
     restarting.stop_server("Server restarting (root)", restart=True)  # once is enough
     triggers = again.triggers.get("after", {}).get("shutdown", [])
     assert len(triggers) == 1 and restarting.restart_requested
+
+
+@pytest_twisted.ensureDeferred
+async def test_oper_by_tls_client_certificate_fingerprint(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from helpers import write_self_signed
+    from twisted.internet import ssl
+
+    server_dir, client_dir = tmp_path / "server", tmp_path / "client"
+    server_dir.mkdir()
+    client_dir.mkdir()
+    key, cert = write_self_signed(server_dir)
+    client_key, client_cert = write_self_signed(client_dir)
+    fingerprint = x509.load_pem_x509_certificate(client_cert.read_bytes()).fingerprint(
+        hashes.SHA256()).hex()
+    accounts = {"certified": OperAccount("certified", hash_password(PASSWORD), ("*@*",),
+                                         fingerprints=(fingerprint,))}
+    config = ServerConfig(name="tls.admin", oper_accounts=accounts, cloak_secret="s",
+                          ports=[f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
+    chat = ChatService(config, reactor=reactor)
+    chat.privilegedStartService()
+    chat.startService()
+    try:
+        port = chat.ports[0].getHost().port
+        trust = ssl.Certificate.loadPEM(cert.read_text())
+
+        async def tls_client(nick: str, with_certificate: bool) -> LineClient:
+            identity = (ssl.PrivateCertificate.loadPEM(client_key.read_text()
+                                                      + client_cert.read_text())
+                        if with_certificate else None)
+            options = ssl.optionsForClientTLS("localhost", trust, identity)
+            client = LineClient()
+            await endpoints.connectProtocol(
+                endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, options), client)
+            client.nick = nick
+            client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+            await client.expect("001")
+            return client
+
+        without = await tls_client("plain", with_certificate=False)
+        without.send("OPER certified :" + PASSWORD)
+        await without.expect("491", timeout=10)
+        holder = await tls_client("holder", with_certificate=True)
+        holder.send("OPER certified :" + PASSWORD)
+        await holder.expect("381")
+    finally:
+        await chat.stopService()
