@@ -21,11 +21,11 @@ from zope.interface import implementer
 
 from twistedchat.server import fastpath
 from twistedchat.server.audit import audit
-from twistedchat.server.bans import parse_address
+from twistedchat.server.bans import ServerBan, parse_address
 from twistedchat.server.classes import Throttle, address_key, cidr_key, limits_for
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
-from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
+from twistedchat.server.pipeline import LinePipeline, Outlet, PipelineProducer, line_too_long
 from twistedchat.server.state import User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
@@ -57,8 +57,8 @@ def show_address(host: str) -> str:
     return "0" + text if text.startswith(":") else text
 
 
-@implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
-class ChatConnection(LineOnlyReceiver):
+@implementer(interfaces.IHandshakeListener)
+class ChatConnection(PipelineProducer, LineOnlyReceiver):
     """One client stream: framing, admission, back-pressure and closing around a pipeline."""
 
     delimiter = b"\n"
@@ -108,10 +108,8 @@ class ChatConnection(LineOnlyReceiver):
             self._admission_call.cancel()
         self._admission_call = None
         self.host = display_host(self.transport.getPeer())
-        ban = self.factory.core.bans.dline_for(self.host, self.clock.seconds())
+        ban = self.factory.dlined(self.host)
         if ban is not None:  # refused before any resource is given to it
-            self.factory.core.counters["bans_hit"] += 1
-            audit("ban-hit", kind=ban.kind, mask=ban.mask, address=self.host, nick="*")
             self._closing = True
             name = self.factory.config.name
             self.transport.write(
@@ -196,19 +194,6 @@ class ChatConnection(LineOnlyReceiver):
         self.transport.unregisterProducer()
         self.transport.loseConnection()
         self._close_call = self.clock.callLater(CLOSE_GRACE, self.transport.abortConnection)
-
-    # -- IPushProducer: the transport tells us when its write buffer is full -------------------
-
-    def pauseProducing(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.pause_output()
-
-    def resumeProducing(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.resume_output()
-
-    def stopProducing(self) -> None:
-        pass
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -390,7 +375,9 @@ class ChatFactory(ServerFactory):
             refusal = self.hold(connection)
             if refusal:
                 return refusal
-        refusal = self._class_refusal(connection.host)
+        ban = self.dlined(connection.host)  # (a TCP connection has been checked already)
+        refusal = f"D-lined: {ban.reason}" if ban is not None else None
+        refusal = refusal or self._class_refusal(connection.host)
         if refusal:
             self.connections.discard(connection)
             if held:
@@ -402,6 +389,14 @@ class ChatFactory(ServerFactory):
                 self._per_host[key] = self._per_host.get(key, 0) + 1
         connection.counted_keys = keys
         return None
+
+    def dlined(self, host: str) -> ServerBan | None:
+        """The D-line refusing a connection from ``host``, counted and logged; None if none."""
+        ban = self.core.bans.dline_for(host, self.clock.seconds())
+        if ban is not None:
+            self.core.counters["bans_hit"] += 1
+            audit("ban-hit", kind=ban.kind, mask=ban.mask, address=host, nick="*")
+        return ban
 
     def _class_refusal(self, host: str) -> str | None:
         limits = limits_for(self.config, host)
@@ -425,7 +420,7 @@ class ChatFactory(ServerFactory):
     def forget(self, connection: ChatConnection) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
-            for key in connection.counted_keys:
+            for key in getattr(connection, "counted_keys", ()):
                 if key is not None:
                     left = self._per_host.get(key, 1) - 1
                     if left:
