@@ -10,14 +10,15 @@ reactor turn; :class:`ChatService` is the daemon behind its listeners.
 from __future__ import annotations
 
 import signal
-from typing import Any
+from collections.abc import Generator
+from typing import Any, Protocol, cast
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, endpoints, interfaces, task
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer
 from twisted.internet.protocol import Factory, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
@@ -51,6 +52,17 @@ def display_host(address: object) -> str:
     return "0" + address.host if address.host.startswith(":") else address.host
 
 
+class StreamTransport(Protocol):
+    """What a connection needs of its transport: TCP, TLS and UNIX streams all provide it."""
+
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def getPeer(self) -> IAddress: ...
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+
+
 @implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
 class ChatConnection(LineOnlyReceiver):
     """One client stream: framing, admission, back-pressure and closing around a pipeline."""
@@ -79,6 +91,12 @@ class ChatConnection(LineOnlyReceiver):
     def user(self) -> User | None:
         return self.pipeline.user if self.pipeline is not None else None
 
+    @property
+    def stream(self) -> StreamTransport:
+        """The transport, once connected, as the stream it is (Twisted types it ``ITransport``)."""
+        assert self.transport is not None, "not connected"
+        return cast(StreamTransport, self.transport)
+
     # -- connection life cycle -----------------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -100,22 +118,22 @@ class ChatConnection(LineOnlyReceiver):
         if self._admission_call is not None and self._admission_call.active():
             self._admission_call.cancel()
         self._admission_call = None
-        self.host = display_host(self.transport.getPeer())
+        self.host = display_host(self.stream.getPeer())
         refusal = self.factory.admit(self)
         if refusal:
             self._refuse(refusal)
             return False
         pipeline = self.pipeline = self.factory.open_pipeline(self.host, self)
-        self.transport.registerProducer(self, True)
+        self.stream.registerProducer(self, True)
         if self.factory.direct_write and fastpath.can_write_directly(self.transport):
             pipeline.write = fastpath.DirectWriter(self.transport).write
         return True
 
     def _refuse(self, refusal: str) -> None:
         self._closing = True
-        self.transport.write(
+        self.stream.write(
             Message("ERROR", (f"Closing Link: {self.host} ({refusal})",)).to_bytes())
-        self.transport.loseConnection()
+        self.stream.loseConnection()
 
     def _never_identified(self) -> None:
         self._admission_call = None
@@ -148,13 +166,13 @@ class ChatConnection(LineOnlyReceiver):
 
     def write(self, data: bytes) -> int | None:
         """Write through the transport; what it holds unsent is not known here (None)."""
-        self.transport.write(data)
+        self.stream.write(data)
         return None
 
     def abort(self) -> None:
         """Cut the connection now."""
         self._closing = True
-        self.transport.abortConnection()
+        self.stream.abortConnection()
 
     def close(self) -> None:
         """Close once the output is sent, or cut after :data:`CLOSE_GRACE` seconds."""
@@ -166,9 +184,9 @@ class ChatConnection(LineOnlyReceiver):
             self.abort()
             return
         # A transport that paused us would, once flushed, resume us instead of closing.
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        self._close_call = self.clock.callLater(CLOSE_GRACE, self.transport.abortConnection)
+        self.stream.unregisterProducer()
+        self.stream.loseConnection()
+        self._close_call = self.clock.callLater(CLOSE_GRACE, self.stream.abortConnection)
 
     # -- IPushProducer: the transport tells us when its write buffer is full -------------------
 
@@ -260,7 +278,8 @@ class ChatFactory(ServerFactory):
     def __init__(self, config: ServerConfig | None = None,
                  clock: interfaces.IReactorTime | None = None) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock
+            from twisted.internet import reactor
+            clock = reactor
         self.config = config or ServerConfig()
         self.clock = clock
         self.core = ServerCore(self.config, clock=clock.seconds)
@@ -298,6 +317,7 @@ class ChatFactory(ServerFactory):
                 data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
                 outbox.clear()
                 try:
+                    assert user.link is not None, "a user with output has a link"
                     user.link.transmit(data)
                 except Exception:
                     self._transmit_failed(user, data)
@@ -412,10 +432,10 @@ class AddressFromHeader(Factory):
         self.factory = factory
 
     def doStart(self) -> None:
-        self.factory.doStart()
+        self.factory.doStart()  # type: ignore[no-untyped-call]  # Twisted's Factory.doStart is unannotated
 
     def doStop(self) -> None:
-        self.factory.doStop()
+        self.factory.doStop()  # type: ignore[no-untyped-call]  # Twisted's Factory.doStop is unannotated
 
     def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatConnection:
         connection = self.factory.buildProtocol(addr)
@@ -426,10 +446,12 @@ class AddressFromHeader(Factory):
 class ChatService(service.MultiService):
     """The daemon: one :class:`ChatFactory` behind any number of listening endpoints."""
 
-    def __init__(self, config: ServerConfig, ports: list[str], reactor: Any = None) -> None:
-        super().__init__()
+    def __init__(self, config: ServerConfig, ports: list[str],
+                 reactor: interfaces.IReactorTime | None = None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # MultiService.__init__ is unannotated
         if reactor is None:
-            from twisted.internet import reactor
+            from twisted.internet import reactor as default_reactor
+            reactor = default_reactor
         self.reactor = reactor
         self.factory = ChatFactory(config, clock=reactor)
         self.listeners: list[StreamServerEndpointService] = []
@@ -445,18 +467,18 @@ class ChatService(service.MultiService):
 
     def privilegedStartService(self) -> None:
         try:
-            super().privilegedStartService()
+            super().privilegedStartService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         except CannotListenError as error:
             # A port in use or an address this host lacks: say so plainly, not with a traceback.
             raise SystemExit(f"twistedchat: {error}") from None
 
     def startService(self) -> None:
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         for description in self.descriptions:
             log.info("twistedchat listening on {description}", description=description)
 
     @defer.inlineCallbacks
-    def stopService(self) -> Any:
+    def stopService(self) -> Generator[defer.Deferred[Any], object, None]:
         # Close the listeners first so nobody new arrives, then say goodbye to everyone.
         yield defer.DeferredList([defer.maybeDeferred(s.stopService) for s in self.listeners])
         yield self.factory.shutdown("Server shutting down")
@@ -464,4 +486,4 @@ class ChatService(service.MultiService):
         # SIGTERM is how service managers ask us to stop; once every client has been told, that is
         # a clean exit (status 0), not death by signal, which twistd would otherwise re-raise.
         if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
-            self.reactor._exitSignal = None
+            self.reactor._exitSignal = None  # type: ignore[attr-defined]  # ReactorBase's, see above

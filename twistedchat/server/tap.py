@@ -10,8 +10,8 @@ from twisted.internet import endpoints
 from twisted.python import usage
 
 from twistedchat.server.config import ServerConfig
-from twistedchat.server.state import valid_nick
 from twistedchat.wire.message import ascii_int
+from twistedchat.wire.names import valid_nick
 
 DEFAULT_PORT = "tcp:1234"
 
@@ -88,7 +88,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # usage.Options.__init__ is unannotated
         self["port"] = []
         self["oper"] = {}
 
