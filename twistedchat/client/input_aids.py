@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from twistedchat.server.state import casefold
+from twistedchat.wire.names import casefold
 
 #: Sent lines kept for Up/Down recall.
 HISTORY_SIZE = 200

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from OpenSSL import SSL
 from twisted.application.internet import ClientService
 from twisted.internet import defer, error, ssl
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import (
+    IAddress,
+    IOpenSSLClientConnectionCreator,
+    IReactorTime,
+    IStreamClientEndpoint,
+)
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -23,7 +27,7 @@ from twisted.words.protocols import irc
 
 from twistedchat.client.commands import is_channel_name
 from twistedchat.client.protocol import ChatClient, ChatClientFactory, reconnecting_service
-from twistedchat.client.session import Conversation, Kind, QuitRequested, Session
+from twistedchat.client.session import Conversation, Event, Kind, QuitRequested, Session
 
 log = Logger()
 
@@ -96,6 +100,7 @@ class SessionClient(ChatClient):
             nick = params[1] if len(params) > 1 else self.nickname
             self.link.registration_failed(
                 f"The nickname {nick} is already in use", suggested_nick=nick + "_")
+            assert self.transport is not None, "a line arrived, so connected"
             self.transport.loseConnection()
             return
         super().irc_ERR_NICKNAMEINUSE(prefix, params)
@@ -225,9 +230,10 @@ class SessionClientFactory(ChatClientFactory):
         super().__init__(nickname, channels, password, realname)
         self.link = link
 
-    def buildProtocol(self, addr: Any) -> ChatClient:
+    def buildProtocol(self, addr: IAddress | None) -> SessionClient:
         client = super().buildProtocol(addr)
-        client.link = self.link  # type: ignore[attr-defined]
+        assert isinstance(client, SessionClient)
+        client.link = self.link
         return client
 
 
@@ -235,7 +241,8 @@ def describe_loss(reason: Failure) -> str:
     """Why a connection ended, in words (TLS errors say what failed, not OpenSSL's tuples)."""
     if reason.check(SSL.Error):
         details = [
-            part[-1] for part in (reason.value.args[0] if reason.value.args else [])
+            part[-1]
+            for part in (reason.value.args[0] if reason.value is not None and reason.value.args else [])
             if isinstance(part, tuple) and part
         ]
         what = "; ".join(str(d) for d in details) or "handshake failed"
@@ -265,7 +272,7 @@ class SessionLink:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         session: Session,
         host: str,
         port: int,
@@ -276,7 +283,7 @@ class SessionLink:
         realname: str | None = None,
         initial_delay: float = 1.0,
         max_delay: float = 60.0,
-        tls_options: Any = None,
+        tls_options: IOpenSSLClientConnectionCreator | None = None,
     ) -> None:
         self.reactor = reactor
         self.session = session
@@ -371,13 +378,15 @@ class SessionLink:
     def send_input(self, text: str, conversation: Conversation | None = None) -> None:
         """Carry out what the user typed and send the protocol lines it makes."""
         lines = self.session.handle_input(text, conversation)
-        if lines and self.client is None:
+        if not lines:
+            return
+        if self.client is None:
             self.session.error("Not connected: nothing was sent", conversation)
             return
         for line in lines:
-            self.client.sendLine(line)  # type: ignore[union-attr]
+            self.client.sendLine(line)
 
-    def _on_session_event(self, event: Any) -> None:
+    def _on_session_event(self, event: Event) -> None:
         if isinstance(event, QuitRequested):
             self.stop(event.reason)
 

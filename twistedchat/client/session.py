@@ -16,8 +16,8 @@ from datetime import datetime
 from enum import Enum
 
 from twistedchat.client.commands import USAGE, Command, CommandError, is_channel_name, parse_input
-from twistedchat.server.state import casefold
 from twistedchat.wire.fitting import source_estimate, split_text, text_room
+from twistedchat.wire.names import casefold
 
 #: Lines kept per conversation; older ones are dropped.
 DEFAULT_SCROLLBACK = 2000
