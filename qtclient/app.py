@@ -94,7 +94,8 @@ class ChatApp:
 
     def _failed(self, failure: Failure) -> None:
         if failure.check(LinkError):
-            error: LinkError = failure.value  # type: ignore[assignment]
+            error = failure.value
+            assert isinstance(error, LinkError)
             if str(error) == "Cancelled":
                 return
             self.dialog.show_error(str(error), error.suggested_nick)

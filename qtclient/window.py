@@ -59,11 +59,12 @@ from twistedchat.client.session import (
     StatusChanged,
     TopicChanged,
 )
-from twistedchat.server.state import casefold
+from twistedchat.wire.names import casefold
 
 KEY = Qt.ItemDataRole.UserRole
 LINE_FORMAT = QTextBlockFormat()
-LINE_FORMAT.setLineHeight(125, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
+LINE_FORMAT.setLineHeight(  # PyQt6's stub wants an int here but types the enum's .value as the enum
+    125, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)  # type: ignore[arg-type]
 STYLE = """
 QListWidget { border: none; background: #f4f6f7; }
 QListWidget::item { padding: 4px 8px; }
@@ -99,9 +100,9 @@ class InputLine(QLineEdit):
         self._nicks = nicks
         self.setPlaceholderText("Type a message, or /help")
 
-    def event(self, event: QEvent) -> bool:
+    def event(self, event: QEvent | None) -> bool:
         # Tab would move the focus before keyPressEvent sees it.
-        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+        if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress:
             if event.key() == Qt.Key.Key_Tab:
                 text, cursor = self.completer_.complete(self.text(), self.cursorPosition(),
                                                         self._nicks())
@@ -110,7 +111,8 @@ class InputLine(QLineEdit):
                 return True
         return super().event(event)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:
+        assert event is not None, "Qt always passes the event"
         key = event.key()
         if key == Qt.Key.Key_Up:
             self.setText(self.history.previous(self.text()))
@@ -135,17 +137,20 @@ class MessageView(QTextBrowser):
         super().__init__()
         self.setOpenLinks(False)  # a click opens the browser; the view itself never navigates
         self.anchorClicked.connect(lambda url: QDesktopServices.openUrl(url))
-        self.document().setMaximumBlockCount(scrollback)
-        self.document().setDocumentMargin(8)
+        document = self.document()
+        assert document is not None, "a QTextBrowser owns a document"
+        document.setMaximumBlockCount(scrollback)
+        document.setDocumentMargin(8)
 
     def append_lines(self, fragments: list[str]) -> None:
         """Add lines at the end in one edit; keep following the end if the user was there."""
-        bar = self.verticalScrollBar()
+        bar, document = self.verticalScrollBar(), self.document()
+        assert bar is not None and document is not None, "a QTextBrowser owns both"
         at_end = bar.value() >= bar.maximum() - 4
-        cursor = QTextCursor(self.document())
+        cursor = QTextCursor(document)
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.beginEditBlock()
-        first = self.document().isEmpty()
+        first = document.isEmpty()
         for fragment in fragments:
             if not first:
                 cursor.insertBlock(LINE_FORMAT, QTextCharFormat())
@@ -167,7 +172,7 @@ class MainWindow(QMainWindow):
         self.session = session
         self.link = link
         self.notifier = notifier or Notifier(self)
-        self.closing_callback: Callable[[], None] | None = None
+        self.closing_callback: Callable[[], object] | None = None
         self.views: dict[int, MessageView] = {}
         self._pending: dict[int, list[str]] = {}
         self._members_dirty: set[int] = set()
@@ -211,7 +216,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self._make_menu()
         self.status_label = QLabel(session.status)
-        self.statusBar().addWidget(self.status_label, 1)
+        status_bar = self.statusBar()
+        assert status_bar is not None, "a QMainWindow makes its status bar on demand"
+        status_bar.addWidget(self.status_label, 1)
 
         for conversation in list(session.conversations.values()):
             self._add_conversation(conversation)
@@ -361,7 +368,10 @@ class MainWindow(QMainWindow):
 
     def _make_menu(self) -> None:
         """The Chat menu; its shortcuts work from anywhere in the window."""
-        menu = self.menuBar().addMenu("&Chat")
+        menu_bar = self.menuBar()
+        assert menu_bar is not None, "a QMainWindow makes its menu bar on demand"
+        menu = menu_bar.addMenu("&Chat")
+        assert menu is not None, "addMenu with a title always makes one"
         actions = [
             ("&Join a channel…", "Ctrl+J", lambda: self._prefill("/join #")),
             ("&Close conversation", "Ctrl+W", lambda: self._run("/close")),
@@ -466,10 +476,11 @@ class MainWindow(QMainWindow):
             f"Message from {event.line.nick}"
         self.notifier.notify(title, event.line.text)
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def closeEvent(self, event: QCloseEvent | None) -> None:
         """Closing the window quits the chat (QUIT is sent by whoever handles the callback)."""
         self.session.unsubscribe(self.on_event)
         if self.closing_callback is not None:
             self.closing_callback()
-        event.accept()
+        if event is not None:
+            event.accept()
 
