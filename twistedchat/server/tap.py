@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 from twisted.application import service
 from twisted.internet import endpoints
@@ -26,8 +26,13 @@ def port_description(value: str) -> str:
     return value
 
 
-def _number(option: str, convert: Callable[[str], Any], minimum: float) -> Callable[[str], Any]:
-    def parse(value: str) -> Any:
+#: An option's number type: ``int`` or ``float``.
+NumberT = TypeVar("NumberT", int, float)
+
+
+def _number(option: str, convert: Callable[[str], NumberT],
+            minimum: float) -> Callable[[str], NumberT]:
+    def parse(value: str) -> NumberT:
         try:
             number = convert(value)
         except ValueError:
