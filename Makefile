@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[client,test]'
 	# An editable install hides twisted/plugins/ from Twisted's plugin search; putting the checkout
 	# itself on sys.path (a .pth file) lets twistd find the chat plugin from any directory.
 	$(BIN)/python -c 'import os, sysconfig; open(os.path.join(sysconfig.get_path("purelib"), "twistedchat-checkout.pth"), "w").write(os.getcwd() + "\n")'

@@ -57,7 +57,12 @@ def apply_options(initial: ConnectSettings, args: argparse.Namespace) -> Connect
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("QT_API", "pyqt6")
-    from PyQt6.QtCore import QSettings
+    try:
+        import qreactor  # noqa: F401  (checked here: a server-only install has no Qt)
+        from PyQt6.QtCore import QSettings
+    except ImportError as error:
+        raise SystemExit(f"twistedchat-client: the desktop client is not installed ({error}); "
+                         "install it with: pip install 'twistedchat[client]'") from None
     from PyQt6.QtWidgets import QApplication
 
     app = QApplication(sys.argv[:1])

@@ -13,6 +13,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 import pytest_twisted  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# The machines are shared and noisy: hypothesis's per-example deadline would measure the machine's
+# load, not the code, so it is off (no test here asserts a timing).
+settings.register_profile("twistedchat", deadline=None)
+settings.load_profile("twistedchat")
 
 
 def _install_qt_reactor() -> None:

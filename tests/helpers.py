@@ -284,15 +284,17 @@ def checkout_env(**extra: str) -> dict[str, str]:
 class DaemonProcess:
     """``twistd -n chat`` as a child process on a free loopback port (for SIGTERM and interop)."""
 
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, twistd_args: tuple[str, ...] = (),
+                 **popen: Any) -> None:
+        """``args`` go to ``chat``, ``twistd_args`` to twistd, ``popen`` to :class:`subprocess.Popen`."""
         self.port = free_port()
         self.host = "127.0.0.1"
         self.client_endpoint = f"tcp:{self.host}:{self.port}"
         self.log_path = tmp_path / "twistd.log"
-        command = [*twistd_command(), "-n", "--pidfile=", f"--logfile={self.log_path}", "chat",
-                   "--port", f"tcp:{self.port}:interface=127.0.0.1", *args]
+        command = [*twistd_command(), "-n", "--pidfile=", f"--logfile={self.log_path}",
+                   *twistd_args, "chat", "--port", f"tcp:{self.port}:interface=127.0.0.1", *args]
         self.process = subprocess.Popen(command, cwd=tmp_path, env=checkout_env(),
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
 
     async def wait_listening(self, timeout: float = 15.0) -> None:
         def listening() -> bool:
@@ -327,15 +329,20 @@ class DaemonProcess:
 
     def stop(self) -> None:
         """Make sure the process is gone (blocking; for teardown after :meth:`terminate`)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout:
-            self.process.stdout.close()
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a child process if it still runs, wait (bounded, then SIGKILL), close its output."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if process.stdout:
+        process.stdout.close()
 
 
 def write_self_signed(tmp_path: Path) -> tuple[Path, Path]:

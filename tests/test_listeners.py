@@ -10,12 +10,8 @@ from twisted.internet import defer, endpoints, protocol, reactor, ssl, task
 from twisted.protocols.basic import LineReceiver
 
 from twistedchat.server.config import ServerConfig
-from twistedchat.server.net import (
-    TLS_HANDSHAKE_TIMEOUT,
-    AddressFromHeader,
-    ChatFactory,
-    ChatService,
-)
+from twistedchat.server.net import TLS_HANDSHAKE_TIMEOUT, AddressFromHeader, ChatFactory
+from twistedchat.server.service import ChatService
 from twistedchat.server.tap import Options
 
 
@@ -54,7 +50,7 @@ async def test_tls_listener(tmp_path):
     options.parseOptions(["--port", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
     chat = start_service(options["port"])
     try:
-        port = chat.listeners[0]._waitingForPort.result.getHost().port
+        port = chat.ports[0].getHost().port
         context = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text()))
         endpoint = endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, context)
         line = await welcome_over(endpoint)
@@ -83,7 +79,7 @@ def test_bare_port_number_means_tcp():
 def test_default_port_is_1234():
     options = Options()
     options.parseOptions([])
-    assert options["port"] == ["tcp:1234"]
+    assert options.config().ports == ["tcp:1234"]
 
 
 def test_no_direct_write_option():
@@ -160,7 +156,7 @@ async def test_haproxy_listener_takes_the_address_from_the_proxy_header():
                          ServerConfig(name="proxy.test", max_per_ip=1))
     clients = []
     try:
-        port = chat.listeners[0]._waitingForPort.result.getHost().port
+        port = chat.ports[0].getHost().port
 
         async def through_proxy(address: str):
             client = await connect(f"tcp:127.0.0.1:{port}")

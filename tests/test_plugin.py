@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from helpers import DaemonProcess, connect, twistd_command
+from helpers import DaemonProcess, connect, free_port, stop_process, twistd_command, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Run twistd's entry point with ``python -S``: no site-packages .pth files (the editable install
@@ -160,3 +160,52 @@ async def test_options_reach_the_running_daemon(tmp_path):
         await client.wait_closed()
     finally:
         await daemon.terminate()
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_only_install_needs_no_qt(tmp_path):
+    """``pip install .`` (no extras) in a fresh venv: no PyQt6, and a working ``twistd chat``."""
+    import venv
+
+    source = copy_checkout(tmp_path / "src")
+    home = tmp_path / "venv"
+    venv.create(home, with_pip=True)
+    python = home / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(source)],
+                             capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stdout + install.stderr
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    for qt_module in ("PyQt6", "qtpy", "qtreactor"):
+        probe = subprocess.run([str(python), "-c", f"import {qt_module}"], env=clean_env,
+                               capture_output=True, text=True, timeout=60)
+        assert probe.returncode != 0, f"{qt_module} was installed without the client extra"
+    client = subprocess.run([str(home / "bin" / "twistedchat-client")], env=clean_env,
+                            capture_output=True, text=True, timeout=60)
+    assert client.returncode == 1 and "Traceback" not in client.stderr, client.stderr
+    assert "pip install 'twistedchat[client]'" in client.stderr, client.stderr
+    listed = run_twistd(["--help"], tmp_path, [str(home / "bin" / "twistd")], clean_env)
+    assert any(line.split()[:1] == ["chat"] for line in listed.stdout.splitlines()), listed.stdout
+
+    number = free_port()
+    daemon = subprocess.Popen([str(home / "bin" / "twistd"), "-n", "--pidfile=", "chat", "--port",
+                               f"tcp:{number}:interface=127.0.0.1"], cwd=tmp_path, env=clean_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def listening() -> bool:
+        assert daemon.poll() is None, daemon.stdout.read() if daemon.stdout else ""
+        try:
+            with socket.create_connection(("127.0.0.1", number), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    try:
+        await wait_until(listening, "the installed daemon listens", timeout=30, interval=0.05)
+        client = await connect(f"tcp:127.0.0.1:{number}")
+        client.send("NICK fresh", "USER fresh 0 * :Fresh")
+        await client.expect("001")
+        client.send("QUIT")
+        await client.wait_closed()
+    finally:
+        stop_process(daemon)
+    assert daemon.returncode == 0

@@ -4,20 +4,15 @@
 :class:`~twistedchat.server.pipeline.LinePipeline`, which holds every per-line rule; it also owns
 what only a stream has: admission (connection limits, the PROXY header's address), the TLS
 handshake timeout, back-pressure and closing. :class:`ChatFactory` fans output out once per
-reactor turn; :class:`ChatService` is the daemon behind its listeners.
+reactor turn. The daemon behind its listeners is :class:`~twistedchat.server.service.ChatService`.
 """
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Generator
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
-from twisted.application import service
-from twisted.application.internet import StreamServerEndpointService
-from twisted.internet import defer, endpoints, interfaces, task
+from twisted.internet import defer, interfaces, task
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer
 from twisted.internet.protocol import Factory, ServerFactory, connectionDone
 from twisted.logger import Logger
@@ -33,8 +28,8 @@ from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
 from twistedchat.server.state import User
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
-__all__ = ["CLOSE_GRACE", "TLS_HANDSHAKE_TIMEOUT", "ChatConnection", "ChatFactory", "ChatService",
-           "line_too_long"]
+__all__ = ["CLOSE_GRACE", "TLS_HANDSHAKE_TIMEOUT", "AddressFromHeader", "ChatConnection",
+           "ChatFactory", "line_too_long"]
 
 log = Logger()
 
@@ -441,49 +436,3 @@ class AddressFromHeader(Factory):
         connection = self.factory.buildProtocol(addr)
         connection.address_from_first_data = True
         return connection
-
-
-class ChatService(service.MultiService):
-    """The daemon: one :class:`ChatFactory` behind any number of listening endpoints."""
-
-    def __init__(self, config: ServerConfig, ports: list[str],
-                 reactor: interfaces.IReactorTime | None = None) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # MultiService.__init__ is unannotated
-        if reactor is None:
-            from twisted.internet import reactor as default_reactor
-            reactor = default_reactor
-        self.reactor = reactor
-        self.factory = ChatFactory(config, clock=reactor)
-        self.listeners: list[StreamServerEndpointService] = []
-        self.descriptions = list(ports)
-        for description in ports:
-            endpoint = endpoints.serverFromString(reactor, description)
-            proxied = description.split(":", 1)[0].strip().lower() == "haproxy"
-            listener = StreamServerEndpointService(
-                endpoint, AddressFromHeader(self.factory) if proxied else self.factory)
-            listener._raiseSynchronously = True
-            listener.setServiceParent(self)
-            self.listeners.append(listener)
-
-    def privilegedStartService(self) -> None:
-        try:
-            super().privilegedStartService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
-        except CannotListenError as error:
-            # A port in use or an address this host lacks: say so plainly, not with a traceback.
-            raise SystemExit(f"twistedchat: {error}") from None
-
-    def startService(self) -> None:
-        super().startService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
-        for description in self.descriptions:
-            log.info("twistedchat listening on {description}", description=description)
-
-    @defer.inlineCallbacks
-    def stopService(self) -> Generator[defer.Deferred[Any], object, None]:
-        # Close the listeners first so nobody new arrives, then say goodbye to everyone.
-        yield defer.DeferredList([defer.maybeDeferred(s.stopService) for s in self.listeners])
-        yield self.factory.shutdown("Server shutting down")
-        self.running = 0
-        # SIGTERM is how service managers ask us to stop; once every client has been told, that is
-        # a clean exit (status 0), not death by signal, which twistd would otherwise re-raise.
-        if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
-            self.reactor._exitSignal = None  # type: ignore[attr-defined]  # ReactorBase's, see above

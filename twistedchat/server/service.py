@@ -1,0 +1,279 @@
+"""The daemon as a twistd service: its listeners, one :class:`ChatFactory`, reload, start and stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer, endpoints
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from twistedchat.server.config import (
+    ConfigError,
+    ServerConfig,
+    exposed_secrets,
+    load_config,
+    reload_into,
+    settings_of,
+)
+from twistedchat.server.net import AddressFromHeader, ChatFactory
+from twistedchat.server.process import TwistdContext, raise_open_files_limit
+from twistedchat.server.tls import ListenRecorder, ReloadableTLS, read_tls_settings
+
+log = Logger()
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """The figures an admin asks for (the STATS command to come, /metrics, /health).
+
+    Built from sizes and integer counters only, so it may be read from any thread.
+    """
+
+    uptime: float
+    connections: int
+    registered_users: int
+    operators: int
+    channels: int
+    users_peak: int
+    listeners: int
+    reloads_ok: int
+    reloads_refused: int
+
+
+class ChatService(service.MultiService):
+    """The daemon: one :class:`ChatFactory` behind any number of listening endpoints.
+
+    Child services (a store, a history writer) start with it and stop after every client has
+    been told the server is going, so what the goodbyes changed is flushed too.
+
+    ``overrides`` are the command-line settings, which a reload keeps over the config file's.
+    With ``owns_process`` (as under twistd) it also raises the open-files limit and reloads on
+    SIGHUP. ``context`` carries twistd's own options (daemon or not, pidfile, ``--uid``).
+    """
+
+    def __init__(self, config: ServerConfig, ports: list[str] | None = None, reactor: Any = None,
+                 overrides: Mapping[str, Any] | None = None,
+                 context: TwistdContext | None = None, owns_process: bool = False) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # MultiService.__init__ is unannotated
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.config = config
+        if ports is not None:
+            config.ports = list(ports)
+        if overrides is None:
+            # built in code, not from options: a reload keeps these values, re-reads the files
+            overrides = {} if config.config_file else settings_of(config)
+        self.overrides = dict(overrides)
+        self.context = context
+        self.owns_process = owns_process
+        self.factory = ChatFactory(config, clock=reactor)
+        self.descriptions = list(config.ports)
+        #: the listening ports, once :meth:`privilegedStartService` has opened them
+        self.ports: list[IListeningPort] = []
+        self.metrics_port: IListeningPort | None = None
+        #: the TLS settings of each ``ssl:`` listener, which :meth:`reload` replaces
+        self.tls: dict[str, list[ReloadableTLS]] = {}
+        self._previous_sighup: Any = None
+        self.reloads_ok = 0
+        self.reloads_refused = 0
+        self.started: float | None = None
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def privilegedStartService(self) -> None:
+        """Open every listener while still privileged (ports under 1024), before ``--uid``."""
+        if self.owns_process:
+            limits = raise_open_files_limit()
+            if limits is not None and limits[1] > limits[0]:
+                log.info("open-files limit raised from {old} to {new}", old=limits[0],
+                         new=limits[1])
+            elif limits is not None:
+                log.info("open-files limit is {limit} (about as many clients)", limit=limits[1])
+            if self.context is not None:
+                config = self.config
+                reread = [path for path in (config.config_file, config.motd_file,
+                                            config.oper_file) if path]
+                for warning in self.context.privilege_warnings(reread):
+                    log.warn("{warning}", warning=warning)
+        super().privilegedStartService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
+        for description in self.descriptions:
+            # Behind haproxy: the client's address arrives in the PROXY header, after connect.
+            proxied = description.split(":", 1)[0].strip().lower() == "haproxy"
+            factory = AddressFromHeader(self.factory) if proxied else self.factory
+            self.ports.append(self._listen(description, factory))
+        if self.config.metrics is not None:
+            from twistedchat.server.metrics import metrics_site
+
+            self.metrics_port = self._listen(self.config.metrics, metrics_site(self))
+
+    def _listen(self, description: str, factory: IProtocolFactory) -> IListeningPort:
+        """Listen through the endpoint's public ``listen``; a failure stops the start-up.
+
+        TCP, SSL and UNIX endpoints listen at once, so the Deferred has already fired here.
+        """
+        recorder = ListenRecorder(self.reactor)  # keeps TLS settings a reload can replace
+        endpoint = endpoints.serverFromString(recorder, description)
+        outcome: list[Any] = []
+        endpoint.listen(factory).addBoth(outcome.append)
+        if not outcome:
+            raise self._startup_error(description, "the endpoint did not listen at once")
+        if isinstance(outcome[0], Failure):
+            raise self._startup_error(description, outcome[0].value)
+        if recorder.tls:
+            self.tls[description] = recorder.tls
+        port: IListeningPort = outcome[0]
+        return port
+
+    def _startup_error(self, description: str, error: Any) -> BaseException:
+        """The exception that ends a failed start cleanly, whether twistd daemonized or not."""
+        for port in self.ports:
+            port.stopListening()
+        self.ports.clear()
+        reason = getattr(getattr(error, "socketError", None), "strerror", None) or str(error)
+        log.critical("cannot listen on {description}: {error}", description=description,
+                     error=str(error))
+        if self.context is None or self.context.nodaemon:
+            # In the foreground twistd prints a SystemExit's message and exits 1, no traceback.
+            # twistd already wrote its pidfile and does not remove it on SystemExit: we do.
+            self._remove_own_pidfile()
+            return SystemExit(f"twistedchat: {error}")
+        # Daemonized, twistd reports an Exception (not SystemExit) through its status pipe: the
+        # waiting parent prints it on stderr and exits 1, and the pidfile is removed. Only the
+        # first 100 bytes cross the pipe, so the message is short and the class a builtin one.
+        return RuntimeError(f"cannot listen on {description}: {reason}")
+
+    def _remove_own_pidfile(self) -> None:
+        pidfile = self.context.pidfile if self.context is not None else None
+        if not pidfile:
+            return
+        try:
+            with open(pidfile) as handle:
+                ours = handle.read().strip() == str(os.getpid())
+            if ours:
+                os.unlink(pidfile)
+        except OSError:
+            pass
+
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
+        self.started = self.reactor.seconds()
+        for description in self.descriptions:
+            log.info("twistedchat listening on {description}", description=description)
+        if self.metrics_port is not None:
+            log.info("twistedchat metrics on {description} (/metrics, /health)",
+                     description=self.config.metrics)
+        exposed = exposed_secrets(self.config)
+        if exposed:
+            log.warn("{warning}", warning=exposed)
+        if self.owns_process:
+            self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+
+    def status(self) -> ServerStatus:
+        """The running figures: what STATS, the metrics and the health check report."""
+        factory = self.factory
+        state = factory.core.state
+        return ServerStatus(
+            uptime=self.reactor.seconds() - self.started if self.started is not None else 0.0,
+            connections=len(factory.connections),
+            registered_users=state.registered_count,
+            operators=state.oper_count,
+            channels=len(state.channels),
+            users_peak=factory.core.max_seen_users,
+            listeners=len(self.ports),
+            reloads_ok=self.reloads_ok,
+            reloads_refused=self.reloads_refused,
+        )
+
+    # -- reload --------------------------------------------------------------------------------
+
+    def _on_sighup(self, number: int, frame: Any) -> None:
+        # A signal handler runs between two bytecodes of whatever was running: hand the reload
+        # to the reactor's next turn instead of touching chat state from here.
+        self.reactor.callFromThread(self._reload_logged)
+
+    def _reload_logged(self) -> None:
+        if not self.running:
+            log.info("SIGHUP ignored: the server is shutting down")
+            return
+        try:
+            self.reload()
+        except ConfigError:
+            pass  # reload() has logged why
+
+    def reload(self) -> tuple[list[str], list[str]]:
+        """Read the config file, the MOTD, the oper file and the TLS certificates again; apply
+        what can change live.
+
+        For SIGHUP now and the REHASH command later. Nobody is disconnected: the running
+        :class:`ServerConfig` is updated in place, and TLS listeners give new connections the
+        new certificate. Returns (settings changed, settings that changed in the file but need
+        a restart). Anything that does not load raises :class:`ConfigError` and changes nothing.
+        """
+        source = self.config.config_file or "the command line"
+        try:
+            fresh = load_config(self.config.config_file, self.overrides)
+            certificates = self._read_certificates()
+        except ConfigError as error:
+            self.reloads_refused += 1
+            log.error("reload refused, the running configuration is kept: {error}",
+                      error=str(error))
+            raise
+        changed, kept = reload_into(self.config, fresh)
+        for listeners, settings in certificates:
+            for reloadable, new in zip(listeners, settings, strict=True):
+                reloadable.replace(new)
+        if certificates:
+            changed.append("tls certificates")
+        self.reloads_ok += 1
+        log.info("configuration reloaded from {source}: {changed}", source=source,
+                 changed=", ".join(changed) if changed else "nothing changed")
+        if kept:
+            log.warn("changed but only applied at the next start: {kept}", kept=", ".join(kept))
+        return changed, kept
+
+    def _read_certificates(self) -> list[tuple[list[ReloadableTLS], list[Any]]]:
+        """Every TLS listener's key and certificate, read and checked again (not yet used)."""
+        fresh = []
+        for description, listeners in self.tls.items():
+            try:
+                settings = read_tls_settings(description)
+            except Exception as error:  # OSError, OpenSSL's errors, a key that does not match
+                raise ConfigError(f"port: cannot use {description!r}: {error}") from None
+            if len(settings) != len(listeners):
+                raise ConfigError(f"port: {description!r} no longer has the same TLS layers")
+            fresh.append((listeners, settings))
+        return fresh
+
+    # -- stop ----------------------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        service.Service.stopService(self)  # not running: SIGHUP is now ignored (_reload_logged)
+        # Close the listeners first so nobody new arrives, then say goodbye to everyone.
+        ports, self.ports = self.ports, []
+        if self.metrics_port is not None:
+            ports.append(self.metrics_port)
+            self.metrics_port = None
+        yield defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in ports])
+        yield self.factory.shutdown("Server shutting down")
+        # Then the children, last added first (MultiService's order), e.g. a store's final flush.
+        for child in reversed(list(self)):
+            yield defer.maybeDeferred(child.stopService)
+        if self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
+        # SIGTERM is how service managers ask us to stop; once every client has been told, that
+        # is a clean exit (status 0), not death by signal. twistd re-raises the signal the reactor
+        # recorded in ``_exitSignal`` (its private _ISupportsExitSignalCapturing interface; no
+        # public way exists), so we clear it. tests/test_ops_lifecycle.py pins this attribute
+        # against the installed Twisted, so an upgrade that renames it fails a test, not a stop.
+        if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
+            self.reactor._exitSignal = None
