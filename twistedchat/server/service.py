@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer, endpoints
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorFromThreads,
+    IReactorTime,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -58,12 +63,13 @@ class ChatService(service.MultiService):
     SIGHUP. ``context`` carries twistd's own options (daemon or not, pidfile, ``--uid``).
     """
 
-    def __init__(self, config: ServerConfig, ports: list[str] | None = None, reactor: Any = None,
+    def __init__(self, config: ServerConfig, ports: list[str] | None = None, reactor: IReactorTime | None = None,
                  overrides: Mapping[str, Any] | None = None,
                  context: TwistdContext | None = None, owns_process: bool = False) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # MultiService.__init__ is unannotated
         if reactor is None:
-            from twisted.internet import reactor
+            from twisted.internet import reactor as default_reactor
+            reactor = default_reactor
         self.reactor = reactor
         self.config = config
         if ports is not None:
@@ -121,7 +127,7 @@ class ChatService(service.MultiService):
         """
         recorder = ListenRecorder(self.reactor)  # keeps TLS settings a reload can replace
         endpoint = endpoints.serverFromString(recorder, description)
-        outcome: list[Any] = []
+        outcome: list[IListeningPort | Failure] = []
         endpoint.listen(factory).addBoth(outcome.append)
         if not outcome:
             raise self._startup_error(description, "the endpoint did not listen at once")
@@ -197,7 +203,7 @@ class ChatService(service.MultiService):
     def _on_sighup(self, number: int, frame: Any) -> None:
         # A signal handler runs between two bytecodes of whatever was running: hand the reload
         # to the reactor's next turn instead of touching chat state from here.
-        self.reactor.callFromThread(self._reload_logged)
+        IReactorFromThreads(self.reactor).callFromThread(self._reload_logged)
 
     def _reload_logged(self) -> None:
         if not self.running:
@@ -255,7 +261,7 @@ class ChatService(service.MultiService):
     # -- stop ----------------------------------------------------------------------------------
 
     @defer.inlineCallbacks
-    def stopService(self) -> Any:
+    def stopService(self) -> Generator[defer.Deferred[Any], object, None]:
         service.Service.stopService(self)  # not running: SIGHUP is now ignored (_reload_logged)
         # Close the listeners first so nobody new arrives, then say goodbye to everyone.
         ports, self.ports = self.ports, []
@@ -276,4 +282,4 @@ class ChatService(service.MultiService):
         # public way exists), so we clear it. tests/test_ops_lifecycle.py pins this attribute
         # against the installed Twisted, so an upgrade that renames it fails a test, not a stop.
         if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
-            self.reactor._exitSignal = None
+            self.reactor._exitSignal = None  # type: ignore[attr-defined]  # private, see above

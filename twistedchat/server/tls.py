@@ -15,7 +15,11 @@ from typing import Any
 
 from OpenSSL import SSL
 from twisted.internet import endpoints
-from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IOpenSSLServerConnectionCreator,
+    IProtocolFactory,
+)
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
@@ -46,16 +50,20 @@ class ListenRecorder:
     """
 
     def __init__(self, reactor: Any = None) -> None:
+        #: The real reactor, which provides whichever ``IReactor*`` an endpoint asks for (Any:
+        #: it is every one of them at once).
         self._reactor = reactor
         self.tls: list[ReloadableTLS] = []
 
-    def listenSSL(self, port: int, factory: Any, contextFactory: Any, backlog: int = 50,
-                  interface: str = "") -> Any:
+    def listenSSL(self, port: int, factory: IProtocolFactory, contextFactory: Any, backlog: int = 50,
+                  interface: str = "") -> IListeningPort | None:
         reloadable = ReloadableTLS(contextFactory)
         self.tls.append(reloadable)
         if self._reactor is None:
             return None
-        return self._reactor.listenSSL(port, factory, reloadable, backlog, interface)
+        listening: IListeningPort = self._reactor.listenSSL(port, factory, reloadable, backlog,
+                                                            interface)
+        return listening
 
     def __getattr__(self, name: str) -> Any:
         if self._reactor is None:
