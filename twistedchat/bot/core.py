@@ -34,7 +34,7 @@ from typing import Any
 
 from twisted.application.internet import ClientService
 from twisted.internet import defer, task
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorCore, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -563,8 +563,8 @@ def run(bot: Bot, server: str = "tcp:localhost:1234", **options: Any) -> None:
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
 
-    def main(reactor: Any) -> defer.Deferred[None]:
-        service = make_service(bot, server, reactor=reactor, **options)
+    def main(reactor: IReactorCore) -> defer.Deferred[None]:
+        service = make_service(bot, server, reactor=IReactorTime(reactor), **options)
         service.startService()
         reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
         return defer.Deferred()  # never fires: run until the reactor is stopped
