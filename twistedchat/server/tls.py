@@ -21,6 +21,7 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
 )
 from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from zope.interface import implementer
 
 
@@ -31,7 +32,7 @@ class ReloadableTLS:
     def __init__(self, settings: Any) -> None:
         self.settings = settings
 
-    def serverConnectionForTLS(self, protocol: Any) -> SSL.Connection:
+    def serverConnectionForTLS(self, protocol: TLSMemoryBIOProtocol) -> SSL.Connection:
         settings = self.settings
         if IOpenSSLServerConnectionCreator.providedBy(settings):
             connection: SSL.Connection = settings.serverConnectionForTLS(protocol)
