@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot test fuzz lint bench bench-quick bench-client bench-pypy profile clean system-deps
+.PHONY: run client bot screenshot web-screenshots test fuzz lint bench bench-quick bench-client bench-pypy profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ bot: $(STAMP)
 screenshot: $(STAMP) system-deps
 	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png
 
+# docs/web-*.png: the web client in headless chromium, light, dark and phone-sized (a browser test).
+web-screenshots: $(STAMP) system-deps
+	UPDATE_SCREENSHOTS=1 QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest -q \
+		tests/test_web_browser.py -k screenshots
+
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest
 
@@ -42,6 +47,7 @@ fuzz: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	@! git grep -nE '^(<<<<<<<|>>>>>>>)( |$$)' -- . ':!*.png' || { echo 'lint: merge conflict markers left in the files above'; exit 1; }
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -9,14 +9,20 @@ everyone has joined: PING, ERROR, ...) are split and looked at one by one.
 Every phase is bounded in time; the whole run talks to one loopback address. Run it as
 ``python -m bench.loadgen --port P --server-pid PID --clients N`` (see ``--help``); it prints one
 JSON object with every figure, which ``bench.run`` turns into tables.
+
+With ``--websocket-port W --websocket-clients K``, K of the clients (spread evenly among the
+others) connect over IRC-over-WebSocket (``text.ircv3.net`` at ``/ws``) instead: their frames are
+unwrapped into lines as they arrive, so every count and timing treats both kinds alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import errno
 import gc
 import json
+import os
 import resource
 import select
 import socket
@@ -34,6 +40,48 @@ TEXT_LENGTH = 48  # bytes of message text after "PRIVMSG #bench :"
 RECV_BUFFER = 1 << 18
 QUIET_SECONDS = 0.5
 JOIN_WINDOW = 64  # clients waiting for their 366 at once
+
+
+def websocket_frames(data: bytes) -> bytes:
+    """Whole CR LF lines as client WebSocket text frames, one line each.
+
+    A client must mask its frames; the all-zero mask key is a valid one that leaves the payload
+    as it is, so the generator spends nothing on masking.
+    """
+    frames = []
+    for line in data[:-2].split(b"\r\n"):
+        size = len(line)
+        if size < 126:
+            frames.append(bytes((0x81, 0x80 | size)) + b"\0\0\0\0" + line)
+        else:
+            frames.append(bytes((0x81, 0xFE)) + size.to_bytes(2, "big") + b"\0\0\0\0" + line)
+    return b"".join(frames)
+
+
+def websocket_lines(data: bytes) -> tuple[bytes, bytes, bool]:
+    """Server frames (unmasked) as LF-terminated lines; (lines, unfinished frame, closed)."""
+    out = []
+    pos, size = 0, len(data)
+    while pos + 2 <= size:
+        opcode, length = data[pos] & 0x0F, data[pos + 1] & 0x7F
+        head = 2
+        if length == 126:
+            if pos + 4 > size:
+                break
+            length, head = int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
+        elif length == 127:
+            if pos + 10 > size:
+                break
+            length, head = int.from_bytes(data[pos + 2 : pos + 10], "big"), 10
+        end = pos + head + length
+        if end > size:
+            break
+        if opcode == 0x8:
+            return b"".join(out), b"", True
+        if opcode in (0x1, 0x2):
+            out.append(data[pos + head : end] + b"\n")
+        pos = end
+    return b"".join(out), data[pos:], False
 
 
 def percentile(sorted_values: list[int], fraction: float) -> float:
@@ -107,8 +155,13 @@ def own_cpu_seconds() -> float:
 class LoadGenerator:
     """N IRC clients on raw sockets, driven from one epoll loop."""
 
-    def __init__(self, host: str, port: int, server_pid: int) -> None:
+    def __init__(self, host: str, port: int, server_pid: int, websocket_port: int = 0,
+                 websocket_clients: int = 0) -> None:
         self.address = (host, port)
+        self.websocket_address = (host, websocket_port)
+        self.websocket_clients = websocket_clients
+        self.websocket: list[bool] = []
+        self.frame_tails: dict[int, bytes] = {}
         self.server_pid = server_pid
         self.epoll = select.epoll()
         self.socks: list[socket.socket] = []
@@ -122,21 +175,50 @@ class LoadGenerator:
         self.result = RunResult()
 
     # --- sockets -----------------------------------------------------------------------------
-    def _connect(self, timeout: float) -> int:
+    def over_websocket(self, index: int, clients: int) -> bool:
+        """Whether client ``index`` of ``clients`` is one of the evenly spread WebSocket ones."""
+        share = self.websocket_clients
+        return (index + 1) * share // clients - index * share // clients == 1
+
+    def _connect(self, timeout: float, websocket: bool = False) -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.settimeout(timeout)
-        sock.connect(self.address)
-        sock.setblocking(False)
+        sock.connect(self.websocket_address if websocket else self.address)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        early = self._websocket_handshake(sock) if websocket else b""
+        sock.setblocking(False)
         index = len(self.socks)
         self.socks.append(sock)
+        self.websocket.append(websocket)
+        if websocket:
+            self.frame_tails[index] = early
         self.tails.append(b"")
         self.index_of_fd[sock.fileno()] = index
         self.epoll.register(sock.fileno(), select.EPOLLIN)
         return index
 
+    def _websocket_handshake(self, sock: socket.socket) -> bytes:
+        """The opening handshake (blocking, under the socket's timeout); returns bytes after it."""
+        key = base64.b64encode(os.urandom(16))
+        host = f"{self.websocket_address[0]}:{self.websocket_address[1]}".encode()
+        sock.sendall(b"GET /ws HTTP/1.1\r\nHost: " + host + b"\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+                     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: text.ircv3.net\r\n\r\n")
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise OSError("WebSocket handshake: connection closed")
+            response += chunk
+        head, _, rest = response.partition(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise OSError(f"WebSocket handshake refused: {head[:80]!r}")
+        return rest
+
     def _send(self, index: int, data: bytes) -> None:
         """Send now; keep what the kernel did not take and flush it in the loop."""
+        if self.websocket[index]:
+            data = websocket_frames(data)
         if index in self.pending_out:
             self.pending_out[index] += data
             return
@@ -171,6 +253,8 @@ class LoadGenerator:
         nothing could be read); the partial last line is saved as the client's tail.
         """
         index = self.index_of_fd[fd]
+        if self.websocket[index]:
+            return index, self._read_frames(index, fd)
         tail = self.tails[index]
         start = len(tail)
         if start:
@@ -189,6 +273,25 @@ class LoadGenerator:
         end = self.buf.rfind(b"\n", 0, size) + 1
         self.tails[index] = bytes(self.buf[end:size]) if end < size else b""
         return index, end
+
+    def _read_frames(self, index: int, fd: int) -> int:
+        """A WebSocket client's read: its messages into ``self.buf`` as lines; their length."""
+        try:
+            data = self.socks[index].recv(RECV_BUFFER // 2)
+        except BlockingIOError:
+            return -1
+        except OSError as err:
+            data = b""
+            self._note(f"recv failed: {err}")
+        if not data:
+            self._drop(index, fd)
+            return -1
+        lines, self.frame_tails[index], closed = websocket_lines(self.frame_tails[index] + data)
+        if closed:
+            self._drop(index, fd)
+        end = len(lines)
+        self.buf[:end] = lines
+        return end
 
     def _drop(self, index: int, fd: int) -> None:
         self.disconnects += 1
@@ -261,7 +364,8 @@ class LoadGenerator:
         while registered < clients and time.monotonic() < deadline and not self.disconnects:
             while len(self.socks) < clients and waiting < window:
                 try:
-                    index = self._connect(max(0.1, deadline - time.monotonic()))
+                    index = self._connect(max(0.1, deadline - time.monotonic()),
+                                          self.over_websocket(len(self.socks), clients))
                 except OSError as err:
                     self._note(f"connect failed after {len(self.socks)} clients: {err}")
                     return registered
@@ -468,7 +572,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fixed-seconds", type=float, default=5.0)
     p.add_argument("--saturation-seconds", type=float, default=5.0)
     p.add_argument("--window", type=int, default=0, help="messages in flight at saturation")
-    return p.parse_args(argv)
+    p.add_argument("--websocket-port", type=int, default=0, help="the server's --websocket port")
+    p.add_argument("--websocket-clients", type=int, default=0,
+                   help="how many of the clients connect over WebSocket")
+    args = p.parse_args(argv)
+    if args.websocket_clients and not args.websocket_port:
+        p.error("--websocket-clients needs --websocket-port")
+    return args
 
 
 def saturation_window(clients: int, senders: int) -> int:
@@ -485,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile()
     gc.disable()  # nothing here makes cycles; collections would only add pauses
-    gen = LoadGenerator(args.host, args.port, args.server_pid)
+    gen = LoadGenerator(args.host, args.port, args.server_pid, args.websocket_port,
+                        min(args.websocket_clients, args.clients))
     res = gen.result
     try:
         gen.register(args.clients, args.connect_window, args.register_timeout)

@@ -133,6 +133,9 @@ def measure(server: str, clients: int, args: argparse.Namespace, pin: bool) -> d
             "--rate", str(args.rate), "--fixed-seconds", str(args.fixed_seconds),
             "--saturation-seconds", str(args.saturation_seconds),
         ]  # fmt: skip
+        if srv.websocket_port:
+            command += ["--websocket-port", str(srv.websocket_port),
+                        "--websocket-clients", str(clients // 2)]
         limit = args.register_timeout * 2 + args.fixed_seconds + args.saturation_seconds + 240
         done = subprocess.run(pinned(command, GENERATOR_CPU if pin else None), cwd=BENCH_DIR.parent,
                               capture_output=True, text=True, timeout=limit)  # fmt: skip

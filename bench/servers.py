@@ -59,6 +59,8 @@ class ServerSpec:
     name: str
     command: Callable[[int, Path], list[str]]
     available: Callable[[], bool] = lambda: True
+    #: Also listen for IRC over WebSocket (``--websocket``); half the bench clients use it.
+    websocket: bool = False
 
 
 def _ngircd_command(port: int, tmp: Path) -> list[str]:
@@ -87,6 +89,8 @@ SERVERS: dict[str, ServerSpec] = {
         "twistedchat-pypy", lambda port, tmp: _twistedchat_command(port, tmp, PYPY_TWISTD),
         lambda: os.path.exists(PYPY_TWISTD)),
     "plain-twisted": ServerSpec("plain-twisted", _plain_command),
+    # The same daemon with half of the clients over WebSocket (compare with "twistedchat").
+    "twistedchat-ws": ServerSpec("twistedchat-ws", _twistedchat_command, websocket=True),
 }
 
 
@@ -147,6 +151,7 @@ class RunningServer:
     pid: int
     port: int
     log: Path
+    websocket_port: int = 0
 
 
 @contextlib.contextmanager
@@ -157,10 +162,15 @@ def running(
     with tempfile.TemporaryDirectory(prefix=f"bench-{spec.name}-") as tmpdir:
         tmp = Path(tmpdir)
         port = free_port()
+        command = spec.command(port, tmp)
+        websocket_port = 0
+        if spec.websocket:
+            websocket_port = free_port()
+            command += ["--websocket", f"tcp:{websocket_port}:interface=127.0.0.1:backlog=1024"]
         log = tmp / "server.out"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                pinned(spec.command(port, tmp), cpu),
+                pinned(command, cpu),
                 cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 preexec_fn=raise_nofile, env=dict(os.environ, PYTHONPATH=str(REPO)),
             )  # fmt: skip
@@ -171,7 +181,7 @@ def running(
                 tail = log.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{spec.name}: {err}; its output: {tail}") from None
             time.sleep(0.2)  # let the probe connection's close be processed
-            yield RunningServer(spec.name, proc.pid, port, log)
+            yield RunningServer(spec.name, proc.pid, port, log, websocket_port)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -63,3 +63,10 @@ def test_plain_reference_server_relays(tmp_path: Path) -> None:
     _, raw = run_quick_bench(tmp_path, ["plain-twisted"])
     (run,) = raw["runs"]["5"]["plain-twisted"]
     assert_sane(run, 5)
+
+
+def test_quick_bench_with_half_the_clients_over_websocket(tmp_path: Path) -> None:
+    """The generator's WebSocket clients (bench.loadgen --websocket-*) see every message too."""
+    _, raw = run_quick_bench(tmp_path, ["twistedchat-ws"])
+    (run,) = raw["runs"]["5"]["twistedchat-ws"]
+    assert_sane(run, 5)

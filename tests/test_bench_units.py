@@ -120,3 +120,30 @@ def test_a_server_that_is_not_installed_is_left_out(monkeypatch, capsys) -> None
     assert run.main(["--quick", "--no-write", "--servers", "twistedchat-pypy"]) == 2
     out = capsys.readouterr().out
     assert "twistedchat-pypy is not available here" in out and "no server left" in out
+
+
+def test_loadgen_websocket_framing_round_trip():
+    from bench.loadgen import websocket_frames, websocket_lines
+
+    lines = b"NICK b1\r\nPRIVMSG #bench :" + b"y" * 200 + b"\r\n"
+    frames = websocket_frames(lines)
+    assert frames[:2] == b"\x81\x87" and frames[2:6] == b"\0\0\0\0"  # masked with a zero key
+    # What a server sends back: unmasked frames, maybe cut anywhere by TCP.
+    server = b"\x81\x07PONG :x" + b"\x81\x7e\x00\xc8" + b"z" * 200 + b"\x81\x03ERR"
+    got, tail, closed = websocket_lines(server[:20])
+    assert got == b"PONG :x\n" and tail == server[9:20] and not closed
+    got, tail, closed = websocket_lines(tail + server[20:])
+    assert got == b"z" * 200 + b"\n" + b"ERR\n" and tail == b"" and not closed
+    assert websocket_lines(b"\x88\x02\x03\xe8")[2] is True  # a close frame
+
+
+def test_loadgen_spreads_websocket_clients_evenly():
+    from bench.loadgen import LoadGenerator
+
+    generator = LoadGenerator("127.0.0.1", 1, 0, websocket_port=2, websocket_clients=500)
+    chosen = [i for i in range(1000) if generator.over_websocket(i, 1000)]
+    assert len(chosen) == 500 and chosen[:3] == [1, 3, 5]
+    generator.close()
+    none = LoadGenerator("127.0.0.1", 1, 0)
+    assert not any(none.over_websocket(i, 1000) for i in range(1000))
+    none.close()

@@ -42,6 +42,10 @@ FILE_VALUES = {
     "bans-file": "bans.toml",
     "metrics": "tcp:9101:interface=127.0.0.1",
     "log-format": "json",
+    "web": ["tcp:8080"],
+    "websocket": [8081],
+    "websocket-origin": ["https://web.example.org"],
+    "trusted-proxy": ["127.0.0.1", "10.0.0.0/8"],
 }
 
 
@@ -77,7 +81,9 @@ def test_every_command_line_option_is_a_setting():
     options = Options()
     long_names = {name for name, *_ in options.optParameters + options.optFlags}
     assert long_names - {"config", "configtest"} == \
-        {s.key for s in SETTINGS} - {"port"}
+        {s.key for s in SETTINGS if not s.repeated}
+    # the repeated ones are methods (opt_port, opt_web, ...), which append each value
+    assert all(hasattr(options, "opt_" + s.key.replace("-", "_")) for s in SETTINGS if s.repeated)
 
 
 def test_defaults_are_written_once_in_server_config():
@@ -106,6 +112,8 @@ def test_config_file_sets_every_option(config_dir):
         "motd_file": str(config_dir / "motd.txt"),
         "oper_file": str(config_dir / "opers.txt"),
         "bans_file": str(config_dir / "bans.toml"),
+        "websocket": ["tcp:8081"],
+        "trusted_proxies": ["127.0.0.1/32", "10.0.0.0/8"],
     }
     for setting in SETTINGS:
         value = getattr(config, setting.field_name)

@@ -92,6 +92,8 @@ def test_plugin_found_after_plain_install(tmp_path):
     )
     assert install.returncode == 0, install.stdout + install.stderr
     assert (target / "twisted" / "plugins" / "twistedchat_plugin.py").exists()
+    for name in ("index.html", "style.css", "app.js", "client.js", "irc.js"):  # the web client
+        assert (target / "twistedchat" / "web" / "static" / name).exists(), name
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -78,6 +78,13 @@ class ServerConfig:
     config_file: str | None = None
     #: write to an idle plain-TCP socket directly (twistedchat.server.fastpath); off: transport.write
     direct_write: bool = True
+    #: where to serve the web client (page and WebSocket) and IRC over WebSocket alone
+    web: list[str] = field(default_factory=list)
+    websocket: list[str] = field(default_factory=list)
+    #: pages (scheme://host[:port]) allowed to open a WebSocket; none: the page's own origin only
+    websocket_origins: list[str] = field(default_factory=list)
+    #: addresses or ranges whose Forwarded / X-Forwarded-For name a WebSocket client's address
+    trusted_proxies: list[str] = field(default_factory=list)
 
     @property
     def flood_control(self) -> bool:
@@ -148,6 +155,26 @@ def port_description(value: Any) -> str:
             raise ConfigError(f"{description} is not a TCP port number (0-65535)")
         return f"tcp:{number}"
     return description
+
+
+def web_origin(value: Any) -> str:
+    """An origin a page may come from: ``https://chat.example.org`` (normalized)."""
+    from twistedchat.server.websocket import normalize_origin
+
+    try:
+        return normalize_origin(text(value))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def network(value: Any) -> str:
+    """An IP address or a CIDR range (``127.0.0.1``, ``10.0.0.0/8``, ``::1``)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text(value).strip(), strict=False))
+    except ValueError:
+        raise ConfigError(f"{value!r} is not an IP address or range") from None
 
 
 def log_format(value: Any) -> str:
@@ -237,6 +264,16 @@ SETTINGS: tuple[Setting, ...] = (
             "description, e.g. tcp:9101:interface=127.0.0.1.", text, reloadable=False),
     Setting("log-format", "Log lines as 'text' or 'json' (one JSON event a line).", log_format,
             reloadable=False),
+    Setting("web", "Serve the web client here: the page at /, its WebSocket at /ws "
+            "(repeatable).", port_description, reloadable=False, repeated=True),
+    Setting("websocket", "Serve IRC over WebSocket (IRCv3) here, at / and /ws (repeatable).",
+            port_description, reloadable=False, repeated=True),
+    Setting("websocket-origin", "Let pages from this origin (https://chat.example.org) open a "
+            "WebSocket (repeatable; none: only the page's own).", web_origin,
+            attribute="websocket_origins", reloadable=False, repeated=True),
+    Setting("trusted-proxy", "Take WebSocket clients' addresses from Forwarded/X-Forwarded-For "
+            "sent by this address or range (repeatable).", network, attribute="trusted_proxies",
+            reloadable=False, repeated=True),
 )
 SETTINGS_BY_KEY: dict[str, Setting] = {setting.key: setting for setting in SETTINGS}
 
@@ -435,6 +472,8 @@ def check_endpoints(config: ServerConfig) -> None:
     from twistedchat.server.tls import read_tls_settings
 
     named = [("port", description) for description in config.ports]
+    named += [("web", description) for description in config.web]
+    named += [("websocket", description) for description in config.websocket]
     if config.metrics is not None:
         named.append(("metrics", config.metrics))
     for key, description in named:

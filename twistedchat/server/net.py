@@ -14,7 +14,7 @@ from typing import Protocol, cast
 from twisted.internet import defer, interfaces, task
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer
-from twisted.internet.protocol import Factory, ServerFactory, connectionDone
+from twisted.internet.protocol import BaseProtocol, Factory, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.protocols.tls import TLSMemoryBIOProtocol
@@ -24,7 +24,7 @@ from zope.interface import implementer
 from twistedchat.server import fastpath
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
-from twistedchat.server.pipeline import LinePipeline, Outlet, line_too_long
+from twistedchat.server.pipeline import LinePipeline, Outlet, PipelineProducer, line_too_long
 from twistedchat.server.state import User
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
@@ -58,8 +58,24 @@ class StreamTransport(Protocol):
     def unregisterProducer(self) -> None: ...
 
 
-@implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
-class ChatConnection(LineOnlyReceiver):
+def stream_of(protocol: BaseProtocol) -> StreamTransport:
+    """A connected protocol's transport as the stream it is (Twisted types it ``ITransport``)."""
+    assert protocol.transport is not None, "not connected"
+    return cast(StreamTransport, protocol.transport)
+
+
+class Admitted(Protocol):
+    """A client connection as the factory's limits count it: a TCP stream or a WebSocket."""
+
+    host: str
+    counted_host: str | None
+    pipeline: LinePipeline | None
+
+    def close(self) -> None: ...
+
+
+@implementer(interfaces.IHandshakeListener)
+class ChatConnection(PipelineProducer, LineOnlyReceiver):
     """One client stream: framing, admission, back-pressure and closing around a pipeline."""
 
     delimiter = b"\n"
@@ -89,8 +105,7 @@ class ChatConnection(LineOnlyReceiver):
     @property
     def stream(self) -> StreamTransport:
         """The transport, once connected, as the stream it is (Twisted types it ``ITransport``)."""
-        assert self.transport is not None, "not connected"
-        return cast(StreamTransport, self.transport)
+        return stream_of(self)
 
     # -- connection life cycle -----------------------------------------------------------------
 
@@ -183,19 +198,6 @@ class ChatConnection(LineOnlyReceiver):
         self.stream.loseConnection()
         self._close_call = self.clock.callLater(CLOSE_GRACE, self.stream.abortConnection)
 
-    # -- IPushProducer: the transport tells us when its write buffer is full -------------------
-
-    def pauseProducing(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.pause_output()
-
-    def resumeProducing(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.resume_output()
-
-    def stopProducing(self) -> None:
-        pass
-
     # -- input ---------------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
@@ -279,7 +281,7 @@ class ChatFactory(ServerFactory):
         self.clock = clock
         self.core = ServerCore(self.config, clock=clock.seconds)
         self.direct_write = direct_write_allowed(self.config)
-        self.connections: set[ChatConnection] = set()
+        self.connections: set[Admitted] = set()
         self._per_host: dict[str, int] = {}
         self._closed_waiters: list[defer.Deferred[None]] = []
         self._dirty: list[User] = []
@@ -359,14 +361,14 @@ class ChatFactory(ServerFactory):
         if self._sweeper.running:
             self._sweeper.stop()
 
-    def hold(self, connection: ChatConnection) -> str | None:
+    def hold(self, connection: Admitted) -> str | None:
         """Count a connection whose address is not known yet, or say why it is refused."""
         if self.config.max_clients and len(self.connections) >= self.config.max_clients:
             return "Server is full, try again later"
         self.connections.add(connection)
         return None
 
-    def admit(self, connection: ChatConnection) -> str | None:
+    def admit(self, connection: Admitted) -> str | None:
         """Count a connection under the limits for ``connection.host``, or say why it is refused."""
         held = connection in self.connections
         if not held:
@@ -383,7 +385,7 @@ class ChatFactory(ServerFactory):
         connection.counted_host = connection.host
         return None
 
-    def forget(self, connection: ChatConnection) -> None:
+    def forget(self, connection: Admitted) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
             host = connection.counted_host

@@ -23,8 +23,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from twistedchat.server.core import ServerCore
 from twistedchat.server.state import User
@@ -103,6 +104,25 @@ class Outlet(Protocol):
 
     def close(self) -> None:
         """Close the connection once what was written is sent."""
+
+
+@implementer(IPushProducer)
+class PipelineProducer:
+    """What a transport's owner registers as its producer: a full write buffer pauses the output
+    accounting of its :class:`LinePipeline` (the sendq), an emptied one resumes it."""
+
+    pipeline: LinePipeline | None
+
+    def pauseProducing(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.pause_output()
+
+    def resumeProducing(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.resume_output()
+
+    def stopProducing(self) -> None:
+        pass
 
 
 class LinePipeline:

@@ -119,6 +119,24 @@ class ChatService(service.MultiService):
             from twistedchat.server.metrics import metrics_site
 
             self.metrics_port = self._listen(self.config.metrics, metrics_site(self))
+        self._listen_for_browsers()
+
+    def _listen_for_browsers(self) -> None:
+        """The ``web`` and ``websocket`` listeners (server/websocket.py), one site each kind."""
+        config = self.config
+        for descriptions, page, what in ((config.websocket, False, "WebSocket"),
+                                         (config.web, True, "web client")):
+            if not descriptions:
+                continue
+            from twistedchat.server.websocket import parse_networks, web_site
+
+            site = web_site(self.factory, page=page, origins=config.websocket_origins,
+                            proxies=parse_networks(config.trusted_proxies))
+            for description in descriptions:
+                self.ports.append(self._listen(description, site))
+                label = f"{description} ({what})"
+                if label not in self.descriptions:
+                    self.descriptions.append(label)
 
     def _listen(self, description: str, factory: IProtocolFactory) -> IListeningPort:
         """Listen through the endpoint's public ``listen``; a failure stops the start-up.

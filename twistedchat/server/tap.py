@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application import service
@@ -30,10 +31,26 @@ def _help(setting: Setting) -> str:
     if setting.is_flag or default is None:
         return str(setting.help)
     if isinstance(default, list):
+        if not default:
+            return str(setting.help)
         default = ", ".join(default)
     elif isinstance(default, float) and default.is_integer():
         default = int(default)
     return f"{setting.help} [default: {default}]"
+
+
+def _repeated(key: str) -> Callable[[usage.Options, str], None]:
+    """The option method of a repeated setting: each value checked and appended."""
+    setting = SETTINGS_BY_KEY[key]
+
+    def option(self: usage.Options, value: str) -> None:
+        try:
+            self[key].append(setting.check(value))
+        except ConfigError as error:
+            raise usage.UsageError(f"--{key}: {error}") from None
+
+    option.__doc__ = _help(setting)  # twistd's help shows a method's docstring
+    return option
 
 
 class Options(usage.Options):
@@ -58,7 +75,9 @@ class Options(usage.Options):
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # usage.Options.__init__ is unannotated
-        self["port"] = []
+        for setting in SETTINGS:
+            if setting.repeated:
+                self[setting.key] = []
         self["oper"] = {}
         self.overrides: dict[str, Any] = {}
         self.chat_config = ServerConfig()
@@ -71,6 +90,12 @@ class Options(usage.Options):
 
     opt_port.__doc__ = _help(SETTINGS_BY_KEY["port"])  # twistd's help shows a method's docstring
     opt_p = opt_port
+
+    # The other repeated settings: the web client and IRC over WebSocket (server/websocket.py).
+    opt_web = _repeated("web")
+    opt_websocket = _repeated("websocket")
+    opt_websocket_origin = _repeated("websocket-origin")
+    opt_trusted_proxy = _repeated("trusted-proxy")
 
     def opt_oper(self, value: str) -> None:
         """Operator credentials NAME:PASSWORD for OPER (repeatable; better: [[oper]] in --config)."""
