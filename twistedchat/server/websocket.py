@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.types import ConnectionDeny
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
 from twisted.web import resource, server, static
@@ -238,7 +238,7 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
         self.client_host = ""
         self.link: WebSocketLink | None = None
 
-    def onConnect(self, request: Any) -> str | None:
+    def onConnect(self, request: ConnectionRequest) -> str | None:
         """Check the Origin, find the client's address, pick the subprotocol."""
         factory = self.factory
         if not origin_allowed(request.origin, request.headers.get("host"), factory.origins):
@@ -352,7 +352,7 @@ class StaticFiles(static.File):
     def directoryListing(self) -> resource.Resource:
         return resource.NoResource()
 
-    def render(self, request: Any) -> Any:
+    def render(self, request: server.Request) -> Any:
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         request.setHeader(b"Referrer-Policy", b"no-referrer")
         request.setHeader(
