@@ -56,7 +56,7 @@ STATE_COMMANDS = frozenset({"JOIN", "PART", "KICK", "QUIT", "NICK", "TOPIC", "MO
                             "INVITE"})
 
 
-class _Discard(list):  # type: ignore[type-arg]
+class _Discard(list[Any]):
     """The outbox of a remote user: lines for it are carried by its own node, not by this one."""
 
     def append(self, item: Any) -> None:
@@ -569,7 +569,6 @@ class ClusterNode:
 
     def _apply_burst(self, node: str, users: list[Any], channels: list[Any]) -> None:
         """A node's whole state: its users and memberships become exactly these."""
-        state = self.core.state
         infos = {casefold(record[0]): record for record in channels}
         present = {casefold(record[0]) for record in users}
         for ghost in list(self.ghosts.get(node, ())):
@@ -577,32 +576,38 @@ class ClusterNode:
                 self._split_user(ghost, SPLIT_REASON)
         now = self.core.clock()
         for record in users:
-            ghost = self._ghost(node, record)
-            if ghost is None:
+            member = self._ghost(node, record)
+            if member is None:
                 continue
-            wanted = {casefold(name): (name, prefixes) for name, prefixes in record[7].items()}
-            for folded, channel in list(ghost.channels.items()):
-                if folded not in wanted:
-                    Relay(Message("PART", (channel.name,), ghost.source), now).send_to(
-                        channel.members, ghost)
-                    state.part(ghost, channel)
-            for folded, (name, prefixes) in wanted.items():
-                channel = state.channels.get(folded)
-                info = infos.get(folded)
-                if channel is None:
-                    channel = state.channels[folded] = Channel(name, info[1] if info else now)
-                    if info:
-                        self._adopt(channel, info)
-                elif info:
-                    self._merge(channel, info)
-                if ghost not in channel.members:
-                    channel.members[ghost] = prefixes
-                    channel.forget_names()
-                    ghost.channels[folded] = channel
-                    Relay(Message("JOIN", (channel.name,), ghost.source), now).send_to(
-                        channel.members, ghost)
-                elif channel.members[ghost] != prefixes:
-                    channel.set_prefixes(ghost, prefixes)
+            self._burst_memberships(member, record[7], infos, now)
+
+    def _burst_memberships(self, ghost: User, memberships: dict[str, str],
+                           infos: dict[str, list[Any]], now: float) -> None:
+        """A remote user's channels become exactly ``memberships`` (channel -> prefixes)."""
+        state = self.core.state
+        wanted = {casefold(name): (name, prefixes) for name, prefixes in memberships.items()}
+        for folded, joined in list(ghost.channels.items()):
+            if folded not in wanted:
+                Relay(Message("PART", (joined.name,), ghost.source), now).send_to(
+                    joined.members, ghost)
+                state.part(ghost, joined)
+        for folded, (name, prefixes) in wanted.items():
+            channel = state.channels.get(folded)
+            info = infos.get(folded)
+            if channel is None:
+                channel = state.channels[folded] = Channel(name, info[1] if info else now)
+                if info:
+                    self._adopt(channel, info)
+            elif info:
+                self._merge(channel, info)
+            if ghost not in channel.members:
+                channel.members[ghost] = prefixes
+                channel.forget_names()
+                ghost.channels[folded] = channel
+                Relay(Message("JOIN", (channel.name,), ghost.source), now).send_to(
+                    channel.members, ghost)
+            elif channel.members[ghost] != prefixes:
+                channel.set_prefixes(ghost, prefixes)
 
     @staticmethod
     def _adopt(channel: Channel, info: list[Any]) -> None:

@@ -94,7 +94,8 @@ class RedisProtocol(Protocol):
             return defer.fail(RedisUnavailable("too many commands waiting for Redis"))
         waiter: defer.Deferred[Any] = defer.Deferred()
         self.pending.append(waiter)
-        self.transport.write(encode_command(args))
+        transport: Any = self.transport
+        transport.write(encode_command(args))
         return waiter
 
     def dataReceived(self, data: bytes) -> None:
@@ -104,7 +105,7 @@ class RedisProtocol(Protocol):
                 reply = self.reader.gets()
             except hiredis.ProtocolError:
                 log.error("Redis sent a malformed reply; reconnecting")
-                self.transport.abortConnection()
+                self.abort()
                 return
             if reply is False:
                 return
@@ -119,6 +120,11 @@ class RedisProtocol(Protocol):
                 waiter.errback(RedisError(str(reply)))
             else:
                 waiter.callback(reply)
+
+    def abort(self) -> None:
+        """Drop the connection now."""
+        transport: Any = self.transport
+        transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.connected = False
@@ -162,14 +168,14 @@ class RedisLink:
                                      prepareConnection=self._prepared, clock=reactor)
 
     @defer.inlineCallbacks
-    def _prepared(self, protocol: RedisProtocol) -> Any:
+    def _prepared(self, protocol: Any) -> Any:
         if self.db:
             yield protocol.execute("SELECT", self.db)
         try:
             yield self._prepare(protocol)
         except Exception:
             log.failure("preparing the Redis {name} connection failed", name=self.name)
-            protocol.transport.abortConnection()
+            protocol.abort()
             raise
         self.current = protocol
         protocol.lost.addCallback(self._lost, protocol)
@@ -201,4 +207,4 @@ class RedisLink:
     def cut(self) -> None:
         """Drop the current connection (it reconnects): for tests and for a stuck link."""
         if self.current is not None:
-            self.current.transport.abortConnection()
+            self.current.abort()

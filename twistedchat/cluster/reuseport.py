@@ -51,6 +51,10 @@ class ReusePortParser:
 
     prefix = "reuseport"
 
-    def parseStreamServer(self, reactor: Any, port: str, interface: str = "",
-                          backlog: str = "50") -> ReusePortEndpoint:
-        return ReusePortEndpoint(reactor, int(port), interface, int(backlog))
+    def parseStreamServer(self, reactor: Any, *args: object,
+                          **kwargs: object) -> ReusePortEndpoint:
+        """``reuseport:PORT[:interface=ADDR][:backlog=N]``."""
+        if len(args) != 1:
+            raise ValueError("reuseport: expected reuseport:PORT[:interface=ADDR][:backlog=N]")
+        return ReusePortEndpoint(reactor, int(str(args[0])), str(kwargs.get("interface", "")),
+                                 int(str(kwargs.get("backlog", "50"))))

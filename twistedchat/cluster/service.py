@@ -136,7 +136,8 @@ class Supervisor(service.Service):
                 "-n", "--pidfile=", "chat", *self.arguments]
         self.reactor.spawnProcess(worker, sys.executable, argv, env=os.environ.copy(),
                                   childFDs={0: "w", 1: 1, 2: 2})
-        log.info("started worker {index} (pid {pid})", index=index, pid=worker.transport.pid)
+        transport: Any = worker.transport
+        log.info("started worker {index} (pid {pid})", index=index, pid=transport.pid)
 
     def worker_ended(self, worker: WorkerProcess, reason: Any) -> None:
         if self.workers.get(worker.index) is not worker:
@@ -160,8 +161,9 @@ class Supervisor(service.Service):
         ended = []
         for worker in list(self.workers.values()):
             ended.append(worker.ended)
+            transport: Any = worker.transport
             try:
-                worker.transport.signalProcess("TERM")
+                transport.signalProcess("TERM")
             except error.ProcessExitedAlready:
                 pass
         done = defer.DeferredList(ended)

@@ -131,7 +131,7 @@ class Options(usage.Options):
     def parseOptions(self, options: list[str] | None = None) -> None:
         #: The command line as given: ``--workers`` starts each worker with it.
         self.raw_arguments = list(sys.argv[1:] if options is None else options)
-        super().parseOptions(options)
+        super().parseOptions(options)  # type: ignore[no-untyped-call]
 
     def postOptions(self) -> None:
         self.overrides = self.command_line_settings()
@@ -187,5 +187,6 @@ def makeService(options: Options) -> service.IService:
     context = TwistdContext.from_options(options.parent) if options.parent is not None else None
     chat = ChatService(config, overrides=options.overrides, context=context, owns_process=True)
     if config.cluster is not None:
-        cluster.ClusterService(chat.factory.core, config.cluster).setServiceParent(chat)
+        node = cluster.ClusterService(chat.factory.core, config.cluster)
+        node.setServiceParent(chat)  # type: ignore[no-untyped-call]
     return chat
