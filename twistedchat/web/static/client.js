@@ -3,11 +3,13 @@
 // No DOM here: the view (app.js) listens for "change" events and reads the model.
 
 import { buildLine, casefold, isChannel, nickOf, parseLine } from "./irc.js";
+import { peopleMixin } from "./people.js";
 
 /** Capabilities the page uses when the server offers them. */
 const WANTED_CAPS = [
   "server-time", "message-tags", "echo-message", "multi-prefix", "userhost-in-names",
-  "away-notify", "batch", "draft/chathistory",
+  "away-notify", "batch", "draft/chathistory", "draft/read-marker", "draft/metadata-2",
+  "extended-monitor", "setname",
 ];
 /** Lines kept per conversation; older ones are dropped. */
 const SCROLLBACK = 1000;
@@ -91,6 +93,8 @@ export class Conversation {
     this.mentions = 0;
     this.joined = kind !== "channel";
     this.seenIds = new Set();
+    this.readMarker = null; // the server's read marker (draft/read-marker), a server time
+    this.shownMarker = null; // where the "last read" line is drawn
   }
 
   /** Add a line in time order (history may arrive older than what is shown). */
@@ -156,6 +160,15 @@ export class ChatSession extends EventTarget {
     this.autojoin = new Set(channels);
     /** Whether the page is in view; when not, even the current conversation counts unread. */
     this.visible = true;
+    this.people = new Map(); // casefolded nick -> Person (people.js)
+    this.peopleVersion = 0;
+    this.markTimer = null;
+    this.settings = {};
+    try {
+      this.settings = JSON.parse((storage && storage.getItem("twistedchat.settings")) || "{}") || {};
+    } catch {
+      // a damaged setting: start without
+    }
     this.conversation(SERVER_BUFFER, "server");
     for (const channel of channels) this.conversation(channel, "channel");
     if (channels.length) this.current = casefold(channels[0]);
@@ -170,6 +183,7 @@ export class ChatSession extends EventTarget {
       found = new Conversation(name, kind);
       this.conversations.set(key, found);
       this.order.push(key);
+      if (kind === "query") this.watch(name);
     }
     return found;
   }
@@ -193,6 +207,8 @@ export class ChatSession extends EventTarget {
     this.current = name === SERVER_BUFFER ? name : casefold(name);
     conv.unread = 0;
     conv.mentions = 0;
+    this.placeMarker(conv);
+    if (this.visible) this.markSoon();
     this.changed();
   }
 
@@ -224,6 +240,8 @@ export class ChatSession extends EventTarget {
     if (unseen && (entry.kind === "message" || entry.kind === "action") && !entry.history && !entry.self) {
       conv.unread += 1;
       if (conv.kind === "query" || mentions(entry.text, this.nick)) conv.mentions += 1;
+    } else if (!unseen && entry.serverTime) {
+      this.markSoon();
     }
     this.changed();
   }
@@ -463,6 +481,7 @@ export class ChatSession extends EventTarget {
     this.serverName = message.source || "";
     this.setStatus("online");
     this.info(message.params[1] || "Welcome", "info", SERVER_BUFFER);
+    this.welcomed();
     for (const channel of this.autojoin) this.send("JOIN", channel);
   }
 
@@ -486,6 +505,7 @@ export class ChatSession extends EventTarget {
       this.remember();
       this.info(`You joined ${channel}`, "event", channel);
       this.requestHistory(conv);
+      this.whoChannel(channel);
     } else {
       conv.members.set(casefold(nick), { nick, prefix: "" });
       this.show(channel, { kind: "event", text: `${nick} joined`, ...this.lineTime(message) });
@@ -572,6 +592,12 @@ export class ChatSession extends EventTarget {
       this.info(`You are now known as ${nick}`, "event");
     }
     this.renameQuery(old, nick);
+    const person = this.people.get(casefold(old));
+    if (person) {
+      this.people.delete(casefold(old));
+      person.nick = nick;
+      this.people.set(casefold(nick), person);
+    }
     for (const conv of this.conversations.values()) {
       const member = conv.members.get(casefold(old));
       if (member) {
@@ -594,6 +620,7 @@ export class ChatSession extends EventTarget {
     this.conversations.set(newKey, query);
     this.order = this.order.map((key) => (key === oldKey ? newKey : key));
     if (this.current === oldKey) this.current = newKey;
+    this.watch(nick);
     query.add({ time: Date.now(), kind: "event", nick: "", text: `${old} is now ${nick}` });
   }
 
@@ -712,11 +739,18 @@ export class ChatSession extends EventTarget {
     if (isChannel(target, this.isupport.CHANTYPES)) where = target;
     else if (!message.source || !message.source.includes("!")) where = null; // the server's notices
     else where = this.isMe(nick) ? target : nick;
+    const bot = "bot" in message.tags;
+    if (bot && nick && !this.person(nick).bot) {
+      this.person(nick).bot = true;
+      this.peopleVersion += 1; // its earlier lines get the badge too
+    }
     const line = {
       kind, nick, text, ...this.lineTime(message), id: message.tags.msgid || null,
-      self: this.isMe(nick), history: Boolean(history),
+      self: this.isMe(nick), history: Boolean(history), bot,
     };
     if (where === null) this.show(SERVER_BUFFER, line);
     else this.show(where, line);
   }
 }
+
+Object.assign(ChatSession.prototype, peopleMixin);

@@ -1,0 +1,288 @@
+"""The web client's modern IRC in a real browser against the real daemon: MONITOR presence in
+private conversations, WHOX away state and bot badges in the member list, SETNAME, metadata
+(display names, colours, avatars, the settings panel) and read markers.
+
+The harness (Chromium under Playwright in a thread beside the reactor) is test_web_browser's.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from typing import Any
+
+from helpers import register, wait_until
+from playwright.sync_api import expect
+from test_web_browser import (  # noqa: F401 - fixtures pytest finds by name
+    browser,
+    conversation,
+    ensure,
+    has_unread,
+    helper_bot,
+    line,
+    pytestmark,
+    sees,
+    sign_in,
+    site,
+    type_line,
+)
+from twisted.internet import endpoints, reactor
+from twisted.web import resource, server
+
+from twistedchat.server.commands.markers import send_read_marker
+
+
+def _png(size: int = 64) -> bytes:
+    """A plain green square as a PNG, ``size`` pixels wide."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x1f\x7a\x4d" * size for _ in range(size))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+PNG = _png()
+
+
+def topic(page: Any) -> Any:
+    return page.locator("#topic")
+
+
+def member(page: Any, nick: str) -> Any:
+    return page.locator(f"#members li[data-nick='{nick}']")
+
+
+@ensure
+async def test_a_private_conversation_shows_online_away_and_offline(site, browser):
+    """MONITOR: the other person's state in the header and the list, kept up to date."""
+    page = await browser.page(site.url)
+    await browser.call(sign_in, page, "alice")
+    dave = await register(site, "dave")
+    await browser.call(type_line, page, "/msg dave are you there?")
+    await dave.expect("PRIVMSG", "dave", "are you there?")
+
+    def shows(text: str, presence: str, nick: str = "dave") -> None:
+        expect(topic(page)).to_have_text(text)
+        expect(conversation(page, nick)).to_have_attribute("data-presence", presence)
+
+    await browser.call(shows, "online", "online")
+    assert "dave" in site.factory.core.state.find_user("alice").monitoring
+    dave.send("AWAY :at lunch")  # extended-monitor + away-notify tell the page
+    await browser.call(shows, "away: at lunch", "away")
+    dave.send("AWAY")
+    await browser.call(shows, "online", "online")
+    dave.send("QUIT :bye")
+    await browser.call(shows, "offline", "offline")
+    # Someone already away when the conversation opens: WHOX says so (without the reason).
+    erin = await register(site, "erin")
+    erin.send("AWAY :busy")
+    await erin.expect("306")
+    await browser.call(type_line, page, "/msg erin hello")
+    await browser.call(shows, "away", "away", "erin")
+    # Back under the same nick: online again.
+    dave = await register(site, "dave")
+    await browser.call(lambda: conversation(page, "dave").click())
+    await browser.call(shows, "online", "online")
+    dave.close()
+    erin.close()
+
+
+@ensure
+async def test_members_away_bots_and_setname(site, browser, helper_bot):
+    """WHOX on join greys away members; bots get a badge (+B, the bot tag); SETNAME is shown."""
+    dave = await register(site, "dave")
+    dave.send("JOIN #lobby", "AWAY :gone fishing")
+    await dave.expect("306")
+    page = await browser.page(site.url)
+    await browser.call(sign_in, page, "alice")
+
+    def away_and_bot() -> None:
+        expect(member(page, "dave")).to_have_class("away")
+        expect(member(page, "dave")).to_have_attribute("title", "away")  # WHOX has no reason
+        expect(member(page, "alice")).not_to_have_class("away")
+        expect(member(page, "helperbot").locator(".badge")).to_have_text("bot")
+        expect(member(page, "dave").locator(".badge")).to_have_count(0)
+
+    await browser.call(away_and_bot)
+    await browser.call(type_line, page, "!hello")
+
+    def bot_line() -> None:
+        row = line(page, "hello alice, from TCP")
+        expect(row.locator(".badge")).to_have_text("bot")
+        expect(line(page, "!hello").locator(".badge")).to_have_count(0)
+
+    await browser.call(bot_line)
+    dave.send("AWAY")
+    await browser.call(lambda: expect(member(page, "dave")).not_to_have_class("away"))
+    dave.send("SETNAME :Dave Jones")
+    await browser.call(sees, page, "dave set their name to “Dave Jones”")
+    await browser.call(lambda: expect(member(page, "dave").locator(".nick"))
+                       .to_have_attribute("title", "dave (Dave Jones)"))
+    dave.close()
+
+
+class Avatar(resource.Resource):
+    """A PNG, remembering the Referer each request came with."""
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.referers: list[bytes | None] = []
+
+    def render_GET(self, request: Any) -> bytes:
+        self.referers.append(request.getHeader(b"referer"))
+        request.setHeader(b"content-type", b"image/png")
+        return PNG
+
+
+@ensure
+async def test_display_names_colours_and_avatars_from_the_settings_panel(site, browser):
+    avatar = Avatar()
+    port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+        server.Site(avatar))
+    try:
+        await _display_names(site, browser, f"http://127.0.0.1:{port.getHost().port}/alice.png",
+                             avatar)
+    finally:
+        await port.stopListening()
+
+
+async def _display_names(site: Any, browser: Any, picture: str, avatar: Avatar) -> None:
+    alice = await browser.page(site.url)
+    bob = await browser.page(site.url)
+    await browser.call(sign_in, alice, "alice")
+    await browser.call(sign_in, bob, "bob")
+
+    def set_mine() -> None:
+        alice.click("#open-settings")
+        alice.fill("#settings-name", "Alice Liddell")
+        alice.fill("#settings-colour", "green")
+        alice.click("#settings button[type=submit]")
+        expect(alice.locator("#settings-note")).to_contain_text("#rrggbb")
+        alice.fill("#settings-colour", "#1f7a4d")
+        alice.fill("#settings-avatar", picture)
+        alice.click("#settings button[type=submit]")
+        expect(alice.locator("#settings")).to_be_hidden()
+
+    await browser.call(set_mine)
+    await wait_until(
+        lambda: dict(site.factory.core.state.metadata.values(
+            site.factory.core.state.find_user("alice").owner)).get("display-name"),
+        "alice's display name is set")
+    await browser.call(type_line, alice, "call me Alice")
+
+    def bob_sees_the_name() -> None:
+        row = line(bob, "call me Alice")
+        expect(row.locator(".nick")).to_have_text("Alice Liddell")
+        # The nick on hover (and the real name WHOX told).
+        expect(row.locator(".nick")).to_have_attribute("title", re.compile(r"^alice( \(|$)"))
+        expect(row.locator(".nick")).to_have_css("color", "rgb(31, 122, 77)")
+        image = row.locator("img.avatar")
+        expect(image).to_have_attribute("src", picture)
+        expect(image).to_have_attribute("referrerpolicy", "no-referrer")
+        expect(member(bob, "alice").locator(".nick")).to_have_text("Alice Liddell")
+        # Loaded, and drawn small whatever its own size (64 px).
+        image.evaluate("img => img.complete || new Promise(done => img.onload = done)")
+        assert image.evaluate("img => img.naturalWidth") == 64
+        box = image.bounding_box()
+        assert box["width"] <= 20 and box["height"] <= 20
+
+    await browser.call(bob_sees_the_name)
+    assert avatar.referers and set(avatar.referers) == {None}
+    # A value that is not an http(s) address is never loaded.
+    dave = await register(site, "dave", cap=True)
+    dave.send("CAP REQ :draft/metadata-2", "CAP END", "JOIN #lobby",
+              "METADATA * SET avatar :javascript:alert(1)",
+              "METADATA * SET display-name :Dave D.", "PRIVMSG #lobby :my avatar is odd")
+    await browser.call(lambda: expect(line(bob, "my avatar is odd").locator(".nick"))
+                       .to_have_text("Dave D."))
+    await browser.call(lambda: expect(line(bob, "my avatar is odd").locator("img"))
+                       .to_have_count(0))
+    # Clearing the display name brings the nick back.
+    def clear_mine() -> None:
+        alice.click("#open-settings")
+        expect(alice.locator("#settings-name")).to_have_value("Alice Liddell")
+        alice.fill("#settings-name", "")
+        alice.click("#settings button[type=submit]")
+        expect(member(bob, "alice").locator(".nick")).to_have_text("alice")
+
+    await browser.call(clear_mine)
+    dave.close()
+
+
+def _marker_between(page: Any, before: str, after: str) -> None:
+    """The "last read" line is right between the lines saying ``before`` and ``after``."""
+    expect(page.locator("#lines .read-marker")).to_have_count(1)
+    around = page.eval_on_selector("#lines .read-marker", """m => [
+        m.previousElementSibling.textContent, m.nextElementSibling.textContent]""")
+    assert before in around[0] and after in around[1], around
+
+
+@ensure
+async def test_read_markers_place_the_last_read_line(site, browser):
+    """The page sends MARKREAD for what it shows; coming back, the line sits at the marker."""
+    page = await browser.page(site.url)
+    await browser.call(sign_in, page, "alice")
+    dave = await register(site, "dave")
+    dave.send("JOIN #lobby")
+    await dave.expect("366")
+    state = site.factory.core.state
+    owner = state.find_user("alice").owner
+
+    def marker() -> str | None:
+        return state.read_markers.get(owner, "#lobby")
+
+    dave.send("PRIVMSG #lobby :first")
+    await browser.call(sees, page, "first")
+    seen = await wait_until(marker, "the page marked #lobby read")
+    await browser.call(type_line, page, "/join #other")
+    await browser.call(lambda: expect(page.locator("#title")).to_have_text("#other"))
+    dave.send("PRIVMSG #lobby :second", "PRIVMSG #lobby :third")
+    await browser.call(has_unread, page, "#lobby", "2")
+    assert marker() == seen  # not read while elsewhere
+    await browser.call(lambda: conversation(page, "#lobby").click())
+    await browser.call(_marker_between, page, "first", "second")
+    await wait_until(lambda: marker() > seen, "reading moved the marker on")
+    dave.close()
+
+
+@ensure
+async def test_read_markers_sync_two_pages_of_one_account(site, browser):
+    """Read on one page, no longer unread on the other (the server pushes MARKREAD)."""
+    core = site.factory.core
+    first = await browser.page(site.url)
+    second = await browser.page(site.url)
+    await browser.call(sign_in, first, "alice", also="#other")
+    await browser.call(sign_in, second, "alice2", also="#other")
+    for nick in ("alice", "alice2"):  # as SASL will: both connections log in to one account
+        core.set_account(core.state.find_user(nick), "alice")
+    dave = await register(site, "dave")
+    dave.send("JOIN #lobby")
+    await dave.expect("366")
+    dave.send("PRIVMSG #lobby :news for both")
+    await browser.call(has_unread, first, "#lobby", "1")
+    await browser.call(has_unread, second, "#lobby", "1")
+    await browser.call(lambda: conversation(first, "#lobby").click())
+    await browser.call(lambda: expect(conversation(second, "#lobby").locator(".unread"))
+                       .to_have_count(0))
+    # Two more lines; the other page had read up to "news for both", so its line goes there.
+    dave.send("PRIVMSG #lobby :later one", "PRIVMSG #lobby :later two")
+    await browser.call(has_unread, second, "#lobby", "2")
+    await browser.call(lambda: conversation(second, "#lobby").click())
+    await browser.call(_marker_between, second, "news for both", "later one")
+    # A marker the server pushes for a conversation read elsewhere clears its count too.
+    for page in (first, second):  # neither reads #lobby now
+        await browser.call(lambda page=page: conversation(page, "#other").click())
+        await browser.call(lambda page=page: expect(page.locator("#title")).to_have_text("#other"))
+    dave.send("PRIVMSG #lobby :one more")
+    await browser.call(has_unread, second, "#lobby", "1")
+    user = core.state.find_user("alice")
+    core.state.read_markers.put(user.owner, "#lobby", "2999-01-01T00:00:00.000Z")
+    send_read_marker(core, user, "#lobby", [core.state.find_user("alice2")])
+    await browser.call(lambda: expect(conversation(second, "#lobby").locator(".unread"))
+                       .to_have_count(0))
+    dave.close()
