@@ -7,9 +7,12 @@ The harness (Chromium under Playwright in a thread beside the reactor) is test_w
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
 from helpers import register, wait_until
@@ -31,12 +34,12 @@ from twisted.internet import endpoints, reactor
 from twisted.web import resource, server
 
 
-def _png(size: int = 64) -> bytes:
-    """A plain green square as a PNG, ``size`` pixels wide."""
+def _png(size: int = 64, rgb: bytes = b"\x1f\x7a\x4d") -> bytes:
+    """A plain square of one colour as a PNG, ``size`` pixels wide."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    rows = b"".join(b"\x00" + b"\x1f\x7a\x4d" * size for _ in range(size))
+    rows = b"".join(b"\x00" + rgb * size for _ in range(size))
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
             + chunk(b"IEND", b""))
@@ -127,14 +130,15 @@ class Avatar(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self) -> None:
+    def __init__(self, image: bytes = PNG) -> None:
         super().__init__()
+        self.image = image
         self.referers: list[bytes | None] = []
 
     def render_GET(self, request: Any) -> bytes:
         self.referers.append(request.getHeader(b"referer"))
         request.setHeader(b"content-type", b"image/png")
-        return PNG
+        return self.image
 
 
 @ensure
@@ -280,3 +284,46 @@ async def test_read_markers_sync_two_pages_of_one_account(site, browser):
     await browser.call(lambda: expect(conversation(first, "#lobby").locator(".unread"))
                        .to_have_count(0))
     dave.close()
+
+
+@ensure
+async def test_screenshots_of_people(site, browser, helper_bot, tmp_path):
+    """One picture of it all: display name, avatar, bot badge, an away member, the "last read"
+    line, a private conversation's presence dot (docs/web-people.png with UPDATE_SCREENSHOTS=1)."""
+    avatar = Avatar(_png(rgb=b"\xd9\x77\x06"))
+    port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(
+        server.Site(avatar))
+    try:
+        helper_bot.client.topic("#lobby", "Friday: bring snacks")
+        page = await browser.page(site.url)
+        await browser.call(sign_in, page, "alice")
+        dave = await register(site, "dave", cap=True)
+        dave.send("CAP REQ :draft/metadata-2", "CAP END",
+                  "METADATA * SET display-name :Dave Jones", "METADATA * SET color :#b54708",
+                  f"METADATA * SET avatar :http://127.0.0.1:{port.getHost().port}/dave.png",
+                  "JOIN #lobby", "PRIVMSG #lobby :morning all!")
+        await browser.call(sees, page, "morning all!")
+        erin = await register(site, "erin")
+        erin.send("JOIN #lobby", "PRIVMSG #lobby :I'll be back after lunch", "AWAY :lunch")
+        await browser.call(sees, page, "back after lunch")
+        await browser.call(type_line, page, "/msg dave are the notes up?")
+        await browser.call(lambda: expect(topic(page)).to_have_text("online"))
+        dave.send("PRIVMSG #lobby :the notes are up: https://example.org/notes")
+        await browser.call(has_unread, page, "#lobby", "1")
+        await browser.call(type_line, page, "/join #lobby")  # back: the "last read" line shows
+        await browser.call(sees, page, "the notes are up")
+        await browser.call(type_line, page, "!hello")
+        await browser.call(sees, page, "hello alice, from TCP")
+        await browser.call(lambda: expect(member(page, "erin")).to_have_class("away"))
+        await browser.call(lambda: expect(page.locator("#lines .read-marker")).to_have_count(1))
+        await browser.call(page.evaluate, "() => Promise.all([...document.images].map("
+                           "img => img.complete || new Promise(done => img.onload = done)))")
+        path = tmp_path / "web-people.png"
+        await browser.call(page.screenshot, path=str(path))
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        if os.environ.get("UPDATE_SCREENSHOTS"):
+            shutil.copy(path, Path(__file__).resolve().parent.parent / "docs" / "web-people.png")
+        dave.close()
+        erin.close()
+    finally:
+        await port.stopListening()

@@ -204,6 +204,8 @@ export class ChatSession extends EventTarget {
   select(name) {
     const conv = this.find(name);
     if (!conv) return;
+    const leaving = this.conversations.get(this.current);
+    if (leaving && leaving !== conv && leaving.kind !== "server" && this.visible) this.markRead(leaving);
     this.current = name === SERVER_BUFFER ? name : casefold(name);
     conv.unread = 0;
     conv.mentions = 0;
@@ -352,16 +354,16 @@ export class ChatSession extends EventTarget {
 
   // -- what the user does ----------------------------------------------------------------------
 
+  /** Join a channel and show it (a channel already joined is just shown). */
   join(channel, key = null) {
     this.autojoin.add(channel);
-    this.conversation(channel, "channel");
-    this.current = casefold(channel);
+    const conv = this.conversation(channel, "channel");
     this.remember();
-    if (this.registered) {
+    if (this.registered && !conv.joined) {
       if (key) this.send("JOIN", channel, key);
       else this.send("JOIN", channel);
     }
-    this.changed();
+    this.select(channel);
   }
 
   /** Say something (or /me it) to a channel or a nick. */
