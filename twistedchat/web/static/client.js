@@ -210,6 +210,7 @@ export class ChatSession extends EventTarget {
     conv.unread = 0;
     conv.mentions = 0;
     this.placeMarker(conv);
+    this.askAway();
     if (this.visible) this.markSoon();
     this.changed();
   }

@@ -9,6 +9,8 @@ export const METADATA_KEYS = ["display-name", "avatar", "color"];
 /** WHOX tokens: a channel's members on joining, and one person the page MONITORs. */
 const WHO_CHANNEL = "745";
 const WHO_PERSON = "746";
+/** Characters of nicks one MONITOR line carries. */
+const MONITOR_LINE = 400;
 /** Milliseconds the page waits before telling the server what was read (one MARKREAD per pause). */
 const MARK_DELAY = 300;
 
@@ -18,6 +20,7 @@ export class Person {
     this.nick = nick;
     this.presence = null; // "online" | "offline" | null (not monitored)
     this.away = null; // the away text ("" when it is not known), null when here
+    this.awayAsked = false; // WHOX asked since it came online
     this.bot = false;
     this.realname = "";
     this.meta = {}; // display-name, avatar, color (what was set)
@@ -76,14 +79,27 @@ export const peopleMixin = {
         if (value) this.send("METADATA", "*", "SET", key, value);
       }
     }
+    for (const person of this.people.values()) {
+      person.presence = null; // a new connection: MONITOR and WHOX tell again
+      person.away = null;
+    }
     const queries = [...this.conversations.values()].filter((c) => c.kind === "query");
-    for (const query of queries) this.watch(query.name);
+    this.watch(...queries.map((query) => query.name));
   },
 
-  /** MONITOR a nick the user talks to privately (when the server offers MONITOR). */
-  watch(nick) {
-    if (!this.registered || !("MONITOR" in this.isupport)) return;
-    this.send("MONITOR", "+", nick);
+  /** MONITOR nicks the user talks to privately (when the server offers MONITOR): as few lines as
+   * fit, so a page with many conversations does not flood on connecting. */
+  watch(...nicks) {
+    if (!this.registered || !("MONITOR" in this.isupport) || !nicks.length) return;
+    let batch = [];
+    for (const nick of nicks) {
+      if (batch.length && [...batch, nick].join(",").length > MONITOR_LINE) {
+        this.send("MONITOR", "+", batch.join(","));
+        batch = [];
+      }
+      batch.push(nick);
+    }
+    this.send("MONITOR", "+", batch.join(","));
   },
 
   /** Set (or with "" clear) one's own metadata; kept in the page to set again on reconnecting. */
@@ -105,10 +121,21 @@ export const peopleMixin = {
     for (const source of (message.params[1] || "").split(",").filter(Boolean)) {
       const person = this.person(nickOf(source));
       person.presence = "online";
-      // 730 says nothing of away: WHOX does (and extended-monitor keeps it current).
-      if ("WHOX" in this.isupport) this.send("WHO", person.nick, `%tnf,${WHO_PERSON}`);
+      person.awayAsked = false;
     }
+    this.askAway();
     this.changed();
+  },
+
+  /** 730 says nothing of away: WHOX does, asked for the private conversation in view only (one
+   * line per conversation opened, never one per monitored nick); extended-monitor keeps it. */
+  askAway() {
+    const conv = this.conversations.get(this.current);
+    if (!conv || conv.kind !== "query" || !("WHOX" in this.isupport)) return;
+    const person = this.known(conv.name);
+    if (person.presence !== "online" || person.awayAsked) return;
+    person.awayAsked = true;
+    this.send("WHO", person.nick, `%tnf,${WHO_PERSON}`);
   },
 
   on_731(message) {
