@@ -29,9 +29,12 @@ client: $(STAMP) system-deps
 bot: $(STAMP)
 	$(BIN)/twistd -n --pidfile= chatbot --server tcp:localhost:$(PORT) --nick dicebot --channel '#lobby' examples/dicebot.py
 
-# docs/screenshot.png: the real window under Xvfb with a short scripted conversation.
+# docs/screenshot.png (light) and docs/screenshot-dark.png: the real window under Xvfb with a short
+# scripted conversation.
 screenshot: $(STAMP) system-deps
 	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshot.py --theme dark \
+		docs/screenshot-dark.png
 
 # docs/web-*.png: the web client in headless chromium, light, dark and phone-sized (a browser test).
 web-screenshots: $(STAMP) system-deps
