@@ -327,3 +327,23 @@ async def test_screenshots_of_people(site, browser, helper_bot, tmp_path):
         erin.close()
     finally:
         await port.stopListening()
+
+
+@ensure
+async def test_an_account_login_where_the_server_has_none(site, browser):
+    """The sign-in form's account login needs SASL: without it the page says so and stops."""
+    page = await browser.page(site.url)
+
+    def no_sasl() -> None:
+        page.fill("#login-nick", "alice")
+        page.click("#login-with-account summary")
+        page.fill("#login-account", "alice")
+        page.fill("#login-account-password", "secret")
+        page.click("#login button")
+        expect(page.locator("#login-error")).to_have_text(
+            "This server has no account login (no SASL).")
+        expect(page.locator("#login")).to_be_visible()
+
+    await browser.call(no_sasl)
+    await wait_until(lambda: site.factory.core.state.find_user("alice") is None,
+                     "the page's connection is gone")

@@ -21,13 +21,14 @@ function socketUrl() {
 /** Back to the sign-in form (the nick filled in), saying why: after a refused password. */
 function signOut(why) {
   sessionStorage.removeItem("twistedchat.password");
+  sessionStorage.removeItem("twistedchat.login");
   sessionStorage.setItem("twistedchat.signout", why);
   location.reload();
 }
 
-function start(nick, channels, password) {
-  const session = new ChatSession({ url: socketUrl(), nick, channels, storage: localStorage, password });
-  session.addEventListener("refused", (event) => signOut(`The server refused the password: ${event.detail}`));
+function start(nick, channels, password, login) {
+  const session = new ChatSession({ url: socketUrl(), nick, channels, storage: localStorage, password, login });
+  session.addEventListener("refused", (event) => signOut(event.detail));
   window.twistedchat = session; // for the console and the browser tests
   session.remember();
   const view = new View(session);
@@ -109,6 +110,16 @@ function completeNick(session, input) {
   input.value = before.slice(0, before.length - word.length) + found.nick + suffix + input.value.slice(before.length);
 }
 
+/** The account login this tab signed in with (kept for this tab only, as the password is). */
+function savedLogin() {
+  try {
+    const login = JSON.parse(sessionStorage.getItem("twistedchat.login") || "null");
+    return login && typeof login.account === "string" && typeof login.password === "string" ? login : null;
+  } catch {
+    return null;
+  }
+}
+
 function main() {
   const saved = localStorage.getItem("twistedchat.nick");
   let channels = ["#lobby"];
@@ -123,7 +134,7 @@ function main() {
   const why = sessionStorage.getItem("twistedchat.signout");
   sessionStorage.removeItem("twistedchat.signout");
   if (saved && !why) {
-    start(saved, channels, sessionStorage.getItem("twistedchat.password") || "");
+    start(saved, channels, sessionStorage.getItem("twistedchat.password") || "", savedLogin());
     return;
   }
   $("#login-error").textContent = why || "";
@@ -140,7 +151,9 @@ function main() {
     // The password lives for this tab only (a reload keeps it, a new tab asks again).
     const password = $("#login-password").value;
     if (password) sessionStorage.setItem("twistedchat.password", password);
-    start(nick, list, password);
+    const login = { account: $("#login-account").value.trim(), password: $("#login-account-password").value };
+    if (login.account) sessionStorage.setItem("twistedchat.login", JSON.stringify(login));
+    start(nick, list, password, login.account ? login : null);
   });
   $("#login-nick").focus();
 }

@@ -4,6 +4,7 @@
 
 import { buildLine, casefold, isChannel, nickOf, parseLine } from "./irc.js";
 import { peopleMixin } from "./people.js";
+import { saslMixin } from "./sasl.js";
 
 /** Capabilities the page uses when the server offers them. */
 const WANTED_CAPS = [
@@ -136,9 +137,11 @@ export class Conversation {
 
 /** The session: one WebSocket, reconnecting with backoff until the user leaves. */
 export class ChatSession extends EventTarget {
-  constructor({ url, nick, channels = [], storage = null, password = "" }) {
+  constructor({ url, nick, channels = [], storage = null, password = "", login = null }) {
     super();
     this.password = password;
+    this.login = login && login.account ? login : null; // {account, password}: SASL PLAIN
+    this.account = null;
     this.url = url;
     this.wantedNick = nick;
     this.nick = nick;
@@ -442,7 +445,7 @@ export class ChatSession extends EventTarget {
     if (message.command === "464") {
       // A wrong or missing server password: trying again would fail the same way.
       this.leaving = true;
-      this.dispatchEvent(new CustomEvent("refused", { detail: text }));
+      this.dispatchEvent(new CustomEvent("refused", { detail: `The server refused the password: ${text}` }));
     }
     if (message.command === "433" && !this.registered) {
       // The nick is taken: try another one until registration succeeds.
@@ -462,7 +465,13 @@ export class ChatSession extends EventTarget {
       const list = message.params[more ? 3 : 2] || "";
       this.offered = (this.offered || []).concat(list.split(" ").filter(Boolean).map((c) => c.split("=")[0]));
       if (more) return;
-      const request = WANTED_CAPS.filter((cap) => this.offered.includes(cap));
+      const wanted = this.login ? [...WANTED_CAPS, "sasl"] : WANTED_CAPS;
+      const request = wanted.filter((cap) => this.offered.includes(cap));
+      if (this.login && !request.includes("sasl")) {
+        this.leaving = true;
+        this.dispatchEvent(new CustomEvent("refused", { detail: "This server has no account login (no SASL)." }));
+        return;
+      }
       this.offered = [];
       if (request.length) this.send("CAP", "REQ", request.join(" "));
       else this.send("CAP", "END");
@@ -471,7 +480,7 @@ export class ChatSession extends EventTarget {
         if (cap.startsWith("-")) this.caps.delete(cap.slice(1));
         else this.caps.add(cap);
       }
-      if (!this.registered) this.send("CAP", "END");
+      if (!this.registered && !this.startSasl()) this.send("CAP", "END");
     } else if (sub === "NAK") {
       if (!this.registered) this.send("CAP", "END");
     }
@@ -756,4 +765,4 @@ export class ChatSession extends EventTarget {
   }
 }
 
-Object.assign(ChatSession.prototype, peopleMixin);
+Object.assign(ChatSession.prototype, peopleMixin, saslMixin);
