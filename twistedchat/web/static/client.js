@@ -544,6 +544,9 @@ export class ChatSession extends EventTarget {
       if (!batch) return;
       const history = batch.type === "chathistory" || batch.type === "draft/chathistory";
       for (const line of batch.lines) this.handle(line, history ? batch : null);
+      const conv = history && this.find(batch.params[0] || "");
+      // History came into the conversation in view: the "last read" line may belong in it.
+      if (conv && !conv.shownMarker && this.conversations.get(this.current) === conv) this.placeMarker(conv);
     }
   }
 

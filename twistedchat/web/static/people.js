@@ -241,7 +241,9 @@ export const peopleMixin = {
     if (!conv || !param.startsWith("timestamp=")) return;
     const stamp = param.slice("timestamp=".length);
     if (conv.readMarker && stamp <= conv.readMarker) return;
+    const first = !conv.readMarker; // the one the server sends on JOIN
     conv.readMarker = stamp;
+    if (first && this.conversations.get(this.current) === conv) this.placeMarker(conv);
     // Read elsewhere: what is older than the marker is no longer unread here.
     const after = conv.lines.filter((line) => line.serverTime && line.serverTime > stamp && !line.self &&
       !line.history && (line.kind === "message" || line.kind === "action"));
