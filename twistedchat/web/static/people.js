@@ -75,8 +75,14 @@ export const peopleMixin = {
   welcomed() {
     if (this.caps.has("draft/metadata-2")) {
       this.send("METADATA", "*", "SUB", ...METADATA_KEYS);
-      for (const [key, value] of Object.entries(this.settings || {})) {
-        if (value) this.send("METADATA", "*", "SET", key, value);
+      if (this.account) {
+        // The server keeps an account's values: learn them (set elsewhere, perhaps).
+        this.send("METADATA", "*", "GET", ...METADATA_KEYS);
+      } else {
+        // Without an account they last as long as the connection: set them again.
+        for (const [key, value] of Object.entries(this.settings || {})) {
+          if (value && METADATA_KEYS.includes(key)) this.send("METADATA", "*", "SET", key, value);
+        }
       }
     }
     for (const person of this.people.values()) {

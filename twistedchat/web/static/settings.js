@@ -10,7 +10,8 @@ export function setUpSettings(session) {
   $("#open-settings").addEventListener("click", () => {
     const offered = session.caps.has("draft/metadata-2");
     $("#settings-note").textContent = offered ? "" : "This server does not keep display names (no draft/metadata-2).";
-    for (const [selector, key] of FIELDS) $(selector).value = (session.settings || {})[key] || "";
+    const mine = session.known(session.nick).meta;
+    for (const [selector, key] of FIELDS) $(selector).value = mine[key] || (session.settings || {})[key] || "";
     dialog.showModal();
   });
   $("#settings-cancel").addEventListener("click", () => dialog.close());
