@@ -10,15 +10,29 @@ from collections.abc import Callable
 
 import pytest
 
+from twistedchat.server.kept_owners import StoredMetadata, StoredReadMarkers
 from twistedchat.server.state import (
     MemoryMetadata,
     MemoryReadMarkers,
     MetadataStore,
     ReadMarkerStore,
 )
+from twistedchat.storage.memory import MemoryStore
 
-METADATA_STORES: list[Callable[[], MetadataStore]] = [MemoryMetadata]
-READ_MARKER_STORES: list[Callable[[], ReadMarkerStore]] = [MemoryReadMarkers]
+
+def stored_metadata() -> StoredMetadata:
+    """The storage-backed store on the memory store (tests/test_storage.py runs it on SQLite and
+    PostgreSQL across a restart)."""
+    return StoredMetadata(MemoryStore())
+
+
+def stored_read_markers() -> StoredReadMarkers:
+    """As ``stored_metadata``, for read markers."""
+    return StoredReadMarkers(MemoryStore())
+
+
+METADATA_STORES: list[Callable[[], MetadataStore]] = [MemoryMetadata, stored_metadata]
+READ_MARKER_STORES: list[Callable[[], ReadMarkerStore]] = [MemoryReadMarkers, stored_read_markers]
 
 
 @pytest.mark.parametrize("make", METADATA_STORES)
