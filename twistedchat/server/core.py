@@ -10,6 +10,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
 
 from twistedchat.server.commands import COMMANDS, Command
 from twistedchat.server.commands.messages import STATUSMSG
@@ -43,6 +46,9 @@ from twistedchat.wire.fitting import chunks, fit_message, fit_words
 from twistedchat.wire.message import MAX_LINE_BYTES, Message
 from twistedchat.wire.names import CASEMAPPING, CHANNELLEN, CHANTYPES, NICKLEN, casefold
 
+if TYPE_CHECKING:
+    from twistedchat.server.accounts import Accounts
+
 __all__ = ["CAPABILITIES", "VERSION", "ServerCore"]
 
 NOT_ENOUGH_PARAMETERS = "Not enough parameters"
@@ -66,6 +72,10 @@ class ServerCore:
         #: ``msgid`` values: a random prefix for this run, then a counter (unique, compact).
         self._msgid_prefix = secrets.token_urlsafe(6)
         self._msgid_count = 0
+        #: The capabilities offered (CAP LS), with values; a store adds the account ones.
+        self.capabilities: dict[str, str] = dict(CAPABILITIES)
+        #: Accounts, services and history (server/accounts.py): None until a store is attached.
+        self.accounts: Accounts | None = None
 
     # -- output helpers ----------------------------------------------------------------------
 
@@ -120,6 +130,12 @@ class ServerCore:
         prefix = source if isinstance(source, str) else source.source
         relay = Relay(Message(command, params, prefix), self.clock(), client_tags, msgid)
         self.bus.publish(relay, recipients, skip)
+
+    def hold_input(self, user: User, work: Deferred[Any]) -> None:
+        """Handle none of ``user``'s later lines until ``work`` fires (its pipeline queues them)."""
+        hold = getattr(user.link, "hold", None)
+        if hold is not None:
+            hold(work)
 
     def next_msgid(self) -> str:
         """A new unique ``msgid`` tag value for one relayed message."""
@@ -247,6 +263,7 @@ class ServerCore:
             f"TOPICLEN={TOPICLEN}",
             "UTF8ONLY",
             "WHOX",
+            *([f"CHATHISTORY={self.accounts.history_limit}"] if self.accounts is not None else []),
         ]
 
     # -- connection life cycle -----------------------------------------------------------------

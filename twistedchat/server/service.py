@@ -85,6 +85,8 @@ class ChatService(service.MultiService):
         self.reloads_ok = 0
         self.reloads_refused = 0
         self.started: float | None = None
+        #: the open store (accounts, registered channels, history) once :meth:`startService` has it
+        self.store: Any = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -183,6 +185,7 @@ class ChatService(service.MultiService):
     def startService(self) -> None:
         super().startService()
         self.started = self.reactor.seconds()
+        self._open_store()
         for description in self.descriptions:
             log.info("twistedchat listening on {description}", description=description)
         if self.metrics_port is not None:
@@ -193,6 +196,37 @@ class ChatService(service.MultiService):
             log.warn("{warning}", warning=exposed)
         if self.owns_process:
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+
+    def _open_store(self) -> None:
+        """Open ``--db`` (migrating it), then attach it to the core; the listeners accept no one
+        until then, so every client sees the accounts and history capabilities."""
+        from twistedchat.server.accounts import attach_store
+        from twistedchat.storage.service import StoreService
+        from twistedchat.storage.url import open_store
+
+        paused = [port for port in self.ports if hasattr(port, "stopReading")]
+        for port in paused:
+            port.stopReading()  # type: ignore[attr-defined]
+        config = self.config
+
+        def opened(store: Any) -> None:
+            self.store = store
+            attach_store(self.factory.core, store, self.reactor)
+            keeper = StoreService(store, self.reactor, history_days=config.history_days or None,
+                                  history_lines=config.history_lines_per_target or None)
+            keeper.setServiceParent(self)
+            log.info("twistedchat storage: {url}", url=config.db.split("@")[-1])
+            for port in paused:
+                if port in self.ports:
+                    port.startReading()  # type: ignore[attr-defined]
+
+        def failed(failure: Failure) -> None:
+            log.critical("cannot open the database {url}: {error}", url=config.db,
+                         error=failure.getErrorMessage())
+            if self.reactor.running:
+                self.reactor.stop()
+
+        open_store(config.db, self.reactor).addCallbacks(opened, failed)
 
     def status(self) -> ServerStatus:
         """The running figures: what STATS, the metrics and the health check report."""
