@@ -59,6 +59,7 @@ ACCOUNT_CAPS = {
     "batch": "",
     "account-notify": "",
     "extended-join": "",
+    "account-tag": "",
 }
 
 

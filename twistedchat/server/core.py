@@ -127,8 +127,11 @@ class ServerCore:
         msgid: str | None = None,
     ) -> None:
         """Send ``:source COMMAND params`` to every recipient but ``skip``, encoded once."""
-        prefix = source if isinstance(source, str) else source.source
-        relay = Relay(Message(command, params, prefix), self.clock(), client_tags, msgid)
+        if isinstance(source, str):
+            prefix, account = source, None
+        else:
+            prefix, account = source.source, source.account
+        relay = Relay(Message(command, params, prefix), self.clock(), client_tags, msgid, account)
         self.bus.publish(relay, recipients, skip)
 
     def hold_input(self, user: User, work: Deferred[Any]) -> None:

@@ -1,0 +1,109 @@
+"""Accounts on the sans-IO core with a memory store: nick ownership on a task.Clock, the account
+capabilities (account-notify, extended-join, account-tag), WHOIS 330 and WHOX %a, ChanServ."""
+
+from __future__ import annotations
+
+import pytest
+import pytest_twisted
+from core_peers import FakeClock, make_core, register
+from twisted.internet import task
+
+from twistedchat.server.accounts import attach_store
+from twistedchat.storage.memory import MemoryStore
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def setup():
+    clock = FakeClock()
+    core = make_core(clock)
+    timers = task.Clock()
+    store = MemoryStore()
+    accounts = attach_store(core, store, timers)
+    return core, store, accounts, timers
+
+
+async def _account(store: MemoryStore, name: str) -> None:
+    await store.create_account(name, PASSWORD, 0.0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_owned_nick_renamed_to_a_guest_after_the_timeout(setup):
+    core, store, accounts, timers = setup
+    await _account(store, "owner")
+    squatter = register(core, "owner")
+    watcher = register(core, "watcher")
+    squatter.say("JOIN #room")
+    watcher.say("JOIN #room")
+    timers.advance(29.0)
+    assert squatter.user.nick == "owner"
+    timers.advance(1.5)
+    assert squatter.user.nick.startswith("Guest")
+    nick_lines = [m for m in watcher.received if m.command == "NICK"]
+    assert nick_lines and nick_lines[0].params[0] == squatter.user.nick
+
+
+@pytest_twisted.ensureDeferred
+async def test_owned_nick_warned_and_kept_after_identifying(setup):
+    core, store, accounts, timers = setup
+    await _account(store, "owner")
+    peer = register(core, "owner")
+    assert peer.user.nick == "owner"
+    # register() cleared the outbox; the warning came with registration: ask again by NICK
+    replies = peer.say("NICK other", "NICK owner")
+    warned = [m for m in replies if m.command == "NOTICE" and m.source.startswith("NickServ")]
+    assert warned and "identify" in warned[0].params[1].lower()
+    accounts.log_in(peer.user, "owner")
+    timers.advance(60.0)
+    assert peer.user.nick == "owner"
+
+
+@pytest_twisted.ensureDeferred
+async def test_account_notify_extended_join_account_tag_whois_whox(setup):
+    core, store, accounts, timers = setup
+    await _account(store, "alice")
+    alice = register(core, "alice")
+    bob = register(core, "bob")
+    bob.say("CAP REQ :account-notify extended-join account-tag")
+    bob.say("JOIN #room")
+    joins = [m for m in alice.say("JOIN #room") and bob.take() if m.command == "JOIN"]
+    assert joins[0].params == ("#room", "*", "Real alice")
+    accounts.log_in(alice.user, "alice")
+    assert [m.params for m in bob.received if m.command == "ACCOUNT"] == [("alice",)]
+    bob.take()
+    alice.say("PRIVMSG #room :tagged")
+    said = [m for m in bob.take() if m.command == "PRIVMSG"]
+    assert said[0].tags.get("account") == "alice"
+    whois = bob.say("WHOIS alice")
+    assert any(m.command == "330" and m.params[2] == "alice" for m in whois)
+    who = bob.say("WHO #room %na")
+    assert any(m.command == "354" and m.params[-1] == "alice" for m in who)
+
+
+@pytest_twisted.ensureDeferred
+async def test_chanserv_access_list_gives_status_on_join(setup):
+    core, store, accounts, timers = setup
+    for name in ("founder", "helper"):
+        await _account(store, name)
+    founder = register(core, "founder")
+    accounts.log_in(founder.user, "founder")
+    founder.say("JOIN #club", "PRIVMSG ChanServ :REGISTER #club",
+                "PRIVMSG ChanServ :ACCESS #club ADD helper op")
+    assert store.registered_channel("#club").access == {"helper": "o"}
+    helper = register(core, "helper")
+    accounts.log_in(helper.user, "helper")
+    helper.say("JOIN #club")
+    assert core.state.find_channel("#club").members[helper.user] == "o"
+    stranger = register(core, "stranger")
+    replies = stranger.say("PRIVMSG ChanServ :OP #club stranger")
+    assert "identified" in replies[-1].params[1]
+    founder.say("TOPIC #club :kept", "MODE #club +l 5")
+    kept = store.registered_channel("#club")
+    assert kept.topic == "kept" and kept.limit == 5
+
+
+def test_service_nicks_are_reserved(setup):
+    core, store, accounts, timers = setup
+    peer = register(core, "someone")
+    assert peer.say("NICK NickServ")[0].command == "432"
