@@ -296,3 +296,35 @@ async def test_hostile_costs(tmp_path):
         assert codes.count("TEMPORARILY_UNAVAILABLE") == 5
     finally:
         await daemon.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_twistd_keeps_everything_in_the_default_database_across_sigterm(tmp_path):
+    """``twistd -n chat`` with no ``--db`` keeps ``twistedchat.sqlite3`` in its working directory;
+    after SIGTERM (exit 0) a new daemon there has the account and the history."""
+    from helpers import DaemonProcess
+
+    first = DaemonProcess(tmp_path)
+    try:
+        await first.wait_listening()
+        writer = await connect(first, "writer", "sasl")
+        writer.send(f"REGISTER * * {PASSWORD}")
+        await writer.expect("REGISTER", "SUCCESS")
+        writer.send("JOIN #log", "PRIVMSG ChanServ :REGISTER #log",
+                    *[f"PRIVMSG #log :line {n}" for n in range(20)], "PING last")
+        await writer.expect("PONG")
+        assert await first.terminate() == 0
+    finally:
+        first.stop()
+    assert (tmp_path / "twistedchat.sqlite3").exists()
+    second = DaemonProcess(tmp_path)
+    try:
+        await second.wait_listening()
+        reader = await connect(second, "writer", "sasl batch", register=False)
+        assert await sasl_plain(reader, "writer", PASSWORD) == "903"
+        reader.send("CAP END")
+        await reader.expect("001")
+        reader.send("CHATHISTORY LATEST #log * 50")
+        assert [m.params[1] for m in await batch_lines(reader)] == [f"line {n}" for n in range(20)]
+    finally:
+        await second.terminate()
