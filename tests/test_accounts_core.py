@@ -107,3 +107,30 @@ def test_service_nicks_are_reserved(setup):
     core, store, accounts, timers = setup
     peer = register(core, "someone")
     assert peer.say("NICK NickServ")[0].command == "432"
+
+
+def test_labeled_response_tags_one_line_batches_several_acks_none():
+    core = make_core(FakeClock())
+    peer = register(core, "labeler")
+    peer.say("CAP REQ :labeled-response batch")
+    [pong] = peer.say("@label=one PING token")
+    assert pong.command == "PONG" and pong.tags == {"label": "one"}
+    joined = peer.say("@label=two JOIN #labels")
+    assert joined[0].command == "BATCH" and joined[0].tags == {"label": "two"}
+    assert joined[0].params[1] == "labeled-response" and joined[-1].command == "BATCH"
+    ref = joined[0].params[0][1:]
+    assert all(m.tags.get("batch") == ref for m in joined[1:-1]) and len(joined) > 3
+    [ack] = peer.say("@label=three PONG token")
+    assert ack.command == "ACK" and ack.tags == {"label": "three"}
+    unlabeled = register(core, "plain")
+    assert "label" not in unlabeled.say("@label=four PING token")[0].tags
+
+
+def test_chathistory_batch_carries_the_label(setup):
+    core, store, accounts, timers = setup
+    peer = register(core, "reader")
+    peer.say("CAP REQ :labeled-response batch message-tags", "JOIN #told", "PRIVMSG #told :hi")
+    peer.take()
+    lines = peer.say("@label=h1 CHATHISTORY LATEST #told * 5")  # the memory store answers at once
+    assert lines[0].command == "BATCH" and lines[0].tags.get("label") == "h1"
+    assert [m.params[1] for m in lines if m.command == "PRIVMSG"] == ["hi"]

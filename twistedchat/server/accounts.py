@@ -19,6 +19,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
 from twistedchat.server.commands.table import Command
+from twistedchat.server.core import add_tag
 from twistedchat.server.history_recorder import HistoryRecorder
 from twistedchat.server.kept_owners import StoredMetadata, StoredReadMarkers
 from twistedchat.server.logins import LoginLimiter
@@ -56,7 +57,6 @@ ACCOUNT_CAPS = {
     "sasl": ",".join(MECHANISMS),
     "draft/account-registration": "before-connect",
     "draft/chathistory": "",
-    "batch": "",
     "account-notify": "",
     "extended-join": "",
     "account-tag": "",
@@ -75,7 +75,6 @@ class Accounts:
         self.enforcing: dict[User, IDelayedCall] = {}
         #: password operations started per connection id (REGISTER floods)
         self.password_tries: dict[int, int] = {}
-        self._batch_count = 0
         #: Most lines one CHATHISTORY answer holds (ISUPPORT CHATHISTORY).
         self.history_limit = CHATHISTORY_LIMIT
 
@@ -226,24 +225,17 @@ class Accounts:
             return None
         return direct_conversation(user.account, other)
 
-    def next_batch(self) -> str:
-        self._batch_count += 1
-        return f"h{self._batch_count:x}"
-
     def send_batch(self, user: User, kind: str, params: tuple[str, ...], lines: list[bytes],
                    label: str | None = None) -> None:
         """``BATCH +ref kind params``, the lines tagged with the batch, ``BATCH -ref``."""
-        ref = self.next_batch()
+        ref = self.core.next_batch()
         name = self.core.config.name
         start_tags = {"label": label} if label else {}
         start = Message("BATCH", (f"+{ref}", kind, *params), name, tags=start_tags)
         user.send(start.to_bytes())
-        prefix = f"batch={ref}".encode()
+        tag = f"batch={ref}".encode()
         for line in lines:
-            if line.startswith(b"@"):
-                user.send(b"@" + prefix + b";" + line[1:])
-            else:
-                user.send(b"@" + prefix + b" " + line)
+            user.send(add_tag(line, tag))
         user.send(Message("BATCH", (f"-{ref}",), name).to_bytes())
 
     def history_line(self, user: User, line: HistoryLine) -> bytes:

@@ -34,11 +34,13 @@ REASONLEN = 300
 #: IRCv3 capabilities this server implements, with their CAP LS 302 values.
 CAPABILITIES: dict[str, str] = {
     "away-notify": "",
+    "batch": "",
     "draft/metadata-2": METADATA_CAP_VALUE,
     "draft/read-marker": "",
     "echo-message": "",
     "extended-monitor": "",
     "invite-notify": "",
+    "labeled-response": "",
     "message-tags": "",
     "multi-prefix": "",
     "server-time": "",
