@@ -105,3 +105,42 @@ async def test_bot_logs_in_with_sasl_password(tmp_path):
     finally:
         await runner.stop()
         await daemon.stop()
+
+
+@ensure
+async def test_weechat_logs_in_with_sasl(tmp_path):
+    """WeeChat, set up for SASL PLAIN in tmux, is logged in to its account when it joins."""
+    from helpers import DaemonProcess
+    from test_interop_terminal import Tmux, expect_showing, need
+
+    need("tmux")
+    need("weechat")
+    daemon = DaemonProcess(tmp_path, "--db", "memory:")
+    tmux = Tmux(tmp_path)
+    try:
+        await daemon.wait_listening()
+        await _account(daemon, "weeuser")
+        python = await connect(daemon, "pywatch")
+        python.send("JOIN #lobby")
+        await python.expect("366")
+        home = tmp_path / "weechat-home"
+        home.mkdir()
+        commands = ";".join([
+            f"/server add test 127.0.0.1/{daemon.port}",
+            "/set irc.server.test.ssl off",
+            "/set irc.server.test.tls off",
+            "/set irc.server.test.nicks weeuser",
+            "/set irc.server.test.sasl_mechanism plain",
+            "/set irc.server.test.sasl_username weeuser",
+            f"/set irc.server.test.sasl_password {PASSWORD}",
+            "/set irc.server.test.autojoin #lobby",
+            "/connect test",
+        ])
+        await tmux.start("weechat", f"weechat --dir {home} -r '{commands}'")
+        await expect_showing(python, tmux, "weechat", "JOIN", "#lobby", source="weeuser!")
+        python.send("WHOIS weeuser")
+        whois = await expect_showing(python, tmux, "weechat", "330", None, "weeuser")
+        assert whois.params[2] == "weeuser"  # logged in by SASL before it joined
+    finally:
+        await tmux.kill()
+        await daemon.terminate()
