@@ -134,3 +134,19 @@ def test_chathistory_batch_carries_the_label(setup):
     lines = peer.say("@label=h1 CHATHISTORY LATEST #told * 5")  # the memory store answers at once
     assert lines[0].command == "BATCH" and lines[0].tags.get("label") == "h1"
     assert [m.params[1] for m in lines if m.command == "PRIVMSG"] == ["hi"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_nickserv_info_ghost_drop(setup):
+    core, store, accounts, timers = setup
+    await _account(store, "keeper")
+    ghost = register(core, "keeper")
+    me = register(core, "keeper2")
+    assert "identified" in me.say("PRIVMSG NickServ :GHOST keeper")[-1].params[1]
+    accounts.log_in(me.user, "keeper")
+    assert "registered" in me.say("PRIVMSG NickServ :INFO keeper")[-1].params[1]
+    me.say("PRIVMSG NickServ :GHOST keeper")
+    assert ghost.closed
+    replies = me.say("PRIVMSG NickServ :DROP")
+    assert "dropped" in replies[-1].params[1]
+    assert store.account("keeper") is None and me.user.account is None

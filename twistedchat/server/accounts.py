@@ -262,7 +262,7 @@ def attach_store(core: ServerCore, store: Store, clock: IReactorTime) -> Account
     core.state.metadata, core.state.read_markers = metadata, markers
     for channel in store.registered_channels():
         for kept in (metadata, markers):
-            kept.load(channel.folded and "channel:" + channel.folded).addErrback(
+            kept.load("channel:" + channel.folded).addErrback(
                 lambda f: log.failure("loading a registered channel's data", f))
 
     def account_of(nick: str) -> str | None:

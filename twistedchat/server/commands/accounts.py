@@ -312,11 +312,11 @@ def nickserv(core: ServerCore, user: User, text: str) -> None:
             say("You are not identified.")
             return
         name = user.account
-        accounts.store.drop_account(name)
-        for session in [user, *core.state.sessions_of(user)] if hasattr(
-                core.state, "sessions_of") else [user]:
+        dropped = accounts.store.drop_account(name)
+        for session in [user, *core.state.other_sessions(user)]:
             core.set_account(session, None)
-        say(f"The account {name} has been dropped.")
+        say(f"The account {name} has been dropped"
+            + (f", and with it the channels {', '.join(dropped)}." if dropped else "."))
     elif verb == "SET" and len(args) >= 2 and args[0].upper() == "PASSWORD":
         if user.account is None:
             say("You are not identified.")
