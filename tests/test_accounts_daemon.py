@@ -328,3 +328,25 @@ async def test_twistd_keeps_everything_in_the_default_database_across_sigterm(tm
         assert [m.params[1] for m in await batch_lines(reader)] == [f"line {n}" for n in range(20)]
     finally:
         await second.terminate()
+
+
+@pytest_twisted.ensureDeferred
+async def test_lines_after_a_login_wait_for_it_in_order(tmp_path):
+    """CAP END sent right behind the SASL payload runs only once the password is checked: the
+    client is logged in (903) before the welcome (001), and its next lines follow in order."""
+    daemon = Daemon(f"sqlite:{tmp_path / 'chat.sqlite3'}")
+    await daemon.start()
+    try:
+        maker = await connect(daemon, "quick")
+        maker.send(f"REGISTER * * {PASSWORD}", "QUIT")
+        await wait_until(lambda: maker.closed, "the account's creator to leave")
+        user = await connect(daemon, "quick", "sasl", register=False)
+        user.send("AUTHENTICATE PLAIN")
+        await user.expect("AUTHENTICATE", "+")
+        user.send("AUTHENTICATE " + b64(f"\0quick\0{PASSWORD}".encode()), "CAP END",
+                  "WHOIS quick", "PING after")
+        await user.expect("PONG")
+        order = [m.command for m in user.messages if m.command in ("903", "001", "330", "PONG")]
+        assert order == ["903", "001", "330", "PONG"]
+    finally:
+        await daemon.stop()
