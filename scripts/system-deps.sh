@@ -3,8 +3,8 @@
 # Qt's bundled libraries need the X/EGL/font libraries; the interop tests drive irssi and weechat in tmux;
 # the screenshot is taken under xvfb; the bench smoke test compares with ngircd; systemd-analyze
 # checks the systemd unit in deploy/; the web client's tests drive Debian's chromium through
-# Playwright (Playwright's own browser download is never used); the storage tests start a throwaway
-# PostgreSQL cluster from the postgresql package.
+# Playwright (Playwright's own browser download is never used); the storage tests start a
+# throwaway PostgreSQL cluster from the postgresql package.
 set -eu
 packages=(
   libegl1 libgl1 libfontconfig1 libdbus-1-3 libglib2.0-0 libxkbcommon0
