@@ -36,7 +36,7 @@ from twistedchat.storage.model import (
 )
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import fit_message
-from twistedchat.wire.message import Message, format_tags
+from twistedchat.wire.message import MAX_LINE_BYTES, Message, format_tags
 from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name
 
 if TYPE_CHECKING:
@@ -247,7 +247,10 @@ class Accounts:
             tags["msgid"] = line.msgid
             if line.client_tags:
                 tags.update(line.client_tags)
-        body = fit_message(Message(line.command, (line.target, line.text), line.sender))
+        # Stored lines were relayed, so they fit as they were sent: format them directly.
+        body = f":{line.sender} {line.command} {line.target} :{line.text}\r\n".encode()
+        if len(body) > MAX_LINE_BYTES:
+            body = fit_message(Message(line.command, (line.target, line.text), line.sender))
         if not tags:
             return body
         return format_tags(tags).encode("utf-8") + b" " + body
