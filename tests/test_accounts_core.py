@@ -150,3 +150,24 @@ async def test_nickserv_info_ghost_drop(setup):
     replies = me.say("PRIVMSG NickServ :DROP")
     assert "dropped" in replies[-1].params[1]
     assert store.account("keeper") is None and me.user.account is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_accounts_created_per_address_are_limited(setup):
+    core, store, accounts, timers = setup
+    for n in range(5):
+        peer = register(core, f"maker{n}", host="192.0.2.7")
+        peer.say(f"REGISTER * * {PASSWORD}")
+        await wait_for_account(store, f"maker{n}")
+    late = register(core, "maker5", host="192.0.2.7")
+    [fail] = late.say(f"REGISTER * * {PASSWORD}")
+    assert fail.command == "FAIL" and fail.params[1] == "TEMPORARILY_UNAVAILABLE"
+    elsewhere = register(core, "other", host="198.51.100.1")
+    elsewhere.say(f"REGISTER * * {PASSWORD}")
+    await wait_for_account(store, "other")
+
+
+async def wait_for_account(store: MemoryStore, name: str) -> None:
+    from twistedchat.bot.testing import wait_until
+
+    await wait_until(lambda: store.account(name) is not None, f"the account {name}")

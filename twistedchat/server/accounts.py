@@ -71,6 +71,8 @@ class Accounts:
         self.store = store
         self.clock = clock
         self.limiter = LoginLimiter()
+        #: accounts created per address: 5 at once, then one every 10 minutes
+        self.creations = LoginLimiter(address_burst=5, address_interval=600.0)
         self.exchanges: dict[User, SaslExchange] = {}
         self.enforcing: dict[User, IDelayedCall] = {}
         #: password operations started per connection id (REGISTER floods)

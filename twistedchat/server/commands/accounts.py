@@ -133,11 +133,16 @@ def _create(core: ServerCore, user: User, name: str, password: str,
     if not accounts.password_budget(user):
         answer(False, ("TEMPORARILY_UNAVAILABLE", "Too many account operations on this connection"))
         return
+    if accounts.creations.wait(None, user.host, accounts.clock.seconds()) > 0:
+        answer(False, ("TEMPORARILY_UNAVAILABLE", "Too many accounts created from your address; "
+                       "try again later"))
+        return
     work = accounts.store.create_account(name, password, core.clock())
 
     def created(account: Any) -> None:
         if user not in core.state.connections:
             return
+        accounts.creations.failed(None, user.host, accounts.clock.seconds())  # counts one
         answer(True, ("", ""))
         accounts.log_in(user, account.name)
         for kept in (core.state.metadata, core.state.read_markers):
