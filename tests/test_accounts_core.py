@@ -171,3 +171,25 @@ async def wait_for_account(store: MemoryStore, name: str) -> None:
     from twistedchat.bot.testing import wait_until
 
     await wait_until(lambda: store.account(name) is not None, f"the account {name}")
+
+
+def test_chathistory_targets_before_after_and_unknown_msgid(setup):
+    core, store, accounts, timers = setup
+    peer = register(core, "reader")
+    peer.say("CAP REQ :batch message-tags echo-message", "JOIN #a", "JOIN #b")
+    sent = []
+    for n in range(5):
+        core.clock.now += 1
+        echoed = peer.say(f"PRIVMSG #a :a{n}")
+        sent.append(echoed[0].tags["msgid"])
+    peer.say("PRIVMSG #b :b0")
+    targets = peer.say("CHATHISTORY TARGETS timestamp=1970-01-01T00:00:00.000Z "
+                       "timestamp=2100-01-01T00:00:00.000Z 10")
+    assert targets[0].params[1] == "draft/chathistory-targets"
+    assert sorted(m.params[1] for m in targets if m.command == "CHATHISTORY") == ["#a", "#b"]
+    before = peer.say(f"CHATHISTORY BEFORE #a msgid={sent[3]} 2")
+    assert [m.params[1] for m in before if m.command == "PRIVMSG"] == ["a1", "a2"]
+    after = peer.say(f"CHATHISTORY AFTER #a msgid={sent[3]} 5")
+    assert [m.params[1] for m in after if m.command == "PRIVMSG"] == ["a4"]
+    unknown = peer.say("CHATHISTORY BEFORE #a msgid=nosuch 5")
+    assert unknown[0].command == "FAIL"

@@ -10,7 +10,8 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from twistedchat.server.commands.table import Command
-from twistedchat.server.sasl import CheckPassword, Failed, SaslExchange, Send, Succeeded
+from twistedchat.server.relay import server_time
+from twistedchat.server.sasl import MECHANISMS, CheckPassword, Failed, SaslExchange, Send, Succeeded
 from twistedchat.server.state import User
 from twistedchat.storage.history import ChathistoryError, parse_chathistory
 from twistedchat.storage.model import (
@@ -75,7 +76,8 @@ def _run_steps(core: ServerCore, user: User, exchange: SaslExchange, steps: list
         elif isinstance(step, Failed):
             accounts.exchanges.pop(user, None)
             if step.list_mechanisms:
-                core.reply(user, N.RPL_SASLMECHS, "PLAIN,SCRAM-SHA-256", "are available SASL mechanisms")
+                core.reply(user, N.RPL_SASLMECHS, ",".join(MECHANISMS),
+                           "are available SASL mechanisms")
             core.reply(user, step.numeric, step.reason)
         elif isinstance(step, CheckPassword):
             work = _check(accounts, step.account, step.password)
@@ -177,12 +179,10 @@ def verify(core: ServerCore, user: User, msg: Message) -> None:
 # -- CHATHISTORY ---------------------------------------------------------------------------------
 def chathistory(core: ServerCore, user: User, msg: Message) -> None:
     """CHATHISTORY <subcommand> <target> <selector> [<selector>] <limit>"""
-    from twistedchat.server.accounts import CHATHISTORY_LIMIT
-
     accounts = _accounts(core)
     label = msg.tags.get("label") if "labeled-response" in user.caps else None
     try:
-        request = parse_chathistory(msg.params, CHATHISTORY_LIMIT)
+        request = parse_chathistory(msg.params, accounts.history_limit)
     except ChathistoryError as error:
         core.fail(user, "CHATHISTORY", error.code, *error.context, error.description)
         return
@@ -226,8 +226,6 @@ def chathistory(core: ServerCore, user: User, msg: Message) -> None:
 
 
 def _stamp(seconds: float) -> str:
-    from twistedchat.server.relay import server_time
-
     return "timestamp=" + server_time(seconds)
 
 
