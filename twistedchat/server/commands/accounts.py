@@ -221,7 +221,13 @@ def chathistory(core: ServerCore, user: User, msg: Message) -> None:
         lines = [accounts.history_line(user, line) for line in found]
         accounts.send_batch(user, "chathistory", (target,), lines, label)
 
-    work.addCallbacks(answered, lambda f: _history_failed(core, user, request.subcommand, f))
+    def failed(failure: Any) -> None:
+        if failure.check(UnknownMessageId):  # not of this conversation (or pruned): nothing
+            answered([])
+        else:
+            _history_failed(core, user, request.subcommand, failure)
+
+    work.addCallbacks(answered, failed)
     core.hold_input(user, work)
 
 
@@ -230,9 +236,6 @@ def _stamp(seconds: float) -> str:
 
 
 def _history_failed(core: ServerCore, user: User, subcommand: str, failure: Any) -> None:
-    if failure.check(UnknownMessageId):
-        core.fail(user, "CHATHISTORY", "INVALID_MSGREFTYPE", subcommand, "Unknown msgid")
-        return
     log.failure("a history query", failure)
     core.fail(user, "CHATHISTORY", "MESSAGE_ERROR", subcommand, "History is unavailable now")
 
