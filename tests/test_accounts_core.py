@@ -193,3 +193,16 @@ def test_chathistory_targets_before_after_and_unknown_msgid(setup):
     assert [m.params[1] for m in after if m.command == "PRIVMSG"] == ["a4"]
     unknown = peer.say("CHATHISTORY BEFORE #a msgid=nosuch 5")
     assert [m.command for m in unknown] == ["BATCH", "BATCH"]  # an empty batch
+
+
+def test_a_bad_db_url_is_a_usage_error_naming_the_option():
+    from twisted.python import usage
+
+    from twistedchat.server.tap import Options
+
+    options = Options()
+    with pytest.raises(usage.UsageError, match="--db"):
+        options.parseOptions(["--db", "mysql://chat@db/chat"])
+    options = Options()
+    options.parseOptions(["--db", "memory:", "--history-days", "7"])
+    assert options.chat_config.db == "memory:" and options.chat_config.history_days == 7
