@@ -75,6 +75,8 @@ def _twistedchat_command(port: int, tmp: Path, twistd: str = TWISTD) -> list[str
         "chat", "--port", f"tcp:{port}:interface=127.0.0.1:backlog=1024",
         "--no-flood-control", "--max-per-ip", "0", "--max-clients", "0",
         "--sendq", str(SENDQ), "--ping-interval", "3600", "--ping-timeout", "3600",
+        # history on, in a fresh SQLite file per run (BENCH_DB=memory: measures without it)
+        "--db", os.environ.get("BENCH_DB") or f"sqlite:{tmp / 'bench.sqlite3'}",
     ]  # fmt: skip
 
 

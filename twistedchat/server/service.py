@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistedchat.server.accounts import attach_store
 from twistedchat.server.config import (
     ConfigError,
     ServerConfig,
@@ -25,6 +26,8 @@ from twistedchat.server.config import (
 from twistedchat.server.net import AddressFromHeader, ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
 from twistedchat.server.tls import ListenRecorder, ReloadableTLS, read_tls_settings
+from twistedchat.storage.service import StoreService
+from twistedchat.storage.url import open_store
 
 log = Logger()
 
@@ -185,7 +188,6 @@ class ChatService(service.MultiService):
     def startService(self) -> None:
         super().startService()
         self.started = self.reactor.seconds()
-        self._open_store()
         for description in self.descriptions:
             log.info("twistedchat listening on {description}", description=description)
         if self.metrics_port is not None:
@@ -196,20 +198,20 @@ class ChatService(service.MultiService):
             log.warn("{warning}", warning=exposed)
         if self.owns_process:
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+        # on the reactor's first turn, once twistd has its SIGTERM handler (a stop meanwhile is clean)
+        self.reactor.callLater(0, self._open_store)
 
     def _open_store(self) -> None:
         """Open ``--db`` (migrating it), then attach it to the core; the listeners accept no one
         until then, so every client sees the accounts and history capabilities."""
-        from twistedchat.server.accounts import attach_store
-        from twistedchat.storage.service import StoreService
-        from twistedchat.storage.url import open_store
-
         paused = [port for port in self.ports if hasattr(port, "stopReading")]
         for port in paused:
             port.stopReading()  # type: ignore[attr-defined]
         config = self.config
 
-        def opened(store: Any) -> None:
+        def opened(store: Any) -> Any:
+            if not self.running:  # stopped while it opened
+                return store.close()
             self.store = store
             attach_store(self.factory.core, store, self.reactor)
             keeper = StoreService(store, self.reactor, history_days=config.history_days or None,
@@ -226,7 +228,7 @@ class ChatService(service.MultiService):
             if self.reactor.running:
                 self.reactor.stop()
 
-        open_store(config.db, self.reactor).addCallbacks(opened, failed)
+        defer.maybeDeferred(open_store, config.db, self.reactor).addCallbacks(opened, failed)
 
     def status(self) -> ServerStatus:
         """The running figures: what STATS, the metrics and the health check report."""
