@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot web-screenshots test fuzz lint bench bench-quick bench-client bench-pypy profile clean system-deps
+.PHONY: run client bot screenshot web-screenshots test fuzz lint bench bench-tls bench-quick bench-client bench-pypy profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,12 @@ client: $(STAMP) system-deps
 bot: $(STAMP)
 	$(BIN)/twistd -n --pidfile= chatbot --server tcp:localhost:$(PORT) --nick dicebot --channel '#lobby' examples/dicebot.py
 
-# docs/screenshot.png: the real window under Xvfb with a short scripted conversation.
+# docs/screenshot.png (light) and docs/screenshot-dark.png: the real window under Xvfb with a short
+# scripted conversation.
 screenshot: $(STAMP) system-deps
 	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshot.py docs/screenshot.png
+	xvfb-run -a -s "-screen 0 1280x800x24" $(BIN)/python scripts/screenshot.py --theme dark \
+		docs/screenshot-dark.png
 
 # docs/web-*.png: the web client in headless chromium, light, dark and phone-sized (a browser test).
 web-screenshots: $(STAMP) system-deps
@@ -41,16 +44,24 @@ web-screenshots: $(STAMP) system-deps
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest
 
-# The stateful fuzz of the line pipeline, far longer than its CI run (tests/test_fuzz_pipeline.py).
-fuzz: $(STAMP)
-	FUZZ_EXAMPLES=5000 QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest -q tests/test_fuzz_pipeline.py
-
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	@! git grep -nE '^(<<<<<<<|>>>>>>>)( |$$)' -- . ':!*.png' || { echo 'lint: merge conflict markers left in the files above'; exit 1; }
 
+# The stateful fuzz of the line pipeline (tests/test_fuzz_pipeline.py), far longer than in make test,
+# shrinking what it finds. FUZZ_EXAMPLES=N FUZZ_STEPS=N make fuzz for another budget.
+FUZZ_EXAMPLES ?= 5000
+FUZZ_STEPS ?= 80
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STEPS=$(FUZZ_STEPS) FUZZ_SHRINK=1 QT_QPA_PLATFORM=offscreen QT_API=pyqt6 \
+		$(BIN)/python -m pytest -p no:timeout -q tests/test_fuzz_pipeline.py
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The same loads over TLS (twistedchat's ssl: listener beside ngircd's [SSL] one); ~20 minutes.
+bench-tls: $(STAMP)
+	$(BIN)/python -m bench.run --tls
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --no-write

@@ -70,7 +70,7 @@ async def one_burst(reactor, port: int, lines: int, mode: str) -> dict[str, floa
     from twistedchat.client.link import SessionLink
     from twistedchat.client.session import LineAdded, Session
 
-    async def until(condition, timeout: float = 120.0) -> None:
+    async def until(condition, timeout: float = 600.0) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:

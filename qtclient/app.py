@@ -11,9 +11,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from qtclient.dialog import ConnectDialog, ConnectSettings, save_settings
+from qtclient.preferences import Preferences, load_preferences, save_preferences
+from qtclient.servers import ServerEntry, ServerListDialog, load_servers
+from qtclient.theme import apply_theme
 from qtclient.window import MainWindow
+from twistedchat.client.filters import FilterError
 from twistedchat.client.link import LinkError, SessionLink
-from twistedchat.client.session import Session
+from twistedchat.client.logs import ConversationLogger
+from twistedchat.client.session import Event, IgnoreListChanged, Session
 
 log = Logger()
 
@@ -51,9 +56,21 @@ class ChatApp:
         self.session: Session | None = None
         self.link: SessionLink | None = None
         self.window: MainWindow | None = None
+        self.logger: ConversationLogger | None = None
+        self.preferences = load_preferences(store)
+        apply_theme(self.preferences.theme)
+        #: servers connected besides the first: (link, logger)
+        self.others: list[tuple[SessionLink, ConversationLogger]] = []
+        self.server_list: ServerListDialog | None = None
+        self._first_channels: list[str] | None = None
         self.exited = False
 
     def start(self) -> None:
+        automatic = [entry for entry in load_servers(self.store) if entry.auto_connect]
+        if not self.connect_now and automatic and automatic[0].problem() is None:
+            self.initial, self.connect_now = automatic[0].settings(), True
+            self._first_channels = automatic[0].channels
+            self.dialog.set_values(self.initial)  # shown filled in if that server is down
         problem = self.initial.problem() if self.connect_now else None
         if self.connect_now and problem is None:
             self.connect(self.initial)
@@ -73,11 +90,15 @@ class ChatApp:
                     f"Cannot use the certificate file {settings.tls_ca}: {error}")
                 self.dialog.show()
                 return defer.succeed(None)
-        self.session = Session(settings.nick)
+        self.session = self._new_session(settings.nick)
+        if self.logger is not None:
+            self.logger.close()
+        self.logger = ConversationLogger(self.session, settings.host)
         self.link = SessionLink(
             self.reactor, self.session, settings.host, settings.port, tls=settings.tls,
             password=settings.password or None,
-            channels=[settings.channel] if settings.channel else [], **options)
+            channels=self._first_channels or ([settings.channel] if settings.channel else []),
+            **options)
         d = self.link.start()
         d.addCallbacks(self._connected, self._failed, callbackArgs=(settings,))
         return d
@@ -86,13 +107,78 @@ class ChatApp:
         save_settings(self.store, settings)
         self.dialog.hide()
         assert self.session is not None and self.link is not None
-        self.window = MainWindow(self.session, self.link)
+        self.window = MainWindow(self.session, self.link, preferences=self.preferences,
+                                 on_preferences=self.remember_preferences, logger=self.logger)
         self.window.closing_callback = self.quit
+        self.window.open_servers = self.show_servers
+        first = (settings.host, settings.port, settings.nick)
+        for entry in load_servers(self.store):
+            if entry.auto_connect and (entry.host, entry.port, entry.nick) != first:
+                self.connect_server(entry)
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()
 
+    def show_servers(self) -> ServerListDialog:
+        """The server list (add, edit, remove, connect)."""
+        if self.server_list is None:
+            self.server_list = ServerListDialog(self.store, self.connect_server, self.window)
+        self.server_list.show()
+        self.server_list.raise_()
+        return self.server_list
+
+    def connect_server(self, entry: ServerEntry) -> SessionLink | None:
+        """Connect to another server in the same window (its conversations grouped together)."""
+        if self.window is None:
+            return None
+        options = dict(self.link_options)
+        session = self._new_session(entry.nick)
+        if entry.tls and entry.tls_ca:
+            try:
+                options["tls_options"] = trusting(entry.host, entry.tls_ca)
+            except (OSError, ValueError, SSL.Error) as error:
+                self.window.session.error(
+                    f"Cannot use the certificate file {entry.tls_ca}: {error}")
+                return None
+        logger = ConversationLogger(session, entry.host)
+        link = SessionLink(self.reactor, session, entry.host, entry.port, tls=entry.tls,
+                           channels=entry.channels, **options)
+        self.window.add_network(session, link, logger)
+        self.others.append((link, logger))
+        link.start().addErrback(lambda failure: session.error(failure.getErrorMessage()))
+        return link
+
+    def _new_session(self, nick: str) -> Session:
+        """A session with the remembered highlight words and ignore list."""
+        session = Session(nick)
+        session.set_highlights(self.preferences.highlights)
+        for mask in str(self.store.value("ignores", "")).split():
+            try:
+                session.filters.ignore(mask)
+            except FilterError:
+                break  # a hand-edited settings file with too many masks: keep what fits
+        session.subscribe(self._remember_ignores)
+        return session
+
+    def _remember_ignores(self, event: Event) -> None:
+        """The ignore list is one for all servers, remembered across restarts."""
+        if isinstance(event, IgnoreListChanged):
+            self.store.setValue("ignores", " ".join(event.masks))
+            self.store.sync()
+            for link in [self.link, *(other for other, _ in self.others)]:
+                if link is not None and link.session.filters.ignores != event.masks:
+                    link.session.filters.ignores = list(event.masks)
+
+    def remember_preferences(self, preferences: Preferences) -> None:
+        """New preferences: saved, and the theme applied application-wide."""
+        theme_changed = preferences.theme != self.preferences.theme
+        self.preferences = preferences
+        save_preferences(self.store, preferences)
+        if theme_changed:
+            apply_theme(preferences.theme)
+
     def _failed(self, failure: Failure) -> None:
+        self._first_channels = None  # the dialog's channel counts from now on
         if failure.check(LinkError):
             error: LinkError = failure.value  # type: ignore[assignment]
             if str(error) == "Cancelled":
@@ -113,8 +199,18 @@ class ChatApp:
         if self.window is not None:
             self.window.closing_callback = None
             self.window.close()
+        for link, logger in self.others:
+            link.stop("Leaving")
+            logger.close()
         stopping = self.link.stop("Leaving") if self.link is not None else defer.succeed(None)
+        if self.logger is not None:
+            stopping.addBoth(self._close_logs)
         stopping.addTimeout(QUIT_GRACE_SECONDS, self.reactor)
         stopping.addErrback(lambda failure: log.warn("quit: {f}", f=failure.getErrorMessage()))
         stopping.addBoth(lambda _: self.on_exit() if self.on_exit is not None else None)
         return stopping
+
+    def _close_logs(self, result: Any) -> Any:
+        if self.logger is not None:
+            self.logger.close()
+        return result

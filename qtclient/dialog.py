@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PyQt6.QtCore import QSettings, pyqtSignal
+from PyQt6.QtCore import QSettings, Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -17,7 +17,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from twistedchat.server.state import valid_channel_name, valid_nick
+from twistedchat.wire.names import valid_channel_name, valid_nick
 
 DEFAULT_PORT = 1234
 DEFAULT_CHANNEL = "#lobby"
@@ -107,6 +107,7 @@ class ConnectDialog(QDialog):
         self.channel = QLineEdit(initial.channel)
         self.channel.setPlaceholderText("#channel, or empty")
         self.error = QLabel()
+        self.error.setTextFormat(Qt.TextFormat.PlainText)  # reasons may come from the server
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #c0392b")
         self.error.hide()
@@ -129,6 +130,15 @@ class ConnectDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         (self.host if not initial.host else self.nick).setFocus()
+
+    def set_values(self, settings: ConnectSettings) -> None:
+        """Show ``settings`` (the server the client tried by itself, say)."""
+        self.host.setText(settings.host)
+        self.port.setValue(settings.port)
+        self.nick.setText(settings.nick)
+        self.tls.setChecked(settings.tls)
+        self.tls_ca = settings.tls_ca
+        self.channel.setText(settings.channel)
 
     def values(self) -> ConnectSettings:
         return ConnectSettings(

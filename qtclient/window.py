@@ -1,197 +1,118 @@
-"""The main window: a view over a :class:`twistedchat.client.session.Session`.
+"""The main window: a view over a :class:`twistedchat.client.session.Session`, composed of parts.
 
-Left, the conversations with unread and mention counters; in the middle, the topic bar, the
-messages and the input line; right, the member list. Everything shown comes from session events;
+Left, the conversations (:mod:`qtclient.panes`); in the middle, the topic, the messages
+(:mod:`qtclient.messages`), the lines waiting for the server, the search bar and the input line
+(:mod:`qtclient.inputline`); right, the members. Everything shown comes from session events;
 everything typed goes to :meth:`SessionLink.send_input`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from PyQt6.QtCore import QEvent, Qt, QTimer
-from PyQt6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDesktopServices,
-    QFont,
-    QKeyEvent,
-    QKeySequence,
-    QTextBlockFormat,
-    QTextCharFormat,
-    QTextCursor,
-)
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtGui import QCloseEvent, QDesktopServices
 from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTextBrowser,
-    QVBoxLayout,
-    QWidget,
 )
 
+from qtclient import keys
+from qtclient.actions import WindowActions
+from qtclient.centre import CentreParts
+from qtclient.channel_list import ChannelListWindow
+from qtclient.inputline import InputLine
+from qtclient.look import WindowLook
+from qtclient.messages import MessageView
+from qtclient.networks import Network, WindowNetworks
 from qtclient.notify import Notifier
+from qtclient.panes import ConversationList, MemberPane, column
+from qtclient.preferences import Preferences
 from qtclient.render import line_html
-from twistedchat.client.input_aids import InputHistory, NickCompleter
+from qtclient.search import SearchBar
+from qtclient.theme import colours_for
 from twistedchat.client.link import SessionLink
 from twistedchat.client.session import (
-    SERVER,
     Activated,
     Attention,
+    ChannelListChanged,
     Conversation,
+    ConversationCleared,
     ConversationClosed,
     ConversationOpened,
     ConversationRenamed,
     CountersChanged,
     Event,
+    HistoryRestored,
+    Line,
     LineAdded,
     MembersChanged,
     NickChanged,
+    PendingChanged,
     QuitRequested,
     ServerInfoChanged,
     Session,
     StatusChanged,
     TopicChanged,
 )
-from twistedchat.server.state import casefold
 
-KEY = Qt.ItemDataRole.UserRole
-LINE_FORMAT = QTextBlockFormat()
-LINE_FORMAT.setLineHeight(125, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
-STYLE = """
-QListWidget { border: none; background: #f4f6f7; }
-QListWidget::item { padding: 4px 8px; }
-QListWidget::item:selected { background: #d6eaf8; color: black; }
-QTextBrowser { border: none; background: white; }
-QLineEdit#topic { border: none; border-bottom: 1px solid #d5d8dc; padding: 7px 8px;
-                  background: white; font-weight: bold; }
-QLabel#heading { color: #7f8c8d; padding: 6px 8px 2px 8px; background: #f4f6f7; }
-"""
+#: Most lines added to the views in one event-loop turn: a huge burst is shown over a few turns,
+#: so the window never stops answering for long.
+FLUSH_CHUNK = 200
 
 
-def column(*parts: QWidget | QHBoxLayout, spacing: int = 0, bottom: int = 0) -> QWidget:
-    """A widget stacking ``parts`` top to bottom; the second one takes the spare height."""
-    holder = QWidget()
-    layout = QVBoxLayout(holder)
-    layout.setContentsMargins(0, 0, 0, bottom)
-    layout.setSpacing(spacing)
-    for index, part in enumerate(parts):
-        if isinstance(part, QHBoxLayout):
-            layout.addLayout(part)
-        else:
-            layout.addWidget(part, 1 if index == 1 else 0)
-    return holder
+class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWindow):
+    """The chat window: one or more networks' sessions, their conversations grouped in the list."""
 
-
-class InputLine(QLineEdit):
-    """The line you type in: Up/Down recall what you sent, Tab completes nicks."""
-
-    def __init__(self, nicks: Callable[[], list[str]]) -> None:
+    def __init__(self, session: Session, link: SessionLink, notifier: Notifier | None = None,
+                 preferences: Preferences | None = None,
+                 on_preferences: Callable[[Preferences], None] | None = None,
+                 logger: Any = None) -> None:
         super().__init__()
-        self.history = InputHistory()
-        self.completer_ = NickCompleter()
-        self._nicks = nicks
-        self.setPlaceholderText("Type a message, or /help")
-
-    def event(self, event: QEvent) -> bool:
-        # Tab would move the focus before keyPressEvent sees it.
-        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
-            if event.key() == Qt.Key.Key_Tab:
-                text, cursor = self.completer_.complete(self.text(), self.cursorPosition(),
-                                                        self._nicks())
-                self.setText(text)
-                self.setCursorPosition(cursor)
-                return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        key = event.key()
-        if key == Qt.Key.Key_Up:
-            self.setText(self.history.previous(self.text()))
-        elif key == Qt.Key.Key_Down:
-            self.setText(self.history.next())
-        else:
-            self.completer_.reset()
-            super().keyPressEvent(event)
-
-    def take(self) -> str:
-        """The typed line, remembered in the history and cleared from the field."""
-        text = self.text()
-        self.history.add(text)
-        self.clear()
-        return text
-
-
-class MessageView(QTextBrowser):
-    """One conversation's lines, capped at the session's scrollback."""
-
-    def __init__(self, scrollback: int) -> None:
-        super().__init__()
-        self.setOpenLinks(False)  # a click opens the browser; the view itself never navigates
-        self.anchorClicked.connect(lambda url: QDesktopServices.openUrl(url))
-        self.document().setMaximumBlockCount(scrollback)
-        self.document().setDocumentMargin(8)
-
-    def append_lines(self, fragments: list[str]) -> None:
-        """Add lines at the end in one edit; keep following the end if the user was there."""
-        bar = self.verticalScrollBar()
-        at_end = bar.value() >= bar.maximum() - 4
-        cursor = QTextCursor(self.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.beginEditBlock()
-        first = self.document().isEmpty()
-        for fragment in fragments:
-            if not first:
-                cursor.insertBlock(LINE_FORMAT, QTextCharFormat())
-            cursor.insertHtml(fragment)
-            if first:
-                cursor.setBlockFormat(LINE_FORMAT)
-                first = False
-        cursor.endEditBlock()
-        if at_end:
-            bar.setValue(bar.maximum())
-
-
-class MainWindow(QMainWindow):
-    """The chat window for one session."""
-
-    def __init__(self, session: Session, link: SessionLink,
-                 notifier: Notifier | None = None) -> None:
-        super().__init__()
-        self.session = session
-        self.link = link
+        self.networks: list[Network] = []
+        self._network_of: dict[int, Network] = {}
         self.notifier = notifier or Notifier(self)
+        self.preferences = preferences or Preferences()
+        self.on_preferences = on_preferences
+        self.open_servers: Callable[[], Any] | None = None
         self.closing_callback: Callable[[], None] | None = None
         self.views: dict[int, MessageView] = {}
-        self._pending: dict[int, list[str]] = {}
+        self.colours = colours_for(self.palette())
+        self.channel_list: ChannelListWindow | None = None
+        self.paste_box: Any = None
+        self._pending: dict[int, list[Line]] = {}
         self._members_dirty: set[int] = set()
         self._flush_scheduled = False
+        self._restyling = False
         self.resize(1000, 640)
 
-        self.conversations = QListWidget()
-        self.conversations.setMinimumWidth(140)
+        self.conversations = ConversationList(self.run, self.toggle_mute)
         self.conversations.currentItemChanged.connect(self._conversation_selected)
-        self.setStyleSheet(STYLE)
-        self.topic = QLineEdit()
+        self.topic = QLabel()
         self.topic.setObjectName("topic")
-        self.topic.setReadOnly(True)
-        self.topic.setPlaceholderText("No topic")
+        self.topic.setWordWrap(True)
+        self.topic.setTextFormat(Qt.TextFormat.RichText)
+        self.topic.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.topic.linkActivated.connect(lambda url: QDesktopServices.openUrl(url))
         self.stack = QStackedWidget()
-        self.members = QListWidget()
-        self.members.setMinimumWidth(120)
-        self.members.itemDoubleClicked.connect(self._member_double_clicked)
-        self.member_count = QLabel()
-        self.member_count.setObjectName("heading")
-        self.input = InputLine(self._completion_nicks)
+        self.pending = QLabel()
+        self.pending.setObjectName("pending")
+        self.pending.hide()
+        self.member_pane = MemberPane(self.run, self.open_query)
+        self.members = self.member_pane.list
+        self.member_count = self.member_pane.heading
+        self.input = InputLine(self._completion_nicks, self._completion_channels)
         self.input.returnPressed.connect(self.send)
+        self.input.paste_requested.connect(self.ask_paste)
+        self.input.page_requested.connect(self._page)
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
+        self.search = SearchBar(self.current_view)
 
         heading = QLabel("Conversations")
         heading.setObjectName("heading")
@@ -199,43 +120,45 @@ class MainWindow(QMainWindow):
         row.setContentsMargins(6, 0, 6, 0)
         row.addWidget(self.input, 1)
         row.addWidget(self.send_button)
-        left = column(heading, self.conversations)
-        centre = column(self.topic, self.stack, row, spacing=4, bottom=6)
-        right = column(self.member_count, self.members)
         splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(centre)
-        splitter.addWidget(right)
+        self.splitter = splitter
+        splitter.addWidget(column(heading, self.conversations))
+        splitter.addWidget(column(self.topic, self.stack, self.pending, self.search, row,
+                                  spacing=4, bottom=6))
+        splitter.addWidget(self.member_pane)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([170, 680, 150])
         self.setCentralWidget(splitter)
-        self._make_menu()
+        keys.install(self)
         self.status_label = QLabel(session.status)
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # reasons come from servers
         self.statusBar().addWidget(self.status_label, 1)
-
-        for conversation in list(session.conversations.values()):
-            self._add_conversation(conversation)
-            self._queue_lines(conversation, [line_html(line) for line in conversation.lines])
-        session.subscribe(self.on_event)
+        self.add_network(session, link, logger)
+        self.apply_preferences(self.preferences)
         self._select(session.server)
         self._flush()
         self.input.setFocus()
 
     # -- session events ------------------------------------------------------------------------
 
-    def on_event(self, event: Event) -> None:
+    def on_event(self, event: Event, network: Network | None = None) -> None:
+        network = network or self.networks[0]
+        session = network.session
         if isinstance(event, LineAdded):
-            self._queue_lines(event.conversation, [line_html(event.line)])
+            self._line_added(event)
         elif isinstance(event, Activated):
-            self._select(event.conversation)
+            if network is self.network():  # another network's activity never moves the view
+                self._select(event.conversation)
         elif isinstance(event, ConversationOpened):
-            self._add_conversation(event.conversation)
+            self._add_conversation(event.conversation, network)
         elif isinstance(event, ConversationClosed):
             self._remove_conversation(event.conversation)
         elif isinstance(event, ConversationRenamed):
-            self._rename_conversation(event.conversation, event.old_name)
+            self.redraw(event.conversation)
+        elif isinstance(event, (ConversationCleared, HistoryRestored)):
+            self.redraw(event.conversation)
         elif isinstance(event, MembersChanged):
-            self._members_dirty.add(id(event.conversation))
+            self._members_dirty.add(id(event.conversation))  # drawn once per turn
             self._schedule_flush()
         elif isinstance(event, CountersChanged):
             self._update_item(event.conversation)
@@ -243,24 +166,44 @@ class MainWindow(QMainWindow):
             if event.conversation is self.current():
                 self._show_topic(event.conversation)
         elif isinstance(event, ServerInfoChanged):
-            self._update_item(self.session.server)
+            self._update_item(session.server)
             current = self.current()
             if current is not None:
                 self._show_topic(current)
+            self._update_title()
         elif isinstance(event, StatusChanged):
-            self.status_label.setText(event.text)
-            self.status_label.setStyleSheet("" if event.connected else "color: #c0392b")
+            if network is self.network():
+                self._show_status(session)
             self._update_title()
         elif isinstance(event, NickChanged):
             self._update_title()
+        elif isinstance(event, PendingChanged):
+            if event.conversation is self.current():
+                self._show_pending(event.conversation)
+        elif isinstance(event, ChannelListChanged):
+            self._show_channel_list(session, event.done)
         elif isinstance(event, Attention):
             self._attention(event)
         elif isinstance(event, QuitRequested):
-            self.close()  # the link has sent QUIT with the user's reason
+            if len(self.networks) == 1:
+                self.close()  # the link has sent QUIT with the user's reason
+            else:
+                self.remove_network(network)
 
-    def _queue_lines(self, conversation: Conversation, fragments: list[str]) -> None:
-        """Lines are added once per event-loop turn, so a burst costs one layout, not thousands."""
-        self._pending.setdefault(id(conversation), []).extend(fragments)
+    def _render(self, line: Line) -> str:
+        return line_html(line, self.colours, self.preferences.time_format)
+
+    def _line_added(self, event: LineAdded) -> None:
+        view = self.views.get(id(event.conversation))
+        if view is not None and event.line is event.conversation.first_unread:
+            self.flush()  # the marker goes right before this line
+            view.mark_new_lines()
+        self._queue_lines(event.conversation, [event.line])
+
+    def _queue_lines(self, conversation: Conversation, lines: list[Line]) -> None:
+        """Lines are drawn once per event-loop turn (rendered then too), so a burst costs a few
+        layouts, not thousands, and taking lines in stays cheap."""
+        self._pending.setdefault(id(conversation), []).extend(lines)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -268,184 +211,121 @@ class MainWindow(QMainWindow):
             self._flush_scheduled = True
             QTimer.singleShot(0, self._flush)
 
-    def _flush(self) -> None:
+    def _flush(self, budget: int | None = None) -> None:
+        """Show queued lines, at most ``budget`` of them (the rest wait for the next turn)."""
         self._flush_scheduled = False
+        budget = FLUSH_CHUNK if budget is None else budget
         pending, self._pending = self._pending, {}
-        for key, fragments in pending.items():
+        for key, lines in pending.items():
             view = self.views.get(key)
-            if view is not None and fragments:
-                view.append_lines(fragments[-self.session.scrollback:])
+            lines = lines[-view.document().maximumBlockCount():] if view else []
+            if budget < len(lines):
+                self._pending[key] = lines[budget:]
+                lines = lines[:budget]
+            budget -= len(lines)
+            if view is not None and lines:
+                view.append_lines([self._render(line) for line in lines])
+        if self._pending:
+            self._schedule_flush()
         dirty, self._members_dirty = self._members_dirty, set()
+        for key in dirty:
+            conversation = self.conversations.conversation_of_key(key)
+            if conversation is not None:
+                self._update_item(conversation)  # joined or left
         current = self.current()
         if current is not None and id(current) in dirty:
-            self._show_members(current)
+            self.member_pane.show_members(current, self.session.prefixes)
+            self._show_topic(current)
+        for network in self.networks:
+            if network.logger is not None:
+                network.logger.flush()
 
     def flush(self) -> None:
         """Show everything queued now (tests and benchmarks call this)."""
-        self._flush()
+        self._flush(budget=sum(map(len, self._pending.values())))
+
+    def redraw(self, conversation: Conversation) -> None:
+        """Draw a conversation's view again from the model (merged, cleared, restored, restyled)."""
+        view = self.views.get(id(conversation))
+        if view is None:
+            return
+        self._pending.pop(id(conversation), None)
+        lines = list(conversation.lines)
+        marker = next((i for i, line in enumerate(lines) if line is conversation.first_unread),
+                      None)
+        view.redraw([self._render(line) for line in lines], marker)
+        self._update_item(conversation)
+        self._update_title()
 
     # -- conversations -------------------------------------------------------------------------
 
     def current(self) -> Conversation | None:
-        item = self.conversations.currentItem()
-        return self._conversation_of(item) if item is not None else None
+        return self.conversations.conversation_of(self.conversations.currentItem())
 
-    def _conversation_of(self, item: QListWidgetItem) -> Conversation | None:
-        return self.session.find(item.data(KEY))
+    def current_view(self) -> MessageView | None:
+        current = self.current()
+        return self.views.get(id(current)) if current is not None else None
 
-    def _item(self, conversation: Conversation) -> QListWidgetItem | None:
-        for row in range(self.conversations.count()):
-            item = self.conversations.item(row)
-            if item is not None and item.data(KEY) == casefold(conversation.name):
-                return item
-        return None
+    def _conversation_of(self, item: Any) -> Conversation | None:
+        return self.conversations.conversation_of(item)
 
-    def _add_conversation(self, conversation: Conversation) -> None:
+    def _item(self, conversation: Conversation) -> Any:
+        return self.conversations.item_of(conversation)
+
+    def _add_conversation(self, conversation: Conversation, network: Network) -> None:
+        self._network_of[id(conversation)] = network
         if id(conversation) not in self.views:
-            view = MessageView(self.session.scrollback)
+            view = MessageView(network.session.scrollback, self._type_into_input)
+            view.set_indent_sample(self._time_sample())
+            view.marker_colour = self.colours.error
             self.views[id(conversation)] = view
             self.stack.addWidget(view)
-        item = QListWidgetItem()
-        item.setData(KEY, casefold(conversation.name))
-        self.conversations.addItem(item)
+            self._queue_lines(conversation, list(conversation.lines))
+        self.conversations.add(conversation, id(network))
         self._update_item(conversation)
-        if conversation is self.session.active:
+        if conversation is network.session.active:
             self._select(conversation)
 
     def _remove_conversation(self, conversation: Conversation) -> None:
-        item = self._item(conversation)
-        if item is not None:
-            self.conversations.takeItem(self.conversations.row(item))
+        self.conversations.remove(conversation)
+        self._network_of.pop(id(conversation), None)
         view = self.views.pop(id(conversation), None)
         if view is not None:
             self.stack.removeWidget(view)
             view.deleteLater()
 
-    def _rename_conversation(self, conversation: Conversation, old_name: str) -> None:
-        for row in range(self.conversations.count()):
-            item = self.conversations.item(row)
-            if item is not None and item.data(KEY) == casefold(old_name):
-                item.setData(KEY, casefold(conversation.name))
-        view = self.views.get(id(conversation))
-        if view is not None:  # it may have taken in the lines of a conversation it merged with
-            view.clear()
-            self._pending.pop(id(conversation), None)
-            self._queue_lines(conversation, [line_html(line) for line in conversation.lines])
-        self._update_item(conversation)
-        self._update_title()
-
-    def _label(self, conversation: Conversation) -> str:
-        name = (self.session.network or self.link.address) if conversation.is_server \
-            else conversation.name
-        if conversation.mentions:
-            return f"{name}  ({conversation.unread}, @{conversation.mentions})"
-        if conversation.unread:
-            return f"{name}  ({conversation.unread})"
-        return name
+    def display_name(self, conversation: Conversation) -> str:
+        """The server conversation is called after its network (or address), never ``*server*``."""
+        if conversation.is_server:
+            network = self.network(conversation)
+            return network.session.network or network.link.address
+        return conversation.name
 
     def _update_item(self, conversation: Conversation) -> None:
-        item = self._item(conversation)
-        if item is None:
-            return
-        item.setText(self._label(conversation))
-        font = QFont(item.font())
-        font.setBold(bool(conversation.unread))
-        item.setFont(font)
-        item.setForeground(Qt.GlobalColor.darkRed if conversation.mentions
-                           else self.palette().text().color())
+        self.conversations.show_state(conversation, self.display_name(conversation))
 
     def _select(self, conversation: Conversation) -> None:
         item = self._item(conversation)
         if item is not None and self.conversations.currentItem() is not item:
             self.conversations.setCurrentItem(item)
 
-    def _make_menu(self) -> None:
-        """The Chat menu; its shortcuts work from anywhere in the window."""
-        menu = self.menuBar().addMenu("&Chat")
-        actions = [
-            ("&Join a channel…", "Ctrl+J", lambda: self._prefill("/join #")),
-            ("&Close conversation", "Ctrl+W", lambda: self._run("/close")),
-            ("&Next conversation", "Ctrl+PgDown", lambda: self._step(1)),
-            ("&Previous conversation", "Ctrl+PgUp", lambda: self._step(-1)),
-            ("&Quit", "Ctrl+Q", self.close),
-        ]
-        for text, keys, slot in actions:
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(keys))
-            action.triggered.connect(slot)
-            menu.addAction(action)
-
-    def _prefill(self, text: str) -> None:
-        self.input.setText(text)
-        self.input.setFocus()
-
-    def _run(self, command: str) -> None:
-        self.link.send_input(command, self.current())
-
-    def _step(self, delta: int) -> None:
-        count = self.conversations.count()
-        if count:
-            row = (self.conversations.currentRow() + delta) % count
-            self.conversations.setCurrentRow(row)
-
-    def show_conversation(self, name: str) -> None:
-        conversation = self.session.find(name)
-        if conversation is not None:
-            self._select(conversation)
-
-    def _conversation_selected(self, item: QListWidgetItem | None, _previous: object) -> None:
-        conversation = self._conversation_of(item) if item is not None else None
+    def _conversation_selected(self, item: Any, _previous: object) -> None:
+        conversation = self._conversation_of(item)
         if conversation is None:
             return
-        self.session.activate(conversation)
+        shown = self.network(conversation)
+        for network in self.networks:
+            if network is not shown and network.session.in_view:
+                network.session.look_away()
+        shown.session.activate(conversation)
         self.stack.setCurrentWidget(self.views[id(conversation)])
+        self._show_status(self.network(conversation).session)
         self._show_topic(conversation)
-        self._show_members(conversation)
+        self.member_pane.show_members(conversation, self.session.prefixes)
+        self._show_pending(conversation)
         self._update_item(conversation)
         self._update_title()
         self.input.setFocus()
-
-    def _show_topic(self, conversation: Conversation) -> None:
-        if conversation.is_channel:
-            self.topic.setText(conversation.topic)
-            self.topic.setPlaceholderText("No topic (set one with /topic)")
-        elif conversation.is_query:
-            self.topic.setText(f"Private conversation with {conversation.name}")
-        else:
-            self.topic.setText(f"{self.session.network or 'Server'} at {self.link.address}")
-        self.topic.setCursorPosition(0)
-        self.topic.setToolTip(self.topic.text())
-
-    def _show_members(self, conversation: Conversation) -> None:
-        self.members.clear()
-        members = conversation.sorted_members(self.session.prefixes)
-        for member in members:
-            item = QListWidgetItem(member.prefix[:1] + member.nick)
-            item.setData(KEY, member.nick)
-            self.members.addItem(item)
-        visible = conversation.is_channel
-        self.members.setVisible(visible)
-        self.member_count.setVisible(visible)
-        self.member_count.setText(f"{len(members)} members" if visible else "")
-
-    def _update_title(self) -> None:
-        current = self.current()
-        place = current.name if current is not None and not current.is_server else SERVER
-        self.setWindowTitle(f"{place} — {self.session.nick} — twistedchat")
-
-    def _member_double_clicked(self, item: QListWidgetItem) -> None:
-        nick = item.data(KEY)
-        self.session.activate(self.session.open(nick))
-        self.show_conversation(nick)
-
-    def _completion_nicks(self) -> list[str]:
-        current = self.current()
-        if current is None:
-            return []
-        nicks = [member.nick for member in current.members.values()]
-        if current.is_query:
-            nicks.append(current.name)
-        return [nick for nick in nicks if not self.session.is_me(nick)]
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -454,11 +334,18 @@ class MainWindow(QMainWindow):
         text = self.input.take()
         if text.strip():
             self.link.send_input(text, self.current())
-            active = self.session.active
-            if active is not None and active is not self.current():
-                self._select(active)
+            self._follow_active()
+
+    def _follow_active(self) -> None:
+        if not self.networks:
+            return
+        active = self.session.active
+        if active is not None and active is not self.current():
+            self._select(active)
 
     def _attention(self, event: Attention) -> None:
+        if not self.preferences.notifications:
+            return
         if self.isActiveWindow() and event.conversation is self.current():
             return
         where = event.conversation.name
@@ -468,8 +355,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Closing the window quits the chat (QUIT is sent by whoever handles the callback)."""
-        self.session.unsubscribe(self.on_event)
+        for network in self.networks:
+            if network.handler is not None:
+                network.session.unsubscribe(network.handler)
+                network.handler = None
         if self.closing_callback is not None:
             self.closing_callback()
         event.accept()
-

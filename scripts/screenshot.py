@@ -1,8 +1,9 @@
 """Take docs/screenshot.png: the real client window with a short conversation.
 
 Run under a display, e.g. ``xvfb-run -a .venv/bin/python scripts/screenshot.py docs/screenshot.png``
-(``make screenshot``). It starts the daemon in this process on a free loopback port, opens the
-window as ``alice``, lets three scripted people talk, and saves the window as a PNG.
+(``make screenshot`` takes the light and the dark theme). It starts the daemon in this process on a
+free loopback port, opens the window as ``alice``, lets three scripted people talk, and saves the
+window as a PNG. ``--theme dark`` (or ``light``, ``system``) picks the theme.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 os.environ.setdefault("QT_API", "pyqt6")
 
 
-def main(path: str) -> int:
+def main(path: str, theme: str = "light") -> int:
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
@@ -28,6 +29,7 @@ def main(path: str) -> int:
 
     from qtclient.app import ChatApp
     from qtclient.dialog import ConnectSettings
+    from qtclient.preferences import Preferences, save_preferences
     from twistedchat.client.link import SessionLink
     from twistedchat.client.session import Session
     from twistedchat.server.config import ServerConfig
@@ -35,6 +37,7 @@ def main(path: str) -> int:
 
     result = {"code": 1}
     settings_dir = tempfile.TemporaryDirectory(prefix="twistedchat-screenshot-")
+    os.environ["XDG_DATA_HOME"] = settings_dir.name  # conversation logs stay in the temp dir
 
     def pause(seconds: float = 0.15) -> defer.Deferred[None]:
         return task.deferLater(reactor, seconds, lambda: None)
@@ -48,6 +51,7 @@ def main(path: str) -> int:
         # /dev/null, which it would turn into a regular file).
         store = QSettings(os.path.join(settings_dir.name, "client.ini"),
                           QSettings.Format.IniFormat)
+        save_preferences(store, Preferences(theme=theme))
         alice = ChatApp(reactor, ConnectSettings("127.0.0.1", port, "alice"), store,
                         connect_now=True)
         await alice.connect(alice.initial)
@@ -73,10 +77,11 @@ def main(path: str) -> int:
             ("carol", "morning! has anyone tried the new release yet?"),
             ("alice", "yes, the notes are at https://twisted.org/news"),
             ("bob", "/me waves at carol"),
-            ("dave", "/quit see you tomorrow"),
             ("carol", "alice: thanks, that helped"),
+            ("dave", "\x02release\x02 is \x0303green\x03 on all \x1dfour\x1d builds"),
             ("bob", "/nick bobby"),
             ("bobby", "/msg alice lunch at noon?"),
+            ("dave", "/quit see you tomorrow"),
         ]:
             if nick == "alice":
                 window.link.send_input(text, alice.session.find("#lobby"))
@@ -112,7 +117,10 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: screenshot.py OUTPUT.png", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Save a screenshot of the client window.")
+    parser.add_argument("output", help="the PNG to write")
+    parser.add_argument("--theme", choices=("light", "dark", "system"), default="light")
+    options = parser.parse_args()
+    sys.exit(main(options.output, options.theme))

@@ -134,9 +134,9 @@ def test_raw_sends_the_line_as_typed():
 
 
 def test_unknown_command_goes_to_the_server_upper_cased():
-    command = parse_input("/kick #c bob :be nice", "#c")
+    command = parse_input("/knock #c please", "#c")
     assert command.name == "raw"
-    assert command.line == "KICK #c bob :be nice"
+    assert command.line == "KNOCK #c please"
     assert parse_input("/mode", None).line == "MODE"
     with pytest.raises(CommandError, match="Type a command after /"):
         parse_input("/ hello", "#c")

@@ -114,3 +114,16 @@ def test_completion_in_mid_line_reuses_the_space_after_the_word():
     assert completer.complete(text, cursor, ["alice", "alex"]) == ("hi alice how", 9)
     completer.reset()
     assert completer.complete("al how", 2, ["alice"]) == ("alice: how", 7)
+
+
+def test_tab_completes_channels_after_a_hash_and_commands_at_the_start():
+    completer = NickCompleter()
+    assert completer.complete("/jo", 3, ["jo"], ["#lobby"], ["join", "j", "nick"]) == (
+        "/join ", 6)
+    completer.reset()
+    assert completer.complete("see #lo", 7, ["lola"], ["#lobby", "#Loft"]) == (
+        "see #lobby ", 11)
+    assert completer.complete("see #lobby ", 11, ["lola"], ["#lobby", "#Loft"]) == (
+        "see #Loft ", 10)
+    completer.reset()
+    assert completer.complete("x /jo", 5, [], [], ["join"]) == ("x /jo", 5)  # not at the start

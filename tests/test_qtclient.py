@@ -21,6 +21,13 @@ from twistedchat.server.config import ServerConfig
 FAST_RETRY = {"initial_delay": 0.1, "max_delay": 0.5}
 
 
+@pytest.fixture(autouse=True)
+def data_home(tmp_path, monkeypatch):
+    """Conversation logs go to a temp XDG data directory, never the user's."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
 @pytest.fixture
 def store(tmp_path):
     return QSettings(str(tmp_path / "client.ini"), QSettings.Format.IniFormat)
@@ -35,13 +42,13 @@ class Apps:
         self.apps: list[ChatApp] = []
 
     def make(self, nick: str = "", *, channel: str = "#lobby", connect_now: bool = True,
-             port: int | None = None, password: str = "") -> ChatApp:
+             port: int | None = None, password: str = "", **options) -> ChatApp:
         from twisted.internet import reactor
 
         settings = ConnectSettings(host=self.server.host, port=port or self.server.port,
                                    nick=nick, channel=channel, password=password)
         app = ChatApp(reactor, settings, self.store, connect_now=connect_now,
-                      link_options=FAST_RETRY)
+                      link_options={**FAST_RETRY, **options})
         self.apps.append(app)
         app.start()
         return app
@@ -126,8 +133,8 @@ async def test_nick_change_and_quit_are_seen(apps, qtbot):
     await wait_until(lambda: "bob is now known as robert" in apps.text(alice, "#lobby"),
                      "alice sees the nick change")
     assert apps.members(alice, "#lobby") == ["@alice", "robert"]
+    await wait_until(lambda: bob.session.nick == "robert", "bob's client took the new nick too")
     assert "robert" in bob.window.windowTitle()
-    assert bob.session.nick == "robert"
 
     bob.window.close()  # closing the window quits
     await wait_until(lambda: "robert quit (Quit: Leaving)" in apps.text(alice, "#lobby"),

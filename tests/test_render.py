@@ -126,9 +126,10 @@ def test_message_containing_script_is_escaped_in_the_line():
     assert "&lt;&lt;img src=x&gt;&gt;" in html
 
 
-def test_links_in_a_line_and_formatting_stripped_first():
+def test_links_in_a_line_and_formatting_drawn():
     html = line_html(line(text="\x02see\x02 https://example.org."))
-    assert 'see <a href="https://example.org">https://example.org</a>.' in html
+    assert ('<span style="font-weight:bold">see</span> '
+            '<a href="https://example.org">https://example.org</a>.') in html
     assert "\x02" not in html
 
 
@@ -164,3 +165,58 @@ def test_a_link_keeps_its_own_closing_parenthesis_but_not_the_sentence_one():
     html = linkify("see https://en.wikipedia.org/wiki/Foo_(bar). and (https://x.org/a)")
     assert '<a href="https://en.wikipedia.org/wiki/Foo_(bar)">' in html
     assert '<a href="https://x.org/a">https://x.org/a</a>)' in html
+
+
+def test_mirc_styles_are_drawn_with_escaped_text_and_links_inside():
+    from qtclient.render import formatted
+
+    html = formatted("\x02\x1d\x1f\x1e<b>\x0f \x0304,01red https://x.org\x03 \x16rev\x16 \x11m")
+    assert ('<span style="font-weight:bold;font-style:italic;'
+            'text-decoration:underline line-through">&lt;b&gt;</span>') in html
+    assert ('<span style="color:#ff0000;background-color:#000000">red '
+            '<a href="https://x.org">https://x.org</a></span>') in html
+    assert '<span style="color:#ffffff;background-color:#000000">rev</span>' in html
+    assert '<span style="font-family:monospace">m</span>' in html
+    assert formatted("plain & simple") == "plain &amp; simple"
+
+
+def test_dark_colours_differ_and_the_time_format_is_used():
+    from qtclient.render import DARK
+
+    html = line_html(line(text="hi"), DARK, "%H:%M:%S")
+    assert "12:05:00" in html and DARK.time in html and nick_colour("bob", DARK) in html
+
+
+def test_mirc_colours_without_a_background_stay_readable_on_either_theme():
+    from qtclient.render import DARK, LIGHT, formatted
+
+    assert formatted("\x0300white", LIGHT) == '<span style="color:#5d6d7e">white</span>'
+    assert formatted("\x0302navy", DARK) == '<span style="color:#7f9fff">navy</span>'
+    assert formatted("\x0300,01white on black", LIGHT) == (
+        '<span style="color:#ffffff;background-color:#000000">white on black</span>')
+
+
+def _luminance(colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_line_colour_is_readable_on_its_background(theme):
+    """WCAG contrast: 4.5 for nicks, errors, links and mIRC colours; 3 for quiet times and events."""
+    from qtclient.render import DARK, LIGHT
+
+    colours, base = (LIGHT, "#ffffff") if theme == "light" else (DARK, "#1b1e20")
+    for colour in (*colours.nicks, *colours.mirc, colours.error, colours.link):
+        assert _contrast(colour, base) >= 4.5, colour
+    for colour in (colours.time, colours.event):
+        assert _contrast(colour, base) >= 3, colour

@@ -22,13 +22,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None,
                     reason="xvfb-run is missing: make system-deps installs Debian's xvfb")
-def test_screenshot_of_the_real_window_under_xvfb(tmp_path):
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_screenshot_of_the_real_window_under_xvfb(tmp_path, theme):
     shot = tmp_path / "shot.png"
-    env = checkout_env(QT_API="pyqt6")
+    home = tmp_path / "home"
+    env = checkout_env(QT_API="pyqt6", HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
     env.pop("QT_QPA_PLATFORM", None)  # the real xcb plugin, not offscreen
+    env.pop("XDG_DATA_HOME", None)
     done = subprocess.run(
         ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable,
-         str(REPO / "scripts" / "screenshot.py"), str(shot)],
+         str(REPO / "scripts" / "screenshot.py"), "--theme", theme, str(shot)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -37,5 +40,10 @@ def test_screenshot_of_the_real_window_under_xvfb(tmp_path):
     # a conversation was drawn: many distinct colours (nicks, links, highlight), not a blank frame
     colours = {image.pixel(x, y) for x in range(0, 980, 7) for y in range(0, 560, 5)}
     assert len(colours) > 20
+    # the message area's background follows the theme
+    background = image.pixelColor(600, 450).lightness()
+    assert background < 80 if theme == "dark" else background > 200
+    # the script's conversation logs stay in its own temp dir, never the user's
+    assert not (home / ".local" / "share" / "twistedchat").exists()
     # the script's throwaway settings never touch /dev/null (QSettings replaces its file on save)
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

@@ -392,6 +392,7 @@ def test_member_mode_adds_and_removes_prefix_in_rank_order(session, events):
 def test_members_follow_the_servers_prefixes(session):
     session.prefixes = "~@%+"
     channel = session.open("#c")
+    channel.joined = True
     session.on_names("#c", [("%", "half"), ("~", "owner"), ("", "plain"), ("@", "op")])
     assert [m.nick for m in channel.sorted_members("~@%+")] == ["owner", "op", "half", "plain"]
     for symbol in "+~":

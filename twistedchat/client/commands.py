@@ -24,6 +24,21 @@ USAGE = {
     "whois": "/whois nick",
     "close": "/close   (leave the channel, or close the private conversation)",
     "quit": "/quit [reason]",
+    "names": "/names [#channel]",
+    "kick": "/kick [#channel] nick [reason]",
+    "ban": "/ban [#channel] nick-or-mask",
+    "mode": "/mode [#channel-or-nick] [changes]",
+    "op": "/op nick [nick...]",
+    "deop": "/deop nick [nick...]",
+    "voice": "/voice nick [nick...]",
+    "devoice": "/devoice nick [nick...]",
+    "invite": "/invite nick [#channel]",
+    "list": "/list [mask]   (opens the channel list)",
+    "ctcp": "/ctcp nick REQUEST   (VERSION, PING, TIME...)",
+    "ignore": "/ignore [nick-or-mask]   (alone: the ignore list)",
+    "unignore": "/unignore nick-or-mask",
+    "clear": "/clear   (empty this conversation's view)",
+    "reconnect": "/reconnect",
     "raw": "/raw LINE   (any protocol line, e.g. /raw MODE #lobby +m)",
     "help": "/help",
 }
@@ -31,6 +46,10 @@ ALIASES = {"j": "join", "leave": "part", "m": "msg", "q": "query", "wc": "close"
            "quote": "raw", "exit": "quit", "back": "away", "w": "whois", "action": "me"}
 #: Commands that need a current channel or conversation.
 NEEDS_TARGET = {"say", "me"}
+#: Commands that change a member's prefix: the mode letter and its sign.
+MEMBER_MODES = {"op": "+o", "deop": "-o", "voice": "+v", "devoice": "-v"}
+#: The most nicks one /op (or /voice...) line changes, as servers take at most a few modes a line.
+MAX_MODES = 4
 
 
 class CommandError(ValueError):
@@ -139,6 +158,10 @@ def parse_input(text: str, target: str | None) -> Command | None:
         return Command("close")
     if name == "help":
         return Command("help")
+    if name in _CHANNEL_COMMANDS:
+        return _CHANNEL_COMMANDS[name](name, rest, target)
+    if name in ("ctcp", "ignore", "unignore", "clear", "reconnect"):
+        return _client_command(name, rest)
     if name == "raw":
         if not rest:
             raise _usage("raw")
@@ -146,3 +169,89 @@ def parse_input(text: str, target: str | None) -> Command | None:
     if not word:
         raise CommandError("Type a command after /, or // to send a line starting with /")
     return Command("raw", (text[1:],), _clean(word.upper() + (" " + rest if rest else "")))
+
+
+def _current_channel(name: str, target: str | None) -> str:
+    if target is None or not is_channel_name(target):
+        raise CommandError(f"/{name} needs a channel: {USAGE[name]}")
+    return target
+
+
+def _names(name: str, rest: str, target: str | None) -> Command:
+    channel = rest.split()[0] if rest else _current_channel(name, target)
+    return Command("names", (channel,), _clean(f"NAMES {channel}"))
+
+
+def _kick(name: str, rest: str, target: str | None) -> Command:
+    channel, words = _channel_and_text(name, rest, target)
+    nick, reason = _first_word(words.strip())
+    if not nick:
+        raise _usage(name)
+    reason = reason.strip().removeprefix(":")
+    line = f"KICK {channel} {nick}" + (f" :{reason}" if reason else "")
+    return Command("kick", (channel, nick), _clean(line))
+
+
+def _ban(name: str, rest: str, target: str | None) -> Command:
+    channel, words = _channel_and_text(name, rest, target)
+    mask = words.strip()
+    if not mask or _SPACE_RE.search(mask):
+        raise _usage(name)
+    if not any(c in mask for c in "!@*"):
+        mask += "!*@*"
+    return Command("ban", (channel, mask), _clean(f"MODE {channel} +b {mask}"))
+
+
+def _mode(name: str, rest: str, target: str | None) -> Command:
+    first, _ = _first_word(rest)
+    if first and not first.startswith(("+", "-")):
+        return Command("raw", (rest,), _clean(f"MODE {rest}"))  # a named channel or nick
+    where = target if target is not None else ""
+    if not where:
+        if rest:
+            raise _usage(name)
+        return Command("raw", (), "MODE")  # the server answers with its usage
+    return Command("raw", (rest,), _clean(f"MODE {where} {rest}".rstrip()))
+
+
+def _member_mode(name: str, rest: str, target: str | None) -> Command:
+    channel = _current_channel(name, target)
+    nicks = rest.split()
+    if not nicks or len(nicks) > MAX_MODES:
+        raise CommandError(f"Usage: {USAGE[name]} (at most {MAX_MODES})")
+    sign, letter = MEMBER_MODES[name]
+    line = f"MODE {channel} {sign}{letter * len(nicks)} {' '.join(nicks)}"
+    return Command(name, (channel, *nicks), _clean(line))
+
+
+def _invite(name: str, rest: str, target: str | None) -> Command:
+    words = rest.split()
+    if not words or len(words) > 2:
+        raise _usage(name)
+    channel = words[1] if len(words) == 2 else _current_channel(name, target)
+    return Command("invite", (words[0], channel), _clean(f"INVITE {words[0]} {channel}"))
+
+
+def _list(name: str, rest: str, target: str | None) -> Command:
+    return Command("list", (rest,), _clean("LIST" + (f" {rest}" if rest else "")))
+
+
+_CHANNEL_COMMANDS = {"names": _names, "kick": _kick, "ban": _ban, "mode": _mode,
+                     "op": _member_mode, "deop": _member_mode, "voice": _member_mode,
+                     "devoice": _member_mode, "invite": _invite, "list": _list}
+
+
+def _client_command(name: str, rest: str) -> Command:
+    """Commands the client carries out itself (or that need more than one protocol line)."""
+    if name == "ctcp":
+        nick, request = _first_word(rest)
+        if not nick or not request.strip():
+            raise _usage(name)
+        word, args = _first_word(request.strip())
+        payload = word.upper() + (f" {args}" if args else "")
+        return Command("ctcp", (nick, payload), _clean(f"PRIVMSG {nick} :\x01{payload}\x01"))
+    if name == "unignore" and not rest:
+        raise _usage(name)
+    if name in ("ignore", "unignore") and _SPACE_RE.search(rest):
+        raise _usage(name)
+    return Command(name, (rest,) if rest else ())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from twistedchat.server.state import casefold
+from twistedchat.wire.names import casefold
 
 #: Sent lines kept for Up/Down recall.
 HISTORY_SIZE = 200
@@ -59,8 +59,13 @@ class NickCompleter:
     def reset(self) -> None:
         self._last = None
 
-    def complete(self, text: str, cursor: int, nicks: Iterable[str]) -> tuple[str, int]:
-        """(new text, new cursor) after one Tab; unchanged when nothing matches."""
+    def complete(self, text: str, cursor: int, nicks: Iterable[str],
+                 channels: Iterable[str] = (), commands: Iterable[str] = ()) -> tuple[str, int]:
+        """(new text, new cursor) after one Tab; unchanged when nothing matches.
+
+        A word starting with ``#`` completes from ``channels``; ``/`` at the start of the line
+        from ``commands`` (names without the slash); any other word from ``nicks``.
+        """
         if self._last == (text, cursor) and self._matches:
             self._index = (self._index + 1) % len(self._matches)
         else:
@@ -70,7 +75,13 @@ class NickCompleter:
             word = casefold(text[start:cursor])
             if not word:
                 return text, cursor
-            self._matches = sorted({n for n in nicks if casefold(n).startswith(word)},
+            if word.startswith("/") and start == 0:
+                names: Iterable[str] = ("/" + command for command in commands)
+            elif word.startswith(("#", "&")):
+                names = channels
+            else:
+                names = nicks
+            self._matches = sorted({n for n in names if casefold(n).startswith(word)},
                                    key=casefold)
             if not self._matches:
                 self._last = None
@@ -78,7 +89,8 @@ class NickCompleter:
             self._index, self._start = 0, start
         nick = self._matches[self._index]
         tail = text[cursor:]
-        separator = ":" if self._start == 0 else ""
+        addressed = self._start == 0 and not nick.startswith(("/", "#", "&"))
+        separator = ":" if addressed else ""
         if tail.startswith(" "):
             skip = 1  # reuse the space already there; the cursor goes past it
         else:

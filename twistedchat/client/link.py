@@ -21,17 +21,42 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
+from twistedchat import __version__
 from twistedchat.client.commands import is_channel_name
-from twistedchat.client.protocol import ChatClient, ChatClientFactory, reconnecting_service
-from twistedchat.client.session import Conversation, Kind, QuitRequested, Session
+from twistedchat.client.pacing import RateLimiter
+from twistedchat.client.protocol import (
+    SUPPORTED_CAPS,
+    ChatClient,
+    ChatClientFactory,
+    reconnecting_service,
+)
+from twistedchat.client.replies import Place, describe
+from twistedchat.client.session import (
+    Conversation,
+    Kind,
+    QuitRequested,
+    ReconnectRequested,
+    Session,
+)
+from twistedchat.wire.flood import TokenBucket
 
 log = Logger()
 
-#: Numerics that answer a question the user asked (WHOIS, AWAY): shown where the user is looking.
-ANSWERS = {"301", "305", "306", "311", "312", "313", "317", "318", "319", "330", "338", "378",
-           "671", "341", "314", "369"}
-#: Numerics the session shows in its own way, or that only carry machine-readable data.
-QUIET = {"005", "332", "333", "353", "366", "329", "324", "004"}
+#: What the user types is paced under the daemon's flood limit (20 at once, then 5 a second):
+#: a 200-line paste arrives whole and in order instead of ending in "Excess Flood".
+PACING_BURST = 10
+PACING_RATE = 4.0
+#: CTCP requests we answer, and how many answers at once / per second (a CTCP flood is no flood
+#: of ours).
+CTCP_ANSWERED = {"VERSION", "PING", "TIME", "CLIENTINFO"}
+CTCP_BURST, CTCP_RATE = 3, 0.5
+#: Bytes of incoming lines handled per event-loop turn: a burst of thousands of lines is taken in
+#: over several turns, so the window keeps answering (the rest waits, in order).
+READ_CHUNK = 8 * 1024
+#: Unhandled bytes beyond which we stop reading the socket until we catch up.
+READ_BACKLOG_LIMIT = 1024 * 1024
+#: Errors meaning a message we sent to the named target was not delivered.
+SEND_FAILURES = {"401", "404", "403", "406"}
 
 
 def local_time(tags: dict[str, str]) -> datetime | None:
@@ -46,15 +71,6 @@ def local_time(tags: dict[str, str]) -> datetime | None:
         return None
 
 
-def numeric_text(params: list[str]) -> str:
-    """A numeric reply's params (our nick dropped) as one readable line."""
-    words = params[1:]
-    if not words:
-        return ""
-    head, last = words[:-1], words[-1]
-    return f"{' '.join(head)}: {last}" if head else last
-
-
 class LinkError(Exception):
     """The first connection failed; ``str()`` says why in words, ``suggested_nick`` may help."""
 
@@ -67,6 +83,20 @@ class SessionClient(ChatClient):
     """Feeds a :class:`Session` from the protocol; made by :class:`SessionLink`."""
 
     link: SessionLink
+    wanted_caps = SUPPORTED_CAPS | {"echo-message"}
+    versionName = "twistedchat"
+    versionNum = __version__
+    versionEnv = "PyQt6"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outgoing: RateLimiter | None = None
+        self._ctcp_answers: TokenBucket | None = None
+        #: channels we sent WHO for ourselves (to learn who is away): their replies stay quiet
+        self._auto_who: set[str] = set()
+        self._backlog = bytearray()
+        self._draining: Any = None
+        self._paused = False
 
     @property
     def session(self) -> Session:
@@ -76,8 +106,13 @@ class SessionClient(ChatClient):
 
     def connectionMade(self) -> None:
         self.link.client = self
+        self.outgoing = RateLimiter(self.sendLine, self.link.reactor, *self.link.pacing)
+        self._ctcp_answers = TokenBucket(CTCP_BURST, CTCP_RATE, self.link.reactor.seconds())
         self.session.set_status(f"Connected to {self.link.address}, signing in…", False)
         super().connectionMade()
+
+    def capsNegotiated(self, enabled: set[str]) -> None:
+        self.session.on_caps(enabled)
 
     def signedOn(self) -> None:
         self.link.factory.nickname = self.nickname
@@ -109,7 +144,35 @@ class SessionClient(ChatClient):
     def registrationFailed(self, reason: str) -> None:
         self.link.registration_failed(reason)
 
+    def dataReceived(self, data: bytes) -> None:
+        """Incoming bytes are handled :data:`READ_CHUNK` at a time, one chunk per turn."""
+        self._backlog += data
+        if len(self._backlog) > READ_BACKLOG_LIMIT and not self._paused and self.transport:
+            self._paused = True
+            self.transport.pauseProducing()
+        if self._draining is None:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._draining = None
+        chunk = bytes(self._backlog[:READ_CHUNK])
+        del self._backlog[:READ_CHUNK]
+        super().dataReceived(chunk)
+        if self._backlog:
+            self._draining = self.link.reactor.callLater(0, self._drain)
+        elif self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resumeProducing()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._draining is not None and self._draining.active():
+            self._draining.cancel()
+        self._draining = None
+        if self._backlog:  # what arrived before the end is still shown, in order
+            rest, self._backlog = bytes(self._backlog), bytearray()
+            super().dataReceived(rest)
+        if self.outgoing is not None:
+            self.outgoing.stop()
         super().connectionLost(reason)
         if self.link.client is self:
             self.link.client = None
@@ -121,19 +184,52 @@ class SessionClient(ChatClient):
         return local_time(self.current_tags)
 
     def privmsg(self, user: str, channel: str, message: str) -> None:
-        self.session.on_message(user.split("!", 1)[0], channel, message, Kind.MESSAGE, self._time())
+        self.session.on_message(user.split("!", 1)[0], channel, message, Kind.MESSAGE, self._time(),
+                                user)
 
     def action(self, user: str, channel: str, data: str) -> None:
-        self.session.on_message(user.split("!", 1)[0], channel, data, Kind.ACTION, self._time())
+        self.session.on_message(user.split("!", 1)[0], channel, data, Kind.ACTION, self._time(),
+                                user)
 
     def noticed(self, user: str, channel: str, message: str) -> None:
-        self.session.on_message(user.split("!", 1)[0], channel, message, Kind.NOTICE, self._time())
+        self.session.on_message(user.split("!", 1)[0], channel, message, Kind.NOTICE, self._time(),
+                                user)
+
+    def ctcpQuery(self, user: str, channel: str, messages: list[tuple[str, str | None]]) -> None:
+        """CTCP requests: ACTION is a line; VERSION, PING, TIME, CLIENTINFO are answered (paced);
+        every other request is shown, never acted on."""
+        nick = user.split("!", 1)[0]
+        for tag, data in messages:
+            if tag == "ACTION":
+                self.action(user, channel, data or "")
+                continue
+            if self.session.is_me(nick) or self.session.filters.ignored(user):
+                continue  # our own request echoed back, or someone we ignore
+            answer = tag in CTCP_ANSWERED and self._ctcp_answers is not None and \
+                self._ctcp_answers.take(self.link.reactor.seconds()) == 0
+            if answer:
+                getattr(self, f"ctcpQuery_{tag}")(user, channel, data)
+            self.session.on_ctcp(nick, channel, tag + (f" {data}" if data else ""), answer)
+
+    def ctcpQuery_CLIENTINFO(self, user: str, channel: str, data: str | None) -> None:
+        nick = user.split("!", 1)[0]
+        self.ctcpMakeReply(nick, [("CLIENTINFO", " ".join(sorted(CTCP_ANSWERED | {"ACTION"})))])
+
+    def ctcpReply(self, user: str, channel: str, messages: list[tuple[str, str | None]]) -> None:
+        nick = user.split("!", 1)[0]
+        if self.session.is_me(nick):
+            return  # our own answer echoed back
+        for tag, data in messages:
+            self.session.on_ctcp_reply(nick, tag + (f" {data}" if data else ""))
 
     def irc_JOIN(self, prefix: str, params: list[str]) -> None:
         nick, channel = prefix.split("!", 1)[0], params[0]
         self.session.on_join(channel, nick)
         if self.session.is_me(nick):
             self.joined(channel)
+            if "away-notify" in self.enabled_caps and len(self._auto_who) < 50:
+                self._auto_who.add(channel.lower())
+                self.sendLine(f"WHO {channel}")  # who is away already; away-notify tells the rest
 
     def irc_PART(self, prefix: str, params: list[str]) -> None:
         nick, channel = prefix.split("!", 1)[0], params[0]
@@ -153,10 +249,17 @@ class SessionClient(ChatClient):
 
     def irc_NICK(self, prefix: str, params: list[str]) -> None:
         old, new = prefix.split("!", 1)[0], params[0]
-        if self.session.is_me(old):
+        own = self.session.is_me(old)
+        if own:
             self.nickname = new
             self.link.factory.nickname = new
         self.session.on_nick(old, new)
+        if own:
+            self.session.set_status(f"Connected to {self.link.address} as {new}", True)
+
+    def irc_AWAY(self, prefix: str, params: list[str]) -> None:
+        """``away-notify``: a reason means away, none means back."""
+        self.session.on_away(prefix.split("!", 1)[0], bool(params and params[-1]))
 
     def irc_TOPIC(self, prefix: str, params: list[str]) -> None:
         self.session.on_topic(params[0], params[1] if len(params) > 1 else "",
@@ -193,24 +296,42 @@ class SessionClient(ChatClient):
 
     def handleCommand(self, command: str, prefix: str, params: list[str]) -> None:
         numeric = irc.symbolic_to_numeric.get(command, command)
-        if numeric.isdigit() and numeric not in QUIET:
+        if numeric.isdigit():
             self._show_numeric(numeric, params)
         super().handleCommand(command, prefix, params)
 
     def _show_numeric(self, numeric: str, params: list[str]) -> None:
-        text = numeric_text(params)
-        if not text:
-            return
         session = self.session
-        if numeric[0] in "45":
-            session.error(text)
-        elif numeric == "301" and len(params) > 2:
-            where = session.find(params[1]) or session.active
-            session.info(f"{params[1]} is away: {params[2]}", where)
-        elif numeric in ANSWERS:
-            session.info(text, session.active)
+        if numeric in ("352", "315") and len(params) > 1 and params[1].lower() in self._auto_who:
+            if numeric == "352" and len(params) > 6:
+                session.on_away(params[5], "G" in params[6])
+            elif numeric == "315":
+                self._auto_who.discard(params[1].lower())
+            return
+        if numeric in SEND_FAILURES and len(params) > 2:
+            session.on_send_failed(params[1], params[-1])
+        if numeric in ("321", "322", "323"):
+            self._channel_list(numeric, params)
+            return
+        reply = describe(numeric, params)
+        if reply is None:
+            return
+        if reply.place is Place.SERVER:
+            where = session.server
+        elif reply.place is Place.TARGET:
+            where = session.find(reply.target) or session.active or session.server
         else:
-            session.info(text)
+            where = session.active or session.server
+        session.info(reply.text, where, Kind.ERROR if reply.error else Kind.INFO)
+
+    def _channel_list(self, numeric: str, params: list[str]) -> None:
+        """LIST answers (321 start, 322 one channel, 323 end) go to the session's channel list."""
+        if numeric == "322" and len(params) >= 3:
+            users = int(params[2]) if params[2].isdigit() else 0
+            self.session.on_channel_list([(params[1], users, params[3] if len(params) > 3 else "")],
+                                         False)
+        elif numeric == "323":
+            self.session.on_channel_list([], True)
 
     def irc_unknown(self, prefix: str, command: str, params: list[str]) -> None:
         """Commands this client has no handler for are logged, not shown."""
@@ -277,6 +398,7 @@ class SessionLink:
         initial_delay: float = 1.0,
         max_delay: float = 60.0,
         tls_options: Any = None,
+        pacing: tuple[int, float] = (PACING_BURST, PACING_RATE),
     ) -> None:
         self.reactor = reactor
         self.session = session
@@ -289,6 +411,8 @@ class SessionLink:
         self.stopping = False
         self._initial_delay, self._max_delay = initial_delay, max_delay
         self._tls_options = tls_options
+        #: what the user types goes out at most ``burst`` lines at once, then ``rate`` a second
+        self.pacing = pacing
         self._first: defer.Deferred[None] | None = None
         self.service: ClientService | None = None
         session.subscribe(self._on_session_event)
@@ -321,7 +445,12 @@ class SessionLink:
 
     def _fail_first(self, message: str, suggested_nick: str | None = None) -> None:
         first, self._first = self._first, None
-        self._stop_service()
+        # Called from inside the ClientService's own callbacks, which cannot stop it there and
+        # then (it would go on retrying in the background): it is stopped on the next turn.
+        self.stopping = True
+        service, self.service = self.service, None
+        if service is not None and service.running:
+            self.reactor.callLater(0, service.stopService)
         self.session.set_status(message, False)
         if first is not None:
             first.errback(LinkError(message, suggested_nick))
@@ -375,11 +504,28 @@ class SessionLink:
             self.session.error("Not connected: nothing was sent", conversation)
             return
         for line in lines:
-            self.client.sendLine(line)  # type: ignore[union-attr]
+            self.client.outgoing(line)  # type: ignore[union-attr,misc]
+
+    @property
+    def waiting(self) -> int:
+        """Lines typed but held back by the pacing."""
+        client = self.client
+        return client.outgoing.waiting if client is not None and client.outgoing else 0
 
     def _on_session_event(self, event: Any) -> None:
         if isinstance(event, QuitRequested):
             self.stop(event.reason)
+        elif isinstance(event, ReconnectRequested):
+            self.reconnect()
+
+    def reconnect(self) -> None:
+        """Drop the connection and connect again at once (``/reconnect``)."""
+        self.session.info("Reconnecting…")
+        if self.client is not None and self.client.transport is not None:
+            self.client.transport.loseConnection()
+        elif self.service is None:
+            self.first_attempt = False
+            self.start().addErrback(lambda failure: None)
 
     def stop(self, reason: str = "Leaving") -> defer.Deferred[None]:
         """Send QUIT with ``reason`` and disconnect for good; fires when the link is down.

@@ -8,192 +8,47 @@ subscribes to the :class:`Event` s it emits. What the user types goes through
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 
 from twistedchat.client.commands import USAGE, Command, CommandError, is_channel_name, parse_input
-from twistedchat.server.state import casefold
+from twistedchat.client.filters import FilterError, Filters
+from twistedchat.client.model import (  # noqa: F401 (re-exported: the session's names)
+    DEFAULT_PREFIXES,
+    DEFAULT_SCROLLBACK,
+    SERVER,
+    Activated,
+    Attention,
+    ChannelListChanged,
+    Conversation,
+    ConversationCleared,
+    ConversationClosed,
+    ConversationOpened,
+    ConversationRenamed,
+    CountersChanged,
+    Event,
+    HistoryRestored,
+    IgnoreListChanged,
+    Kind,
+    Line,
+    LineAdded,
+    Member,
+    MembersChanged,
+    NickChanged,
+    PendingChanged,
+    QuitRequested,
+    ReconnectRequested,
+    ServerInfoChanged,
+    StatusChanged,
+    TopicChanged,
+)
+from twistedchat.client.outbox import Outbox, Pending
 from twistedchat.wire.fitting import source_estimate, split_text, text_room
+from twistedchat.wire.names import casefold
 
-#: Lines kept per conversation; older ones are dropped.
-DEFAULT_SCROLLBACK = 2000
-#: The name of the conversation that holds server notices, MOTD and replies.
-SERVER = "*server*"
-#: Membership prefix symbols from highest to lowest rank, until the server tells us its own.
-DEFAULT_PREFIXES = "@+"
-
-
-class Kind(Enum):
-    """What a line in a conversation is; the view styles events more quietly than messages."""
-
-    MESSAGE = "message"
-    ACTION = "action"
-    NOTICE = "notice"
-    JOIN = "join"
-    PART = "part"
-    QUIT = "quit"
-    NICK = "nick"
-    TOPIC = "topic"
-    KICK = "kick"
-    MODE = "mode"
-    INFO = "info"
-    ERROR = "error"
-
-    @property
-    def is_event(self) -> bool:
-        return self not in (Kind.MESSAGE, Kind.ACTION, Kind.NOTICE)
-
-
-@dataclass(slots=True)
-class Line:
-    """One line of a conversation."""
-
-    time: datetime
-    kind: Kind
-    text: str
-    nick: str = ""
-    own: bool = False
-    mention: bool = False
-
-
-@dataclass(slots=True)
-class Member:
-    nick: str
-    prefix: str = ""
-
-
-@dataclass(eq=False)
-class Conversation:
-    """A channel, a private conversation with one nick, or the server's own messages."""
-
-    name: str
-    scrollback: int = DEFAULT_SCROLLBACK
-    lines: deque[Line] = field(init=False)
-    members: dict[str, Member] = field(default_factory=dict)
-    topic: str = ""
-    unread: int = 0
-    mentions: int = 0
-    joined: bool = False
-
-    def __post_init__(self) -> None:
-        self.lines = deque(maxlen=self.scrollback)
-
-    @property
-    def is_channel(self) -> bool:
-        return is_channel_name(self.name)
-
-    @property
-    def is_server(self) -> bool:
-        return self.name == SERVER
-
-    @property
-    def is_query(self) -> bool:
-        return not (self.is_channel or self.is_server)
-
-    def has_member(self, nick: str) -> bool:
-        return casefold(nick) in self.members
-
-    def sorted_members(self, ranks: str = DEFAULT_PREFIXES) -> list[Member]:
-        """Members by rank (``@`` before ``+`` before none), then by name ignoring case."""
-
-        def key(member: Member) -> tuple[int, str]:
-            rank = min((ranks.index(c) for c in member.prefix if c in ranks), default=len(ranks))
-            return rank, casefold(member.nick)
-
-        return sorted(self.members.values(), key=key)
-
-
-# -- events the view subscribes to -------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Event:
-    """Base of everything a :class:`Session` tells its subscribers."""
-
-
-@dataclass(slots=True)
-class ConversationOpened(Event):
-    conversation: Conversation
-
-
-@dataclass(slots=True)
-class ConversationClosed(Event):
-    conversation: Conversation
-
-
-@dataclass(slots=True)
-class ConversationRenamed(Event):
-    """A private conversation follows its partner's new nick."""
-
-    conversation: Conversation
-    old_name: str
-
-
-@dataclass(slots=True)
-class LineAdded(Event):
-    conversation: Conversation
-    line: Line
-
-
-@dataclass(slots=True)
-class MembersChanged(Event):
-    conversation: Conversation
-
-
-@dataclass(slots=True)
-class TopicChanged(Event):
-    conversation: Conversation
-
-
-@dataclass(slots=True)
-class CountersChanged(Event):
-    """The unread or mention count of a conversation changed."""
-
-    conversation: Conversation
-
-
-@dataclass(slots=True)
-class Activated(Event):
-    """This conversation is now the one the user looks at (the view follows)."""
-
-    conversation: Conversation
-
-
-@dataclass(slots=True)
-class NickChanged(Event):
-    nick: str
-
-
-@dataclass(slots=True)
-class StatusChanged(Event):
-    """The connection's state, in words for the status bar."""
-
-    text: str
-    connected: bool
-
-
-@dataclass(slots=True)
-class ServerInfoChanged(Event):
-    """The network's name or its membership prefixes are now known."""
-
-
-@dataclass(slots=True)
-class Attention(Event):
-    """Someone mentioned us or wrote to us privately: worth a desktop notification."""
-
-    conversation: Conversation
-    line: Line
-
-
-@dataclass(slots=True)
-class QuitRequested(Event):
-    """The user typed ``/quit``."""
-
-    reason: str
+#: Most channels kept from one /list answer.
+MAX_LISTED = 20_000
 
 
 class Session:
@@ -215,8 +70,19 @@ class Session:
         self.status = "Not connected"
         self.conversations: dict[str, Conversation] = {}
         self.active: Conversation | None = None
+        #: the user looks at this session's conversations (False while another network's are
+        #: shown: then nothing here is "being read" and a join does not take the view)
+        self.in_view = True
         self._subscribers: list[Callable[[Event], None]] = []
-        self._mention_re = self._compile_mention(nick)
+        self.filters = Filters()
+        self.filters.set_nick(nick)
+        #: the server echoes what we send (``echo-message``): own lines wait in the outbox
+        self.echo = False
+        self.outbox = Outbox()
+        #: channels whose NAMES the user asked for (the answer is shown, not just stored)
+        self.names_asked: set[str] = set()
+        #: the answer to the latest /list: (channel, users, topic)
+        self.channel_list: list[tuple[str, int, str]] = []
         self.server = self.open(SERVER)
 
     # -- subscribers and conversations ---------------------------------------------------------
@@ -254,9 +120,19 @@ class Session:
             self.active = None
         self.emit(ConversationClosed(conversation))
 
+    def look_away(self) -> None:
+        """The user now looks at another network's conversations."""
+        self.in_view = False
+        self.activate(None)
+
     def activate(self, conversation: Conversation | None) -> None:
         """The user is looking at ``conversation``: its counters go back to zero."""
+        if conversation is not None:
+            self.in_view = True
         if conversation is not self.active:
+            if self.active is not None:
+                self.active.first_unread = None
+                self.active.watching_for_unread = True
             self.active = conversation
             if conversation is not None:
                 self.emit(Activated(conversation))
@@ -264,9 +140,15 @@ class Session:
             conversation.unread = conversation.mentions = 0
             self.emit(CountersChanged(conversation))
 
-    def add_line(self, conversation: Conversation, line: Line) -> None:
+    def add_line(self, conversation: Conversation, line: Line, *, quiet: bool = False) -> None:
+        """Add ``line``; unless ``quiet``, it counts as unread where the user is not looking."""
+        if conversation is not self.active and conversation.watching_for_unread:
+            conversation.first_unread = line
+            conversation.watching_for_unread = False
         conversation.lines.append(line)
         self.emit(LineAdded(conversation, line))
+        if quiet or conversation.muted:
+            return
         counts = not line.own and not line.kind.is_event and line.kind is not Kind.INFO
         if conversation is not self.active and (counts or line.kind is Kind.ERROR):
             conversation.unread += 1
@@ -281,22 +163,21 @@ class Session:
         return Line(time or self.clock(), kind, text, nick, own, mention)
 
     def info(self, text: str, conversation: Conversation | None = None,
-             kind: Kind = Kind.INFO) -> None:
+             kind: Kind = Kind.INFO, *, quiet: bool = False) -> None:
         """A line of our own making (replies, errors) in ``conversation`` or the server one."""
-        self.add_line(conversation or self.server, self._line(kind, text))
+        self.add_line(conversation or self.server, self._line(kind, text), quiet=quiet)
 
     def error(self, text: str, conversation: Conversation | None = None) -> None:
         self.info(text, conversation or self.active or self.server, Kind.ERROR)
 
     # -- our own state -------------------------------------------------------------------------
 
-    @staticmethod
-    def _compile_mention(nick: str) -> re.Pattern[str]:
-        return re.compile(r"(?<![\w\[\]\\`^{|}-])" + re.escape(nick) + r"(?![\w\[\]\\`^{|}-])",
-                          re.IGNORECASE)
-
     def mentions_me(self, text: str) -> bool:
-        return self._mention_re.search(text) is not None
+        """True if ``text`` names our nick or one of the highlight words."""
+        return self.filters.mentions(text)
+
+    def set_highlights(self, words: list[str]) -> None:
+        self.filters.set_highlights(self.nick, words)
 
     def is_me(self, nick: str) -> bool:
         return casefold(nick) == casefold(self.nick)
@@ -307,14 +188,20 @@ class Session:
         self.emit(StatusChanged(text, connected))
 
     def on_connection_lost(self, reason: str) -> None:
-        """The link is down: channels are left until we are back."""
+        """The link is down: channels are left until we are back (that is news, not unread)."""
         for conversation in self.conversations.values():
             if conversation.is_channel and conversation.joined:
                 conversation.joined = False
                 conversation.members.clear()
                 self.emit(MembersChanged(conversation))
-                self.info(f"Disconnected: {reason}", conversation, Kind.ERROR)
-        self.info(f"Disconnected: {reason}", kind=Kind.ERROR)
+                self.info(f"Disconnected: {reason}", conversation, Kind.ERROR, quiet=True)
+        self.info(f"Disconnected: {reason}", kind=Kind.ERROR, quiet=True)
+        for pending in self.outbox.clear():
+            self._not_sent(pending, "disconnected")
+
+    def on_caps(self, enabled: set[str]) -> None:
+        """Capability negotiation is over: with ``echo-message`` own lines wait for the echo."""
+        self.echo = "echo-message" in enabled
 
     def on_registered(self, nick: str) -> None:
         self._set_nick(nick)
@@ -332,15 +219,24 @@ class Session:
     def _set_nick(self, nick: str) -> None:
         if nick != self.nick:
             self.nick = nick
-            self._mention_re = self._compile_mention(nick)
+            self.filters.set_nick(nick)
             self.emit(NickChanged(nick))
 
     # -- what the server tells us --------------------------------------------------------------
 
     def on_message(self, sender: str, target: str, text: str, kind: Kind = Kind.MESSAGE,
-                   time: datetime | None = None) -> None:
-        """A PRIVMSG, NOTICE or ``/me`` from ``sender`` (a nick, or a server name) to ``target``."""
+                   time: datetime | None = None, source: str = "") -> None:
+        """A PRIVMSG, NOTICE or ``/me`` from ``sender`` (a nick, or a server name) to ``target``.
+
+        ``source`` is the sender's ``nick!user@host`` when known (the ignore list matches it).
+        """
         own = self.is_me(sender)
+        if own and self.echo:
+            pending = self.outbox.confirm(target, kind, text)
+            if pending is not None:
+                self.emit(PendingChanged(pending.conversation))
+        elif not own and self.filters.ignored(source or sender):
+            return
         if is_channel_name(target):
             conversation = self.open(target)
         elif own:
@@ -360,7 +256,10 @@ class Session:
         if self.is_me(nick):
             conversation.joined = True
             conversation.members.clear()
-            if self.active is None or self.active.is_server:
+            if conversation.topic:  # the server tells the topic after the join, if there is one
+                conversation.topic = ""
+                self.emit(TopicChanged(conversation))
+            if self.in_view and (self.active is None or self.active.is_server):
                 self.activate(conversation)
             self.add_line(conversation, self._line(Kind.JOIN, f"You joined {channel}", nick))
         else:
@@ -453,10 +352,56 @@ class Session:
             self.add_line(conversation, self._line(Kind.TOPIC, f"Topic: {topic}"))
 
     def on_names(self, channel: str, members: list[tuple[str, str]]) -> None:
-        """The whole member list: (prefix symbols, nick) pairs."""
-        conversation = self.open(channel)
-        conversation.members = {casefold(nick): Member(nick, marks) for marks, nick in members}
-        self.emit(MembersChanged(conversation))
+        """The whole member list: (prefix symbols, nick) pairs.
+
+        A channel we are in gets its member list replaced; the list of one we are not in, or one
+        the user asked for with ``/names``, is shown as a line where the user looks.
+        """
+        conversation = self.find(channel)
+        asked = casefold(channel) in self.names_asked
+        self.names_asked.discard(casefold(channel))
+        if conversation is not None and conversation.joined:
+            conversation.members = {casefold(nick): Member(nick, marks) for marks, nick in members}
+            self.emit(MembersChanged(conversation))
+        if asked or conversation is None or not conversation.joined:
+            names = " ".join(marks[:1] + nick for marks, nick in members)
+            if channel == "*" or not is_channel_name(channel):
+                text = f"Users: {names}" if names else "No users"
+            else:
+                count = len(members)
+                text = f"{channel} ({count} {'member' if count == 1 else 'members'}): {names}"
+            self.info(text, self.active or self.server)
+
+    def on_channel_list(self, entries: list[tuple[str, int, str]], done: bool) -> None:
+        """``/list`` answers: ``entries`` to add (a new list starts after the previous is done).
+
+        At most :data:`MAX_LISTED` are kept: a server with more channels cannot fill our memory.
+        """
+        room = MAX_LISTED - len(self.channel_list)
+        self.channel_list.extend(entries[:max(room, 0)])
+        self.emit(ChannelListChanged(done))
+
+    def on_ctcp(self, sender: str, target: str, request: str, answered: bool) -> None:
+        """Someone sent us (or a channel) a CTCP request; shown where the user looks."""
+        where = self.find(target) if is_channel_name(target) else None
+        word = request.split(" ", 1)[0]
+        text = f"{sender} asked for CTCP {word}" + (" (answered)" if answered else "")
+        self.info(text, where or self.active or self.server)
+
+    def on_ctcp_reply(self, sender: str, reply: str) -> None:
+        word, _, rest = reply.partition(" ")
+        self.info(f"CTCP {word} reply from {sender}: {rest}", self.active or self.server)
+
+    def on_send_failed(self, target: str, reason: str) -> None:
+        """The server refused a line we sent to ``target`` (a 401 or 404): it was not said."""
+        pending = self.outbox.refuse(target) if self.echo else None
+        if pending is not None:
+            self._not_sent(pending, reason)
+
+    def _not_sent(self, pending: Pending, reason: str) -> None:
+        self.emit(PendingChanged(pending.conversation))
+        if casefold(pending.conversation.name) in self.conversations:
+            self.error(f"Not sent ({reason}): {pending.text}", pending.conversation)
 
     def on_member_mode(self, channel: str, by: str, nick: str, symbol: str, on: bool) -> None:
         """``by`` gave (or took) ``nick`` the prefix ``symbol`` (``@`` or ``+``) in ``channel``."""
@@ -469,6 +414,15 @@ class Session:
             (marks.add if on else marks.discard)(symbol)
             member.prefix = "".join(c for c in self.prefixes if c in marks)
             self.emit(MembersChanged(conversation))
+
+    def on_away(self, nick: str, away: bool) -> None:
+        """``away-notify``: ``nick`` went away or came back (greyed in member lists)."""
+        key = casefold(nick)
+        for conversation in self.conversations.values():
+            member = conversation.members.get(key)
+            if member is not None and member.away != away:
+                member.away = away
+                self.emit(MembersChanged(conversation))
 
     def on_mode(self, target: str, by: str, change: str) -> None:
         """A mode change, shown as an event in the channel (or the server conversation)."""
@@ -498,7 +452,7 @@ class Session:
         name, args = command.name, command.args
         if name in ("say", "me", "msg", "notice"):
             target, text = args
-            return self._say(name, target, text)
+            return self._say(name, target, text, conversation)
         if name == "query":
             query = self.open(args[0])
             self.activate(query)
@@ -515,14 +469,75 @@ class Session:
             for usage in USAGE.values():
                 self.info(usage, conversation)
             return []
+        if name in ("ctcp", "ignore", "unignore", "clear", "reconnect", "names", "list"):
+            return self._client_command(command, conversation)
         if name == "join":
             for channel in args[0].split(","):
                 self.activate(self.open(channel))
-        if name in ("join", "part", "nick", "topic", "away", "whois", "raw"):
+        if name in ("join", "part", "nick", "topic", "away", "whois", "raw", "kick", "ban", "op",
+                    "deop", "voice", "devoice", "invite"):
             return [command.line]
         raise AssertionError(f"unhandled command {name}")  # pragma: no cover
 
-    def _say(self, how: str, target: str, text: str) -> list[str]:
+    def _client_command(self, command: Command, conversation: Conversation) -> list[str]:
+        """Commands the client carries out (partly) itself."""
+        name, args = command.name, command.args
+        if name == "ctcp":
+            if not self.connected:
+                self.error("Not connected: the request was not sent", conversation)
+                return []
+            self.info(f"CTCP {args[1]} sent to {args[0]}", conversation)
+            return [command.line]
+        if name == "names":
+            self.names_asked.add(casefold(args[0]))
+            return [command.line]
+        if name == "list":
+            self.channel_list = []
+            self.emit(ChannelListChanged(False))
+            return [command.line]
+        if name == "clear":
+            conversation.lines.clear()
+            conversation.first_unread = None
+            self.emit(ConversationCleared(conversation))
+            return []
+        if name == "reconnect":
+            self.emit(ReconnectRequested())
+            return []
+        return self._ignore_command(name, args, conversation)
+
+    def _ignore_command(self, name: str, args: tuple[str, ...],
+                        conversation: Conversation) -> list[str]:
+        if name == "ignore" and not args:
+            masks = ", ".join(self.filters.ignores) or "nobody"
+            self.info(f"Ignoring: {masks}", conversation)
+        elif name == "ignore":
+            try:
+                mask = self.filters.ignore(args[0])
+            except FilterError as error:
+                self.error(str(error), conversation)
+            else:
+                self.info(f"Ignoring {mask}", conversation)
+                self.emit(IgnoreListChanged(list(self.filters.ignores)))
+        elif self.filters.unignore(args[0]):
+            self.info(f"No longer ignoring {args[0]}", conversation)
+            self.emit(IgnoreListChanged(list(self.filters.ignores)))
+        else:
+            self.error(f"{args[0]} is not on the ignore list", conversation)
+        return []
+
+    def restore(self, conversation: Conversation, lines: list[Line]) -> None:
+        """Put older ``lines`` (from the logs) before what the conversation already holds."""
+        if not lines:
+            return
+        conversation.lines = deque([*lines, *conversation.lines], maxlen=self.scrollback)
+        self.emit(HistoryRestored(conversation))
+
+    def pending_in(self, conversation: Conversation) -> list[Pending]:
+        """Lines typed in ``conversation`` still waiting for the server's echo."""
+        return self.outbox.in_conversation(conversation)
+
+    def _say(self, how: str, target: str, text: str,
+             typed_in: Conversation | None = None) -> list[str]:
         if not self.connected:
             self.error("Not connected: the message was not sent", self.find(target))
             return []
@@ -533,8 +548,16 @@ class Session:
         if kind is Kind.ACTION:
             room -= len("\x01ACTION \x01")
         lines: list[str] = []
+        shown_in = self.find(target) or typed_in or self.active or self.server
         for piece in split_text(text, room):
             payload = f"\x01ACTION {piece}\x01" if kind is Kind.ACTION else piece
             lines.append(f"{verb} {target} :{payload}")
-            self.on_message(self.nick, target, piece, kind)
+            if self.echo:  # shown as said once the server echoes it
+                given_up = self.outbox.add(Pending(shown_in, target, kind, piece, self.clock()))
+                if given_up is not None:
+                    self.emit(PendingChanged(given_up.conversation))
+            else:
+                self.on_message(self.nick, target, piece, kind)
+        if self.echo and lines:
+            self.emit(PendingChanged(shown_in))
         return lines

@@ -30,6 +30,8 @@ from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTim
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from twistedchat.server.audit import audit
+from twistedchat.server.classes import limits_for
 from twistedchat.server.core import ServerCore
 from twistedchat.server.state import User
 from twistedchat.wire import numerics as N
@@ -144,14 +146,15 @@ class LinePipeline:
         self.host = host
         #: Writes output and returns the bytes held unsent (the outlet's, or a faster equivalent).
         self.write: Callable[[bytes], int | None] = outlet.write
-        self.sendq = config.sendq
+        limits = limits_for(config, host)
+        self.sendq = limits.sendq
         self.closing = False
         self.dropped = False
         self.queued_bytes = 0
         self._queue_lines = config.flood_queue
         self._queue_bytes = config.flood_queue * QUEUE_BYTES_PER_LINE
         self._queue: deque[tuple[Message | Rejection, int]] = deque()
-        self._bucket = (TokenBucket(config.flood_burst, config.flood_rate, clock.seconds())
+        self._bucket = (TokenBucket(limits.flood_burst, limits.flood_rate, clock.seconds())
                         if config.flood_control else None)
         self._drain_call: IDelayedCall | None = None
         #: A handler's unfinished work (see :meth:`hold`): input waits until it fires.
@@ -161,6 +164,11 @@ class LinePipeline:
         self.user = core.connect(host, wake, self.close, link=self)
 
     # -- input -----------------------------------------------------------------------------------
+
+    def client_fingerprint(self) -> str | None:
+        """The SHA-256 fingerprint of the client's TLS certificate, if its transport has one."""
+        fingerprint = getattr(self.outlet, "client_fingerprint", None)
+        return fingerprint() if fingerprint is not None else None
 
     def touch(self) -> None:
         """Input arrived: the client is not idle."""
@@ -208,6 +216,8 @@ class LinePipeline:
         self.queued_bytes += size
         if len(self._queue) > self._queue_lines or self.queued_bytes > self._queue_bytes:
             self._stop_input()
+            self.core.counters["flood_drops"] += 1
+            audit("flood-drop", nick=self.user.nick, address=self.user.real_host)
             try:
                 self.core.quit(self.user, "Excess Flood")
             except Exception:
@@ -283,6 +293,8 @@ class LinePipeline:
             self._unsent += len(data)
             held = self._unsent
         if held > self.sendq and not self.dropped:
+            self.core.counters["sendq_drops"] += 1
+            audit("sendq-drop", nick=self.user.nick, address=self.user.real_host, unsent=held)
             self.abort(f"send queue exceeded ({held} bytes unsent, sendq {self.sendq})")
 
     def pause_output(self) -> None:

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from twistedchat.server.accounts import attach_store
+from twistedchat.server.bans import BanError, FileBanStore
 from twistedchat.server.config import (
     ConfigError,
     ServerConfig,
@@ -25,7 +26,13 @@ from twistedchat.server.config import (
 )
 from twistedchat.server.net import AddressFromHeader, ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
-from twistedchat.server.tls import ListenRecorder, ReloadableTLS, read_tls_settings
+from twistedchat.server.tls import (
+    ListenRecorder,
+    ReloadableTLS,
+    TLSFactory,
+    read_tls_settings,
+    stdlib_tls_factory,
+)
 from twistedchat.storage.service import StoreService
 from twistedchat.storage.url import open_store
 
@@ -78,6 +85,10 @@ class ChatService(service.MultiService):
         self.context = context
         self.owns_process = owns_process
         self.factory = ChatFactory(config, clock=reactor)
+        self.factory.core.admin = self  # REHASH, DIE and RESTART reach reload() and stop_server()
+        #: why the server stops (DIE and RESTART say; SIGTERM is the default)
+        self.stop_reason = "Server shutting down"
+        self.restart_requested = False
         self.descriptions = list(config.ports)
         #: the listening ports, once :meth:`privilegedStartService` has opened them
         self.ports: list[IListeningPort] = []
@@ -143,8 +154,20 @@ class ChatService(service.MultiService):
         TCP, SSL and UNIX endpoints listen at once, so the Deferred has already fired here.
         """
         recorder = ListenRecorder(self.reactor)  # keeps TLS settings a reload can replace
-        endpoint = endpoints.serverFromString(recorder, description)
         outcome: list[Any] = []
+        lean = None
+        if factory is self.factory:
+            try:
+                lean = stdlib_tls_factory(description, self.factory, self.reactor)
+            except (ValueError, OSError) as error:
+                raise self._startup_error(description, error) from None
+        if lean is not None:  # ssl: on the standard library's TLS (twistedchat.server.tls)
+            tcp, tls_factory = lean
+            recorder.tls.append(tls_factory)  # type: ignore[arg-type]  # the same replace()
+            factory = tls_factory
+            endpoint = endpoints.serverFromString(self.reactor, tcp)
+        else:
+            endpoint = endpoints.serverFromString(recorder, description)
         endpoint.listen(factory).addBoth(outcome.append)
         if not outcome:
             raise self._startup_error(description, "the endpoint did not listen at once")
@@ -280,7 +303,14 @@ class ChatService(service.MultiService):
             log.error("reload refused, the running configuration is kept: {error}",
                       error=str(error))
             raise
+        bans_file = self.config.bans_file
         changed, kept = reload_into(self.config, fresh)
+        if self.config.bans_file != bans_file:
+            try:
+                self.factory.core.bans.use_store(
+                    FileBanStore(self.config.bans_file) if self.config.bans_file else None)
+            except BanError as error:
+                log.error("the new bans file is not used: {error}", error=str(error))
         for listeners, settings in certificates:
             for reloadable, new in zip(listeners, settings, strict=True):
                 reloadable.replace(new)
@@ -293,12 +323,23 @@ class ChatService(service.MultiService):
             log.warn("changed but only applied at the next start: {kept}", kept=", ".join(kept))
         return changed, kept
 
+    def stop_server(self, reason: str, restart: bool) -> None:
+        """DIE and RESTART: stop the reactor (every client is told ``reason``); with ``restart``
+        the process then runs its own command line again."""
+        log.info("stopping on an operator's request: {reason}", reason=reason)
+        self.stop_reason = reason
+        if restart and not self.restart_requested:
+            self.restart_requested = True
+            self.reactor.addSystemEventTrigger("after", "shutdown", _exec_again)
+        self.reactor.callLater(0, self.reactor.stop)
+
     def _read_certificates(self) -> list[tuple[list[ReloadableTLS], list[Any]]]:
         """Every TLS listener's key and certificate, read and checked again (not yet used)."""
         fresh = []
         for description, listeners in self.tls.items():
+            engine = "stdlib" if isinstance(listeners[0], TLSFactory) else "twisted"
             try:
-                settings = read_tls_settings(description)
+                settings = read_tls_settings(description, engine)
             except Exception as error:  # OSError, OpenSSL's errors, a key that does not match
                 raise ConfigError(f"port: cannot use {description!r}: {error}") from None
             if len(settings) != len(listeners):
@@ -317,7 +358,7 @@ class ChatService(service.MultiService):
             ports.append(self.metrics_port)
             self.metrics_port = None
         yield defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in ports])
-        yield self.factory.shutdown("Server shutting down")
+        yield self.factory.shutdown(self.stop_reason)
         # Then the children, last added first (MultiService's order), e.g. a store's final flush.
         for child in reversed(list(self)):
             yield defer.maybeDeferred(child.stopService)
@@ -331,3 +372,11 @@ class ChatService(service.MultiService):
         # against the installed Twisted, so an upgrade that renames it fails a test, not a stop.
         if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
             self.reactor._exitSignal = None
+
+
+def _exec_again() -> None:
+    """Replace this process with a new run of the same command line (RESTART)."""
+    import sys
+
+    log.info("restarting: {argv}", argv=" ".join(sys.argv))
+    os.execv(sys.executable, [sys.executable, *sys.argv])

@@ -60,7 +60,7 @@ def authenticate(core: ServerCore, user: User, msg: Message) -> None:
             accounts.exchanges = {u: e for u, e in accounts.exchanges.items()
                                   if u in live and not e.finished}
         exchange = accounts.exchanges[user] = SaslExchange(
-            accounts.store.scram_credentials, accounts.limiter, user.host, accounts.clock.seconds)
+            accounts.store.scram_credentials, accounts.limiter, user.real_host, accounts.clock.seconds)
     _run_steps(core, user, exchange, exchange.authenticate(param))
 
 
@@ -135,7 +135,7 @@ def _create(core: ServerCore, user: User, name: str, password: str,
     if not accounts.password_budget(user):
         answer(False, ("TEMPORARILY_UNAVAILABLE", "Too many account operations on this connection"))
         return
-    if accounts.creations.wait(None, user.host, accounts.clock.seconds()) > 0:
+    if accounts.creations.wait(None, user.real_host, accounts.clock.seconds()) > 0:
         answer(False, ("TEMPORARILY_UNAVAILABLE", "Too many accounts created from your address; "
                        "try again later"))
         return
@@ -144,7 +144,7 @@ def _create(core: ServerCore, user: User, name: str, password: str,
     def created(account: Any) -> None:
         if user not in core.state.connections:
             return
-        accounts.creations.failed(None, user.host, accounts.clock.seconds())  # counts one
+        accounts.creations.failed(None, user.real_host, accounts.clock.seconds())  # counts one
         answer(True, ("", ""))
         accounts.log_in(user, account.name)
         for kept in (core.state.metadata, core.state.read_markers):
@@ -266,7 +266,7 @@ def nickserv(core: ServerCore, user: User, text: str) -> None:
             say("Syntax: IDENTIFY [account] <password>")
             return
         name, password = (args[0], args[1]) if len(args) > 1 else (user.nick, args[0])
-        wait = accounts.limiter.wait(name, user.host, accounts.clock.seconds())
+        wait = accounts.limiter.wait(name, user.real_host, accounts.clock.seconds())
         if wait > 0:
             say(f"Too many failed logins; try again in {int(wait) + 1} s.")
             return
@@ -280,7 +280,7 @@ def nickserv(core: ServerCore, user: User, text: str) -> None:
                 return
             now = accounts.clock.seconds()
             if found is None:
-                accounts.limiter.failed(name, user.host, now)
+                accounts.limiter.failed(name, user.real_host, now)
                 say("Invalid account or password.")
                 return
             accounts.limiter.succeeded(found, now)

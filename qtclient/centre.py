@@ -1,0 +1,90 @@
+"""What the middle of the window says about the current conversation: the topic bar, the lines
+still waiting for the server, the status bar and the title; and what Tab completes from.
+
+A mixin of :class:`qtclient.window.MainWindow` (it uses the window's widgets and networks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtclient.render import formatted, linkify, pending_html, tooltip
+from twistedchat.client.session import Conversation, Session
+
+#: Longest topic drawn in the topic bar (a server may send kilobytes).
+MAX_TOPIC_SHOWN = 400
+
+
+class CentreParts:
+    """The topic, pending lines, status and title of :class:`MainWindow`."""
+
+    topic: Any
+    pending: Any
+    status_label: Any
+    conversations: Any
+    colours: Any
+    session: Session
+    network: Any
+    current: Any
+    display_name: Any
+    setWindowTitle: Any
+    _conversation_of: Any
+
+    def _show_topic(self, conversation: Conversation) -> None:
+        if conversation.is_channel:
+            topic = conversation.topic
+            if len(topic) > MAX_TOPIC_SHOWN:  # the whole topic is in the tooltip
+                topic = topic[:MAX_TOPIC_SHOWN] + "…"
+            text = formatted(topic, self.colours) if topic else "<i>No topic (set one with /topic)</i>"
+            if not conversation.joined:
+                text += " <i>(you are not in this channel)</i>"
+        elif conversation.is_query:
+            text = f"Private conversation with {linkify(conversation.name)}"
+        else:
+            address = self.network(conversation).link.address
+            text = f"{linkify(self.display_name(conversation))} at {address}"
+        self.topic.setText(text)
+        self.topic.setToolTip(tooltip(conversation.topic) if conversation.is_channel else "")
+
+    def _show_pending(self, conversation: Conversation) -> None:
+        session = self.network(conversation).session
+        waiting = session.pending_in(conversation)
+        fragments = [pending_html(p.target, p.text, session.nick,
+                                  p.conversation.name.casefold() == p.target.casefold(),
+                                  self.colours) for p in waiting[-5:]]
+        if len(waiting) > 5:
+            fragments.insert(0, f"<i>… {len(waiting) - 5} more waiting</i>")
+        self.pending.setText("<br>".join(fragments))
+        self.pending.setVisible(bool(fragments))
+
+    def _show_status(self, session: Session) -> None:
+        self.status_label.setText(session.status)
+        self.status_label.setStyleSheet("" if session.connected else "color: #e74c3c")
+
+    def _update_title(self) -> None:
+        current = self.current()
+        place = self.display_name(current or self.session.server)
+        self.setWindowTitle(f"{place} — {self.session.nick} — twistedchat")
+
+    def _completion_nicks(self) -> list[str]:
+        current = self.current()
+        if current is None:
+            return []
+        nicks = [member.nick for member in current.members.values()]
+        if current.is_query:
+            nicks.append(current.name)
+        return [nick for nick in nicks if not self.session.is_me(nick)]
+
+    def _completion_channels(self) -> list[str]:
+        return [c.name for c in self.session.conversations.values() if c.is_channel]
+
+    def conversation_groups(self) -> list[list[str]]:
+        """The names in the list, network by network (the server conversation first)."""
+        groups: dict[int, list[str]] = {}
+        for row in range(self.conversations.count()):
+            conversation = self._conversation_of(self.conversations.item(row))
+            if conversation is not None:
+                key = id(self.network(conversation))
+                groups.setdefault(key, []).append(self.display_name(conversation))
+        return list(groups.values())
+

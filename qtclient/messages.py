@@ -1,0 +1,152 @@
+"""One conversation's message view: lines with a hanging indent, the "new" marker, the cue below.
+
+Typing while the view has the focus goes to the input line (a click to select text loses nothing);
+the "new messages below" button shows while lines arrived out of sight and scrolls down when
+clicked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import (
+    QDesktopServices,
+    QFontMetrics,
+    QKeyEvent,
+    QResizeEvent,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+)
+from PyQt6.QtWidgets import QPushButton, QTextBrowser
+
+#: Line spacing of the message view, in percent.
+LINE_HEIGHT = 125
+#: The marker drawn before the first line that came while the user looked elsewhere.
+MARKER_TEXT = "new messages"
+
+
+class MessageView(QTextBrowser):
+    """One conversation's lines, capped at the session's scrollback."""
+
+    def __init__(self, scrollback: int, type_into: Callable[[QKeyEvent], None] | None = None
+                 ) -> None:
+        super().__init__()
+        self.setOpenLinks(False)  # a click opens the browser; the view itself never navigates
+        self.anchorClicked.connect(lambda url: QDesktopServices.openUrl(url))
+        self.document().setMaximumBlockCount(scrollback)
+        self.document().setDocumentMargin(8)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.type_into = type_into
+        self.indent_sample = "00:00"
+        self.marker_colour = "#c0392b"
+        self.cue = QPushButton("↓ New messages below", self.viewport())
+        self.cue.setObjectName("cue")
+        self.cue.hide()
+        self.cue.clicked.connect(self.scroll_to_end)
+        self.verticalScrollBar().valueChanged.connect(self._scrolled)
+        self._marker_wanted = False
+
+    # -- lines -----------------------------------------------------------------------------------
+
+    def block_format(self) -> QTextBlockFormat:
+        """Wrapped lines continue under the text, not under the time (a hanging indent)."""
+        indent = QFontMetrics(self.font()).horizontalAdvance(self.indent_sample + "\u00a0 ")
+        block = QTextBlockFormat()
+        block.setLineHeight(LINE_HEIGHT, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
+        block.setLeftMargin(indent)
+        block.setTextIndent(-indent)
+        return block
+
+    def at_end(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 4
+
+    def append_lines(self, fragments: list[str]) -> None:
+        """Add lines at the end in one edit; keep following the end if the user was there."""
+        at_end = self.at_end()
+        block = self.block_format()
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.beginEditBlock()
+        first = self.document().isEmpty()
+        for fragment in fragments:
+            if self._marker_wanted:
+                self._marker_wanted = False
+                self._insert(cursor, block, first, self._marker_html())
+                first = False
+            self._insert(cursor, block, first, fragment)
+            first = False
+        cursor.endEditBlock()
+        if at_end:
+            self.scroll_to_end()
+        elif fragments and self.verticalScrollBar().maximum() > 0:
+            self._place_cue()
+            self.cue.show()
+
+    @staticmethod
+    def _insert(cursor: QTextCursor, block: QTextBlockFormat, first: bool, html: str) -> None:
+        if not first:
+            cursor.insertBlock(block, QTextCharFormat())
+        cursor.insertHtml(html)
+        if first:  # the document's first block: inserted HTML would reset an earlier format
+            cursor.setBlockFormat(block)
+
+    def _marker_html(self) -> str:
+        return (f'<span style="color:{self.marker_colour}">──────── {MARKER_TEXT} ────────'
+                "</span>")
+
+    def mark_new_lines(self) -> None:
+        """The next line appended is the first unread one: a marker goes before it."""
+        self._marker_wanted = True
+
+    def redraw(self, fragments: list[str], marker_before: int | None = None) -> None:
+        """Show exactly ``fragments`` (a marker before index ``marker_before``, if given)."""
+        self.clear()
+        self._marker_wanted = False
+        if marker_before is None:
+            self.append_lines(fragments)
+            return
+        self.append_lines(fragments[:marker_before])
+        self._marker_wanted = True
+        self.append_lines(fragments[marker_before:])
+
+    def set_indent_sample(self, sample: str) -> None:
+        self.indent_sample = sample
+
+    # -- scrolling, the cue and typing -------------------------------------------------------------
+
+    def scroll_to_end(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+        self.cue.hide()
+
+    def page(self, down: bool) -> None:
+        """PgUp/PgDn from the input line."""
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.value() + (bar.pageStep() if down else -bar.pageStep()))
+
+    def _scrolled(self, _value: int) -> None:
+        if self.at_end():
+            self.cue.hide()
+
+    def _place_cue(self) -> None:
+        self.cue.adjustSize()
+        viewport = self.viewport().rect()
+        self.cue.move(viewport.width() - self.cue.width() - 12,
+                      viewport.height() - self.cue.height() - 8)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_cue()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Copy and scrolling keys stay here; text typed goes to the input line."""
+        control = event.modifiers() & (Qt.KeyboardModifier.ControlModifier
+                                       | Qt.KeyboardModifier.AltModifier)
+        if self.type_into is not None and event.text().isprintable() and event.text() \
+                and not control:
+            self.type_into(event)
+            return
+        super().keyPressEvent(event)
