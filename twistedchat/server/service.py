@@ -236,7 +236,7 @@ class ChatService(service.MultiService):
         until then, so every client sees the accounts and history capabilities."""
         paused = [port for port in self.ports if hasattr(port, "stopReading")]
         for port in paused:
-            port.stopReading()  # type: ignore[attr-defined]
+            port.stopReading()
         config = self.config
 
         def opened(store: Any) -> Any:
@@ -246,7 +246,7 @@ class ChatService(service.MultiService):
             attach_store(self.factory.core, store, self.reactor)
             keeper = StoreService(store, self.reactor, history_days=config.history_days or None,
                                   history_lines=config.history_lines_per_target or None)
-            keeper.setServiceParent(self)
+            keeper.setServiceParent(self)  # type: ignore[no-untyped-call]  # unannotated in Twisted
             log.info("twistedchat storage: {url}", url=config.db.split("@")[-1])
             for port in paused:
                 if port in self.ports:
@@ -255,8 +255,9 @@ class ChatService(service.MultiService):
         def failed(failure: Failure) -> None:
             log.critical("cannot open the database {url}: {error}", url=config.db,
                          error=failure.getErrorMessage())
-            if self.reactor.running:
-                self.reactor.stop()
+            core = IReactorCore(self.reactor)
+            if core.running:
+                core.stop()
 
         defer.maybeDeferred(open_store, config.db, self.reactor).addCallbacks(opened, failed)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from twistedchat.server.commands.table import Command
 from twistedchat.server.relay import server_time
@@ -16,6 +17,7 @@ from twistedchat.server.state import User
 from twistedchat.storage.history import ChathistoryError, parse_chathistory
 from twistedchat.storage.model import (
     ACCESS_LEVELS,
+    Account,
     AccountExists,
     StoreError,
     UnknownMessageId,
@@ -92,15 +94,16 @@ def _run_steps(core: ServerCore, user: User, exchange: SaslExchange, steps: list
 
 def _check(accounts: Accounts, name: str, password: str) -> Deferred[str | None]:
     """The account's name if ``password`` is right, else None (never fails)."""
-    d = accounts.store.verify_password(name, password)
-    d.addCallback(lambda found: found.name if found is not None else None)
 
-    def failed(failure: Any) -> None:
+    def named(found: Account | None) -> str | None:
+        return found.name if found is not None else None
+
+    def failed(failure: Failure) -> str | None:
         if not failure.check(PasswordsBusy):
             log.failure("checking a password", failure)
         return None
 
-    return d.addErrback(failed)
+    return accounts.store.verify_password(name, password).addCallbacks(named, failed)
 
 
 # -- draft/account-registration ------------------------------------------------------------------
@@ -245,7 +248,9 @@ def nickserv(core: ServerCore, user: User, text: str) -> None:
     """NickServ's commands: REGISTER, IDENTIFY, GHOST, INFO, DROP, SET PASSWORD, HELP."""
     accounts = _accounts(core)
     words = text.split()
-    say = lambda line: accounts.service_notice(user, "NickServ", line)  # noqa: E731
+    def say(line: str) -> None:
+        accounts.service_notice(user, "NickServ", line)
+
     if not words:
         say("Commands: REGISTER <password>, IDENTIFY [account] <password>, GHOST <nick>, "
             "INFO [account], DROP, SET PASSWORD <password>")
@@ -330,10 +335,10 @@ def nickserv(core: ServerCore, user: User, text: str) -> None:
         if not accounts.password_budget(user):
             say("Too many account operations on this connection.")
             return
-        work = accounts.store.set_password(user.account, args[1])
-        work.addCallbacks(lambda _: say("Password changed."),
-                          lambda f: say(f"Password not changed: {f.getErrorMessage()}"))
-        core.hold_input(user, work)
+        changing = accounts.store.set_password(user.account, args[1])
+        changing.addCallbacks(lambda _: say("Password changed."),
+                              lambda f: say(f"Password not changed: {f.getErrorMessage()}"))
+        core.hold_input(user, changing)
     else:
         say(f"Unknown command {words[0]}. Send HELP for the list.")
 
@@ -344,7 +349,9 @@ def chanserv(core: ServerCore, user: User, text: str) -> None:
     accounts = _accounts(core)
     store = accounts.store
     words = text.split()
-    say = lambda line: accounts.service_notice(user, "ChanServ", line)  # noqa: E731
+    def say(line: str) -> None:
+        accounts.service_notice(user, "ChanServ", line)
+
     if len(words) < 2 or not is_channel_name(words[1]):
         say("Commands: REGISTER|DROP|INFO <#channel>, OP|DEOP|VOICE <#channel> [nick], "
             "ACCESS <#channel> LIST|ADD <account> <op|voice>|DEL <account>, "
@@ -423,11 +430,11 @@ def chanserv(core: ServerCore, user: User, text: str) -> None:
             return
         try:
             if sub == "ADD" and len(args) >= 3:
-                lvl = {"op": "o", "voice": "v", "o": "o", "v": "v"}.get(args[2].lower())
-                if lvl not in ACCESS_LEVELS or store.account(args[1]) is None:
+                wanted = {"op": "o", "voice": "v", "o": "o", "v": "v"}.get(args[2].lower())
+                if wanted is None or wanted not in ACCESS_LEVELS or store.account(args[1]) is None:
                     say("Syntax: ACCESS <#channel> ADD <registered account> <op|voice>")
                     return
-                store.set_access(name, args[1], lvl)
+                store.set_access(name, args[1], wanted)
                 say(f"{args[1]} added to {registered.name} as {args[2].lower()}.")
             elif sub == "DEL" and len(args) >= 2:
                 store.set_access(name, args[1], None)
