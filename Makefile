@@ -39,7 +39,7 @@ screenshot: $(STAMP) system-deps
 # docs/web-*.png: the web client in headless chromium, light, dark and phone-sized (a browser test).
 web-screenshots: $(STAMP) system-deps
 	UPDATE_SCREENSHOTS=1 QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest -q \
-		tests/test_web_browser.py -k screenshots
+		tests/test_web_browser.py tests/test_web_people.py -k screenshots
 
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest

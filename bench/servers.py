@@ -134,6 +134,8 @@ def _twistedchat_command(port: int, tmp: Path, tls: bool, twistd: str = TWISTD) 
         "chat", "--port", listen,
         "--no-flood-control", "--max-per-ip", "0", "--max-clients", "0",
         "--sendq", str(SENDQ), "--ping-interval", "3600", "--ping-timeout", "3600",
+        # history on, in a fresh SQLite file per run (BENCH_DB=memory: measures without it)
+        "--db", os.environ.get("BENCH_DB") or f"sqlite:{tmp / 'bench.sqlite3'}",
         *TWISTEDCHAT_ARGS.split(),
     ]  # fmt: skip
 

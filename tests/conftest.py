@@ -52,6 +52,13 @@ async def chat_server():
     await server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _in_a_temporary_directory(tmp_path, monkeypatch):
+    """Every test runs in its own directory: what a daemon or bot keeps by default (the
+    daemon's ``twistedchat.sqlite3``, a bot's database) lands there, never in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def clock():
     """A clock the test moves by hand (for tests of the sans-IO core)."""

@@ -56,6 +56,10 @@ FILE_VALUES = {
     "websocket": [8081],
     "websocket-origin": ["https://web.example.org"],
     "trusted-proxy": ["127.0.0.1", "10.0.0.0/8"],
+    "db": "memory:",
+    "history-days": 30,
+    "history-lines-per-target": 5000,
+    "nick-enforce-timeout": 60,
     "cluster": "redis://127.0.0.1:6379/2",
     "workers": 3,
 }

@@ -337,7 +337,8 @@ async def test_uid_warns_at_start_about_what_will_fail(root_owned_dir):
     config = where / "chat.toml"
     config.write_text('name = "uid.test"\n')
     config.chmod(0o600)  # root's alone: read at start, not on a reload as nobody
-    daemon = DaemonProcess(where, "--config", str(config),
+    # (no database: nobody could not create one in this root-owned directory)
+    daemon = DaemonProcess(where, "--config", str(config), "--db", "memory:",
                            twistd_args=("--uid", "nobody", f"--pidfile={where / 'c.pid'}"))
     try:
         await daemon.wait_listening()

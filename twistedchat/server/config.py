@@ -155,6 +155,13 @@ class ServerConfig:
     websocket_origins: list[str] = field(default_factory=list)
     #: addresses or ranges whose Forwarded / X-Forwarded-For name a WebSocket client's address
     trusted_proxies: list[str] = field(default_factory=list)
+    #: accounts, registered channels and history: ``sqlite:PATH``, ``memory:``, ``postgresql://...``
+    db: str = "sqlite:twistedchat.sqlite3"
+    #: history kept this many days (0: no age limit) and at most this many lines a conversation (0: no limit)
+    history_days: float = 0.0
+    history_lines_per_target: int = 0
+    #: seconds someone has to identify for an account's nick before being renamed to a guest nick
+    nick_enforce_timeout: float = 30.0
 
     @property
     def flood_control(self) -> bool:
@@ -258,6 +265,18 @@ def network(value: Any) -> str:
         return str(ipaddress.ip_network(text(value).strip(), strict=False))
     except ValueError:
         raise ConfigError(f"{value!r} is not an IP address or range") from None
+
+
+def db_url(value: Any) -> str:
+    """A ``--db`` URL: ``sqlite:PATH``, ``memory:`` or ``postgresql://USER@HOST/DB``."""
+    from twistedchat.storage.url import parse_store_url
+
+    url = text(value)
+    try:
+        parse_store_url(url)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return url
 
 
 def log_format(value: Any) -> str:
@@ -385,6 +404,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("websocket-origin", "Let pages from this origin (https://chat.example.org) open a "
             "WebSocket (repeatable; none: only the page's own).", web_origin,
             attribute="websocket_origins", reloadable=False, repeated=True),
+    Setting("db", "Where accounts, registered channels and history are kept: sqlite:PATH, "
+            "memory: (nothing kept) or postgresql://USER@HOST/DB.", db_url, reloadable=False),
+    Setting("history-days", "Days of message history kept (0: no age limit).", real_number(0),
+            reloadable=False),
+    Setting("history-lines-per-target", "Most history lines kept per channel or conversation "
+            "(0: no limit).", whole_number(0), reloadable=False),
+    Setting("nick-enforce-timeout", "Seconds someone using an account's nick has to identify "
+            "before being renamed to a guest nick.", real_number(1)),
     Setting("trusted-proxy", "Take WebSocket clients' addresses from Forwarded/X-Forwarded-For "
             "sent by this address or range (repeatable).", network, attribute="trusted_proxies",
             reloadable=False, repeated=True),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -50,12 +50,24 @@ from twistedchat.server.state import (
 )
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import chunks, fit_message, fit_words
-from twistedchat.wire.message import MAX_LINE_BYTES, Message
+from twistedchat.wire.message import MAX_LINE_BYTES, Message, escape_tag_value
 from twistedchat.wire.names import CASEMAPPING, CHANNELLEN, CHANTYPES, NICKLEN, casefold
+
+if TYPE_CHECKING:
+    from twistedchat.server.accounts import Accounts
 
 __all__ = ["CAPABILITIES", "VERSION", "ServerCore"]
 
 NOT_ENOUGH_PARAMETERS = "Not enough parameters"
+#: Longest ``label`` tag honoured (labeled-response); a longer one is answered without it.
+MAX_LABEL = 64
+
+
+def add_tag(line: bytes, tag: bytes) -> bytes:
+    """An encoded line with one more tag (``key=escaped-value``) in front of its others."""
+    if line.startswith(b"@"):
+        return b"@" + tag + b";" + line[1:]
+    return b"@" + tag + b" " + line
 
 log = Logger()
 
@@ -89,6 +101,13 @@ class ServerCore:
         #: ``msgid`` values: a random prefix for this run, then a counter (unique, compact).
         self._msgid_prefix = secrets.token_urlsafe(6)
         self._msgid_count = 0
+        #: The capabilities offered (CAP LS), with values; a store adds the account ones.
+        self.capabilities: dict[str, str] = dict(CAPABILITIES)
+        #: Accounts, services and history (server/accounts.py): None until a store is attached.
+        self.accounts: Accounts | None = None
+        #: Set by :meth:`hold_input`: the line being handled answers later (labeled-response).
+        self._answer_later = False
+        self._batch_count = 0
         #: Server bans (K-lines, D-lines), kept in ``bans-file`` when it is set.
         self.bans = ServerBans(FileBanStore(config.bans_file) if config.bans_file else None)
         #: The cloak key when the config has none: random, so cloaks change at each start.
@@ -155,9 +174,50 @@ class ServerCore:
         msgid: str | None = None,
     ) -> None:
         """Send ``:source COMMAND params`` to every recipient but ``skip``, encoded once."""
-        prefix = source if isinstance(source, str) else source.source
-        relay = Relay(Message(command, params, prefix), self.clock(), client_tags, msgid)
+        if isinstance(source, str):
+            prefix, account = source, None
+        else:
+            prefix, account = source.source, source.account
+        relay = Relay(Message(command, params, prefix), self.clock(), client_tags, msgid, account)
         self.bus.publish(relay, recipients, skip)
+
+    def hold_input(self, user: User, work: Deferred[Any]) -> None:
+        """Handle none of ``user``'s later lines until ``work`` fires (its pipeline queues them)."""
+        hold = getattr(user.link, "hold", None)
+        if hold is not None:
+            hold(work)
+        self._answer_later = True
+
+    def next_batch(self) -> str:
+        """A new ``BATCH`` reference, unique in this run."""
+        self._batch_count += 1
+        return f"b{self._batch_count:x}"
+
+    def _labeled(self, user: User, message: Message, label: str) -> None:
+        """Handle a line with a ``label`` (labeled-response): its answer carries the label, one
+        line tagged, several in a ``labeled-response`` batch, none as ``ACK``. A handler that
+        answers later (CHATHISTORY) labels its own batch."""
+        outbox = user.outbox
+        start = len(outbox)
+        self._answer_later = False
+        self._dispatch(user, message)
+        if self._answer_later or user.outbox is not outbox:
+            return
+        tag = ("label=" + escape_tag_value(label)).encode("utf-8")
+        answer = outbox[start:]
+        del outbox[start:]
+        if not answer:
+            user.send(add_tag(Message("ACK", (), self.config.name).to_bytes(), tag))
+        elif len(answer) == 1:
+            user.send(add_tag(answer[0], tag))
+        else:
+            ref = self.next_batch()
+            user.send(add_tag(Message("BATCH", (f"+{ref}", "labeled-response"),
+                                      self.config.name).to_bytes(), tag))
+            batch = f"batch={ref}".encode()
+            for line in answer:
+                user.send(add_tag(line, batch))
+            user.send(Message("BATCH", (f"-{ref}",), self.config.name).to_bytes())
 
     def next_msgid(self) -> str:
         """A new unique ``msgid`` tag value for one relayed message."""
@@ -285,6 +345,7 @@ class ServerCore:
             f"TOPICLEN={TOPICLEN}",
             "UTF8ONLY",
             "WHOX",
+            *([f"CHATHISTORY={self.accounts.history_limit}"] if self.accounts is not None else []),
         ]
 
     # -- connection life cycle -----------------------------------------------------------------
@@ -327,12 +388,6 @@ class ServerCore:
         """
         user.real_host = host
         user.host = cloak_host(self.cloak_secret(), host) if self.config.cloak_hosts else host
-
-    def hold_input(self, user: User, work: Deferred[Any]) -> None:
-        """Handle none of ``user``'s later lines until ``work`` fires (its pipeline queues them)."""
-        hold = getattr(user.link, "hold", None)
-        if hold is not None:
-            hold(work)
 
     def client_fingerprint(self, user: User) -> str | None:
         """The SHA-256 fingerprint of ``user``'s TLS client certificate, if it sent one."""
@@ -385,6 +440,15 @@ class ServerCore:
 
     def handle(self, user: User, message: Message) -> None:
         """Run the handler for one message from ``user``: a dict lookup, the table's checks."""
+        if message.tags and "labeled-response" in user.caps:
+            label = message.tags.get("label")
+            if label and len(label) <= MAX_LABEL:
+                self._labeled(user, message, label)
+                return
+        self._dispatch(user, message)
+
+    def _dispatch(self, user: User, message: Message) -> None:
+        """:meth:`handle` without the labeled-response wrapping."""
         name = message.command
         spec = self.commands.get(name)
         if spec is None:

@@ -23,7 +23,7 @@ def server_time(now: float) -> str:
 class Relay:
     """One line to many users, encoded once per tag variant and reused for every recipient."""
 
-    __slots__ = ("message", "body", "client_tags", "now", "msgid", "_encoded")
+    __slots__ = ("message", "body", "client_tags", "now", "msgid", "account", "_encoded")
 
     def __init__(
         self,
@@ -31,13 +31,16 @@ class Relay:
         now: float,
         client_tags: dict[str, str] | None = None,
         msgid: str | None = None,
+        account: str | None = None,
     ) -> None:
         self.message = message
         self.body = fit_message(message)
         self.client_tags = client_tags or {}
         self.now = now
         self.msgid = msgid
-        self._encoded: list[bytes | None] = [self.body, None, None, None]
+        #: the sender's account (``account-tag``), None when not logged in or not a user
+        self.account = account
+        self._encoded: list[bytes | None] = [self.body, None, None, None, None, None, None, None]
 
     def for_variant(self, variant: int) -> bytes:
         """The line as a user of this variant gets it (built on first use, then reused)."""
@@ -50,6 +53,8 @@ class Relay:
                 if self.msgid is not None:
                     tags["msgid"] = self.msgid
                 tags.update(self.client_tags)
+            if variant & Variant.ACCOUNT_TAG and self.account is not None:
+                tags["account"] = self.account
             line = format_tags(tags).encode("utf-8") + b" " + self.body if tags else self.body
             self._encoded[variant] = line
         return line

@@ -20,6 +20,7 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistedchat.server.accounts import attach_store
 from twistedchat.server.bans import BanError, FileBanStore
 from twistedchat.server.config import (
     ConfigError,
@@ -38,6 +39,8 @@ from twistedchat.server.tls import (
     read_tls_settings,
     stdlib_tls_factory,
 )
+from twistedchat.storage.service import StoreService
+from twistedchat.storage.url import open_store
 
 log = Logger()
 
@@ -103,6 +106,8 @@ class ChatService(service.MultiService):
         self.reloads_ok = 0
         self.reloads_refused = 0
         self.started: float | None = None
+        #: the open store (accounts, registered channels, history) once :meth:`startService` has it
+        self.store: Any = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -223,6 +228,38 @@ class ChatService(service.MultiService):
             log.warn("{warning}", warning=exposed)
         if self.owns_process:
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
+        # on the reactor's first turn, once twistd has its SIGTERM handler (a stop meanwhile is clean)
+        self.reactor.callLater(0, self._open_store)
+
+    def _open_store(self) -> None:
+        """Open ``--db`` (migrating it), then attach it to the core; the listeners accept no one
+        until then, so every client sees the accounts and history capabilities."""
+        paused = [port for port in self.ports if hasattr(port, "stopReading")]
+        for port in paused:
+            port.stopReading()
+        config = self.config
+
+        def opened(store: Any) -> Any:
+            if not self.running:  # stopped while it opened
+                return store.close()
+            self.store = store
+            attach_store(self.factory.core, store, self.reactor)
+            keeper = StoreService(store, self.reactor, history_days=config.history_days or None,
+                                  history_lines=config.history_lines_per_target or None)
+            keeper.setServiceParent(self)  # type: ignore[no-untyped-call]  # unannotated in Twisted
+            log.info("twistedchat storage: {url}", url=config.db.split("@")[-1])
+            for port in paused:
+                if port in self.ports:
+                    port.startReading()  # type: ignore[attr-defined]
+
+        def failed(failure: Failure) -> None:
+            log.critical("cannot open the database {url}: {error}", url=config.db,
+                         error=failure.getErrorMessage())
+            core = IReactorCore(self.reactor)
+            if core.running:
+                core.stop()
+
+        defer.maybeDeferred(open_store, config.db, self.reactor).addCallbacks(opened, failed)
 
     def status(self) -> ServerStatus:
         """The running figures: what STATS, the metrics and the health check report."""

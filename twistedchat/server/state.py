@@ -73,6 +73,7 @@ class Variant(enum.IntFlag):
     PLAIN = 0
     SERVER_TIME = 1
     MESSAGE_TAGS = 2
+    ACCOUNT_TAG = 4
 
     @classmethod
     def for_caps(cls, caps: Iterable[str]) -> Variant:
@@ -82,6 +83,8 @@ class Variant(enum.IntFlag):
             variant |= cls.SERVER_TIME
         if "message-tags" in caps:
             variant |= cls.MESSAGE_TAGS
+        if "account-tag" in caps:
+            variant |= cls.ACCOUNT_TAG
         return variant
 
 

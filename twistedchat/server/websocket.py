@@ -358,7 +358,9 @@ class StaticFiles(static.File):
         request.setHeader(b"Referrer-Policy", b"no-referrer")
         request.setHeader(
             b"Content-Security-Policy",
-            b"default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+            # Avatars (draft/metadata-2) are people's own web addresses: images from any
+            # http(s) host, fetched without a referrer; nothing else leaves the page's origin.
+            b"default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: https: http:; "
             b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         )
         return super().render(request)  # type: ignore[no-untyped-call]  # twisted.web's render is unannotated

@@ -74,7 +74,13 @@ def _join_one(core: ServerCore, user: User, name: str, key: str | None,
         core.reply(user, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
     channel = core.state.join(user, name, core.clock())
-    core.relay(channel.members, user, "JOIN", channel.name)
+    extended = [m for m in channel.members if "extended-join" in m.caps]
+    if extended:  # extended-join: the account ("*": none) and the real name too
+        core.relay(extended, user, "JOIN", channel.name, user.account or "*", user.realname)
+        core.relay([m for m in channel.members if "extended-join" not in m.caps], user, "JOIN",
+                   channel.name)
+    else:
+        core.relay(channel.members, user, "JOIN", channel.name)
     if user.away is not None:
         notify = [m for m in channel.members if m is not user and "away-notify" in m.caps]
         if notify:

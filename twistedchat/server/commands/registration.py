@@ -37,11 +37,13 @@ REASONLEN = 300
 #: IRCv3 capabilities this server implements, with their CAP LS 302 values.
 CAPABILITIES: dict[str, str] = {
     "away-notify": "",
+    "batch": "",
     "draft/metadata-2": METADATA_CAP_VALUE,
     "draft/read-marker": "",
     "echo-message": "",
     "extended-monitor": "",
     "invite-notify": "",
+    "labeled-response": "",
     "message-tags": "",
     "multi-prefix": "",
     "server-time": "",
@@ -59,9 +61,9 @@ def cap(core: ServerCore, user: User, msg: Message) -> None:
             user.cap_negotiating = True
         version = msg.params[1] if len(msg.params) > 1 else ""
         if (ascii_int(version) or 0) >= 302:
-            caps = " ".join(k + (f"={v}" if v else "") for k, v in CAPABILITIES.items())
+            caps = " ".join(k + (f"={v}" if v else "") for k, v in core.capabilities.items())
         else:
-            caps = " ".join(CAPABILITIES)
+            caps = " ".join(core.capabilities)
         _cap_reply(core, user, "LS", caps)
     elif sub == "LIST":
         _cap_reply(core, user, "LIST", " ".join(sorted(user.caps)))
@@ -71,7 +73,7 @@ def cap(core: ServerCore, user: User, msg: Message) -> None:
         wanted = msg.params[1].split() if len(msg.params) > 1 else []
         enable = {c for c in wanted if not c.startswith("-")}
         disable = {c[1:] for c in wanted if c.startswith("-")}
-        if not wanted or not (enable | disable) <= CAPABILITIES.keys():
+        if not wanted or not (enable | disable) <= core.capabilities.keys():
             _cap_reply(core, user, "NAK", " ".join(wanted))
             return
         user.caps = frozenset((user.caps | enable) - disable)

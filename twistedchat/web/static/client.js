@@ -3,11 +3,14 @@
 // No DOM here: the view (app.js) listens for "change" events and reads the model.
 
 import { buildLine, casefold, isChannel, nickOf, parseLine } from "./irc.js";
+import { peopleMixin } from "./people.js";
+import { saslMixin } from "./sasl.js";
 
 /** Capabilities the page uses when the server offers them. */
 const WANTED_CAPS = [
   "server-time", "message-tags", "echo-message", "multi-prefix", "userhost-in-names",
-  "away-notify", "batch", "draft/chathistory",
+  "away-notify", "batch", "draft/chathistory", "draft/read-marker", "draft/metadata-2",
+  "extended-monitor", "setname",
 ];
 /** Lines kept per conversation; older ones are dropped. */
 const SCROLLBACK = 1000;
@@ -91,6 +94,8 @@ export class Conversation {
     this.mentions = 0;
     this.joined = kind !== "channel";
     this.seenIds = new Set();
+    this.readMarker = null; // the server's read marker (draft/read-marker), a server time
+    this.shownMarker = null; // where the "last read" line is drawn
   }
 
   /** Add a line in time order (history may arrive older than what is shown). */
@@ -132,9 +137,11 @@ export class Conversation {
 
 /** The session: one WebSocket, reconnecting with backoff until the user leaves. */
 export class ChatSession extends EventTarget {
-  constructor({ url, nick, channels = [], storage = null, password = "" }) {
+  constructor({ url, nick, channels = [], storage = null, password = "", login = null }) {
     super();
     this.password = password;
+    this.login = login && login.account ? login : null; // {account, password}: SASL PLAIN
+    this.account = null;
     this.url = url;
     this.wantedNick = nick;
     this.nick = nick;
@@ -156,6 +163,15 @@ export class ChatSession extends EventTarget {
     this.autojoin = new Set(channels);
     /** Whether the page is in view; when not, even the current conversation counts unread. */
     this.visible = true;
+    this.people = new Map(); // casefolded nick -> Person (people.js)
+    this.peopleVersion = 0;
+    this.markTimer = null;
+    this.settings = {};
+    try {
+      this.settings = JSON.parse((storage && storage.getItem("twistedchat.settings")) || "{}") || {};
+    } catch {
+      // a damaged setting: start without
+    }
     this.conversation(SERVER_BUFFER, "server");
     for (const channel of channels) this.conversation(channel, "channel");
     if (channels.length) this.current = casefold(channels[0]);
@@ -170,6 +186,7 @@ export class ChatSession extends EventTarget {
       found = new Conversation(name, kind);
       this.conversations.set(key, found);
       this.order.push(key);
+      if (kind === "query") this.watch(name);
     }
     return found;
   }
@@ -190,9 +207,14 @@ export class ChatSession extends EventTarget {
   select(name) {
     const conv = this.find(name);
     if (!conv) return;
+    const leaving = this.conversations.get(this.current);
+    if (leaving && leaving !== conv && leaving.kind !== "server" && this.visible) this.markRead(leaving);
     this.current = name === SERVER_BUFFER ? name : casefold(name);
     conv.unread = 0;
     conv.mentions = 0;
+    this.placeMarker(conv);
+    this.askAway();
+    if (this.visible) this.markSoon();
     this.changed();
   }
 
@@ -224,6 +246,8 @@ export class ChatSession extends EventTarget {
     if (unseen && (entry.kind === "message" || entry.kind === "action") && !entry.history && !entry.self) {
       conv.unread += 1;
       if (conv.kind === "query" || mentions(entry.text, this.nick)) conv.mentions += 1;
+    } else if (!unseen && entry.serverTime) {
+      this.markSoon();
     }
     this.changed();
   }
@@ -334,16 +358,16 @@ export class ChatSession extends EventTarget {
 
   // -- what the user does ----------------------------------------------------------------------
 
+  /** Join a channel and show it (a channel already joined is just shown). */
   join(channel, key = null) {
     this.autojoin.add(channel);
-    this.conversation(channel, "channel");
-    this.current = casefold(channel);
+    const conv = this.conversation(channel, "channel");
     this.remember();
-    if (this.registered) {
+    if (this.registered && !conv.joined) {
       if (key) this.send("JOIN", channel, key);
       else this.send("JOIN", channel);
     }
-    this.changed();
+    this.select(channel);
   }
 
   /** Say something (or /me it) to a channel or a nick. */
@@ -421,7 +445,7 @@ export class ChatSession extends EventTarget {
     if (message.command === "464") {
       // A wrong or missing server password: trying again would fail the same way.
       this.leaving = true;
-      this.dispatchEvent(new CustomEvent("refused", { detail: text }));
+      this.dispatchEvent(new CustomEvent("refused", { detail: `The server refused the password: ${text}` }));
     }
     if (message.command === "433" && !this.registered) {
       // The nick is taken: try another one until registration succeeds.
@@ -441,7 +465,13 @@ export class ChatSession extends EventTarget {
       const list = message.params[more ? 3 : 2] || "";
       this.offered = (this.offered || []).concat(list.split(" ").filter(Boolean).map((c) => c.split("=")[0]));
       if (more) return;
-      const request = WANTED_CAPS.filter((cap) => this.offered.includes(cap));
+      const wanted = this.login ? [...WANTED_CAPS, "sasl"] : WANTED_CAPS;
+      const request = wanted.filter((cap) => this.offered.includes(cap));
+      if (this.login && !request.includes("sasl")) {
+        this.leaving = true;
+        this.dispatchEvent(new CustomEvent("refused", { detail: "This server has no account login (no SASL)." }));
+        return;
+      }
       this.offered = [];
       if (request.length) this.send("CAP", "REQ", request.join(" "));
       else this.send("CAP", "END");
@@ -450,7 +480,7 @@ export class ChatSession extends EventTarget {
         if (cap.startsWith("-")) this.caps.delete(cap.slice(1));
         else this.caps.add(cap);
       }
-      if (!this.registered) this.send("CAP", "END");
+      if (!this.registered && !this.startSasl()) this.send("CAP", "END");
     } else if (sub === "NAK") {
       if (!this.registered) this.send("CAP", "END");
     }
@@ -463,6 +493,7 @@ export class ChatSession extends EventTarget {
     this.serverName = message.source || "";
     this.setStatus("online");
     this.info(message.params[1] || "Welcome", "info", SERVER_BUFFER);
+    this.welcomed();
     for (const channel of this.autojoin) this.send("JOIN", channel);
   }
 
@@ -486,6 +517,7 @@ export class ChatSession extends EventTarget {
       this.remember();
       this.info(`You joined ${channel}`, "event", channel);
       this.requestHistory(conv);
+      this.whoChannel(channel);
     } else {
       conv.members.set(casefold(nick), { nick, prefix: "" });
       this.show(channel, { kind: "event", text: `${nick} joined`, ...this.lineTime(message) });
@@ -512,6 +544,9 @@ export class ChatSession extends EventTarget {
       if (!batch) return;
       const history = batch.type === "chathistory" || batch.type === "draft/chathistory";
       for (const line of batch.lines) this.handle(line, history ? batch : null);
+      const conv = history && this.find(batch.params[0] || "");
+      // History came into the conversation in view: the "last read" line may belong in it.
+      if (conv && !conv.shownMarker && this.conversations.get(this.current) === conv) this.placeMarker(conv);
     }
   }
 
@@ -572,6 +607,12 @@ export class ChatSession extends EventTarget {
       this.info(`You are now known as ${nick}`, "event");
     }
     this.renameQuery(old, nick);
+    const person = this.people.get(casefold(old));
+    if (person) {
+      this.people.delete(casefold(old));
+      person.nick = nick;
+      this.people.set(casefold(nick), person);
+    }
     for (const conv of this.conversations.values()) {
       const member = conv.members.get(casefold(old));
       if (member) {
@@ -594,6 +635,7 @@ export class ChatSession extends EventTarget {
     this.conversations.set(newKey, query);
     this.order = this.order.map((key) => (key === oldKey ? newKey : key));
     if (this.current === oldKey) this.current = newKey;
+    this.watch(nick);
     query.add({ time: Date.now(), kind: "event", nick: "", text: `${old} is now ${nick}` });
   }
 
@@ -712,11 +754,18 @@ export class ChatSession extends EventTarget {
     if (isChannel(target, this.isupport.CHANTYPES)) where = target;
     else if (!message.source || !message.source.includes("!")) where = null; // the server's notices
     else where = this.isMe(nick) ? target : nick;
+    const bot = "bot" in message.tags;
+    if (bot && nick && !this.person(nick).bot) {
+      this.person(nick).bot = true;
+      this.peopleVersion += 1; // its earlier lines get the badge too
+    }
     const line = {
       kind, nick, text, ...this.lineTime(message), id: message.tags.msgid || null,
-      self: this.isMe(nick), history: Boolean(history),
+      self: this.isMe(nick), history: Boolean(history), bot,
     };
     if (where === null) this.show(SERVER_BUFFER, line);
     else this.show(where, line);
   }
 }
+
+Object.assign(ChatSession.prototype, peopleMixin, saslMixin);
