@@ -351,7 +351,7 @@ class ClusterNode:
                 and self._outgoing[-1][4] == list(message.params)):
             return  # the invite-notify copy of the invitation just sent
         self._emit(["L", self.node_id, source, command, list(message.params),
-                    relay.client_tags or None, relay.msgid, relay.now, extra])
+                    relay.client_tags or None, relay.msgid, relay.now, extra, relay.account])
         old = casefold(_nick_of(source))
         if command == "QUIT" or (command == "NICK" and old != casefold(message.params[0])):
             self._release(old)  # (a change of case keeps the same claim)
@@ -628,12 +628,12 @@ class ClusterNode:
 
     def _apply_line(self, node: str, source: str, command: str, params: list[str],
                     tags: dict[str, str] | None, msgid: str | None, now: float,
-                    extra: Any) -> None:
+                    extra: Any, account: str | None = None) -> None:
         state = self.core.state
         actor = state.find_user(_nick_of(source))
         if actor is not None and self.ghost_node.get(actor) != node:
             actor = None  # not (or no longer) that node's user
-        relay = Relay(Message(command, tuple(params), source), now, tags, msgid)
+        relay = Relay(Message(command, tuple(params), source), now, tags, msgid, account)
         if command in MESSAGE_COMMANDS:
             self._deliver_message(relay, command, params[0], actor)
             return
