@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
 
 from qtclient import keys
 from qtclient.actions import WindowActions
+from qtclient.avatars import AvatarCache
 from qtclient.centre import CentreParts
 from qtclient.channel_list import ChannelListWindow
 from qtclient.inputline import InputLine
@@ -37,6 +38,7 @@ from qtclient.render import line_html
 from qtclient.search import SearchBar
 from qtclient.theme import colours_for
 from twistedchat.client.link import SessionLink
+from twistedchat.client.people import People
 from twistedchat.client.session import (
     Activated,
     Attention,
@@ -54,6 +56,7 @@ from twistedchat.client.session import (
     MembersChanged,
     NickChanged,
     PendingChanged,
+    PersonChanged,
     QuitRequested,
     ServerInfoChanged,
     Session,
@@ -83,6 +86,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self.closing_callback: Callable[[], None] | None = None
         self.views: dict[int, MessageView] = {}
         self.colours = colours_for(self.palette())
+        self.avatars = AvatarCache(link.reactor, self._avatar_ready)
         self.channel_list: ChannelListWindow | None = None
         self.paste_box: Any = None
         self._pending: dict[int, list[Line]] = {}
@@ -184,14 +188,21 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             self._show_channel_list(session, event.done)
         elif isinstance(event, Attention):
             self._attention(event)
+        elif isinstance(event, PersonChanged):
+            self._person_changed(event.nick, session)
         elif isinstance(event, QuitRequested):
             if len(self.networks) == 1:
                 self.close()  # the link has sent QUIT with the user's reason
             else:
                 self.remove_network(network)
 
-    def _render(self, line: Line) -> str:
-        return line_html(line, self.colours, self.preferences.time_format)
+    def _render(self, line: Line, people: People | None = None) -> str:
+        person = people.get(line.nick) if people is not None and line.nick else None
+        return line_html(line, self.colours, self.preferences.time_format, person)
+
+    def _people_of(self, key: int) -> People | None:
+        conversation = self.conversations.conversation_of_key(key)
+        return self.network(conversation).session.people if conversation is not None else None
 
     def _line_added(self, event: LineAdded) -> None:
         view = self.views.get(id(event.conversation))
@@ -224,7 +235,8 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
                 lines = lines[:budget]
             budget -= len(lines)
             if view is not None and lines:
-                view.append_lines([self._render(line) for line in lines])
+                people = self._people_of(key)
+                view.append_lines([self._render(line, people) for line in lines])
         if self._pending:
             self._schedule_flush()
         dirty, self._members_dirty = self._members_dirty, set()
@@ -234,7 +246,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
                 self._update_item(conversation)  # joined or left
         current = self.current()
         if current is not None and id(current) in dirty:
-            self.member_pane.show_members(current, self.session.prefixes)
+            self.member_pane.show_members(current, self.session.prefixes, self.session.people)
             self._show_topic(current)
         for network in self.networks:
             if network.logger is not None:
@@ -253,7 +265,8 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         lines = list(conversation.lines)
         marker = next((i for i, line in enumerate(lines) if line is conversation.first_unread),
                       None)
-        view.redraw([self._render(line) for line in lines], marker)
+        people = self.network(conversation).session.people
+        view.redraw([self._render(line, people) for line in lines], marker)
         self._update_item(conversation)
         self._update_title()
 
@@ -278,6 +291,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             view = MessageView(network.session.scrollback, self._type_into_input)
             view.set_indent_sample(self._time_sample())
             view.marker_colour = self.colours.error
+            view.on_top = lambda: network.link.fetch_older(conversation)
             self.views[id(conversation)] = view
             self.stack.addWidget(view)
             self._queue_lines(conversation, list(conversation.lines))
@@ -321,7 +335,8 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self.stack.setCurrentWidget(self.views[id(conversation)])
         self._show_status(self.network(conversation).session)
         self._show_topic(conversation)
-        self.member_pane.show_members(conversation, self.session.prefixes)
+        self.member_pane.show_members(conversation, self.session.prefixes,
+                                      self.session.people)
         self._show_pending(conversation)
         self._update_item(conversation)
         self._update_title()
