@@ -88,6 +88,27 @@ class MessageView(QTextBrowser):
             self._place_cue()
             self.cue.show()
 
+    def prepend_lines(self, fragments: list[str], keep: int) -> None:
+        """Add older lines at the top in one edit (the view holds up to ``keep`` lines now);
+        what the user looks at stays in place."""
+        document = self.document()
+        document.setMaximumBlockCount(max(document.maximumBlockCount(), keep + 2))
+        bar = self.verticalScrollBar()
+        from_end = bar.maximum() - bar.value()
+        block = self.block_format()
+        cursor = QTextCursor(document)
+        cursor.movePosition(QTextCursor.MoveOperation.Start)
+        cursor.beginEditBlock()
+        first = document.isEmpty()
+        for fragment in fragments:
+            cursor.insertHtml(fragment)
+            cursor.setBlockFormat(block)
+            cursor.insertBlock(block, QTextCharFormat())
+        if first:  # nothing was there: no empty line at the end
+            cursor.deletePreviousChar()
+        cursor.endEditBlock()
+        bar.setValue(bar.maximum() - from_end)
+
     @staticmethod
     def _insert(cursor: QTextCursor, block: QTextBlockFormat, first: bool, html: str) -> None:
         if not first:

@@ -58,6 +58,7 @@ from twistedchat.client.session import (
     PendingChanged,
     PersonChanged,
     QuitRequested,
+    ReadMarkerMoved,
     ServerInfoChanged,
     Session,
     StatusChanged,
@@ -159,7 +160,9 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             self._remove_conversation(event.conversation)
         elif isinstance(event, ConversationRenamed):
             self.redraw(event.conversation)
-        elif isinstance(event, (ConversationCleared, HistoryRestored)):
+        elif isinstance(event, HistoryRestored) and event.older:
+            self._prepend(event.conversation, event.older, session)
+        elif isinstance(event, (ConversationCleared, HistoryRestored, ReadMarkerMoved)):
             self.redraw(event.conversation)
         elif isinstance(event, MembersChanged):
             self._members_dirty.add(id(event.conversation))  # drawn once per turn
@@ -269,6 +272,13 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         view.redraw([self._render(line, people) for line in lines], marker)
         self._update_item(conversation)
         self._update_title()
+
+    def _prepend(self, conversation: Conversation, lines: list[Line], session: Session) -> None:
+        """Older history goes on top of the view (a page of lines, not a redraw)."""
+        view = self.views.get(id(conversation))
+        if view is not None:
+            view.prepend_lines([self._render(line, session.people) for line in lines],
+                               len(conversation.lines))
 
     # -- conversations -------------------------------------------------------------------------
 

@@ -251,7 +251,7 @@ def test_the_marker_from_the_server_clears_what_was_read_elsewhere():
     assert b.unread == 3
     client.dataReceived(f":srv MARKREAD #b timestamp={stamp(T0 + timedelta(minutes=1))}\r\n"
                         .encode())
-    assert b.unread == 1
+    assert b.unread == 1 and b.first_unread.text == "n2"
     client.dataReceived(f":srv MARKREAD #b timestamp={stamp(T0 + timedelta(minutes=5))}\r\n"
                         .encode())
     assert b.unread == 0 and b.first_unread is None

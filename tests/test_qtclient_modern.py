@@ -191,7 +191,11 @@ async def test_the_dialog_logs_in_with_an_account_and_history_comes_above_the_ma
         view.on_top()
         await wait_until(lambda: "old line 69" in view.toPlainText(), "older history")
         assert "CHATHISTORY BEFORE #c msgid=m70 50" in fake_server.received
-        assert view.toPlainText().count("old line 100") == 1
+        older = view.toPlainText()
+        assert older.count("old line 100") == 1
+        assert older.index("old line 20") < older.index("old line 69") < older.index(
+            "old line 70") < older.index(HISTORY_MARKER) < older.index("You joined")
+        assert older.splitlines()[0].endswith("old line 20")
         # the password never reaches QSettings
         store.sync()
         assert "analytical" not in open(store.fileName()).read()

@@ -20,10 +20,13 @@ from twistedchat.client.model import (
     HistoryRestored,
     Kind,
     Line,
+    ReadMarkerMoved,
 )
 
 #: Lines asked for on joining, and for each scroll to the top.
 HISTORY_PAGE = 50
+#: Older lines a conversation may hold beyond its scrollback (scrolling up for history).
+MAX_EXTRA_HISTORY = 20 * HISTORY_PAGE
 #: The marker line's text.
 HISTORY_MARKER = "history"
 _MARKER_STAMP = re.compile(r"timestamp=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?)Z\Z")
@@ -109,15 +112,17 @@ class HistoryParts:
                 conversation.history_exhausted = True
                 return
             merged = [*fresh, *held]
-        else:
-            if not fresh:
-                return
-            kept = [line for line in held if line.kind is not Kind.HISTORY]
-            merged = sorted([*fresh, *kept], key=lambda line: line.time)
-            fetched = {id(line) for line in fresh}
-            newest = max(i for i, line in enumerate(merged) if id(line) in fetched)
-            marker = Line(fresh[-1].time, Kind.HISTORY, HISTORY_MARKER)
-            merged.insert(newest + 1, marker)
+            room = min(max(self.scrollback, len(merged)), self.scrollback + MAX_EXTRA_HISTORY)
+            conversation.lines = deque(merged[-room:], maxlen=room)
+            self.emit(HistoryRestored(conversation, fresh[max(0, len(merged) - room):]))
+            return
+        if not fresh:
+            return
+        kept = [line for line in held if line.kind is not Kind.HISTORY]
+        merged = sorted([*fresh, *kept], key=lambda line: line.time)
+        fetched = {id(line) for line in fresh}
+        newest = max(i for i, line in enumerate(merged) if id(line) in fetched)
+        merged.insert(newest + 1, Line(fresh[-1].time, Kind.HISTORY, HISTORY_MARKER))
         conversation.lines = deque(merged[-self.scrollback:], maxlen=self.scrollback)
         self.emit(HistoryRestored(conversation))
 
@@ -153,6 +158,6 @@ class HistoryParts:
         if unread != conversation.unread:
             conversation.unread = unread
             conversation.mentions = min(conversation.mentions, unread)
-            if not unread:
-                conversation.first_unread = None
+            conversation.first_unread = after[-unread] if unread else None
             self.emit(CountersChanged(conversation))
+            self.emit(ReadMarkerMoved(conversation))

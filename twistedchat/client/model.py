@@ -227,7 +227,18 @@ class ConversationCleared(Event):
 
 @dataclass(slots=True)
 class HistoryRestored(Event):
-    """Older lines (from the logs) were put before this conversation's lines: draw it again."""
+    """Older lines (from the logs or the server) joined this conversation's lines.
+
+    With ``older``, those lines were put before all the others (the view adds them at the top);
+    without, the conversation is drawn again."""
+
+    conversation: Conversation
+    older: list[Line] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ReadMarkerMoved(Event):
+    """The server's read marker moved: the "new messages" line is drawn again where it goes."""
 
     conversation: Conversation
 

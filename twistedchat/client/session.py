@@ -40,6 +40,7 @@ from twistedchat.client.model import (  # noqa: F401 (re-exported: the session's
     PendingChanged,
     PersonChanged,
     QuitRequested,
+    ReadMarkerMoved,
     ReconnectRequested,
     ServerInfoChanged,
     StatusChanged,
