@@ -44,13 +44,17 @@ web-screenshots: $(STAMP) system-deps
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest
 
-# The stateful fuzz of the line pipeline, far longer than its CI run (tests/test_fuzz_pipeline.py).
-fuzz: $(STAMP)
-	FUZZ_EXAMPLES=5000 QT_QPA_PLATFORM=offscreen QT_API=pyqt6 $(BIN)/python -m pytest -q tests/test_fuzz_pipeline.py
-
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	@! git grep -nE '^(<<<<<<<|>>>>>>>)( |$$)' -- . ':!*.png' || { echo 'lint: merge conflict markers left in the files above'; exit 1; }
+
+# The stateful fuzz of the line pipeline (tests/test_fuzz_pipeline.py), far longer than in make test,
+# shrinking what it finds. FUZZ_EXAMPLES=N FUZZ_STEPS=N make fuzz for another budget.
+FUZZ_EXAMPLES ?= 5000
+FUZZ_STEPS ?= 80
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STEPS=$(FUZZ_STEPS) FUZZ_SHRINK=1 QT_QPA_PLATFORM=offscreen QT_API=pyqt6 \
+		$(BIN)/python -m pytest -p no:timeout -q tests/test_fuzz_pipeline.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -177,6 +177,8 @@ def running(
         try:
             try:
                 _wait_listening(port, proc, start_timeout)
+                if websocket_port:  # its listener may open a moment after the TCP one
+                    _wait_listening(websocket_port, proc, start_timeout)
             except RuntimeError as err:
                 tail = log.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{spec.name}: {err}; its output: {tail}") from None

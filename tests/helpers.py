@@ -24,9 +24,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from twisted.internet import defer, endpoints, reactor, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Protocol, connectionDone
+from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.net import ChatFactory
 from twistedchat.wire.message import Message, parse
 
 #: Seconds any single wait may take before the test fails (real loopback answers in milliseconds).
@@ -201,6 +207,96 @@ class EventLog:
                 await waiter.addTimeout(max(remaining, 0), reactor)
             except defer.TimeoutError:
                 raise AssertionError(f"timed out waiting for {prefix}; got {self.events}") from None
+
+
+# -- StringTransport + task.Clock: the real ChatConnection without sockets or real time ----------
+
+
+class FakeClient:
+    """A ChatConnection on a StringTransport, driven by a task.Clock."""
+
+    def __init__(self, factory: ChatFactory, clock: task.Clock, port: int = 40000) -> None:
+        self.clock = clock
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+        self.protocol = factory.buildProtocol(None)
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, *lines: str | bytes) -> None:
+        """Feed lines (CR LF added; bytes sent as given) in one read, then let the factory flush."""
+        self.send_raw(b"".join(
+            (line if isinstance(line, bytes) else line.encode()) + b"\r\n" for line in lines
+        ))
+
+    def send_raw(self, data: bytes) -> None:
+        """Feed bytes exactly as given, in one read, then run the factory's flush turn."""
+        self.protocol.dataReceived(data)
+        self.clock.advance(0)  # the factory flushes outboxes on the next turn
+
+    def received_raw(self) -> bytes:
+        """Everything written since the last call; clears the transport."""
+        data = self.transport.value()
+        self.transport.clear()
+        return data
+
+    def received(self) -> list[Message]:
+        """Parsed lines written so far; clears the transport."""
+        return [parse(line) for line in self.received_raw().split(b"\r\n") if line]
+
+    @property
+    def dropped(self) -> bool:
+        return self.transport.disconnecting or self.transport.disconnected
+
+    def lose(self) -> None:
+        """What the reactor does once the transport is closed: tell the protocol it is gone."""
+        self.transport.disconnected = True
+        self.protocol.connectionLost(Failure(ConnectionDone()))
+
+
+def clocked_factory(**settings: Any) -> tuple[ChatFactory, task.Clock]:
+    """A started ChatFactory (server name ``clock.server``) on a fresh task.Clock."""
+    clock = task.Clock()
+    clock.advance(1_000_000)
+    factory = ChatFactory(ServerConfig(name="clock.server", **settings), clock=clock)
+    factory.startFactory()
+    return factory, clock
+
+
+def advance(clock: task.Clock, seconds: float, step: float = 0.5) -> None:
+    """Move the clock on in steps, so periodic calls run as they would in real time."""
+    for _ in range(int(seconds / step)):
+        clock.advance(step)
+
+
+class ErrorEvents:
+    """Collects every log event at level error or above, or that carries a failure (a traceback).
+
+    Use as a context manager around the code under test; :attr:`texts` says what was logged.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def observe(self, event: dict[str, Any]) -> None:
+        level = event.get("log_level")
+        if event.get("log_failure") is not None or (level is not None and level >= LogLevel.error):
+            self.events.append(event)
+
+    @property
+    def texts(self) -> list[str]:
+        """Each collected event as text, with its traceback if it has one."""
+        out = []
+        for event in self.events:
+            failure = event.get("log_failure")
+            text = formatEvent(event)
+            out.append(f"{text}\n{failure.getTraceback()}" if failure is not None else text)
+        return out
+
+    def __enter__(self) -> ErrorEvents:
+        globalLogPublisher.addObserver(self.observe)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        globalLogPublisher.removeObserver(self.observe)
 
 
 async def connect(endpoint: str) -> LineClient:

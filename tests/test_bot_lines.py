@@ -133,6 +133,27 @@ def test_default_pace_never_trips_the_servers_flood_limit():
     assert delayed == []
 
 
+def test_token_bucket_waits_always_move_the_clock():
+    """Every wait take() asks for moves a clock at any UNIX time, and a token comes within two.
+
+    Found by the pipeline fuzz: a refill of exactly the returned wait could land a rounding error
+    short of a token; take() then asked for 1e-11 s, which does not move a clock near 1e6 s, so
+    task.Clock ran the flood drain timer at the same instant forever.
+    """
+    for start in (1_000_013.6364244112, 1_800_000_000.25, 0.0):
+        now = start
+        bucket = TokenBucket(10, 5.0, now)
+        waits = 0
+        for _ in range(200):
+            wait = bucket.take(now)
+            while wait:
+                assert now + wait > now
+                now += wait
+                waits += 1
+                wait = bucket.take(now)
+        assert waits <= 2 * (200 - 10)
+
+
 def test_fit_utf8_and_split_text_cut_at_the_same_place():
     from twistedchat.wire.fitting import fit_utf8
 

@@ -14,57 +14,26 @@ import socket
 import pytest
 import pytest_twisted
 from conftest import RunningServer
-from helpers import DaemonProcess, break_command, connect, register, wait_until
+from helpers import (
+    DaemonProcess,
+    FakeClient,
+    advance,
+    break_command,
+    clocked_factory,
+    connect,
+    register,
+    wait_until,
+)
 from twisted.internet import task
-from twisted.internet.address import IPv4Address
-from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.net import ChatFactory
-from twistedchat.wire.message import parse
 
 ensure = pytest_twisted.ensureDeferred
 
 
 # -- StringTransport + task.Clock ----------------------------------------------------------------
-
-
-class FakeClient:
-    """A ChatConnection on a StringTransport, driven by a task.Clock."""
-
-    def __init__(self, factory: ChatFactory, clock: task.Clock, port: int = 40000) -> None:
-        self.clock = clock
-        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
-        self.protocol = factory.buildProtocol(None)
-        self.protocol.makeConnection(self.transport)
-
-    def send(self, *lines: str) -> None:
-        self.protocol.dataReceived(b"".join(line.encode() + b"\r\n" for line in lines))
-        self.clock.advance(0)  # the factory flushes outboxes on the next turn
-
-    def received(self) -> list:
-        """Parsed lines written so far; clears the transport."""
-        data = self.transport.value()
-        self.transport.clear()
-        return [parse(line) for line in data.split(b"\r\n") if line]
-
-    @property
-    def dropped(self) -> bool:
-        return self.transport.disconnecting or self.transport.disconnected
-
-
-def clocked_factory(**settings) -> tuple[ChatFactory, task.Clock]:
-    clock = task.Clock()
-    clock.advance(1_000_000)
-    factory = ChatFactory(ServerConfig(name="clock.server", **settings), clock=clock)
-    factory.startFactory()
-    return factory, clock
-
-
-def advance(clock: task.Clock, seconds: float, step: float = 0.5) -> None:
-    for _ in range(int(seconds / step)):
-        clock.advance(step)
 
 
 def test_registration_timeout():

@@ -12,6 +12,11 @@ class TokenBucket:
 
     __slots__ = ("burst", "rate", "tokens", "stamp")
 
+    #: The shortest wait ``take`` asks for. Refilling for exactly the wait it returned can land a
+    #: rounding error short of a whole token; the wait then asked for would be too small to move a
+    #: clock at today's UNIX time, and a timer set for it would be due "now", again and again.
+    MIN_WAIT = 0.001
+
     def __init__(self, burst: int, rate: float, now: float) -> None:
         if burst < 1 or rate <= 0:
             raise ValueError("a token bucket needs burst >= 1 and rate > 0")
@@ -33,4 +38,4 @@ class TokenBucket:
         if self.tokens >= 1.0:
             self.tokens -= 1.0
             return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return max((1.0 - self.tokens) / self.rate, self.MIN_WAIT)

@@ -145,7 +145,7 @@ def user_(core: ServerCore, user: User, msg: Message) -> None:
 @command("PING", min_params=1, pre_registration=True)
 def ping(core: ServerCore, user: User, msg: Message) -> None:
     """PING <token>"""
-    user.send(Message("PONG", (core.config.name, msg.params[0]), core.config.name).to_bytes())
+    user.send(fit_message(Message("PONG", (core.config.name, msg.params[0]), core.config.name)))
 
 
 @command("PONG", pre_registration=True)
