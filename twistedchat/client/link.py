@@ -357,10 +357,16 @@ class SessionClientFactory(ChatClientFactory):
                  password: str | None, realname: str | None) -> None:
         super().__init__(nickname, channels, password, realname)
         self.link = link
+        #: an account to log in to with SASL (and to create first, once, with ``register_account``)
+        self.sasl_account: str | None = None
+        self.sasl_password: str | None = None
+        self.register_account = False
 
     def buildProtocol(self, addr: Any) -> ChatClient:
         client = super().buildProtocol(addr)
         client.link = self.link  # type: ignore[attr-defined]
+        client.sasl_account, client.sasl_password = self.sasl_account, self.sasl_password
+        client.register_account = self.register_account
         return client
 
 

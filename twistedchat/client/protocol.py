@@ -183,6 +183,8 @@ class ChatClient(irc.IRCClient):
             self.account = params[2]
 
     def irc_RPL_SASLSUCCESS(self, prefix: str, params: list[str]) -> None:
+        if self._sasl is None and not self._login_pending:
+            return  # not our login (a subclass may run its own)
         self._sasl = None
         self._login_pending = False
         self._end_negotiation()
@@ -269,8 +271,8 @@ class ChatClient(irc.IRCClient):
     def signedOn(self) -> None:
         self._nick_attempts = 0
         factory = getattr(self, "factory", None)
-        if factory is not None and self.account:  # created once: later connections log in
-            factory.register_account = False
+        if self.register_account and self.account and factory is not None:
+            factory.register_account = False  # created once: later connections log in
         for channel in self.channels_to_join:
             self.join(channel)
 
@@ -341,10 +343,6 @@ class ChatClientFactory(protocol.Factory):
         self.channels: list[str] = list(channels)
         self.password = password
         self.realname = realname
-        #: an account to log in to with SASL (and to create first, once, with ``register_account``)
-        self.sasl_account: str | None = None
-        self.sasl_password: str | None = None
-        self.register_account = False
 
     def buildProtocol(self, addr: Any) -> ChatClient:
         client = self.protocol()
@@ -354,8 +352,6 @@ class ChatClientFactory(protocol.Factory):
         if self.realname:
             client.realname = self.realname
         client.channels_to_join = list(self.channels)
-        client.sasl_account, client.sasl_password = self.sasl_account, self.sasl_password
-        client.register_account = self.register_account
         return client
 
 
