@@ -227,6 +227,19 @@ def test_scrolling_to_the_top_fetches_older_lines_until_there_are_none():
     assert sent(transport) == []
 
 
+def test_a_request_lost_with_the_connection_is_asked_again_after_reconnecting():
+    link, client, transport = signed_on()
+    client.dataReceived(b":me!u@h JOIN #c\r\n")
+    assert "CHATHISTORY LATEST #c * 50" in sent(transport)
+    client.connectionLost()
+    again = link.factory.buildProtocol(None)
+    transport2 = StringTransport()
+    again.makeConnection(transport2)
+    again.dataReceived(b":srv CAP * LS :" + HISTORY_CAPS + b"\r\n:srv CAP me ACK :" +
+                       HISTORY_CAPS + b"\r\n:srv 001 me :Welcome\r\n:me!u@h JOIN #c\r\n")
+    assert "CHATHISTORY LATEST #c * 50" in sent(transport2)
+
+
 def test_a_history_batch_is_bounded():
     link, client, transport = signed_on()
     client.dataReceived(b":me!u@h JOIN #c\r\n")

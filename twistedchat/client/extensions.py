@@ -173,6 +173,9 @@ class ExtensionsLink:
         if self.client is not None and self.client._registered:
             self.client.request_history(conversation, older=True)
 
+    def _connection_ended(self) -> None:
+        self.session.history_reset(self.session.conversations.values())
+
     def _stop_extensions(self) -> None:
         if self._mark_read_call is not None and self._mark_read_call.active():
             self._mark_read_call.cancel()

@@ -126,6 +126,11 @@ class HistoryParts:
         conversation.lines = deque(merged[-self.scrollback:], maxlen=self.scrollback)
         self.emit(HistoryRestored(conversation))
 
+    def history_reset(self, conversations: Iterable[Conversation]) -> None:
+        """The connection ended: requests on their way will never be answered."""
+        for conversation in conversations:
+            conversation.history_request = ""
+
     # -- read markers ----------------------------------------------------------------------------
 
     def read_marker_request(self, conversation: Conversation) -> str | None:

@@ -509,6 +509,7 @@ class SessionLink(ExtensionsLink):
             self.session.set_status(f"Disconnected: {reason}", False)
 
     def connection_lost(self, client: SessionClient, reason: str) -> None:
+        self._connection_ended()
         if self.first_attempt:
             if self._first is not None:
                 self._fail_first(f"The server closed the connection: {reason}")
