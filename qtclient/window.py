@@ -203,9 +203,19 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         person = people.get(line.nick) if people is not None and line.nick else None
         return line_html(line, self.colours, self.preferences.time_format, person)
 
-    def _people_of(self, key: int) -> People | None:
+    def _draw(self, key: int, view: MessageView, lines: list[Line]) -> None:
+        """Append ``lines`` to ``view``, the "new messages" line before the first unread one."""
         conversation = self.conversations.conversation_of_key(key)
-        return self.network(conversation).session.people if conversation is not None else None
+        people = self.network(conversation).session.people if conversation is not None else None
+        marker = conversation.first_unread if conversation is not None else None
+        fragments: list[str] = []
+        for line in lines:
+            if line is marker:
+                view.append_lines(fragments)
+                fragments = []
+                view.mark_new_lines()
+            fragments.append(self._render(line, people))
+        view.append_lines(fragments)
 
     def _line_added(self, event: LineAdded) -> None:
         view = self.views.get(id(event.conversation))
@@ -238,8 +248,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
                 lines = lines[:budget]
             budget -= len(lines)
             if view is not None and lines:
-                people = self._people_of(key)
-                view.append_lines([self._render(line, people) for line in lines])
+                self._draw(key, view, lines)
         if self._pending:
             self._schedule_flush()
         dirty, self._members_dirty = self._members_dirty, set()
@@ -260,16 +269,14 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self._flush(budget=sum(map(len, self._pending.values())))
 
     def redraw(self, conversation: Conversation) -> None:
-        """Draw a conversation's view again from the model (merged, cleared, restored, restyled)."""
+        """Draw a conversation's view again from the model (merged, cleared, restored, restyled,
+        history fetched): emptied now, filled like a burst, a chunk per event-loop turn."""
         view = self.views.get(id(conversation))
         if view is None:
             return
-        self._pending.pop(id(conversation), None)
-        lines = list(conversation.lines)
-        marker = next((i for i, line in enumerate(lines) if line is conversation.first_unread),
-                      None)
-        people = self.network(conversation).session.people
-        view.redraw([self._render(line, people) for line in lines], marker)
+        view.redraw([])
+        self._pending[id(conversation)] = list(conversation.lines)
+        self._schedule_flush()
         self._update_item(conversation)
         self._update_title()
 

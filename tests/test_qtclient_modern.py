@@ -352,3 +352,26 @@ async def test_avatars_are_fetched_capped_checked_and_cached(tmp_path, qtbot):
     finally:
         await port.stopListening()
         await defer.succeed(None)
+
+
+def test_history_is_drawn_a_chunk_per_turn_like_a_burst(qtbot):
+    from twisted.internet import reactor
+
+    from qtclient.window import FLUSH_CHUNK, MainWindow
+    from twistedchat.client.link import SessionLink
+    from twistedchat.client.session import Kind, Line, Session
+
+    session = Session("me")
+    window = MainWindow(session, SessionLink(reactor, session, "localhost", 1))
+    qtbot.addWidget(window)
+    channel = session.open("#c")
+    window.flush()
+    channel.history_request = "latest"
+    session.on_history("#c", [Line(NOW - timedelta(seconds=2000 - n), Kind.MESSAGE, f"h{n}",
+                                   "bob", msgid=f"m{n}") for n in range(1500)])
+    view = window.views[id(channel)]
+    window._flush()  # one event-loop turn
+    assert 0 < view.document().blockCount() <= FLUSH_CHUNK
+    window.flush()
+    text = view.toPlainText()
+    assert text.index("h1499") < text.index(HISTORY_MARKER) and "h0" in text
