@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot web-screenshots test fuzz lint bench bench-quick bench-client bench-pypy profile clean system-deps
+.PHONY: run client bot screenshot web-screenshots test fuzz lint bench bench-tls bench-quick bench-client bench-pypy profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The same loads over TLS (twistedchat's ssl: listener beside ngircd's [SSL] one); ~20 minutes.
+bench-tls: $(STAMP)
+	$(BIN)/python -m bench.run --tls
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --no-write

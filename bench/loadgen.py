@@ -6,6 +6,11 @@ counted with ``bytes.count``; latency comes from messages that carry their send 
 ``Lts=<19 digits>`` and are found with ``bytes.find``. Only lines that are not PRIVMSGs (rare once
 everyone has joined: PING, ERROR, ...) are split and looked at one by one.
 
+With ``--tls`` every client speaks TLS: non-blocking ``ssl`` sockets on the same epoll, each
+handshake driven by the loop and bounded by ``HANDSHAKE_SECONDS``, and a handshake storm measured
+first (``--handshakes`` fresh connections that complete a handshake and close; server CPU and
+handshakes/s). Certificates are not verified: the load is the point, not the trust.
+
 Every phase is bounded in time; the whole run talks to one loopback address. Run it as
 ``python -m bench.loadgen --port P --server-pid PID --clients N`` (see ``--help``); it prints one
 JSON object with every figure, which ``bench.run`` turns into tables.
@@ -26,6 +31,7 @@ import os
 import resource
 import select
 import socket
+import ssl
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,6 +46,17 @@ TEXT_LENGTH = 48  # bytes of message text after "PRIVMSG #bench :"
 RECV_BUFFER = 1 << 18
 QUIET_SECONDS = 0.5
 JOIN_WINDOW = 64  # clients waiting for their 366 at once
+HANDSHAKE_SECONDS = 10.0  # a TLS handshake not done by then counts as failed
+#: What a non-blocking socket (plain or TLS) raises when it cannot go on right now.
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def client_tls_context() -> ssl.SSLContext:
+    """A TLS client context that accepts any certificate (the bench's are self-signed)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def websocket_frames(data: bytes) -> bytes:
@@ -129,6 +146,18 @@ class RunResult:
     connected: int = 0
     registered: int = 0
     joined: int = 0
+    tls: bool = False
+    tls_version: str = ""
+    tls_cipher: str = ""
+    handshakes: int = 0
+    handshake_failures: int = 0
+    handshake_seconds: float = 0.0
+    handshakes_per_s: float = 0.0
+    handshake_server_cpu_s: float = 0.0
+    handshake_server_cpu_us_each: float = 0.0
+    resumed_handshakes_per_s: float = 0.0
+    resumed_fraction: float = 0.0
+    resumed_server_cpu_us_each: float = 0.0
     register_seconds: float = 0.0
     registered_per_s: float = 0.0
     register_server_cpu_s: float = 0.0
@@ -155,14 +184,18 @@ def own_cpu_seconds() -> float:
 class LoadGenerator:
     """N IRC clients on raw sockets, driven from one epoll loop."""
 
-    def __init__(self, host: str, port: int, server_pid: int, websocket_port: int = 0,
-                 websocket_clients: int = 0) -> None:
+    def __init__(self, host: str, port: int, server_pids: tuple[int, ...], tls: bool = False,
+                 websocket_port: int = 0, websocket_clients: int = 0) -> None:  # fmt: skip
         self.address = (host, port)
+        #: The server's processes (a TLS-terminating proxy in front counts with the server).
+        self.server_pids = server_pids
+        self.tls = client_tls_context() if tls else None
+        #: Clients whose TLS handshake is under way, and when it must be done by.
+        self.handshaking: dict[int, float] = {}
         self.websocket_address = (host, websocket_port)
         self.websocket_clients = websocket_clients
         self.websocket: list[bool] = []
         self.frame_tails: dict[int, bytes] = {}
-        self.server_pid = server_pid
         self.epoll = select.epoll()
         self.socks: list[socket.socket] = []
         self.index_of_fd: dict[int, int] = {}
@@ -173,6 +206,12 @@ class LoadGenerator:
         self.disconnects = 0
         self.errors: list[str] = []
         self.result = RunResult()
+
+    def server_cpu(self) -> float:
+        return sum(proc_cpu_seconds(pid) for pid in self.server_pids)
+
+    def server_rss(self) -> int:
+        return sum(proc_rss_bytes(pid) for pid in self.server_pids)
 
     # --- sockets -----------------------------------------------------------------------------
     def over_websocket(self, index: int, clients: int) -> bool:
@@ -188,6 +227,9 @@ class LoadGenerator:
         early = self._websocket_handshake(sock) if websocket else b""
         sock.setblocking(False)
         index = len(self.socks)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, do_handshake_on_connect=False)
+            self.handshaking[index] = time.monotonic() + HANDSHAKE_SECONDS
         self.socks.append(sock)
         self.websocket.append(websocket)
         if websocket:
@@ -195,7 +237,31 @@ class LoadGenerator:
         self.tails.append(b"")
         self.index_of_fd[sock.fileno()] = index
         self.epoll.register(sock.fileno(), select.EPOLLIN)
+        if self.tls is not None:
+            self._handshake(index)
         return index
+
+    def _handshake(self, index: int) -> bool:
+        """Drive client ``index``'s TLS handshake on; True once it is done."""
+        sock = self.socks[index]
+        try:
+            sock.do_handshake()  # type: ignore[attr-defined]
+        except WOULD_BLOCK:
+            if time.monotonic() > self.handshaking[index]:
+                self._note(f"TLS handshake not done in {HANDSHAKE_SECONDS:g} s")
+                del self.handshaking[index]
+                self._drop(index, sock.fileno())
+            return False
+        except OSError as err:
+            self._note(f"TLS handshake failed: {err}")
+            del self.handshaking[index]
+            self._drop(index, sock.fileno())
+            return False
+        del self.handshaking[index]
+        if not self.result.tls_version:
+            self.result.tls_version = sock.version() or ""  # type: ignore[attr-defined]
+            self.result.tls_cipher = (sock.cipher() or ("",))[0]  # type: ignore[attr-defined]
+        return True
 
     def _websocket_handshake(self, sock: socket.socket) -> bytes:
         """The opening handshake (blocking, under the socket's timeout); returns bytes after it."""
@@ -219,12 +285,12 @@ class LoadGenerator:
         """Send now; keep what the kernel did not take and flush it in the loop."""
         if self.websocket[index]:
             data = websocket_frames(data)
-        if index in self.pending_out:
-            self.pending_out[index] += data
+        if index in self.pending_out or index in self.handshaking:
+            self.pending_out[index] = self.pending_out.get(index, b"") + data
             return
         try:
             sent = self.socks[index].send(data)
-        except BlockingIOError:
+        except WOULD_BLOCK:
             sent = 0
         except OSError as err:
             self._note(f"send failed: {err}")
@@ -233,10 +299,14 @@ class LoadGenerator:
             self.pending_out[index] = data[sent:]
 
     def _flush_pending(self) -> None:
+        for index in list(self.handshaking):  # a handshake that waited to write, or overdue
+            self._handshake(index)
         for index, data in list(self.pending_out.items()):
+            if index in self.handshaking:
+                continue
             try:
                 sent = self.socks[index].send(data)
-            except BlockingIOError:
+            except WOULD_BLOCK:
                 continue
             except OSError as err:
                 self._note(f"send failed: {err}")
@@ -253,16 +323,23 @@ class LoadGenerator:
         nothing could be read); the partial last line is saved as the client's tail.
         """
         index = self.index_of_fd[fd]
+        if index in self.handshaking:
+            if self._handshake(index) and index in self.pending_out:
+                self._flush_pending()
+            return index, -1
         if self.websocket[index]:
             return index, self._read_frames(index, fd)
         tail = self.tails[index]
         start = len(tail)
         if start:
             self.buf[:start] = tail
+        sock = self.socks[index]
         try:
-            got = self.socks[index].recv_into(self.view[start:])
-        except BlockingIOError:
+            got = sock.recv_into(self.view[start:])
+        except WOULD_BLOCK:
             return index, -1
+        except ssl.SSLZeroReturnError:  # the server's close_notify
+            got = 0
         except OSError as err:
             got = 0
             self._note(f"recv failed: {err}")
@@ -270,6 +347,14 @@ class LoadGenerator:
             self._drop(index, fd)
             return index, -1
         size = start + got
+        if self.tls is not None:
+            # One TLS read returns at most one record; take the rest of a record already
+            # decrypted now (more records still in the kernel wake the epoll again).
+            while size < RECV_BUFFER and sock.pending():  # type: ignore[attr-defined]
+                try:
+                    size += sock.recv_into(self.view[size:])
+                except (*WOULD_BLOCK, ssl.SSLZeroReturnError):
+                    break
         end = self.buf.rfind(b"\n", 0, size) + 1
         self.tails[index] = bytes(self.buf[end:size]) if end < size else b""
         return index, end
@@ -317,6 +402,85 @@ class LoadGenerator:
                 self._note(line.decode(errors="replace")[:200])
 
     # --- phases ------------------------------------------------------------------------------
+    def session_ticket(self, timeout: float = 2.0) -> ssl.SSLSession | None:
+        """A TLS session from one handshake, to resume (None if the server sent no ticket)."""
+        assert self.tls is not None
+        with socket.create_connection(self.address, timeout) as raw:
+            sock = self.tls.wrap_socket(raw)
+            try:  # TLS 1.3 tickets come after the handshake: read until the server goes quiet
+                sock.recv(1)
+            except (OSError, ValueError):
+                pass
+            session = sock.session
+            sock.close()
+        return session if session is not None and session.has_ticket else None
+
+    def handshake_storm(self, count: int, window: int, timeout: float,
+                        session: ssl.SSLSession | None = None) -> tuple[float, float, float]:
+        """Connect ``count`` fresh TLS clients, at most ``window`` at once, each completing its
+        handshake and closing (resuming ``session`` if given): (handshakes/s, server CPU µs per
+        handshake, fraction of handshakes that resumed).
+
+        These connections never register; they are the cost of a connect storm's TLS alone.
+        """
+        assert self.tls is not None
+        epoll = select.epoll()
+        inflight: dict[int, tuple[ssl.SSLSocket, float]] = {}
+        started = done = failed = reused = 0
+        cpu0, t0 = self.server_cpu(), time.monotonic()
+        deadline = t0 + timeout
+
+        def finish(fd: int, ok: bool) -> None:
+            nonlocal done, failed, reused
+            sock, _ = inflight.pop(fd)
+            epoll.unregister(fd)
+            if ok:
+                done += 1
+                reused += sock.session_reused
+            else:
+                failed += 1
+            sock.close()
+
+        try:
+            while done + failed < count and time.monotonic() < deadline:
+                while started < count and len(inflight) < window:
+                    raw = socket.create_connection(self.address, max(0.1, deadline - time.monotonic()))
+                    raw.setblocking(False)
+                    sock = self.tls.wrap_socket(raw, do_handshake_on_connect=False,
+                                                session=session)
+                    inflight[sock.fileno()] = (sock, time.monotonic() + HANDSHAKE_SECONDS)
+                    epoll.register(sock.fileno(), select.EPOLLOUT)
+                    started += 1
+                for fd, _ in epoll.poll(0.05):
+                    sock, _ = inflight[fd]
+                    try:
+                        sock.do_handshake()
+                    except ssl.SSLWantReadError:
+                        epoll.modify(fd, select.EPOLLIN)
+                    except ssl.SSLWantWriteError:
+                        epoll.modify(fd, select.EPOLLOUT)
+                    except OSError as err:
+                        self._note(f"TLS handshake failed: {err}")
+                        finish(fd, False)
+                    else:
+                        finish(fd, True)
+                now = time.monotonic()
+                for fd in [fd for fd, (_, due) in inflight.items() if now > due]:
+                    self._note(f"TLS handshake not done in {HANDSHAKE_SECONDS:g} s")
+                    finish(fd, False)
+        except OSError as err:
+            self._note(f"connect failed during the handshake storm: {err}")
+        finally:
+            for fd in list(inflight):
+                finish(fd, False)
+            epoll.close()
+        seconds, cpu = time.monotonic() - t0, self.server_cpu() - cpu0
+        if session is None:
+            res = self.result
+            res.handshakes, res.handshake_failures = done, failed
+            res.handshake_seconds, res.handshake_server_cpu_s = seconds, cpu
+        return done / seconds, 1e6 * cpu / max(1, done), reused / max(1, done)
+
     def register(self, clients: int, window: int, timeout: float) -> None:
         """Connect and register ``clients`` clients, then have them all JOIN the channel.
 
@@ -327,15 +491,15 @@ class LoadGenerator:
         """
         res = self.result
         res.clients = clients
-        res.rss_base_bytes = proc_rss_bytes(self.server_pid)
+        res.rss_base_bytes = self.server_rss()
         deadline = time.monotonic() + timeout
-        cpu0, own0, t0 = proc_cpu_seconds(self.server_pid), own_cpu_seconds(), time.monotonic()
+        cpu0, own0, t0 = self.server_cpu(), own_cpu_seconds(), time.monotonic()
         res.registered = self._register_phase(clients, window, deadline)
         t1 = time.monotonic()
         res.register_seconds = t1 - t0
         res.connected = len(self.socks)
         res.registered_per_s = res.registered / res.register_seconds
-        cpu1, own1 = proc_cpu_seconds(self.server_pid), own_cpu_seconds()
+        cpu1, own1 = self.server_cpu(), own_cpu_seconds()
         res.register_server_cpu_s = cpu1 - cpu0
         res.register_generator_cpu_percent = 100 * (own1 - own0) / res.register_seconds
         if res.registered < clients:
@@ -344,7 +508,7 @@ class LoadGenerator:
         res.joined = self._join_phase(clients, JOIN_WINDOW, deadline)
         res.join_seconds = time.monotonic() - t1
         res.joined_per_s = res.joined / res.join_seconds
-        res.join_server_cpu_s = proc_cpu_seconds(self.server_pid) - cpu1
+        res.join_server_cpu_s = self.server_cpu() - cpu1
         res.join_generator_cpu_percent = 100 * (own_cpu_seconds() - own1) / res.join_seconds
         res.total_seconds = res.register_seconds + res.join_seconds
         if res.joined < clients:
@@ -352,7 +516,7 @@ class LoadGenerator:
         t2 = time.monotonic()
         self.drain_until_quiet(QUIET_SECONDS, timeout)
         res.settle_seconds = time.monotonic() - t2
-        res.rss_idle_bytes = proc_rss_bytes(self.server_pid)
+        res.rss_idle_bytes = self.server_rss()
         if res.joined:
             res.rss_per_client_bytes = (res.rss_idle_bytes - res.rss_base_bytes) / res.joined
 
@@ -461,7 +625,7 @@ class LoadGenerator:
         sent = received = observed = 0
         received_at_warm = 0
         disconnects0 = self.disconnects
-        cpu0, own0 = proc_cpu_seconds(self.server_pid), own_cpu_seconds()
+        cpu0, own0 = self.server_cpu(), own_cpu_seconds()
         start = now_ns()
         stop_sending = start + int(seconds * 1e9)
         warm = start + int(min(0.5, seconds / 10) * 1e9)
@@ -537,7 +701,7 @@ class LoadGenerator:
             warm_at = start if warm_at is None else warm_at
             busy = max(1e-9, (stop_at - warm_at) / 1e9)
             phase.deliveries_per_s = (received_at_stop - received_at_warm) / busy
-        cpu = proc_cpu_seconds(self.server_pid) - cpu0
+        cpu = self.server_cpu() - cpu0
         phase.seconds = round(elapsed, 3)
         phase.sent, phase.expected, phase.received = sent, sent * per_message, received
         phase.lost = phase.expected - received
@@ -563,7 +727,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--server-pid", type=int, required=True, help="for /proc CPU and RSS figures")
+    p.add_argument("--server-pid", required=True,
+                   help="for /proc CPU and RSS figures: PID or PID,PID,... (summed)")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--connect-window", type=int, default=8, help="connections awaiting 001")
     p.add_argument("--register-timeout", type=float, default=120.0)
@@ -572,12 +737,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fixed-seconds", type=float, default=5.0)
     p.add_argument("--saturation-seconds", type=float, default=5.0)
     p.add_argument("--window", type=int, default=0, help="messages in flight at saturation")
+    p.add_argument("--tls", action="store_true", help="every client speaks TLS")
+    p.add_argument("--handshakes", type=int, default=0,
+                   help="with --tls: a storm of this many handshake-only connections first")
     p.add_argument("--websocket-port", type=int, default=0, help="the server's --websocket port")
     p.add_argument("--websocket-clients", type=int, default=0,
                    help="how many of the clients connect over WebSocket")
     args = p.parse_args(argv)
     if args.websocket_clients and not args.websocket_port:
         p.error("--websocket-clients needs --websocket-port")
+    if args.websocket_clients and args.tls:
+        p.error("--tls and --websocket-clients: WebSocket clients over TLS are not built")
     return args
 
 
@@ -595,10 +765,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile()
     gc.disable()  # nothing here makes cycles; collections would only add pauses
-    gen = LoadGenerator(args.host, args.port, args.server_pid, args.websocket_port,
+    pids = tuple(int(pid) for pid in args.server_pid.split(","))
+    gen = LoadGenerator(args.host, args.port, pids, args.tls, args.websocket_port,
                         min(args.websocket_clients, args.clients))
     res = gen.result
+    res.tls = args.tls
     try:
+        if args.tls and args.handshakes > 0:
+            res.handshakes_per_s, res.handshake_server_cpu_us_each, _ = gen.handshake_storm(
+                args.handshakes, args.connect_window, args.register_timeout)
+            time.sleep(QUIET_SECONDS)  # let the server see the storm's connections close
+            session = gen.session_ticket()
+            if session is not None:
+                (res.resumed_handshakes_per_s, res.resumed_server_cpu_us_each,
+                 res.resumed_fraction) = gen.handshake_storm(
+                    args.handshakes, args.connect_window, args.register_timeout, session)
+                time.sleep(QUIET_SECONDS)
         gen.register(args.clients, args.connect_window, args.register_timeout)
         if res.joined == args.clients and args.clients > 1:
             if args.fixed_seconds > 0:

@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("/tmp/twistedchat-profile.raw"))
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--idle", action="store_true", help="also sample time spent waiting in epoll")
+    p.add_argument("--tls", action="store_true", help="every client over TLS (as bench.run --tls)")
+    p.add_argument("--server", default="twistedchat", help="twistedchat-twisted-tls: Twisted's TLS")
     args = p.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -72,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     delay = args.delay if args.delay is not None else (
         0.2 if args.phase == "register" else 1.0 + args.clients / 1000
     )  # fmt: skip
-    with running(SERVERS["twistedchat"], 0) as srv:
+    if args.tls and args.delay is None:
+        delay += 6 * args.clients / 1000  # TLS handshakes: ~250 a second here
+    with running(SERVERS[args.server], 0, tls=args.tls) as srv:
         command = [sys.executable, "-m", "bench.loadgen", "--port", str(srv.port),
                    "--server-pid", str(srv.pid), "--clients", str(args.clients),
-                   "--connect-window", "64", *load]  # fmt: skip
+                   "--connect-window", "64", *load, *(["--tls"] if args.tls else [])]  # fmt: skip
         generator = subprocess.Popen(pinned(command, 1), stdout=subprocess.PIPE, text=True)
         time.sleep(delay)
         spied = subprocess.run(

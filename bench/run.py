@@ -7,6 +7,9 @@ over ``--reps`` runs; each cell also shows the ratio to ngircd's figure.
 
 ``make bench`` (= ``python -m bench.run``) runs the full set and rewrites the results section of
 ``bench/README.md``; ``--quick`` is a seconds-long run at tiny size (the smoke test uses it).
+``make bench-tls`` (= ``python -m bench.run --tls``) runs the same loads over TLS (every server
+listening with TLS only, the generator's clients speaking TLS, a handshake storm first) and
+rewrites the README's TLS section and ``bench/results-tls.json``.
 """
 
 from __future__ import annotations
@@ -32,8 +35,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 README = BENCH_DIR / "README.md"
 RESULTS_START = "<!-- bench:results:start -->"
 RESULTS_END = "<!-- bench:results:end -->"
+TLS_MARKERS = ("<!-- bench:tls:start -->", "<!-- bench:tls:end -->")
 REFERENCE = "ngircd"
 SERVER_CPU, GENERATOR_CPU = 0, 1
+TLS_NOTE = ("connect, handshake, close, at most as many at once as the registration window; "
+            "then as many again offering a session ticket from one more handshake, where the "
+            "server sent one (0 where it sent none)")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,14 @@ def _kb(v: float) -> str:
 def _pct(v: float) -> str:
     return f"{v:.0f} %"
 
+
+#: Shown in TLS runs only, above the rest.
+TLS_FIGURES = [
+    Figure("TLS handshakes/s (connect, handshake, close)", ("handshakes_per_s",), _count),
+    Figure("server CPU µs per TLS handshake", ("handshake_server_cpu_us_each",), _us, False),
+    Figure("resumed TLS handshakes/s (session ticket)", ("resumed_handshakes_per_s",), _count),
+    Figure("share of those that resumed", ("resumed_fraction",), lambda v: f"{100 * v:.0f} %"),
+]  # fmt: skip
 
 FIGURES = [
     Figure("registrations/s (connect, NICK/USER → 001)", ("registered_per_s",), _count),
@@ -104,9 +119,9 @@ def median_run(runs: list[dict], clients: int) -> dict[tuple[str, ...], float | 
     runs); a figure with no such run is None.
     """
     medians: dict[tuple[str, ...], float | None] = {}
-    for figure in FIGURES:
+    for figure in TLS_FIGURES + FIGURES:
         usable = [r for r in runs if len(figure.path) == 1 or r["joined"] >= clients]
-        values = [figure_value(r, figure.path) for r in usable]
+        values = [figure_value(r, figure.path) for r in usable if figure.path[0] in r]
         medians[figure.path] = statistics.median(values) if values else None
     return medians
 
@@ -123,16 +138,19 @@ def listen_backlog(port: int) -> int:
 
 def measure(server: str, clients: int, args: argparse.Namespace, pin: bool) -> dict:
     """Start ``server`` afresh, drive it with ``clients`` clients, return the generator's figures."""
-    with running(SERVERS[server], SERVER_CPU if pin else None) as srv:
+    with running(SERVERS[server], SERVER_CPU if pin else None, tls=args.tls) as srv:
         backlog = listen_backlog(srv.port)
         window = max(1, min(64, backlog - 2)) if backlog else 8
         command = [
             sys.executable, "-m", "bench.loadgen", "--port", str(srv.port),
-            "--server-pid", str(srv.pid), "--clients", str(clients), "--connect-window", str(window),
+            "--server-pid", ",".join(map(str, srv.pids)), "--clients", str(clients),
+            "--connect-window", str(window),
             "--register-timeout", str(args.register_timeout), "--senders", str(args.senders),
             "--rate", str(args.rate), "--fixed-seconds", str(args.fixed_seconds),
             "--saturation-seconds", str(args.saturation_seconds),
         ]  # fmt: skip
+        if args.tls:
+            command += ["--tls", "--handshakes", str(args.handshakes)]
         if srv.websocket_port:
             command += ["--websocket-port", str(srv.websocket_port),
                         "--websocket-clients", str(clients // 2)]
@@ -158,14 +176,15 @@ def cell(value: float | None, reference: float | None, figure: Figure) -> str:
     return f"{text} ({value / reference:.2f}×)"
 
 
-def size_table(clients: int, medians: dict[str, dict], notes: dict[str, list[str]]) -> str:
+def size_table(clients: int, medians: dict[str, dict], notes: dict[str, list[str]],
+               tls: bool = False) -> str:  # fmt: skip
     """A markdown table: one row per figure, one column per server, ratios to ngircd."""
     servers = list(medians)
     ref = medians.get(REFERENCE)
     lines = [f"### {clients:,} clients", ""]
     lines.append("| figure | " + " | ".join(servers) + " |")
     lines.append("|---|" + "---:|" * len(servers))
-    for figure in FIGURES:
+    for figure in (TLS_FIGURES if tls else []) + FIGURES:
         row = []
         for server in servers:
             value = medians[server][figure.path]
@@ -211,6 +230,31 @@ def machine_description() -> str:
         f"commit {commit}; load average "
         f"at start {load}"
     )
+
+
+def tls_targets_section(results: dict[int, dict[str, dict]]) -> str:
+    """Issue 17's targets over TLS: CPU and p99 within 1.5x ngircd's, handshakes/s at least its."""
+    lines = ["### Targets (TLS)", "", "| target | measured | verdict |", "|---|---|---|"]
+    rows = [
+        ("fixed load, 1,000 TLS clients: server CPU ≤ 1.5× ngircd", 1000,
+         ("fixed", "server_cpu_percent"), 1.5, True),
+        ("fixed load, 1,000 TLS clients: p99 latency ≤ 1.5× ngircd", 1000,
+         ("fixed", "latency_p99_ms"), 1.5, True),
+        ("TLS handshakes/s ≥ 1.0× ngircd (1,000-client run)", 1000, ("handshakes_per_s",), 1.0,
+         False),
+    ]  # fmt: skip
+    for label, clients, path, bound, lower_is_better in rows:
+        ours = results.get(clients, {}).get("twistedchat")
+        ref = results.get(clients, {}).get(REFERENCE)
+        if ours is None or ref is None or not ref.get(path) or ours.get(path) is None:
+            lines.append(f"| {label} | not measured | — |")
+            continue
+        ratio = ours[path] / ref[path]
+        met = ratio <= bound if lower_is_better else ratio >= bound
+        fmt = next(f.fmt for f in TLS_FIGURES + FIGURES if f.path == path)
+        lines.append(f"| {label} | {fmt(ours[path])} vs {fmt(ref[path])}: {ratio:.2f}× ngircd "
+                     f"| {'met' if met else 'missed'} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def targets_section(results: dict[int, dict[str, dict]]) -> str:
@@ -264,6 +308,8 @@ def targets_section(results: dict[int, dict[str, dict]]) -> str:
 def render(results: dict[int, dict[str, dict]], notes: dict[int, dict[str, list[str]]],
            args: argparse.Namespace, started: str, machine: str, elapsed: float) -> str:  # fmt: skip
     command = "python -m bench.run " + " ".join(args.argv) if args.argv else "make bench"
+    if args.argv == ["--tls"]:
+        command = "make bench-tls"
     took = f"; took {elapsed / 60:.1f} min" if elapsed else ""
     out = [
         f"Run {started} UTC on {machine}. Command: `{command}`{took}.",
@@ -275,30 +321,51 @@ def render(results: dict[int, dict[str, dict]], notes: dict[int, dict[str, list[
         "figure.",
         "",
     ]
+    if args.tls:
+        out[-1:] = [
+            f"Over TLS: every server listens with TLS only (a fresh self-signed RSA-2048 "
+            f"certificate), every generator client speaks TLS; each run starts with a storm of "
+            f"{args.handshakes:,} handshake-only connections ({TLS_NOTE}).",
+            "",
+        ]
     if len(results) and any(REFERENCE in r for r in results.values()):
-        out.append(targets_section(results))
+        out.append(tls_targets_section(results) if args.tls else targets_section(results))
     for clients, medians in results.items():
-        out.append(size_table(clients, medians, notes.get(clients, {})))
+        out.append(size_table(clients, medians, notes.get(clients, {}), args.tls))
     return "\n".join(out)
 
 
-def write_readme(path: Path, section: str) -> None:
-    """Replace the results section of ``path`` (between the markers), keeping the rest."""
-    text = (
-        path.read_text() if path.exists() else f"# Benchmarks\n\n{RESULTS_START}\n{RESULTS_END}\n"
-    )
-    if RESULTS_START not in text or RESULTS_END not in text:
-        text = text.rstrip("\n") + f"\n\n## Results\n\n{RESULTS_START}\n{RESULTS_END}\n"
-    head, rest = text.split(RESULTS_START, 1)
-    tail = rest.split(RESULTS_END, 1)[1]
-    path.write_text(f"{head}{RESULTS_START}\n{section}\n{RESULTS_END}{tail}")
+def write_readme(path: Path, section: str, markers: tuple[str, str] = (RESULTS_START, RESULTS_END),
+                 heading: str = "Results") -> None:  # fmt: skip
+    """Replace the section of ``path`` between ``markers``, keeping the rest."""
+    start, end = markers
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start not in text or end not in text:
+        text = text.rstrip("\n") + f"\n\n## {heading}\n\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{start}\n{section}\n{end}{tail}")
+
+
+def write_section(args: argparse.Namespace, section: str) -> None:
+    """The plain or the TLS results section of the README, as the run was."""
+    if args.tls:
+        write_readme(args.readme, section, TLS_MARKERS, "Results over TLS")
+    else:
+        write_readme(args.readme, section)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="seconds-long run at tiny size")
-    p.add_argument("--servers", default="twistedchat,ngircd,plain-twisted")
-    p.add_argument("--sizes", default="100,200,1000,10000", help="client counts, comma-separated")
+    p.add_argument("--servers", help="comma-separated [twistedchat,ngircd,plain-twisted; with "
+                   "--tls: twistedchat,ngircd,twistedchat-tls-gather,twistedchat-twisted-tls,"
+                   "haproxy+twistedchat]")
+    p.add_argument("--sizes", help="client counts, comma-separated [100,200,1000,10000; with "
+                   "--tls: 200,1000]")  # fmt: skip
+    p.add_argument("--tls", action="store_true", help="every connection over TLS")
+    p.add_argument("--handshakes", type=int, default=500,
+                   help="with --tls: handshake-only connections measured first in each run")
     p.add_argument("--reps", type=int, default=3, help="runs per server and size (median)")
     p.add_argument("--reps-large", type=int, default=3, help="runs at 10,000 clients and more")
     p.add_argument("--senders", type=int, default=10)
@@ -307,14 +374,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--saturation-seconds", type=float, default=4.0)
     p.add_argument("--register-timeout", type=float, default=90.0)
     p.add_argument("--readme", type=Path, default=README, help="where to write the tables")
-    p.add_argument("--json", type=Path, default=BENCH_DIR / "results.json", help="raw figures")
+    p.add_argument("--json", type=Path, help="raw figures [bench/results.json, or "
+                   "bench/results-tls.json with --tls]")  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--from-json", type=Path, help="only re-render the tables from a results file")
     args = p.parse_args(argv)
+    if args.servers is None:
+        args.servers = ("twistedchat,ngircd,twistedchat-tls-gather,twistedchat-twisted-tls,"
+                        "haproxy+twistedchat" if args.tls
+                        else "twistedchat,ngircd,plain-twisted")  # fmt: skip
+    if args.sizes is None:
+        args.sizes = "200,1000" if args.tls else "100,200,1000,10000"
+    if args.json is None:
+        args.json = BENCH_DIR / ("results-tls.json" if args.tls else "results.json")
     if args.quick:
         args.sizes, args.reps, args.reps_large = "5", 1, 1
         args.senders, args.rate, args.fixed_seconds, args.saturation_seconds = 2, 20.0, 1.0, 1.0
-        args.register_timeout = 20.0
+        args.register_timeout, args.handshakes = 20.0, 20
     args.argv = argv
     return args
 
@@ -361,7 +437,7 @@ def rerender(path: Path, readme: Path) -> int:
     section = render(results, notes, args, saved["started"], saved["machine"],
                      saved.get("elapsed", 0.0))  # fmt: skip
     print(section)
-    write_readme(readme, section)
+    write_section(argparse.Namespace(tls=args.tls, readme=readme), section)
     return 0
 
 
@@ -380,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for name in [s for s in servers if s != REFERENCE and not SERVERS[s].available()]:
         print(f"{name} is not available here; benching without it")
+        servers.remove(name)
+    for name in [s for s in servers if args.tls and not SERVERS[s].speaks_tls]:
+        print(f"{name} does not speak TLS; benching without it")
         servers.remove(name)
     if REFERENCE in servers and not ensure_ngircd():
         print("ngircd is not installed and could not be installed; benching without it")
@@ -415,14 +494,15 @@ def main(argv: list[str] | None = None) -> int:
                       f"s, joined {run['joined']} in {run['join_seconds']:.2f} s; fixed "
                       f"p99 {run['fixed']['latency_p99_ms']:.2f} ms, "
                       f"{run['fixed']['server_cpu_percent']:.0f} % CPU; saturation "
-                      f"{run['saturation']['deliveries_per_s']:,.0f}/s; errors {run['errors']}",
-                      flush=True)  # fmt: skip
+                      f"{run['saturation']['deliveries_per_s']:,.0f}/s"
+                      + (f"; {run['handshakes_per_s']:,.0f} handshakes/s" if args.tls else "")
+                      + f"; errors {run['errors']}", flush=True)  # fmt: skip
     elapsed = time.monotonic() - t0
     results, notes = summarize(raw, failures, args.register_timeout)
     section = render(results, notes, args, started, machine, elapsed)
     print(section)
     if not args.no_write:
-        write_readme(args.readme, section)
+        write_section(args, section)
         saved = {"started": started, "machine": machine, "args": args.argv, "elapsed": elapsed,
                  "failures": failures, "runs": raw}  # fmt: skip
         args.json.write_text(json.dumps(saved, indent=1))

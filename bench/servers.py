@@ -2,7 +2,8 @@
 
 Each server is a `ServerSpec` (a name and how to build its command line for a port); `running()`
 starts one in its own temporary directory and stops it again, so every measurement starts from a
-fresh process.
+fresh process. With ``tls=True`` the server listens with TLS only, on a self-signed certificate
+made afresh in that directory (the same kind of key for every server).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ NGIRCD_CONF = """\
 Name = ngircd.bench
 Info = bench
 Listen = 127.0.0.1
-Ports = {port}
+Ports = {plain_port}
 MotdPhrase = "bench"
 PidFile = {tmp}/ngircd.pid
 [Limits]
@@ -51,34 +52,128 @@ Ident = no
 PAM = no
 """
 
+#: ngircd's TLS listener (its plain ``Ports`` then moves to another free port nobody uses).
+NGIRCD_TLS = """\
+[SSL]
+CertFile = {cert}
+KeyFile = {key}
+Ports = {port}
+"""
+
+
+#: Extra ``twistd chat`` arguments for every twistedchat run (e.g. ``--tls-engine twisted`` to
+#: bench the fallback TLS transport), split on spaces.
+TWISTEDCHAT_ARGS = os.environ.get("BENCH_TWISTEDCHAT_ARGS", "")
+
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """A server to bench: its name and a function (port, temp dir) -> command line."""
+    """A server to bench: its name and a function (port, temp dir, TLS?) -> command line.
+
+    With ``front`` (public port, backend port, temp dir) -> command line, that process (a proxy
+    terminating TLS) listens on the public port and the server on the backend port; both are
+    pinned to the server's core and their CPU and RSS are counted together.
+    """
 
     name: str
-    command: Callable[[int, Path], list[str]]
+    command: Callable[[int, Path, bool], list[str]]
     available: Callable[[], bool] = lambda: True
+    speaks_tls: bool = True
+    front: Callable[[int, int, Path], list[str]] | None = None
     #: Also listen for IRC over WebSocket (``--websocket``); half the bench clients use it.
     websocket: bool = False
 
 
-def _ngircd_command(port: int, tmp: Path) -> list[str]:
+def write_self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
+    """A fresh RSA-2048 key and a self-signed certificate for ``name``: (key path, cert path)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))  # fmt: skip
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def _ngircd_command(port: int, tmp: Path, tls: bool) -> list[str]:
     conf = tmp / "ngircd.conf"
-    conf.write_text(NGIRCD_CONF.format(port=port, tmp=tmp))
+    text = NGIRCD_CONF.format(plain_port=free_port() if tls else port, tmp=tmp)
+    if tls:
+        key, cert = write_self_signed(tmp)
+        text += NGIRCD_TLS.format(port=port, key=key, cert=cert)
+    conf.write_text(text)
     return [NGIRCD, "-n", "-f", str(conf)]
 
 
-def _twistedchat_command(port: int, tmp: Path, twistd: str = TWISTD) -> list[str]:
+def _twistedchat_command(port: int, tmp: Path, tls: bool, twistd: str = TWISTD) -> list[str]:
+    listen = f"{port}:interface=127.0.0.1:backlog=1024"
+    if tls:
+        key, cert = write_self_signed(tmp)
+        listen = f"ssl:{listen}:privateKey={key}:certKey={cert}"
+    else:
+        listen = f"tcp:{listen}"
     return [
         twistd, "-n", "--logfile", str(tmp / "twistd.log"), "--pidfile", "",
-        "chat", "--port", f"tcp:{port}:interface=127.0.0.1:backlog=1024",
+        "chat", "--port", listen,
         "--no-flood-control", "--max-per-ip", "0", "--max-clients", "0",
         "--sendq", str(SENDQ), "--ping-interval", "3600", "--ping-timeout", "3600",
+        *TWISTEDCHAT_ARGS.split(),
     ]  # fmt: skip
 
 
-def _plain_command(port: int, tmp: Path) -> list[str]:
+HAPROXY = "/usr/sbin/haproxy"
+HAPROXY_CONF = """\
+global
+    maxconn 9000
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 10s
+    timeout client 1h
+    timeout server 1h
+frontend irc
+    bind 127.0.0.1:{port} ssl crt {pem}
+    default_backend chat
+backend chat
+    server chat 127.0.0.1:{backend} send-proxy
+"""
+
+
+def _haproxy_front(port: int, backend: int, tmp: Path) -> list[str]:
+    """Debian's haproxy (one thread) terminating TLS, passing the address on with PROXY v1."""
+    key, cert = write_self_signed(tmp)
+    pem = tmp / "haproxy.pem"
+    pem.write_text(cert.read_text() + key.read_text())
+    conf = tmp / "haproxy.cfg"
+    conf.write_text(HAPROXY_CONF.format(port=port, backend=backend, pem=pem))
+    return [HAPROXY, "-db", "-f", str(conf)]
+
+
+def _proxied_twistedchat(port: int, tmp: Path, tls: bool) -> list[str]:
+    command = _twistedchat_command(port, tmp, False)
+    index = command.index("--port") + 1
+    command[index] = "haproxy:" + command[index]
+    return command
+
+
+def _plain_command(port: int, tmp: Path, tls: bool) -> list[str]:
     return [PYTHON, "-m", "bench.plain_server", str(port)]
 
 
@@ -86,11 +181,23 @@ SERVERS: dict[str, ServerSpec] = {
     "twistedchat": ServerSpec("twistedchat", _twistedchat_command),
     "ngircd": ServerSpec("ngircd", _ngircd_command, lambda: os.path.exists(NGIRCD)),
     "twistedchat-pypy": ServerSpec(
-        "twistedchat-pypy", lambda port, tmp: _twistedchat_command(port, tmp, PYPY_TWISTD),
+        "twistedchat-pypy", lambda port, tmp, tls: _twistedchat_command(port, tmp, tls, PYPY_TWISTD),
         lambda: os.path.exists(PYPY_TWISTD)),
-    "plain-twisted": ServerSpec("plain-twisted", _plain_command),
+    "plain-twisted": ServerSpec("plain-twisted", _plain_command, speaks_tls=False),
+    # TLS terminated by haproxy in front of the daemon's haproxy: (PROXY protocol) listener.
+    "haproxy+twistedchat": ServerSpec("haproxy+twistedchat", _proxied_twistedchat,
+                                      lambda: os.path.exists(HAPROXY), front=_haproxy_front),
+    # The daemon on Twisted's own TLS (TLSMemoryBIOProtocol + pyOpenSSL), for comparison.
+    "twistedchat-twisted-tls": ServerSpec(
+        "twistedchat-twisted-tls",
+        lambda port, tmp, tls: [*_twistedchat_command(port, tmp, tls), "--tls-engine", "twisted"]),
+    # The daemon gathering a busy TLS client's output for 20 ms (fewer, larger records).
+    "twistedchat-tls-gather": ServerSpec(
+        "twistedchat-tls-gather",
+        lambda port, tmp, tls: [*_twistedchat_command(port, tmp, tls), "--tls-write-interval", "20"]),
     # The same daemon with half of the clients over WebSocket (compare with "twistedchat").
-    "twistedchat-ws": ServerSpec("twistedchat-ws", _twistedchat_command, websocket=True),
+    "twistedchat-ws": ServerSpec("twistedchat-ws", _twistedchat_command, websocket=True,
+                                 speaks_tls=False),
 }
 
 
@@ -145,53 +252,63 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float) -> None:
 
 @dataclass
 class RunningServer:
-    """A started server process."""
+    """A started server process (and the proxy in front of it, if any)."""
 
     name: str
     pid: int
     port: int
     log: Path
+    pids: tuple[int, ...] = ()
     websocket_port: int = 0
 
 
 @contextlib.contextmanager
 def running(
-    spec: ServerSpec, cpu: int | None, start_timeout: float = 30.0
+    spec: ServerSpec, cpu: int | None, start_timeout: float = 30.0, tls: bool = False
 ) -> Iterator[RunningServer]:
-    """Start ``spec`` on a free loopback port, yield it once it listens, then stop it."""
+    """Start ``spec`` on a free loopback port (TLS only if ``tls``), yield it once it listens,
+    then stop it (and the proxy in front of it, if it has one)."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{spec.name}-") as tmpdir:
         tmp = Path(tmpdir)
         port = free_port()
-        command = spec.command(port, tmp)
+        commands = [(spec.command(port, tmp, tls), port, tmp / "server.out")]
         websocket_port = 0
         if spec.websocket:
             websocket_port = free_port()
-            command += ["--websocket", f"tcp:{websocket_port}:interface=127.0.0.1:backlog=1024"]
-        log = tmp / "server.out"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                pinned(command, cpu),
-                cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                preexec_fn=raise_nofile, env=dict(os.environ, PYTHONPATH=str(REPO)),
-            )  # fmt: skip
+            commands[0][0].extend(
+                ["--websocket", f"tcp:{websocket_port}:interface=127.0.0.1:backlog=1024"])
+        if spec.front is not None:
+            backend = free_port()
+            commands = [(spec.command(backend, tmp, tls), backend, tmp / "server.out"),
+                        (spec.front(port, backend, tmp), port, tmp / "front.out")]  # fmt: skip
+        procs: list[subprocess.Popen] = []
         try:
-            try:
-                _wait_listening(port, proc, start_timeout)
-                if websocket_port:  # its listener may open a moment after the TCP one
-                    _wait_listening(websocket_port, proc, start_timeout)
-            except RuntimeError as err:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{spec.name}: {err}; its output: {tail}") from None
-            time.sleep(0.2)  # let the probe connection's close be processed
-            yield RunningServer(spec.name, proc.pid, port, log, websocket_port)
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            for command, listen_port, log in commands:
+                with open(log, "wb") as out:
+                    procs.append(subprocess.Popen(
+                        pinned(command, cpu),
+                        cwd=REPO, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                        preexec_fn=raise_nofile, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                    ))  # fmt: skip
                 try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+                    _wait_listening(listen_port, procs[-1], start_timeout)
+                    if websocket_port and len(procs) == 1:  # it may open after the TCP one
+                        _wait_listening(websocket_port, procs[0], start_timeout)
+                except RuntimeError as err:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{spec.name}: {err}; its output: {tail}") from None
+            time.sleep(0.2)  # let the probe connection's close be processed
+            yield RunningServer(spec.name, procs[0].pid, port, commands[0][2],
+                                tuple(p.pid for p in procs), websocket_port)  # fmt: skip
+        finally:
+            for proc in reversed(procs):
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(10)
 
 
 def proc_cpu_seconds(pid: int) -> float:

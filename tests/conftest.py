@@ -65,3 +65,14 @@ def core(clock):
     from core_peers import make_core
 
     return make_core(clock)
+
+
+@pytest.fixture
+def log_events():
+    """Every log event emitted during the test."""
+    from twisted.logger import globalLogPublisher
+
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)

@@ -467,3 +467,23 @@ def write_self_signed(tmp_path: Path) -> tuple[Path, Path]:
     )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key_path, cert_path
+
+
+def listener_for(reactor: Any, description: str, factory: Any) -> tuple[Any, Any]:
+    """The endpoint and factory a ChatService would listen with for ``description`` (the
+    standard library's TLS for ``ssl:`` unless the factory's config says ``twisted``)."""
+    from twisted.internet import endpoints
+
+    from twistedchat.server.tls import stdlib_tls_factory
+
+    lean = stdlib_tls_factory(description, factory, reactor)
+    if lean is not None:
+        return endpoints.serverFromString(reactor, lean[0]), lean[1]
+    return endpoints.serverFromString(reactor, description), factory
+
+
+def tracebacks(events: list[dict]) -> list[str]:
+    """The logged failures (tracebacks) among log events (the ``log_events`` fixture's)."""
+    from twisted.logger import formatEvent
+
+    return [formatEvent(e) for e in events if "log_failure" in e]

@@ -17,12 +17,12 @@ from bench.servers import NGIRCD
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_quick_bench(tmp_path: Path, servers: list[str]) -> tuple[str, dict]:
+def run_quick_bench(tmp_path: Path, servers: list[str], *extra: str) -> tuple[str, dict]:
     readme, raw = tmp_path / "README.md", tmp_path / "results.json"
     readme.write_text("# Bench\n\nhand-written text stays\n")
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--servers", ",".join(servers),
-         "--readme", str(readme), "--json", str(raw)],
+         "--readme", str(readme), "--json", str(raw), *extra],
         cwd=REPO, capture_output=True, text=True, timeout=150,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -63,6 +63,22 @@ def test_plain_reference_server_relays(tmp_path: Path) -> None:
     _, raw = run_quick_bench(tmp_path, ["plain-twisted"])
     (run,) = raw["runs"]["5"]["plain-twisted"]
     assert_sane(run, 5)
+
+
+def test_quick_bench_over_tls(tmp_path: Path) -> None:
+    """The TLS mode: the daemon's ssl: listener (and ngircd's [SSL] one), TLS clients, a
+    handshake storm; its table goes between its own markers."""
+    servers = ["twistedchat"] + (["ngircd"] if os.path.exists(NGIRCD) else [])
+    text, raw = run_quick_bench(tmp_path, servers, "--tls")
+    assert "hand-written text stays" in text
+    assert "<!-- bench:tls:start -->" in text and "<!-- bench:results:start -->" not in text
+    assert "TLS handshakes/s" in text and "### Targets (TLS)" in text
+    for server in servers:
+        (run,) = raw["runs"]["5"][server]
+        assert_sane(run, 5)
+        assert run["tls"] and run["tls_version"].startswith("TLSv1.")
+        assert run["handshakes"] == 20 and run["handshake_failures"] == 0
+        assert run["handshakes_per_s"] > 0
 
 
 def test_quick_bench_with_half_the_clients_over_websocket(tmp_path: Path) -> None:

@@ -12,28 +12,24 @@ import socket
 import pytest
 import pytest_twisted
 from conftest import RunningServer
-from helpers import LineClient, break_command, connect, register, wait_until, write_self_signed
+from helpers import (
+    LineClient,
+    break_command,
+    connect,
+    listener_for,
+    register,
+    tracebacks,
+    wait_until,
+    write_self_signed,
+)
 from twisted.internet import endpoints, reactor, ssl
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.fastpath import pending_bytes
 from twistedchat.server.net import ChatFactory
 
 ensure = pytest_twisted.ensureDeferred
-
-
-@pytest.fixture
-def log_events():
-    """Every log event emitted during the test."""
-    events: list[dict] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
-
-
-def tracebacks(events: list[dict]) -> list[str]:
-    return [formatEvent(e) for e in events if "log_failure" in e]
 
 
 @pytest_twisted.async_yield_fixture
@@ -258,14 +254,17 @@ async def test_cr_in_a_client_tag_key_is_never_relayed(hostile_server, log_event
     receiver.close()
 
 
+@pytest.mark.parametrize("engine", ["stdlib", "twisted"])
 @ensure
-async def test_stalled_reader_over_tls_is_dropped_at_sendq(tmp_path, log_events):
-    """The same rule on TLS, where the server counts what it wrote since the transport paused."""
+async def test_stalled_reader_over_tls_is_dropped_at_sendq(tmp_path, log_events, engine):
+    """The same rule on TLS (either engine): the stdlib engine counts the ciphertext Twisted
+    holds, Twisted's what was written since the transport paused."""
     key, cert = write_self_signed(tmp_path)
-    factory = ChatFactory(ServerConfig(name="hostile.server", sendq=SENDQ, flood_rate=0))
-    endpoint = endpoints.serverFromString(
-        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
-    port = await endpoint.listen(factory)
+    factory = ChatFactory(ServerConfig(name="hostile.server", sendq=SENDQ, flood_rate=0,
+                                       tls_engine=engine))
+    endpoint, wrapped = listener_for(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}", factory)
+    port = await endpoint.listen(wrapped)
     address = ("127.0.0.1", port.getHost().port)
     context = ssl.optionsForClientTLS("localhost", ssl.Certificate.loadPEM(cert.read_text()))
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 import pytest_twisted
-from helpers import LineClient, connect, wait_until, write_self_signed
+from helpers import LineClient, connect, listener_for, wait_until, write_self_signed
 from twisted.internet import defer, endpoints, protocol, reactor, ssl, task
 from twisted.protocols.basic import LineReceiver
 
@@ -114,16 +115,19 @@ async def silent_is_cut_and_does_not_hold_up_shutdown(factory: ChatFactory, cloc
             sock.close()
 
 
+@pytest.mark.parametrize("engine", ["stdlib", "twisted"])
 @pytest_twisted.ensureDeferred
-async def test_tls_handshake_that_never_finishes_is_cut_and_does_not_hold_up_shutdown(tmp_path):
+async def test_tls_handshake_that_never_finishes_is_cut_and_does_not_hold_up_shutdown(tmp_path,
+                                                                                        engine):
     """A client that connects to the TLS port and says nothing is cut at the handshake timeout,
-    and one still in its handshake when the server stops does not wait out the close grace."""
+    and one still in its handshake when the server stops does not wait out the close grace
+    (either TLS engine)."""
     key, cert = write_self_signed(tmp_path)
     clock = task.Clock()
-    factory = ChatFactory(ServerConfig(name="tls.test"), clock=clock)
-    endpoint = endpoints.serverFromString(
-        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
-    port = await endpoint.listen(factory)
+    factory = ChatFactory(ServerConfig(name="tls.test", tls_engine=engine), clock=clock)
+    endpoint, wrapped = listener_for(
+        reactor, f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}", factory)
+    port = await endpoint.listen(wrapped)
     address = ("127.0.0.1", port.getHost().port)
     try:
         # A client that finishes its handshake is not cut when the timeout comes.

@@ -19,11 +19,13 @@ async def served_serial(port: int, nick: str):
     return client.transport.getPeerCertificate().get_serial_number(), client
 
 
+@pytest.mark.parametrize("engine", ["stdlib", "twisted"])
 @pytest_twisted.ensureDeferred
-async def test_reload_replaces_the_tls_certificate_without_disconnecting(tmp_path):
+async def test_reload_replaces_the_tls_certificate_without_disconnecting(tmp_path, engine):
+    """On either TLS engine (twistedchat.server.tls)."""
     key, cert = write_self_signed(tmp_path)
     description = f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-    chat = ChatService(ServerConfig(ports=[description]), reactor=reactor)
+    chat = ChatService(ServerConfig(ports=[description], tls_engine=engine), reactor=reactor)
     chat.privilegedStartService()
     chat.startService()
     try:

@@ -8,6 +8,7 @@ names from a TOML file: command-line values override the file, the file override
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,10 @@ class ServerConfig:
     config_file: str | None = None
     #: write to an idle plain-TCP socket directly (twistedchat.server.fastpath); off: transport.write
     direct_write: bool = True
+    #: TLS for ssl: listeners: "stdlib" (ssl.SSLObject, twistedchat.server.tls) or "twisted"
+    tls_engine: str = "stdlib"
+    #: stdlib TLS: milliseconds a client's output is gathered after a write (0: written at once)
+    tls_write_interval_ms: float = 0.0
     #: where to serve the web client (page and WebSocket) and IRC over WebSocket alone
     web: list[str] = field(default_factory=list)
     websocket: list[str] = field(default_factory=list)
@@ -184,6 +189,16 @@ def log_format(value: Any) -> str:
     return str(value)
 
 
+TLS_ENGINES = ("stdlib", "twisted")
+
+
+def tls_engine(value: Any) -> str:
+    """``stdlib`` (Python's ssl module, twistedchat.server.tls) or ``twisted`` (pyOpenSSL)."""
+    if value not in TLS_ENGINES:
+        raise ConfigError(f"expected one of {', '.join(TLS_ENGINES)}, got {value!r}")
+    return str(value)
+
+
 def parse_oper(value: str) -> tuple[str, str]:
     """``NAME:PASSWORD`` -> (name, password)."""
     name, sep, password = value.partition(":")
@@ -264,6 +279,11 @@ SETTINGS: tuple[Setting, ...] = (
             "description, e.g. tcp:9101:interface=127.0.0.1.", text, reloadable=False),
     Setting("log-format", "Log lines as 'text' or 'json' (one JSON event a line).", log_format,
             reloadable=False),
+    Setting("tls-engine", "TLS for ssl: ports: stdlib (Python's ssl module) or twisted "
+            "(Twisted's TLS over pyOpenSSL).", tls_engine, reloadable=False),
+    Setting("tls-write-interval", "Milliseconds a busy TLS client's output is gathered after a "
+            "write into one record (stdlib engine; 0: off).", real_number(0),
+            attribute="tls_write_interval_ms", reloadable=False),
     Setting("web", "Serve the web client here: the page at /, its WebSocket at /ws "
             "(repeatable).", port_description, reloadable=False, repeated=True),
     Setting("websocket", "Serve IRC over WebSocket (IRCv3) here, at / and /ws (repeatable).",
@@ -478,7 +498,9 @@ def check_endpoints(config: ServerConfig) -> None:
         named.append(("metrics", config.metrics))
     for key, description in named:
         try:
-            read_tls_settings(description)
+            read_tls_settings(description, config.tls_engine)
+        except ssl.SSLError as error:  # the stdlib engine's key that does not match, and the like
+            raise ConfigError(f"{key}: cannot use {description!r}: {error}") from None
         except (ValueError, KeyError, TypeError, OSError) as error:
             raise ConfigError(f"{key}: bad endpoint {description!r}: {error}") from None
         except Exception as error:  # e.g. an unreadable certificate, a key that does not match

@@ -15,11 +15,10 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
-from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from twistedchat.server import fastpath
+from twistedchat.server import fastpath, tls
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 from twistedchat.server.pipeline import LinePipeline, Outlet, PipelineProducer, line_too_long
@@ -76,7 +75,7 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
     # -- connection life cycle -----------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        if isinstance(self.transport, TLSMemoryBIOProtocol):
+        if tls.is_tls(self.transport):
             self._handshake_call = self.clock.callLater(TLS_HANDSHAKE_TIMEOUT,
                                                         self._handshake_timed_out)
         if not self.address_from_first_data:
@@ -103,6 +102,8 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
         self.transport.registerProducer(self, True)
         if self.factory.direct_write and fastpath.can_write_directly(self.transport):
             pipeline.write = fastpath.DirectWriter(self.transport).write
+        elif isinstance(self.transport, tls.TLSConnection):
+            pipeline.write = self.transport.write_counted
         return True
 
     def _refuse(self, refusal: str) -> None:

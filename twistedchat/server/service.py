@@ -24,7 +24,13 @@ from twistedchat.server.config import (
 )
 from twistedchat.server.net import AddressFromHeader, ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
-from twistedchat.server.tls import ListenRecorder, ReloadableTLS, read_tls_settings
+from twistedchat.server.tls import (
+    ListenRecorder,
+    ReloadableTLS,
+    TLSFactory,
+    read_tls_settings,
+    stdlib_tls_factory,
+)
 
 log = Logger()
 
@@ -138,8 +144,20 @@ class ChatService(service.MultiService):
         TCP, SSL and UNIX endpoints listen at once, so the Deferred has already fired here.
         """
         recorder = ListenRecorder(self.reactor)  # keeps TLS settings a reload can replace
-        endpoint = endpoints.serverFromString(recorder, description)
         outcome: list[Any] = []
+        lean = None
+        if factory is self.factory:
+            try:
+                lean = stdlib_tls_factory(description, self.factory, self.reactor)
+            except (ValueError, OSError) as error:
+                raise self._startup_error(description, error) from None
+        if lean is not None:  # ssl: on the standard library's TLS (twistedchat.server.tls)
+            tcp, tls_factory = lean
+            recorder.tls.append(tls_factory)  # type: ignore[arg-type]  # the same replace()
+            factory = tls_factory
+            endpoint = endpoints.serverFromString(self.reactor, tcp)
+        else:
+            endpoint = endpoints.serverFromString(recorder, description)
         endpoint.listen(factory).addBoth(outcome.append)
         if not outcome:
             raise self._startup_error(description, "the endpoint did not listen at once")
@@ -261,8 +279,9 @@ class ChatService(service.MultiService):
         """Every TLS listener's key and certificate, read and checked again (not yet used)."""
         fresh = []
         for description, listeners in self.tls.items():
+            engine = "stdlib" if isinstance(listeners[0], TLSFactory) else "twisted"
             try:
-                settings = read_tls_settings(description)
+                settings = read_tls_settings(description, engine)
             except Exception as error:  # OSError, OpenSSL's errors, a key that does not match
                 raise ConfigError(f"port: cannot use {description!r}: {error}") from None
             if len(settings) != len(listeners):
