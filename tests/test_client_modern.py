@@ -138,6 +138,26 @@ def test_a_server_without_sasl_is_a_clear_error_not_a_silent_anonymous_login():
     assert "CAP END" not in transport.value().decode()
 
 
+def test_a_refused_capability_request_never_skips_the_login():
+    link, client, transport, first = connecting(account="alice", account_password="pw")
+    failures = []
+    first.addErrback(failures.append)
+    client.dataReceived(b":srv CAP * LS :sasl echo-message\r\n:srv CAP me NAK :echo-message sasl\r\n")
+    assert "does not offer account logins" in str(failures[0].value)
+    assert "CAP END" not in transport.value().decode()
+
+
+def test_a_password_cannot_smuggle_a_line():
+    link, client, transport, first = connecting(account="alice", account_password="pw\r\nQUIT",
+                                                create_account=True)
+    failures = []
+    first.addErrback(failures.append)
+    client.dataReceived(b":srv CAP * LS :sasl draft/account-registration=before-connect\r\n"
+                        b":srv CAP me ACK :sasl draft/account-registration\r\n")
+    assert "characters a login cannot use" in str(failures[0].value)
+    assert "QUIT" not in transport.value().decode()
+
+
 def test_creating_an_account_registers_before_connecting_then_later_connections_log_in():
     link, client, transport, first = connecting(account="alice", account_password="pw",
                                                 create_account=True)

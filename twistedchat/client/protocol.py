@@ -123,7 +123,9 @@ class ChatClient(irc.IRCClient):
             if self._negotiating and not self._login_pending and self._start_login():
                 return
             self._end_negotiation()
-        elif sub == "NAK":
+        elif sub == "NAK":  # a login still wanted is said to be impossible, never skipped
+            if self._negotiating and not self._login_pending and self._start_login():
+                return
             self._end_negotiation()
         elif sub == "NEW":
             wanted = sorted(set(params[-1].split()) & self.wanted_caps - self.enabled_caps)
@@ -153,6 +155,10 @@ class ChatClient(irc.IRCClient):
         if not (self.sasl_account and self.sasl_password):
             return False
         self._login_pending = True
+        if any(c in self.sasl_account + self.sasl_password for c in "\r\n\0") \
+                or " " in self.sasl_account:
+            self._login_failed("The account name or password has characters a login cannot use")
+            return True
         if self.register_account:
             if "before-connect" not in (self.offered_value("draft/account-registration") or "") \
                     or "draft/account-registration" not in self.enabled_caps:
