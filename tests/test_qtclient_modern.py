@@ -375,3 +375,24 @@ def test_history_is_drawn_a_chunk_per_turn_like_a_burst(qtbot):
     window.flush()
     text = view.toPlainText()
     assert text.index("h1499") < text.index(HISTORY_MARKER) and "h0" in text
+
+
+def test_server_list_entries_keep_the_account_and_its_password_only_in_the_keyring(
+        store, monkeypatch):
+    from qtclient.servers import ServerEntry, load_servers, save_servers
+
+    keyring = FakeKeyring()
+    monkeypatch.setattr(secrets, "keyring_module", keyring)
+    entries = [ServerEntry(name="home", host="chat.example.org", nick="ada", account="ada",
+                           account_password="hunter2!", remember_password=True),
+               ServerEntry(name="work", host="irc.example.com", nick="ada", account="ada",
+                           account_password="typed-only")]
+    save_servers(store, entries)
+    store.sync()
+    written = open(store.fileName()).read()
+    assert "hunter2!" not in written and "typed-only" not in written
+    assert list(keyring.items.values()) == ["hunter2!"]
+    home, work = load_servers(store)
+    assert (home.account, home.account_password) == ("ada", "hunter2!")
+    assert (work.account, work.account_password) == ("ada", "")
+    assert home.settings().account_password == "hunter2!"
