@@ -42,10 +42,11 @@ from twistedchat.bot.testing import ChatDaemon as RunningServer  # noqa: E402
 
 @pytest_twisted.async_yield_fixture
 async def chat_server():
-    """The real daemon on 127.0.0.1, an ephemeral port, server name ``test.server``."""
+    """The real daemon on 127.0.0.1, an ephemeral port, server name ``test.server``; hosts shown
+    as they are (cloaks have their own tests in test_admin_net.py)."""
     from twistedchat.server.config import ServerConfig
 
-    server = RunningServer(ServerConfig(name="test.server", network="TestNet"))
+    server = RunningServer(ServerConfig(name="test.server", network="TestNet", cloak_hosts=False))
     await server.start()
     yield server
     await server.stop()

@@ -50,9 +50,13 @@ class Peer:
 
 
 def make_core(clock: FakeClock, **settings: object) -> ServerCore:
-    """A core named ``irc.test`` with one oper (admin/secret) and a two-line MOTD."""
+    """A core named ``irc.test`` with one oper (admin/secret) and a two-line MOTD.
+
+    Hosts are shown as they are (cloaking off) unless ``cloak_hosts=True`` is given: the tests
+    of cloaks are in test_admin_core.py; the others check other things about hosts.
+    """
     options: dict = {"name": "irc.test", "network": "Test", "opers": {"admin": "secret"},
-                     "motd": ["hello", "world"], **settings}
+                     "motd": ["hello", "world"], "cloak_hosts": False, **settings}
     return ServerCore(ServerConfig(**options), clock=clock)
 
 

@@ -256,7 +256,8 @@ def clocked_factory(**settings: Any) -> tuple[ChatFactory, task.Clock]:
     """A started ChatFactory (server name ``clock.server``) on a fresh task.Clock."""
     clock = task.Clock()
     clock.advance(1_000_000)
-    factory = ChatFactory(ServerConfig(name="clock.server", **settings), clock=clock)
+    factory = ChatFactory(ServerConfig(name="clock.server", **{"cloak_hosts": False, **settings}),
+                          clock=clock)
     factory.startFactory()
     return factory, clock
 

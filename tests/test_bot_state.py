@@ -217,7 +217,8 @@ async def test_channel_state_and_events_on_the_real_daemon(bot_runner, chat_user
     alice.send("MODE #lobby +v bob", "TOPIC #lobby :fresh")
     await wait_until(lambda: bot.channel("#lobby").topic == "fresh", "the topic arrives")
     assert bot.channel("#lobby").voiced == {"bob"}
-    assert bot.state.person("bob").source == "bob!~bob@127.0.0.1"
+    source = bot.state.person("bob").source  # others see a cloak, never the address
+    assert source.startswith("bob!~bob@") and source.endswith(".ip") and "127.0.0.1" not in source
     bob.send("NICK robert", "PART #lobby :later")
     await wait_until(lambda: "robert" not in bot.channel("#lobby").members
                      and "bob" not in bot.channel("#lobby").members, "robert leaves")

@@ -183,7 +183,7 @@ def test_lines_are_checked_before_they_wait_in_the_flood_queue():
 @pytest_twisted.async_yield_fixture
 async def limited_server(request):
     settings = getattr(request, "param", {})
-    server = RunningServer(ServerConfig(name="limits.server", **settings))
+    server = RunningServer(ServerConfig(name="limits.server", **{"cloak_hosts": False, **settings}))
     await server.start()
     yield server
     await server.stop()

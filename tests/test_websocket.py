@@ -165,7 +165,9 @@ async def web_server(request):
     settings = dict(getattr(request, "param", {}))
     origins = settings.pop("origins", ())
     proxies = settings.pop("proxies", ())
-    server = WebServer(ServerConfig(name="web.server", **settings), origins, proxies)
+    # Hosts as they are (cloaks are tested in test_admin_*.py): these tests check addresses.
+    server = WebServer(ServerConfig(name="web.server", **{"cloak_hosts": False, **settings}),
+                       origins, proxies)
     await server.start()
     yield server
     await server.stop()
@@ -531,3 +533,22 @@ async def test_web_listener_over_tls(tmp_path):
         await client.wait_closed()
     finally:
         await chat.stopService()
+
+
+@ensure
+@pytest.mark.parametrize("web_server", [{"proxies": ("127.0.0.1",)}], indirect=True)
+async def test_dlines_and_cloaks_hold_for_websocket_clients(web_server):
+    """A D-lined forwarded address is refused on open; the others see a cloak (issue 16)."""
+    from twistedchat.server.bans import DLINE
+
+    web_server.factory.config.cloak_hosts = True
+    web_server.factory.core.bans.add(DLINE, "198.51.100.0/24", "web range", "op", 0.0)
+    refused = (await web_server.websocket(headers={"X-Forwarded-For": "198.51.100.9"})).lines
+    error = await refused.expect("ERROR")
+    assert "D-lined: web range" in error.params[0]
+    await refused.wait_closed()
+    client = await web_server.register_websocket(
+        "cloaked", headers={"X-Forwarded-For": "203.0.113.8"})
+    client.send("WHOIS cloaked")
+    assert (await client.expect("311")).params[3].endswith(".ip")
+    client.close()

@@ -8,12 +8,14 @@ names from a TOML file: command-line values override the file, the file override
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import ssl
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from twistedchat.server.classes import CLASS_LIMITS, ConnectionClass
 from twistedchat.wire.message import ascii_int
 from twistedchat.wire.names import mask_matches, valid_nick
 
@@ -30,17 +32,57 @@ class ConfigError(ValueError):
     """A setting, a config file or a file it names cannot be used; the message says why."""
 
 
+#: What an operator may do, by name; an oper class grants some of them.
+OPER_PERMISSIONS = ("kill", "ban", "override", "rehash", "die")
+
+
 @dataclass(frozen=True)
 class OperAccount:
-    """An operator from the config file: name, argon2id password hash, the host masks allowed."""
+    """An operator from the config file: name, argon2id password hash, the host masks allowed,
+    the TLS client certificate fingerprints allowed (none: any) and its oper class."""
 
     name: str
     password_hash: str
     hosts: tuple[str, ...] = ("*@*",)
+    #: SHA-256 fingerprints (lower-case hex, no colons); when set, OPER needs one of them
+    fingerprints: tuple[str, ...] = ()
+    #: the ``[[oper-class]]`` giving its permissions; empty: every permission
+    oper_class: str = ""
 
     def allows(self, user_mask: str) -> bool:
         """Whether ``user@host`` matches one of this operator's host masks."""
         return any(mask_matches(mask, user_mask) for mask in self.hosts)
+
+    def allows_certificate(self, fingerprint: str | None) -> bool:
+        """Whether the client's certificate (its SHA-256 fingerprint) may be used for this oper."""
+        if not self.fingerprints:
+            return True
+        return fingerprint is not None and normal_fingerprint(fingerprint) in self.fingerprints
+
+
+@dataclass(frozen=True)
+class WebircGateway:
+    """A web gateway allowed to send WEBIRC: its name, password and the addresses it uses."""
+
+    name: str
+    password: str
+    #: addresses and CIDR ranges (``192.0.2.10``, ``2001:db8::/64``) the gateway connects from
+    hosts: tuple[str, ...]
+
+    def trusts(self, address: str) -> bool:
+        """Whether a connection from ``address`` (as the server shows it) is this gateway's."""
+        from twistedchat.server.bans import parse_address
+
+        parsed = parse_address(address)
+        if parsed is None:
+            return False
+        return any(parsed in ipaddress.ip_network(host, strict=False) for host in self.hosts
+                   if ipaddress.ip_network(host, strict=False).version == parsed.version)
+
+
+def normal_fingerprint(text: str) -> str:
+    """A fingerprint as compared: lower-case hex without colons."""
+    return text.replace(":", "").strip().lower()
 
 
 @dataclass
@@ -56,6 +98,17 @@ class ServerConfig:
     opers: dict[str, str] = field(default_factory=dict)
     max_clients: int = 0
     max_per_ip: int = 10
+    #: most connections from one CIDR group (0: no limit), grouped by cidr_v4 / cidr_v6 bits
+    max_per_cidr: int = 0
+    cidr_v4: int = 24
+    cidr_v6: int = 64
+    #: connect throttle: more than throttle_count connections from one address within
+    #: throttle_window seconds are refused for throttle_duration seconds (0 count: off)
+    throttle_count: int = 0
+    throttle_window: float = 60.0
+    throttle_duration: float = 300.0
+    #: connection classes by CIDR (``[[class]]`` tables; see server/classes.py)
+    classes: tuple[ConnectionClass, ...] = ()
     ping_interval: float = 120.0
     ping_timeout: float = 60.0
     registration_timeout: float = 60.0
@@ -72,7 +125,15 @@ class ServerConfig:
     oper_file: str | None = None
     #: operators from the config file, by name, with hashed passwords (see server/opers.py)
     oper_accounts: dict[str, OperAccount] = field(default_factory=dict)
+    #: web gateways allowed to send WEBIRC (``[[webirc]]`` tables)
+    webirc: tuple[WebircGateway, ...] = ()
+    #: oper class name -> the permissions (of OPER_PERMISSIONS) it grants
+    oper_classes: dict[str, frozenset[str]] = field(default_factory=dict)
     bans_file: str | None = None
+    #: show users a keyed hash of each other's address instead of the address (server/cloak.py)
+    cloak_hosts: bool = True
+    #: the key of those hashes; None: a random one per start (cloaks then change at each restart)
+    cloak_secret: str | None = None
     metrics: str | None = None
     log_format: str = "text"
     #: the TOML file these settings were read from, if any (reload reads it again)
@@ -131,6 +192,19 @@ def real_number(minimum: float) -> Callable[[Any], float]:
         if value < minimum:
             raise ConfigError(f"must be at least {minimum:g}, not {value:g}")
         return float(value)
+
+    return check
+
+
+def bounded_number(low: int, high: int) -> Callable[[Any], int]:
+    """A check for a whole number from ``low`` to ``high``."""
+    at_least = whole_number(low)
+
+    def check(value: Any) -> int:
+        number = at_least(value)
+        if number > high:
+            raise ConfigError(f"must be at most {high}, not {number}")
+        return number
 
     return check
 
@@ -259,6 +333,18 @@ SETTINGS: tuple[Setting, ...] = (
             is_path=True),
     Setting("max-clients", "Most connections at once (0: no limit).", whole_number(0)),
     Setting("max-per-ip", "Most connections from one address (0: no limit).", whole_number(0)),
+    Setting("max-per-cidr", "Most connections from one CIDR group (cidr-v4/cidr-v6 bits; 0: no "
+            "limit).", whole_number(0)),
+    Setting("cidr-v4", "Prefix length grouping IPv4 addresses for max-per-cidr.",
+            bounded_number(8, 32)),
+    Setting("cidr-v6", "Prefix length grouping IPv6 addresses for max-per-cidr.",
+            bounded_number(16, 128)),
+    Setting("throttle-count", "Connections one address may open within throttle-window before "
+            "it is refused for throttle-duration seconds (0: no throttle).", whole_number(0)),
+    Setting("throttle-window", "Seconds over which throttle-count connections are counted.",
+            real_number(1)),
+    Setting("throttle-duration", "Seconds an address that passed the throttle is refused.",
+            real_number(1)),
     Setting("ping-interval", "Seconds of silence before the server sends PING.", real_number(1)),
     Setting("ping-timeout", "Seconds to wait for the answer to PING.", real_number(1)),
     Setting("registration-timeout", "Seconds a new connection has to register.", real_number(1)),
@@ -275,6 +361,10 @@ SETTINGS: tuple[Setting, ...] = (
             whole_number(1)),
     Setting("sendq", "Bytes of unsent output before a client is dropped.", whole_number(1024)),
     Setting("bans-file", "File of server bans (kept by the ban commands).", text, is_path=True),
+    Setting("no-cloak", "Show users each other's real address instead of a cloak.", flag,
+            attribute="cloak_hosts", is_flag=True, negates=True),
+    Setting("cloak-secret", "Key of the host cloaks (HMAC-SHA256); keep it secret and stable "
+            "(better in the config file).", text),
     Setting("metrics", "Serve Prometheus metrics (/metrics) and /health on this endpoint "
             "description, e.g. tcp:9101:interface=127.0.0.1.", text, reloadable=False),
     Setting("log-format", "Log lines as 'text' or 'json' (one JSON event a line).", log_format,
@@ -340,9 +430,19 @@ def read_config_file(path: str) -> dict[str, Any]:
         if key == "oper":
             values["oper_accounts"] = _oper_accounts(path, value)
             continue
+        if key == "class":
+            values["classes"] = _connection_classes(path, value)
+            continue
+        if key == "webirc":
+            values["webirc"] = _webirc_gateways(path, value)
+            continue
+        if key == "oper-class":
+            values["oper_classes"] = _oper_classes(path, value)
+            continue
         setting = SETTINGS_BY_KEY.get(key)
         if setting is None:
-            known = ", ".join([*SETTINGS_BY_KEY, "[[oper]]"])
+            known = ", ".join([*SETTINGS_BY_KEY, "[[oper]]", "[[oper-class]]", "[[webirc]]",
+                               "[[class]]"])
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {known})")
         try:
             if setting.repeated:
@@ -367,10 +467,10 @@ def _oper_accounts(path: str, tables: Any) -> dict[str, OperAccount]:
     accounts: dict[str, OperAccount] = {}
     for number, table in enumerate(tables, 1):
         where = f"{path}: [[oper]] number {number}"
-        unknown = set(table) - {"name", "password", "hosts"}
+        unknown = set(table) - {"name", "password", "hosts", "fingerprints", "class"}
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
-                              "(known: name, password, hosts)")
+                              "(known: name, password, hosts, fingerprints, class)")
         name = table.get("name")
         if not isinstance(name, str) or not name or " " in name:
             raise ConfigError(f"{where}: needs a name without spaces")
@@ -382,10 +482,106 @@ def _oper_accounts(path: str, tables: Any) -> dict[str, OperAccount]:
         if (not isinstance(hosts, list) or not hosts
                 or not all(isinstance(h, str) and h and " " not in h for h in hosts)):
             raise ConfigError(f"{where} ({name}): hosts must be a list of user@host masks")
+        fingerprints = table.get("fingerprints", [])
+        if not isinstance(fingerprints, list) or not all(
+                isinstance(f, str) and len(normal_fingerprint(f)) == 64
+                and all(c in "0123456789abcdef" for c in normal_fingerprint(f))
+                for f in fingerprints):
+            raise ConfigError(f"{where} ({name}): fingerprints must be SHA-256 fingerprints "
+                              "(64 hex digits, colons allowed)")
+        oper_class = table.get("class", "")
+        if not isinstance(oper_class, str):
+            raise ConfigError(f"{where} ({name}): class must be the name of an [[oper-class]]")
         if name in accounts:
             raise ConfigError(f"{where}: operator {name!r} is defined twice")
-        accounts[name] = OperAccount(name, secret, tuple(hosts))
+        accounts[name] = OperAccount(name, secret, tuple(hosts),
+                                     tuple(normal_fingerprint(f) for f in fingerprints),
+                                     oper_class)
     return accounts
+
+
+def _tables(path: str, tables: Any, label: str,
+            known: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each ``[[label]]`` table with where it is (for messages), its keys checked."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: write these as [[{label}]] tables")
+    for number, table in enumerate(tables, 1):
+        where = f"{path}: [[{label}]] number {number}"
+        unknown = set(table) - known
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
+                              f"(known: {', '.join(sorted(known))})")
+        yield where, table
+
+
+def _networks(where: str, hosts: Any) -> tuple[str, ...]:
+    """A non-empty list of addresses or CIDR ranges, checked."""
+    if not isinstance(hosts, list) or not hosts:
+        raise ConfigError(f"{where}: hosts must list addresses or CIDR ranges")
+    for host in hosts:
+        try:
+            ipaddress.ip_network(host, strict=False)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{where}: {host!r} is not an address or CIDR range") from None
+    return tuple(hosts)
+
+
+def _connection_classes(path: str, tables: Any) -> tuple[ConnectionClass, ...]:
+    """``[[class]]`` tables: ``name``, ``hosts`` (CIDR ranges), ``exempt`` and limits, each
+    checked as the global setting of the same name is."""
+    limit_keys = {name.replace("_", "-"): name for name in CLASS_LIMITS}
+    classes = []
+    names: set[str] = set()
+    for where, table in _tables(path, tables, "class", {"name", "hosts", "exempt", *limit_keys}):
+        name = table.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            raise ConfigError(f"{where}: needs a name of its own")
+        names.add(name)
+        hosts = _networks(f"{where} ({name})", table.get("hosts"))
+        limits: dict[str, Any] = {}
+        for key, value in table.items():
+            if key in limit_keys:
+                try:
+                    limits[limit_keys[key]] = SETTINGS_BY_KEY[key].check(value)
+                except ConfigError as error:
+                    raise ConfigError(f"{where} ({name}): {key}: {error}") from None
+        exempt = table.get("exempt", False)
+        if not isinstance(exempt, bool):
+            raise ConfigError(f"{where} ({name}): exempt must be true or false")
+        classes.append(ConnectionClass(name, hosts, exempt=exempt, **limits))
+    return tuple(classes)
+
+
+def _webirc_gateways(path: str, tables: Any) -> tuple[WebircGateway, ...]:
+    """``[[webirc]]`` tables: ``name``, ``password`` and ``hosts`` (addresses or CIDR ranges)."""
+    gateways = []
+    for where, table in _tables(path, tables, "webirc", {"name", "password", "hosts"}):
+        name, secret = table.get("name"), table.get("password")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: needs a name")
+        if not isinstance(secret, str) or len(secret) < 12:
+            raise ConfigError(f"{where} ({name}): password must be at least 12 characters")
+        gateways.append(WebircGateway(name, secret, _networks(f"{where} ({name})",
+                                                              table.get("hosts"))))
+    return tuple(gateways)
+
+
+def _oper_classes(path: str, tables: Any) -> dict[str, frozenset[str]]:
+    """``[[oper-class]]`` tables: ``name`` and ``permissions`` (of OPER_PERMISSIONS)."""
+    classes: dict[str, frozenset[str]] = {}
+    for where, table in _tables(path, tables, "oper-class", {"name", "permissions"}):
+        name = table.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: needs a name")
+        permissions = table.get("permissions", [])
+        if not isinstance(permissions, list) or not all(
+                p in OPER_PERMISSIONS for p in permissions):
+            raise ConfigError(f"{where} ({name}): permissions must be a list of "
+                              + ", ".join(OPER_PERMISSIONS))
+        if name in classes:
+            raise ConfigError(f"{where}: oper class {name!r} is defined twice")
+        classes[name] = frozenset(permissions)
+    return classes
 
 
 def load_config(config_file: str | None = None,
@@ -427,6 +623,9 @@ def settings_of(config: ServerConfig) -> dict[str, Any]:
     values = {setting.field_name: getattr(config, setting.field_name) for setting in SETTINGS}
     values["opers"] = dict(config.opers)
     values["oper_accounts"] = dict(config.oper_accounts)
+    values["oper_classes"] = dict(config.oper_classes)
+    values["webirc"] = config.webirc
+    values["classes"] = config.classes
     if config.motd_file is None and config.motd is not None:
         values["motd"] = list(config.motd)  # given as text, no file to read again
     return values
@@ -439,7 +638,8 @@ def exposed_secrets(config: ServerConfig) -> str | None:
     import stat
 
     path = config.config_file
-    if path is None or not (config.password or config.oper_accounts):
+    if path is None or not (config.password or config.oper_accounts or config.cloak_secret
+                            or config.webirc):
         return None
     try:
         mode = os.stat(path).st_mode
@@ -459,6 +659,17 @@ def check_config(config: ServerConfig) -> None:
         raise ConfigError("network: use letters, digits, '-' and '.' only")
     if not config.ports:
         raise ConfigError("port: give at least one")
+    for account in config.oper_accounts.values():
+        if account.oper_class and account.oper_class not in config.oper_classes:
+            raise ConfigError(f"[[oper]] {account.name}: no [[oper-class]] named "
+                              f"{account.oper_class!r}")
+    if config.bans_file is not None:
+        from twistedchat.server.bans import BanError, FileBanStore
+
+        try:
+            FileBanStore(config.bans_file).load()
+        except BanError as error:
+            raise ConfigError(str(error)) from None
 
 
 def reload_into(running: ServerConfig, fresh: ServerConfig) -> tuple[list[str], list[str]]:
@@ -479,7 +690,8 @@ def reload_into(running: ServerConfig, fresh: ServerConfig) -> tuple[list[str], 
         else:
             kept.append(setting.key)
     for name, label in (("motd", "motd text"), ("opers", "opers"),
-                        ("oper_accounts", "[[oper]]")):
+                        ("oper_accounts", "[[oper]]"), ("oper_classes", "[[oper-class]]"),
+                        ("webirc", "[[webirc]]"), ("classes", "[[class]]")):
         if getattr(running, name) != getattr(fresh, name):
             setattr(running, name, getattr(fresh, name))
             changed.append(label)

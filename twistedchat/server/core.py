@@ -10,11 +10,21 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from twistedchat.server.audit import audit
+from twistedchat.server.bans import KLINE, FileBanStore, ServerBan, ServerBans
+from twistedchat.server.classes import limits_for
+from twistedchat.server.cloak import cloak_host, new_secret
 from twistedchat.server.commands import COMMANDS, Command
 from twistedchat.server.commands.messages import STATUSMSG
 from twistedchat.server.commands.registration import CAPABILITIES, VERSION
 from twistedchat.server.config import ServerConfig
+from twistedchat.server.opers import check_oper
 from twistedchat.server.relay import Relay, RelayBus
 from twistedchat.server.state import (
     AWAYLEN,
@@ -47,6 +57,16 @@ __all__ = ["CAPABILITIES", "VERSION", "ServerCore"]
 
 NOT_ENOUGH_PARAMETERS = "Not enough parameters"
 
+log = Logger()
+
+
+class AdminHooks(Protocol):
+    """What the operator commands REHASH, DIE and RESTART ask of the running service."""
+
+    def reload(self) -> tuple[list[str], list[str]]: ...
+
+    def stop_server(self, reason: str, restart: bool) -> None: ...
+
 
 class ServerCore:
     """Handles parsed messages from users and keeps the chat state."""
@@ -66,6 +86,21 @@ class ServerCore:
         #: ``msgid`` values: a random prefix for this run, then a counter (unique, compact).
         self._msgid_prefix = secrets.token_urlsafe(6)
         self._msgid_count = 0
+        #: Server bans (K-lines, D-lines), kept in ``bans-file`` when it is set.
+        self.bans = ServerBans(FileBanStore(config.bans_file) if config.bans_file else None)
+        #: The cloak key when the config has none: random, so cloaks change at each start.
+        self._spare_cloak_secret: str | None = None
+        #: Counters for the metrics: flood and sendq drops, connections refused by a ban.
+        self.counters: dict[str, int] = {"flood_drops": 0, "sendq_drops": 0, "bans_hit": 0,
+                                         "oper_failures": 0, "throttled": 0}
+        #: The running service (REHASH, DIE, RESTART); None when the core runs alone (tests).
+        self.admin: AdminHooks | None = None
+        #: Timers for delayed answers (a failed OPER); the factory gives its reactor.
+        self.timer: IReactorTime | None = None
+        #: Checks an ``[[oper]]`` password, firing True or False (a thread; tests replace it).
+        self.verify_oper: Callable[..., Deferred[bool]] = check_oper
+        #: Failed OPERs per connection still open.
+        self.oper_failures: dict[User, int] = {}
 
     # -- output helpers ----------------------------------------------------------------------
 
@@ -88,7 +123,7 @@ class ServerCore:
 
     def notice(self, user: User, text: str) -> None:
         """A server NOTICE to ``user``."""
-        user.send(Message("NOTICE", (user.nick, text), self.config.name).to_bytes())
+        user.send(fit_message(Message("NOTICE", (user.nick, text), self.config.name)))
 
     def fail(self, user: User, command: str, code: str, *params: str) -> None:
         """An IRCv3 standard reply: ``FAIL <command> <code> [<context>...] :text``.
@@ -264,8 +299,86 @@ class ServerCore:
         connection should be closed after the outbox is written.
         """
         user = User(host, wake, close, self.clock(), link)
+        self.set_real_host(user, host)
         self.state.add_connection(user)
+        audit("connect", address=host, host=user.host)
         return user
+
+    # -- addresses, cloaks and bans ------------------------------------------------------------
+
+    def cloak_secret(self) -> str:
+        """The key of host cloaks: the config's, else one made (and warned about) once a run."""
+        if self.config.cloak_secret:
+            return self.config.cloak_secret
+        if self._spare_cloak_secret is None:
+            self._spare_cloak_secret = new_secret()
+            log.warn("no cloak-secret in the configuration: host cloaks use a random key and "
+                     "change at each restart (set cloak-secret to keep them)")
+        return self._spare_cloak_secret
+
+    def set_real_host(self, user: User, host: str) -> None:
+        """Record where ``user`` really connects from, and the host others see (its cloak).
+
+        Called once per connection (and again by WEBIRC before registration): the cloak is
+        computed here, never per message.
+        """
+        user.real_host = host
+        user.host = cloak_host(self.cloak_secret(), host) if self.config.cloak_hosts else host
+
+    def hold_input(self, user: User, work: Deferred[Any]) -> None:
+        """Handle none of ``user``'s later lines until ``work`` fires (its pipeline queues them)."""
+        hold = getattr(user.link, "hold", None)
+        if hold is not None:
+            hold(work)
+
+    def client_fingerprint(self, user: User) -> str | None:
+        """The SHA-256 fingerprint of ``user``'s TLS client certificate, if it sent one."""
+        fingerprint = getattr(user.link, "client_fingerprint", None)
+        return fingerprint() if fingerprint is not None else None
+
+    def permitted(self, user: User, permission: str) -> bool:
+        """Whether the operator ``user`` has ``permission``; if not, it is told (481)."""
+        if user.is_oper and permission in user.privileges:
+            return True
+        self.reply(user, N.ERR_NOPRIVILEGES,
+                   f"Permission Denied - You need the {permission} operator permission")
+        return False
+
+    def sees_real_host(self, viewer: User, user: User) -> bool:
+        """Whether ``viewer`` may see ``user``'s real address (itself, or an operator)."""
+        return viewer is user or viewer.is_oper
+
+    def ban_masks(self, user: User) -> tuple[str, ...]:
+        """The ``user@host`` forms a K-line is matched against: the real host and the cloak."""
+        return (f"{user.username}@{user.real_host}", f"{user.username}@{user.host}")
+
+    def ban_matching(self, user: User) -> ServerBan | None:
+        """The server ban ``user`` falls under, if any (D-line on its address, or K-line)."""
+        now = self.clock()
+        return (self.bans.dline_for(user.real_host, now)
+                or (self.bans.kline_for(self.ban_masks(user), now) if user.username else None))
+
+    def refuse_banned(self, user: User, ban: ServerBan) -> None:
+        """465 and ERROR to a banned connection, counted and logged."""
+        self.counters["bans_hit"] += 1
+        audit("ban-hit", kind=ban.kind, mask=ban.mask, address=user.real_host, nick=user.nick)
+        label = "K-lined" if ban.kind == KLINE else "D-lined"
+        self.reply(user, N.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {ban.reason}")
+        self.quit(user, label, error=f"{label}: {ban.reason}")
+
+    def enforce_ban(self, ban: ServerBan) -> int:
+        """Remove the connected users a new ban covers; how many were removed."""
+        now = self.clock()
+        removed = 0
+        for user in list(self.state.connections):
+            if ban.kind == KLINE:
+                hit = user.username and self.bans.kline_for(self.ban_masks(user), now) is ban
+            else:
+                hit = self.bans.dline_for(user.real_host, now) is ban
+            if hit:
+                self.refuse_banned(user, ban)
+                removed += 1
+        return removed
 
     def handle(self, user: User, message: Message) -> None:
         """Run the handler for one message from ``user``: a dict lookup, the table's checks."""
@@ -297,6 +410,8 @@ class ServerCore:
             self.relay(self.state.neighbours(user), user, "QUIT", reason)
             self.monitor_offline(user)
         self.state.remove(user, self.clock())
+        self.oper_failures.pop(user, None)
+        audit("quit", nick=user.nick, address=user.real_host, reason=error or reason)
         goodbye = Message("ERROR", (f"Closing Link: {user.host} ({error or reason})",))
         user.send(fit_message(goodbye))
         user.close()
@@ -309,15 +424,19 @@ class ServerCore:
             self.relay(self.state.neighbours(user), user, "QUIT", reason)
             self.monitor_offline(user)
         self.state.remove(user, self.clock())
+        self.oper_failures.pop(user, None)
+        audit("quit", nick=user.nick, address=user.real_host, reason=reason)
 
     def sweep(self) -> None:
         """Ping idle users, drop silent ones and connections that never registered."""
         now = self.clock()
         config = self.config
+        for ban in self.bans.expire(now):
+            audit("ban-expired", kind=ban.kind, mask=ban.mask)
         for user in list(self.state.connections):
             idle = now - user.last_seen
             if not user.registered:
-                if now - user.signon >= config.registration_timeout:
+                if now - user.signon >= limits_for(config, user.real_host).registration_timeout:
                     self.quit(user, "Registration timed out")
             elif idle >= config.ping_interval + config.ping_timeout:
                 self.quit(user, f"Ping timeout: {int(idle)} seconds")

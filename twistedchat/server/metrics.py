@@ -25,6 +25,17 @@ if TYPE_CHECKING:
     from twistedchat.server.service import ChatService
 
 
+#: The core's event counters (``ServerCore.counters``) as Prometheus counters.
+COUNTERS = (
+    ("flood_drops", "twistedchat_flood_drops", "Clients disconnected for flooding."),
+    ("sendq_drops", "twistedchat_sendq_drops", "Clients dropped for passing their sendq."),
+    ("bans_hit", "twistedchat_bans_hit", "Connections refused or removed by a K-line or D-line."),
+    ("oper_failures", "twistedchat_oper_failures", "Failed OPER attempts."),
+    ("throttled", "twistedchat_throttled_connections",
+     "Connections refused by connect throttling."),
+)
+
+
 class RelayCounter:
     """A relay-bus subscriber counting relayed lines by command (one call per line, not per
     recipient); Prometheus's ``rate()`` turns the totals into messages per second."""
@@ -80,6 +91,9 @@ class ChatCollector(Collector):
         for command, count in sorted(self.relays.snapshot().items()):
             relayed.add_metric([command], count)
         yield relayed
+        counters = dict(self.chat.factory.core.counters)
+        for key, name, documentation in COUNTERS:
+            yield CounterMetricFamily(name, documentation, value=counters.get(key, 0))
 
 
 class HealthResource(Resource):

@@ -19,10 +19,14 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from twistedchat.server import fastpath, tls
+from twistedchat.server.audit import audit
+from twistedchat.server.bans import ServerBan, parse_address
+from twistedchat.server.classes import Throttle, address_key, cidr_key, limits_for
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 from twistedchat.server.pipeline import LinePipeline, Outlet, PipelineProducer, line_too_long
 from twistedchat.server.state import User
+from twistedchat.wire import numerics as N
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
 
 __all__ = ["CLOSE_GRACE", "TLS_HANDSHAKE_TIMEOUT", "AddressFromHeader", "ChatConnection",
@@ -40,8 +44,16 @@ def display_host(address: object) -> str:
     """The host part of a peer address as users see it (``localhost`` for a UNIX socket)."""
     if not isinstance(address, (IPv4Address, IPv6Address)):
         return "localhost"
-    # "::1" cannot be a middle parameter (WHO, WHOIS); IRC servers write it "0::1".
-    return "0" + address.host if address.host.startswith(":") else address.host
+    return show_address(address.host)
+
+
+def show_address(host: str) -> str:
+    """An IP address as users see it: one spelling per address (a PROXY v2 header spells IPv6
+    in full, the socket compressed; an IPv4-mapped IPv6 address is its IPv4 one), and ``::1``
+    written ``0::1``, which can stand as a middle parameter (WHO, WHOIS) as IRC servers do."""
+    parsed = parse_address(host)
+    text = str(parsed) if parsed is not None else host
+    return "0" + text if text.startswith(":") else text
 
 
 @implementer(interfaces.IHandshakeListener)
@@ -60,8 +72,9 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
         #: Set by a ``haproxy:`` listener: the peer address is known once the PROXY header is read,
         #: so the connection is admitted on its first data rather than on connect.
         self.address_from_first_data = False
-        #: The address this connection counts against in the per-address limit, once admitted.
-        self.counted_host: str | None = None
+        #: What this connection counts against once admitted: its address (IPv6: its /64) and
+        #: its CIDR group (None for a UNIX socket).
+        self.counted_keys: tuple[str | None, ...] = ()
         self._discarding = False
         self._closing = False
         self._close_call: IDelayedCall | None = None
@@ -94,6 +107,16 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
             self._admission_call.cancel()
         self._admission_call = None
         self.host = display_host(self.transport.getPeer())
+        ban = self.factory.dlined(self.host)
+        if ban is not None:  # refused before any resource is given to it
+            self._closing = True
+            name = self.factory.config.name
+            self.transport.write(
+                Message(N.ERR_YOUREBANNEDCREEP, ("*", f"You are banned from this server: "
+                                                      f"{ban.reason}"), name).to_bytes()
+                + Message("ERROR", (f"Closing Link: {self.host} (D-lined)",)).to_bytes())
+            self.transport.loseConnection()
+            return False
         refusal = self.factory.admit(self)
         if refusal:
             self._refuse(refusal)
@@ -140,6 +163,14 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
         self.factory.forget(self)
 
     # -- the pipeline's outlet -------------------------------------------------------------------
+
+    def client_fingerprint(self) -> str | None:
+        """The SHA-256 fingerprint (lower-case hex) of the client's TLS certificate, if any."""
+        get_certificate = getattr(self.transport, "getPeerCertificate", None)
+        certificate = get_certificate() if get_certificate is not None else None
+        if certificate is None:
+            return None
+        return certificate.digest("sha256").decode("ascii").replace(":", "").lower()
 
     def write(self, data: bytes) -> int | None:
         """Write through the transport; what it holds unsent is not known here (None)."""
@@ -246,9 +277,12 @@ class ChatFactory(ServerFactory):
         self.config = config or ServerConfig()
         self.clock = clock
         self.core = ServerCore(self.config, clock=clock.seconds)
+        self.core.timer = clock
         self.direct_write = direct_write_allowed(self.config)
         self.connections: set[ChatConnection] = set()
+        #: open connections by address key and by CIDR group (both kinds of key in one dict)
         self._per_host: dict[str, int] = {}
+        self._throttle = Throttle()
         self._closed_waiters: list[defer.Deferred[None]] = []
         self._dirty: list[User] = []
         self._retrying: set[User] = set()
@@ -309,6 +343,7 @@ class ChatFactory(ServerFactory):
     def _sweep(self) -> None:
         """The periodic timeouts; an error is logged and the next sweep still runs."""
         try:
+            self._throttle.prune(self.clock.seconds(), self.config.throttle_window)
             self.core.sweep()
         except Exception:
             log.failure("the timeout sweep failed")
@@ -334,32 +369,65 @@ class ChatFactory(ServerFactory):
         return None
 
     def admit(self, connection: ChatConnection) -> str | None:
-        """Count a connection under the limits for ``connection.host``, or say why it is refused."""
+        """Count a connection under the limits of its class (by ``connection.host``), or say
+        why it is refused: the throttle, per address (IPv6: per /64), per CIDR group."""
         held = connection in self.connections
         if not held:
             refusal = self.hold(connection)
             if refusal:
                 return refusal
-        count = self._per_host.get(connection.host, 0)
-        if self.config.max_per_ip and count >= self.config.max_per_ip:
+        ban = self.dlined(connection.host)  # (a TCP connection has been checked already)
+        refusal = f"D-lined: {ban.reason}" if ban is not None else None
+        refusal = refusal or self._class_refusal(connection.host)
+        if refusal:
             self.connections.discard(connection)
             if held:
                 self._fire_if_closed()
+            return refusal
+        keys = (address_key(connection.host), cidr_key(self.config, connection.host))
+        for key in keys:
+            if key is not None:
+                self._per_host[key] = self._per_host.get(key, 0) + 1
+        connection.counted_keys = keys
+        return None
+
+    def dlined(self, host: str) -> ServerBan | None:
+        """The D-line refusing a connection from ``host``, counted and logged; None if none."""
+        ban = self.core.bans.dline_for(host, self.clock.seconds())
+        if ban is not None:
+            self.core.counters["bans_hit"] += 1
+            audit("ban-hit", kind=ban.kind, mask=ban.mask, address=host, nick="*")
+        return ban
+
+    def _class_refusal(self, host: str) -> str | None:
+        limits = limits_for(self.config, host)
+        if limits.exempt:
+            return None
+        config = self.config
+        address = address_key(host)
+        if not self._throttle.allow(address, self.clock.seconds(), config.throttle_count,
+                                    config.throttle_window, config.throttle_duration):
+            self.core.counters["throttled"] += 1
+            audit("throttled", address=host)
+            return "Too many connections from your address recently; try again later"
+        if limits.max_per_ip and self._per_host.get(address, 0) >= limits.max_per_ip:
             return "Too many connections from your address"
-        self._per_host[connection.host] = count + 1
-        connection.counted_host = connection.host
+        group = cidr_key(config, host)
+        if (limits.max_per_cidr and group is not None
+                and self._per_host.get(group, 0) >= limits.max_per_cidr):
+            return "Too many connections from your network"
         return None
 
     def forget(self, connection: ChatConnection) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
-            host = connection.counted_host
-            if host is not None:
-                left = self._per_host.get(host, 1) - 1
-                if left:
-                    self._per_host[host] = left
-                else:
-                    self._per_host.pop(host, None)
+            for key in getattr(connection, "counted_keys", ()):
+                if key is not None:
+                    left = self._per_host.get(key, 1) - 1
+                    if left:
+                        self._per_host[key] = left
+                    else:
+                        self._per_host.pop(key, None)
             self._fire_if_closed()
 
     def shutdown(self, reason: str = "Server shutting down") -> defer.Deferred[None]:

@@ -9,7 +9,9 @@ input into lines and feeds them to one :class:`LinePipeline` per client, and giv
 2. passed through the flood token bucket: a burst goes through, the rest waits in a queue bounded in
    lines and in bytes (``Excess Flood`` past either bound);
 3. handed to the core; a handler that raises is logged and answered once with 400, and the
-   connection goes on.
+   connection goes on. A handler that waits on something slow (OPER's password check in a
+   thread; SASL later) calls :meth:`LinePipeline.hold` with its Deferred: the client's later
+   lines wait in the flood queue, in order and under its bounds, until the Deferred fires.
 
 Output goes the other way through :meth:`LinePipeline.transmit`, which drops a client whose unsent
 output passes ``sendq``. A refused line waits its turn in the flood queue as the small reply it
@@ -23,10 +25,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from twistedchat.server.audit import audit
+from twistedchat.server.classes import limits_for
 from twistedchat.server.core import ServerCore
 from twistedchat.server.state import User
 from twistedchat.wire import numerics as N
@@ -141,21 +146,29 @@ class LinePipeline:
         self.host = host
         #: Writes output and returns the bytes held unsent (the outlet's, or a faster equivalent).
         self.write: Callable[[bytes], int | None] = outlet.write
-        self.sendq = config.sendq
+        limits = limits_for(config, host)
+        self.sendq = limits.sendq
         self.closing = False
         self.dropped = False
         self.queued_bytes = 0
         self._queue_lines = config.flood_queue
         self._queue_bytes = config.flood_queue * QUEUE_BYTES_PER_LINE
         self._queue: deque[tuple[Message | Rejection, int]] = deque()
-        self._bucket = (TokenBucket(config.flood_burst, config.flood_rate, clock.seconds())
+        self._bucket = (TokenBucket(limits.flood_burst, limits.flood_rate, clock.seconds())
                         if config.flood_control else None)
         self._drain_call: IDelayedCall | None = None
+        #: A handler's unfinished work (see :meth:`hold`): input waits until it fires.
+        self._holding: Deferred[object] | None = None
         self.output_paused = False
         self._unsent = 0
         self.user = core.connect(host, wake, self.close, link=self)
 
     # -- input -----------------------------------------------------------------------------------
+
+    def client_fingerprint(self) -> str | None:
+        """The SHA-256 fingerprint of the client's TLS certificate, if its transport has one."""
+        fingerprint = getattr(self.outlet, "client_fingerprint", None)
+        return fingerprint() if fingerprint is not None else None
 
     def touch(self) -> None:
         """Input arrived: the client is not idle."""
@@ -186,10 +199,10 @@ class LinePipeline:
         if self.closing:
             return
         bucket = self._bucket
-        if bucket is None:
-            self._run(item)
-        elif self._queue:
+        if self._holding is not None or self._queue:
             self._enqueue(item, size)
+        elif bucket is None:
+            self._run(item)
         else:
             wait = bucket.take(self.clock.seconds())
             if wait == 0.0:
@@ -203,19 +216,39 @@ class LinePipeline:
         self.queued_bytes += size
         if len(self._queue) > self._queue_lines or self.queued_bytes > self._queue_bytes:
             self._stop_input()
+            self.core.counters["flood_drops"] += 1
+            audit("flood-drop", nick=self.user.nick, address=self.user.real_host)
             try:
                 self.core.quit(self.user, "Excess Flood")
             except Exception:
                 log.failure("error ending the flood from {host}", host=self.host)
                 self.abort("excess flood")
 
+    def hold(self, work: Deferred[object]) -> None:
+        """Handle no more of this client's lines until ``work`` fires (success or failure).
+
+        Lines that arrive meanwhile wait in the flood queue (so its bounds still apply), then
+        run in the order they came. For a handler whose answer comes from a thread or a store.
+        """
+        if work.called:
+            return
+        self._holding = work
+
+        def release(result: object) -> object:
+            if self._holding is work:
+                self._holding = None
+                if self._drain_call is None and not self.closing:
+                    self._drain()
+            return result
+
+        work.addBoth(release)
+
     def _drain(self) -> None:
         self._drain_call = None
         bucket = self._bucket
         queue = self._queue
-        assert bucket is not None
-        while queue and not self.closing:
-            wait = bucket.take(self.clock.seconds())
+        while queue and not self.closing and self._holding is None:
+            wait = bucket.take(self.clock.seconds()) if bucket is not None else 0.0
             if wait:
                 self._drain_call = self.clock.callLater(wait, self._drain)
                 return
@@ -260,6 +293,8 @@ class LinePipeline:
             self._unsent += len(data)
             held = self._unsent
         if held > self.sendq and not self.dropped:
+            self.core.counters["sendq_drops"] += 1
+            audit("sendq-drop", nick=self.user.nick, address=self.user.real_host, unsent=held)
             self.abort(f"send queue exceeded ({held} bytes unsent, sendq {self.sendq})")
 
     def pause_output(self) -> None:

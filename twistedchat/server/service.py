@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistedchat.server.bans import BanError, FileBanStore
 from twistedchat.server.config import (
     ConfigError,
     ServerConfig,
@@ -81,6 +82,10 @@ class ChatService(service.MultiService):
         self.context = context
         self.owns_process = owns_process
         self.factory = ChatFactory(config, clock=reactor)
+        self.factory.core.admin = self  # REHASH, DIE and RESTART reach reload() and stop_server()
+        #: why the server stops (DIE and RESTART say; SIGTERM is the default)
+        self.stop_reason = "Server shutting down"
+        self.restart_requested = False
         self.descriptions = list(config.ports)
         #: the listening ports, once :meth:`privilegedStartService` has opened them
         self.ports: list[IListeningPort] = []
@@ -262,7 +267,14 @@ class ChatService(service.MultiService):
             log.error("reload refused, the running configuration is kept: {error}",
                       error=str(error))
             raise
+        bans_file = self.config.bans_file
         changed, kept = reload_into(self.config, fresh)
+        if self.config.bans_file != bans_file:
+            try:
+                self.factory.core.bans.use_store(
+                    FileBanStore(self.config.bans_file) if self.config.bans_file else None)
+            except BanError as error:
+                log.error("the new bans file is not used: {error}", error=str(error))
         for listeners, settings in certificates:
             for reloadable, new in zip(listeners, settings, strict=True):
                 reloadable.replace(new)
@@ -274,6 +286,16 @@ class ChatService(service.MultiService):
         if kept:
             log.warn("changed but only applied at the next start: {kept}", kept=", ".join(kept))
         return changed, kept
+
+    def stop_server(self, reason: str, restart: bool) -> None:
+        """DIE and RESTART: stop the reactor (every client is told ``reason``); with ``restart``
+        the process then runs its own command line again."""
+        log.info("stopping on an operator's request: {reason}", reason=reason)
+        self.stop_reason = reason
+        if restart and not self.restart_requested:
+            self.restart_requested = True
+            self.reactor.addSystemEventTrigger("after", "shutdown", _exec_again)
+        self.reactor.callLater(0, self.reactor.stop)
 
     def _read_certificates(self) -> list[tuple[list[ReloadableTLS], list[Any]]]:
         """Every TLS listener's key and certificate, read and checked again (not yet used)."""
@@ -300,7 +322,7 @@ class ChatService(service.MultiService):
             ports.append(self.metrics_port)
             self.metrics_port = None
         yield defer.DeferredList([defer.maybeDeferred(port.stopListening) for port in ports])
-        yield self.factory.shutdown("Server shutting down")
+        yield self.factory.shutdown(self.stop_reason)
         # Then the children, last added first (MultiService's order), e.g. a store's final flush.
         for child in reversed(list(self)):
             yield defer.maybeDeferred(child.stopService)
@@ -314,3 +336,11 @@ class ChatService(service.MultiService):
         # against the installed Twisted, so an upgrade that renames it fails a test, not a stop.
         if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
             self.reactor._exitSignal = None
+
+
+def _exec_again() -> None:
+    """Replace this process with a new run of the same command line (RESTART)."""
+    import sys
+
+    log.info("restarting: {argv}", argv=" ".join(sys.argv))
+    os.execv(sys.executable, [sys.executable, *sys.argv])

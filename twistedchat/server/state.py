@@ -104,6 +104,8 @@ class User:
         "username",
         "realname",
         "host",
+        "real_host",
+        "privileges",
         "modes",
         "away",
         "channels",
@@ -139,7 +141,12 @@ class User:
         self.folded = ""
         self.username = ""
         self.realname = ""
+        #: The host other users see (a cloak of ``real_host`` when cloaking is on).
         self.host = host
+        #: The address the connection really comes from (shown to itself and to operators only).
+        self.real_host = host
+        #: What this user may do as an IRC operator (``OPER_PERMISSIONS``), once it is one.
+        self.privileges: frozenset[str] = frozenset()
         self.modes: set[str] = set()
         self.away: str | None = None
         self.channels: dict[str, Channel] = {}
@@ -184,6 +191,12 @@ class User:
     def source(self) -> str:
         """``nick!user@host``, the prefix of what this user says."""
         return f"{self.nick}!{self.username}@{self.host}"
+
+    def ban_sources(self) -> tuple[str, ...]:
+        """What channel ban masks match: ``nick!user@cloak`` and, if it differs, the real host."""
+        if self.host == self.real_host:
+            return (self.source,)
+        return (self.source, f"{self.nick}!{self.username}@{self.real_host}")
 
     @property
     def is_oper(self) -> bool:
@@ -290,32 +303,34 @@ class Channel:
         return not self.bans or not (self.is_banned(user) or self.is_muted(user))
 
     def is_banned(self, user: User) -> bool:
-        """Whether a ban (not a mute) matches ``user`` and no ban exception does."""
+        """Whether a ban (not a mute) matches ``user`` and no ban exception does.
+
+        Masks match the user as others see it (its cloak) and as it really connects (its real
+        address), so a ban on a cloak or on an address range both hold.
+        """
         if not self.bans:
             return False
-        source = user.source
-        if not any(mask_matches(m, source) for m in self.bans if not m.startswith(MUTE_PREFIX)):
+        sources = user.ban_sources()
+        if not any(mask_matches(m, s) for m in self.bans if not m.startswith(MUTE_PREFIX)
+                   for s in sources):
             return False
-        return not any(
-            mask_matches(m, source) for m in self.excepts if not m.startswith(MUTE_PREFIX)
-        )
+        return not any(mask_matches(m, s) for m in self.excepts if not m.startswith(MUTE_PREFIX)
+                       for s in sources)
 
     def is_muted(self, user: User) -> bool:
         """Whether a mute extban (``m:mask``) matches ``user`` and no ``m:`` exception does."""
-        source = user.source
+        sources = user.ban_sources()
         cut = len(MUTE_PREFIX)
-        if not any(
-            mask_matches(m[cut:], source) for m in self.bans if m.startswith(MUTE_PREFIX)
-        ):
+        if not any(mask_matches(m[cut:], s) for m in self.bans if m.startswith(MUTE_PREFIX)
+                   for s in sources):
             return False
-        return not any(
-            mask_matches(m[cut:], source) for m in self.excepts if m.startswith(MUTE_PREFIX)
-        )
+        return not any(mask_matches(m[cut:], s) for m in self.excepts
+                       if m.startswith(MUTE_PREFIX) for s in sources)
 
     def is_invite_excepted(self, user: User) -> bool:
         """Whether an invite exception (+I) lets ``user`` past +i."""
-        source = user.source
-        return any(mask_matches(mask, source) for mask in self.invex)
+        sources = user.ban_sources()
+        return any(mask_matches(mask, s) for mask in self.invex for s in sources)
 
     def prefix_of(self, user: User, multi: bool = False) -> str:
         """The member's prefix symbols: the highest one, or all of them with multi-prefix."""
@@ -345,6 +360,8 @@ class WhowasEntry(NamedTuple):
     host: str
     realname: str
     until: float
+    #: the address it really came from (WHOWAS shows it to operators only)
+    real_host: str = ""
 
 
 class MetadataStore(Protocol):
@@ -613,7 +630,8 @@ class ChatState:
 
     def remember(self, user: User, now: float) -> None:
         """Keep who had a nickname, for WHOWAS (the newest ``WHOWAS_KEEP`` entries)."""
-        entry = WhowasEntry(user.nick, user.username, user.host, user.realname, now)
+        entry = WhowasEntry(user.nick, user.username, user.host, user.realname, now,
+                            user.real_host)
         self.whowas.appendleft(entry)
 
     def whowas_of(self, nick: str) -> list[WhowasEntry]:

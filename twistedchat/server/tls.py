@@ -53,12 +53,22 @@ class ReloadableTLS:
         settings = self.settings
         if IOpenSSLServerConnectionCreator.providedBy(settings):
             connection: SSL.Connection = settings.serverConnectionForTLS(protocol)
-            return connection
-        return SSL.Connection(settings.getContext(), None)  # an older-style context factory
+        else:
+            connection = SSL.Connection(settings.getContext(), None)  # an older-style factory
+        # Ask for a client certificate without requiring one or a CA: an operator account may
+        # name its SHA-256 fingerprint (CertFP), and the handshake proves the key is the client's.
+        connection.set_verify(SSL.VERIFY_PEER, _any_certificate)
+        return connection
 
     def replace(self, settings: Any) -> None:
         """Use ``settings`` (freshly read by :func:`read_tls_settings`) for new connections."""
         self.settings = settings
+
+
+def _any_certificate(connection: SSL.Connection, certificate: Any, error: int, depth: int,
+                     ok: int) -> bool:
+    """Accept whatever certificate a client offers: only its fingerprint is used (OPER)."""
+    return True
 
 
 class ListenRecorder:

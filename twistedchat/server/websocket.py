@@ -188,7 +188,8 @@ class WebSocketLink(PipelineProducer):
     def __init__(self, websocket: IRCWebSocketProtocol, host: str) -> None:
         self.websocket = websocket
         self.host = host
-        self.counted_host: str | None = None
+        #: what it counts against once admitted (see ChatFactory.admit)
+        self.counted_keys: tuple[str | None, ...] = ()
         self.pipeline: LinePipeline | None = None
         self.opcode = 0x2 if websocket.binary else 0x1
         #: The TCP fast path (fastpath.py), as a TCP client's connection has it, where it may run.

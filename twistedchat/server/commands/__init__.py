@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from twistedchat.server.commands import (  # noqa: F401 (importing a family declares its commands)
+    admin,
     channels,
     markers,
     messages,

@@ -44,12 +44,14 @@ def join(core: ServerCore, user: User, msg: Message) -> None:
         _join_one(core, user, name, keys[index] if index < len(keys) else None)
 
 
-def _join_one(core: ServerCore, user: User, name: str, key: str | None) -> None:
+def _join_one(core: ServerCore, user: User, name: str, key: str | None,
+              override: bool = False) -> None:
+    """Join one channel; ``override`` (SAJOIN) passes its key, limit, +i and bans."""
     if not valid_channel_name(name):
         core.reply(user, N.ERR_BADCHANNAME, name or "*", "Illegal channel name")
         return
     channel = core.state.find_channel(name)
-    if channel is not None:
+    if channel is not None and not override:
         if user in channel.members:
             return
         # An invitation opens +i only; key, limit and bans hold for everyone (see invite()).
@@ -66,6 +68,8 @@ def _join_one(core: ServerCore, user: User, name: str, key: str | None) -> None:
         if channel.is_banned(user):
             core.reply(user, N.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
             return
+    elif channel is not None and user in channel.members:
+        return
     if len(user.channels) >= CHANLIMIT:
         core.reply(user, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
@@ -128,7 +132,7 @@ def topic(core: ServerCore, user: User, msg: Message) -> None:
 
 def _send_names(core: ServerCore, user: User, channel: Channel) -> None:
     is_member = user in channel.members
-    if is_member or "s" not in channel.modes:
+    if is_member or "s" not in channel.modes or user.is_oper:
         multi = "multi-prefix" in user.caps
         full = "userhost-in-names" in user.caps
         if is_member and not multi and not full:
@@ -138,7 +142,7 @@ def _send_names(core: ServerCore, user: User, channel: Channel) -> None:
             names = " ".join(
                 prefixes[modes] + (member.source if full else member.nick)
                 for member, modes in channel.members.items()
-                if is_member or "i" not in member.modes
+                if is_member or "i" not in member.modes or user.is_oper
             )
         symbol = "@" if "s" in channel.modes else "="
         head = f":{core.config.name} {N.RPL_NAMREPLY} {user.nick} {symbol} {channel.name} :"
@@ -176,7 +180,7 @@ def list_(core: ServerCore, user: User, msg: Message) -> None:
     # a pass over every channel of a large network.
     left = LIST_MATCHES if not user.is_oper else len(channels)
     for channel in channels:
-        if "s" in channel.modes and user not in channel.members:
+        if "s" in channel.modes and user not in channel.members and not user.is_oper:
             continue
         if not left:
             core.reply(user, N.ERR_TOOMANYMATCHES, "LIST", "Too many matches")

@@ -10,7 +10,7 @@ from twistedchat.server.state import MAXTARGETS, User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import fit_utf8
 from twistedchat.wire.message import MAX_LINE_BYTES, Message
-from twistedchat.wire.names import CHANTYPES, is_channel_name
+from twistedchat.wire.names import CHANTYPES, is_channel_name, mask_matches
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
@@ -97,6 +97,11 @@ def _message(
             else:
                 recipients = channel.members
             skip = None if echo else user
+        elif target_name[:1] == "$" and not status:
+            recipients = _server_mask_recipients(core, user, target_name, notice)
+            if recipients is None:
+                continue
+            skip = None if echo else user
         else:
             target_name = status + target_name
             target = None if on_channel or status else state.find_user(target_name)
@@ -117,3 +122,20 @@ def _message(
                    msgid=core.next_msgid())
         if target is not None and target.away and not notice:
             core.reply(user, N.RPL_AWAY, target.nick, target.away)
+
+
+def _server_mask_recipients(core: ServerCore, user: User, target: str,
+                            notice: bool) -> list[User] | None:
+    """``$*`` / ``$$*`` (a server mask): every registered user, for an operator only.
+
+    481 for anyone else and 402 for a mask that does not match this server (both even for a
+    NOTICE: the sender must learn its global notice went nowhere).
+    """
+    if not user.is_oper:
+        core.reply(user, N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        return None
+    mask = target[2:] if target.startswith("$$") else target[1:]
+    if not mask or not mask_matches(mask, core.config.name):
+        core.reply(user, N.ERR_NOSUCHSERVER, target, "No such server")
+        return None
+    return list(core.state.registered_users())

@@ -228,7 +228,9 @@ def _user_mode(core: ServerCore, user: User, modestring: str) -> None:
         user.send(Message("MODE", (user.nick, compact_modes(applied)), user.source).to_bytes())
 
 
-def _channel_mode(core: ServerCore, user: User, channel: Channel, args: tuple[str, ...]) -> None:
+def _channel_mode(core: ServerCore, user: User, channel: Channel, args: tuple[str, ...],
+                  override: bool = False) -> None:
+    """Show or change a channel's modes; ``override`` (SAMODE) needs no channel operator."""
     if not args:
         core.reply(user, N.RPL_CHANNELMODEIS, channel.name,
                    *channel.mode_string(user in channel.members))
@@ -242,7 +244,7 @@ def _channel_mode(core: ServerCore, user: User, channel: Channel, args: tuple[st
             core.reply(user, entry, channel.name, mask, setter, str(int(when)))
         core.reply(user, end, channel.name, text)
         return
-    if not channel.is_op(user):
+    if not override and not channel.is_op(user):
         core.not_operator(user, channel)
         return
     # One MODE costs a bounded reply: at most MODE_LETTERS letters are read, at most

@@ -111,8 +111,9 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
     state = core.state
     if is_channel_name(mask, CHANTYPES):
         channel = state.find_channel(mask)
-        if channel is not None and (user in channel.members or "s" not in channel.modes):
-            member_of = user in channel.members
+        if channel is not None and (user in channel.members or "s" not in channel.modes
+                                    or user.is_oper):
+            member_of = user in channel.members or user.is_oper
             multi = "multi-prefix" in user.caps
             for member in channel.members:
                 if "i" in member.modes and not member_of and not state.shares_channel(
@@ -126,11 +127,13 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
         # (as Hybrid and ratbox cap it), so one line cannot make the server send the whole network.
         left = WHO_MATCHES if not user.is_oper else len(state.users)
         for other in list(state.registered_users()):
-            visible = other is user or "i" not in other.modes or state.shares_channel(user, other)
+            visible = (other is user or "i" not in other.modes or user.is_oper
+                       or state.shares_channel(user, other))
             if visible and (
                 mask in ("*", "0")
                 or mask_matches(mask, other.nick)
                 or mask_matches(mask, other.host)
+                or (user.is_oper and mask_matches(mask, other.real_host))
             ):
                 if not left:
                     core.reply(user, N.ERR_TOOMANYMATCHES, "WHO", mask, "Too many matches")
@@ -191,7 +194,7 @@ def _who_reply(
         "t": whox.token,
         "c": channel,
         "u": other.username,
-        "i": _address_of(other.host),
+        "i": _address_of(other.real_host if core.sees_real_host(user, other) else other.host),
         "h": other.host,
         "s": core.config.name,
         "n": other.nick,
@@ -222,11 +225,17 @@ def whois(core: ServerCore, user: User, msg: Message) -> None:
         return
     core.reply(user, N.RPL_WHOISUSER, target.nick, target.username, target.host, "*",
                target.realname)
+    if core.sees_real_host(user, target):
+        real = target.real_host
+        core.reply(user, N.RPL_WHOISHOST, target.nick,
+                   f"is connecting from {target.username}@{real} {real}")
+        if user.is_oper:
+            core.reply(user, N.RPL_WHOISACTUALLY, target.nick, real, "actually using host")
     multi = "multi-prefix" in user.caps
     channels = [
         channel.prefix_of(target, multi) + channel.name
         for channel in target.channels.values()
-        if "s" not in channel.modes or user in channel.members
+        if "s" not in channel.modes or user in channel.members or user.is_oper
     ]
     if channels:
         head = f":{core.config.name} {N.RPL_WHOISCHANNELS} {user.nick} {target.nick} :"
@@ -264,6 +273,9 @@ def whowas(core: ServerCore, user: User, msg: Message) -> None:
     for entry in entries:
         core.reply(user, N.RPL_WHOWASUSER, entry.nick, entry.username, entry.host, "*",
                    entry.realname)
+        if user.is_oper and entry.real_host and entry.real_host != entry.host:
+            core.reply(user, N.RPL_WHOISACTUALLY, entry.nick, entry.real_host,
+                       "actually using host")
         until = datetime.fromtimestamp(entry.until, tz=timezone.utc)
         core.reply(user, N.RPL_WHOISSERVER, entry.nick, core.config.name,
                    f"{until:%Y-%m-%d %H:%M:%S} UTC")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from twistedchat import __version__
+from twistedchat.server.audit import audit
+from twistedchat.server.bans import parse_address
 from twistedchat.server.commands.metadata import CAP_VALUE as METADATA_CAP_VALUE
 from twistedchat.server.commands.table import command
 from twistedchat.server.state import (
@@ -123,6 +126,7 @@ def nick(core: ServerCore, user: User, msg: Message) -> None:
     old_source, old_nick, old_folded = user.source, user.nick, user.folded
     core.state.set_nick(user, new, core.clock())
     core.relay([user, *core.state.neighbours(user)], old_source, "NICK", new)
+    audit("nick", old=old_nick, new=user.nick, address=user.real_host)
     if user.folded != old_folded:
         core.monitor_offline(user, old_nick)
         core.monitor_online(user)
@@ -140,6 +144,35 @@ def user_(core: ServerCore, user: User, msg: Message) -> None:
     user.username = "~" + (username or "user")
     user.realname = fit_utf8(msg.params[3], REALLEN)
     try_register(core, user)
+
+
+@command("WEBIRC", min_params=4, pre_registration=True)
+def webirc(core: ServerCore, user: User, msg: Message) -> None:
+    """WEBIRC <password> <gateway> <hostname> <ip> [:<options>]
+
+    A web gateway (``[[webirc]]`` in the config) tells the user's real address before
+    registration; only from the gateway's own addresses and with its password. Anything else
+    closes the connection: a client cannot pick its own address.
+    """
+    password, _gateway, _hostname, address = msg.params[:4]
+    if user.registered:
+        core.reply(user, N.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    gateway = next((g for g in core.config.webirc if g.trusts(user.real_host)), None)
+    if gateway is None or not hmac.compare_digest(gateway.password.encode(), password.encode()):
+        core.quit(user, "WEBIRC refused", error="WEBIRC: not a trusted gateway, or a wrong "
+                                                  "password")
+        return
+    parsed = parse_address(address)
+    if parsed is None:
+        core.quit(user, "WEBIRC refused", error=f"WEBIRC: {address!r} is not an IP address")
+        return
+    shown = "0" + str(parsed) if str(parsed).startswith(":") else str(parsed)
+    audit("webirc", gateway=gateway.name, address=user.real_host, host=shown)
+    core.set_real_host(user, shown)
+    ban = core.ban_matching(user)
+    if ban is not None:
+        core.refuse_banned(user, ban)
 
 
 @command("PING", min_params=1, pre_registration=True)
@@ -170,6 +203,10 @@ def try_register(core: ServerCore, user: User) -> None:
         core.reply(user, N.ERR_PASSWDMISMATCH, "Password incorrect")
         core.quit(user, "Bad password")
         return
+    ban = core.ban_matching(user)
+    if ban is not None:
+        core.refuse_banned(user, ban)
+        return
     if core.state.nick_in_use(user.nick, by=user):
         # Taken while this connection was registering: it must pick another one.
         wanted = user.nick
@@ -193,6 +230,8 @@ def try_register(core: ServerCore, user: User) -> None:
         LIST_MODES + PARAM_MODES + SET_PARAM_MODES + PREFIX_MODES,
     )
     send_isupport(core, user)
+    if user.host != user.real_host:
+        core.reply(user, N.RPL_HOSTHIDDEN, user.host, "is now your displayed host")
     send_lusers(core, user)
     send_motd(core, user)
     core.monitor_online(user)
