@@ -47,6 +47,7 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	@! git grep -nE '^(<<<<<<<|>>>>>>>)( |$$)' -- . ':!*.png' || { echo 'lint: merge conflict markers left in the files above'; exit 1; }
+	$(BIN)/mypy
 
 # The stateful fuzz of the line pipeline (tests/test_fuzz_pipeline.py), far longer than in make test,
 # shrinking what it finds. FUZZ_EXAMPLES=N FUZZ_STEPS=N make fuzz for another budget.

@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported in main(): Qt and the reactor are set up there first
+    from qtclient.dialog import ConnectSettings
 
 DESCRIPTION = "The twistedchat desktop client."
 
@@ -38,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def apply_options(initial: Any, args: argparse.Namespace) -> Any:
+def apply_options(initial: ConnectSettings, args: argparse.Namespace) -> ConnectSettings:
     """The remembered ``ConnectSettings`` with what the command line gave laid over them."""
     for field in ("host", "port", "nick", "password", "channel"):
         value = getattr(args, field)

@@ -6,10 +6,10 @@ A mixin of :class:`qtclient.window.MainWindow`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PyQt6.QtGui import QKeyEvent
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtWidgets import QApplication, QWidget
 
 from qtclient.channel_list import ChannelListWindow
 from qtclient.paste import confirm_paste
@@ -19,8 +19,12 @@ from twistedchat.client.session import Conversation, Session
 class WindowActions:
     """Switching, paste, paging, typing redirection, channel and server lists of the window."""
 
+    if TYPE_CHECKING:  # WindowNetworks' property: the current network's session
+
+        @property
+        def session(self) -> Session: ...
+
     input: Any
-    session: Session
     networks: list[Any]
     channel_list: ChannelListWindow | None
     paste_box: Any
@@ -28,7 +32,6 @@ class WindowActions:
     current: Any
     current_view: Any
     network: Any
-    run: Any
     _follow_active: Any
     conversations: Any
     link: Any
@@ -74,6 +77,7 @@ class WindowActions:
 
     def ask_paste(self, lines: list[str]) -> None:
         """Several lines were pasted: ask, then send them as messages (paced by the link)."""
+        assert isinstance(self, QWidget), "mixed into the main window"
         current = self.current()
         if current is None or current.is_server:
             self.session.error("Paste in a channel or a private conversation", current)
@@ -98,6 +102,7 @@ class WindowActions:
                                                      event.text()))
 
     def _show_channel_list(self, session: Session, done: bool) -> None:
+        assert isinstance(self, QWidget), "mixed into the main window"
         if self.channel_list is None:
             self.channel_list = ChannelListWindow(self, self._join_listed)
         self.channel_list.session = session

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from OpenSSL import SSL
 from PyQt6.QtCore import QSettings
 from twisted.internet import defer, ssl
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -26,7 +28,7 @@ log = Logger()
 QUIT_GRACE_SECONDS = 3.0
 
 
-def trusting(host: str, ca_file: str) -> Any:
+def trusting(host: str, ca_file: str) -> IOpenSSLClientConnectionCreator:
     """TLS options that check ``host`` against the certificate(s) in ``ca_file`` (PEM).
 
     For a server with a self-signed certificate: give its ``cert.pem``.
@@ -41,8 +43,8 @@ class ChatApp:
     ``on_exit`` is called once everything is closed (the entry point stops the reactor there).
     """
 
-    def __init__(self, reactor: Any, initial: ConnectSettings, store: QSettings, *,
-                 connect_now: bool = False, on_exit: Any = None,
+    def __init__(self, reactor: IReactorTime, initial: ConnectSettings, store: QSettings, *,
+                 connect_now: bool = False, on_exit: Callable[[], object] | None = None,
                  link_options: dict[str, Any] | None = None) -> None:
         self.reactor = reactor
         self.store = store
@@ -187,7 +189,8 @@ class ChatApp:
     def _failed(self, failure: Failure) -> None:
         self._first_channels = None  # the dialog's channel counts from now on
         if failure.check(LinkError):
-            error: LinkError = failure.value  # type: ignore[assignment]
+            error = failure.value
+            assert isinstance(error, LinkError)
             if str(error) == "Cancelled":
                 return
             self.dialog.show_error(str(error), error.suggested_nick)

@@ -7,7 +7,7 @@ A mixin of :class:`qtclient.window.MainWindow` (it uses the window's widgets and
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qtclient.render import formatted, linkify, pending_html, tooltip
 from twistedchat.client.session import Conversation, Session
@@ -19,12 +19,16 @@ MAX_TOPIC_SHOWN = 400
 class CentreParts:
     """The topic, pending lines, status and title of :class:`MainWindow`."""
 
+    if TYPE_CHECKING:  # WindowNetworks' property: the current network's session
+
+        @property
+        def session(self) -> Session: ...
+
     topic: Any
     pending: Any
     status_label: Any
     conversations: Any
     colours: Any
-    session: Session
     network: Any
     current: Any
     display_name: Any

@@ -18,6 +18,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from qtclient.qt import present
 from twistedchat.client.formatting import strip
 
 
@@ -39,8 +40,8 @@ class ChannelListWindow(QDialog):
         self.table.setHorizontalHeaderLabels(["Channel", "Users", "Topic"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        present(self.table.verticalHeader()).hide()
+        present(self.table.horizontalHeader()).setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.setSortingEnabled(True)
         self.table.cellActivated.connect(self._activated)
         self.table.cellDoubleClicked.connect(self._activated)
@@ -75,7 +76,7 @@ class ChannelListWindow(QDialog):
         self.table.sortItems(1, Qt.SortOrder.DescendingOrder)  # the busiest channels first
 
     def names(self) -> list[str]:
-        return [self.table.item(row, 0).text() for row in range(self.table.rowCount())]
+        return [present(self.table.item(row, 0)).text() for row in range(self.table.rowCount())]
 
     def _activated(self, row: int, _column: int) -> None:
         item = self.table.item(row, 0)

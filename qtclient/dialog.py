@@ -171,7 +171,9 @@ class ConnectDialog(QDialog):
         form.addRow("", self.create_account)
         form.addRow("", self.remember)
         self.buttons = QDialogButtonBox()
-        self.join_button = self.buttons.addButton("Join", QDialogButtonBox.ButtonRole.AcceptRole)
+        join_button = self.buttons.addButton("Join", QDialogButtonBox.ButtonRole.AcceptRole)
+        assert join_button is not None, "addButton with a role always makes one"
+        self.join_button = join_button
         self.join_button.setDefault(True)
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.request_join)

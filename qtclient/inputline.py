@@ -14,6 +14,7 @@ from PyQt6.QtCore import QEvent, Qt, pyqtSignal
 from PyQt6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
 from PyQt6.QtWidgets import QLineEdit
 
+from qtclient.qt import present
 from twistedchat.client.commands import ALIASES, USAGE
 from twistedchat.client.formatting import TYPING_CODES
 from twistedchat.client.input_aids import InputHistory, NickCompleter
@@ -36,9 +37,9 @@ class InputLine(QLineEdit):
         self._commands = sorted({*USAGE, *ALIASES})
         self.setPlaceholderText("Type a message, or /help   (Ctrl+B bold, Ctrl+K colour)")
 
-    def event(self, event: QEvent) -> bool:
+    def event(self, event: QEvent | None) -> bool:
         # Tab would move the focus before keyPressEvent sees it.
-        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+        if isinstance(event, QKeyEvent) and event.type() == QEvent.Type.KeyPress:
             if event.key() == Qt.Key.Key_Tab and not event.modifiers():
                 text, cursor = self.completer_.complete(
                     self.text(), self.cursorPosition(), self._nicks(), self._channels(),
@@ -48,7 +49,8 @@ class InputLine(QLineEdit):
                 return True
         return super().event(event)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:
+        assert event is not None, "Qt always passes the event"
         key = event.key()
         control = event.modifiers() == Qt.KeyboardModifier.ControlModifier
         letter = QKeySequence(key).toString()
@@ -59,7 +61,7 @@ class InputLine(QLineEdit):
         elif key in (Qt.Key.Key_PageUp, Qt.Key.Key_PageDown) and not event.modifiers():
             self.page_requested.emit(key == Qt.Key.Key_PageDown)
         elif event.matches(QKeySequence.StandardKey.Paste):
-            self.paste_text(QGuiApplication.clipboard().text())
+            self.paste_text(present(QGuiApplication.clipboard()).text())
         elif control and letter in TYPING_CODES:
             self.insert(TYPING_CODES[letter])
         else:

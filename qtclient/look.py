@@ -11,7 +11,7 @@ from typing import Any
 
 from PyQt6.QtCore import QEvent
 from PyQt6.QtGui import QColor
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtWidgets import QApplication, QWidget
 
 from qtclient.preferences import Preferences, PreferencesDialog
 from qtclient.theme import colours_for, stylesheet
@@ -36,6 +36,7 @@ class WindowLook:
     setStyleSheet: Any
 
     def open_preferences(self) -> PreferencesDialog:
+        assert isinstance(self, QWidget), "mixed into the main window"
         dialog = PreferencesDialog(self.preferences, self)
         dialog.changed.connect(self._preferences_changed)
         dialog.open()
@@ -86,8 +87,8 @@ class WindowLook:
             self._show_topic(current)
             self.member_pane.show_members(current, self.session.prefixes, self.session.people)
 
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)  # type: ignore[misc]
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "member_pane"):
+    def changeEvent(self, event: QEvent | None) -> None:
+        super().changeEvent(event)  # type: ignore[misc]  # QMainWindow's, after this mixin in the MRO
+        if event is not None and event.type() == QEvent.Type.PaletteChange and hasattr(self, "member_pane"):
             self._restyle()
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from PyQt6.QtWidgets import QMenu, QWidget
 
+from qtclient.qt import present
 from twistedchat.client.session import Conversation
 
 Run = Callable[[str], None]
@@ -53,7 +54,7 @@ def build_menu(parent: QWidget, entries: list[tuple[str, str]], run: Run) -> QMe
         if not label:
             menu.addSeparator()
             continue
-        action = menu.addAction(label)
+        action = present(menu.addAction(label))
         action.setData(command)
         action.triggered.connect(lambda _checked=False, c=command: run(c))
     return menu

@@ -22,6 +22,8 @@ from PyQt6.QtGui import (
 )
 from PyQt6.QtWidgets import QPushButton, QTextBrowser
 
+from qtclient.qt import present
+
 #: Line spacing of the message view, in percent.
 LINE_HEIGHT = 125
 #: The marker drawn before the first line that came while the user looked elsewhere.
@@ -36,8 +38,8 @@ class MessageView(QTextBrowser):
         super().__init__()
         self.setOpenLinks(False)  # a click opens the browser; the view itself never navigates
         self.anchorClicked.connect(lambda url: QDesktopServices.openUrl(url))
-        self.document().setMaximumBlockCount(scrollback)
-        self.document().setDocumentMargin(8)
+        present(self.document()).setMaximumBlockCount(scrollback)
+        present(self.document()).setDocumentMargin(8)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.type_into = type_into
         self.indent_sample = "00:00"
@@ -46,7 +48,7 @@ class MessageView(QTextBrowser):
         self.cue.setObjectName("cue")
         self.cue.hide()
         self.cue.clicked.connect(self.scroll_to_end)
-        self.verticalScrollBar().valueChanged.connect(self._scrolled)
+        present(self.verticalScrollBar()).valueChanged.connect(self._scrolled)
         self._marker_wanted = False
         #: called when the user reaches the top (the window fetches older history)
         self.on_top: Callable[[], None] | None = None
@@ -57,23 +59,24 @@ class MessageView(QTextBrowser):
         """Wrapped lines continue under the text, not under the time (a hanging indent)."""
         indent = QFontMetrics(self.font()).horizontalAdvance(self.indent_sample + "\u00a0 ")
         block = QTextBlockFormat()
-        block.setLineHeight(LINE_HEIGHT, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)
+        # PyQt6's stub wants an int here but types the enum's .value as the enum
+        block.setLineHeight(LINE_HEIGHT, QTextBlockFormat.LineHeightTypes.ProportionalHeight.value)  # type: ignore[arg-type]
         block.setLeftMargin(indent)
         block.setTextIndent(-indent)
         return block
 
     def at_end(self) -> bool:
-        bar = self.verticalScrollBar()
+        bar = present(self.verticalScrollBar())
         return bar.value() >= bar.maximum() - 4
 
     def append_lines(self, fragments: list[str]) -> None:
         """Add lines at the end in one edit; keep following the end if the user was there."""
         at_end = self.at_end()
         block = self.block_format()
-        cursor = QTextCursor(self.document())
+        cursor = QTextCursor(present(self.document()))
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.beginEditBlock()
-        first = self.document().isEmpty()
+        first = present(self.document()).isEmpty()
         for fragment in fragments:
             if self._marker_wanted:
                 self._marker_wanted = False
@@ -84,7 +87,7 @@ class MessageView(QTextBrowser):
         cursor.endEditBlock()
         if at_end:
             self.scroll_to_end()
-        elif fragments and self.verticalScrollBar().maximum() > 0:
+        elif fragments and present(self.verticalScrollBar()).maximum() > 0:
             self._place_cue()
             self.cue.show()
 
@@ -148,13 +151,13 @@ class MessageView(QTextBrowser):
     # -- scrolling, the cue and typing -------------------------------------------------------------
 
     def scroll_to_end(self) -> None:
-        bar = self.verticalScrollBar()
+        bar = present(self.verticalScrollBar())
         bar.setValue(bar.maximum())
         self.cue.hide()
 
     def page(self, down: bool) -> None:
         """PgUp/PgDn from the input line."""
-        bar = self.verticalScrollBar()
+        bar = present(self.verticalScrollBar())
         bar.setValue(bar.value() + (bar.pageStep() if down else -bar.pageStep()))
 
     def _scrolled(self, value: int) -> None:
@@ -175,16 +178,17 @@ class MessageView(QTextBrowser):
 
     def _place_cue(self) -> None:
         self.cue.adjustSize()
-        viewport = self.viewport().rect()
+        viewport = present(self.viewport()).rect()
         self.cue.move(viewport.width() - self.cue.width() - 12,
                       viewport.height() - self.cue.height() - 8)
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
         self._place_cue()
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:
         """Copy and scrolling keys stay here; text typed goes to the input line."""
+        assert event is not None, "Qt always passes the event"
         control = event.modifiers() & (Qt.KeyboardModifier.ControlModifier
                                        | Qt.KeyboardModifier.AltModifier)
         if self.type_into is not None and event.text().isprintable() and event.text() \

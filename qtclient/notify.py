@@ -23,7 +23,9 @@ class Notifier:
         self.shown: deque[tuple[str, str]] = deque(maxlen=50)
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
-            icon = window.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation)
+            style = window.style()
+            assert style is not None, "a widget always has a style"
+            icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxInformation)
             self.tray = QSystemTrayIcon(QIcon(icon), window)
             self.tray.setToolTip("twistedchat")
             self.tray.activated.connect(self._bring_back)

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
 )
 
 from qtclient.menus import build_menu, conversation_commands, member_commands
+from qtclient.qt import present
 from qtclient.render import tooltip
 from twistedchat.client.people import People
 from twistedchat.client.session import Conversation
@@ -81,7 +82,7 @@ class GroupIndent(QStyledItemDelegate):
         super().__init__(parent)
         self._is_server = is_server
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter | None, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         if not self._is_server(index):
             option = QStyleOptionViewItem(option)
             option.rect = option.rect.adjusted(GROUP_INDENT, 0, 0, 0)
@@ -129,7 +130,7 @@ class ConversationList(QListWidget):
         item.setData(KEY, id(conversation))
         item.setData(GROUP, group)
         self._conversations[id(conversation)] = conversation
-        rows = [row for row in range(self.count()) if self.item(row).data(GROUP) == group]
+        rows = [row for row in range(self.count()) if present(self.item(row)).data(GROUP) == group]
         self.insertItem(rows[-1] + 1 if rows else self.count(), item)
         return item
 
@@ -182,7 +183,7 @@ class ConversationList(QListWidget):
         conversation = self.conversation_of(item)
         if conversation is not None:
             self.setCurrentItem(item)
-            self.menu_for(conversation).popup(self.viewport().mapToGlobal(point))
+            self.menu_for(conversation).popup(present(self.viewport()).mapToGlobal(point))
 
 
 class MemberPane(QWidget):
@@ -234,4 +235,4 @@ class MemberPane(QWidget):
     def _menu_at(self, point: QPoint) -> None:
         item = self.list.itemAt(point)
         if item is not None:
-            self.menu_for(item.data(KEY)).popup(self.list.viewport().mapToGlobal(point))
+            self.menu_for(item.data(KEY)).popup(present(self.list.viewport()).mapToGlobal(point))

@@ -50,7 +50,8 @@ class SearchBar(QWidget):
             view.setTextCursor(cursor)
         self.find(backward=True)
 
-    def find(self, backward: bool = True) -> bool:
+    # QWidget.find (a widget by its window id) is unrelated; this is the search bar's own.
+    def find(self, backward: bool = True) -> bool:  # type: ignore[override]
         """Select the next match before (or after) the current one; wraps around once."""
         view, text = self._view(), self.field.text()
         if view is None or not text:
@@ -67,7 +68,8 @@ class SearchBar(QWidget):
         self.status.setText("" if found else "Not found")
         return found
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:
+        assert event is not None, "Qt always passes the event"
         if event.key() == Qt.Key.Key_Escape:
             self.close_bar()
         else:

@@ -182,7 +182,7 @@ class ServerEditDialog(QDialog):
 class ServerListDialog(QDialog):
     """The kept servers: Add, Edit, Remove, and Connect (into the main window)."""
 
-    def __init__(self, store: QSettings, connect: Callable[[ServerEntry], None],
+    def __init__(self, store: QSettings, connect: Callable[[ServerEntry], object],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Servers")

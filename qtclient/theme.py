@@ -10,6 +10,7 @@ from __future__ import annotations
 from PyQt6.QtGui import QColor, QPalette
 from PyQt6.QtWidgets import QApplication, QStyleFactory
 
+from qtclient.qt import present
 from qtclient.render import DARK, LIGHT, Colours
 
 #: The choices in the preferences: follow the desktop, or always light, or always dark.
@@ -64,9 +65,9 @@ def apply_theme(name: str, app: QApplication | None = None) -> None:
     assert app is not None
     if app.property(_SYSTEM) is None:
         app.setProperty(_SYSTEM, QPalette(app.palette()))
-        app.setProperty(_STYLE, app.style().name())
+        app.setProperty(_STYLE, present(app.style()).name())
     if name == "system":
-        if app.style().name() != app.property(_STYLE):
+        if present(app.style()).name() != app.property(_STYLE):
             style = QStyleFactory.create(app.property(_STYLE) or "Fusion")
             if style is not None:
                 app.setStyle(style)

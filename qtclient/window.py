@@ -34,6 +34,7 @@ from qtclient.networks import Network, WindowNetworks
 from qtclient.notify import Notifier
 from qtclient.panes import ConversationList, MemberPane, column
 from qtclient.preferences import Preferences
+from qtclient.qt import present
 from qtclient.render import line_html
 from qtclient.search import SearchBar
 from qtclient.theme import colours_for
@@ -84,7 +85,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self.preferences = preferences or Preferences()
         self.on_preferences = on_preferences
         self.open_servers: Callable[[], Any] | None = None
-        self.closing_callback: Callable[[], None] | None = None
+        self.closing_callback: Callable[[], object] | None = None
         self.views: dict[int, MessageView] = {}
         self.colours = colours_for(self.palette())
         self.avatars = AvatarCache(link.reactor, self._avatar_ready)
@@ -137,7 +138,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         keys.install(self)
         self.status_label = QLabel(session.status)
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # reasons come from servers
-        self.statusBar().addWidget(self.status_label, 1)
+        present(self.statusBar()).addWidget(self.status_label, 1)
         self.add_network(session, link, logger)
         self.apply_preferences(self.preferences)
         self._select(session.server)
@@ -242,7 +243,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         pending, self._pending = self._pending, {}
         for key, lines in pending.items():
             view = self.views.get(key)
-            lines = lines[-view.document().maximumBlockCount():] if view else []
+            lines = lines[-present(view.document()).maximumBlockCount():] if view else []
             if budget < len(lines):
                 self._pending[key] = lines[budget:]
                 lines = lines[:budget]
@@ -385,7 +386,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             f"Message from {event.line.nick}"
         self.notifier.notify(title, event.line.text)
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def closeEvent(self, event: QCloseEvent | None) -> None:
         """Closing the window quits the chat (QUIT is sent by whoever handles the callback)."""
         for network in self.networks:
             if network.handler is not None:
@@ -393,4 +394,5 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
                 network.handler = None
         if self.closing_callback is not None:
             self.closing_callback()
-        event.accept()
+        if event is not None:
+            event.accept()

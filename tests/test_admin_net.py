@@ -292,7 +292,10 @@ async def test_oper_by_tls_client_certificate_fingerprint(tmp_path):
         hashes.SHA256()).hex()
     accounts = {"certified": OperAccount("certified", hash_password(PASSWORD), ("*@*",),
                                          fingerprints=(fingerprint,))}
+    # Self-signed client certificates ("CertFP") need Twisted's engine: Python's ssl module only
+    # accepts client certificates that chain to a configured CA.
     config = ServerConfig(name="tls.admin", oper_accounts=accounts, cloak_secret="s",
+                          tls_engine="twisted",
                           ports=[f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
     chat = ChatService(config, reactor=reactor)
     chat.privilegedStartService()

@@ -431,7 +431,12 @@ class PipelineMachine(RuleBasedStateMachine):
         assert None not in open_users, "an open connection has no user"
         assert state.connections == open_users
         assert {c.user for c in self.factory.connections} == open_users
-        assert sum(self.factory._per_host.values()) == len(self.factory.connections)
+        counted: dict[str, int] = {}  # what the per-address and per-CIDR counts should hold
+        for connection in self.factory.connections:
+            for key in connection.counted_keys or ():
+                if key is not None:
+                    counted[key] = counted.get(key, 0) + 1
+        assert self.factory._per_host == counted
         for folded, user in state.users.items():
             assert user in open_users and user.folded == folded, f"ghost nick {folded}"
         for folded, channel in state.channels.items():

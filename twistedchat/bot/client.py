@@ -9,6 +9,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer, task
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IReactorTime, ITransport
+from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
@@ -54,7 +57,7 @@ class BotClient(ChatClient):
 
     factory: BotFactory
     #: The server pings us; no need for IRCClient's own keep-alive timer.
-    heartbeatInterval = None
+    heartbeatInterval = None  # type: ignore[assignment]  # IRCClient declares an int; None is off
 
     def connectionMade(self) -> None:
         bot = self.factory.bot
@@ -76,7 +79,7 @@ class BotClient(ChatClient):
         bot.logger.info("connected to {peer}", peer=_peer(self.transport))
         super().connectionMade()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         bot = self.factory.bot
         self._limiter.stop()
         if self._server_pace is not None:
@@ -474,12 +477,12 @@ def _ellipsis(line: str, room: int) -> str:
     return fit_utf8(line, room - len(mark.encode("utf-8"))).rstrip() + mark
 
 
-def _peer(transport: Any) -> str:
-    try:
-        peer = transport.getPeer()
+def _peer(transport: ITransport | None) -> str:
+    """The server's address as ``host:port`` for the log, or "the server" if it has none."""
+    peer = transport.getPeer() if transport is not None else None
+    if isinstance(peer, (IPv4Address, IPv6Address)):
         return f"{peer.host}:{peer.port}"
-    except Exception:
-        return "the server"
+    return "the server"
 
 
 class BotFactory(ChatClientFactory):
@@ -495,7 +498,7 @@ class BotFactory(ChatClientFactory):
         nickname: str | None = None,
         channels: Iterable[str] | None = None,
         password: str | None = None,
-        clock: Any = None,
+        clock: IReactorTime | None = None,
         sasl_password: str | None = None,
         sasl_account: str | None = None,
     ) -> None:
@@ -505,7 +508,8 @@ class BotFactory(ChatClientFactory):
             bot.channels = list(channels)
         super().__init__(bot.nickname, bot.channels, password, bot.realname)
         if clock is None:
-            from twisted.internet import reactor as clock
+            from twisted.internet import reactor
+            clock = reactor
         self.bot = bot
         self.clock = clock
         self.protocol = bot.client_class

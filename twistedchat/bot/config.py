@@ -9,7 +9,9 @@ the attribute's default; a wrong key or value is an error that names it. ``serve
 from __future__ import annotations
 
 import inspect
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from twistedchat.wire.names import is_channel_name, valid_nick
@@ -29,12 +31,12 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message names it."""
 
 
-def _tomllib() -> Any:
-    try:
+def _tomllib() -> ModuleType:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
-        raise ConfigError("settings files and --set need Python 3.11 or later (tomllib)") from None
-    return tomllib
+
+        return tomllib
+    raise ConfigError("settings files and --set need Python 3.11 or later (tomllib)")
 
 
 def load_file(path: str | Path) -> dict[str, Any]:

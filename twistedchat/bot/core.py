@@ -34,6 +34,7 @@ from typing import Any
 
 from twisted.application.internet import ClientService
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IDelayedCall, IReactorCore, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -135,7 +136,7 @@ class Bot:
         self.rates = RateGate()
         self.logger = Logger(namespace=type(self).__name__, source=self)
         self.running = False
-        self._clock: Any = None
+        self._clock: IReactorTime | None = None
         self._scheduler: Scheduler | None = None
         self._db: Store | None = None
         self._offline = OfflineBuffer(self.offline_limit)
@@ -149,7 +150,9 @@ class Bot:
             if marks and hasattr(Bot, name):
                 raise TypeError(f"{type(self).__name__}.{name} hides Bot.{name}; give the "
                                 f"handler another method name (the command name can stay)")
-            method = getattr(self, name) if marks else None
+            if not marks:
+                continue
+            method = getattr(self, name)
             for kind, argument in marks:
                 if kind == "command":
                     spec = Command(argument, method)
@@ -182,7 +185,7 @@ class Bot:
         return self.state.channel(name)
 
     @property
-    def clock(self) -> Any:
+    def clock(self) -> IReactorTime:
         """The bot's own ``IReactorTime`` for its timers (the reactor unless set, e.g. a Clock)."""
         if self._clock is None:
             from twisted.internet import reactor
@@ -191,7 +194,7 @@ class Bot:
         return self._clock
 
     @clock.setter
-    def clock(self, value: Any) -> None:
+    def clock(self, value: IReactorTime) -> None:
         self._clock = value
         if self._scheduler is not None:
             self._scheduler.clock = value
@@ -204,7 +207,7 @@ class Bot:
         return self._scheduler
 
     def call_later(self, seconds: float, function: Callable[..., Any], *args: Any,
-                   **kwargs: Any) -> Any:
+                   **kwargs: Any) -> IDelayedCall:
         """Call ``function`` after ``seconds`` on the bot's clock; cancelled when the bot stops."""
         return self.scheduler.call_later(seconds, function, *args, **kwargs)
 
@@ -402,7 +405,7 @@ class Bot:
         name = found[0] if found else None
         known = name in self._commands or (name == "help" and self.help_command)
         if found is not None and known:
-            spec = self._commands.get(name)
+            spec = self._commands.get(found[0])
             if spec is not None:
                 self._invoke(spec.handler, event(command=spec.name, args=found[1]),
                              as_command=True)
@@ -414,7 +417,7 @@ class Bot:
                 extra: dict[str, Any] = {"match": matches[0] if matches else None,
                                          "matches": matches}
                 if found is not None and known:
-                    spec = self._commands.get(name)
+                    spec = self._commands.get(found[0])
                     extra.update(command=spec.name if spec else name, args=found[1])
                 self._invoke(handler, event(**extra))
 
@@ -527,7 +530,7 @@ def make_service(
     channels: Iterable[str] | None = None,
     password: str | None = None,
     sasl_password: str | None = None,
-    reactor: Any = None,
+    reactor: IReactorTime | None = None,
     initial_delay: float = 1.0,
     max_delay: float = 60.0,
 ) -> ClientService:
@@ -538,11 +541,13 @@ def make_service(
     account :attr:`Bot.sasl_account` or the nickname).
     """
     if reactor is None:
-        from twisted.internet import reactor
+        from twisted.internet import reactor as default_reactor
+        reactor = default_reactor
     factory = BotFactory(bot, nickname=nickname, channels=channels, password=password,
                          sasl_password=sasl_password, clock=reactor)
     service = reconnecting_service(reactor, server, factory, max_delay=max_delay,
                                    initial_delay=initial_delay, service_class=BotService)
+    assert isinstance(service, BotService)
     service.bot = bot
     return service
 
@@ -558,8 +563,8 @@ def run(bot: Bot, server: str = "tcp:localhost:1234", **options: Any) -> None:
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)])
 
-    def main(reactor: Any) -> defer.Deferred[None]:
-        service = make_service(bot, server, reactor=reactor, **options)
+    def main(reactor: IReactorCore) -> defer.Deferred[None]:
+        service = make_service(bot, server, reactor=IReactorTime(reactor), **options)
         service.startService()
         reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
         return defer.Deferred()  # never fires: run until the reactor is stopped

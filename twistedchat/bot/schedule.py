@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -17,14 +18,14 @@ from twisted.python.failure import Failure
 class Scheduler:
     """Timers of one bot; errors in a job are logged and the job keeps its schedule."""
 
-    def __init__(self, clock: Any, log: Logger) -> None:
+    def __init__(self, clock: IReactorTime, log: Logger) -> None:
         self.clock = clock
         self.log = log
-        self._calls: set[Any] = set()
+        self._calls: set[IDelayedCall] = set()
         self._loops: list[task.LoopingCall] = []
 
     def call_later(self, seconds: float, function: Callable[..., Any], *args: Any,
-                   **kwargs: Any) -> Any:
+                   **kwargs: Any) -> IDelayedCall:
         """Call ``function(*args, **kwargs)`` after ``seconds``; returns the ``IDelayedCall``."""
 
         def fire() -> None:

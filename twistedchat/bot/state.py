@@ -179,9 +179,10 @@ class ChannelTracker:
                               voice_modes=self._voice_modes())
             self.channels[self.fold(channel_name)] = channel
         else:
-            channel = self.channel(channel_name)
-            if channel is None:
+            known = self.channel(channel_name)
+            if known is None:
                 return
+            channel = known
         self._add_member(channel, nick)
         self.seen(source, None if account is None else ("" if account == "*" else account))
 

@@ -25,7 +25,10 @@ import base64
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from twisted.application.internet import ClientService
 from twisted.internet import defer, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -34,6 +37,7 @@ from twistedchat.wire.message import Message, parse
 
 if TYPE_CHECKING:  # imported where used: Twisted's IRC module installs the default reactor
     from twistedchat.bot.core import Bot
+    from twistedchat.server.config import ServerConfig
 
 #: Capabilities the fake server offers unless told otherwise.
 DEFAULT_CAPS = ("multi-prefix", "server-time", "message-tags", "userhost-in-names")
@@ -234,7 +238,7 @@ class ChatDaemon:
 
     host = "127.0.0.1"
 
-    def __init__(self, config: Any = None, **settings: Any) -> None:
+    def __init__(self, config: ServerConfig | None = None, **settings: Any) -> None:
         from twistedchat.server.config import ServerConfig
         from twistedchat.server.net import ChatFactory
 
@@ -243,7 +247,7 @@ class ChatDaemon:
         self.config = config
         self.factory = ChatFactory(config)
         self.port = 0
-        self._listening: Any = None
+        self._listening: IListeningPort | None = None
 
     @property
     def client_endpoint(self) -> str:
@@ -255,13 +259,17 @@ class ChatDaemon:
         from twisted.internet import endpoints, reactor
 
         endpoint = endpoints.TCP4ServerEndpoint(reactor, self.port, interface=self.host)
-        self._listening = await endpoint.listen(self.factory)
-        self.port = self._listening.getHost().port
+        listening = self._listening = await endpoint.listen(self.factory)
+        address = listening.getHost()
+        assert isinstance(address, IPv4Address), "a TCP4 endpoint listens on IPv4"
+        self.port = address.port
 
     async def stop(self, reason: str = "Server restarting") -> None:
         """Close the listener, then drop every client (they see ERROR) and wait until all are gone."""
         if self._listening is not None:
-            await self._listening.stopListening()
+            stopped = self._listening.stopListening()
+            if stopped is not None:
+                await stopped
             self._listening = None
         await self.factory.shutdown(reason)
 
@@ -298,6 +306,7 @@ class ChatUser(Protocol):
 
     def send(self, *lines: str) -> None:
         """Send each line (CR LF added)."""
+        assert self.transport is not None, "connected"
         self.transport.write(b"".join(line.encode("utf-8") + b"\r\n" for line in lines))
 
     def say(self, target: str, text: str) -> None:
@@ -351,10 +360,11 @@ class ChatUser(Protocol):
 
     def close(self) -> None:
         """Hang up."""
+        assert self.transport is not None, "connected"
         self.transport.loseConnection()
 
 
-async def connect_user(daemon: Any, nick: str, *channels: str) -> ChatUser:
+async def connect_user(daemon: ChatDaemon, nick: str, *channels: str) -> ChatUser:
     """Register ``nick`` on ``daemon`` (anything with ``client_endpoint``) and join ``channels``."""
     from twisted.internet import endpoints, reactor
 
@@ -386,12 +396,12 @@ async def wait_until(condition: Callable[[], Any], what: str, timeout: float = T
 class BotRunner:
     """Starts bots against a daemon and stops them all at the end."""
 
-    def __init__(self, daemon: Any) -> None:
+    def __init__(self, daemon: ChatDaemon) -> None:
         self.daemon = daemon
-        self.services: list[Any] = []
+        self.services: list[ClientService] = []
 
     async def __call__(self, bot: Bot, *, channels: Iterable[str] | None = None,
-                      nickname: str | None = None, **options: Any) -> Any:
+                      nickname: str | None = None, **options: Any) -> ClientService:
         """Connect ``bot`` and wait until it has joined its channels; returns its service."""
         from twisted.internet import reactor
 

@@ -219,7 +219,7 @@ def _member_mode(name: str, rest: str, target: str | None) -> Command:
     nicks = rest.split()
     if not nicks or len(nicks) > MAX_MODES:
         raise CommandError(f"Usage: {USAGE[name]} (at most {MAX_MODES})")
-    sign, letter = MEMBER_MODES[name]
+    sign, letter = tuple(MEMBER_MODES[name])
     line = f"MODE {channel} {sign}{letter * len(nicks)} {' '.join(nicks)}"
     return Command(name, (channel, *nicks), _clean(line))
 

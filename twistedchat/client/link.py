@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Protocol, cast
 
 from OpenSSL import SSL
 from twisted.application.internet import ClientService
 from twisted.internet import defer, error, ssl
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IOpenSSLClientConnectionCreator,
+    IReactorTime,
+    IStreamClientEndpoint,
+)
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -34,6 +40,7 @@ from twistedchat.client.protocol import (
 from twistedchat.client.replies import Place, describe
 from twistedchat.client.session import (
     Conversation,
+    Event,
     Kind,
     QuitRequested,
     ReconnectRequested,
@@ -80,14 +87,22 @@ class LinkError(Exception):
         self.suggested_nick = suggested_nick
 
 
+class PausableTransport(Protocol):
+    """A stream transport as a push producer: TCP and TLS transports both pause and resume."""
+
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+
+
 class SessionClient(ExtensionsClient, ChatClient):
     """Feeds a :class:`Session` from the protocol; made by :class:`SessionLink`."""
 
     link: SessionLink
     wanted_caps = SUPPORTED_CAPS | {"echo-message"} | EXTENSION_CAPS
-    versionName = "twistedchat"
-    versionNum = __version__
-    versionEnv = "PyQt6"
+    # IRCClient declares these three None (no CTCP VERSION answer); ours answer.
+    versionName = "twistedchat"  # type: ignore[assignment]
+    versionNum = __version__  # type: ignore[assignment]
+    versionEnv = "PyQt6"  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,7 +111,7 @@ class SessionClient(ExtensionsClient, ChatClient):
         #: channels we sent WHO for ourselves (to learn who is away): their replies stay quiet
         self._auto_who: set[str] = set()
         self._backlog = bytearray()
-        self._draining: Any = None
+        self._draining: IDelayedCall | None = None
         self._paused = False
         self._init_extensions()
 
@@ -134,6 +149,7 @@ class SessionClient(ExtensionsClient, ChatClient):
             nick = params[1] if len(params) > 1 else self.nickname
             self.link.registration_failed(
                 f"The nickname {nick} is already in use", suggested_nick=nick + "_")
+            assert self.transport is not None, "a line arrived, so connected"
             self.transport.loseConnection()
             return
         super().irc_ERR_NICKNAMEINUSE(prefix, params)
@@ -152,7 +168,7 @@ class SessionClient(ExtensionsClient, ChatClient):
         self._backlog += data
         if len(self._backlog) > READ_BACKLOG_LIMIT and not self._paused and self.transport:
             self._paused = True
-            self.transport.pauseProducing()
+            cast(PausableTransport, self.transport).pauseProducing()
         if self._draining is None:
             self._drain()
 
@@ -165,7 +181,7 @@ class SessionClient(ExtensionsClient, ChatClient):
             self._draining = self.link.reactor.callLater(0, self._drain)
         elif self._paused and self.transport is not None:
             self._paused = False
-            self.transport.resumeProducing()
+            cast(PausableTransport, self.transport).resumeProducing()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._draining is not None and self._draining.active():
@@ -362,9 +378,10 @@ class SessionClientFactory(ChatClientFactory):
         self.sasl_password: str | None = None
         self.register_account = False
 
-    def buildProtocol(self, addr: Any) -> ChatClient:
+    def buildProtocol(self, addr: IAddress | None) -> SessionClient:
         client = super().buildProtocol(addr)
-        client.link = self.link  # type: ignore[attr-defined]
+        assert isinstance(client, SessionClient)
+        client.link = self.link
         client.sasl_account, client.sasl_password = self.sasl_account, self.sasl_password
         client.register_account = self.register_account
         return client
@@ -374,7 +391,8 @@ def describe_loss(reason: Failure) -> str:
     """Why a connection ended, in words (TLS errors say what failed, not OpenSSL's tuples)."""
     if reason.check(SSL.Error):
         details = [
-            part[-1] for part in (reason.value.args[0] if reason.value.args else [])
+            part[-1]
+            for part in (reason.value.args[0] if reason.value is not None and reason.value.args else [])
             if isinstance(part, tuple) and part
         ]
         what = "; ".join(str(d) for d in details) or "handshake failed"
@@ -404,7 +422,7 @@ class SessionLink(ExtensionsLink):
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IReactorTime,
         session: Session,
         host: str,
         port: int,
@@ -415,7 +433,7 @@ class SessionLink(ExtensionsLink):
         realname: str | None = None,
         initial_delay: float = 1.0,
         max_delay: float = 60.0,
-        tls_options: Any = None,
+        tls_options: IOpenSSLClientConnectionCreator | None = None,
         pacing: tuple[int, float] = (PACING_BURST, PACING_RATE),
         account: str = "",
         account_password: str = "",
@@ -526,11 +544,15 @@ class SessionLink(ExtensionsLink):
     def send_input(self, text: str, conversation: Conversation | None = None) -> None:
         """Carry out what the user typed and send the protocol lines it makes."""
         lines = self.session.handle_input(text, conversation)
-        if lines and self.client is None:
+        if not lines:
+            return
+        client = self.client
+        if client is None:
             self.session.error("Not connected: nothing was sent", conversation)
             return
+        assert client.outgoing is not None, "set when the connection was made"
         for line in lines:
-            self.client.outgoing(line)  # type: ignore[union-attr,misc]
+            client.outgoing(line)
 
     @property
     def waiting(self) -> int:
@@ -538,7 +560,7 @@ class SessionLink(ExtensionsLink):
         client = self.client
         return client.outgoing.waiting if client is not None and client.outgoing else 0
 
-    def _on_session_event(self, event: Any) -> None:
+    def _on_session_event(self, event: Event) -> None:
         self._extension_event(event)
         if isinstance(event, QuitRequested):
             self.stop(event.reason)

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Generic, TypeVar
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from twistedchat.wire.flood import TokenBucket
 
+#: What a limiter carries: bytes, text or a message object, as its ``send`` takes them.
+LineT = TypeVar("LineT")
 
-class RateLimiter:
+
+class RateLimiter(Generic[LineT]):
     """Sends lines through ``send`` no faster than ``burst`` at once then ``rate`` per second.
 
     Lines beyond the budget wait in order; ``urgent`` lines (``PONG``) go before waiting ones.
@@ -21,23 +26,23 @@ class RateLimiter:
 
     def __init__(
         self,
-        send: Callable[[Any], None],
-        clock: Any,
+        send: Callable[[LineT], None],
+        clock: IReactorTime,
         burst: int = 10,
         rate: float = 2.0,
     ) -> None:
         self._send = send
         self._clock = clock
         self._bucket = TokenBucket(burst, rate, clock.seconds())
-        self._waiting: deque[Any] = deque()
-        self._call: Any = None
+        self._waiting: deque[LineT] = deque()
+        self._call: IDelayedCall | None = None
 
     @property
     def waiting(self) -> int:
         """How many lines are queued."""
         return len(self._waiting)
 
-    def __call__(self, line: Any, urgent: bool = False) -> None:
+    def __call__(self, line: LineT, urgent: bool = False) -> None:
         if urgent:
             self._waiting.appendleft(line)
         else:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import endpoints, interfaces, protocol
@@ -55,7 +54,7 @@ class ChatClient(irc.IRCClient):
     """
 
     nickname = "twistedchat"
-    realname = "twistedchat client"
+    realname = "twistedchat client"  # type: ignore[assignment]  # IRCClient declares it None
     wanted_caps: frozenset[str] = SUPPORTED_CAPS
 
     def __init__(self) -> None:
@@ -246,6 +245,7 @@ class ChatClient(irc.IRCClient):
         self._nick_attempts += 1
         if self._nick_attempts > MAX_NICK_ATTEMPTS:
             self.registrationFailed(f"Nickname {self._wanted_nick} is already in use")
+            assert self.transport is not None, "a line arrived, so connected"
             self.transport.loseConnection()
             return
         super().irc_ERR_NICKNAMEINUSE(prefix, params)
@@ -257,6 +257,7 @@ class ChatClient(irc.IRCClient):
         nick = params[1] if len(params) > 1 else self._attemptedNick
         if not self._registered:
             self.registrationFailed(f"The server refused the nickname {nick!r}")
+            assert self.transport is not None, "a line arrived, so connected"
             self.transport.loseConnection()
         else:
             self.nickInUse(nick)
@@ -350,11 +351,11 @@ class ChatClientFactory(protocol.Factory):
         self.password = password
         self.realname = realname
 
-    def buildProtocol(self, addr: Any) -> ChatClient:
+    def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatClient:
         client = self.protocol()
         client.factory = self
         client.nickname = self.nickname
-        client.password = self.password
+        client.password = self.password  # type: ignore[assignment]  # IRCClient declares it None
         if self.realname:
             client.realname = self.realname
         client.channels_to_join = list(self.channels)
@@ -362,7 +363,7 @@ class ChatClientFactory(protocol.Factory):
 
 
 def reconnecting_service(
-    reactor: Any,
+    reactor: interfaces.IReactorTime,
     endpoint_description: str | interfaces.IStreamClientEndpoint,
     factory: protocol.Factory,
     *,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -202,7 +202,7 @@ class ServerBans:
         """Set (or replace) a ban; raises :class:`BanError` for a bad mask or a full list."""
         if kind == KLINE:
             mask = kline_mask(mask)
-            table: dict = self.klines
+            table: Collection[str] = self.klines  # only its size and keys are read here
             key = casefold(mask)
         else:
             mask = str(dline_network(mask))

@@ -88,8 +88,9 @@ def limits_for(config: ServerConfig, host: str) -> Limits:
         value = getattr(chosen, name) if chosen is not None else None
         return getattr(config, name) if value is None else value
 
-    return Limits(chosen.name if chosen is not None else "default",
-                  *(pick(name) for name in CLASS_LIMITS), bool(chosen and chosen.exempt))
+    return Limits(name=chosen.name if chosen is not None else "default",
+                  exempt=bool(chosen and chosen.exempt),
+                  **{name: pick(name) for name in CLASS_LIMITS})
 
 
 def address_key(host: str) -> str:

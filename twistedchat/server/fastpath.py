@@ -17,10 +17,10 @@ the same thing done sooner and cheaper. To know the buffer is empty this module 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TypeGuard, cast
 
 from twisted.internet import abstract, tcp
-from twisted.internet.interfaces import ITransport
+from twisted.internet.interfaces import IReactorFDSet, ITransport
 
 #: Attributes of a plain TCP transport the fast path reads: Twisted's two write buffers and the
 #: position in the first, whether the connection is open, and whether TLS was started in place.
@@ -38,9 +38,10 @@ def direct_write_problem() -> str | None:
     """Why the fast path cannot run on the installed Twisted, or None when it can."""
     if not issubclass(tcp.Connection, abstract.FileDescriptor):
         return "tcp.Connection is no longer a FileDescriptor"
-    probe: Any = abstract.FileDescriptor.__new__(tcp.Connection)
+    probe = abstract.FileDescriptor.__new__(tcp.Connection)
     try:
-        abstract.FileDescriptor.__init__(probe, reactor=_NoReactor())
+        # The probe is never started, so its reactor is a stand-in that is never called.
+        abstract.FileDescriptor.__init__(probe, reactor=cast(IReactorFDSet, _NoReactor()))
     except Exception as error:  # a changed constructor: don't guess
         return f"FileDescriptor() failed: {error}"
     for name, kind in REQUIRED_ATTRIBUTES.items():
@@ -61,7 +62,7 @@ def pending_bytes(transport: tcp.Connection) -> int:
     return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
 
-def can_write_directly(transport: ITransport) -> bool:
+def can_write_directly(transport: ITransport | None) -> TypeGuard[tcp.Connection]:
     """Whether ``transport`` is one the fast path may serve: plain TCP, TLS not started."""
     return isinstance(transport, tcp.Connection) and not transport.TLS
 

@@ -6,7 +6,9 @@ import io
 import sys
 from typing import IO, Any, cast
 
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import ILogObserver, jsonFileLogObserver
+from twisted.python.logfile import LogFile
 
 #: The log file for JSON events (None: standard output); set from the options before twistd
 #: calls :func:`json_log_observer` through its ``--logger`` hook, which takes no arguments.
@@ -25,8 +27,6 @@ def json_log_observer() -> ILogObserver:
     if _json_target is None:
         output = sys.stdout
     else:
-        from twisted.python.logfile import LogFile
-
         output = LogFile.fromFullPath(_json_target)
         _rotate_on_sigusr1(output)
     return jsonFileLogObserver(cast(IO[Any], _Text(output)), recordSeparator="")
@@ -44,7 +44,7 @@ class _Text(io.TextIOBase):
         return len(text)
 
 
-def _rotate_on_sigusr1(log_file: Any) -> None:
+def _rotate_on_sigusr1(log_file: LogFile) -> None:
     """SIGUSR1 rotates the log file, as twistd does for its text log."""
     import signal
 
@@ -54,6 +54,6 @@ def _rotate_on_sigusr1(log_file: Any) -> None:
     def rotate(number: int, frame: Any) -> None:
         from twisted.internet import reactor
 
-        reactor.callFromThread(log_file.rotate)  # type: ignore[attr-defined]
+        IReactorFromThreads(reactor).callFromThread(log_file.rotate)
 
     signal.signal(signal.SIGUSR1, rotate)

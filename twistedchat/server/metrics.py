@@ -102,7 +102,7 @@ class HealthResource(Resource):
     isLeaf = True
 
     def __init__(self, chat: ChatService) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Resource.__init__ is unannotated
         self.chat = chat
 
     def render_GET(self, request: Request) -> bytes:
@@ -129,7 +129,8 @@ def metrics_registry(chat: ChatService) -> CollectorRegistry:
 def metrics_site(chat: ChatService) -> Site:
     """The web site served on ``--metrics``: ``/metrics`` and ``/health``."""
     root = Resource()
-    root.putChild(b"metrics", MetricsResource(metrics_registry(chat)))
+    resource = MetricsResource(metrics_registry(chat))  # type: ignore[no-untyped-call]  # prometheus_client's is unannotated
+    root.putChild(b"metrics", resource)
     root.putChild(b"health", HealthResource(chat))
     site = Site(root)
     site.noisy = False

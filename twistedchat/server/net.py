@@ -9,10 +9,12 @@ reactor turn. The daemon behind its listeners is :class:`~twistedchat.server.ser
 
 from __future__ import annotations
 
+from typing import Protocol, cast
+
 from twisted.internet import defer, interfaces, task
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IDelayedCall
-from twisted.internet.protocol import Factory, ServerFactory, connectionDone
+from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer
+from twisted.internet.protocol import BaseProtocol, Factory, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
@@ -56,6 +58,33 @@ def show_address(host: str) -> str:
     return "0" + text if text.startswith(":") else text
 
 
+class StreamTransport(Protocol):
+    """What a connection needs of its transport: TCP, TLS and UNIX streams all provide it."""
+
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def getPeer(self) -> IAddress: ...
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+
+
+def stream_of(protocol: BaseProtocol) -> StreamTransport:
+    """A connected protocol's transport as the stream it is (Twisted types it ``ITransport``)."""
+    assert protocol.transport is not None, "not connected"
+    return cast(StreamTransport, protocol.transport)
+
+
+class Admitted(Protocol):
+    """A client connection as the factory's limits count it: a TCP stream or a WebSocket."""
+
+    host: str
+    counted_keys: tuple[str | None, ...]
+    pipeline: LinePipeline | None
+
+    def close(self) -> None: ...
+
+
 @implementer(interfaces.IHandshakeListener)
 class ChatConnection(PipelineProducer, LineOnlyReceiver):
     """One client stream: framing, admission, back-pressure and closing around a pipeline."""
@@ -85,6 +114,11 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
     def user(self) -> User | None:
         return self.pipeline.user if self.pipeline is not None else None
 
+    @property
+    def stream(self) -> StreamTransport:
+        """The transport, once connected, as the stream it is (Twisted types it ``ITransport``)."""
+        return stream_of(self)
+
     # -- connection life cycle -----------------------------------------------------------------
 
     def connectionMade(self) -> None:
@@ -106,23 +140,23 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
         if self._admission_call is not None and self._admission_call.active():
             self._admission_call.cancel()
         self._admission_call = None
-        self.host = display_host(self.transport.getPeer())
+        self.host = display_host(self.stream.getPeer())
         ban = self.factory.dlined(self.host)
         if ban is not None:  # refused before any resource is given to it
             self._closing = True
             name = self.factory.config.name
-            self.transport.write(
+            self.stream.write(
                 Message(N.ERR_YOUREBANNEDCREEP, ("*", f"You are banned from this server: "
                                                       f"{ban.reason}"), name).to_bytes()
                 + Message("ERROR", (f"Closing Link: {self.host} (D-lined)",)).to_bytes())
-            self.transport.loseConnection()
+            self.stream.loseConnection()
             return False
         refusal = self.factory.admit(self)
         if refusal:
             self._refuse(refusal)
             return False
         pipeline = self.pipeline = self.factory.open_pipeline(self.host, self)
-        self.transport.registerProducer(self, True)
+        self.stream.registerProducer(self, True)
         if self.factory.direct_write and fastpath.can_write_directly(self.transport):
             pipeline.write = fastpath.DirectWriter(self.transport).write
         elif isinstance(self.transport, tls.TLSConnection):
@@ -131,9 +165,9 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
 
     def _refuse(self, refusal: str) -> None:
         self._closing = True
-        self.transport.write(
+        self.stream.write(
             Message("ERROR", (f"Closing Link: {self.host} ({refusal})",)).to_bytes())
-        self.transport.loseConnection()
+        self.stream.loseConnection()
 
     def _never_identified(self) -> None:
         self._admission_call = None
@@ -170,17 +204,18 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
         certificate = get_certificate() if get_certificate is not None else None
         if certificate is None:
             return None
-        return certificate.digest("sha256").decode("ascii").replace(":", "").lower()
+        fingerprint: str = certificate.digest("sha256").decode("ascii").replace(":", "").lower()
+        return fingerprint
 
     def write(self, data: bytes) -> int | None:
         """Write through the transport; what it holds unsent is not known here (None)."""
-        self.transport.write(data)
+        self.stream.write(data)
         return None
 
     def abort(self) -> None:
         """Cut the connection now."""
         self._closing = True
-        self.transport.abortConnection()
+        self.stream.abortConnection()
 
     def close(self) -> None:
         """Close once the output is sent, or cut after :data:`CLOSE_GRACE` seconds."""
@@ -192,9 +227,9 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
             self.abort()
             return
         # A transport that paused us would, once flushed, resume us instead of closing.
-        self.transport.unregisterProducer()
-        self.transport.loseConnection()
-        self._close_call = self.clock.callLater(CLOSE_GRACE, self.transport.abortConnection)
+        self.stream.unregisterProducer()
+        self.stream.loseConnection()
+        self._close_call = self.clock.callLater(CLOSE_GRACE, self.stream.abortConnection)
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -273,13 +308,14 @@ class ChatFactory(ServerFactory):
     def __init__(self, config: ServerConfig | None = None,
                  clock: interfaces.IReactorTime | None = None) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock
+            from twisted.internet import reactor
+            clock = reactor
         self.config = config or ServerConfig()
         self.clock = clock
         self.core = ServerCore(self.config, clock=clock.seconds)
         self.core.timer = clock
         self.direct_write = direct_write_allowed(self.config)
-        self.connections: set[ChatConnection] = set()
+        self.connections: set[Admitted] = set()
         #: open connections by address key and by CIDR group (both kinds of key in one dict)
         self._per_host: dict[str, int] = {}
         self._throttle = Throttle()
@@ -314,6 +350,7 @@ class ChatFactory(ServerFactory):
                 data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
                 outbox.clear()
                 try:
+                    assert user.link is not None, "a user with output has a link"
                     user.link.transmit(data)
                 except Exception:
                     self._transmit_failed(user, data)
@@ -361,14 +398,14 @@ class ChatFactory(ServerFactory):
         if self._sweeper.running:
             self._sweeper.stop()
 
-    def hold(self, connection: ChatConnection) -> str | None:
+    def hold(self, connection: Admitted) -> str | None:
         """Count a connection whose address is not known yet, or say why it is refused."""
         if self.config.max_clients and len(self.connections) >= self.config.max_clients:
             return "Server is full, try again later"
         self.connections.add(connection)
         return None
 
-    def admit(self, connection: ChatConnection) -> str | None:
+    def admit(self, connection: Admitted) -> str | None:
         """Count a connection under the limits of its class (by ``connection.host``), or say
         why it is refused: the throttle, per address (IPv6: per /64), per CIDR group."""
         held = connection in self.connections
@@ -418,7 +455,7 @@ class ChatFactory(ServerFactory):
             return "Too many connections from your network"
         return None
 
-    def forget(self, connection: ChatConnection) -> None:
+    def forget(self, connection: Admitted) -> None:
         if connection in self.connections:
             self.connections.discard(connection)
             for key in getattr(connection, "counted_keys", ()):
@@ -462,10 +499,10 @@ class AddressFromHeader(Factory):
         self.factory = factory
 
     def doStart(self) -> None:
-        self.factory.doStart()
+        self.factory.doStart()  # type: ignore[no-untyped-call]  # Twisted's Factory.doStart is unannotated
 
     def doStop(self) -> None:
-        self.factory.doStop()
+        self.factory.doStop()  # type: ignore[no-untyped-call]  # Twisted's Factory.doStop is unannotated
 
     def buildProtocol(self, addr: interfaces.IAddress | None) -> ChatConnection:
         connection = self.factory.buildProtocol(addr)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Mapping
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from twisted.internet import defer, threads
+from twisted.internet.interfaces import IReactorThreads
 
 from twistedchat.server.config import OperAccount
 
@@ -41,7 +41,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def check_oper(accounts: Mapping[str, OperAccount], name: str, password: str, user_mask: str,
-               reactor: Any = None) -> defer.Deferred[bool]:
+               reactor: IReactorThreads | None = None) -> defer.Deferred[bool]:
     """Fires True if ``name`` is an operator account, ``user_mask`` (``user@host``) matches one
     of its host masks and the password verifies; the hashing runs in the reactor's thread pool.
     """
@@ -49,7 +49,9 @@ def check_oper(accounts: Mapping[str, OperAccount], name: str, password: str, us
     if account is None or not account.allows(user_mask):
         return defer.succeed(False)
     if reactor is None:
-        from twisted.internet import reactor
+        from twisted.internet import reactor as default_reactor
+
+        reactor = IReactorThreads(default_reactor)
     return threads.deferToThreadPool(reactor, reactor.getThreadPool(), verify_password,
                                      account.password_hash, password)
 

@@ -7,9 +7,12 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twistedchat.server.config import ConfigError
+
+if TYPE_CHECKING:
+    from twisted.python import usage
 
 #: Where Linux keeps the largest open-files limit a process may have.
 NR_OPEN_PATH = "/proc/sys/fs/nr_open"
@@ -175,7 +178,7 @@ class TwistdContext:
                     "RuntimeDirectory= / LogsDirectory=)")
         return warnings
 
-    def use_json_log(self, options: Any) -> None:
+    def use_json_log(self, options: usage.Options) -> None:
         """Make twistd log JSON (``--log-format json``) through its own ``--logger`` hook."""
         from twistedchat.server import logs
 

@@ -14,6 +14,7 @@ import binascii
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from scramp import ScramMechanism
 
@@ -27,6 +28,15 @@ MECHANISMS = ("PLAIN", "SCRAM-SHA-256")
 CHUNK = 400
 #: Largest decoded payload accepted (a PLAIN or SCRAM message is far smaller).
 MAX_PAYLOAD = 2048
+
+
+class ScramServer(Protocol):
+    """The server side of one SCRAM exchange, as scramp's ``ScramServer`` provides it."""
+
+    def set_client_first(self, client_first: str) -> None: ...
+    def get_server_first(self) -> str: ...
+    def set_client_final(self, client_final: str) -> None: ...
+    def get_server_final(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +105,7 @@ class SaslExchange:
         self.mechanisms = mechanisms
         self.mechanism: str | None = None
         self._buffer = ""
-        self._scram = None
+        self._scram: ScramServer | None = None
         self._user: str | None = None
         #: the server-final SCRAM message is still to be sent (then the client's ``+`` completes)
         self._scram_final_pending = False
@@ -190,9 +200,10 @@ class SaslExchange:
             found = self.credentials(username) or decoy_scram(casefold(username))
             return found.salt, found.stored_key, found.server_key, found.iterations
 
-        self._scram = ScramMechanism("SCRAM-SHA-256").make_server(auth_info)
+        scram: ScramServer = ScramMechanism("SCRAM-SHA-256").make_server(auth_info)
+        self._scram = scram
         try:
-            self._scram.set_client_first(client_first)
+            scram.set_client_first(client_first)
         except Exception:  # scramp raises ScramException, and others on some malformed input
             return self._fail(N.ERR_SASLFAIL, "SASL authentication failed", count=False)
         assert self._user is not None
@@ -201,7 +212,7 @@ class SaslExchange:
             return braked
         self._state = "scram-final"
         self._scram_final_pending = True
-        return [Send(piece) for piece in encode_payload(self._scram.get_server_first().encode())]
+        return [Send(piece) for piece in encode_payload(scram.get_server_first().encode())]
 
     def _scram_done(self, payload: bytes) -> list[Step]:
         assert self._scram is not None and self._user is not None

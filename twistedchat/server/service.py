@@ -10,7 +10,13 @@ from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer, endpoints
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorCore,
+    IReactorFromThreads,
+    IReactorTime,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -65,12 +71,13 @@ class ChatService(service.MultiService):
     SIGHUP. ``context`` carries twistd's own options (daemon or not, pidfile, ``--uid``).
     """
 
-    def __init__(self, config: ServerConfig, ports: list[str] | None = None, reactor: Any = None,
+    def __init__(self, config: ServerConfig, ports: list[str] | None = None, reactor: IReactorTime | None = None,
                  overrides: Mapping[str, Any] | None = None,
                  context: TwistdContext | None = None, owns_process: bool = False) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # MultiService.__init__ is unannotated
         if reactor is None:
-            from twisted.internet import reactor
+            from twisted.internet import reactor as default_reactor
+            reactor = default_reactor
         self.reactor = reactor
         self.config = config
         if ports is not None:
@@ -114,7 +121,7 @@ class ChatService(service.MultiService):
                                             config.oper_file) if path]
                 for warning in self.context.privilege_warnings(reread):
                     log.warn("{warning}", warning=warning)
-        super().privilegedStartService()
+        super().privilegedStartService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         for description in self.descriptions:
             # Behind haproxy: the client's address arrives in the PROXY header, after connect.
             proxied = description.split(":", 1)[0].strip().lower() == "haproxy"
@@ -204,7 +211,7 @@ class ChatService(service.MultiService):
             pass
 
     def startService(self) -> None:
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self.started = self.reactor.seconds()
         for description in self.descriptions:
             log.info("twistedchat listening on {description}", description=description)
@@ -238,7 +245,7 @@ class ChatService(service.MultiService):
     def _on_sighup(self, number: int, frame: Any) -> None:
         # A signal handler runs between two bytecodes of whatever was running: hand the reload
         # to the reactor's next turn instead of touching chat state from here.
-        self.reactor.callFromThread(self._reload_logged)
+        IReactorFromThreads(self.reactor).callFromThread(self._reload_logged)
 
     def _reload_logged(self) -> None:
         if not self.running:
@@ -294,8 +301,8 @@ class ChatService(service.MultiService):
         self.stop_reason = reason
         if restart and not self.restart_requested:
             self.restart_requested = True
-            self.reactor.addSystemEventTrigger("after", "shutdown", _exec_again)
-        self.reactor.callLater(0, self.reactor.stop)
+            IReactorCore(self.reactor).addSystemEventTrigger("after", "shutdown", _exec_again)
+        self.reactor.callLater(0, IReactorCore(self.reactor).stop)
 
     def _read_certificates(self) -> list[tuple[list[ReloadableTLS], list[Any]]]:
         """Every TLS listener's key and certificate, read and checked again (not yet used)."""
@@ -335,7 +342,7 @@ class ChatService(service.MultiService):
         # public way exists), so we clear it. tests/test_ops_lifecycle.py pins this attribute
         # against the installed Twisted, so an upgrade that renames it fails a test, not a stop.
         if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
-            self.reactor._exitSignal = None
+            self.reactor._exitSignal = None  # type: ignore[attr-defined]  # private, see above
 
 
 def _exec_again() -> None:

@@ -74,7 +74,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # usage.Options.__init__ is unannotated
         for setting in SETTINGS:
             if setting.repeated:
                 self[setting.key] = []

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import ssl
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from OpenSSL import SSL
-from twisted.internet import endpoints, interfaces
+from twisted.internet import endpoints, interfaces, tcp
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
@@ -247,7 +249,9 @@ class TLSFactory(Factory):
     def __init__(self, wrapped: Factory, context: ssl.SSLContext, direct_write: bool,
                  clock: interfaces.IReactorTime | None = None, write_interval: float = 0.0) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock
+            from twisted.internet import reactor
+
+            clock = reactor
         self.wrapped = wrapped
         self.context = context
         self.direct_write = direct_write
@@ -287,7 +291,7 @@ class TLSFactory(Factory):
     def doStart(self) -> None:
         self.wrapped.doStart()
 
-    def buildProtocol(self, addr: interfaces.IAddress) -> TLSConnection | None:
+    def buildProtocol(self, addr: interfaces.IAddress | None) -> TLSConnection | None:
         inner = self.wrapped.buildProtocol(addr)
         return None if inner is None else TLSConnection(self, inner)
 
@@ -296,6 +300,9 @@ class TLSFactory(Factory):
 class TLSConnection(Protocol):
     """A server TLS session over a TCP connection: the TCP transport's protocol, and the
     transport of the wrapped (chat) protocol."""
+
+    #: The TCP connection under the TLS layer, once connected.
+    transport: tcp.Connection
 
     def __init__(self, factory: TLSFactory, wrapped: Any) -> None:
         self.factory = factory
@@ -307,7 +314,7 @@ class TLSConnection(Protocol):
         self.disconnecting = False
         self._lost = False
         self._early: list[bytes] = []  # plaintext written before the handshake finished
-        self._direct: Any = None
+        self._direct: Callable[[bytes], int | None] | None = None
         self._last_write = 0.0
         self._held: list[bytes] | None = None  # output gathered until the factory releases it
         self._held_bytes = 0
@@ -440,7 +447,7 @@ class TLSConnection(Protocol):
         self._tls.write(held[0] if len(held) == 1 else b"".join(held))
         return self._flush()
 
-    def writeSequence(self, data: list[bytes]) -> None:
+    def writeSequence(self, data: Iterable[bytes]) -> None:
         self.write(b"".join(data))
 
     def loseConnection(self) -> None:
@@ -462,11 +469,13 @@ class TLSConnection(Protocol):
         self.disconnecting = True
         self.transport.abortConnection()
 
-    def getPeer(self) -> interfaces.IAddress:
-        return self.transport.getPeer()
+    def getPeer(self) -> IPv4Address | IPv6Address:
+        peer: IPv4Address | IPv6Address = self.transport.getPeer()
+        return peer
 
-    def getHost(self) -> interfaces.IAddress:
-        return self.transport.getHost()
+    def getHost(self) -> IPv4Address | IPv6Address:
+        host: IPv4Address | IPv6Address = self.transport.getHost()
+        return host
 
     def getPeerCertificate(self) -> bytes | None:
         """The client's certificate (DER), if it sent one."""

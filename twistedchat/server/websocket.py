@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.types import ConnectionDeny
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.logger import Logger
 from twisted.web import resource, server, static
 
 from twistedchat.server import fastpath
-from twistedchat.server.net import ChatFactory, display_host
+from twistedchat.server.net import ChatFactory, display_host, stream_of
 from twistedchat.server.pipeline import LinePipeline, PipelineProducer, split_lines
 from twistedchat.web import STATIC_DIR
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
@@ -212,7 +212,7 @@ class WebSocketLink(PipelineProducer):
         frames = b"".join([frame(line, opcode) for line in lines])
         if self.direct is not None:
             return self.direct.write(frames)
-        websocket.transport.write(frames)
+        stream_of(websocket).write(frames)
         return None
 
     def abort(self) -> None:
@@ -239,13 +239,13 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
         self.client_host = ""
         self.link: WebSocketLink | None = None
 
-    def onConnect(self, request: Any) -> str | None:
+    def onConnect(self, request: ConnectionRequest) -> str | None:
         """Check the Origin, find the client's address, pick the subprotocol."""
         factory = self.factory
         if not origin_allowed(request.origin, request.headers.get("host"), factory.origins):
             log.info("refused a WebSocket from origin {origin}", origin=request.origin)
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "Origin not allowed")
-        peer = self.transport.getPeer()
+        peer = stream_of(self).getPeer()
         self.client_host = client_address(getattr(peer, "host", "localhost"), request.headers,
                                           factory.proxies)
         chosen = choose_subprotocol(request.protocols)
@@ -270,8 +270,8 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
             link.direct = fastpath.DirectWriter(self.transport)
         # twisted.web's HTTPChannel may have registered itself for the request that became this
         # WebSocket (on plain TCP it does); that request is over.
-        self.transport.unregisterProducer()
-        self.transport.registerProducer(link, True)
+        stream_of(self).unregisterProducer()
+        stream_of(self).registerProducer(link, True)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         """One WebSocket message: one IRC line, into the same pipeline as a TCP line."""
@@ -300,7 +300,7 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
         """The TCP connection ended: release its place in the site's per-address count."""
         limiter = self.factory.limiter
         if limiter is not None:
-            limiter.release(getattr(self.transport.getPeer(), "host", None))
+            limiter.release(getattr(stream_of(self).getPeer(), "host", None))
         super().connectionLost(reason)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
@@ -314,16 +314,16 @@ class IRCWebSocketProtocol(WebSocketServerProtocol):
 class IRCWebSocketFactory(WebSocketServerFactory):
     """Makes :class:`IRCWebSocketProtocol` s for one :class:`ChatFactory` (one chat, many doors)."""
 
-    protocol = IRCWebSocketProtocol
+    protocol = IRCWebSocketProtocol  # type: ignore[assignment]  # Factory.protocol is typed with an unbound TypeVar
 
     def __init__(self, chat: ChatFactory, origins: Sequence[str] = (),
                  proxies: Sequence[Network] = (), limiter: PeerLimiter | None = None) -> None:
-        super().__init__(server="twistedchat")
+        super().__init__(server="twistedchat")  # type: ignore[no-untyped-call]  # autobahn's factory __init__ is unannotated
         self.chat = chat
         self.limiter = limiter
         self.origins = [normalize_origin(origin) for origin in origins]
         self.proxies = list(proxies)
-        self.setProtocolOptions(
+        self.setProtocolOptions(  # type: ignore[no-untyped-call]  # autobahn's, unannotated
             maxMessagePayloadSize=MAX_MESSAGE_BYTES,
             maxFramePayloadSize=MAX_MESSAGE_BYTES,
             # A protocol error (such as a message over the limit) gets a close frame with its code
@@ -353,7 +353,7 @@ class StaticFiles(static.File):
     def directoryListing(self) -> resource.Resource:
         return resource.NoResource()
 
-    def render(self, request: Any) -> Any:
+    def render(self, request: server.Request) -> Any:
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         request.setHeader(b"Referrer-Policy", b"no-referrer")
         request.setHeader(
@@ -361,7 +361,7 @@ class StaticFiles(static.File):
             b"default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
             b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         )
-        return super().render(request)
+        return super().render(request)  # type: ignore[no-untyped-call]  # twisted.web's render is unannotated
 
 
 class PeerLimiter:
@@ -407,17 +407,17 @@ class WebSite(server.Site):
     noisy = False
 
     def __init__(self, root: resource.Resource, limiter: PeerLimiter | None) -> None:
-        super().__init__(root)
+        super().__init__(root)  # type: ignore[no-untyped-call]  # twisted.web's Site.__init__ is unannotated
         self.limiter = limiter
 
     def buildProtocol(self, addr: Any) -> Any:
         limiter = self.limiter
         if limiter is None:
-            return super().buildProtocol(addr)
+            return super().buildProtocol(addr)  # type: ignore[no-untyped-call]  # unannotated in twisted.web
         host = getattr(addr, "host", None)
         if not limiter.take(host):
             return None
-        channel = super().buildProtocol(addr)
+        channel = super().buildProtocol(addr)  # type: ignore[no-untyped-call]  # unannotated in twisted.web
         lost = channel.connectionLost
 
         def connectionLost(reason: Any) -> None:

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorCore
 
 from twistedchat.storage.model import StoreError
 from twistedchat.storage.sql import _LINE_COLUMNS, SQLStore, _line_from_row
@@ -93,9 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     outcome: dict[str, Any] = {}
 
-    async def run(reactor: Any) -> None:
+    source_url, target_url = args
+
+    async def run(reactor: IReactorCore) -> None:
         try:
-            outcome["counts"] = await copy_store(*args)
+            outcome["counts"] = await copy_store(source_url, target_url)
         except StoreError as error:
             outcome["error"] = str(error)
         except Exception as error:  # a database that cannot be reached, a permission refused

@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from scramp import ScramMechanism
 from twisted.internet.defer import Deferred, fail
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
@@ -92,7 +93,7 @@ class PasswordWorker:
             self.pending -= 1
             return result
 
-        return deferToThreadPool(reactor, self._pool, work, *args).addBoth(done)
+        return deferToThreadPool(IReactorFromThreads(reactor), self._pool, work, *args).addBoth(done)
 
     def stop(self) -> None:
         """Stop the threads (at reactor shutdown); a later ``run`` starts new ones."""

@@ -33,7 +33,9 @@ class StoreService(Service):
         close_timeout: float = 30.0,
     ) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[no-redef]
+            from twisted.internet import reactor
+
+            clock = reactor
         self.store = store
         self.clock = clock
         self.history_days = history_days

@@ -149,7 +149,8 @@ class _SQLReader:
         self, conversation: str, lower: Position | None, upper: Position | None, limit: int,
         newest: bool,
     ) -> list[HistoryLine]:
-        where, params = ["conversation = ?"], [conversation]
+        where = ["conversation = ?"]
+        params: list[str | int] = [conversation]
         # Row values: both SQLite and PostgreSQL turn them into a range of the position index.
         if lower is not None:
             where.append("(at_ms, seq) > (?, ?)")
@@ -547,7 +548,8 @@ class SQLStore(Store):
         self, channels: set[str], account: str | None, start: float, end: float, limit: int
     ) -> Deferred[list[TargetActivity]]:
         low, high = sorted((to_ms(start), to_ms(end)))
-        who, params = [], [low, high]
+        who: list[str] = []
+        params: list[str | int] = [low, high]
         if channels:
             who.append(f"conversation IN ({', '.join('?' * len(channels))})")
             params += list(channels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -67,7 +67,13 @@ def open_store(url: str = DEFAULT_DB_URL, clock: IReactorTime | None = None, **o
     from twistedchat.storage import sql
 
     if clock is None:
-        from twisted.internet import reactor as clock  # type: ignore[no-redef]
+        from twisted.internet import reactor
+
+        clock = reactor
     if parsed.kind == "sqlite":
-        return sql.SQLStore.open(sql.sqlite_pool(parsed.target), sql.SQLITE, clock, **options)
-    return sql.SQLStore.open(sql.postgresql_pool(parsed.target), sql.POSTGRESQL, clock, **options)
+        opened = sql.SQLStore.open(sql.sqlite_pool(parsed.target), sql.SQLITE, clock, **options)
+    else:
+        opened = sql.SQLStore.open(sql.postgresql_pool(parsed.target), sql.POSTGRESQL, clock,
+                                   **options)
+    # Deferred is invariant in its result type; this one only ever gives its SQLStore out.
+    return cast(Deferred[Store], opened)

@@ -98,9 +98,10 @@ def _message(
                 recipients = channel.members
             skip = None if echo else user
         elif target_name[:1] == "$" and not status:
-            recipients = _server_mask_recipients(core, user, target_name, notice)
-            if recipients is None:
+            masked = _server_mask_recipients(core, user, target_name, notice)
+            if masked is None:
                 continue
+            recipients = masked
             skip = None if echo else user
         else:
             target_name = status + target_name
