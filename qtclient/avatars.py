@@ -54,7 +54,8 @@ class _Body(protocol.Protocol):
         self.data += data
         if len(self.data) > self.limit and not self.done.called:
             self.done.errback(TooLarge())
-            self.transport.stopProducing()
+            if self.transport is not None:
+                self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         if not self.done.called:
@@ -99,16 +100,18 @@ class AvatarCache:
         self.fetch(url)
         return None
 
-    def fetch(self, url: str) -> defer.Deferred[Path | None] | None:
+    def fetch(self, url: str) -> Any:
+        """Start fetching ``url`` (a Deferred firing with the file or None), unless it is being
+        fetched already or too many are (None)."""
         if url in self.fetching or len(self.fetching) >= MAX_FETCHES:
             return None
         self.fetching.add(url)
-        d = self.agent.request(b"GET", url.encode("ascii", "ignore"),
-                               Headers({b"User-Agent": [b"twistedchat"]}))
-        timeout = self.reactor.callLater(FETCH_TIMEOUT, d.cancel)
-        d.addCallback(self._read)
-        d.addCallback(self._store, url)
-        d.addErrback(self._failed, url)
+        requested = self.agent.request(b"GET", url.encode("ascii", "ignore"),
+                                       Headers({b"User-Agent": [b"twistedchat"]}))
+        timeout = self.reactor.callLater(FETCH_TIMEOUT, requested.cancel)
+        body: defer.Deferred[bytes] = requested.addCallback(self._read)
+        stored: defer.Deferred[Path | None] = body.addCallback(self._store, url)
+        stored.addErrback(self._failed, url)
 
         def finished(result: Path | None) -> Path | None:
             self.fetching.discard(url)
@@ -121,7 +124,7 @@ class AvatarCache:
                 self.on_ready(url)
             return result
 
-        return d.addBoth(finished)
+        return stored.addBoth(finished)
 
     def _read(self, response: Any) -> defer.Deferred[bytes]:
         if response.code != 200:

@@ -94,9 +94,9 @@ class MessageView(QTextBrowser):
     def prepend_lines(self, fragments: list[str], keep: int) -> None:
         """Add older lines at the top in one edit (the view holds up to ``keep`` lines now);
         what the user looks at stays in place."""
-        document = self.document()
+        document = present(self.document())
         document.setMaximumBlockCount(max(document.maximumBlockCount(), keep + 2))
-        bar = self.verticalScrollBar()
+        bar = present(self.verticalScrollBar())
         from_end = bar.maximum() - bar.value()
         block = self.block_format()
         cursor = QTextCursor(document)
@@ -132,7 +132,7 @@ class MessageView(QTextBrowser):
         """Show exactly ``fragments`` (a marker before index ``marker_before``, if given).
 
         Scrolled up, the view keeps its distance from the end (older lines come in above)."""
-        bar = self.verticalScrollBar()
+        bar = present(self.verticalScrollBar())
         from_end = None if self.at_end() else bar.maximum() - bar.value()
         self.clear()
         self._marker_wanted = False
@@ -163,16 +163,17 @@ class MessageView(QTextBrowser):
     def _scrolled(self, value: int) -> None:
         if self.at_end():
             self.cue.hide()
-        if value == 0 and self.verticalScrollBar().maximum() > 0:
+        if value == 0 and present(self.verticalScrollBar()).maximum() > 0:
             self._reached_top()
 
     def _reached_top(self) -> None:
         if self.on_top is not None:
             self.on_top()
 
-    def wheelEvent(self, event: QWheelEvent) -> None:
+    def wheelEvent(self, event: QWheelEvent | None) -> None:
         """The wheel turned up at the top (or with nothing to scroll) asks for older lines."""
-        if event.angleDelta().y() > 0 and self.verticalScrollBar().value() == 0:
+        if event is not None and event.angleDelta().y() > 0 \
+                and present(self.verticalScrollBar()).value() == 0:
             self._reached_top()
         super().wheelEvent(event)
 
