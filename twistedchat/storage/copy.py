@@ -14,7 +14,8 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorCore
 
 from twistedchat.storage.model import StoreError
-from twistedchat.storage.sql import _LINE_COLUMNS, SQLStore, _line_from_row
+from twistedchat.storage.sql import SQLStore
+from twistedchat.storage.sql_records import LINE_COLUMNS, line_from_row
 from twistedchat.storage.url import open_store
 
 PAGE = 5000
@@ -51,7 +52,7 @@ async def copy_store(source_url: str, target_url: str, page: int = PAGE) -> dict
             if not rows:
                 break
             for row in rows:
-                target.append_history(_line_from_row(row[1:]))
+                target.append_history(line_from_row(row[1:]))
             after = rows[-1][0]
             lines += len(rows)
             await target.flush()
@@ -67,7 +68,7 @@ async def copy_store(source_url: str, target_url: str, page: int = PAGE) -> dict
 
 def _page(txn: Any, q: Any, after: int, limit: int) -> list[tuple[Any, ...]]:
     txn.execute(
-        q(f"SELECT seq, {_LINE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
+        q(f"SELECT seq, {LINE_COLUMNS} FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
         (after, limit),
     )
     return txn.fetchall()
