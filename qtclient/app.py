@@ -100,7 +100,8 @@ class ChatApp:
             self.reactor, self.session, settings.host, settings.port, tls=settings.tls,
             password=settings.password or None,
             channels=self._first_channels or ([settings.channel] if settings.channel else []),
-            **options)
+            account=settings.account, account_password=settings.account_password,
+            create_account=settings.create_account, **options)
         d = self.link.start()
         d.addCallbacks(self._connected, self._failed, callbackArgs=(settings,))
         return d
@@ -142,9 +143,15 @@ class ChatApp:
                 self.window.session.error(
                     f"Cannot use the certificate file {entry.tls_ca}: {error}")
                 return None
+        if entry.account and not entry.account_password:
+            self.window.session.error(
+                f"No password for the account {entry.account} on {entry.name}: type it in the"
+                " server's settings (Chat → Servers → Edit)")
+            return None
         logger = ConversationLogger(session, entry.host)
         link = SessionLink(self.reactor, session, entry.host, entry.port, tls=entry.tls,
-                           channels=entry.channels, **options)
+                           channels=entry.channels, account=entry.account,
+                           account_password=entry.account_password, **options)
         self.window.add_network(session, link, logger)
         self.others.append((link, logger))
         link.start().addErrback(lambda failure: session.error(failure.getErrorMessage()))

@@ -6,6 +6,7 @@ A mixin of :class:`qtclient.window.MainWindow` (it uses the window's widgets and
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
 from qtclient.render import formatted, linkify, pending_html, tooltip
@@ -33,6 +34,9 @@ class CentreParts:
     display_name: Any
     setWindowTitle: Any
     _conversation_of: Any
+    avatars: Any
+    _members_dirty: Any
+    _schedule_flush: Any
 
     def _show_topic(self, conversation: Conversation) -> None:
         if conversation.is_channel:
@@ -43,12 +47,43 @@ class CentreParts:
             if not conversation.joined:
                 text += " <i>(you are not in this channel)</i>"
         elif conversation.is_query:
-            text = f"Private conversation with {linkify(conversation.name)}"
+            text = self._query_heading(conversation)
         else:
             address = self.network(conversation).link.address
             text = f"{linkify(self.display_name(conversation))} at {address}"
         self.topic.setText(text)
         self.topic.setToolTip(tooltip(conversation.topic) if conversation.is_channel else "")
+
+    def _query_heading(self, conversation: Conversation) -> str:
+        """"Private conversation with Ada (ada) — online", with a bot badge and the avatar."""
+        person = self.network(conversation).session.people.get(conversation.name)
+        if person is None:
+            return f"Private conversation with {linkify(conversation.name)}"
+        text = f"Private conversation with {html.escape(person.label())}"
+        state = person.state()
+        if state:
+            colour = {"online": "#27ae60", "away": "#e67e22"}.get(state, self.colours.event)
+            text += f' — <span style="color:{colour}">● {state}</span>'
+        if person.bot:
+            text += " <i>(bot)</i>"
+        avatar = self.avatars.image_html(person.avatar) if person.avatar else ""
+        return avatar + text
+
+    def _person_changed(self, nick: str, session: Session) -> None:
+        """Someone's state, name or avatar changed: the heading and member list follow."""
+        current = self.current()
+        if current is None or self.network(current).session is not session:
+            return
+        if current.is_query and session.people.get(current.name) is session.people.get(nick):
+            self._show_topic(current)
+        elif current.is_channel and current.has_member(nick):
+            self._members_dirty.add(id(current))
+            self._schedule_flush()
+
+    def _avatar_ready(self, url: str) -> None:
+        current = self.current()
+        if current is not None and current.is_query:
+            self._show_topic(current)
 
     def _show_pending(self, conversation: Conversation) -> None:
         session = self.network(conversation).session

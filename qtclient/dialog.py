@@ -1,4 +1,8 @@
-"""The connect dialog: server, port, nickname, password, TLS, channel; Join or Enter connects."""
+"""The connect dialog: server, port, nickname, password, TLS, channel, account; Join connects.
+
+An account logs in with SASL (or is created first); its password is remembered only in the
+system keyring, and only when the user ticks the box (:mod:`qtclient.secrets`).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from qtclient.secrets import (
+    forget_password,
+    keyring_available,
+    load_password,
+    remember_password,
+)
 from twistedchat.wire.names import valid_channel_name, valid_nick
 
 DEFAULT_PORT = 1234
@@ -35,6 +45,12 @@ class ConnectSettings:
     #: a PEM certificate to trust for TLS (a server's self-signed cert.pem); empty: system CAs
     tls_ca: str = ""
     channel: str = DEFAULT_CHANNEL
+    #: log in to this account (SASL), or create it first with ``create_account``
+    account: str = ""
+    account_password: str = ""
+    create_account: bool = False
+    #: keep the account password in the system keyring (never in QSettings)
+    remember_password: bool = False
 
     def problem(self) -> str | None:
         """Why these settings cannot be used, in words; None when they can."""
@@ -49,25 +65,37 @@ class ConnectSettings:
                     " \\ ` ^ |, not starting with a digit or -, at most 30 characters.")
         if self.channel and not valid_channel_name(self.channel):
             return f"{self.channel!r} cannot be a channel: it starts with # and has no spaces."
+        if self.account and not self.account_password:
+            return f"Enter the password of the account {self.account}."
+        if self.create_account and not self.account:
+            return "Choose the name of the account to create."
+        if self.account and not valid_nick(self.account):
+            return f"{self.account!r} cannot be an account name (the rules of nicknames)."
         return None
 
 
 def load_settings(store: QSettings) -> ConnectSettings:
-    """The values remembered from the last successful connect (never the password)."""
+    """The values remembered from the last successful connect (never a password; the account's
+    comes from the keyring if the user asked for that)."""
     defaults = ConnectSettings()
     port = store.value("port", defaults.port)
     try:
         port = int(port)
     except (TypeError, ValueError):
         port = defaults.port
-    return ConnectSettings(
+    settings = ConnectSettings(
         host=str(store.value("host", defaults.host)),
         port=port,
         nick=str(store.value("nick", defaults.nick)),
         tls=str(store.value("tls", "false")).lower() == "true",
         tls_ca=str(store.value("tls_ca", "")),
         channel=str(store.value("channel", defaults.channel)),
+        account=str(store.value("account", "")),
+        remember_password=str(store.value("remember_password", "false")).lower() == "true",
     )
+    if settings.remember_password:
+        settings.account_password = load_password(settings.host, settings.port, settings.account)
+    return settings
 
 
 def save_settings(store: QSettings, settings: ConnectSettings) -> None:
@@ -77,6 +105,12 @@ def save_settings(store: QSettings, settings: ConnectSettings) -> None:
     store.setValue("tls", "true" if settings.tls else "false")
     store.setValue("tls_ca", settings.tls_ca)
     store.setValue("channel", settings.channel)
+    store.setValue("account", settings.account)
+    remembered = settings.remember_password and remember_password(
+        settings.host, settings.port, settings.account, settings.account_password)
+    if not remembered:
+        forget_password(settings.host, settings.port, settings.account)
+    store.setValue("remember_password", "true" if remembered else "false")
     store.sync()
 
 
@@ -106,6 +140,19 @@ class ConnectDialog(QDialog):
             self.tls.setToolTip(f"Trusting the certificate in {initial.tls_ca}")
         self.channel = QLineEdit(initial.channel)
         self.channel.setPlaceholderText("#channel, or empty")
+        self.account = QLineEdit(initial.account)
+        self.account.setPlaceholderText("log in to an account (optional)")
+        self.account_password = QLineEdit(initial.account_password)
+        self.account_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.account_password.setPlaceholderText("the account's password")
+        self.create_account = QCheckBox("Create this account")
+        self.create_account.setChecked(initial.create_account)
+        self.remember = QCheckBox("Remember the password in the system keyring")
+        has_keyring = keyring_available()
+        self.remember.setEnabled(has_keyring)
+        self.remember.setChecked(initial.remember_password and has_keyring)
+        if not has_keyring:
+            self.remember.setToolTip("No system keyring: the password is never stored")
         self.error = QLabel()
         self.error.setTextFormat(Qt.TextFormat.PlainText)  # reasons may come from the server
         self.error.setWordWrap(True)
@@ -119,6 +166,10 @@ class ConnectDialog(QDialog):
         form.addRow("Password", self.password)
         form.addRow("", self.tls)
         form.addRow("Channel", self.channel)
+        form.addRow("Account", self.account)
+        form.addRow("Account password", self.account_password)
+        form.addRow("", self.create_account)
+        form.addRow("", self.remember)
         self.buttons = QDialogButtonBox()
         join_button = self.buttons.addButton("Join", QDialogButtonBox.ButtonRole.AcceptRole)
         assert join_button is not None, "addButton with a role always makes one"
@@ -141,6 +192,8 @@ class ConnectDialog(QDialog):
         self.tls.setChecked(settings.tls)
         self.tls_ca = settings.tls_ca
         self.channel.setText(settings.channel)
+        self.account.setText(settings.account)
+        self.account_password.setText(settings.account_password)
 
     def values(self) -> ConnectSettings:
         return ConnectSettings(
@@ -151,6 +204,10 @@ class ConnectDialog(QDialog):
             tls=self.tls.isChecked(),
             tls_ca=self.tls_ca,
             channel=self.channel.text().strip(),
+            account=self.account.text().strip(),
+            account_password=self.account_password.text(),
+            create_account=self.create_account.isChecked(),
+            remember_password=self.remember.isChecked(),
         )
 
     def request_join(self) -> None:

@@ -85,7 +85,7 @@ class WindowLook:
         current = self.current()
         if current is not None:
             self._show_topic(current)
-            self.member_pane.show_members(current, self.session.prefixes)
+            self.member_pane.show_members(current, self.session.prefixes, self.session.people)
 
     def changeEvent(self, event: QEvent | None) -> None:
         super().changeEvent(event)  # type: ignore[misc]  # QMainWindow's, after this mixin in the MRO

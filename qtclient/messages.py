@@ -2,7 +2,7 @@
 
 Typing while the view has the focus goes to the input line (a click to select text loses nothing);
 the "new messages below" button shows while lines arrived out of sight and scrolls down when
-clicked.
+clicked. Reaching the top (scrolling, or the wheel at the top) calls ``on_top``: older history.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from PyQt6.QtGui import (
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
+    QWheelEvent,
 )
 from PyQt6.QtWidgets import QPushButton, QTextBrowser
 
@@ -49,6 +50,8 @@ class MessageView(QTextBrowser):
         self.cue.clicked.connect(self.scroll_to_end)
         present(self.verticalScrollBar()).valueChanged.connect(self._scrolled)
         self._marker_wanted = False
+        #: called when the user reaches the top (the window fetches older history)
+        self.on_top: Callable[[], None] | None = None
 
     # -- lines -----------------------------------------------------------------------------------
 
@@ -88,6 +91,27 @@ class MessageView(QTextBrowser):
             self._place_cue()
             self.cue.show()
 
+    def prepend_lines(self, fragments: list[str], keep: int) -> None:
+        """Add older lines at the top in one edit (the view holds up to ``keep`` lines now);
+        what the user looks at stays in place."""
+        document = present(self.document())
+        document.setMaximumBlockCount(max(document.maximumBlockCount(), keep + 2))
+        bar = present(self.verticalScrollBar())
+        from_end = bar.maximum() - bar.value()
+        block = self.block_format()
+        cursor = QTextCursor(document)
+        cursor.movePosition(QTextCursor.MoveOperation.Start)
+        cursor.beginEditBlock()
+        first = document.isEmpty()
+        for fragment in fragments:
+            cursor.insertHtml(fragment)
+            cursor.setBlockFormat(block)
+            cursor.insertBlock(block, QTextCharFormat())
+        if first:  # nothing was there: no empty line at the end
+            cursor.deletePreviousChar()
+        cursor.endEditBlock()
+        bar.setValue(bar.maximum() - from_end)
+
     @staticmethod
     def _insert(cursor: QTextCursor, block: QTextBlockFormat, first: bool, html: str) -> None:
         if not first:
@@ -105,15 +129,21 @@ class MessageView(QTextBrowser):
         self._marker_wanted = True
 
     def redraw(self, fragments: list[str], marker_before: int | None = None) -> None:
-        """Show exactly ``fragments`` (a marker before index ``marker_before``, if given)."""
+        """Show exactly ``fragments`` (a marker before index ``marker_before``, if given).
+
+        Scrolled up, the view keeps its distance from the end (older lines come in above)."""
+        bar = present(self.verticalScrollBar())
+        from_end = None if self.at_end() else bar.maximum() - bar.value()
         self.clear()
         self._marker_wanted = False
         if marker_before is None:
             self.append_lines(fragments)
-            return
-        self.append_lines(fragments[:marker_before])
-        self._marker_wanted = True
-        self.append_lines(fragments[marker_before:])
+        else:
+            self.append_lines(fragments[:marker_before])
+            self._marker_wanted = True
+            self.append_lines(fragments[marker_before:])
+        if from_end is not None:
+            bar.setValue(bar.maximum() - from_end)
 
     def set_indent_sample(self, sample: str) -> None:
         self.indent_sample = sample
@@ -130,9 +160,22 @@ class MessageView(QTextBrowser):
         bar = present(self.verticalScrollBar())
         bar.setValue(bar.value() + (bar.pageStep() if down else -bar.pageStep()))
 
-    def _scrolled(self, _value: int) -> None:
+    def _scrolled(self, value: int) -> None:
         if self.at_end():
             self.cue.hide()
+        if value == 0 and present(self.verticalScrollBar()).maximum() > 0:
+            self._reached_top()
+
+    def _reached_top(self) -> None:
+        if self.on_top is not None:
+            self.on_top()
+
+    def wheelEvent(self, event: QWheelEvent | None) -> None:
+        """The wheel turned up at the top (or with nothing to scroll) asks for older lines."""
+        if event is not None and event.angleDelta().y() > 0 \
+                and present(self.verticalScrollBar()).value() == 0:
+            self._reached_top()
+        super().wheelEvent(event)
 
     def _place_cue(self) -> None:
         self.cue.adjustSize()

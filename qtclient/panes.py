@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (
 from qtclient.menus import build_menu, conversation_commands, member_commands
 from qtclient.qt import present
 from qtclient.render import tooltip
+from twistedchat.client.people import People
 from twistedchat.client.session import Conversation
 
 KEY = Qt.ItemDataRole.UserRole
@@ -203,7 +204,9 @@ class MemberPane(QWidget):
         layout.addWidget(self.list, 1)
         self.setMinimumWidth(MIN_PANE_WIDTH)
 
-    def show_members(self, conversation: Conversation, prefixes: str) -> None:
+    def show_members(self, conversation: Conversation, prefixes: str,
+                     people: People | None = None) -> None:
+        """The member list: prefixes, away members greyed, bots marked, display names in tooltips."""
         self.list.clear()
         if not conversation.is_channel:
             self.hide()
@@ -212,9 +215,12 @@ class MemberPane(QWidget):
         members = conversation.sorted_members(prefixes)
         away_colour = quiet_colour(self.palette())
         for member in members:
-            item = QListWidgetItem(member.prefix[:1] + member.nick)
+            person = people.get(member.nick) if people is not None else None
+            bot = " [bot]" if person is not None and person.bot else ""
+            item = QListWidgetItem(member.prefix[:1] + member.nick + bot)
             item.setData(KEY, member.nick)
-            item.setToolTip(tooltip(member.nick + (" (away)" if member.away else "")))
+            label = person.label() if person is not None else member.nick
+            item.setToolTip(tooltip(label + (" (away)" if member.away else "") + bot))
             if member.away:
                 item.setForeground(away_colour)
             self.list.addItem(item)

@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass
 
 from twistedchat.client.formatting import MIRC_COLOURS, Style, has_codes, parse, strip
+from twistedchat.client.people import Person
 from twistedchat.client.session import Kind, Line
 
 
@@ -132,24 +133,36 @@ def formatted(text: str, colours: Colours | None = None) -> str:
     return "".join(_styled(run, style, colours or LIGHT) for run, style in parse(text))
 
 
+def sender_html(nick: str, person: Person | None, colours: Colours) -> tuple[str, str]:
+    """The sender as shown (the display name with the nick, when set) and a bot badge."""
+    name = html.escape(person.label() if person is not None else nick)
+    badge = f' <span style="color:{colours.event}">[bot]</span>' \
+        if person is not None and person.bot else ""
+    return name, badge
+
+
 def line_html(line: Line, colours: Colours = LIGHT,
-              time_format: str = DEFAULT_TIME_FORMAT) -> str:
-    """One line of the message view as an HTML fragment."""
+              time_format: str = DEFAULT_TIME_FORMAT, person: Person | None = None) -> str:
+    """One line of the message view as an HTML fragment (``person``: what we know of the
+    sender: display name, bot mode)."""
     when = line.time.strftime(time_format)
     if "<" in when or "&" in when:
         when = html.escape(when)
     stamp = f'<span style="color:{colours.time}">{when}</span>&nbsp; '
 
+    if line.kind is Kind.HISTORY:
+        return (f'<span style="color:{colours.event}">──────── {html.escape(line.text)} '
+                "────────</span>")
     text = formatted(line.text, colours)
     if line.kind is Kind.MESSAGE or line.kind is Kind.NOTICE:
         colour = nick_colour(line.nick, colours)
-        name = html.escape(line.nick)
+        name, badge = sender_html(line.nick, person, colours)
         who = f"-{name}-" if line.kind is Kind.NOTICE else f"&lt;{name}&gt;"
-        body = f'<b style="color:{colour}">{who}</b> {text}'
+        body = f'<b style="color:{colour}">{who}</b>{badge} {text}'
     elif line.kind is Kind.ACTION:
         colour = nick_colour(line.nick, colours)
-        body = (f'<i><span style="color:{colour}">* {html.escape(line.nick)}</span> '
-                f"{text}</i>")
+        name, badge = sender_html(line.nick, person, colours)
+        body = f'<i><span style="color:{colour}">* {name}</span>{badge} {text}</i>'
     else:
         colour = colours.error if line.kind is Kind.ERROR else colours.event
         mark = EVENT_MARKS.get(line.kind, "•")

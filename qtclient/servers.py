@@ -1,6 +1,7 @@
 """The server list: several servers, each with its nick, channels, TLS and auto-connect.
 
-:class:`ServerEntry` is remembered in ``QSettings`` (array ``servers``; passwords are not stored);
+:class:`ServerEntry` is remembered in ``QSettings`` (array ``servers``; passwords never: an account's
+only in the system keyring, when the user asks);
 :class:`ServerListDialog` adds, edits, removes and connects them. Connected servers share the
 main window, their conversations grouped per network.
 """
@@ -28,6 +29,7 @@ from PyQt6.QtWidgets import (
 
 from qtclient.dialog import DEFAULT_PORT, ConnectSettings
 from qtclient.preferences import form_dialog
+from qtclient.secrets import forget_password, keyring_available, load_password, remember_password
 
 #: Most servers kept in the list (each may connect at start).
 MAX_SERVERS = 20
@@ -45,17 +47,25 @@ class ServerEntry:
     tls_ca: str = ""
     channels: list[str] = field(default_factory=list)
     auto_connect: bool = False
+    #: an account to log in to (its password from the keyring, or typed in the edit dialog)
+    account: str = ""
+    account_password: str = ""
+    remember_password: bool = False
 
     def settings(self) -> ConnectSettings:
         """The connect settings (the first channel; the link joins the rest)."""
         return ConnectSettings(host=self.host, port=self.port, nick=self.nick, tls=self.tls,
                                tls_ca=self.tls_ca,
-                               channel=self.channels[0] if self.channels else "")
+                               channel=self.channels[0] if self.channels else "",
+                               account=self.account, account_password=self.account_password,
+                               remember_password=self.remember_password)
 
     def problem(self) -> str | None:
         if not self.name.strip():
             return "Give the server a name."
-        problem = self.settings().problem()
+        settings = self.settings()
+        settings.account_password = settings.account_password or "(asked when connecting)"
+        problem = settings.problem()
         if problem is not None:
             return problem
         bad = [c for c in self.channels[1:] if ConnectSettings(
@@ -79,9 +89,15 @@ def load_servers(store: QSettings) -> list[ServerEntry]:
                 tls=str(store.value("tls", "false")).lower() == "true",
                 tls_ca=str(store.value("tls_ca", "")),
                 channels=[c for c in str(store.value("channels", "")).split() if c],
-                auto_connect=str(store.value("auto_connect", "false")).lower() == "true"))
+                auto_connect=str(store.value("auto_connect", "false")).lower() == "true",
+                account=str(store.value("account", "")),
+                remember_password=str(store.value("remember_password", "false")).lower()
+                == "true"))
     finally:
         store.endArray()
+    for entry in entries:
+        if entry.remember_password:
+            entry.account_password = load_password(entry.host, entry.port, entry.account)
     return entries
 
 
@@ -93,8 +109,14 @@ def save_servers(store: QSettings, entries: list[ServerEntry]) -> None:
         for key, value in (("name", entry.name), ("host", entry.host), ("port", entry.port),
                            ("nick", entry.nick), ("tls", "true" if entry.tls else "false"),
                            ("tls_ca", entry.tls_ca), ("channels", " ".join(entry.channels)),
-                           ("auto_connect", "true" if entry.auto_connect else "false")):
+                           ("auto_connect", "true" if entry.auto_connect else "false"),
+                           ("account", entry.account)):
             store.setValue(key, value)
+        remembered = entry.remember_password and remember_password(
+            entry.host, entry.port, entry.account, entry.account_password)
+        if not remembered and not entry.remember_password:
+            forget_password(entry.host, entry.port, entry.account)
+        store.setValue("remember_password", "true" if remembered else "false")
     store.endArray()
     store.sync()
 
@@ -118,13 +140,22 @@ class ServerEditDialog(QDialog):
         self.channels.setPlaceholderText("#one #two")
         self.auto_connect = QCheckBox("Connect when the client starts")
         self.auto_connect.setChecked(entry.auto_connect)
+        self.account = QLineEdit(entry.account)
+        self.account.setPlaceholderText("log in to an account (optional)")
+        self.account_password = QLineEdit(entry.account_password)
+        self.account_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.remember = QCheckBox("Remember the password in the system keyring")
+        self.remember.setEnabled(keyring_available())
+        self.remember.setChecked(entry.remember_password and keyring_available())
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.hide()
         form = QFormLayout()
         for label, widget in (("Name", self.name), ("Server", self.host), ("Port", self.port),
                               ("Nickname", self.nick), ("", self.tls),
-                              ("Channels", self.channels), ("", self.auto_connect)):
+                              ("Channels", self.channels), ("", self.auto_connect),
+                              ("Account", self.account),
+                              ("Account password", self.account_password), ("", self.remember)):
             form.addRow(label, widget)
         form_dialog(self, form, self.error)
 
@@ -134,7 +165,10 @@ class ServerEditDialog(QDialog):
                            tls=self.tls.isChecked(), tls_ca=self.tls_ca,
                            channels=[c if c.startswith(("#", "&")) else "#" + c
                                      for c in self.channels.text().split()],
-                           auto_connect=self.auto_connect.isChecked())
+                           auto_connect=self.auto_connect.isChecked(),
+                           account=self.account.text().strip(),
+                           account_password=self.account_password.text(),
+                           remember_password=self.remember.isChecked())
 
     def accept(self) -> None:
         problem = self.entry().problem()

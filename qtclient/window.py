@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
 
 from qtclient import keys
 from qtclient.actions import WindowActions
+from qtclient.avatars import AvatarCache
 from qtclient.centre import CentreParts
 from qtclient.channel_list import ChannelListWindow
 from qtclient.inputline import InputLine
@@ -38,6 +39,7 @@ from qtclient.render import line_html
 from qtclient.search import SearchBar
 from qtclient.theme import colours_for
 from twistedchat.client.link import SessionLink
+from twistedchat.client.people import People
 from twistedchat.client.session import (
     Activated,
     Attention,
@@ -55,7 +57,9 @@ from twistedchat.client.session import (
     MembersChanged,
     NickChanged,
     PendingChanged,
+    PersonChanged,
     QuitRequested,
+    ReadMarkerMoved,
     ServerInfoChanged,
     Session,
     StatusChanged,
@@ -84,6 +88,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self.closing_callback: Callable[[], object] | None = None
         self.views: dict[int, MessageView] = {}
         self.colours = colours_for(self.palette())
+        self.avatars = AvatarCache(link.reactor, self._avatar_ready)
         self.channel_list: ChannelListWindow | None = None
         self.paste_box: Any = None
         self._pending: dict[int, list[Line]] = {}
@@ -156,7 +161,9 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             self._remove_conversation(event.conversation)
         elif isinstance(event, ConversationRenamed):
             self.redraw(event.conversation)
-        elif isinstance(event, (ConversationCleared, HistoryRestored)):
+        elif isinstance(event, HistoryRestored) and event.older:
+            self._prepend(event.conversation, event.older, session)
+        elif isinstance(event, (ConversationCleared, HistoryRestored, ReadMarkerMoved)):
             self.redraw(event.conversation)
         elif isinstance(event, MembersChanged):
             self._members_dirty.add(id(event.conversation))  # drawn once per turn
@@ -185,14 +192,31 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             self._show_channel_list(session, event.done)
         elif isinstance(event, Attention):
             self._attention(event)
+        elif isinstance(event, PersonChanged):
+            self._person_changed(event.nick, session)
         elif isinstance(event, QuitRequested):
             if len(self.networks) == 1:
                 self.close()  # the link has sent QUIT with the user's reason
             else:
                 self.remove_network(network)
 
-    def _render(self, line: Line) -> str:
-        return line_html(line, self.colours, self.preferences.time_format)
+    def _render(self, line: Line, people: People | None = None) -> str:
+        person = people.get(line.nick) if people is not None and line.nick else None
+        return line_html(line, self.colours, self.preferences.time_format, person)
+
+    def _draw(self, key: int, view: MessageView, lines: list[Line]) -> None:
+        """Append ``lines`` to ``view``, the "new messages" line before the first unread one."""
+        conversation = self.conversations.conversation_of_key(key)
+        people = self.network(conversation).session.people if conversation is not None else None
+        marker = conversation.first_unread if conversation is not None else None
+        fragments: list[str] = []
+        for line in lines:
+            if line is marker:
+                view.append_lines(fragments)
+                fragments = []
+                view.mark_new_lines()
+            fragments.append(self._render(line, people))
+        view.append_lines(fragments)
 
     def _line_added(self, event: LineAdded) -> None:
         view = self.views.get(id(event.conversation))
@@ -225,7 +249,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
                 lines = lines[:budget]
             budget -= len(lines)
             if view is not None and lines:
-                view.append_lines([self._render(line) for line in lines])
+                self._draw(key, view, lines)
         if self._pending:
             self._schedule_flush()
         dirty, self._members_dirty = self._members_dirty, set()
@@ -235,7 +259,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
                 self._update_item(conversation)  # joined or left
         current = self.current()
         if current is not None and id(current) in dirty:
-            self.member_pane.show_members(current, self.session.prefixes)
+            self.member_pane.show_members(current, self.session.prefixes, self.session.people)
             self._show_topic(current)
         for network in self.networks:
             if network.logger is not None:
@@ -246,17 +270,23 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self._flush(budget=sum(map(len, self._pending.values())))
 
     def redraw(self, conversation: Conversation) -> None:
-        """Draw a conversation's view again from the model (merged, cleared, restored, restyled)."""
+        """Draw a conversation's view again from the model (merged, cleared, restored, restyled,
+        history fetched): emptied now, filled like a burst, a chunk per event-loop turn."""
         view = self.views.get(id(conversation))
         if view is None:
             return
-        self._pending.pop(id(conversation), None)
-        lines = list(conversation.lines)
-        marker = next((i for i, line in enumerate(lines) if line is conversation.first_unread),
-                      None)
-        view.redraw([self._render(line) for line in lines], marker)
+        view.redraw([])
+        self._pending[id(conversation)] = list(conversation.lines)
+        self._schedule_flush()
         self._update_item(conversation)
         self._update_title()
+
+    def _prepend(self, conversation: Conversation, lines: list[Line], session: Session) -> None:
+        """Older history goes on top of the view (a page of lines, not a redraw)."""
+        view = self.views.get(id(conversation))
+        if view is not None:
+            view.prepend_lines([self._render(line, session.people) for line in lines],
+                               len(conversation.lines))
 
     # -- conversations -------------------------------------------------------------------------
 
@@ -279,6 +309,7 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
             view = MessageView(network.session.scrollback, self._type_into_input)
             view.set_indent_sample(self._time_sample())
             view.marker_colour = self.colours.error
+            view.on_top = lambda: network.link.fetch_older(conversation)
             self.views[id(conversation)] = view
             self.stack.addWidget(view)
             self._queue_lines(conversation, list(conversation.lines))
@@ -322,7 +353,8 @@ class MainWindow(WindowNetworks, WindowActions, WindowLook, CentreParts, QMainWi
         self.stack.setCurrentWidget(self.views[id(conversation)])
         self._show_status(self.network(conversation).session)
         self._show_topic(conversation)
-        self.member_pane.show_members(conversation, self.session.prefixes)
+        self.member_pane.show_members(conversation, self.session.prefixes,
+                                      self.session.people)
         self._show_pending(conversation)
         self._update_item(conversation)
         self._update_title()

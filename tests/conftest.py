@@ -17,7 +17,12 @@ from hypothesis import settings  # noqa: E402
 
 # The machines are shared and noisy: hypothesis's per-example deadline would measure the machine's
 # load, not the code, so it is off (no test here asserts a timing).
-settings.register_profile("twistedchat", deadline=None)
+# Under CI the examples are derandomized (the same every run) and no example database is kept, so a
+# red CI run is a real regression, never a draw; locally hypothesis explores and remembers.
+settings.register_profile(
+    "twistedchat", deadline=None,
+    **({"derandomize": True, "database": None} if os.environ.get("CI") else {}),
+)
 settings.load_profile("twistedchat")
 
 

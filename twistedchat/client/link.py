@@ -29,6 +29,7 @@ from twisted.words.protocols import irc
 
 from twistedchat import __version__
 from twistedchat.client.commands import is_channel_name
+from twistedchat.client.extensions import EXTENSION_CAPS, ExtensionsClient, ExtensionsLink
 from twistedchat.client.pacing import RateLimiter
 from twistedchat.client.protocol import (
     SUPPORTED_CAPS,
@@ -93,11 +94,11 @@ class PausableTransport(Protocol):
     def resumeProducing(self) -> None: ...
 
 
-class SessionClient(ChatClient):
+class SessionClient(ExtensionsClient, ChatClient):
     """Feeds a :class:`Session` from the protocol; made by :class:`SessionLink`."""
 
     link: SessionLink
-    wanted_caps = SUPPORTED_CAPS | {"echo-message"}
+    wanted_caps = SUPPORTED_CAPS | {"echo-message"} | EXTENSION_CAPS
     # IRCClient declares these three None (no CTCP VERSION answer); ours answer.
     versionName = "twistedchat"  # type: ignore[assignment]
     versionNum = __version__  # type: ignore[assignment]
@@ -112,6 +113,7 @@ class SessionClient(ChatClient):
         self._backlog = bytearray()
         self._draining: IDelayedCall | None = None
         self._paused = False
+        self._init_extensions()
 
     @property
     def session(self) -> Session:
@@ -134,6 +136,7 @@ class SessionClient(ChatClient):
         self.session.on_registered(self.nickname)
         self.session.set_status(f"Connected to {self.link.address} as {self.nickname}", True)
         super().signedOn()
+        self._start_extensions()
         self.link.registered(self)
 
     def isupport(self, options: list[str]) -> None:
@@ -199,17 +202,19 @@ class SessionClient(ChatClient):
     def _time(self) -> datetime | None:
         return local_time(self.current_tags)
 
+    def _said(self, user: str, channel: str, text: str, kind: Kind) -> None:
+        if not self._message_in(user, channel, text, kind):
+            self.session.on_message(user.split("!", 1)[0], channel, text, kind, self._time(),
+                                    user, self.current_tags.get("msgid", ""))
+
     def privmsg(self, user: str, channel: str, message: str) -> None:
-        self.session.on_message(user.split("!", 1)[0], channel, message, Kind.MESSAGE, self._time(),
-                                user)
+        self._said(user, channel, message, Kind.MESSAGE)
 
     def action(self, user: str, channel: str, data: str) -> None:
-        self.session.on_message(user.split("!", 1)[0], channel, data, Kind.ACTION, self._time(),
-                                user)
+        self._said(user, channel, data, Kind.ACTION)
 
     def noticed(self, user: str, channel: str, message: str) -> None:
-        self.session.on_message(user.split("!", 1)[0], channel, message, Kind.NOTICE, self._time(),
-                                user)
+        self._said(user, channel, message, Kind.NOTICE)
 
     def ctcpQuery(self, user: str, channel: str, messages: list[tuple[str, str | None]]) -> None:
         """CTCP requests: ACTION is a line; VERSION, PING, TIME, CLIENTINFO are answered (paced);
@@ -243,6 +248,9 @@ class SessionClient(ChatClient):
         self.session.on_join(channel, nick)
         if self.session.is_me(nick):
             self.joined(channel)
+            conversation = self.session.find(channel)
+            if conversation is not None:
+                self.request_history(conversation)
             if "away-notify" in self.enabled_caps and len(self._auto_who) < 50:
                 self._auto_who.add(channel.lower())
                 self.sendLine(f"WHO {channel}")  # who is away already; away-notify tells the rest
@@ -321,8 +329,12 @@ class SessionClient(ChatClient):
         if numeric in ("352", "315") and len(params) > 1 and params[1].lower() in self._auto_who:
             if numeric == "352" and len(params) > 6:
                 session.on_away(params[5], "G" in params[6])
+                if "B" in params[6]:
+                    session.on_bot(params[5])
             elif numeric == "315":
                 self._auto_who.discard(params[1].lower())
+            return
+        if self._extension_numeric(numeric, params):
             return
         if numeric in SEND_FAILURES and len(params) > 2:
             session.on_send_failed(params[1], params[-1])
@@ -361,11 +373,17 @@ class SessionClientFactory(ChatClientFactory):
                  password: str | None, realname: str | None) -> None:
         super().__init__(nickname, channels, password, realname)
         self.link = link
+        #: an account to log in to with SASL (and to create first, once, with ``register_account``)
+        self.sasl_account: str | None = None
+        self.sasl_password: str | None = None
+        self.register_account = False
 
     def buildProtocol(self, addr: IAddress | None) -> SessionClient:
         client = super().buildProtocol(addr)
         assert isinstance(client, SessionClient)
         client.link = self.link
+        client.sasl_account, client.sasl_password = self.sasl_account, self.sasl_password
+        client.register_account = self.register_account
         return client
 
 
@@ -394,7 +412,7 @@ def describe_failure(failure: Failure, address: str) -> str:
     return f"Could not connect to {address}: {failure.getErrorMessage()}"
 
 
-class SessionLink:
+class SessionLink(ExtensionsLink):
     """Keeps one :class:`Session` connected to a server.
 
     :meth:`start` connects once and fires when we are signed on, or fails with a
@@ -417,6 +435,9 @@ class SessionLink:
         max_delay: float = 60.0,
         tls_options: IOpenSSLClientConnectionCreator | None = None,
         pacing: tuple[int, float] = (PACING_BURST, PACING_RATE),
+        account: str = "",
+        account_password: str = "",
+        create_account: bool = False,
     ) -> None:
         self.reactor = reactor
         self.session = session
@@ -424,6 +445,9 @@ class SessionLink:
         self.address = f"{host}:{port}"
         self.factory = SessionClientFactory(self, session.nick, channels, password or None,
                                             realname)
+        if account and account_password:  # log in (or create the account) with SASL
+            self.factory.sasl_account, self.factory.sasl_password = account, account_password
+            self.factory.register_account = create_account
         self.client: SessionClient | None = None
         self.first_attempt = True
         self.stopping = False
@@ -433,6 +457,7 @@ class SessionLink:
         self.pacing = pacing
         self._first: defer.Deferred[None] | None = None
         self.service: ClientService | None = None
+        self._init_extensions()
         session.subscribe(self._on_session_event)
 
     def endpoint(self) -> IStreamClientEndpoint:
@@ -502,6 +527,7 @@ class SessionLink:
             self.session.set_status(f"Disconnected: {reason}", False)
 
     def connection_lost(self, client: SessionClient, reason: str) -> None:
+        self._connection_ended()
         if self.first_attempt:
             if self._first is not None:
                 self._fail_first(f"The server closed the connection: {reason}")
@@ -535,6 +561,7 @@ class SessionLink:
         return client.outgoing.waiting if client is not None and client.outgoing else 0
 
     def _on_session_event(self, event: Event) -> None:
+        self._extension_event(event)
         if isinstance(event, QuitRequested):
             self.stop(event.reason)
         elif isinstance(event, ReconnectRequested):
@@ -557,6 +584,7 @@ class SessionLink:
         if not self.stopping and self.client is not None and self.client._registered:
             self.client.quit(reason)
         self.stopping = True
+        self._stop_extensions()
         first, self._first = self._first, None
         if first is not None:
             first.errback(LinkError("Cancelled"))

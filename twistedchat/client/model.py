@@ -36,6 +36,8 @@ class Kind(Enum):
     MODE = "mode"
     INFO = "info"
     ERROR = "error"
+    #: the marker between history fetched from the server (above) and what came live (below)
+    HISTORY = "history"
 
     @property
     def is_event(self) -> bool:
@@ -52,6 +54,8 @@ class Line:
     nick: str = ""
     own: bool = False
     mention: bool = False
+    #: the server's ``msgid`` tag (history is matched against it)
+    msgid: str = ""
 
 
 @dataclass(slots=True)
@@ -78,6 +82,12 @@ class Conversation:
     #: the user left this conversation: the next line that comes starts the unread part
     watching_for_unread: bool = False
     muted: bool = False
+    #: the server's read marker (``draft/read-marker``): lines up to this time were read
+    read_marker: datetime | None = None
+    #: a CHATHISTORY request is on its way ("latest" or "before"), or ""
+    history_request: str = ""
+    #: the server has no older history than what we hold
+    history_exhausted: bool = False
 
     def __post_init__(self) -> None:
         self.lines = deque(maxlen=self.scrollback)
@@ -217,7 +227,18 @@ class ConversationCleared(Event):
 
 @dataclass(slots=True)
 class HistoryRestored(Event):
-    """Older lines (from the logs) were put before this conversation's lines: draw it again."""
+    """Older lines (from the logs or the server) joined this conversation's lines.
+
+    With ``older``, those lines were put before all the others (the view adds them at the top);
+    without, the conversation is drawn again."""
+
+    conversation: Conversation
+    older: list[Line] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ReadMarkerMoved(Event):
+    """The server's read marker moved: the "new messages" line is drawn again where it goes."""
 
     conversation: Conversation
 
@@ -229,6 +250,13 @@ class ChannelListChanged(Event):
     done: bool
 
 
+
+
+@dataclass(slots=True)
+class PersonChanged(Event):
+    """What we know of ``nick`` changed (online, away, bot, display name, avatar, colour)."""
+
+    nick: str
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from twisted.internet import endpoints, interfaces, protocol
 from twisted.logger import Logger
 from twisted.words.protocols import irc
 
+from twistedchat.client.sasl import SaslError, SaslLogin, choose_mechanism
 from twistedchat.wire.message import unescape_tag_value
 
 log = Logger()
@@ -66,6 +67,15 @@ class ChatClient(irc.IRCClient):
         self._names: dict[str, list[tuple[str, str]]] = {}
         self._nick_attempts = 0
         self._wanted_nick = ""
+        #: log in to this account with SASL when the server offers it (``sasl_password`` too)
+        self.sasl_account: str | None = None
+        self.sasl_password: str | None = None
+        #: create the account first (``draft/account-registration``, before connecting)
+        self.register_account = False
+        #: the account we are logged in to (900), if any
+        self.account: str | None = None
+        self._sasl: SaslLogin | None = None
+        self._login_pending = False
 
     # -- connection and registration -----------------------------------------------------------
 
@@ -98,7 +108,7 @@ class ChatClient(irc.IRCClient):
             if more or not self._negotiating:
                 return
             offered = {cap.split("=", 1)[0] for cap in self._offered_caps}
-            wanted = sorted(offered & self.wanted_caps)
+            wanted = sorted(offered & (self.wanted_caps | self._login_caps()))
             if wanted:
                 self.sendLine("CAP REQ :" + " ".join(wanted))
             else:
@@ -109,8 +119,12 @@ class ChatClient(irc.IRCClient):
                     self.enabled_caps.discard(cap[1:])
                 else:
                     self.enabled_caps.add(cap)
+            if self._negotiating and not self._login_pending and self._start_login():
+                return
             self._end_negotiation()
-        elif sub == "NAK":
+        elif sub == "NAK":  # a login still wanted is said to be impossible, never skipped
+            if self._negotiating and not self._login_pending and self._start_login():
+                return
             self._end_negotiation()
         elif sub == "NEW":
             wanted = sorted(set(params[-1].split()) & self.wanted_caps - self.enabled_caps)
@@ -118,6 +132,102 @@ class ChatClient(irc.IRCClient):
                 self.sendLine("CAP REQ :" + " ".join(wanted))
         elif sub == "DEL":
             self.enabled_caps.difference_update(params[-1].split())
+
+    # -- accounts: SASL and draft/account-registration ---------------------------------------------
+
+    def offered_value(self, cap: str) -> str | None:
+        """The value the server gave ``cap`` in ``CAP LS`` ("" without one), None if not offered."""
+        for item in self._offered_caps:
+            name, has_value, value = item.partition("=")
+            if name == cap:
+                return value if has_value else ""
+        return None
+
+    def _login_caps(self) -> set[str]:
+        if not (self.sasl_account and self.sasl_password):
+            return set()
+        return {"sasl", "draft/account-registration"} if self.register_account else {"sasl"}
+
+    def _start_login(self) -> bool:
+        """Begin creating an account or logging in (True), or say why not and stop (True), or
+        there is nothing to do (False)."""
+        if not (self.sasl_account and self.sasl_password):
+            return False
+        self._login_pending = True
+        if any(c in self.sasl_account + self.sasl_password for c in "\r\n\0") \
+                or " " in self.sasl_account:
+            self._login_failed("The account name or password has characters a login cannot use")
+            return True
+        if self.register_account:
+            if "before-connect" not in (self.offered_value("draft/account-registration") or "") \
+                    or "draft/account-registration" not in self.enabled_caps:
+                self._login_failed("This server does not let clients create accounts")
+                return True
+            self.sendLine(f"REGISTER {self.sasl_account} * :{self.sasl_password}")
+            return True
+        mechanism = choose_mechanism(self.offered_value("sasl"))
+        if "sasl" not in self.enabled_caps or mechanism is None:
+            self._login_failed("This server does not offer account logins (SASL)")
+            return True
+        self._sasl = SaslLogin(self.sasl_account, self.sasl_password, mechanism)
+        self.sendLine(self._sasl.start())
+        return True
+
+    def irc_AUTHENTICATE(self, prefix: str, params: list[str]) -> None:
+        if self._sasl is None or not params:
+            return
+        try:
+            for line in self._sasl.receive(params[0]):
+                self.sendLine(line)
+        except SaslError as error:
+            self.sendLine("AUTHENTICATE *")
+            self._login_failed(f"The login failed: {error}")
+
+    def irc_RPL_LOGGEDIN(self, prefix: str, params: list[str]) -> None:
+        if len(params) > 2:
+            self.account = params[2]
+
+    def irc_RPL_SASLSUCCESS(self, prefix: str, params: list[str]) -> None:
+        if self._sasl is None and not self._login_pending:
+            return  # not our login (a subclass may run its own)
+        self._sasl = None
+        self._login_pending = False
+        self._end_negotiation()
+
+    def _sasl_refused(self, prefix: str, params: list[str]) -> None:
+        if self._sasl is not None or self._login_pending:
+            self._sasl = None
+            reason = params[-1] if params else "refused"
+            self._login_failed(f"The server refused the account login: {reason}")
+
+    # Twisted's table names none of the SASL numerics: they arrive by number
+    irc_900 = irc_RPL_LOGGEDIN
+    irc_903 = irc_RPL_SASLSUCCESS
+    irc_902 = irc_904 = irc_905 = irc_906 = irc_907 = irc_908 = _sasl_refused
+
+    def irc_REGISTER(self, prefix: str, params: list[str]) -> None:
+        if params and params[0] == "SUCCESS" and self._login_pending:
+            self.account = params[1] if len(params) > 1 else self.sasl_account
+            self._login_pending = False
+            self._end_negotiation()
+        elif params and params[0] == "VERIFICATION_REQUIRED":
+            self._login_failed("The account was created but must be verified first: "
+                               + (params[-1] if len(params) > 2 else "see your e-mail"))
+
+    def irc_FAIL(self, prefix: str, params: list[str]) -> None:
+        if params and params[0] == "REGISTER" and self._login_pending:
+            self._login_failed(f"The account was not created: {params[-1]}")
+        else:
+            self.standardReply("FAIL", params)
+
+    def standardReply(self, kind: str, params: list[str]) -> None:
+        """A FAIL/WARN/NOTE standard reply nothing else handled."""
+
+    def _login_failed(self, reason: str) -> None:
+        self._login_pending = False
+        self.registrationFailed(reason)
+        if self.transport is not None:
+            self.transport.loseConnection()
 
     def _end_negotiation(self) -> None:
         if self._negotiating:
@@ -167,6 +277,9 @@ class ChatClient(irc.IRCClient):
 
     def signedOn(self) -> None:
         self._nick_attempts = 0
+        factory = getattr(self, "factory", None)
+        if self.register_account and self.account and factory is not None:
+            factory.register_account = False  # created once: later connections log in
         for channel in self.channels_to_join:
             self.join(channel)
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from twistedchat.client.commands import USAGE, Command, CommandError, is_channel_name, parse_input
 from twistedchat.client.filters import FilterError, Filters
+from twistedchat.client.history import HistoryParts
 from twistedchat.client.model import (  # noqa: F401 (re-exported: the session's names)
     DEFAULT_PREFIXES,
     DEFAULT_SCROLLBACK,
@@ -37,13 +38,17 @@ from twistedchat.client.model import (  # noqa: F401 (re-exported: the session's
     MembersChanged,
     NickChanged,
     PendingChanged,
+    PersonChanged,
     QuitRequested,
+    ReadMarkerMoved,
     ReconnectRequested,
     ServerInfoChanged,
     StatusChanged,
     TopicChanged,
 )
 from twistedchat.client.outbox import Outbox, Pending
+from twistedchat.client.people import People
+from twistedchat.client.presence import PresenceParts
 from twistedchat.wire.fitting import source_estimate, split_text, text_room
 from twistedchat.wire.names import casefold
 
@@ -51,7 +56,7 @@ from twistedchat.wire.names import casefold
 MAX_LISTED = 20_000
 
 
-class Session:
+class Session(HistoryParts, PresenceParts):
     """Everything one connection's user sees, kept up to date from protocol callbacks."""
 
     def __init__(
@@ -83,6 +88,8 @@ class Session:
         self.names_asked: set[str] = set()
         #: the answer to the latest /list: (channel, users, topic)
         self.channel_list: list[tuple[str, int, str]] = []
+        #: others' online state, away, bot mode and metadata
+        self.people = People()
         self.server = self.open(SERVER)
 
     # -- subscribers and conversations ---------------------------------------------------------
@@ -159,8 +166,8 @@ class Session:
             self.emit(Attention(conversation, line))
 
     def _line(self, kind: Kind, text: str, nick: str = "", *, own: bool = False,
-              time: datetime | None = None, mention: bool = False) -> Line:
-        return Line(time or self.clock(), kind, text, nick, own, mention)
+              time: datetime | None = None, mention: bool = False, msgid: str = "") -> Line:
+        return Line(time or self.clock(), kind, text, nick, own, mention, msgid)
 
     def info(self, text: str, conversation: Conversation | None = None,
              kind: Kind = Kind.INFO, *, quiet: bool = False) -> None:
@@ -225,10 +232,11 @@ class Session:
     # -- what the server tells us --------------------------------------------------------------
 
     def on_message(self, sender: str, target: str, text: str, kind: Kind = Kind.MESSAGE,
-                   time: datetime | None = None, source: str = "") -> None:
+                   time: datetime | None = None, source: str = "", msgid: str = "") -> None:
         """A PRIVMSG, NOTICE or ``/me`` from ``sender`` (a nick, or a server name) to ``target``.
 
-        ``source`` is the sender's ``nick!user@host`` when known (the ignore list matches it).
+        ``source`` is the sender's ``nick!user@host`` when known (the ignore list matches it);
+        ``msgid`` the server's id of the message.
         """
         own = self.is_me(sender)
         if own and self.echo:
@@ -249,7 +257,17 @@ class Session:
             conversation = self.open(sender)
         mention = not own and conversation.is_channel and self.mentions_me(text)
         self.add_line(conversation, self._line(kind, text, sender, own=own, time=time,
-                                               mention=mention))
+                                               mention=mention, msgid=msgid))
+
+    def history_line(self, sender: str, text: str, kind: Kind, time: datetime | None,
+                     msgid: str) -> Line | None:
+        """A line of a ``chathistory`` batch, as it would be shown (None: from someone ignored)."""
+        nick = sender.split("!", 1)[0]
+        own = self.is_me(nick)
+        if not own and self.filters.ignored(sender):
+            return None
+        mention = not own and self.mentions_me(text)
+        return self._line(kind, text, nick, own=own, time=time, mention=mention, msgid=msgid)
 
     def on_join(self, channel: str, nick: str) -> None:
         conversation = self.open(channel)
@@ -313,6 +331,8 @@ class Session:
         own = self.is_me(old)
         if own:
             self._set_nick(new)
+        else:
+            self.people.rename(old, new)
         text = f"You are now known as {new}" if own else f"{old} is now known as {new}"
         for conversation in self._conversations_with(old):
             member = conversation.members.pop(casefold(old), None)
@@ -418,6 +438,8 @@ class Session:
     def on_away(self, nick: str, away: bool) -> None:
         """``away-notify``: ``nick`` went away or came back (greyed in member lists)."""
         key = casefold(nick)
+        if self.people.get(nick) is not None or self.find(nick) is not None:
+            self.on_person_away(nick, away)
         for conversation in self.conversations.values():
             member = conversation.members.get(key)
             if member is not None and member.away != away:
