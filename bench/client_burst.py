@@ -17,6 +17,7 @@ scrollback cap and reports the view's block count and the memory it took.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import resource
@@ -62,8 +63,14 @@ class Heartbeat:
         return [(b - a) * 1000 for a, b in zip(self.ticks, self.ticks[1:], strict=False)]
 
 
+_BURSTS = itertools.count()
+
+
 async def one_burst(reactor, port: int, lines: int, mode: str) -> dict[str, float]:
     """Open a window, receive ``lines`` messages in one burst, and time it."""
+    # A channel of its own per burst: the daemon keeps history, which a shared channel would
+    # replay into the next burst's window on join.
+    channel = f"#burst-{mode}-{next(_BURSTS)}"
     from twisted.internet import endpoints, protocol, task
 
     from qtclient.window import MainWindow
@@ -78,15 +85,15 @@ async def one_burst(reactor, port: int, lines: int, mode: str) -> dict[str, floa
             await task.deferLater(reactor, 0.002, lambda: None)
 
     session = Session(f"viewer{mode[:1]}{lines}")
-    link = SessionLink(reactor, session, "127.0.0.1", port, channels=["#burst"])
+    link = SessionLink(reactor, session, "127.0.0.1", port, channels=[channel])
     window = MainWindow(session, link)
     window.resize(1000, 640)
     window.show()
     if mode == "per-line":
         window._schedule_flush = window._flush  # type: ignore[method-assign]
     await link.start()
-    await until(lambda: session.find("#burst") is not None and session.find("#burst").joined)
-    window.show_conversation("#burst")
+    await until(lambda: session.find(channel) is not None and session.find(channel).joined)
+    window.show_conversation(channel)
 
     received = 0
 
@@ -99,10 +106,11 @@ async def one_burst(reactor, port: int, lines: int, mode: str) -> dict[str, floa
     sender = protocol.Protocol()
     await endpoints.connectProtocol(
         endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), sender)
-    sender.transport.write(b"NICK sender\r\nUSER s 0 * :s\r\nJOIN #burst\r\n")
-    await until(lambda: session.find("#burst").has_member("sender"))
+    sender.transport.write(b"NICK sender\r\nUSER s 0 * :s\r\nJOIN " + channel.encode() + b"\r\n")
+    await until(lambda: session.find(channel).has_member("sender"))
     text = "lorem ipsum dolor sit amet, see https://example.org/page and say hi to viewer"
-    burst = b"".join(b"PRIVMSG #burst :%d %s\r\n" % (n, text.encode()) for n in range(lines))
+    burst = b"".join(b"PRIVMSG %s :%d %s\r\n" % (channel.encode(), n, text.encode())
+                     for n in range(lines))
     heartbeat = Heartbeat()
     heartbeat.start()
     started = time.perf_counter()
@@ -110,7 +118,7 @@ async def one_burst(reactor, port: int, lines: int, mode: str) -> dict[str, floa
     await until(lambda: received >= lines and not window._pending)
     elapsed = time.perf_counter() - started
     gaps = heartbeat.stop()
-    shown = window.views[id(session.find("#burst"))].document().blockCount()
+    shown = window.views[id(session.find(channel))].document().blockCount()
     sender.transport.loseConnection()
     await link.stop("bench over")
     window.close()
