@@ -7,10 +7,8 @@ test is skipped; it passed against the accounts branch merged in (2026-11-30).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-import pytest
 from helpers import connect, wait_until
 from playwright.sync_api import expect
 from test_web_browser import (  # noqa: F401 - fixtures pytest finds by name
@@ -24,14 +22,8 @@ from test_web_browser import (  # noqa: F401 - fixtures pytest finds by name
 )
 
 import twistedchat.server.commands  # noqa: F401 - fills the command table
-from twistedchat.server.commands.table import COMMANDS
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.service import ChatService
-
-needs_sasl = pytest.mark.skipif(
-    "AUTHENTICATE" not in COMMANDS
-    or "db" not in {field.name for field in dataclasses.fields(ServerConfig)},
-    reason="the daemon has no SASL and --db yet (accounts not merged)")
 
 PASSWORD = "correct-horse-battery"
 
@@ -67,7 +59,6 @@ def log_in(page: Any, nick: str, account: str, password: str) -> None:
     page.click("#login button")
 
 
-@needs_sasl
 @ensure
 async def test_log_in_with_sasl_and_markers_follow_the_account(browser, tmp_path):
     daemon = await _daemon(tmp_path)
