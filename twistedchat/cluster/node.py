@@ -22,6 +22,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from twistedchat.cluster import scripts
+from twistedchat.cluster.carry import CarriedState
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
 from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun
 from twistedchat.server.commands.registration import try_register
@@ -52,8 +53,9 @@ CLAIM_WAIT = 5.0
 
 #: Relayed commands that other nodes must see.
 MESSAGE_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
-STATE_COMMANDS = frozenset({"JOIN", "PART", "KICK", "QUIT", "NICK", "TOPIC", "MODE", "AWAY",
-                            "INVITE"})
+#: (AWAY, SETNAME, ACCOUNT and user modes travel as profile events: twistedchat.cluster.carry.)
+STATE_COMMANDS = frozenset({"JOIN", "PART", "KICK", "QUIT", "NICK", "TOPIC", "MODE", "INVITE",
+                            "WALLOPS"})
 
 
 class _Discard(list[Any]):
@@ -74,7 +76,7 @@ def _nick_of(source: str) -> str:
     return source.split("!", 1)[0]
 
 
-class ClusterNode:
+class ClusterNode(CarriedState):
     """This process's membership in the network: nick claims, events out, replicas in."""
 
     def __init__(self, core: ServerCore, url: str, reactor: Any, node_id: str | None = None) -> None:
@@ -108,6 +110,7 @@ class ClusterNode:
         self.dropped_batches = 0
         self.gaps_filled = 0
         self.applied_batches = 0
+        self._init_carried()
         self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber)
         self.control = RedisLink(reactor, url, "control", self._prepare_control)
         self._heartbeat = task.LoopingCall(self._beat)
@@ -230,6 +233,7 @@ class ClusterNode:
             self.control.cut()
             return
         live = {node.decode() for node in reply[1:]}
+        self.live_nodes = len(live)
         now = self.reactor.seconds()
         for node in list(self.ghosts):
             if node in live:
@@ -346,11 +350,16 @@ class ClusterNode:
             if actor is None or channel is None or actor in self.ghost_node:
                 return
             extra = channel.members.get(actor, "")
+            last = self._outgoing[-1] if self._outgoing else None
+            if last is not None and last[0] == "L" and last[3] == "JOIN" and last[2] == source \
+                    and last[4] == [message.params[0]]:
+                return  # the plain copy of the extended-join line just sent
         elif command == "INVITE" and self._outgoing and self._outgoing[-1][0] == "L" and (
                 self._outgoing[-1][3] == "INVITE"
                 and self._outgoing[-1][4] == list(message.params)):
             return  # the invite-notify copy of the invitation just sent
-        self._emit(["L", self.node_id, source, command, list(message.params),
+        params = list(message.params[:1] if command == "JOIN" else message.params)
+        self._emit(["L", self.node_id, source, command, params,
                     relay.client_tags or None, relay.msgid, relay.now, extra, relay.account])
         old = casefold(_nick_of(source))
         if command == "QUIT" or (command == "NICK" and old != casefold(message.params[0])):
@@ -502,13 +511,16 @@ class ClusterNode:
             self._emit(self._burst())
         elif kind == "S":
             self._split_node(node, event[2])
+        else:
+            self.apply_carried(kind, node, event)
 
     # -- replicas: users ----------------------------------------------------------------------------
 
     def _user_record(self, user: User) -> list[Any]:
         return [user.nick, user.username, user.host, user.realname, user.signon, user.away,
                 "".join(sorted(user.modes)),
-                {channel.name: channel.members[user] for channel in user.channels.values()}]
+                {channel.name: channel.members[user] for channel in user.channels.values()},
+                self.record_extras(user)]
 
     def _ghost(self, node: str, record: list[Any]) -> User | None:
         """Create or refresh the replica of a remote user; its channels follow in bursts."""
@@ -532,6 +544,7 @@ class ClusterNode:
             self.ghost_node[ghost] = node
         ghost.username, ghost.host, ghost.realname = username, host, realname
         ghost.signon, ghost.away, ghost.modes = signon, away, set(modes)
+        self.adopt_extras(node, ghost, record[8] if len(record) > 8 else None, holder is None)
         return ghost
 
     def _split_user(self, ghost: User, reason: str) -> None:
@@ -543,6 +556,7 @@ class ClusterNode:
         node = self.ghost_node.pop(ghost, None)
         if node is not None:
             self.ghosts.get(node, set()).discard(ghost)
+        self.remote_gone(ghost)
 
     def _split_node(self, node: str, reason: str) -> None:
         for ghost in list(self.ghosts.pop(node, ())):
@@ -646,7 +660,7 @@ class ClusterNode:
             channel = state.join(actor, params[0], now)
             if channel.members[actor] != extra:
                 channel.set_prefixes(actor, extra or "")
-            relay.send_to(channel.members, actor)
+            self.remote_joined(actor, channel, relay)
         elif command == "PART":
             channel = state.find_channel(params[0])
             if channel is not None and actor in channel.members:
@@ -663,6 +677,7 @@ class ClusterNode:
             state.remove(actor, now)
             self.ghost_node.pop(actor, None)
             self.ghosts.get(node, set()).discard(actor)
+            self.remote_gone(actor)
         elif command == "NICK":
             if state.nick_in_use(params[0], by=actor):
                 log.warn("{node} renamed {old} to {new}, a nick in use here", node=node,
@@ -670,6 +685,7 @@ class ClusterNode:
                 return
             state.set_nick(actor, params[0], now)
             relay.send_to(state.neighbours(actor))
+            self.remote_renamed(actor, _nick_of(source))
         elif command == "TOPIC":
             channel = state.find_channel(params[0])
             if channel is not None:
@@ -681,9 +697,8 @@ class ClusterNode:
             if channel is not None:
                 self._apply_modes(actor, channel, params[1], list(params[2:]))
                 relay.send_to(channel.members)
-        elif command == "AWAY":
-            actor.away = params[0] if params else None
-            relay.send_to(u for u in state.neighbours(actor) if "away-notify" in u.caps)
+        elif command == "WALLOPS":
+            relay.send_to(state.wallops)
         elif command == "INVITE":
             target = state.find_user(params[0])
             channel = state.find_channel(params[1])

@@ -258,6 +258,8 @@ class ServerCore:
         if account == user.account:
             return
         self.state.set_account(user, account)
+        if self.cluster is not None:
+            self.cluster.user_changed(user)
         self.announce(user, "account-notify", "ACCOUNT", account or "*")
 
     def monitor_online(self, user: User) -> None:

@@ -305,7 +305,11 @@ def nickserv(core: ServerCore, user: User, text: str) -> None:
         elif target is None or target is user:
             say(f"{args[0]} is not online.")
         else:
-            core.quit(target, f"GHOST command used by {user.nick}")
+            reason = f"GHOST command used by {user.nick}"
+            if core.cluster is not None and core.cluster.is_remote(target):
+                core.cluster.disconnect_remote(target, reason)  # its own node disconnects it
+            else:
+                core.quit(target, reason)
             say(f"{args[0]} has been disconnected.")
     elif verb == "INFO":
         name = args[0] if args else (user.account or user.nick)

@@ -89,8 +89,11 @@ def notify(core: ServerCore, setter: User, target: Target, key: str, value: str 
 
     A user's change goes to its channels, to those who MONITOR it (``extended-monitor``) and
     to its account's other connections; a channel's to its members. Only to connections with
-    the capability that subscribed to ``key``, never back to the setter, encoded once.
+    the capability that subscribed to ``key``, never back to the setter, encoded once. In a
+    cluster the change goes to the other nodes too, which notify their own followers.
     """
+    if core.cluster is not None:
+        core.cluster.metadata_changed(setter, target, key, value)
     if target.channel is not None:
         followers: list[User] = list(target.channel.members)
     else:

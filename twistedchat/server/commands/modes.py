@@ -226,6 +226,8 @@ def _user_mode(core: ServerCore, user: User, modestring: str) -> None:
         core.reply(user, N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if applied:
         user.send(Message("MODE", (user.nick, compact_modes(applied)), user.source).to_bytes())
+        if core.cluster is not None:
+            core.cluster.user_changed(user)
 
 
 def _channel_mode(core: ServerCore, user: User, channel: Channel, args: tuple[str, ...],

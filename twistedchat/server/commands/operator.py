@@ -84,6 +84,8 @@ def _become_oper(core: ServerCore, user: User, name: str, permissions: frozenset
     user.privileges = permissions
     if core.state.set_user_mode(user, "o", True):
         user.send(Message("MODE", (user.nick, "+o"), user.source).to_bytes())
+        if core.cluster is not None:
+            core.cluster.user_changed(user)
     core.reply(user, N.RPL_YOUREOPER, "You are now an IRC operator")
     audit("oper", nick=user.nick, address=user.real_host, oper=name)
 
@@ -124,8 +126,13 @@ def kill(core: ServerCore, user: User, msg: Message) -> None:
     reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason"
     reason = fit_utf8(reason, REASONLEN - len(user.nick) - 12)  # fits in "Killed (nick (...))"
     audit("kill", by=user.nick, nick=target.nick, address=target.real_host, reason=reason)
+    quit_reason = f"Killed ({user.nick} ({reason}))"
+    if core.cluster is not None and core.cluster.is_remote(target):
+        # Its own node sends the KILL and the QUIT (everyone sees that QUIT once).
+        core.cluster.disconnect_remote(target, quit_reason, user.source, reason)
+        return
     target.send(fit_message(Message("KILL", (target.nick, reason), user.source)))
-    core.quit(target, f"Killed ({user.nick} ({reason}))")
+    core.quit(target, quit_reason)
 
 
 @command("WALLOPS", min_params=1, oper_only=True)

@@ -98,6 +98,8 @@ def setname(core: ServerCore, user: User, msg: Message) -> None:
         core.fail(user, "SETNAME", "INVALID_REALNAME", f"Real name is longer than {REALLEN} bytes")
         return
     user.realname = realname
+    if core.cluster is not None:
+        core.cluster.user_changed(user)
     if "setname" in user.caps:
         core.relay([user], user, "SETNAME", realname)
     core.announce(user, "setname", "SETNAME", realname)

@@ -92,6 +92,8 @@ def away(core: ServerCore, user: User, msg: Message) -> None:
     """AWAY [<text>]"""
     text = fit_utf8(msg.params[0], AWAYLEN) if msg.params and msg.params[0] else None
     user.away = text
+    if core.cluster is not None:
+        core.cluster.user_changed(user)
     if text is None:
         core.reply(user, N.RPL_UNAWAY, "You are no longer marked as being away")
     else:
@@ -171,6 +173,14 @@ def _address_of(host: str) -> str:
     return host
 
 
+def server_of(core: ServerCore, user: User) -> str:
+    """The name of the server ``user`` is connected to: this one, or in a cluster its node's."""
+    if core.cluster is not None:
+        name: str = core.cluster.server_of(user)
+        return name
+    return core.config.name
+
+
 def _who_flags(other: User, prefix: str) -> str:
     """``H``/``G`` (here, gone), ``*`` for an IRC operator, ``B`` for a bot, then the prefix."""
     return (
@@ -186,7 +196,7 @@ def _who_reply(
     flags = _who_flags(other, prefix)
     if whox is None:
         core.reply(
-            user, N.RPL_WHOREPLY, channel, other.username, other.host, core.config.name,
+            user, N.RPL_WHOREPLY, channel, other.username, other.host, server_of(core, other),
             other.nick, flags, f"0 {other.realname}",
         )
         return
@@ -196,7 +206,7 @@ def _who_reply(
         "u": other.username,
         "i": _address_of(other.real_host if core.sees_real_host(user, other) else other.host),
         "h": other.host,
-        "s": core.config.name,
+        "s": server_of(core, other),
         "n": other.nick,
         "f": flags,
         "d": "0",
@@ -241,7 +251,7 @@ def whois(core: ServerCore, user: User, msg: Message) -> None:
         head = f":{core.config.name} {N.RPL_WHOISCHANNELS} {user.nick} {target.nick} :"
         for chunk in chunks(" ".join(channels), MAX_LINE_BYTES - 2 - len(head.encode())):
             core.reply(user, N.RPL_WHOISCHANNELS, target.nick, chunk)
-    core.reply(user, N.RPL_WHOISSERVER, target.nick, core.config.name, core.config.network)
+    core.reply(user, N.RPL_WHOISSERVER, target.nick, server_of(core, target), core.config.network)
     if target.is_oper:
         core.reply(user, N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
     if target.is_bot:

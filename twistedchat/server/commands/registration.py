@@ -254,13 +254,16 @@ def send_lusers(core: ServerCore, user: User) -> None:
     """251-266: how many users, operators, unknown connections and channels there are."""
     state = core.state
     registered = state.registered_count
-    invisible = state.invisible_count
-    opers = state.oper_count
     unknown = len(state.connections) - registered
+    peak = str(core.max_seen_users)
+    users, invisible, opers, servers, global_peak = (
+        registered, state.invisible_count, state.oper_count, 1, core.max_seen_users)
+    if core.cluster is not None:  # the whole network: every node's users
+        users, invisible, opers, servers, global_peak = core.cluster.network_counts()
     core.reply(
         user,
         N.RPL_LUSERCLIENT,
-        f"There are {registered - invisible} users and {invisible} invisible on 1 servers",
+        f"There are {users - invisible} users and {invisible} invisible on {servers} servers",
     )
     if opers:
         core.reply(user, N.RPL_LUSEROP, str(opers), "operator(s) online")
@@ -268,12 +271,11 @@ def send_lusers(core: ServerCore, user: User) -> None:
         core.reply(user, N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
     if state.channels:
         core.reply(user, N.RPL_LUSERCHANNELS, str(len(state.channels)), "channels formed")
-    core.reply(user, N.RPL_LUSERME, f"I have {registered} clients and 0 servers")
-    peak = str(core.max_seen_users)
+    core.reply(user, N.RPL_LUSERME, f"I have {registered} clients and {servers - 1} servers")
     core.reply(user, N.RPL_LOCALUSERS, str(registered), peak,
                f"Current local users {registered}, max {peak}")
-    core.reply(user, N.RPL_GLOBALUSERS, str(registered), peak,
-               f"Current global users {registered}, max {peak}")
+    core.reply(user, N.RPL_GLOBALUSERS, str(users), str(global_peak),
+               f"Current global users {users}, max {global_peak}")
 
 
 def send_motd(core: ServerCore, user: User) -> None:

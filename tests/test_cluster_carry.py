@@ -1,0 +1,340 @@
+"""What a cluster carries beyond relayed lines (issue 14): user modes, AWAY, MONITOR, METADATA,
+SETNAME, KILL, accounts, the server each user is on and network-wide LUSERS, WHOWAS; on three
+nodes and a real Redis, and bad carried events dropped without harm."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_twisted
+from cluster_kit import Node, RedisServer, all_know, all_see_member
+from helpers import LineClient, connect, register, wait_until
+from test_cluster import redis  # noqa: F401  (the fixture)
+from twisted.internet import reactor
+
+from twistedchat.cluster.node import ClusterNode
+from twistedchat.server.accounts import attach_store
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.core import ServerCore
+from twistedchat.storage.memory import MemoryStore
+from twistedchat.wire import numerics as N
+
+
+@pytest_twisted.async_yield_fixture
+async def network(redis: RedisServer) -> AsyncIterator[list[Node]]:  # noqa: F811
+    """Three nodes sharing one account store (as they would one PostgreSQL), with an operator."""
+    store = MemoryStore()
+    nodes = [Node(name, redis.url, opers={"root": "s3cret"})
+             for name in ("a.node", "b.node", "c.node")]
+    for node in nodes:
+        attach_store(node.core, store, reactor)
+        await node.start()
+    yield nodes
+    for node in nodes:
+        await node.stop()
+
+
+async def register_with_caps(node: Node, nick: str, caps: str) -> LineClient:
+    """Register ``nick`` on ``node`` having asked for ``caps`` first."""
+    client = await connect(node.client_endpoint)
+    client.nick = nick
+    client.send(f"CAP REQ :{caps}", f"NICK {nick}", f"USER {nick} 0 * :{nick} Tester", "CAP END")
+    await client.expect("001")
+    await client.expect(where=lambda m: m.command in ("376", "422"))
+    return client
+
+
+def everywhere(network: list[Node], nick: str, check: Any) -> Any:
+    """True once ``check(user)`` holds for ``nick``'s replica (or user) on every node."""
+    def holds() -> bool:
+        found = [node.core.state.find_user(nick) for node in network]
+        return all(user is not None and check(user) for user in found)
+    return holds
+
+
+async def replies(client: LineClient, line: str, end: str) -> list[Any]:
+    client.send(line)
+    return await client.collect_until(end)
+
+
+@pytest_twisted.ensureDeferred
+async def test_user_modes_show_on_every_node_at_once(network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    carol = await register(c, "carol")
+    alice.send("JOIN #room")
+    await all_see_member(network, "#room", "alice")
+    bob.send("JOIN #room")
+    await alice.expect("JOIN", "#room", source="bob!")
+    await all_see_member(network, "#room", "bob")
+
+    alice.send("MODE alice +iB")
+    await alice.expect("MODE", "alice")
+    await wait_until(everywhere(network, "alice", lambda u: {"i", "B"} <= u.modes),
+                     "every node has alice +iB")
+    # carol shares no channel with alice: +i hides her from WHO, NAMES and LUSERS' visible count.
+    who = await replies(carol, "WHO *", "315")
+    assert sorted(m.params[5] for m in who if m.command == "352") == ["bob", "carol"]
+    names = await replies(carol, "NAMES #room", "366")
+    assert [m.params[-1].split() for m in names if m.command == "353"] == [["bob"]]
+    lusers = await replies(carol, "LUSERS", "266")
+    assert lusers[0].params[-1] == "There are 2 users and 1 invisible on 3 servers"
+    whois = await replies(carol, "WHOIS alice", "318")
+    assert N.RPL_WHOISBOT in [m.command for m in whois]
+    # bob shares #room: he sees her, with the bot flag.
+    who = await replies(bob, "WHO #room", "315")
+    flags = {m.params[5]: m.params[6] for m in who if m.command == "352"}
+    assert flags["alice"] == "HB@"
+
+    alice.send("OPER root s3cret")
+    await alice.expect(N.RPL_YOUREOPER)
+    alice.send("MODE alice -i")
+    await alice.expect("MODE", "alice", "-i")
+    await wait_until(everywhere(network, "alice", lambda u: "i" not in u.modes and u.is_oper),
+                     "every node has alice -i +o")
+    who = await replies(carol, "WHO alice", "315")
+    assert [m.params[6] for m in who if m.command == "352"] == ["H*B"]
+    lusers = await replies(carol, "LUSERS", "266")
+    assert lusers[0].params[-1] == "There are 3 users and 0 invisible on 3 servers"
+    assert [m.params[1] for m in lusers if m.command == N.RPL_LUSEROP] == ["1"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_away_is_carried_without_away_notify_neighbours(network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register_with_caps(b, "bob", "away-notify")
+    carol = await register_with_caps(c, "carol", "away-notify extended-join")
+    await all_know(network, "alice", "bob", "carol")
+
+    alice.send("AWAY :at lunch")
+    await alice.expect(N.RPL_NOWAWAY)
+    await wait_until(everywhere(network, "alice", lambda u: u.away == "at lunch"),
+                     "every node knows alice is away")
+    whois = await replies(carol, "WHOIS alice", "318")
+    assert [m.params[-1] for m in whois if m.command == N.RPL_AWAY] == ["at lunch"]
+    who = await replies(bob, "WHO alice", "315")
+    assert [m.params[6] for m in who if m.command == "352"] == ["G"]
+    # Sharing a channel now: a remote joiner's away message follows its JOIN.
+    carol.send("JOIN #room")
+    await all_see_member(network, "#room", "carol")
+    bob.send("JOIN #room")
+    await carol.expect("JOIN", "#room", source="bob!")
+    alice.send("JOIN #room")
+    await carol.expect("JOIN", "#room", "*", "alice Tester", source="alice!")
+    await carol.expect("AWAY", "at lunch", source="alice!")
+    await bob.expect("JOIN", "#room", source="alice!")
+    await bob.expect("AWAY", "at lunch", source="alice!")
+    # Back: the neighbours that asked are told once.
+    alice.send("AWAY")
+    await carol.expect("AWAY", source="alice!", where=lambda m: not m.params)
+    await bob.expect("AWAY", source="alice!", where=lambda m: not m.params)
+    await wait_until(everywhere(network, "alice", lambda u: u.away is None), "alice is back")
+    await bob.sync()
+    assert len([m for m in bob.messages if m.command == "AWAY"]) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_monitor_sees_remote_users_come_rename_and_go(
+        redis: RedisServer, network: list[Node]) -> None:  # noqa: F811
+    a, b, c = network
+    watcher = await register(a, "watcher")
+    watcher.send("MONITOR + alice,robert,dora")
+    await watcher.expect(N.RPL_MONOFFLINE)
+    alice = await register(b, "alice")
+    online = await watcher.expect(N.RPL_MONONLINE)
+    assert online.params[1].startswith("alice!~alice@")
+    alice.send("NICK robert")
+    await watcher.expect(N.RPL_MONOFFLINE, None, "alice")
+    await watcher.expect(N.RPL_MONONLINE, where=lambda m: m.params[1].startswith("robert!"))
+    alice.send("QUIT :done")
+    await watcher.expect(N.RPL_MONOFFLINE, None, "robert")
+    # A node that leaves takes its users with it: 731 for each watched one.
+    d = Node("d.node", redis.url)
+    await d.start()
+    try:
+        await register(d, "dora")
+        await watcher.expect(N.RPL_MONONLINE, where=lambda m: m.params[1].startswith("dora!"))
+    finally:
+        await d.stop()
+    await watcher.expect(N.RPL_MONOFFLINE, None, "dora")
+    watcher.send("MONITOR S")
+    status = await watcher.expect(N.RPL_MONOFFLINE)
+    assert set(status.params[1].split(",")) == {"alice", "robert", "dora"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_metadata_and_setname_reach_every_node(network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register_with_caps(b, "bob", "draft/metadata-2 setname")
+    carol = await register(c, "carol")
+    bob.send("METADATA * SUB avatar topic-url")
+    await bob.expect(N.RPL_METADATASUBOK)
+    alice.send("JOIN #room")
+    await all_see_member(network, "#room", "alice")
+    bob.send("JOIN #room")
+    await alice.expect("JOIN", "#room", source="bob!")
+    await all_see_member(network, "#room", "bob")
+
+    alice.send("METADATA * SET avatar :https://example.org/a.png")
+    await alice.expect(N.RPL_KEYVALUE)
+    note = await bob.expect("METADATA", "alice", "avatar")
+    assert note.params[-1] == "https://example.org/a.png"
+    carol.send("METADATA alice GET avatar")
+    value = await carol.expect(N.RPL_KEYVALUE, None, "alice", "avatar")
+    assert value.params[-1] == "https://example.org/a.png"
+    alice.send("METADATA #room SET topic-url :https://example.org/room")
+    await bob.expect("METADATA", "#room", "topic-url")
+    carol.send("METADATA #room GET topic-url")
+    await carol.expect(N.RPL_KEYVALUE, None, "#room", "topic-url")
+    alice.send("METADATA * SET avatar")
+    await bob.expect("METADATA", "alice", "avatar", where=lambda m: len(m.params) == 3)
+    carol.send("METADATA alice GET avatar")
+    await carol.expect(N.RPL_KEYNOTSET, None, "alice", "avatar")
+
+    alice.send("SETNAME :Alice Liddell")
+    await bob.expect("SETNAME", "Alice Liddell", source="alice!")
+    await wait_until(everywhere(network, "alice", lambda u: u.realname == "Alice Liddell"),
+                     "every node has the new real name")
+    carol.send("WHOIS alice")
+    whois = await carol.expect(N.RPL_WHOISUSER, None, "alice")
+    assert whois.params[-1] == "Alice Liddell"
+    # A user who joins later learns the remote member's metadata from its own node.
+    alice.send("METADATA * SET avatar :again")
+    await bob.expect("METADATA", "alice", "avatar", "*", "again")
+    dave = await register_with_caps(c, "dave", "draft/metadata-2")
+    dave.send("METADATA * SUB avatar")
+    await dave.expect(N.RPL_METADATASUBOK)
+    dave.send("JOIN #room")
+    await dave.expect("METADATA", "alice", "avatar", "*", "again")
+
+
+@pytest_twisted.ensureDeferred
+async def test_kill_of_a_user_on_another_node(network: list[Node]) -> None:
+    a, b, c = network
+    root = await register(a, "root")
+    victim = await register(b, "victim")
+    carol = await register(c, "carol")
+    victim.send("JOIN #room")
+    await all_see_member(network, "#room", "victim")
+    carol.send("JOIN #room")
+    await victim.expect("JOIN", "#room", source="carol!")
+    await all_see_member(network, "#room", "carol")
+    root.send("OPER root s3cret")
+    await root.expect(N.RPL_YOUREOPER)
+    root.send("KILL victim :spamming")
+    kill = await victim.expect("KILL", "victim", "spamming")
+    assert kill.source.startswith("root!")
+    await victim.expect("ERROR")
+    await victim.closed
+    quit_ = await carol.expect("QUIT", source="victim!")
+    assert quit_.params == ("Killed (root (spamming))",)
+    await wait_until(lambda: not any(n.knows("victim") for n in network), "victim is gone")
+    await carol.sync()
+    assert len([m for m in carol.messages if m.command == "QUIT"]) == 1
+    # The nick is free network-wide.
+    again = await register(a, "victim")
+    again.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_accounts_travel_to_other_nodes(network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register_with_caps(b, "bob", "account-notify extended-join")
+    carol = await register(c, "carol")
+    bob.send("JOIN #room")
+    await all_see_member(network, "#room", "bob")
+    a.core.accounts.log_in(a.core.state.find_user("alice"), "alice")
+    await wait_until(everywhere(network, "alice", lambda u: u.account == "alice"),
+                     "every node knows alice's account")
+    alice.send("JOIN #room")
+    join = await bob.expect("JOIN", "#room", source="alice!")
+    assert join.params == ("#room", "alice", "alice Tester")
+    whois = await replies(carol, "WHOIS alice", "318")
+    assert [m.params[2] for m in whois if m.command == N.RPL_WHOISACCOUNT] == ["alice"]
+    a.core.set_account(a.core.state.find_user("alice"), None)
+    await bob.expect("ACCOUNT", "*", source="alice!")
+    a.core.accounts.log_in(a.core.state.find_user("alice"), "alice")
+    await bob.expect("ACCOUNT", "alice", source="alice!")
+    # A later user learns the account in the introduction, not from a change.
+    dave = await register(c, "dave")
+    c.core.accounts.log_in(c.core.state.find_user("dave"), "dave")
+    await wait_until(everywhere(network, "dave", lambda u: u.account == "dave"), "dave's account")
+    dave.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_whois_names_the_node_and_lusers_counts_the_network(network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    await register(b, "bob")
+    carol = await register(c, "carol")
+    await all_know(network, "alice", "bob", "carol")
+    for nick, server in (("alice", "a.node"), ("bob", "b.node"), ("carol", "c.node")):
+        whois = await replies(carol, f"WHOIS {nick}", "318")
+        assert [m.params[2] for m in whois if m.command == N.RPL_WHOISSERVER] == [server]
+    who = await replies(alice, "WHO * %nst", "315")
+    assert sorted(m.params[2:4] for m in who if m.command == N.RPL_WHOSPCRPL) == [
+        ("a.node", "alice"), ("b.node", "bob"), ("c.node", "carol")]
+    lusers = {m.command: m.params for m in await replies(alice, "LUSERS", "266")}
+    assert lusers[N.RPL_LUSERCLIENT][-1] == "There are 3 users and 0 invisible on 3 servers"
+    assert lusers[N.RPL_LUSERME][-1] == "I have 1 clients and 2 servers"
+    assert lusers[N.RPL_LOCALUSERS][1:3] == ("1", "1")
+    assert lusers[N.RPL_GLOBALUSERS][1] == "3"
+
+
+@pytest_twisted.ensureDeferred
+async def test_whowas_of_a_remote_user(network: list[Node]) -> None:
+    a, b, c = network
+    gone = await register(a, "gone")
+    carol = await register(c, "carol")
+    await all_know(network, "gone")
+    gone.send("QUIT :bye")
+    await wait_until(lambda: not c.knows("gone"), "c forgot gone")
+    whowas = await replies(carol, "WHOWAS gone", "369")
+    assert [m.params[1:4] for m in whowas if m.command == N.RPL_WHOWASUSER] == [
+        ("gone", "~gone", a.core.state.whowas[0].host)]
+
+
+def test_bad_carried_events_are_logged_and_dropped() -> None:
+    """Events from Redis are checked field by field: a bad one changes nothing and raises
+    nothing; it is counted and logged."""
+    core = ServerCore(ServerConfig(name="here.node", network="Net"))
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", reactor, node_id="here")
+    record = ["eve", "eve", "host", "Eve", 1.0, None, "", {}, {"server": "there.node",
+                                                               "account": None,
+                                                               "real_host": "10.0.0.1",
+                                                               "metadata": {"k": "v"}}]
+    node._apply(["U", "there", record])
+    eve = core.state.find_user("eve")
+    assert eve is not None and node.server_of(eve) == "there.node"
+    assert eve.real_host == "10.0.0.1" and core.state.metadata.values(eve.owner) == {"k": "v"}
+    bad_events = [
+        ["P", "there", "eve", "iX", None, "Eve", None],  # an unknown mode
+        ["P", "there", "eve", "i", "a\r\nQUIT :x", "Eve", None],  # CR LF in the away text
+        ["P", "there", "eve", "i", None, "x" * 1000, None],  # a real name too long
+        ["P", "there", "eve", "i", None, "Eve", "two words"],  # an account with a space
+        ["P", "there", ["eve"], "i", None, "Eve", None],  # a nick that is not a string
+        ["P", "there", "eve"],  # fields missing
+        ["M", "there", "eve", "eve", "BAD KEY", "v"],
+        ["M", "there", "eve", "eve", "k", "v" * 5000],
+        ["M", "there", "eve", "someone-else", "k", "v"],
+        ["K", "there", "here", "eve", None, None, 7],
+        ["U", "there", ["mallory", "m", "h", "M", 1.0, None, "", {}, {"server": "a b"}]],
+    ]
+    for event in bad_events:
+        node._apply(event)
+    assert node.bad_events == len(bad_events)
+    assert eve.modes == set() and eve.away is None and eve.realname == "Eve"
+    assert core.state.metadata.values(eve.owner) == {"k": "v"}
+    # An event about a user of another node than the one that sent it changes nothing either.
+    node._apply(["P", "elsewhere", "eve", "i", "away", "Eve", None])
+    assert eve.modes == set() and eve.away is None
+    # A good one applies.
+    node._apply(["P", "there", "eve", "iB", "away", "Eve", "eve"])
+    assert eve.modes == {"i", "B"} and eve.away == "away" and eve.account == "eve"
+    assert node.network_counts().invisible == 1
