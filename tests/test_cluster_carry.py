@@ -99,6 +99,12 @@ async def test_user_modes_show_on_every_node_at_once(network: list[Node]) -> Non
     lusers = await replies(carol, "LUSERS", "266")
     assert lusers[0].params[-1] == "There are 3 users and 0 invisible on 3 servers"
     assert [m.params[1] for m in lusers if m.command == N.RPL_LUSEROP] == ["1"]
+    # +w on any node hears an operator's WALLOPS from any other.
+    carol.send("MODE carol +w")
+    await carol.expect("MODE", "carol", "+w")
+    alice.send("WALLOPS :maintenance at noon")
+    wallops = await carol.expect("WALLOPS", "maintenance at noon")
+    assert wallops.source.startswith("alice!")
 
 
 @pytest_twisted.ensureDeferred
@@ -241,6 +247,26 @@ async def test_kill_of_a_user_on_another_node(network: list[Node]) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_nickserv_ghost_of_a_session_on_another_node(network: list[Node]) -> None:
+    a, b, c = network
+    await a.core.accounts.store.create_account("alice", "correct-horse-battery", 0.0)
+    old = await register(b, "alice")
+    carol = await register(c, "carol")
+    old.send("JOIN #room")
+    await all_see_member(network, "#room", "alice")
+    carol.send("JOIN #room")
+    await old.expect("JOIN", "#room", source="carol!")
+    me = await register(a, "alice2")
+    a.core.accounts.log_in(a.core.state.find_user("alice2"), "alice")
+    me.send("PRIVMSG NickServ :GHOST alice")
+    await me.expect("NOTICE", where=lambda m: "has been disconnected" in m.params[-1])
+    await old.expect("ERROR")
+    quit_ = await carol.expect("QUIT", source="alice!")
+    assert quit_.params == ("GHOST command used by alice2",)
+    await wait_until(lambda: not any(n.knows("alice") for n in network), "alice is gone")
+
+
+@pytest_twisted.ensureDeferred
 async def test_accounts_travel_to_other_nodes(network: list[Node]) -> None:
     a, b, c = network
     alice = await register(a, "alice")
@@ -295,9 +321,15 @@ async def test_whowas_of_a_remote_user(network: list[Node]) -> None:
     await all_know(network, "gone")
     gone.send("QUIT :bye")
     await wait_until(lambda: not c.knows("gone"), "c forgot gone")
-    whowas = await replies(carol, "WHOWAS gone", "369")
-    assert [m.params[1:4] for m in whowas if m.command == N.RPL_WHOWASUSER] == [
-        ("gone", "~gone", a.core.state.whowas[0].host)]
+    gone_too = await register(b, "renamed")
+    await all_know(network, "renamed")
+    gone_too.send("NICK newer")
+    await wait_until(lambda: c.knows("newer"), "c knows newer")
+    for nick, server in (("gone", "a.node"), ("renamed", "b.node")):
+        whowas = await replies(carol, f"WHOWAS {nick}", "369")
+        assert [m.params[1:3] for m in whowas if m.command == N.RPL_WHOWASUSER] == [
+            (nick, f"~{nick}")]
+        assert [m.params[2] for m in whowas if m.command == N.RPL_WHOISSERVER] == [server]
 
 
 def test_bad_carried_events_are_logged_and_dropped() -> None:

@@ -232,14 +232,25 @@ class CarriedState:
             self._put(ghost.owner, key, value)
 
     def remote_renamed(self, ghost: User, old_nick: str) -> None:
-        """A remote user changed nick: MONITOR sees the old nick go and the new one come."""
+        """A remote user changed nick: WHOWAS names its server, MONITOR sees the old nick go
+        and the new one come."""
+        self._whowas_server(ghost, old_nick)
         self.core.monitor_offline(ghost, old_nick)
         self.core.monitor_online(ghost)
 
-    def remote_gone(self, ghost: User) -> None:
-        """A remote user quit or was split: MONITOR, counts (after the node forgot it)."""
+    def remote_gone(self, ghost: User, node: str | None = None) -> None:
+        """A remote user quit or was split (the node forgot it): WHOWAS, MONITOR, counts."""
+        self._whowas_server(ghost, ghost.nick, node)
         self.core.monitor_offline(ghost)
         self._uncount(ghost)
+
+    def _whowas_server(self, ghost: User, nick: str, node: str | None = None) -> None:
+        """The WHOWAS entry just remembered for ``nick`` names the node's server."""
+        whowas = self.core.state.whowas
+        node = node or self.ghost_node.get(ghost)
+        server = self.node_server.get(node) if node is not None else None
+        if whowas and server is not None and whowas[0].nick == nick and not whowas[0].server:
+            whowas[0] = whowas[0]._replace(server=server)
 
     def remote_joined(self, ghost: User, channel: Channel, relay: Relay) -> None:
         """A remote user's JOIN to local members, as a local JOIN goes: extended-join with its

@@ -556,7 +556,7 @@ class ClusterNode(CarriedState):
         node = self.ghost_node.pop(ghost, None)
         if node is not None:
             self.ghosts.get(node, set()).discard(ghost)
-        self.remote_gone(ghost)
+        self.remote_gone(ghost, node)
 
     def _split_node(self, node: str, reason: str) -> None:
         for ghost in list(self.ghosts.pop(node, ())):
@@ -677,7 +677,7 @@ class ClusterNode(CarriedState):
             state.remove(actor, now)
             self.ghost_node.pop(actor, None)
             self.ghosts.get(node, set()).discard(actor)
-            self.remote_gone(actor)
+            self.remote_gone(actor, node)
         elif command == "NICK":
             if state.nick_in_use(params[0], by=actor):
                 log.warn("{node} renamed {old} to {new}, a nick in use here", node=node,

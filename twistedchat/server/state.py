@@ -365,6 +365,8 @@ class WhowasEntry(NamedTuple):
     until: float
     #: the address it really came from (WHOWAS shows it to operators only)
     real_host: str = ""
+    #: the server it was on, when not this one (another node of a cluster)
+    server: str = ""
 
 
 class MetadataStore(Protocol):

@@ -287,7 +287,7 @@ def whowas(core: ServerCore, user: User, msg: Message) -> None:
             core.reply(user, N.RPL_WHOISACTUALLY, entry.nick, entry.real_host,
                        "actually using host")
         until = datetime.fromtimestamp(entry.until, tz=timezone.utc)
-        core.reply(user, N.RPL_WHOISSERVER, entry.nick, core.config.name,
+        core.reply(user, N.RPL_WHOISSERVER, entry.nick, entry.server or core.config.name,
                    f"{until:%Y-%m-%d %H:%M:%S} UTC")
     core.reply(user, N.RPL_ENDOFWHOWAS, name, "End of WHOWAS")
 
