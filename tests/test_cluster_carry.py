@@ -357,10 +357,17 @@ def test_bad_carried_events_are_logged_and_dropped() -> None:
         ["M", "there", "eve", "someone-else", "k", "v"],
         ["K", "there", "here", "eve", None, None, 7],
         ["U", "there", ["mallory", "m", "h", "M", 1.0, None, "", {}, {"server": "a b"}]],
+        ["U", "there", ["bad nick", "m", "h", "M", 1.0, None, "", {}]],
+        ["U", "there", ["trudy", "m", "h", "M\r\nQUIT", 1.0, None, "", {}]],
+        ["U", "there", ["trudy", "m", "h", "M", 1.0, None, "", {"#a": "q"}]],
+        ["U", "there", ["trudy", "m", "h", "M", "soon", None, "", {}]],
+        ["B", "there", [record, ["trudy", "m", "h", "M", 1.0, None, "X", {}]], []],
     ]
     for event in bad_events:
         node._apply(event)
     assert node.bad_events == len(bad_events)
+    assert core.state.find_user("trudy") is None and core.state.find_user("bad nick") is None
+    assert core.state.find_user("eve") is eve
     assert eve.modes == set() and eve.away is None and eve.realname == "Eve"
     assert core.state.metadata.values(eve.owner) == {"k": "v"}
     # An event about a user of another node than the one that sent it changes nothing either.

@@ -37,8 +37,10 @@ from twistedchat.server.commands.registration import REASONLEN
 from twistedchat.server.relay import Relay
 from twistedchat.server.state import (
     AWAYLEN,
+    CHANLIMIT,
     METADATA_MAX_KEYS,
     METADATA_MAX_VALUE_BYTES,
+    PREFIX_MODES,
     REALLEN,
     USER_MODES,
     Channel,
@@ -47,7 +49,7 @@ from twistedchat.server.state import (
 )
 from twistedchat.wire.fitting import fit_message
 from twistedchat.wire.message import Message
-from twistedchat.wire.names import CHANTYPES, is_channel_name
+from twistedchat.wire.names import CHANTYPES, is_channel_name, valid_channel_name, valid_nick
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
@@ -106,6 +108,29 @@ def _metadata(value: Any) -> dict[str, str]:
             raise BadEvent(f"bad metadata key {key!r:.80}")
         _text(item, METADATA_MAX_VALUE_BYTES)
     return dict(value)
+
+
+def check_record(record: Any) -> None:
+    """A remote user's record (introduction, burst) as :meth:`ClusterNode._ghost` reads it, or
+    :class:`BadEvent`: nothing in it may break a line sent to a client, or exceed a limit."""
+    if not isinstance(record, list) or len(record) < 8:
+        raise BadEvent("a user record is not a list of 8 fields or more")
+    nick, username, host, realname, signon, away, modes, memberships = record[:8]
+    if not isinstance(nick, str) or not valid_nick(nick):
+        raise BadEvent(f"not a nick: {nick!r:.80}")
+    _text(username, NAME_BYTES, word=True, empty=False)
+    _text(host, NAME_BYTES, word=True, empty=False)
+    _text(realname, REALLEN)
+    if isinstance(signon, bool) or not isinstance(signon, (int, float)):
+        raise BadEvent(f"not a time: {signon!r:.80}")
+    _optional(away, AWAYLEN)
+    _modes(modes)
+    if not isinstance(memberships, dict) or len(memberships) > CHANLIMIT:
+        raise BadEvent("memberships are not a dict of at most CHANLIMIT channels")
+    for name, prefixes in memberships.items():
+        if not valid_channel_name(name) or not isinstance(prefixes, str) or not set(
+                prefixes) <= set(PREFIX_MODES):
+            raise BadEvent(f"a bad membership {name!r:.80}: {prefixes!r:.20}")
 
 
 def _tell(ghost: User, recipients: list[User], now: float, command: str, *params: str) -> None:
@@ -198,6 +223,15 @@ class CarriedState:
                              state.oper_count + self.remote_opers, servers, self.global_peak)
 
     # -- in: remote users come, change and go (called by the node) --------------------------------
+
+    def record_ok(self, node: str, record: Any) -> bool:
+        """Whether a remote user's record may be applied (else it is logged and dropped)."""
+        try:
+            check_record(record)
+        except BadEvent as error:
+            self._dropped("user record", node, error)
+            return False
+        return True
 
     def adopt_extras(self, node: str, ghost: User, extras: Any, created: bool) -> None:
         """A remote user's record was applied: its extras, counts, and MONITOR if it is new."""
@@ -298,7 +332,7 @@ class CarriedState:
         nick, modes, away, realname, account = fields[:5]
         ghost = self._ghost_of(node, nick)
         modes = _modes(modes)
-        away = _optional(away, AWAYLEN + 4)
+        away = _optional(away, AWAYLEN)
         realname = _text(realname, REALLEN)
         account = _optional(account, NAME_BYTES, word=True)
         if ghost is None:

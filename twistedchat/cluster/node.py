@@ -524,6 +524,8 @@ class ClusterNode(CarriedState):
 
     def _ghost(self, node: str, record: list[Any]) -> User | None:
         """Create or refresh the replica of a remote user; its channels follow in bursts."""
+        if not self.record_ok(node, record):
+            return None
         nick, username, host, realname, signon, away, modes = record[:7]
         state = self.core.state
         folded = casefold(nick)
