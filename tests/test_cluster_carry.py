@@ -286,6 +286,17 @@ async def test_accounts_travel_to_other_nodes(network: list[Node]) -> None:
     await bob.expect("ACCOUNT", "*", source="alice!")
     a.core.accounts.log_in(a.core.state.find_user("alice"), "alice")
     await bob.expect("ACCOUNT", "alice", source="alice!")
+    # NickServ DROP on one node logs out the account's sessions on the others.
+    await a.core.accounts.store.create_account("shared", "correct-horse-battery", 0.0)
+    b.core.accounts.log_in(b.core.state.find_user("bob"), "shared")
+    a.core.accounts.log_in(a.core.state.find_user("alice"), "shared")
+    await bob.expect("ACCOUNT", "shared", source="alice!")
+    await wait_until(everywhere(network, "bob", lambda u: u.account == "shared"), "bob is shared")
+    alice.send("PRIVMSG NickServ :DROP")
+    await alice.expect("NOTICE", where=lambda m: "has been dropped" in m.params[-1])
+    await bob.expect("ACCOUNT", "*", source="alice!")
+    await wait_until(everywhere(network, "bob", lambda u: u.account is None),
+                     "bob's session was logged out by its own node")
     # A later user learns the account in the introduction, not from a change.
     dave = await register(c, "dave")
     c.core.accounts.log_in(c.core.state.find_user("dave"), "dave")
@@ -356,6 +367,7 @@ def test_bad_carried_events_are_logged_and_dropped() -> None:
         ["M", "there", "eve", "eve", "k", "v" * 5000],
         ["M", "there", "eve", "someone-else", "k", "v"],
         ["K", "there", "here", "eve", None, None, 7],
+        ["O", "there", "here", "two words"],
         ["U", "there", ["mallory", "m", "h", "M", 1.0, None, "", {}, {"server": "a b"}]],
         ["U", "there", ["bad nick", "m", "h", "M", 1.0, None, "", {}]],
         ["U", "there", ["trudy", "m", "h", "M\r\nQUIT", 1.0, None, "", {}]],

@@ -10,6 +10,8 @@ every node must know them at once. They travel as events of their own:
 - ``M`` (metadata): one key of a user's or a channel's metadata set or deleted.
 - ``K`` (kill): an operator on one node disconnects a user of another (KILL, NickServ GHOST);
   only the user's own node disconnects it, so everyone sees its QUIT once.
+- ``O`` (log out): NickServ DROP on one node logs out the account's sessions on the others (each
+  by its own node, which then sends ``P``).
 
 A remote user's record (introduction, burst) carries its account, metadata, real host and server
 name too (one dict after the fields :meth:`ClusterNode._user_record` always had). Every field
@@ -196,6 +198,12 @@ class CarriedState:
             name = target.channel.name if target.channel is not None else target.name
             self._emit(["M", self.node_id, setter.nick, name, key, value])
 
+    def log_out_remote(self, user: User) -> None:
+        """Ask ``user``'s own node to log it out (its account was dropped here)."""
+        node = self.ghost_node.get(user)
+        if node is not None:
+            self._emit(["O", self.node_id, node, user.nick])
+
     def disconnect_remote(self, user: User, reason: str, killer: str | None = None,
                           kill_text: str | None = None) -> None:
         """Ask ``user``'s own node to disconnect it (with a KILL line first when ``killer``)."""
@@ -306,7 +314,8 @@ class CarriedState:
     # -- in: the carried events ---------------------------------------------------------------------
 
     def apply_carried(self, kind: str, node: str, event: list[Any]) -> None:
-        """Apply a ``P``, ``M`` or ``K`` event from ``node``; a bad one is logged and dropped."""
+        """Apply a ``P``, ``M``, ``K`` or ``O`` event from ``node``; a bad one is logged and
+        dropped."""
         handler = CARRIED.get(kind)
         if handler is None:
             return
@@ -383,18 +392,28 @@ class CarriedState:
         self._put(target.owner, key, value)
         notify(self.core, setter, target, key, value)
 
+    def _local_target(self, target_node: Any, nick: Any) -> User | None:
+        """The local user an event sent to ``target_node`` is about (None: not ours, or gone)."""
+        if target_node != self.node_id:
+            return None
+        _text(nick, NAME_BYTES, word=True, empty=False)
+        user = self.core.state.find_user(nick)
+        return user if user is not None and self._is_local(user) else None
+
+    def _apply_logout(self, node: str, fields: list[Any]) -> None:
+        user = self._local_target(*fields[:2])
+        if user is not None:
+            self.core.set_account(user, None)
+
     def _apply_kill(self, node: str, fields: list[Any]) -> None:
         target_node, nick, killer, kill_text, reason = fields[:5]
-        if target_node != self.node_id:
-            return
-        _text(nick, NAME_BYTES, word=True, empty=False)
         killer = _optional(killer, NAME_BYTES, word=True)
         kill_text = _optional(kill_text, REASON_BYTES)
         reason = _text(reason, REASON_BYTES, empty=False)
         core = self.core
-        user = core.state.find_user(nick)
-        if user is None or not self._is_local(user):
-            return  # gone meanwhile
+        user = self._local_target(target_node, nick)
+        if user is None:
+            return  # not ours, or gone meanwhile
         if killer is not None:
             user.send(fit_message(Message("KILL", (user.nick, kill_text or "No reason"),
                                           killer)))
@@ -429,4 +448,5 @@ CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], None]] = {
     "P": CarriedState._apply_profile,
     "M": CarriedState._apply_metadata,
     "K": CarriedState._apply_kill,
+    "O": CarriedState._apply_logout,
 }

@@ -2,7 +2,9 @@
 
 The node listens on the core's :class:`~twistedchat.server.relay.RelayBus`: every relayed line
 that other nodes need (channel and private messages to remote users, JOIN, PART, KICK, QUIT, NICK,
-TOPIC, MODE, AWAY, INVITE) becomes an event. The events of one reactor turn go to Redis as one
+TOPIC, MODE, INVITE, WALLOPS) becomes an event; what users change without a line for every node
+(user modes, AWAY, SETNAME, accounts, METADATA, KILL) travels as :mod:`twistedchat.cluster.carry`'s
+events. The events of one reactor turn go to Redis as one
 batch (one Lua call: sequence number, capped stream, PUBLISH). Every node applies every other
 node's batches in sequence order to its replica, where remote users are "ghost" :class:`User`
 objects whose outbox discards; so NAMES, WHO, WHOIS and LIST answer from local state, and each

@@ -257,6 +257,10 @@ class ServerCore:
         """
         if account == user.account:
             return
+        if self.cluster is not None and self.cluster.is_remote(user):
+            if account is None:  # (NickServ DROP) its own node logs it out, and tells everyone
+                self.cluster.log_out_remote(user)
+            return
         self.state.set_account(user, account)
         if self.cluster is not None:
             self.cluster.user_changed(user)
