@@ -53,6 +53,15 @@ def everywhere(network: list[Node], nick: str, check: Any) -> Any:
     return holds
 
 
+async def share_room(network: list[Node], first: LineClient, second: LineClient) -> None:
+    """``first`` then ``second`` join #room, and every node has both in it."""
+    first.send("JOIN #room")
+    await all_see_member(network, "#room", first.nick)
+    second.send("JOIN #room")
+    await first.expect("JOIN", "#room", source=f"{second.nick}!")
+    await all_see_member(network, "#room", second.nick)
+
+
 async def replies(client: LineClient, line: str, end: str) -> list[Any]:
     client.send(line)
     return await client.collect_until(end)
@@ -64,11 +73,7 @@ async def test_user_modes_show_on_every_node_at_once(network: list[Node]) -> Non
     alice = await register(a, "alice")
     bob = await register(b, "bob")
     carol = await register(c, "carol")
-    alice.send("JOIN #room")
-    await all_see_member(network, "#room", "alice")
-    bob.send("JOIN #room")
-    await alice.expect("JOIN", "#room", source="bob!")
-    await all_see_member(network, "#room", "bob")
+    await share_room(network, alice, bob)
 
     alice.send("MODE alice +iB")
     await alice.expect("MODE", "alice")
@@ -179,11 +184,7 @@ async def test_metadata_and_setname_reach_every_node(network: list[Node]) -> Non
     carol = await register(c, "carol")
     bob.send("METADATA * SUB avatar topic-url")
     await bob.expect(N.RPL_METADATASUBOK)
-    alice.send("JOIN #room")
-    await all_see_member(network, "#room", "alice")
-    bob.send("JOIN #room")
-    await alice.expect("JOIN", "#room", source="bob!")
-    await all_see_member(network, "#room", "bob")
+    await share_room(network, alice, bob)
 
     alice.send("METADATA * SET avatar :https://example.org/a.png")
     await alice.expect(N.RPL_KEYVALUE)
@@ -224,11 +225,7 @@ async def test_kill_of_a_user_on_another_node(network: list[Node]) -> None:
     root = await register(a, "root")
     victim = await register(b, "victim")
     carol = await register(c, "carol")
-    victim.send("JOIN #room")
-    await all_see_member(network, "#room", "victim")
-    carol.send("JOIN #room")
-    await victim.expect("JOIN", "#room", source="carol!")
-    await all_see_member(network, "#room", "carol")
+    await share_room(network, victim, carol)
     root.send("OPER root s3cret")
     await root.expect(N.RPL_YOUREOPER)
     root.send("KILL victim :spamming")
@@ -252,10 +249,7 @@ async def test_nickserv_ghost_of_a_session_on_another_node(network: list[Node]) 
     await a.core.accounts.store.create_account("alice", "correct-horse-battery", 0.0)
     old = await register(b, "alice")
     carol = await register(c, "carol")
-    old.send("JOIN #room")
-    await all_see_member(network, "#room", "alice")
-    carol.send("JOIN #room")
-    await old.expect("JOIN", "#room", source="carol!")
+    await share_room(network, old, carol)
     me = await register(a, "alice2")
     a.core.accounts.log_in(a.core.state.find_user("alice2"), "alice")
     me.send("PRIVMSG NickServ :GHOST alice")
