@@ -4,19 +4,24 @@ nodes and a real Redis, and bad carried events dropped without harm."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
+from core_peers import FakeClock, make_core
+from core_peers import register as register_peer
 from helpers import LineClient, connect, register, wait_until
 from test_cluster import redis  # noqa: F401  (the fixture)
 from twisted.internet import reactor
+from twisted.internet.testing import MemoryReactorClock
 
 from twistedchat.cluster.node import ClusterNode
 from twistedchat.server.accounts import attach_store
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
+from twistedchat.server.state import METADATA_MAX_KEYS, METADATA_MAX_VALUE_BYTES
 from twistedchat.storage.memory import MemoryStore
 from twistedchat.wire import numerics as N
 
@@ -337,11 +342,27 @@ async def test_whowas_of_a_remote_user(network: list[Node]) -> None:
         assert [m.params[2] for m in whowas if m.command == N.RPL_WHOISSERVER] == [server]
 
 
+def test_what_one_client_line_makes_its_node_publish_is_bounded(clock: FakeClock) -> None:
+    """One event per line, of bounded size, whatever the client sends (no Redis needed: the
+    events wait in the batch)."""
+    core = make_core(clock)
+    peer = register_peer(core, "alice")
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", MemoryReactorClock(), node_id="here")
+    lines = ["AWAY :" + "x" * 480, "SETNAME :" + "y" * 100, "MODE alice +iBw",
+             "MODE alice -i+i-i+i-i+i-i+i-i", "AWAY"]
+    lines += [f"METADATA * SET key{i} :" + "v" * METADATA_MAX_VALUE_BYTES for i in range(30)]
+    lines += ["METADATA * CLEAR", "METADATA * CLEAR"]
+    peer.say(*lines)
+    kinds = [event[0] for event in node._outgoing]
+    assert kinds == ["P"] * 5 + ["M"] * METADATA_MAX_KEYS * 2
+    assert max(len(json.dumps(event)) for event in node._outgoing) < 1024
+
+
 def test_bad_carried_events_are_logged_and_dropped() -> None:
     """Events from Redis are checked field by field: a bad one changes nothing and raises
     nothing; it is counted and logged."""
     core = ServerCore(ServerConfig(name="here.node", network="Net"))
-    node = ClusterNode(core, "redis://127.0.0.1:1/0", reactor, node_id="here")
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", MemoryReactorClock(), node_id="here")
     record = ["eve", "eve", "host", "Eve", 1.0, None, "", {}, {"server": "there.node",
                                                                "account": None,
                                                                "real_host": "10.0.0.1",

@@ -159,7 +159,7 @@ class CarriedState:
         raise NotImplementedError
 
     def _init_carried(self) -> None:
-        #: The server name (``--name``) of each node that has users here.
+        #: The server name (``--name``) of each node seen (a node keeps its id while it runs).
         self.node_server: dict[str, str] = {}
         #: Each remote user's share of the counts (invisible, operator), and the totals.
         self._counted: dict[User, tuple[bool, bool]] = {}
@@ -245,13 +245,12 @@ class CarriedState:
         """A remote user's record was applied: its extras, counts, and MONITOR if it is new."""
         if created:
             ghost.connection_id = -next(self._ghost_ids)  # its own metadata owner here
-        ghost.modes &= set(USER_MODES)
         self._recount(ghost)
         if isinstance(extras, dict):
             try:
                 self._apply_extras(node, ghost, extras)
             except BadEvent as error:
-                self._dropped("U", node, error)
+                self._dropped("user record", node, error)
         if created:
             self.global_peak = max(self.global_peak,
                                    self.core.state.registered_count + len(self.ghost_node))
