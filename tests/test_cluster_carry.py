@@ -271,14 +271,25 @@ async def test_accounts_travel_to_other_nodes(network: list[Node]) -> None:
     alice = await register(a, "alice")
     bob = await register_with_caps(b, "bob", "account-notify extended-join")
     carol = await register(c, "carol")
-    bob.send("JOIN #room")
-    await all_see_member(network, "#room", "bob")
+    # erin, beside alice on a, asked for extended-join: a relays alice's JOIN twice, carries it once.
+    erin = await register_with_caps(a, "erin", "extended-join")
+    await share_room(network, bob, carol)
+    erin.send("JOIN #room")
+    await all_see_member(network, "#room", "erin")
     a.core.accounts.log_in(a.core.state.find_user("alice"), "alice")
     await wait_until(everywhere(network, "alice", lambda u: u.account == "alice"),
                      "every node knows alice's account")
     alice.send("JOIN #room")
     join = await bob.expect("JOIN", "#room", source="alice!")
     assert join.params == ("#room", "alice", "alice Tester")
+    join = await erin.expect("JOIN", "#room", source="alice!")
+    assert join.params == ("#room", "alice", "alice Tester")
+    join = await carol.expect("JOIN", "#room", source="alice!")
+    assert join.params == ("#room",)
+    for client in (bob, carol):
+        await client.sync()
+        assert len([m for m in client.messages
+                    if m.command == "JOIN" and m.source.startswith("alice!")]) == 1
     whois = await replies(carol, "WHOIS alice", "318")
     assert [m.params[2] for m in whois if m.command == N.RPL_WHOISACCOUNT] == ["alice"]
     a.core.set_account(a.core.state.find_user("alice"), None)

@@ -3,9 +3,9 @@
 The node listens on the core's :class:`~twistedchat.server.relay.RelayBus`: every relayed line
 that other nodes need (channel and private messages to remote users, JOIN, PART, KICK, QUIT, NICK,
 TOPIC, MODE, INVITE, WALLOPS) becomes an event; what users change without a line for every node
-(user modes, AWAY, SETNAME, accounts, METADATA, KILL) travels as :mod:`twistedchat.cluster.carry`'s
-events. The events of one reactor turn go to Redis as one
-batch (one Lua call: sequence number, capped stream, PUBLISH). Every node applies every other
+(user modes, AWAY, SETNAME, accounts, METADATA, KILL) travels as events of
+:mod:`twistedchat.cluster.carry`. The events of one reactor turn go to Redis as one batch (one Lua
+call: sequence number, capped stream, PUBLISH). Every node applies every other
 node's batches in sequence order to its replica, where remote users are "ghost" :class:`User`
 objects whose outbox discards; so NAMES, WHO, WHOIS and LIST answer from local state, and each
 line is encoded for local members by the existing fan-out. Nicks are claimed in Redis (a Lua
@@ -353,8 +353,8 @@ class ClusterNode(CarriedState):
                 return
             extra = channel.members.get(actor, "")
             last = self._outgoing[-1] if self._outgoing else None
-            if last is not None and last[0] == "L" and last[3] == "JOIN" and last[2] == source \
-                    and last[4] == [message.params[0]]:
+            if last is not None and last[0] == "L" and (
+                    last[2:5] == [source, "JOIN", [message.params[0]]]):
                 return  # the plain copy of the extended-join line just sent
         elif command == "INVITE" and self._outgoing and self._outgoing[-1][0] == "L" and (
                 self._outgoing[-1][3] == "INVITE"
