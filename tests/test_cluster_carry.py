@@ -369,6 +369,12 @@ def test_what_one_client_line_makes_its_node_publish_is_bounded(clock: FakeClock
     assert max(len(json.dumps(event)) for event in node._outgoing) < 1024
 
 
+def line(source: str, command: str, params: list[str], tags: dict[str, str] | None = None,
+         extra: str | None = None) -> list[Any]:
+    """An ``L`` event from node ``there`` as a node publishes it."""
+    return ["L", "there", source, command, params, tags, "m1", 1.0, extra, None]
+
+
 def test_bad_carried_events_are_logged_and_dropped() -> None:
     """Events from Redis are checked field by field: a bad one changes nothing and raises
     nothing; it is counted and logged."""
@@ -400,12 +406,27 @@ def test_bad_carried_events_are_logged_and_dropped() -> None:
         ["U", "there", ["trudy", "m", "h", "M", 1.0, None, "", {"#a": "q"}]],
         ["U", "there", ["trudy", "m", "h", "M", "soon", None, "", {}]],
         ["B", "there", [record, ["trudy", "m", "h", "M", 1.0, None, "X", {}]], []],
+        # Relayed lines that would not make one well-formed line, and a channel record with a
+        # key that has a space in it.
+        line("eve!e@h", "PRIVMSG", ["#x", "hi\r\nQUIT :injected"]),
+        line("eve!e@h", "MODE", ["#x", "+k key with spaces", ""]),
+        line("eve e@h", "PRIVMSG", ["#x", "hi"]),
+        line("eve!e@h", "PRIVMSG", ["#x", "hi"], tags={"bad key": "v"}),
+        line("eve!e@h", "privmsg", ["#x", "hi"]),
+        line("eve!e@h", "JOIN", ["#x"], extra="@"),
+        ["B", "there", [record], [["#x", 1.0, "", "", 0.0, "nt", "a b", None, []]]],
     ]
     for event in bad_events:
         node._apply(event)
     assert node.bad_events == len(bad_events)
     assert core.state.find_user("trudy") is None and core.state.find_user("bad nick") is None
     assert core.state.find_user("eve") is eve
+    assert not core.state.channels
+    # A good relayed line and channel record apply.
+    node._apply(line("eve!e@h", "JOIN", ["#x"], extra="o"))
+    node._apply(["B", "there", [record[:7] + [{"#y": ""}] + record[8:]],
+                 [["#y", 1.0, "a topic", "eve", 2.0, "nt", "key", 5, [["*!*@bad", "eve", 3.0]]]]])
+    assert set(core.state.channels) == {"#y"} and core.state.find_channel("#y").key == "key"
     assert eve.modes == set() and eve.away is None and eve.realname == "Eve"
     assert core.state.metadata.values(eve.owner) == {"k": "v"}
     # An event about a user of another node than the one that sent it changes nothing either.

@@ -39,18 +39,26 @@ from twistedchat.server.commands.registration import REASONLEN
 from twistedchat.server.relay import Relay
 from twistedchat.server.state import (
     AWAYLEN,
+    BANLEN,
     CHANLIMIT,
+    FLAG_MODES,
+    KEYLEN,
+    LIST_MODES,
+    MAXLIST,
     METADATA_MAX_KEYS,
     METADATA_MAX_VALUE_BYTES,
+    PARAM_MODES,
     PREFIX_MODES,
     REALLEN,
+    SET_PARAM_MODES,
+    TOPICLEN,
     USER_MODES,
     Channel,
     MemoryMetadata,
     User,
 )
 from twistedchat.wire.fitting import fit_message
-from twistedchat.wire.message import Message
+from twistedchat.wire.message import MAX_LINE_BYTES, Message, valid_tag_key
 from twistedchat.wire.names import CHANTYPES, is_channel_name, valid_channel_name, valid_nick
 
 if TYPE_CHECKING:
@@ -63,6 +71,11 @@ NAME_BYTES = 255
 #: Longest quit or kill reason taken from another node (room for "Killed (nick (reason))").
 REASON_BYTES = REASONLEN + 128
 _FORBIDDEN = frozenset("\r\n\0")
+#: Most parameters, client tags and bytes of client tags a relayed line from another node has.
+MAX_PARAMS = 15
+MAX_TAGS = 32
+MAX_TAG_BYTES = 4096
+_CHANNEL_MODES = frozenset(LIST_MODES + PARAM_MODES + SET_PARAM_MODES + FLAG_MODES)
 
 
 class BadEvent(ValueError):
@@ -123,8 +136,7 @@ def check_record(record: Any) -> None:
     _text(username, NAME_BYTES, word=True, empty=False)
     _text(host, NAME_BYTES, word=True, empty=False)
     _text(realname, REALLEN)
-    if isinstance(signon, bool) or not isinstance(signon, (int, float)):
-        raise BadEvent(f"not a time: {signon!r:.80}")
+    _number(signon)
     _optional(away, AWAYLEN)
     _modes(modes)
     if not isinstance(memberships, dict) or len(memberships) > CHANLIMIT:
@@ -133,6 +145,72 @@ def check_record(record: Any) -> None:
         if not valid_channel_name(name) or not isinstance(prefixes, str) or not set(
                 prefixes) <= set(PREFIX_MODES):
             raise BadEvent(f"a bad membership {name!r:.80}: {prefixes!r:.20}")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadEvent(f"not a number: {value!r:.80}")
+    return value
+
+
+def check_line(event: Any) -> None:
+    """An ``L`` event (a relayed line) as :meth:`ClusterNode._apply_line` reads it, or
+    :class:`BadEvent`: its source, command, parameters and tags make one well-formed line."""
+    if not isinstance(event, list) or not 9 <= len(event) <= 10:
+        raise BadEvent("a relayed line is not a list of 9 or 10 fields")
+    source, command, params, tags, msgid, now, extra = event[2:9]
+    _text(source, MAX_LINE_BYTES, word=True, empty=False)
+    if not (isinstance(command, str) and command.isascii() and command.isalpha()
+            and command.isupper() and len(command) <= 16):
+        raise BadEvent(f"not a command: {command!r:.80}")
+    if not isinstance(params, list) or not params or len(params) > MAX_PARAMS:
+        raise BadEvent("parameters are not a list of 1 to 15")
+    for param in params[:-1]:
+        _text(param, MAX_LINE_BYTES, word=True, empty=False)
+    _text(params[-1], MAX_LINE_BYTES)
+    if tags is not None:
+        if not isinstance(tags, dict) or len(tags) > MAX_TAGS:
+            raise BadEvent("client tags are not a dict of at most 32")
+        size = 0
+        for key, value in tags.items():
+            if not isinstance(key, str) or not valid_tag_key(key):
+                raise BadEvent(f"not a tag key: {key!r:.80}")
+            size += len(key) + len(_text(value, MAX_TAG_BYTES).encode("utf-8")) + 2
+        if size > MAX_TAG_BYTES:
+            raise BadEvent("client tags too long")
+    _optional(msgid, NAME_BYTES, word=True)
+    _number(now)
+    if extra is not None and (not isinstance(extra, str) or not set(extra) <= set(PREFIX_MODES)):
+        raise BadEvent(f"not channel prefixes: {extra!r:.20}")
+    if len(event) > 9:
+        _optional(event[9], NAME_BYTES, word=True)
+
+
+def check_channel_record(record: Any) -> None:
+    """A channel's record in a burst as the node reads it (its first nine fields), or
+    :class:`BadEvent`."""
+    if not isinstance(record, list) or len(record) < 9:
+        raise BadEvent("a channel record is not a list of 9 fields or more")
+    name, created, topic, setter, topic_time, modes, key, limit, bans = record[:9]
+    if not isinstance(name, str) or not valid_channel_name(name):
+        raise BadEvent(f"not a channel: {name!r:.80}")
+    _number(created)
+    _text(topic, TOPICLEN)
+    _text(setter, MAX_LINE_BYTES, word=True)
+    _number(topic_time)
+    if not set(_text(modes, len(_CHANNEL_MODES))) <= _CHANNEL_MODES:
+        raise BadEvent(f"unknown channel modes {modes!r:.20}")
+    _optional(key, KEYLEN, word=True)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise BadEvent(f"not a limit: {limit!r:.20}")
+    if not isinstance(bans, list) or len(bans) > MAXLIST:
+        raise BadEvent("bans are not a list of at most MAXLIST")
+    for ban in bans:
+        if not isinstance(ban, list) or len(ban) != 3:
+            raise BadEvent("a ban is not [mask, setter, time]")
+        _text(ban[0], BANLEN, word=True, empty=False)
+        _text(ban[1], MAX_LINE_BYTES, word=True)
+        _number(ban[2])
 
 
 def _tell(ghost: User, recipients: list[User], now: float, command: str, *params: str) -> None:
@@ -234,10 +312,21 @@ class CarriedState:
 
     def record_ok(self, node: str, record: Any) -> bool:
         """Whether a remote user's record may be applied (else it is logged and dropped)."""
+        return self._checked(check_record, "user record", node, record)
+
+    def line_ok(self, node: str, event: Any) -> bool:
+        """Whether a relayed line (``L``) may be applied (else it is logged and dropped)."""
+        return self._checked(check_line, "L", node, event)
+
+    def channel_record_ok(self, node: str, record: Any) -> bool:
+        """Whether a channel's record in a burst may be applied (else logged and dropped)."""
+        return self._checked(check_channel_record, "channel record", node, record)
+
+    def _checked(self, check: Callable[[Any], None], kind: str, node: str, data: Any) -> bool:
         try:
-            check_record(record)
+            check(data)
         except BadEvent as error:
-            self._dropped("user record", node, error)
+            self._dropped(kind, node, error)
             return False
         return True
 

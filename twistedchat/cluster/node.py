@@ -504,7 +504,8 @@ class ClusterNode(CarriedState):
     def _apply(self, event: list[Any]) -> None:
         kind, node = event[0], event[1]
         if kind == "L":
-            self._apply_line(node, *event[2:])
+            if self.line_ok(node, event):
+                self._apply_line(node, *event[2:])
         elif kind == "U":
             self._ghost(node, event[2])
         elif kind == "B":
@@ -587,7 +588,8 @@ class ClusterNode(CarriedState):
 
     def _apply_burst(self, node: str, users: list[Any], channels: list[Any]) -> None:
         """A node's whole state: its users and memberships become exactly these."""
-        infos = {casefold(record[0]): record for record in channels}
+        infos = {casefold(record[0]): record for record in channels
+                 if self.channel_record_ok(node, record)}
         present = {casefold(record[0]) for record in users}
         for ghost in list(self.ghosts.get(node, ())):
             if ghost.folded not in present:
