@@ -30,6 +30,8 @@ class CoreOutput:
     state: ChatState
     #: Every relayed line passes here; history and a cluster link subscribe to it.
     bus: RelayBus
+    #: The network link when this server is a node of a cluster; None for a server on its own.
+    cluster: Any
     _msgid_prefix: str
     _msgid_count: int
     _answer_later: bool
