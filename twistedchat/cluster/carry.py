@@ -15,7 +15,8 @@ every node must know them at once. They travel as events of their own:
 
 A remote user's record (introduction, burst) carries its account, metadata, real host and server
 name too (one dict after the fields :meth:`ClusterNode._user_record` always had). Every field
-from Redis is checked before use: a bad event is logged and dropped (:class:`BadEvent`).
+from Redis is checked before use (:mod:`twistedchat.cluster.checks`): a bad event is logged and
+dropped.
 
 The same data answers WHOIS's server (312), LUSERS over the whole network, MONITOR (730/731 as
 remote users come, go and change nicks), extended-join and away on JOIN for remote joiners.
@@ -29,57 +30,34 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.logger import Logger
 
+from twistedchat.cluster.checks import (
+    NAME_BYTES,
+    REASON_BYTES,
+    BadEvent,
+    metadata_values,
+    optional,
+    text,
+    user_modes,
+)
+from twistedchat.server.channel import Channel
 from twistedchat.server.commands.metadata import (
     Target,
     metadata_on_join,
     notify,
     valid_key,
 )
-from twistedchat.server.commands.registration import REASONLEN
+from twistedchat.server.limits import AWAYLEN, METADATA_MAX_KEYS, METADATA_MAX_VALUE_BYTES, REALLEN
+from twistedchat.server.owner_data import MemoryMetadata
 from twistedchat.server.relay import Relay
-from twistedchat.server.state import (
-    AWAYLEN,
-    BANLEN,
-    CHANLIMIT,
-    FLAG_MODES,
-    KEYLEN,
-    LIST_MODES,
-    MAXLIST,
-    METADATA_MAX_KEYS,
-    METADATA_MAX_VALUE_BYTES,
-    PARAM_MODES,
-    PREFIX_MODES,
-    REALLEN,
-    SET_PARAM_MODES,
-    TOPICLEN,
-    USER_MODES,
-    Channel,
-    MemoryMetadata,
-    User,
-)
+from twistedchat.server.state import User
 from twistedchat.wire.fitting import fit_message
-from twistedchat.wire.message import MAX_LINE_BYTES, Message, valid_tag_key
-from twistedchat.wire.names import CHANTYPES, is_channel_name, valid_channel_name, valid_nick
+from twistedchat.wire.message import Message
+from twistedchat.wire.names import CHANTYPES, is_channel_name
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
 
 log = Logger()
-
-#: Longest server name, account name, host and ``nick!user@host`` taken from another node.
-NAME_BYTES = 255
-#: Longest quit or kill reason taken from another node (room for "Killed (nick (reason))").
-REASON_BYTES = REASONLEN + 128
-_FORBIDDEN = frozenset("\r\n\0")
-#: Most parameters, client tags and bytes of client tags a relayed line from another node has.
-MAX_PARAMS = 15
-MAX_TAGS = 32
-MAX_TAG_BYTES = 4096
-_CHANNEL_MODES = frozenset(LIST_MODES + PARAM_MODES + SET_PARAM_MODES + FLAG_MODES)
-
-
-class BadEvent(ValueError):
-    """An event from Redis that this node will not apply (logged and dropped)."""
 
 
 class NetworkCounts(NamedTuple):
@@ -92,125 +70,29 @@ class NetworkCounts(NamedTuple):
     peak: int
 
 
-def _text(value: Any, limit: int, *, word: bool = False, empty: bool = True) -> str:
-    """``value`` if it is a string that fits in ``limit`` UTF-8 bytes with no CR, LF or NUL
-    (and, for a ``word``, no space), else :class:`BadEvent`."""
-    if not isinstance(value, str) or len(value.encode("utf-8")) > limit:
-        raise BadEvent(f"not a string of at most {limit} bytes: {value!r:.80}")
-    if _FORBIDDEN.intersection(value) or (word and (" " in value or value.startswith(":"))):
-        raise BadEvent(f"a forbidden character in {value!r:.80}")
-    if not empty and not value:
-        raise BadEvent("an empty value")
-    return value
+class RemoteCounts:
+    """LUSERS' share of the remote users: how many are invisible, how many are operators (kept
+    as they come, change and go, so LUSERS never scans them)."""
 
+    def __init__(self) -> None:
+        self.invisible = 0
+        self.opers = 0
+        self._counted: dict[User, tuple[bool, bool]] = {}
 
-def _optional(value: Any, limit: int, *, word: bool = False) -> str | None:
-    return None if value is None else _text(value, limit, word=word, empty=False)
+    def count(self, ghost: User) -> None:
+        """Count ``ghost`` as its modes are now (again, after a change)."""
+        now = ("i" in ghost.modes, "o" in ghost.modes)
+        before = self._counted.get(ghost, (False, False))
+        self.invisible += now[0] - before[0]
+        self.opers += now[1] - before[1]
+        self._counted[ghost] = now
 
-
-def _modes(value: Any) -> set[str]:
-    letters = _text(value, len(USER_MODES))
-    if not set(letters) <= set(USER_MODES):
-        raise BadEvent(f"unknown user modes {letters!r}")
-    return set(letters)
-
-
-def _metadata(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or len(value) > METADATA_MAX_KEYS:
-        raise BadEvent("metadata is not a dict of at most the allowed keys")
-    for key, item in value.items():
-        if not valid_key(key):
-            raise BadEvent(f"bad metadata key {key!r:.80}")
-        _text(item, METADATA_MAX_VALUE_BYTES)
-    return dict(value)
-
-
-def check_record(record: Any) -> None:
-    """A remote user's record (introduction, burst) as :meth:`ClusterNode._ghost` reads it, or
-    :class:`BadEvent`: nothing in it may break a line sent to a client, or exceed a limit."""
-    if not isinstance(record, list) or len(record) < 8:
-        raise BadEvent("a user record is not a list of 8 fields or more")
-    nick, username, host, realname, signon, away, modes, memberships = record[:8]
-    if not isinstance(nick, str) or not valid_nick(nick):
-        raise BadEvent(f"not a nick: {nick!r:.80}")
-    _text(username, NAME_BYTES, word=True, empty=False)
-    _text(host, NAME_BYTES, word=True, empty=False)
-    _text(realname, REALLEN)
-    _number(signon)
-    _optional(away, AWAYLEN)
-    _modes(modes)
-    if not isinstance(memberships, dict) or len(memberships) > CHANLIMIT:
-        raise BadEvent("memberships are not a dict of at most CHANLIMIT channels")
-    for name, prefixes in memberships.items():
-        if not valid_channel_name(name) or not isinstance(prefixes, str) or not set(
-                prefixes) <= set(PREFIX_MODES):
-            raise BadEvent(f"a bad membership {name!r:.80}: {prefixes!r:.20}")
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadEvent(f"not a number: {value!r:.80}")
-    return value
-
-
-def check_line(event: Any) -> None:
-    """An ``L`` event (a relayed line) as :meth:`ClusterNode._apply_line` reads it, or
-    :class:`BadEvent`: its source, command, parameters and tags make one well-formed line."""
-    if not isinstance(event, list) or not 9 <= len(event) <= 10:
-        raise BadEvent("a relayed line is not a list of 9 or 10 fields")
-    source, command, params, tags, msgid, now, extra = event[2:9]
-    _text(source, MAX_LINE_BYTES, word=True, empty=False)
-    if not (isinstance(command, str) and command.isascii() and command.isalpha()
-            and command.isupper() and len(command) <= 16):
-        raise BadEvent(f"not a command: {command!r:.80}")
-    if not isinstance(params, list) or not params or len(params) > MAX_PARAMS:
-        raise BadEvent("parameters are not a list of 1 to 15")
-    for param in params[:-1]:
-        _text(param, MAX_LINE_BYTES, word=True, empty=False)
-    _text(params[-1], MAX_LINE_BYTES)
-    if tags is not None:
-        if not isinstance(tags, dict) or len(tags) > MAX_TAGS:
-            raise BadEvent("client tags are not a dict of at most 32")
-        size = 0
-        for key, value in tags.items():
-            if not isinstance(key, str) or not valid_tag_key(key):
-                raise BadEvent(f"not a tag key: {key!r:.80}")
-            size += len(key) + len(_text(value, MAX_TAG_BYTES).encode("utf-8")) + 2
-        if size > MAX_TAG_BYTES:
-            raise BadEvent("client tags too long")
-    _optional(msgid, NAME_BYTES, word=True)
-    _number(now)
-    if extra is not None and (not isinstance(extra, str) or not set(extra) <= set(PREFIX_MODES)):
-        raise BadEvent(f"not channel prefixes: {extra!r:.20}")
-    if len(event) > 9:
-        _optional(event[9], NAME_BYTES, word=True)
-
-
-def check_channel_record(record: Any) -> None:
-    """A channel's record in a burst as the node reads it (its first nine fields), or
-    :class:`BadEvent`."""
-    if not isinstance(record, list) or len(record) < 9:
-        raise BadEvent("a channel record is not a list of 9 fields or more")
-    name, created, topic, setter, topic_time, modes, key, limit, bans = record[:9]
-    if not isinstance(name, str) or not valid_channel_name(name):
-        raise BadEvent(f"not a channel: {name!r:.80}")
-    _number(created)
-    _text(topic, TOPICLEN)
-    _text(setter, MAX_LINE_BYTES, word=True)
-    _number(topic_time)
-    if not set(_text(modes, len(_CHANNEL_MODES))) <= _CHANNEL_MODES:
-        raise BadEvent(f"unknown channel modes {modes!r:.20}")
-    _optional(key, KEYLEN, word=True)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise BadEvent(f"not a limit: {limit!r:.20}")
-    if not isinstance(bans, list) or len(bans) > MAXLIST:
-        raise BadEvent("bans are not a list of at most MAXLIST")
-    for ban in bans:
-        if not isinstance(ban, list) or len(ban) != 3:
-            raise BadEvent("a ban is not [mask, setter, time]")
-        _text(ban[0], BANLEN, word=True, empty=False)
-        _text(ban[1], MAX_LINE_BYTES, word=True)
-        _number(ban[2])
+    def forget(self, ghost: User) -> None:
+        """``ghost`` is gone."""
+        before = self._counted.pop(ghost, None)
+        if before is not None:
+            self.invisible -= before[0]
+            self.opers -= before[1]
 
 
 def _tell(ghost: User, recipients: list[User], now: float, command: str, *params: str) -> None:
@@ -239,10 +121,8 @@ class CarriedState:
     def _init_carried(self) -> None:
         #: The server name (``--name``) of each node seen (a node keeps its id while it runs).
         self.node_server: dict[str, str] = {}
-        #: Each remote user's share of the counts (invisible, operator), and the totals.
-        self._counted: dict[User, tuple[bool, bool]] = {}
-        self.remote_invisible = 0
-        self.remote_opers = 0
+        #: How many remote users are invisible and operators (LUSERS), and the most seen.
+        self.remote = RemoteCounts()
         self.global_peak = 0
         self.live_nodes = 1
         self._ghost_ids = itertools.count(1)
@@ -305,24 +185,14 @@ class CarriedState:
         self.global_peak = max(self.global_peak, users, self.core.max_seen_users)
         # Nodes alive at the last heartbeat; at least this one and every one with users here.
         servers = max(self.live_nodes, 1 + sum(1 for users in self.ghosts.values() if users))
-        return NetworkCounts(users, state.invisible_count + self.remote_invisible,
-                             state.oper_count + self.remote_opers, servers, self.global_peak)
+        return NetworkCounts(users, state.invisible_count + self.remote.invisible,
+                             state.oper_count + self.remote.opers, servers, self.global_peak)
 
     # -- in: remote users come, change and go (called by the node) --------------------------------
 
-    def record_ok(self, node: str, record: Any) -> bool:
-        """Whether a remote user's record may be applied (else it is logged and dropped)."""
-        return self._checked(check_record, "user record", node, record)
-
-    def line_ok(self, node: str, event: Any) -> bool:
-        """Whether a relayed line (``L``) may be applied (else it is logged and dropped)."""
-        return self._checked(check_line, "L", node, event)
-
-    def channel_record_ok(self, node: str, record: Any) -> bool:
-        """Whether a channel's record in a burst may be applied (else logged and dropped)."""
-        return self._checked(check_channel_record, "channel record", node, record)
-
-    def _checked(self, check: Callable[[Any], None], kind: str, node: str, data: Any) -> bool:
+    def valid(self, check: Callable[[Any], None], kind: str, node: str, data: Any) -> bool:
+        """Whether ``data`` from ``node`` passes ``check`` (twistedchat.cluster.checks); if not
+        it is logged, counted and dropped."""
         try:
             check(data)
         except BadEvent as error:
@@ -334,7 +204,7 @@ class CarriedState:
         """A remote user's record was applied: its extras, counts, and MONITOR if it is new."""
         if created:
             ghost.connection_id = -next(self._ghost_ids)  # its own metadata owner here
-        self._recount(ghost)
+        self.remote.count(ghost)
         if isinstance(extras, dict):
             try:
                 self._apply_extras(node, ghost, extras)
@@ -346,11 +216,11 @@ class CarriedState:
             self.core.monitor_online(ghost)
 
     def _apply_extras(self, node: str, ghost: User, extras: dict[str, Any]) -> None:
-        server = _text(extras.get("server"), NAME_BYTES, word=True, empty=False)
-        account = _optional(extras.get("account"), NAME_BYTES, word=True)
-        real_host = _text(extras.get("real_host", ghost.host), NAME_BYTES, word=True,
+        server = text(extras.get("server"), NAME_BYTES, word=True, empty=False)
+        account = optional(extras.get("account"), NAME_BYTES, word=True)
+        real_host = text(extras.get("real_host", ghost.host), NAME_BYTES, word=True,
                           empty=False)
-        values = _metadata(extras.get("metadata", {}))
+        values = metadata_values(extras.get("metadata", {}))
         self.node_server[node] = server
         ghost.real_host = real_host
         if account != ghost.account:
@@ -372,7 +242,7 @@ class CarriedState:
         """A remote user quit or was split (the node forgot it): WHOWAS, MONITOR, counts."""
         self._whowas_server(ghost, ghost.nick, node)
         self.core.monitor_offline(ghost)
-        self._uncount(ghost)
+        self.remote.forget(ghost)
 
     def _whowas_server(self, ghost: User, nick: str, node: str | None = None) -> None:
         """The WHOWAS entry just remembered for ``nick`` names the node's server."""
@@ -419,7 +289,7 @@ class CarriedState:
 
     def _ghost_of(self, node: str, nick: Any) -> User | None:
         """The remote user ``nick`` of ``node``, or None (gone meanwhile, or not that node's)."""
-        _text(nick, NAME_BYTES, word=True, empty=False)
+        text(nick, NAME_BYTES, word=True, empty=False)
         found = self.core.state.find_user(nick)
         if found is None or self.ghost_node.get(found) != node:
             return None
@@ -428,16 +298,16 @@ class CarriedState:
     def _apply_profile(self, node: str, fields: list[Any]) -> None:
         nick, modes, away, realname, account = fields[:5]
         ghost = self._ghost_of(node, nick)
-        modes = _modes(modes)
-        away = _optional(away, AWAYLEN)
-        realname = _text(realname, REALLEN)
-        account = _optional(account, NAME_BYTES, word=True)
+        modes = user_modes(modes)
+        away = optional(away, AWAYLEN)
+        realname = text(realname, REALLEN)
+        account = optional(account, NAME_BYTES, word=True)
         if ghost is None:
             return
         core = self.core
         now = core.clock()
         ghost.modes = modes
-        self._recount(ghost)
+        self.remote.count(ghost)
         if away != ghost.away:
             ghost.away = away
             _tell(ghost, core.interested(ghost, "away-notify"), now, "AWAY",
@@ -456,10 +326,10 @@ class CarriedState:
     def _apply_metadata(self, node: str, fields: list[Any]) -> None:
         setter_nick, name, key, value = fields[:4]
         setter = self._ghost_of(node, setter_nick)
-        _text(name, NAME_BYTES, word=True, empty=False)
+        text(name, NAME_BYTES, word=True, empty=False)
         if not isinstance(key, str) or not valid_key(key):
             raise BadEvent(f"bad metadata key {key!r:.80}")
-        value = None if value is None else _text(value, METADATA_MAX_VALUE_BYTES)
+        value = None if value is None else text(value, METADATA_MAX_VALUE_BYTES)
         if setter is None:
             return
         state = self.core.state
@@ -484,7 +354,7 @@ class CarriedState:
         """The local user an event sent to ``target_node`` is about (None: not ours, or gone)."""
         if target_node != self.node_id:
             return None
-        _text(nick, NAME_BYTES, word=True, empty=False)
+        text(nick, NAME_BYTES, word=True, empty=False)
         user = self.core.state.find_user(nick)
         return user if user is not None and self._is_local(user) else None
 
@@ -495,9 +365,9 @@ class CarriedState:
 
     def _apply_kill(self, node: str, fields: list[Any]) -> None:
         target_node, nick, killer, kill_text, reason = fields[:5]
-        killer = _optional(killer, NAME_BYTES, word=True)
-        kill_text = _optional(kill_text, REASON_BYTES)
-        reason = _text(reason, REASON_BYTES, empty=False)
+        killer = optional(killer, NAME_BYTES, word=True)
+        kill_text = optional(kill_text, REASON_BYTES)
+        reason = text(reason, REASON_BYTES, empty=False)
         core = self.core
         user = self._local_target(target_node, nick)
         if user is None:
@@ -517,18 +387,6 @@ class CarriedState:
         else:
             store.put(owner, key, value)
 
-    def _recount(self, ghost: User) -> None:
-        now = ("i" in ghost.modes, "o" in ghost.modes)
-        before = self._counted.get(ghost, (False, False))
-        self.remote_invisible += now[0] - before[0]
-        self.remote_opers += now[1] - before[1]
-        self._counted[ghost] = now
-
-    def _uncount(self, ghost: User) -> None:
-        before = self._counted.pop(ghost, None)
-        if before is not None:
-            self.remote_invisible -= before[0]
-            self.remote_opers -= before[1]
 
 
 #: The carried event kinds and their handlers (given the event's fields after kind and node).

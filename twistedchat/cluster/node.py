@@ -25,6 +25,7 @@ from twisted.logger import Logger
 
 from twistedchat.cluster import scripts
 from twistedchat.cluster.carry import CarriedState
+from twistedchat.cluster.checks import check_channel_record, check_line, check_record
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
 from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun
 from twistedchat.server.commands.registration import try_register
@@ -504,7 +505,7 @@ class ClusterNode(CarriedState):
     def _apply(self, event: list[Any]) -> None:
         kind, node = event[0], event[1]
         if kind == "L":
-            if self.line_ok(node, event):
+            if self.valid(check_line, "L", node, event):
                 self._apply_line(node, *event[2:])
         elif kind == "U":
             self._ghost(node, event[2])
@@ -527,7 +528,7 @@ class ClusterNode(CarriedState):
 
     def _ghost(self, node: str, record: list[Any]) -> User | None:
         """Create or refresh the replica of a remote user; its channels follow in bursts."""
-        if not self.record_ok(node, record):
+        if not self.valid(check_record, "user record", node, record):
             return None
         nick, username, host, realname, signon, away, modes = record[:7]
         state = self.core.state
@@ -589,7 +590,7 @@ class ClusterNode(CarriedState):
     def _apply_burst(self, node: str, users: list[Any], channels: list[Any]) -> None:
         """A node's whole state: its users and memberships become exactly these."""
         infos = {casefold(record[0]): record for record in channels
-                 if self.channel_record_ok(node, record)}
+                 if self.valid(check_channel_record, "channel record", node, record)}
         present = {casefold(record[0]) for record in users}
         for ghost in list(self.ghosts.get(node, ())):
             if ghost.folded not in present:
