@@ -219,7 +219,7 @@ class CarriedState:
         server = text(extras.get("server"), NAME_BYTES, word=True, empty=False)
         account = optional(extras.get("account"), NAME_BYTES, word=True)
         real_host = text(extras.get("real_host", ghost.host), NAME_BYTES, word=True,
-                          empty=False)
+                         empty=False)
         values = metadata_values(extras.get("metadata", {}))
         self.node_server[node] = server
         ghost.real_host = real_host
