@@ -19,6 +19,7 @@ from twisted.internet.testing import MemoryReactorClock
 
 from twistedchat.cluster.node import ClusterNode
 from twistedchat.server.accounts import attach_store
+from twistedchat.server.commands.registration import VERSION
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 from twistedchat.server.state import METADATA_MAX_KEYS, METADATA_MAX_VALUE_BYTES
@@ -315,7 +316,8 @@ async def test_accounts_travel_to_other_nodes(network: list[Node]) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_whois_names_the_node_and_lusers_counts_the_network(network: list[Node]) -> None:
+async def test_whois_names_the_node_and_lusers_counts_the_network(
+        redis: RedisServer, network: list[Node]) -> None:  # noqa: F811
     a, b, c = network
     alice = await register(a, "alice")
     await register(b, "bob")
@@ -332,6 +334,20 @@ async def test_whois_names_the_node_and_lusers_counts_the_network(network: list[
     assert lusers[N.RPL_LUSERME][-1] == "I have 1 clients and 2 servers"
     assert lusers[N.RPL_LOCALUSERS][1:3] == ("1", "1")
     assert lusers[N.RPL_GLOBALUSERS][1] == "3"
+    # A node with no users counts once the heartbeat lists it; LINKS names every node.
+    d = Node("d.node", redis.url)
+    await d.start()
+    try:
+        await wait_until(lambda: "d.node" in a.cluster.live_nodes, "a heard d's heartbeat",
+                         timeout=10)
+        links = await replies(alice, "LINKS", "365")
+        assert [m.params[2:] for m in links if m.command == N.RPL_LINKS] == [
+            ("a.node", "0 ClusterNet: " + VERSION), ("b.node", "1 ClusterNet: " + VERSION),
+            ("c.node", "1 ClusterNet: " + VERSION), ("d.node", "1 ClusterNet: " + VERSION)]
+        lusers = {m.command: m.params for m in await replies(alice, "LUSERS", "266")}
+        assert lusers[N.RPL_LUSERCLIENT][-1] == "There are 3 users and 0 invisible on 4 servers"
+    finally:
+        await d.stop()
 
 
 @pytest_twisted.ensureDeferred

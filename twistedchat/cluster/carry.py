@@ -38,6 +38,7 @@ from twistedchat.cluster.checks import (
     optional,
     text,
     user_modes,
+    valid_server_name,
 )
 from twistedchat.server.channel import Channel
 from twistedchat.server.commands.metadata import (
@@ -112,8 +113,8 @@ class CarriedState:
     node_id: str
     ghost_node: dict[User, str]
     ghosts: dict[str, set[User]]
-    #: Nodes alive at the last heartbeat (this one included); 1 before the first.
-    live_nodes: int
+    #: Nodes alive at the last heartbeat (this one included; none known before the first).
+    live_nodes: set[str]
 
     def _emit(self, event: list[Any]) -> None:
         raise NotImplementedError
@@ -124,7 +125,7 @@ class CarriedState:
         #: How many remote users are invisible and operators (LUSERS), and the most seen.
         self.remote = RemoteCounts()
         self.global_peak = 0
-        self.live_nodes = 1
+        self.live_nodes = set()
         self._ghost_ids = itertools.count(1)
         self.bad_events = 0
 
@@ -183,10 +184,19 @@ class CarriedState:
         state = self.core.state
         users = state.registered_count + len(self.ghost_node)
         self.global_peak = max(self.global_peak, users, self.core.max_seen_users)
-        # Nodes alive at the last heartbeat; at least this one and every one with users here.
-        servers = max(self.live_nodes, 1 + sum(1 for users in self.ghosts.values() if users))
         return NetworkCounts(users, state.invisible_count + self.remote.invisible,
-                             state.oper_count + self.remote.opers, servers, self.global_peak)
+                             state.oper_count + self.remote.opers, len(self.server_names()),
+                             self.global_peak)
+
+    def server_names(self) -> list[str]:
+        """The network's servers (LINKS, LUSERS): this one first, then every other node alive at
+        the last heartbeat or with users here, by name (the workers of one host share theirs;
+        a node's id is ``<name>/<pid>-<random>``, or its name)."""
+        here = self.core.config.name
+        nodes = self.live_nodes | {node for node, users in self.ghosts.items() if users}
+        names = {self.node_server.get(node) or node.split("/", 1)[0] for node in nodes}
+        names.discard(here)
+        return [here, *sorted(name for name in names if valid_server_name(name))]
 
     # -- in: remote users come, change and go (called by the node) --------------------------------
 

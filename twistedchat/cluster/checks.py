@@ -59,6 +59,15 @@ def text(value: Any, limit: int, *, word: bool = False, empty: bool = True) -> s
     return value
 
 
+def valid_server_name(name: str) -> bool:
+    """A server name another node gave (or its id implies): one word, at most NAME_BYTES."""
+    try:
+        text(name, NAME_BYTES, word=True, empty=False)
+    except BadEvent:
+        return False
+    return True
+
+
 def optional(value: Any, limit: int, *, word: bool = False) -> str | None:
     """None, or a non-empty :func:`text`."""
     return None if value is None else text(value, limit, word=word, empty=False)

@@ -236,7 +236,7 @@ class ClusterNode(CarriedState):
             self.control.cut()
             return
         live = {node.decode() for node in reply[1:]}
-        self.live_nodes = len(live)
+        self.live_nodes = live
         now = self.reactor.seconds()
         for node in list(self.ghosts):
             if node in live:

@@ -326,13 +326,17 @@ def helpop(core: ServerCore, user: User, msg: Message) -> None:
 def links(core: ServerCore, user: User, msg: Message) -> None:
     """LINKS [[<server>] <mask>]
 
-    This one server is the whole network: one 364 (if it matches the mask), then 365.
+    One 364 per server that matches the mask (this one, and in a cluster every other node's,
+    one hop away), then 365.
     """
     mask = msg.params[-1] if msg.params and msg.params[-1] else "*"
     name = core.config.name
-    if len(msg.params) > 1 and not mask_matches(msg.params[0], name):
+    names: list[str] = core.cluster.server_names() if core.cluster is not None else [name]
+    if len(msg.params) > 1 and not any(mask_matches(msg.params[0], n) for n in names):
         core.reply(user, N.ERR_NOSUCHSERVER, msg.params[0], "No such server")
         return
-    if mask_matches(mask, name):
-        core.reply(user, N.RPL_LINKS, "*", name, f"0 {core.config.network}: {VERSION}")
+    for server in names:
+        if mask_matches(mask, server):
+            hops = 0 if server == name else 1
+            core.reply(user, N.RPL_LINKS, "*", server, f"{hops} {core.config.network}: {VERSION}")
     core.reply(user, N.RPL_ENDOFLINKS, mask, "End of /LINKS list")
