@@ -8,19 +8,37 @@ replica holds one channel of M remote ("ghost") members, then feeds it batches o
 lines exactly as they come off the subscriber connection (``<epoch> <seq> <json batch>`` into
 ``_on_message``) and reports the CPU time per line. Run ``python -m bench.cluster_apply``; it prints
 a table (members × lines per batch) and, with ``--json``, the raw figures.
+
+``--redis`` measures the other side of the stream: what one batch costs Redis (the PUBLISH
+script: fence check, sequence number, XADD to the capped log, PUBLISH to every subscribed node),
+by Redis's own CPU time, for a number of subscribers (nodes) and lines per batch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import selectors
+import socket
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import hiredis
 from twisted.internet import task
 
+from bench.servers import (
+    REDIS_SERVER,
+    free_port,
+    pinned,
+    proc_cpu_seconds,
+    start_redis_server,
+)
+from twistedchat.cluster import scripts
 from twistedchat.cluster.node import ClusterNode
+from twistedchat.cluster.resp import encode_command
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.core import ServerCore
 
@@ -94,6 +112,66 @@ def table(results: list[dict]) -> str:
     return "\n".join(out)
 
 
+#: PUBLISH scripts in flight on the publishing connection.
+PIPELINE = 50
+
+
+def redis_cost(subscribers: int, per_batch: int, batches: int, cpu: int | None = 0) -> dict:
+    """Redis CPU µs per batch of ``per_batch`` lines published to ``subscribers`` nodes."""
+    prefix = "twistedchat:BenchNet:"
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
+        port = free_port()
+        redis = start_redis_server(REDIS_SERVER, port, Path(tmp), prefix=pinned([], cpu))
+        selector = selectors.DefaultSelector()
+        try:
+            for _ in range(subscribers):
+                sub = socket.create_connection(("127.0.0.1", port))
+                sub.sendall(encode_command(("SUBSCRIBE", prefix + "events")))
+                sub.setblocking(False)
+                selector.register(sub, selectors.EVENT_READ)
+            pub = socket.create_connection(("127.0.0.1", port))
+            reader = hiredis.Reader()
+
+            def replies(count: int) -> list[Any]:
+                got: list[Any] = []
+                while len(got) < count:
+                    reply = reader.gets()
+                    if reply is not False:
+                        got.append(reply)
+                        continue
+                    for key, _ in selector.select(0):  # keep the subscribers drained
+                        key.fileobj.recv(1 << 20)  # type: ignore[union-attr]
+                    pub.settimeout(0.01)
+                    try:
+                        reader.feed(pub.recv(1 << 20))
+                    except TimeoutError:
+                        pass
+                return got
+
+            pub.sendall(encode_command(("EVAL", scripts.REGISTER.source, 0, prefix, "n1", "i1",
+                                        "e1")))  # fmt: skip
+            pub.sendall(encode_command(("SCRIPT", "LOAD", scripts.PUBLISH.source)))
+            replies(2)
+            one = encode_command(("EVALSHA", scripts.PUBLISH.sha, 0, prefix, "n1", "i1",
+                                  batch_payload(per_batch, 0)))  # fmt: skip
+            cpu0, t0 = proc_cpu_seconds(redis.pid), time.monotonic()
+            for start in range(0, batches, PIPELINE):
+                count = min(PIPELINE, batches - start)
+                pub.sendall(one * count)
+                assert all(isinstance(r, int) and r > 0 for r in replies(count))
+            used, wall = proc_cpu_seconds(redis.pid) - cpu0, time.monotonic() - t0
+        finally:
+            for key in list(selector.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+            selector.close()
+            redis.kill()
+            redis.wait(10)
+            if redis.stdout is not None:
+                redis.stdout.close()
+    return {"subscribers": subscribers, "lines_per_batch": per_batch, "batches": batches,
+            "redis_us_per_batch": 1e6 * used / batches, "batches_per_s": batches / wall}  # fmt: skip
+
+
 def fit(results: list[dict], per_batch: int) -> tuple[float, float]:
     """Least squares of µs per line against remote members at one batch size: (fixed, per member)."""
     points = [(r["members"], r["us_per_line"]) for r in results if r["lines_per_batch"] == per_batch]
@@ -114,7 +192,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=20_000, help="lines applied per measurement")
     p.add_argument("--reps", type=int, default=3, help="runs per cell (the best is kept)")
     p.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
+    p.add_argument("--redis", action="store_true",
+                   help="measure Redis's cost per published batch instead")
+    p.add_argument("--subscribers", default="1,4,16", help="with --redis: subscribed nodes")
+    p.add_argument("--batches", type=int, default=20_000, help="with --redis: batches published")
     args = p.parse_args(argv)
+    if args.redis:
+        rows = [redis_cost(n, b, args.batches) for n in
+                [int(x) for x in args.subscribers.split(",")]
+                for b in [int(x) for x in args.per_batch.split(",")]]  # fmt: skip
+        print("| subscribed nodes | lines per batch | Redis CPU µs per batch | batches/s (wall) |")
+        print("|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['subscribers']} | {r['lines_per_batch']} | {r['redis_us_per_batch']:.1f} "
+                  f"| {r['batches_per_s']:,.0f} |")
+        if args.json:
+            print(json.dumps(rows))
+        return 0
     results = run([int(m) for m in args.members.split(",")],
                   [int(b) for b in args.per_batch.split(",")], args.lines, args.reps)  # fmt: skip
     print(table(results))

@@ -122,3 +122,14 @@ def test_quick_cluster_bench(tmp_path: Path) -> None:
     assert nodes["redis_script_calls"] > 0
     assert runs["single"]["fixed"]["redis_script_calls"] == 0
     assert runs["single"]["fixed"]["latency_remote_samples"] == 0
+
+
+def test_redis_cost_per_batch_is_measured(tmp_path: Path) -> None:
+    """bench.cluster_apply --redis: the PUBLISH script, pipelined, to subscribed connections."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/system-deps.sh installs it)")
+    from bench import cluster_apply
+
+    result = cluster_apply.redis_cost(subscribers=2, per_batch=3, batches=120, cpu=None)
+    assert result["batches"] == 120 and result["batches_per_s"] > 0
+    assert result["redis_us_per_batch"] >= 0
