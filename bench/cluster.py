@@ -178,7 +178,7 @@ def socket_count(pid: int) -> int:
     return count
 
 
-def measure(config: str, args: argparse.Namespace) -> dict:
+def measure(config: str, args: argparse.Namespace, clients: int, rate: float) -> dict:
     """One configuration under one load-generator run; the generator's figures plus ours."""
     load = os.getloadavg()
     with started(config, args.db) as setup:
@@ -187,8 +187,8 @@ def measure(config: str, args: argparse.Namespace) -> dict:
             "--other-ports", ",".join(str(p) for p in setup.ports[1:]),
             "--server-pid", ",".join(str(p) for p in setup.pids),
             "--redis-port", str(setup.redis_port),
-            "--clients", str(args.clients), "--senders", str(args.senders),
-            "--rate", str(args.rate), "--fixed-seconds", str(args.fixed_seconds),
+            "--clients", str(clients), "--senders", str(args.senders),
+            "--rate", str(rate), "--fixed-seconds", str(args.fixed_seconds),
             "--saturation-seconds", str(args.saturation_seconds),
             "--register-timeout", str(args.register_timeout),
         ]  # fmt: skip
@@ -283,7 +283,7 @@ def round_table(runs: dict[str, dict], clients: int) -> str:
     return "\n".join(out)
 
 
-def summary(rounds: list[dict[str, dict]]) -> str:
+def summary(rounds: list[dict[str, dict]], clients: int) -> str:
     """The issue's targets over every round: the range of each ratio."""
 
     def ratios(config: str, phase: str, key: str) -> list[float]:
@@ -308,27 +308,43 @@ def summary(rounds: list[dict[str, dict]]) -> str:
     sat_workers = ratios("workers-2", "saturation", "deliveries_per_s")
     lines = ["| target | measured (median of the rounds' same-round ratios) | verdict |",
              "|---|---|---|",
-             f"| fixed load: 2-node CPU per delivery (nodes + Redis) ≤ 1.3× one process | "
+             f"| {clients:,} clients, fixed load: 2-node CPU per delivery (nodes + Redis) ≤ 1.3× "
+             f"one process | "
              f"{span(cpu)} | {'met' if cpu and max(cpu) <= 1.3 else 'missed' if cpu else '—'} |",
-             f"| fixed load: the hop adds ≤ 2 ms to p99 | {span(p99, '+.2f', ' ms')} | "
+             f"| {clients:,} clients, fixed load: the hop adds ≤ 2 ms to p99 | "
+             f"{span(p99, '+.2f', ' ms')} | "
              f"{'met' if p99 and max(p99) <= 2 else 'missed' if p99 else '—'} |",
-             f"| saturation: `--workers 2` (both cores, generator on CPU 1) vs one process | "
+             f"| {clients:,} clients, saturation: `--workers 2` (both cores, generator on CPU 1) "
+             f"vs one process | "
              f"{span(sat_workers)} deliveries/s | reported |",
-             f"| saturation: 2 nodes + Redis on one core vs one process | "
+             f"| {clients:,} clients, saturation: 2 nodes + Redis on one core vs one process | "
              f"{span(sat_nodes)} deliveries/s | reported |"]  # fmt: skip
     return "\n".join(lines)
 
 
-def render(rounds: list[dict[str, dict]], args: argparse.Namespace, started_at: str,
-           elapsed: float) -> str:  # fmt: skip
+def parse_loads(text: str) -> list[tuple[int, float]]:
+    """``CLIENTSxRATE,...`` (e.g. ``1000x5,20x100``) -> [(clients, fixed-load msg/s per sender)]."""
+    loads = []
+    for item in text.split(","):
+        clients, _, rate = item.strip().partition("x")
+        loads.append((int(clients), float(rate or 5)))
+    return loads
+
+
+def render(results: dict[str, list[dict[str, dict]]], args: argparse.Namespace,
+           started_at: str, elapsed: float) -> str:  # fmt: skip
     command = "python -m bench.cluster " + " ".join(args.argv)
+    loads = "; ".join(f"{clients:,} clients: {args.senders} senders × {rate:g} msg/s"
+                      for clients, rate in args.loads)  # fmt: skip
     out = [f"Run {started_at} UTC on {machine_description()}. Command: `{command.strip()}`; "
-           f"took {elapsed / 60:.1f} min. {len(rounds)} rounds of {', '.join(args.configs)}; "
-           f"fixed load {args.senders} senders × {args.rate:g} msg/s for {args.fixed_seconds:g} s, "
-           f"saturation {args.saturation_seconds:g} s; history store `{args.db}`.",
-           "", summary(rounds), ""]  # fmt: skip
-    for index, runs in enumerate(rounds, 1):
-        out += [f"#### Round {index}", "", round_table(runs, args.clients), ""]
+           f"took {elapsed / 60:.1f} min. {args.rounds} round(s) of {', '.join(args.configs)} per "
+           f"load; fixed load ({loads}) for {args.fixed_seconds:g} s, saturation "
+           f"{args.saturation_seconds:g} s; history store `{args.db}`.", ""]  # fmt: skip
+    for (clients, _), rounds in zip(args.loads, results.values(), strict=True):
+        out += [summary(rounds, clients), ""]
+    for (clients, _), rounds in zip(args.loads, results.values(), strict=True):
+        for index, runs in enumerate(rounds, 1):
+            out += [f"#### {clients:,} clients, round {index}", "", round_table(runs, clients), ""]
     return "\n".join(out)
 
 
@@ -337,10 +353,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="seconds-long run at 5 clients")
     p.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of "
                    + ", ".join(CONFIGS))  # fmt: skip
-    p.add_argument("--clients", type=int, default=1000)
+    p.add_argument("--loads", default="1000x5,20x100",
+                   help="CLIENTSxRATE,...: clients in the channel and the fixed load's messages/s "
+                        "per sender, for each load [1000x5,20x100]")
     p.add_argument("--rounds", type=int, default=3, help="every configuration once per round")
     p.add_argument("--senders", type=int, default=10)
-    p.add_argument("--rate", type=float, default=5.0, help="fixed run: messages/s per sender")
     p.add_argument("--fixed-seconds", type=float, default=5.0)
     p.add_argument("--saturation-seconds", type=float, default=4.0)
     p.add_argument("--register-timeout", type=float, default=90.0)
@@ -355,8 +372,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown configuration(s) {', '.join(sorted(unknown))}; known: {', '.join(CONFIGS)}")
     if args.quick:
-        args.clients, args.rounds, args.senders, args.rate = 5, 1, 2, 20.0
+        args.loads, args.rounds, args.senders = "5x20", 1, 2
         args.fixed_seconds, args.saturation_seconds, args.register_timeout = 1.0, 1.0, 20.0
+    args.loads = parse_loads(args.loads)
     args.argv = argv
     return args
 
@@ -372,37 +390,43 @@ def main(argv: list[str] | None = None) -> int:
     raise_nofile()
     started_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     t0 = time.monotonic()
-    rounds: list[dict[str, dict]] = []
+    results: dict[str, list[dict[str, dict]]] = {}
     failures: list[str] = []
-    for index in range(args.rounds):
-        runs: dict[str, dict] = {}
-        for config in args.configs:
-            print(f"[{time.monotonic() - t0:5.0f} s] round {index + 1}/{args.rounds}: {config}, "
-                  f"{args.clients} clients, load average {os.getloadavg()[0]:.1f}", flush=True)
-            try:
-                run = measure(config, args)
-            except (RuntimeError, subprocess.SubprocessError, OSError) as err:
-                failures.append(f"round {index + 1}, {config}: {err}")
-                print(f"  failed: {err}", flush=True)
-                continue
-            runs[config] = run
-            print(f"  joined {run['joined']}/{args.clients}; fixed {run['fixed']['server_cpu_us_per_delivery']:.3f} "
-                  f"µs/delivery, p99 {run['fixed']['latency_p99_ms']:.2f} ms; saturation "
-                  f"{run['saturation']['deliveries_per_s']:,.0f}/s; errors {run['errors']}",
-                  flush=True)  # fmt: skip
-        rounds.append(runs)
+    for clients, rate in args.loads:
+        rounds = results.setdefault(f"{clients}x{rate:g}", [])
+        for index in range(args.rounds):
+            runs: dict[str, dict] = {}
+            for config in args.configs:
+                print(f"[{time.monotonic() - t0:5.0f} s] {clients} clients, round {index + 1}/"
+                      f"{args.rounds}: {config}, load average {os.getloadavg()[0]:.1f}",
+                      flush=True)  # fmt: skip
+                try:
+                    run = measure(config, args, clients, rate)
+                except (RuntimeError, subprocess.SubprocessError, OSError) as err:
+                    failures.append(f"{clients} clients, round {index + 1}, {config}: {err}")
+                    print(f"  failed: {err}", flush=True)
+                    continue
+                runs[config] = run
+                print(f"  joined {run['joined']}/{clients}; fixed "
+                      f"{run['fixed']['server_cpu_us_per_delivery']:.3f} µs/delivery, p99 "
+                      f"{run['fixed']['latency_p99_ms']:.2f} ms; saturation "
+                      f"{run['saturation']['deliveries_per_s']:,.0f}/s; errors {run['errors']}",
+                      flush=True)  # fmt: skip
+            rounds.append(runs)
     elapsed = time.monotonic() - t0
-    text = render(rounds, args, started_at, elapsed)
+    text = render(results, args, started_at, elapsed)
     if failures:
         text += "\n" + "\n".join(f"- failed: {f}" for f in failures) + "\n"
     print(text)
     args.json.write_text(json.dumps({"started": started_at, "argv": args.argv, "elapsed": elapsed,
-                                     "failures": failures, "rounds": rounds}, indent=1))  # fmt: skip
+                                     "failures": failures, "loads": results}, indent=1))  # fmt: skip
     if args.write:
         write_readme(args.readme, text, MARKERS, "One network, many processes: figures")
     print(f"wrote {args.json}" + (f" and {args.readme}" if args.write else ""))
-    complete = all(len(r) == len(args.configs) for r in rounds)
-    return 0 if complete and all(r[c]["joined"] == args.clients for r in rounds for c in r) else 1
+    complete = all(len(runs) == len(args.configs) and all(
+        run["joined"] == run["clients"] for run in runs.values())
+        for rounds in results.values() for runs in rounds)  # fmt: skip
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":

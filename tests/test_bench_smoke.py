@@ -107,7 +107,7 @@ def test_quick_cluster_bench(tmp_path: Path) -> None:
     text = readme.read_text()
     assert "hand-written text stays" in text and "<!-- bench:cluster:start -->" in text
     assert "2-node CPU per delivery" in text and "| single | 2-nodes | workers-2 |" in text
-    (runs,) = json.loads(raw.read_text())["rounds"]
+    (runs,) = json.loads(raw.read_text())["loads"]["5x20"]
     assert set(runs) == {"single", "2-nodes", "workers-2"}
     for run in runs.values():
         assert_sane(run, 5)
