@@ -345,12 +345,26 @@ def parse_loads(text: str) -> list[tuple[int, float]]:
     return loads
 
 
+def shown_command(argv: list[str]) -> str:
+    """The command line as run, less where its output went (``--readme``, ``--json``)."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--readme", "--json", "--from-json"):
+            skip = True
+        elif not arg.startswith(("--readme=", "--json=", "--from-json=")):
+            shown.append(arg)
+    return " ".join(["python -m bench.cluster", *shown])
+
+
 def render(results: dict[str, list[dict[str, dict]]], args: argparse.Namespace,
-           started_at: str, elapsed: float) -> str:  # fmt: skip
-    command = "python -m bench.cluster " + " ".join(args.argv)
+           started_at: str, elapsed: float, machine: str) -> str:  # fmt: skip
+    command = shown_command(args.argv)
     loads = "; ".join(f"{clients:,} clients: {args.senders} senders × {rate:g} msg/s"
                       for clients, rate in args.loads)  # fmt: skip
-    out = [f"Run {started_at} UTC on {machine_description()}. Command: `{command.strip()}`; "
+    out = [f"Run {started_at} UTC on {machine}. Command: `{command}`; "
            f"took {elapsed / 60:.1f} min. {args.rounds} round(s) of {', '.join(args.configs)} per "
            f"load; fixed load ({loads}) for {args.fixed_seconds:g} s, saturation "
            f"{args.saturation_seconds:g} s; history store `{args.db}`.", ""]  # fmt: skip
@@ -380,6 +394,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--readme", type=Path, default=BENCH_DIR / "README.md")
     p.add_argument("--write", action="store_true",
                    help="also rewrite the cluster section of the README")
+    p.add_argument("--from-json", type=Path,
+                   help="measure nothing: render (and with --write, write) a saved results file")
     args = p.parse_args(argv)
     args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = set(args.configs) - set(CONFIGS)
@@ -396,6 +412,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        text = render(saved["loads"], parse_args(saved["argv"]), saved["started"],
+                      saved["elapsed"], saved["machine"])  # fmt: skip
+        text += "".join(f"\n- failed: {f}" for f in saved["failures"])
+        print(text)
+        if args.write:
+            write_readme(args.readme, text, MARKERS, "One network, many processes: figures")
+        return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(f"{__name__}: terminated"))
     if any(c != "single" for c in args.configs) and not (
             os.path.exists(REDIS_SERVER) and shutil.which("redis-cli")):
@@ -403,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     raise_nofile()
     started_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    machine = machine_description()
     t0 = time.monotonic()
     results: dict[str, list[dict[str, dict]]] = {}
     failures: list[str] = []
@@ -428,12 +454,12 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)  # fmt: skip
             rounds.append(runs)
     elapsed = time.monotonic() - t0
-    text = render(results, args, started_at, elapsed)
-    if failures:
-        text += "\n" + "\n".join(f"- failed: {f}" for f in failures) + "\n"
+    text = render(results, args, started_at, elapsed, machine)
+    text += "".join(f"\n- failed: {f}" for f in failures)
     print(text)
-    args.json.write_text(json.dumps({"started": started_at, "argv": args.argv, "elapsed": elapsed,
-                                     "failures": failures, "loads": results}, indent=1))  # fmt: skip
+    args.json.write_text(json.dumps({"started": started_at, "machine": machine, "argv": args.argv,
+                                     "elapsed": elapsed, "failures": failures, "loads": results},
+                                    indent=1))  # fmt: skip
     if args.write:
         write_readme(args.readme, text, MARKERS, "One network, many processes: figures")
     print(f"wrote {args.json}" + (f" and {args.readme}" if args.write else ""))

@@ -122,6 +122,13 @@ def test_quick_cluster_bench(tmp_path: Path) -> None:
     assert nodes["redis_script_calls"] > 0
     assert runs["single"]["fixed"]["redis_script_calls"] == 0
     assert runs["single"]["fixed"]["latency_remote_samples"] == 0
+    # The saved figures render the same section again without measuring.
+    from bench import cluster
+
+    again = tmp_path / "again.md"
+    assert cluster.main(["--from-json", str(raw), "--readme", str(again), "--write"]) == 0
+    section = text.split("<!-- bench:cluster:start -->")[1]
+    assert section == again.read_text().split("<!-- bench:cluster:start -->")[1]
 
 
 def test_redis_cost_per_batch_is_measured(tmp_path: Path) -> None:
