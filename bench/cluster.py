@@ -52,6 +52,7 @@ from bench.servers import (
     pinned,
     raise_nofile,
     start_redis_server,
+    stop_processes,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -84,19 +85,6 @@ def _spawn(command: list[str], cpu: int | None, log: Path) -> subprocess.Popen[b
         return subprocess.Popen(pinned(command, cpu), cwd=REPO, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, preexec_fn=raise_nofile,
                                 env=dict(os.environ, PYTHONPATH=str(REPO)))  # fmt: skip
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in reversed(procs):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def _redis_nodes(port: int) -> int:
@@ -165,7 +153,7 @@ def started(config: str, db: str) -> Iterator[Setup]:
             time.sleep(0.3)  # let the probe connections' close be processed
             yield setup
         finally:
-            _stop(procs)
+            stop_processes(procs, 15.0)
 
 
 def socket_count(pid: int) -> int:

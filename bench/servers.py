@@ -304,14 +304,21 @@ def running(
             yield RunningServer(spec.name, procs[0].pid, port, commands[0][2],
                                 tuple(p.pid for p in procs), websocket_port)  # fmt: skip
         finally:
-            for proc in reversed(procs):
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(10)
+            stop_processes(procs)
+
+
+def stop_processes(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """SIGTERM each process, last started first; SIGKILL one still there after ``grace`` s."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def proc_cpu_seconds(pid: int) -> float:
