@@ -234,6 +234,11 @@ async def test_kill_of_a_user_on_another_node(network: list[Node]) -> None:
     await share_room(network, victim, carol)
     root.send("OPER root s3cret")
     await root.expect(N.RPL_YOUREOPER)
+    # An operator sees a remote user's real address, as on one server (others see the cloak).
+    whois = await replies(root, "WHOIS victim", "318")
+    assert [m.params[-1] for m in whois if m.command == N.RPL_WHOISHOST] == [
+        "is connecting from ~victim@127.0.0.1 127.0.0.1"]
+    assert [m.params[3] for m in whois if m.command == N.RPL_WHOISUSER] != ["127.0.0.1"]
     root.send("KILL victim :spamming")
     kill = await victim.expect("KILL", "victim", "spamming")
     assert kill.source.startswith("root!")
