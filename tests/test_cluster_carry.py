@@ -17,6 +17,7 @@ from test_cluster import redis  # noqa: F401  (the fixture)
 from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock
 
+from twistedchat.cluster.carry import IDLE_REFRESH
 from twistedchat.cluster.node import ClusterNode
 from twistedchat.server.accounts import attach_store
 from twistedchat.server.commands.registration import VERSION
@@ -356,6 +357,24 @@ async def test_whois_names_the_node_and_lusers_counts_the_network(
 
 
 @pytest_twisted.ensureDeferred
+async def test_whois_idle_time_of_a_remote_user(network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    carol = await register(c, "carol")
+    await all_know(network, "alice")
+    ghost = c.core.state.find_user("alice")
+    ghost.last_message -= 1000  # as if she had said nothing for a while, as c sees her
+    whois = await replies(carol, "WHOIS alice", "318")
+    assert [int(m.params[2]) >= 1000 for m in whois if m.command == N.RPL_WHOISIDLE] == [True]
+    # A message no other node needs (to herself) still tells them she is not idle.
+    alice.send("PRIVMSG alice :note to self")
+    await alice.expect("PRIVMSG", "alice", "note to self")
+    await wait_until(lambda: c.core.clock() - ghost.last_message < 100, "c saw alice speak")
+    whois = await replies(carol, "WHOIS alice", "318")
+    assert [int(m.params[2]) < 100 for m in whois if m.command == N.RPL_WHOISIDLE] == [True]
+
+
+@pytest_twisted.ensureDeferred
 async def test_whowas_of_a_remote_user(network: list[Node]) -> None:
     a, b, c = network
     gone = await register(a, "gone")
@@ -388,6 +407,14 @@ def test_what_one_client_line_makes_its_node_publish_is_bounded(clock: FakeClock
     kinds = [event[0] for event in node._outgoing]
     assert kinds == ["P"] * 5 + ["M"] * METADATA_MAX_KEYS * 2
     assert max(len(json.dumps(event)) for event in node._outgoing) < 1024
+    # Messages tell the network the sender's idle time at most once a minute.
+    node._outgoing.clear()
+    peer.say(*[f"PRIVMSG alice :{i}" for i in range(50)])
+    clock.now += IDLE_REFRESH - 1
+    peer.say("PRIVMSG alice :still within the minute")
+    clock.now += 1
+    peer.say("PRIVMSG alice :a minute on")
+    assert [event[0] for event in node._outgoing] == ["I", "I"]
 
 
 def line(source: str, command: str, params: list[str], tags: dict[str, str] | None = None,
@@ -421,6 +448,7 @@ def test_bad_carried_events_are_logged_and_dropped() -> None:
         ["M", "there", "eve", "someone-else", "k", "v"],
         ["K", "there", "here", "eve", None, None, 7],
         ["O", "there", "here", "two words"],
+        ["I", "there", "eve", "yesterday"],
         ["U", "there", ["mallory", "m", "h", "M", 1.0, None, "", {}, {"server": "a b"}]],
         ["U", "there", ["bad nick", "m", "h", "M", 1.0, None, "", {}]],
         ["U", "there", ["trudy", "m", "h", "M\r\nQUIT", 1.0, None, "", {}]],

@@ -12,6 +12,7 @@ every node must know them at once. They travel as events of their own:
   only the user's own node disconnects it, so everyone sees its QUIT once.
 - ``O`` (log out): NickServ DROP on one node logs out the account's sessions on the others (each
   by its own node, which then sends ``P``).
+- ``I`` (idle): when a user last sent a message, at most once a minute per user (WHOIS 317).
 
 A remote user's record (introduction, burst) carries its account, metadata, real host and server
 name too (one dict after the fields :meth:`ClusterNode._user_record` always had). Every field
@@ -35,6 +36,7 @@ from twistedchat.cluster.checks import (
     REASON_BYTES,
     BadEvent,
     metadata_values,
+    number,
     optional,
     text,
     user_modes,
@@ -59,6 +61,9 @@ if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
 
 log = Logger()
+
+#: Seconds between two idle-time refreshes of one user: WHOIS 317 on other nodes is this close.
+IDLE_REFRESH = 60.0
 
 
 class NetworkCounts(NamedTuple):
@@ -128,6 +133,8 @@ class CarriedState:
         self.live_nodes = set()
         self._ghost_ids = itertools.count(1)
         self.bad_events = 0
+        #: When each local user's idle time last went to the network.
+        self._idle_sent: dict[User, float] = {}
 
     # -- out: what local users change --------------------------------------------------------
 
@@ -149,6 +156,19 @@ class CarriedState:
         if self._is_local(user):
             self._emit(["P", self.node_id, user.nick, "".join(sorted(user.modes)), user.away,
                         user.realname, user.account])
+
+    def spoke(self, user: User) -> None:
+        """A local user sent a message: its idle time goes to the network, at most once every
+        :data:`IDLE_REFRESH` seconds per user."""
+        sent = self._idle_sent.get(user)
+        if sent is not None and user.last_message - sent < IDLE_REFRESH:
+            return
+        if len(self._idle_sent) > 2 * len(self.core.state.connections) + 64:
+            live = self.core.state.connections  # forget those gone (amortised: rarely)
+            self._idle_sent = {u: t for u, t in self._idle_sent.items() if u in live}
+        self._idle_sent[user] = user.last_message
+        if self._is_local(user):
+            self._emit(["I", self.node_id, user.nick, user.last_message])
 
     def metadata_changed(self, setter: User, target: Target, key: str,
                          value: str | None) -> None:
@@ -237,9 +257,9 @@ class CarriedState:
             self.core.state.set_account(ghost, account)
         store = self.core.state.metadata
         for key in [k for k in store.values(ghost.owner) if k not in values]:
-            self._put(ghost.owner, key, None)
+            self.put_metadata(ghost.owner, key, None)
         for key, value in values.items():
-            self._put(ghost.owner, key, value)
+            self.put_metadata(ghost.owner, key, value)
 
     def remote_renamed(self, ghost: User, old_nick: str) -> None:
         """A remote user changed nick: WHOWAS names its server, MONITOR sees the old nick go
@@ -282,7 +302,7 @@ class CarriedState:
     # -- in: the carried events ---------------------------------------------------------------------
 
     def apply_carried(self, kind: str, node: str, event: list[Any]) -> None:
-        """Apply a ``P``, ``M``, ``K`` or ``O`` event from ``node``; a bad one is logged and
+        """Apply a carried event (:data:`CARRIED`) from ``node``; a bad one is logged and
         dropped."""
         handler = CARRIED.get(kind)
         if handler is None:
@@ -297,7 +317,7 @@ class CarriedState:
         log.warn("dropped a bad {kind} event from {node}: {error}", kind=kind, node=node,
                  error=str(error)[:200])
 
-    def _ghost_of(self, node: str, nick: Any) -> User | None:
+    def ghost_of(self, node: str, nick: Any) -> User | None:
         """The remote user ``nick`` of ``node``, or None (gone meanwhile, or not that node's)."""
         text(nick, NAME_BYTES, word=True, empty=False)
         found = self.core.state.find_user(nick)
@@ -305,62 +325,7 @@ class CarriedState:
             return None
         return found
 
-    def _apply_profile(self, node: str, fields: list[Any]) -> None:
-        nick, modes, away, realname, account = fields[:5]
-        ghost = self._ghost_of(node, nick)
-        modes = user_modes(modes)
-        away = optional(away, AWAYLEN)
-        realname = text(realname, REALLEN)
-        account = optional(account, NAME_BYTES, word=True)
-        if ghost is None:
-            return
-        core = self.core
-        now = core.clock()
-        ghost.modes = modes
-        self.remote.count(ghost)
-        if away != ghost.away:
-            ghost.away = away
-            _tell(ghost, core.interested(ghost, "away-notify"), now, "AWAY",
-                  *((away,) if away is not None else ()))
-        if realname != ghost.realname:
-            ghost.realname = realname
-            _tell(ghost, core.interested(ghost, "setname"), now, "SETNAME", realname)
-        if account != ghost.account:
-            core.state.set_account(ghost, account)
-            _tell(ghost, core.interested(ghost, "account-notify"), now, "ACCOUNT",
-                  account or "*")
-            load: Callable[[str], Any] | None = getattr(core.state.metadata, "load", None)
-            if load is not None and account is not None:  # the account's kept keys (shared db)
-                load(ghost.owner).addErrback(lambda f: log.failure("loading account data", f))
-
-    def _apply_metadata(self, node: str, fields: list[Any]) -> None:
-        setter_nick, name, key, value = fields[:4]
-        setter = self._ghost_of(node, setter_nick)
-        text(name, NAME_BYTES, word=True, empty=False)
-        if not isinstance(key, str) or not valid_key(key):
-            raise BadEvent(f"bad metadata key {key!r:.80}")
-        value = None if value is None else text(value, METADATA_MAX_VALUE_BYTES)
-        if setter is None:
-            return
-        state = self.core.state
-        if is_channel_name(name, CHANTYPES):
-            channel = state.find_channel(name)
-            if channel is None:
-                return
-            target = Target(channel.name, channel.owner, None, channel)
-        else:
-            if setter.nick != name:
-                raise BadEvent(f"{setter.nick} set metadata of {name}")
-            target = Target(setter.nick, setter.owner, setter, None)
-        values = state.metadata.values(target.owner)
-        if value is not None and key not in values and len(values) >= METADATA_MAX_KEYS:
-            raise BadEvent(f"more than {METADATA_MAX_KEYS} keys for {name}")
-        if values.get(key) == value:
-            return
-        self._put(target.owner, key, value)
-        notify(self.core, setter, target, key, value)
-
-    def _local_target(self, target_node: Any, nick: Any) -> User | None:
+    def local_target(self, target_node: Any, nick: Any) -> User | None:
         """The local user an event sent to ``target_node`` is about (None: not ours, or gone)."""
         if target_node != self.node_id:
             return None
@@ -368,28 +333,9 @@ class CarriedState:
         user = self.core.state.find_user(nick)
         return user if user is not None and self._is_local(user) else None
 
-    def _apply_logout(self, node: str, fields: list[Any]) -> None:
-        user = self._local_target(*fields[:2])
-        if user is not None:
-            self.core.set_account(user, None)
-
-    def _apply_kill(self, node: str, fields: list[Any]) -> None:
-        target_node, nick, killer, kill_text, reason = fields[:5]
-        killer = optional(killer, NAME_BYTES, word=True)
-        kill_text = optional(kill_text, REASON_BYTES)
-        reason = text(reason, REASON_BYTES, empty=False)
-        core = self.core
-        user = self._local_target(target_node, nick)
-        if user is None:
-            return  # not ours, or gone meanwhile
-        if killer is not None:
-            user.send(fit_message(Message("KILL", (user.nick, kill_text or "No reason"),
-                                          killer)))
-        core.quit(user, reason)
-
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _put(self, owner: str, key: str, value: str | None) -> None:
+    def put_metadata(self, owner: str, key: str, value: str | None) -> None:
         """Set a key in this node's memory only: its own node (or the shared db) keeps it."""
         store = self.core.state.metadata
         if isinstance(store, MemoryMetadata):
@@ -398,11 +344,105 @@ class CarriedState:
             store.put(owner, key, value)
 
 
+# -- the carried events, as each node applies another's ------------------------------------------
+
+
+def _apply_profile(carrier: CarriedState, node: str, fields: list[Any]) -> None:
+    """A remote user's modes, away message, real name and account (``P``)."""
+    nick, modes, away, realname, account = fields[:5]
+    ghost = carrier.ghost_of(node, nick)
+    modes = user_modes(modes)
+    away = optional(away, AWAYLEN)
+    realname = text(realname, REALLEN)
+    account = optional(account, NAME_BYTES, word=True)
+    if ghost is None:
+        return
+    core = carrier.core
+    now = core.clock()
+    ghost.modes = modes
+    carrier.remote.count(ghost)
+    if away != ghost.away:
+        ghost.away = away
+        _tell(ghost, core.interested(ghost, "away-notify"), now, "AWAY",
+              *((away,) if away is not None else ()))
+    if realname != ghost.realname:
+        ghost.realname = realname
+        _tell(ghost, core.interested(ghost, "setname"), now, "SETNAME", realname)
+    if account != ghost.account:
+        core.state.set_account(ghost, account)
+        _tell(ghost, core.interested(ghost, "account-notify"), now, "ACCOUNT",
+              account or "*")
+        load: Callable[[str], Any] | None = getattr(core.state.metadata, "load", None)
+        if load is not None and account is not None:  # the account's kept keys (shared db)
+            load(ghost.owner).addErrback(lambda f: log.failure("loading account data", f))
+
+
+def _apply_idle(carrier: CarriedState, node: str, fields: list[Any]) -> None:
+    """When a remote user last sent a message (``I``)."""
+    nick, when = fields[:2]
+    ghost = carrier.ghost_of(node, nick)
+    when = number(when)
+    if ghost is not None:  # (never ahead of this node's clock)
+        ghost.last_message = max(ghost.last_message, min(when, carrier.core.clock()))
+
+
+def _apply_metadata(carrier: CarriedState, node: str, fields: list[Any]) -> None:
+    """One key of a remote user's or a channel's metadata (``M``)."""
+    setter_nick, name, key, value = fields[:4]
+    setter = carrier.ghost_of(node, setter_nick)
+    text(name, NAME_BYTES, word=True, empty=False)
+    if not isinstance(key, str) or not valid_key(key):
+        raise BadEvent(f"bad metadata key {key!r:.80}")
+    value = None if value is None else text(value, METADATA_MAX_VALUE_BYTES)
+    if setter is None:
+        return
+    state = carrier.core.state
+    if is_channel_name(name, CHANTYPES):
+        channel = state.find_channel(name)
+        if channel is None:
+            return
+        target = Target(channel.name, channel.owner, None, channel)
+    else:
+        if setter.nick != name:
+            raise BadEvent(f"{setter.nick} set metadata of {name}")
+        target = Target(setter.nick, setter.owner, setter, None)
+    values = state.metadata.values(target.owner)
+    if value is not None and key not in values and len(values) >= METADATA_MAX_KEYS:
+        raise BadEvent(f"more than {METADATA_MAX_KEYS} keys for {name}")
+    if values.get(key) == value:
+        return
+    carrier.put_metadata(target.owner, key, value)
+    notify(carrier.core, setter, target, key, value)
+
+
+def _apply_logout(carrier: CarriedState, node: str, fields: list[Any]) -> None:
+    """Log out a local user whose account another node dropped (``O``)."""
+    user = carrier.local_target(*fields[:2])
+    if user is not None:
+        carrier.core.set_account(user, None)
+
+
+def _apply_kill(carrier: CarriedState, node: str, fields: list[Any]) -> None:
+    """Disconnect a local user another node's operator killed (``K``)."""
+    target_node, nick, killer, kill_text, reason = fields[:5]
+    killer = optional(killer, NAME_BYTES, word=True)
+    kill_text = optional(kill_text, REASON_BYTES)
+    reason = text(reason, REASON_BYTES, empty=False)
+    core = carrier.core
+    user = carrier.local_target(target_node, nick)
+    if user is None:
+        return  # not ours, or gone meanwhile
+    if killer is not None:
+        user.send(fit_message(Message("KILL", (user.nick, kill_text or "No reason"),
+                                      killer)))
+    core.quit(user, reason)
+
 
 #: The carried event kinds and their handlers (given the event's fields after kind and node).
 CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], None]] = {
-    "P": CarriedState._apply_profile,
-    "M": CarriedState._apply_metadata,
-    "K": CarriedState._apply_kill,
-    "O": CarriedState._apply_logout,
+    "P": _apply_profile,
+    "M": _apply_metadata,
+    "K": _apply_kill,
+    "O": _apply_logout,
+    "I": _apply_idle,
 }

@@ -63,6 +63,8 @@ def _message(
         client_tags = {**(client_tags or {}), "bot": ""}
     state = core.state
     user.last_message = core.clock()
+    if core.cluster is not None:
+        core.cluster.spoke(user)  # other nodes' WHOIS idle time (at most one event a minute)
     targets = msg.params[0].split(",")
     if len(targets) > MAXTARGETS:
         if not notice:
