@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
+import cluster_kit
 import pytest
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
@@ -14,23 +14,9 @@ from helpers import DaemonProcess, LineClient, connect, register, wait_until
 
 from twistedchat.cluster import node as node_module
 
-
-@pytest_twisted.async_yield_fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest_twisted.async_yield_fixture
-async def network(redis: RedisServer) -> AsyncIterator[list[Node]]:
-    nodes = [Node(name, redis.url) for name in ("a.node", "b.node", "c.node")]
-    for node in nodes:
-        await node.start()
-    yield nodes
-    for node in nodes:
-        await node.stop()
+#: The fixtures every cluster test module shares (a real Redis, three nodes on it).
+redis = cluster_kit.redis
+network = cluster_kit.network
 
 
 async def alice_and_bob_in_room(network: list[Node]) -> tuple[LineClient, LineClient]:

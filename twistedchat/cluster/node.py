@@ -108,6 +108,7 @@ class ClusterNode:
         self.dropped_batches = 0
         self.gaps_filled = 0
         self.applied_batches = 0
+        self.beats = 0
         self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber)
         self.control = RedisLink(reactor, url, "control", self._prepare_control)
         self._heartbeat = task.LoopingCall(self._beat)
@@ -225,6 +226,7 @@ class ClusterNode:
 
     def _beat_answered(self, reply: list[Any]) -> None:
         self._hb_unanswered = 0
+        self.beats += 1
         if reply[0] == 0:
             log.warn("this node was declared dead (fenced); registering again")
             self.control.cut()

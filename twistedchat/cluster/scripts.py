@@ -13,6 +13,10 @@ Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
   channel ``events``: every batch of events gets the next sequence number, is kept in the stream
   and published as ``<epoch> <seq> <payload>``; a node that sees a gap reads it back with XRANGE.
 - ``reaping``: dead nodes whose nicks are still being freed, a chunk per heartbeat.
+- ``runid``: the run id of the Redis process the nodes last registered in. A Redis that restarted
+  with its data kept (persistence, a failover to a replica) has a new one: every node lost its
+  connection at the same time, so the first node to register again gives every node a fresh
+  heartbeat instead of letting the outage pass for their death.
 """
 
 from __future__ import annotations
@@ -58,6 +62,17 @@ def _script(body: str) -> Script:
 REGISTER = _script("""
 local node = ARGV[2]
 redis.call('SET', p .. 'epoch', ARGV[4], 'NX')
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+local known = redis.call('GET', p .. 'runid')
+if known ~= run then
+  redis.call('SET', p .. 'runid', run)
+  if known then
+    local now = now_ms()
+    for _, other in ipairs(redis.call('ZRANGE', p .. 'hb', 0, -1)) do
+      redis.call('ZADD', p .. 'hb', now, other)
+    end
+  end
+end
 if redis.call('SISMEMBER', p .. 'reaping', node) == 1 then
   while free_nicks(node, 1000) > 0 do end
   redis.call('SREM', p .. 'reaping', node)
