@@ -44,3 +44,40 @@ async def test_redis_restarted_with_its_data_reaps_nobody(
     await all_know(network, "alice", "carol")
     carol.send("PRIVMSG #room :still one network")
     await alice.expect("PRIVMSG", "#room", "still one network", source="carol!")
+
+
+@pytest_twisted.ensureDeferred
+async def test_after_redis_lost_its_data_the_older_signon_keeps_a_nick(
+        redis: RedisServer, network: list[Node]) -> None:
+    a, b, c = network
+    older = await register(a, "alice")
+    await all_know(network, "alice")
+    # a is cut off from Redis while Redis restarts empty; the others see a's users leave ...
+    await a.cluster.control.stop()
+    redis.kill()
+    redis.start()
+    await wait_until(lambda: not b.knows("alice") and not c.knows("alice"),
+                     "b and c split a's users", timeout=15)
+    # ... so a newer alice can sign on at b: two nodes now each hold a user named alice.
+    newer = await register(b, "alice")
+    newer.send("JOIN #room")
+    await wait_until(lambda: c.member("#room", "alice"), "c knows b's alice")
+    assert a.core.state.find_user("alice") not in a.cluster.ghost_node
+    a.cluster.control.start()
+    renamed = await newer.expect("NICK", source="alice!", timeout=10)
+    guest = renamed.params[0]
+    assert guest.startswith("Guest")
+    notice = await newer.expect("NOTICE", guest)
+    assert "alice" in notice.params[1] and guest in notice.params[1]
+    await all_know(network, "alice", guest)
+    for node in (b, c):
+        await wait_until(lambda node=node: node.cluster.ghost_node.get(
+            node.core.state.find_user("alice")) == "a.node", f"{node} has a's alice")
+        await wait_until(lambda node=node: node.member("#room", guest), f"{node} has {guest}")
+    await wait_until(lambda: a.member("#room", guest), "a learnt b's renamed user")
+    assert a.cluster.ghost_node.get(a.core.state.find_user(guest)) == "b.node"
+    assert c.cluster.ghost_node.get(c.core.state.find_user(guest)) == "b.node"
+    assert redis.cli("HGET", PREFIX + "nicks", "alice").strip() == "a.node"
+    assert not [m for m in older.messages if m.command == "NICK"]
+    older.send(f"PRIVMSG {guest} :hello newcomer")
+    await newer.expect("PRIVMSG", guest, "hello newcomer", source="alice!")

@@ -12,6 +12,7 @@ script) before registration completes or a nick changes. See docs/cluster.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -70,6 +71,13 @@ def _nothing(*_: Any) -> None:
     pass
 
 
+def guest_nick(folded: str, node: str) -> str:
+    """The nick a user of ``node`` gets when an older user elsewhere keeps ``folded``: the same
+    on every node, so each replica renames it as its own node does."""
+    digest = hashlib.sha256(f"{node} {folded}".encode()).digest()
+    return f"Guest{int.from_bytes(digest[:4], 'big') % 10**6:06d}"
+
+
 def _nick_of(source: str) -> str:
     return source.split("!", 1)[0]
 
@@ -97,6 +105,7 @@ class ClusterNode:
         self._claiming: set[User] = set()
         self._outgoing: list[list[Any]] = []
         self._flush_call: Any = None
+        self._burst_call: Any = None
         #: Sequence of the last batch applied (None: none seen yet) and batches waiting for a gap.
         self.last_seq: int | None = None
         self.seen_epoch: bytes | None = None
@@ -175,7 +184,7 @@ class ClusterNode:
                  if u.registered and u not in self.ghost_node]
         if local:
             results = yield scripts.CLAIM.run(link, self.prefix, self.node_id, self.incarnation,
-                                              *[u.folded for u in local])
+                                              "again", *self._claim_args(local))
             for user, held in zip(local, results, strict=True):
                 if not held:
                     self._nick_lost(user)
@@ -193,13 +202,49 @@ class ClusterNode:
             if not waiter.called:  # a nick claim that gave up waiting
                 waiter.callback(None)
 
+    @staticmethod
+    def _claim_args(users: Iterable[User]) -> list[str]:
+        """CLAIM's (folded nick, signon) pairs for ``users``."""
+        return [text for user in users for text in (user.folded, repr(user.signon))]
+
     def _nick_lost(self, user: User) -> None:
-        """After Redis lost its data another node took this user's nick first: rename the user."""
-        fallback = f"Guest{secrets.randbelow(10**6):06d}"
-        log.warn("nick {nick} is held by another node after a resync; renaming", nick=user.nick)
+        """A user who signed on earlier on another node holds this user's nick (two nodes claimed
+        it again after Redis lost its data): rename this one to a Guest nick and say why."""
+        fallback = guest_nick(user.folded, self.node_id)
+        if self.core.state.nick_in_use(fallback, by=user):
+            fallback = f"Guest{secrets.randbelow(10**6):06d}"
+        log.warn("nick {nick} belongs to an older user on another node; renaming", nick=user.nick)
+        lost = user.nick
         old = user.source
         self.core.state.set_nick(user, fallback, self.core.clock())
         self.core.relay([user, *self.core.state.neighbours(user)], old, "NICK", fallback)
+        self.core.notice(user, f"Nick collision: {lost} belongs to an older connection on "
+                               f"another server of this network; you are now {fallback}")
+        claim = self.control.run(scripts.CLAIM, self.prefix, self.node_id, self.incarnation,
+                                 "new", *self._claim_args([user]))
+        claim.addErrback(lambda failure: None)  # a lost link: the next resync claims it
+        if self._burst_call is None:  # nodes that ignored this user's old nick learn it now
+            self._burst_call = self.reactor.callLater(0, self._burst_again)
+
+    def _burst_again(self) -> None:
+        self._burst_call = None
+        self._emit(self._burst())
+
+    def _nick_taken(self, folded: str, loser: str) -> None:
+        """An ``R`` event: a node took ``folded`` from ``loser`` by the older-signon rule."""
+        state = self.core.state
+        user = state.users.get(folded)
+        if user is None:
+            return
+        owner = self.ghost_node.get(user)
+        if owner is None:
+            if loser == self.node_id:
+                self._nick_lost(user)
+        elif owner == loser:  # the replica follows the rename the loser makes
+            old = user.source
+            state.set_nick(user, guest_nick(folded, loser), self.core.clock())
+            Relay(Message("NICK", (user.nick,), old), self.core.clock()).send_to(
+                state.neighbours(user))
 
     # -- heartbeat and reaping -------------------------------------------------------------------
 
@@ -272,12 +317,13 @@ class ClusterNode:
         self._claiming.add(user)
         if self.control.current is not None:
             claim = self.control.run(scripts.CLAIM, self.prefix, self.node_id, self.incarnation,
-                                     folded)
+                                     "new", folded, repr(user.signon))
         else:
             # Redis is away (or not reached yet): wait a bounded time for it, never longer.
             claim = self.when_ready().addTimeout(CLAIM_WAIT, self.reactor)
             claim.addCallback(lambda _: self.control.run(
-                scripts.CLAIM, self.prefix, self.node_id, self.incarnation, folded))
+                scripts.CLAIM, self.prefix, self.node_id, self.incarnation, "new", folded,
+                repr(user.signon)))
         claim.addBoth(self._claimed, user, folded, nick or user.nick, retry)
         return False
 
@@ -504,6 +550,8 @@ class ClusterNode:
             self._emit(self._burst())
         elif kind == "S":
             self._split_node(node, event[2])
+        elif kind == "R":
+            self._nick_taken(event[2], event[3])
 
     # -- replicas: users ----------------------------------------------------------------------------
 

@@ -7,8 +7,11 @@ Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
 - ``nodes`` (hash node -> incarnation) and ``hb`` (sorted set node -> last heartbeat, Redis time in
   ms): who is alive. A write from a node whose incarnation is not the one in ``nodes`` is refused
   (fenced): a node declared dead cannot write.
-- ``nicks`` (hash folded nick -> node) and ``nn:<node>`` (the set of one node's nicks): nicks are
-  unique network-wide.
+- ``nicks`` (hash folded nick -> node), ``ns`` (hash folded nick -> its user's signon time) and
+  ``nn:<node>`` (the set of one node's nicks): nicks are unique network-wide. When nodes claim
+  their users' nicks again (Redis lost its data, or a node was fenced) two may claim one nick:
+  the older signon keeps it, as InspIRCd settles a collision, and the node that loses it is told
+  by an ``R`` event.
 - ``seq``, ``log`` (a stream capped at :data:`LOG_KEEP` entries, id ``0-<seq>``) and the pub/sub
   channel ``events``: every batch of events gets the next sequence number, is kept in the stream
   and published as ``<epoch> <seq> <payload>``; a node that sees a gap reads it back with XRANGE.
@@ -47,6 +50,7 @@ local function free_nicks(node, count)
   for _, nick in ipairs(nicks) do
     if redis.call('HGET', p .. 'nicks', nick) == node then
       redis.call('HDEL', p .. 'nicks', nick)
+      redis.call('HDEL', p .. 'ns', nick)
     end
   end
   return #nicks
@@ -107,17 +111,32 @@ table.insert(live, 1, 1)
 return live
 """)
 
-#: ARGV: prefix, node, incarnation, folded nick... -> -1 when fenced, else one 1 (now held by
-#: this node) or 0 (another node holds it) per nick.
+#: ARGV: prefix, node, incarnation, mode, then (folded nick, signon) pairs -> -1 when fenced,
+#: else one 1 (now held by this node) or 0 (another node holds it) per nick. Mode ``new`` (a
+#: registration, a NICK) never takes a held nick; mode ``again`` (a node claiming its users'
+#: nicks after Redis lost its data or fenced it) takes one from a user who signed on later (on
+#: equal times, the lower node name keeps it) and tells the network with an ``R`` event.
 CLAIM = _script("""
 local node = ARGV[2]
 if fenced(node, ARGV[3]) then return -1 end
+local again = ARGV[4] == 'again'
 local results = {}
-for i = 4, #ARGV do
-  local nick = ARGV[i]
+for i = 5, #ARGV, 2 do
+  local nick, signon = ARGV[i], ARGV[i + 1]
   local holder = redis.call('HGET', p .. 'nicks', nick)
-  if not holder or holder == node then
+  local take = not holder or holder == node
+  if not take and again then
+    local theirs = tonumber(redis.call('HGET', p .. 'ns', nick) or '0')
+    local mine = tonumber(signon)
+    take = mine < theirs or (mine == theirs and node < holder)
+    if take then
+      redis.call('SREM', p .. 'nn:' .. holder, nick)
+      emit(cjson.encode({{'R', node, nick, holder}}))
+    end
+  end
+  if take then
     redis.call('HSET', p .. 'nicks', nick, node)
+    redis.call('HSET', p .. 'ns', nick, signon)
     redis.call('SADD', p .. 'nn:' .. node, nick)
     results[#results + 1] = 1
   else
@@ -130,7 +149,10 @@ return results
 #: ARGV: prefix, node, folded nick: frees the nick if this node holds it.
 RELEASE = _script("""
 local node, nick = ARGV[2], ARGV[3]
-if redis.call('HGET', p .. 'nicks', nick) == node then redis.call('HDEL', p .. 'nicks', nick) end
+if redis.call('HGET', p .. 'nicks', nick) == node then
+  redis.call('HDEL', p .. 'nicks', nick)
+  redis.call('HDEL', p .. 'ns', nick)
+end
 redis.call('SREM', p .. 'nn:' .. node, nick)
 return 1
 """)
