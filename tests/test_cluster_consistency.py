@@ -37,7 +37,7 @@ async def test_redis_restarted_with_its_data_reaps_nobody(
     c.cluster.control.start()
     await wait_until(lambda: c.cluster.control.current is not None, "c is back", timeout=10)
     beats = a.cluster.beats, b.cluster.beats, c.cluster.beats
-    await wait_until(lambda: all(n.cluster.beats > old + 1 for n, old in zip(network, beats)),
+    await wait_until(lambda: all(n.cluster.beats > old + 1 for n, old in zip(network, beats, strict=True)),
                      "every node beat twice more", timeout=10)
     assert not [m for m in alice.messages if m.command == "QUIT"]
     assert sorted(redis.cli("HKEYS", PREFIX + "nodes").split()) == ["a.node", "b.node", "c.node"]
@@ -81,3 +81,46 @@ async def test_after_redis_lost_its_data_the_older_signon_keeps_a_nick(
     assert not [m for m in older.messages if m.command == "NICK"]
     older.send(f"PRIVMSG {guest} :hello newcomer")
     await newer.expect("PRIVMSG", guest, "hello newcomer", source="alice!")
+
+
+def channel_view(node: Node, name: str) -> dict[str, str]:
+    """One replica of a channel: nick -> prefixes."""
+    channel = node.core.state.find_channel(name)
+    return {} if channel is None else {u.nick: p for u, p in channel.members.items()}
+
+
+@pytest_twisted.ensureDeferred
+async def test_racing_to_create_a_channel_makes_one_operator(
+        redis: RedisServer, network: list[Node]) -> None:
+    racers = [await register(network[i % 3], f"racer{i}") for i in range(30)]
+    nicks = {f"racer{i}" for i in range(30)}
+    await all_know(network, *nicks)
+    for client in racers:
+        client.send("JOIN #race")
+    for client in racers:
+        await client.expect("366", None, "#race")
+    await wait_until(lambda: all(set(channel_view(n, "#race")) == nicks for n in network),
+                     "every replica has every racer", timeout=10)
+    views = [channel_view(n, "#race") for n in network]
+    assert views[0] == views[1] == views[2]
+    assert [nick for nick, prefixes in views[0].items() if "o" in prefixes] != []
+    assert len([nick for nick, prefixes in views[0].items() if prefixes]) == 1, views[0]
+    assert len({n.core.state.find_channel("#race").created for n in network}) == 1
+    # Each racer was told the same: one @ in the channel.
+    for client in racers:
+        names = [m for m in client.messages if m.command == "353"][-1].params[-1].split()
+        assert len([n for n in names if n.startswith("@")]) <= 1, names
+    # The last to leave frees the name: the next to join creates the channel afresh, as op.
+    for client in racers:
+        client.send("PART #race")
+    await wait_until(lambda: all(n.core.state.find_channel("#race") is None for n in network),
+                     "#race is gone everywhere")
+    await wait_until(lambda: not redis.cli("HGETALL", PREFIX + "chans").strip(),
+                     "the claim of #race is gone")
+    assert not any(n.cluster.channel_claims.noted for n in network)
+    racers[4].send("JOIN #race")
+    names = await racers[4].expect("353", None, None, "#race")
+    assert names.params[-1] == "@racer4"
+    await all_see_member(network, "#race", "racer4")
+    for node in network:
+        assert channel_view(node, "#race") == {"racer4": "o"}

@@ -23,6 +23,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from twistedchat.cluster import scripts
+from twistedchat.cluster.claims import ChannelClaims
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
 from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun
 from twistedchat.server.commands.registration import try_register
@@ -125,6 +126,7 @@ class ClusterNode:
         self._ready: list[defer.Deferred[None]] = []
         self.is_ready = False
         self._started_control = False
+        self.channel_claims = ChannelClaims(self)
         core.cluster = self
         core.bus.subscribe(self.on_relay)
 
@@ -188,6 +190,7 @@ class ClusterNode:
             for user, held in zip(local, results, strict=True):
                 if not held:
                     self._nick_lost(user)
+        yield self.channel_claims.resync(link)
         self._outgoing[:0] = [["H", self.node_id], self._burst()]
         yield self._send(link, self._take_batch())
         self._hb_unanswered = 0
@@ -364,6 +367,16 @@ class ClusterNode:
         released = self.control.run(scripts.RELEASE, self.prefix, self.node_id, folded)
         released.addErrback(lambda failure: None)  # a lost link: the node's resync settles it
 
+    # -- channel claims (the hooks in JOIN; see claims.py) ------------------------------------------
+
+    def holds_channels(self, user: User, names: list[str], retry: Message) -> bool:
+        """Whether ``user`` may join ``names`` now (False: a creation is asked of Redis first)."""
+        return self.channel_claims.holds(user, names, retry)
+
+    def joined_channel(self, user: User, channel: Channel) -> None:
+        """A local user joined ``channel``: its creation as Redis decided it."""
+        self.channel_claims.joined(user, channel)
+
     def _introduction(self, user: User) -> list[Any]:
         return ["U", self.node_id, self._user_record(user)]
 
@@ -394,12 +407,23 @@ class ClusterNode:
             if actor is None or channel is None or actor in self.ghost_node:
                 return
             extra = channel.members.get(actor, "")
+            self.channel_claims.touch(channel.folded)
+        elif command in ("PART", "KICK"):
+            self.channel_claims.touch(casefold(message.params[0]))
+        elif command == "QUIT":
+            actor = state.find_user(_nick_of(source))
+            if actor is not None and actor not in self.ghost_node:
+                self.channel_claims.touch(*actor.channels)
         elif command == "INVITE" and self._outgoing and self._outgoing[-1][0] == "L" and (
                 self._outgoing[-1][3] == "INVITE"
                 and self._outgoing[-1][4] == list(message.params)):
             return  # the invite-notify copy of the invitation just sent
         self._emit(["L", self.node_id, source, command, list(message.params),
                     relay.client_tags or None, relay.msgid, relay.now, extra, relay.account])
+        if command == "JOIN" and self.channel_claims.announce:
+            created = self.channel_claims.announce.pop(casefold(message.params[0]), None)
+            if created is not None:
+                self._emit(["C", self.node_id, message.params[0], created])
         old = casefold(_nick_of(source))
         if command == "QUIT" or (command == "NICK" and old != casefold(message.params[0])):
             self._release(old)  # (a change of case keeps the same claim)
@@ -552,6 +576,10 @@ class ClusterNode:
             self._split_node(node, event[2])
         elif kind == "R":
             self._nick_taken(event[2], event[3])
+        elif kind == "C":
+            channel = self.core.state.find_channel(event[2])
+            if channel is not None:
+                channel.created = event[3]
 
     # -- replicas: users ----------------------------------------------------------------------------
 
@@ -708,6 +736,8 @@ class ClusterNode:
             if channel is not None and target is not None and target in channel.members:
                 relay.send_to(channel.members)
                 state.part(target, channel)
+                if target not in self.ghost_node:
+                    self.channel_claims.touch(channel.folded)
         elif command == "QUIT":
             relay.send_to(state.neighbours(actor))
             state.remove(actor, now)

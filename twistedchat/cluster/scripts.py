@@ -15,7 +15,12 @@ Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
 - ``seq``, ``log`` (a stream capped at :data:`LOG_KEEP` entries, id ``0-<seq>``) and the pub/sub
   channel ``events``: every batch of events gets the next sequence number, is kept in the stream
   and published as ``<epoch> <seq> <payload>``; a node that sees a gap reads it back with XRANGE.
-- ``reaping``: dead nodes whose nicks are still being freed, a chunk per heartbeat.
+- ``chans`` (hash folded channel -> creation time), ``cn:<channel>`` (the nodes with local
+  members in it) and ``nc:<node>`` (the channels a node has local members in): who created a
+  channel. A JOIN that would create a channel the node does not know waits for CHANNEL_CLAIM:
+  only the first claim creates it (its user gets ``@``); the others join it without. The claim
+  goes when the last node with members in the channel leaves it (or is reaped).
+- ``reaping``: dead nodes whose nicks and channels are still being freed, a chunk per heartbeat.
 - ``runid``: the run id of the Redis process the nodes last registered in. A Redis that restarted
   with its data kept (persistence, a failover to a replica) has a new one: every node lost its
   connection at the same time, so the first node to register again gives every node a fresh
@@ -45,7 +50,12 @@ end
 local function fenced(node, incarnation)
   return redis.call('HGET', p .. 'nodes', node) ~= incarnation
 end
-local function free_nicks(node, count)
+local function leave_channel(node, channel)
+  redis.call('SREM', p .. 'nc:' .. node, channel)
+  redis.call('SREM', p .. 'cn:' .. channel, node)
+  if redis.call('SCARD', p .. 'cn:' .. channel) == 0 then redis.call('HDEL', p .. 'chans', channel) end
+end
+local function free_claims(node, count)
   local nicks = redis.call('SPOP', p .. 'nn:' .. node, count)
   for _, nick in ipairs(nicks) do
     if redis.call('HGET', p .. 'nicks', nick) == node then
@@ -53,7 +63,9 @@ local function free_nicks(node, count)
       redis.call('HDEL', p .. 'ns', nick)
     end
   end
-  return #nicks
+  local channels = redis.call('SPOP', p .. 'nc:' .. node, count)
+  for _, channel in ipairs(channels) do leave_channel(node, channel) end
+  return #nicks + #channels
 end
 """.replace("@KEEP@", str(LOG_KEEP))
 
@@ -78,7 +90,7 @@ if known ~= run then
   end
 end
 if redis.call('SISMEMBER', p .. 'reaping', node) == 1 then
-  while free_nicks(node, 1000) > 0 do end
+  while free_claims(node, 1000) > 0 do end
   redis.call('SREM', p .. 'reaping', node)
 end
 redis.call('HSET', p .. 'nodes', node, ARGV[3])
@@ -103,8 +115,10 @@ end
 local budget = tonumber(ARGV[5])
 for _, gone in ipairs(redis.call('SMEMBERS', p .. 'reaping')) do
   if budget <= 0 then break end
-  budget = budget - free_nicks(gone, budget)
-  if redis.call('SCARD', p .. 'nn:' .. gone) == 0 then redis.call('SREM', p .. 'reaping', gone) end
+  budget = budget - free_claims(gone, budget)
+  if redis.call('SCARD', p .. 'nn:' .. gone) + redis.call('SCARD', p .. 'nc:' .. gone) == 0 then
+    redis.call('SREM', p .. 'reaping', gone)
+  end
 end
 local live = redis.call('HKEYS', p .. 'nodes')
 table.insert(live, 1, 1)
@@ -169,7 +183,40 @@ local node = ARGV[2]
 if fenced(node, ARGV[3]) then return 0 end
 redis.call('HDEL', p .. 'nodes', node)
 redis.call('ZREM', p .. 'hb', node)
-while free_nicks(node, 1000) > 0 do end
+while free_claims(node, 1000) > 0 do end
 emit(cjson.encode({{'S', node, ARGV[4]}}))
+return 1
+""")
+
+#: ARGV: prefix, node, incarnation, then (folded channel, creation time) pairs -> -1 when fenced,
+#: else per channel 1 (this node created it) or 0 (it exists), then its creation time. Either
+#: way this node now counts as having members in it. (A node sends its CHANNEL_LEAVEs before
+#: a claim on the same connection, so its own stale count never blocks its re-creation.)
+CHANNEL_CLAIM = _script("""
+local node = ARGV[2]
+if fenced(node, ARGV[3]) then return -1 end
+local results = {}
+for i = 4, #ARGV, 2 do
+  local channel, created = ARGV[i], ARGV[i + 1]
+  local members = p .. 'cn:' .. channel
+  local current = redis.call('HGET', p .. 'chans', channel)
+  if current then
+    results[#results + 1] = 0
+    results[#results + 1] = current
+  else
+    redis.call('HSET', p .. 'chans', channel, created)
+    results[#results + 1] = 1
+    results[#results + 1] = created
+  end
+  redis.call('SADD', members, node)
+  redis.call('SADD', p .. 'nc:' .. node, channel)
+end
+return results
+""")
+
+#: ARGV: prefix, node, folded channel...: this node has no members in them any more (the
+#: claim of a channel no node has members in goes).
+CHANNEL_LEAVE = _script("""
+for i = 3, #ARGV do leave_channel(ARGV[2], ARGV[i]) end
 return 1
 """)
