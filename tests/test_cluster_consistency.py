@@ -5,7 +5,7 @@ from __future__ import annotations
 import cluster_kit
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
-from helpers import register, wait_until
+from helpers import LineClient, register, wait_until
 
 redis = cluster_kit.redis
 network = cluster_kit.network
@@ -124,3 +124,52 @@ async def test_racing_to_create_a_channel_makes_one_operator(
     await all_see_member(network, "#race", "racer4")
     for node in network:
         assert channel_view(node, "#race") == {"racer4": "o"}
+
+
+def channel_state(node: Node, name: str) -> tuple[object, ...]:
+    """What a replica says of a channel: modes, key, limit, topic, members' prefixes."""
+    channel = node.core.state.find_channel(name)
+    assert channel is not None
+    return (sorted(channel.modes), channel.key, channel.limit, channel.topic,
+            sorted(channel.bans), channel_view(node, name))
+
+
+@pytest_twisted.ensureDeferred
+async def test_conflicting_channel_changes_at_once_leave_every_replica_equal(
+        redis: RedisServer, network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    carol = await register(c, "carol")
+    alice.send("JOIN #room")
+    await all_see_member(network, "#room", "alice")
+    for client in (bob, carol):
+        client.send("JOIN #room")
+        await client.expect("366")
+    await all_see_member(network, "#room", "carol")
+    alice.send("MODE #room +o bob")
+    await wait_until(lambda: all(channel_view(n, "#room").get("bob") == "o" for n in network),
+                     "bob is op everywhere")
+    for turn in range(15):
+        # Two operators on two nodes change the same things at the same instant.
+        alice.send(f"MODE #room +kl a{turn} {10 + turn}", f"TOPIC #room :from a {turn}",
+                   f"MODE #room {'+-'[turn % 2]}o carol", f"MODE #room +b x{turn}!*@*")
+        bob.send(f"MODE #room +kl b{turn} {50 + turn}", f"TOPIC #room :from b {turn}",
+                 f"MODE #room {'-+'[turn % 2]}o carol", f"MODE #room -b x{turn}!*@*")
+    await alice.sync()
+    await bob.sync()
+
+    def settled() -> bool:
+        seq = int(redis.cli("GET", PREFIX + "seq"))
+        return all(not n.cluster._outgoing and n.cluster.last_seq == seq for n in network) and (
+            channel_state(a, "#room") == channel_state(b, "#room") == channel_state(c, "#room"))
+
+    await wait_until(settled, "every replica of #room is the same", timeout=10)
+    key = a.core.state.find_channel("#room").key
+    # What each member was shown ends where the replicas did.
+    for client in (alice, bob, carol):
+        def last_key(client: LineClient = client) -> str:
+            return [m.params[2] for m in client.messages
+                    if m.command == "MODE" and "k" in m.params[1]][-1]
+
+        await wait_until(lambda: last_key() == key, f"{client} was shown the key {key}")

@@ -24,8 +24,9 @@ from twisted.logger import Logger
 
 from twistedchat.cluster import scripts
 from twistedchat.cluster.claims import ChannelClaims
+from twistedchat.cluster.order import StreamOrder, line_things, member_things, mode_things
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
-from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun
+from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun, compact_modes
 from twistedchat.server.commands.registration import try_register
 from twistedchat.server.core import ServerCore
 from twistedchat.server.relay import Relay
@@ -127,6 +128,7 @@ class ClusterNode:
         self.is_ready = False
         self._started_control = False
         self.channel_claims = ChannelClaims(self)
+        self.order = StreamOrder()
         core.cluster = self
         core.bus.subscribe(self.on_relay)
 
@@ -191,8 +193,9 @@ class ClusterNode:
                 if not held:
                     self._nick_lost(user)
         yield self.channel_claims.resync(link)
+        self.order.forget()  # what this node sent before may never come back: the bursts settle it
         self._outgoing[:0] = [["H", self.node_id], self._burst()]
-        yield self._send(link, self._take_batch())
+        yield self._send(link, self._take_batch()[1])
         self._hb_unanswered = 0
         if not self._heartbeat.running:
             self._heartbeat.start(HEARTBEAT, now=False)
@@ -420,6 +423,8 @@ class ClusterNode:
             return  # the invite-notify copy of the invitation just sent
         self._emit(["L", self.node_id, source, command, list(message.params),
                     relay.client_tags or None, relay.msgid, relay.now, extra, relay.account])
+        if command in STATE_COMMANDS and is_channel_name(message.params[0], CHANTYPES):
+            self.order.wrote(line_things(command, _nick_of(source), list(message.params)))
         if command == "JOIN" and self.channel_claims.announce:
             created = self.channel_claims.announce.pop(casefold(message.params[0]), None)
             if created is not None:
@@ -435,9 +440,13 @@ class ClusterNode:
         elif self._flush_call is None:
             self._flush_call = self.reactor.callLater(0, self._flush)
 
-    def _take_batch(self) -> bytes:
+    def _take_batch(self) -> tuple[int, bytes]:
+        """This turn's events as one payload, and the batch's number (see order.py)."""
         batch, self._outgoing = self._outgoing, []
-        return json.dumps(batch, separators=(",", ":")).encode()
+        number, marker = self.order.seal(self.node_id)
+        if marker is not None:
+            batch.append(marker)
+        return number, json.dumps(batch, separators=(",", ":")).encode()
 
     def _flush(self) -> None:
         """Publish this turn's events as one batch; while Redis is away they are dropped."""
@@ -447,11 +456,17 @@ class ClusterNode:
         if not self._outgoing:
             return
         link = self.control.current
-        payload = self._take_batch()
+        number, payload = self._take_batch()
         if link is None:
             self.dropped_batches += 1
+            self.order.passed(number)
             return
-        self._send(link, payload).addErrback(self._publish_failed)
+        self._send(link, payload).addCallbacks(self._published, self._publish_failed,
+                                               callbackArgs=(number,), errbackArgs=(number,))
+
+    def _published(self, seq: int, number: int) -> None:
+        if seq == -1:  # fenced: the batch is not in the stream
+            self.order.passed(number)
 
     def _send(self, link: RedisProtocol, payload: bytes) -> defer.Deferred[Any]:
         sent = scripts.PUBLISH.run(link, self.prefix, self.node_id, self.incarnation, payload)
@@ -464,8 +479,9 @@ class ClusterNode:
 
         return sent.addCallback(check)
 
-    def _publish_failed(self, failure: Any) -> None:
+    def _publish_failed(self, failure: Any, number: int) -> None:
         self.dropped_batches += 1
+        self.order.passed(number)
         if not failure.check(RedisUnavailable):
             log.failure("publishing events failed", failure)
 
@@ -479,6 +495,7 @@ class ClusterNode:
             self.last_seq = seq - 1 if self.seen_epoch is None else 0
             self.seen_epoch = epoch
             self._held.clear()
+            self.order.forget()
         assert self.last_seq is not None
         if seq <= self.last_seq:
             return  # seen already (a gap fill raced the live message)
@@ -543,6 +560,7 @@ class ClusterNode:
         """Batches are gone for good: apply what follows and ask every node for its state again."""
         log.warn("lost batches of events ({why}); asking the network to resync", why=why)
         self.last_seq = min(self._held) - 1
+        self.order.forget()
         self._emit(["H", self.node_id])
         self._drain()
 
@@ -555,6 +573,8 @@ class ClusterNode:
             return
         for event in events:
             if event[1] == self.node_id:
+                if event[0] == "N":  # this node's own changes are now in the stream's order
+                    self.order.passed(event[2])
                 continue
             try:
                 self._apply(event)
@@ -717,6 +737,9 @@ class ClusterNode:
             return
         if actor is None:
             return
+        if command in ("JOIN", "PART", "KICK") and self.order.stale(
+                member_things(params[0], params[1] if command == "KICK" else actor.nick)[0]):
+            return  # this node's own change to that membership comes later in the stream
         if command == "JOIN":
             channel = state.find_channel(params[0])
             if channel is not None and actor in channel.members:
@@ -752,15 +775,16 @@ class ClusterNode:
             relay.send_to(state.neighbours(actor))
         elif command == "TOPIC":
             channel = state.find_channel(params[0])
-            if channel is not None:
-                if now >= channel.topic_time:
-                    channel.topic, channel.topic_setter, channel.topic_time = params[1], source, now
+            if channel is not None and not self.order.stale((channel.folded, "topic", "")):
+                channel.topic, channel.topic_setter, channel.topic_time = params[1], source, now
                 relay.send_to(channel.members)
         elif command == "MODE":
             channel = state.find_channel(params[0])
-            if channel is not None:
-                self._apply_modes(actor, channel, params[1], list(params[2:]))
-                relay.send_to(channel.members)
+            if channel is not None and len(params) > 1:
+                run = self._apply_modes(actor, channel, params[1], list(params[2:]))
+                if run.changes:  # what changed here (a stale change was skipped)
+                    Relay(Message(command, (channel.name, compact_modes(run.changes), *run.params),
+                                  source), now, tags, msgid, account).send_to(channel.members)
         elif command == "AWAY":
             actor.away = params[0] if params else None
             relay.send_to(u for u in state.neighbours(actor) if "away-notify" in u.caps)
@@ -791,11 +815,14 @@ class ClusterNode:
         relay.send_to(recipients, actor)
 
     def _apply_modes(self, actor: User, channel: Channel, modestring: str,
-                     params: list[str]) -> None:
-        """Apply channel mode changes another node made (with the same setters as MODE)."""
+                     params: list[str]) -> ModeRun:
+        """Apply channel mode changes another node made (with the same setters as MODE), but
+        those this node's own later changes override (see order.py); the run says what changed."""
         run = ModeRun(self.core, actor, channel)
+        stale = {index for thing, index in mode_things(channel.name, modestring, params)
+                 if self.order.stale(thing)}
         adding = True
-        for letter in modestring:
+        for index, letter in enumerate(modestring):
             if letter in "+-":
                 adding = letter == "+"
                 continue
@@ -804,4 +831,6 @@ class ClusterNode:
                 continue
             takes = spec.param_on_set if adding else spec.param_on_unset
             param = params.pop(0) if takes and params else ""
-            spec.apply(run, adding, letter, param)
+            if index not in stale:
+                spec.apply(run, adding, letter, param)
+        return run
