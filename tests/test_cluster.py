@@ -253,7 +253,7 @@ async def test_a_cut_subscriber_loses_and_repeats_nothing(network: list[Node]) -
     await wait_until(lambda: len(said()) >= 205, "bob has 205 lines")
     await bob.sync()
     assert said() == [f"m{i}" for i in range(205)]
-    assert len(dropped) == 2 and b.cluster.gaps_filled >= 1
+    assert len(dropped) == 2 and b.cluster.events.gaps_filled >= 1
 
 
 @pytest_twisted.ensureDeferred

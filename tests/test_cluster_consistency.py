@@ -161,7 +161,7 @@ async def test_conflicting_channel_changes_at_once_leave_every_replica_equal(
 
     def settled() -> bool:
         seq = int(redis.cli("GET", PREFIX + "seq"))
-        return all(not n.cluster._outgoing and n.cluster.last_seq == seq for n in network) and (
+        return all(not n.cluster._outgoing and n.cluster.events.last_seq == seq for n in network) and (
             channel_state(a, "#room") == channel_state(b, "#room") == channel_state(c, "#room"))
 
     await wait_until(settled, "every replica of #room is the same", timeout=10)
@@ -173,3 +173,49 @@ async def test_conflicting_channel_changes_at_once_leave_every_replica_equal(
                     if m.command == "MODE" and "k" in m.params[1]][-1]
 
         await wait_until(lambda: last_key() == key, f"{client} was shown the key {key}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_private_messages_go_to_the_target_node_alone_in_order(
+        redis: RedisServer, network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    await all_know(network, "alice", "bob")
+    events = redis.cli("GET", PREFIX + "seq")
+    applied_by_c = c.cluster.applied_batches
+
+    def said(client: LineClient, source: str) -> list[str]:
+        return [m.params[1] for m in client.messages
+                if m.command in ("PRIVMSG", "NOTICE") and m.source.startswith(source)]
+
+    alice.send(*(f"PRIVMSG bob :m{i}" for i in range(100)))
+    b.cluster.subscriber.cut()  # mid-traffic: what was in flight to b is lost on the wire
+    alice.send(*(f"PRIVMSG bob :m{i}" for i in range(100, 200)))
+    bob.send(*(f"NOTICE alice :r{i}" for i in range(50)))
+    await wait_until(lambda: len(said(bob, "alice!")) >= 200, "bob has 200 lines", timeout=10)
+    await wait_until(lambda: len(said(alice, "bob!")) >= 50, "alice has 50 lines", timeout=10)
+
+    # Messages that pub/sub never delivers are read back from the inbox's stream.
+    dropped: list[bytes] = []
+    deliver = b.cluster._on_message
+
+    def lossy(channel: bytes, data: bytes) -> None:
+        if channel.endswith(b"inbox:b.node") and len(dropped) < 2:
+            dropped.append(data)
+        else:
+            deliver(channel, data)
+
+    b.cluster.subscriber.current.listen(lossy)
+    for i in range(200, 205):
+        alice.send(f"PRIVMSG bob :m{i}")
+        await alice.sync()
+    await wait_until(lambda: len(said(bob, "alice!")) >= 205, "bob has 205 lines")
+    await bob.sync()
+    await alice.sync()
+    assert said(bob, "alice!") == [f"m{i}" for i in range(205)]
+    assert said(alice, "bob!") == [f"r{i}" for i in range(50)]
+    assert len(dropped) == 2 and b.cluster.inbox.gaps_filled >= 1
+    # Nobody else decoded them: not one event for the whole network, nothing applied at c.
+    assert redis.cli("GET", PREFIX + "seq") == events
+    assert c.cluster.applied_batches == applied_by_c

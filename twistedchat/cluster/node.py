@@ -24,6 +24,8 @@ from twisted.logger import Logger
 
 from twistedchat.cluster import scripts
 from twistedchat.cluster.claims import ChannelClaims
+from twistedchat.cluster.feed import Feed
+from twistedchat.cluster.inbox import Outboxes, inbox_channel, inbox_feed
 from twistedchat.cluster.order import StreamOrder, line_things, member_things, mode_things
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
 from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun, compact_modes
@@ -45,8 +47,6 @@ HEARTBEAT = 1.0
 HEARTBEATS_MISSED = 3
 #: Nicks of dead nodes freed per heartbeat (the rest on the next one).
 REAP_CHUNK = 1000
-#: Batches held out of order while a gap is filled; past this the node resynchronises.
-MAX_HELD = 10_000
 #: Events kept for one batch; past this they are sent at once.
 MAX_BATCH = 500
 SPLIT_REASON = "*.net *.split"
@@ -108,27 +108,28 @@ class ClusterNode:
         self._outgoing: list[list[Any]] = []
         self._flush_call: Any = None
         self._burst_call: Any = None
-        #: Sequence of the last batch applied (None: none seen yet) and batches waiting for a gap.
-        self.last_seq: int | None = None
-        self.seen_epoch: bytes | None = None
-        self._held: dict[int, bytes] = {}
-        self._filling = False
         self._hb_unanswered = 0
         self._ping_unanswered = 0
         #: Figures for tests and operators.
         self.dropped_batches = 0
-        self.gaps_filled = 0
         self.applied_batches = 0
         self.beats = 0
         self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber)
         self.control = RedisLink(reactor, url, "control", self._prepare_control)
+        self.order = StreamOrder()
+        #: The network's events (every node reads them) and this node's private messages.
+        self.events = Feed(self.control, reactor, self.prefix + "log", self.prefix + "seq",
+                           self.prefix + "epoch", self.apply_batch, self.order.forget,
+                           self._events_lost)
+        self.inbox = inbox_feed(self)
+        self.outboxes = Outboxes(self)
+        self._inbox_name = inbox_channel(self.prefix, self.node_id).encode()
         self._heartbeat = task.LoopingCall(self._beat)
         self._heartbeat.clock = reactor
         self._ready: list[defer.Deferred[None]] = []
         self.is_ready = False
         self._started_control = False
         self.channel_claims = ChannelClaims(self)
-        self.order = StreamOrder()
         core.cluster = self
         core.bus.subscribe(self.on_relay)
 
@@ -164,7 +165,8 @@ class ClusterNode:
 
     def _prepare_subscriber(self, link: RedisProtocol) -> defer.Deferred[Any]:
         link.listen(self._on_message)
-        subscribed = link.execute("SUBSCRIBE", self.prefix + "events")
+        subscribed = link.execute("SUBSCRIBE", self.prefix + "events",
+                                  inbox_channel(self.prefix, self.node_id))
 
         def then(_: Any) -> None:
             if not self._started_control:
@@ -399,6 +401,11 @@ class ClusterNode:
                 recipient = self.core.state.find_user(target)
                 if recipient is None or recipient not in self.ghost_node:
                     return
+                self.outboxes.add(self.ghost_node[recipient], [
+                    "L", self.node_id, message.source or "", command, list(message.params),
+                    relay.client_tags or None, relay.msgid, relay.now, None, relay.account])
+                self._flush_soon()
+                return
         elif command not in STATE_COMMANDS:
             return
         source = message.source or ""
@@ -435,7 +442,10 @@ class ClusterNode:
 
     def _emit(self, event: list[Any]) -> None:
         self._outgoing.append(event)
-        if len(self._outgoing) >= MAX_BATCH:
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if len(self._outgoing) + self.outboxes.count >= MAX_BATCH:
             self._flush()
         elif self._flush_call is None:
             self._flush_call = self.reactor.callLater(0, self._flush)
@@ -453,6 +463,7 @@ class ClusterNode:
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
+        self.outboxes.flush()
         if not self._outgoing:
             return
         link = self.control.current
@@ -488,83 +499,24 @@ class ClusterNode:
     # -- events in: order, gaps ------------------------------------------------------------------
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
-        epoch, seq_text, payload = data.split(b" ", 2)
-        seq = int(seq_text)
-        if epoch != self.seen_epoch:
-            # First batch seen, or Redis lost its data (its sequence restarted): start there.
-            self.last_seq = seq - 1 if self.seen_epoch is None else 0
-            self.seen_epoch = epoch
-            self._held.clear()
-            self.order.forget()
-        assert self.last_seq is not None
-        if seq <= self.last_seq:
-            return  # seen already (a gap fill raced the live message)
-        self._held[seq] = payload
-        self._drain()
-
-    def _drain(self) -> None:
-        held = self._held
-        while held and self.last_seq is not None and self.last_seq + 1 in held:
-            self.last_seq += 1
-            self._apply_batch(held.pop(self.last_seq))
-        if held and not self._filling:
-            if len(held) > MAX_HELD:
-                self._skip_gap("too many batches waiting")
-            else:
-                self._fill_gap()
+        if channel == self._inbox_name:
+            self.inbox.receive(data)
+        else:
+            self.events.receive(data)
 
     def _catch_up(self) -> None:
         """The subscriber reconnected: read what was published while it was away."""
-        if self.last_seq is None:
-            return
-        asked = self.control.execute("MGET", self.prefix + "epoch", self.prefix + "seq")
+        self.events.catch_up()
+        self.inbox.catch_up()
 
-        def got(reply: list[bytes | None]) -> None:
-            epoch, value = reply
-            if epoch is None or value is None or self._filling:
-                return
-            if epoch != self.seen_epoch:  # Redis lost its data while we were away
-                self.seen_epoch, self.last_seq = epoch, 0
-                self._held.clear()
-            if int(value) > (self.last_seq or 0):
-                self._fill_gap(int(value))
-
-        asked.addCallbacks(got, lambda failure: None)
-
-    def _fill_gap(self, upto: int | None = None) -> None:
-        assert self.last_seq is not None
-        first = self.last_seq + 1
-        last = upto if upto is not None else min(self._held) - 1
-        self._filling = True
-        asked = self.control.execute("XRANGE", self.prefix + "log", f"0-{first}", f"0-{last}")
-
-        def got(entries: list[Any]) -> None:
-            self._filling = False
-            for entry_id, fields in entries:
-                seq = int(entry_id.split(b"-")[1])
-                if self.last_seq is not None and seq > self.last_seq:
-                    self._held.setdefault(seq, fields[1])
-            self.gaps_filled += 1
-            if self._held and self.last_seq is not None and self.last_seq + 1 not in self._held:
-                self._skip_gap("the stream no longer holds them")
-            else:
-                self._drain()
-
-        def failed(failure: Any) -> None:
-            self._filling = False
-            self.reactor.callLater(0.05, self._drain)  # Redis away: try again shortly
-
-        asked.addCallbacks(got, failed)
-
-    def _skip_gap(self, why: str) -> None:
-        """Batches are gone for good: apply what follows and ask every node for its state again."""
+    def _events_lost(self, why: str) -> None:
+        """Batches of events are gone for good: ask every node for its state again."""
         log.warn("lost batches of events ({why}); asking the network to resync", why=why)
-        self.last_seq = min(self._held) - 1
         self.order.forget()
         self._emit(["H", self.node_id])
-        self._drain()
 
-    def _apply_batch(self, payload: bytes) -> None:
+    def apply_batch(self, payload: bytes) -> None:
+        """Apply one batch of events (from the network's feed or this node's inbox)."""
         self.applied_batches += 1
         try:
             events = json.loads(payload)

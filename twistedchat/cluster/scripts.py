@@ -20,6 +20,10 @@ Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
   channel. A JOIN that would create a channel the node does not know waits for CHANNEL_CLAIM:
   only the first claim creates it (its user gets ``@``); the others join it without. The claim
   goes when the last node with members in the channel leaves it (or is reaped).
+- ``inbox:<node>`` (a stream capped at :data:`INBOX_KEEP`), ``is:<node>`` (its sequence) and
+  ``ie:<node>`` (its epoch) and the pub/sub channel ``inbox:<node>``: the private messages for one
+  node's users, decoded by that node alone, with the same sequence and gap filling as the events.
+  They go with the node when it leaves or is reaped (a node that comes back gets a new epoch).
 - ``reaping``: dead nodes whose nicks and channels are still being freed, a chunk per heartbeat.
 - ``runid``: the run id of the Redis process the nodes last registered in. A Redis that restarted
   with its data kept (persistence, a failover to a replica) has a new one: every node lost its
@@ -33,6 +37,8 @@ from twistedchat.cluster.resp import Script
 
 #: Batches kept in the stream for receivers that missed some (about a second at 500 batches/s).
 LOG_KEEP = 2000
+#: Batches kept in each node's inbox stream.
+INBOX_KEEP = 500
 
 _PRELUDE = """
 local p = ARGV[1]
@@ -46,6 +52,9 @@ local function emit(payload)
   redis.call('XADD', p .. 'log', 'MAXLEN', '~', @KEEP@, '0-' .. seq, 'm', payload)
   redis.call('PUBLISH', p .. 'events', epoch .. ' ' .. seq .. ' ' .. payload)
   return seq
+end
+local function drop_inbox(node)
+  redis.call('DEL', p .. 'inbox:' .. node, p .. 'is:' .. node, p .. 'ie:' .. node)
 end
 local function fenced(node, incarnation)
   return redis.call('HGET', p .. 'nodes', node) ~= incarnation
@@ -110,6 +119,7 @@ for _, gone in ipairs(dead) do
   redis.call('ZREM', p .. 'hb', gone)
   redis.call('HDEL', p .. 'nodes', gone)
   redis.call('SADD', p .. 'reaping', gone)
+  drop_inbox(gone)
   emit(cjson.encode({{'S', gone, '*.net *.split'}}))
 end
 local budget = tonumber(ARGV[5])
@@ -184,6 +194,7 @@ if fenced(node, ARGV[3]) then return 0 end
 redis.call('HDEL', p .. 'nodes', node)
 redis.call('ZREM', p .. 'hb', node)
 while free_claims(node, 1000) > 0 do end
+drop_inbox(node)
 emit(cjson.encode({{'S', node, ARGV[4]}}))
 return 1
 """)
@@ -220,3 +231,24 @@ CHANNEL_LEAVE = _script("""
 for i = 3, #ARGV do leave_channel(ARGV[2], ARGV[i]) end
 return 1
 """)
+
+#: ARGV: prefix, node, incarnation, an epoch for a new inbox, then (node, payload) pairs: each
+#: payload to that node's inbox (a node not alive is skipped) -> -1 when fenced, else 1.
+INBOX = _script("""
+if fenced(ARGV[2], ARGV[3]) then return -1 end
+for i = 5, #ARGV, 2 do
+  local target = ARGV[i]
+  if redis.call('HEXISTS', p .. 'nodes', target) == 1 then
+    local epoch = redis.call('GET', p .. 'ie:' .. target)
+    if not epoch then
+      epoch = ARGV[4]
+      redis.call('SET', p .. 'ie:' .. target, epoch)
+    end
+    local seq = redis.call('INCR', p .. 'is:' .. target)
+    redis.call('XADD', p .. 'inbox:' .. target, 'MAXLEN', '~', @INBOX_KEEP@, '0-' .. seq,
+               'm', ARGV[i + 1])
+    redis.call('PUBLISH', p .. 'inbox:' .. target, epoch .. ' ' .. seq .. ' ' .. ARGV[i + 1])
+  end
+end
+return 1
+""".replace("@INBOX_KEEP@", str(INBOX_KEEP)))
