@@ -151,14 +151,24 @@ async def test_a_killed_node_is_split_and_its_nicks_freed(
         alice.send("JOIN #room")
         await all_see_member(network, "#room", "alice")
         doomed = await register(daemon, "doomed")
-        doomed.send("JOIN #room")
+        doomed.send("JOIN #room", "JOIN #doomed")
         await alice.expect("JOIN", "#room", source="doomed!")
+        await doomed.expect("366", None, "#doomed")
+        chans = "twistedchat:ClusterNet:chans"
+        assert redis.cli("HEXISTS", chans, "#doomed").strip() == "1"
         daemon.process.send_signal(signal.SIGKILL)
         quit_ = await alice.expect("QUIT", source="doomed!", timeout=10)
         assert quit_.params == ("*.net *.split",)
         await wait_until(lambda: not any(n.knows("doomed") for n in network),
                          "doomed is gone everywhere", timeout=10)
         again = await register(b, "doomed")
+        # Its channels are freed too (a channel with members elsewhere is kept).
+        await wait_until(lambda: redis.cli("HEXISTS", chans, "#doomed").strip() == "0",
+                         "#doomed is free", timeout=10)
+        assert redis.cli("HEXISTS", chans, "#room").strip() == "1"
+        again.send("JOIN #doomed")
+        names = await again.expect("353", None, None, "#doomed")
+        assert names.params[-1] == "@doomed"
         again.close()
     finally:
         daemon.stop()
