@@ -1,13 +1,15 @@
 """One server process as a node of a network kept in Redis (``--cluster redis://host:port/db``).
 
 The node listens on the core's :class:`~twistedchat.server.relay.RelayBus`: every relayed line
-that other nodes need (channel and private messages to remote users, JOIN, PART, KICK, QUIT, NICK,
+that other nodes need (channel messages to remote members, JOIN, PART, KICK, QUIT, NICK,
 TOPIC, MODE, AWAY, INVITE) becomes an event. The events of one reactor turn go to Redis as one
 batch (one Lua call: sequence number, capped stream, PUBLISH). Every node applies every other
 node's batches in sequence order to its replica, where remote users are "ghost" :class:`User`
 objects whose outbox discards; so NAMES, WHO, WHOIS and LIST answer from local state, and each
 line is encoded for local members by the existing fan-out. Nicks are claimed in Redis (a Lua
-script) before registration completes or a nick changes. See docs/cluster.md.
+script) before registration completes or a nick changes, channels before a JOIN creates one
+(claims.py); private messages go to the target node's inbox instead (inbox.py); conflicting
+channel changes settle in the stream's order (order.py). See docs/cluster.md.
 """
 
 from __future__ import annotations
