@@ -87,9 +87,10 @@ def _script(body: str) -> Script:
 REGISTER = _script("""
 local node = ARGV[2]
 redis.call('SET', p .. 'epoch', ARGV[4], 'NX')
-local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+local ok, info = pcall(redis.call, 'INFO', 'server')  -- a managed Redis may refuse INFO
+local run = ok and string.match(info, 'run_id:(%w+)')
 local known = redis.call('GET', p .. 'runid')
-if known ~= run then
+if run and known ~= run then
   redis.call('SET', p .. 'runid', run)
   if known then
     local now = now_ms()
