@@ -121,6 +121,22 @@ async def all_know(nodes: list[Node], *nicks: str) -> None:
                      f"every node knows {nicks}")
 
 
+def drop_next(node: Node, count: int, channel_suffix: bytes = b"") -> list[bytes]:
+    """Make pub/sub lose the next ``count`` messages to ``node`` (on channels ending with
+    ``channel_suffix``), as at-most-once delivery may; returns the list they are kept in."""
+    dropped: list[bytes] = []
+    deliver = node.cluster._on_message
+
+    def lossy(channel: bytes, data: bytes) -> None:
+        if channel.endswith(channel_suffix) and len(dropped) < count:
+            dropped.append(data)
+        else:
+            deliver(channel, data)
+
+    node.cluster.subscriber.current.listen(lossy)
+    return dropped
+
+
 async def all_see_member(nodes: list[Node], channel: str, nick: str) -> None:
     await wait_until(lambda: all(n.member(channel, nick) for n in nodes),
                      f"every node has {nick} in {channel}")

@@ -28,9 +28,15 @@ from twistedchat.cluster import scripts
 from twistedchat.cluster.claims import ChannelClaims
 from twistedchat.cluster.feed import Feed
 from twistedchat.cluster.inbox import Outboxes, inbox_channel, inbox_feed
-from twistedchat.cluster.order import StreamOrder, line_things, member_things, mode_things
+from twistedchat.cluster.order import (
+    StreamOrder,
+    line_things,
+    member_things,
+    mode_changes,
+    mode_things,
+)
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
-from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun, compact_modes
+from twistedchat.server.commands.modes import ModeRun, compact_modes
 from twistedchat.server.commands.registration import try_register
 from twistedchat.server.core import ServerCore
 from twistedchat.server.relay import Relay
@@ -775,16 +781,7 @@ class ClusterNode:
         run = ModeRun(self.core, actor, channel)
         stale = {index for thing, index in mode_things(channel.name, modestring, params)
                  if self.order.stale(thing)}
-        adding = True
-        for index, letter in enumerate(modestring):
-            if letter in "+-":
-                adding = letter == "+"
-                continue
-            spec = CHANNEL_MODES.get(letter)
-            if spec is None:
-                continue
-            takes = spec.param_on_set if adding else spec.param_on_unset
-            param = params.pop(0) if takes and params else ""
+        for index, adding, letter, spec, param in mode_changes(modestring, params):
             if index not in stale:
                 spec.apply(run, adding, letter, param)
         return run

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from twistedchat.server.commands.modes import CHANNEL_MODES, list_mask
+from twistedchat.server.commands.modes import CHANNEL_MODES, ChannelMode, list_mask
 from twistedchat.server.state import LIST_MODES, PREFIX_MODES
 from twistedchat.wire.names import casefold
 
@@ -27,9 +27,10 @@ from twistedchat.wire.names import casefold
 Thing = tuple[str, str, str]
 
 
-def mode_things(channel: str, modestring: str, params: list[str]) -> Iterator[tuple[Thing, int]]:
-    """Each change of a MODE line as (the thing it sets, the index of its letter)."""
-    folded = casefold(channel)
+def mode_changes(modestring: str,
+                 params: list[str]) -> Iterator[tuple[int, bool, str, ChannelMode, str]]:
+    """Each change of a relayed MODE line: (the index of its letter, adding, the letter, its
+    mode, its parameter or "")."""
     adding = True
     params = list(params)
     for index, letter in enumerate(modestring):
@@ -40,7 +41,13 @@ def mode_things(channel: str, modestring: str, params: list[str]) -> Iterator[tu
         if spec is None:
             continue
         takes = spec.param_on_set if adding else spec.param_on_unset
-        param = params.pop(0) if takes and params else ""
+        yield index, adding, letter, spec, params.pop(0) if takes and params else ""
+
+
+def mode_things(channel: str, modestring: str, params: list[str]) -> Iterator[tuple[Thing, int]]:
+    """Each change of a MODE line as (the thing it sets, the index of its letter)."""
+    folded = casefold(channel)
+    for index, _, letter, _, param in mode_changes(modestring, params):
         if letter in PREFIX_MODES:
             yield (folded, letter, casefold(param)), index
         elif letter in LIST_MODES:
