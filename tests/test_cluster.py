@@ -203,6 +203,10 @@ async def test_redis_restarted_empty_network_comes_back(
                      == {"alice", "bob"}, "every node registered its users again", timeout=10)
     await wait_until(lambda: len(redis.cli("HKEYS", "twistedchat:ClusterNet:nodes").split()) == 3,
                      "every node is back", timeout=10)
+    # Channels are claimed again by the nodes that have members in them.
+    await wait_until(lambda: sorted(redis.cli("SMEMBERS", "twistedchat:ClusterNet:cn:#room")
+                                    .split()) == ["a.node", "b.node"],
+                     "#room is claimed again", timeout=10)
     # No duplicate nick: alice is still held network-wide.
     late = await connect(c.client_endpoint)
     late.send("NICK alice", "USER x 0 * :x")
