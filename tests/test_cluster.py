@@ -198,6 +198,10 @@ async def test_redis_restarted_empty_network_comes_back(
     await bob.sync()
     await wait_until(lambda: b.cluster.dropped_batches > dropped, "b dropped the line")
     assert not b.cluster._outgoing
+    # A new channel is made at once, its creator op (Redis settles it when it returns).
+    alice.send("JOIN #offline")
+    names = await alice.expect("353", None, None, "#offline")
+    assert names.params[-1] == "@alice"
     redis.start()
     await wait_until(lambda: set(redis.cli("HKEYS", "twistedchat:ClusterNet:nicks").split())
                      == {"alice", "bob"}, "every node registered its users again", timeout=10)
@@ -207,6 +211,8 @@ async def test_redis_restarted_empty_network_comes_back(
     await wait_until(lambda: sorted(redis.cli("SMEMBERS", "twistedchat:ClusterNet:cn:#room")
                                     .split()) == ["a.node", "b.node"],
                      "#room is claimed again", timeout=10)
+    await wait_until(lambda: redis.cli("SMEMBERS", "twistedchat:ClusterNet:cn:#offline").split()
+                     == ["a.node"], "#offline is claimed", timeout=10)
     # No duplicate nick: alice is still held network-wide.
     late = await connect(c.client_endpoint)
     late.send("NICK alice", "USER x 0 * :x")

@@ -425,7 +425,8 @@ class ClusterNode:
             if actor is None or channel is None or actor in self.ghost_node:
                 return
             extra = channel.members.get(actor, "")
-            self.channel_claims.touch(channel.folded)
+            if channel.folded not in self.channel_claims.noted:
+                self.channel_claims.touch(channel.folded)
         elif command in ("PART", "KICK"):
             self.channel_claims.touch(casefold(message.params[0]))
         elif command == "QUIT":
