@@ -210,3 +210,28 @@ async def test_private_messages_go_to_the_target_node_alone_in_order(
     # Nobody else decoded them: not one event for the whole network, nothing applied at c.
     assert redis.cli("GET", PREFIX + "seq") == events
     assert c.cluster.applied_batches == applied_by_c
+
+
+@pytest_twisted.ensureDeferred
+async def test_kicks_racing_parts_and_joins_leave_every_replica_equal(
+        redis: RedisServer, network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    carol = await register(c, "carol")
+    alice.send("JOIN #room")
+    await all_see_member(network, "#room", "alice")
+    carol.send("JOIN #room")
+    await all_see_member(network, "#room", "carol")
+    for turn in range(15):
+        alice.send("KICK #room carol :again", f"MODE #room {'+-'[turn % 2]}v carol")
+        carol.send("PART #room", "JOIN #room")
+    await alice.sync()
+    await carol.sync()
+
+    def settled() -> bool:
+        seq = int(redis.cli("GET", PREFIX + "seq"))
+        return all(not n.cluster._outgoing and n.cluster.events.last_seq == seq
+                   for n in network) and (
+            channel_view(a, "#room") == channel_view(b, "#room") == channel_view(c, "#room"))
+
+    await wait_until(settled, "every replica of #room has the same members", timeout=10)
