@@ -472,6 +472,9 @@ class ClusterNode:
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
+        if self.channel_claims.touched:
+            # A channel's last local member left: the claim goes before anyone sees the PART.
+            self.channel_claims.settle()
         self.outboxes.flush()
         if not self._outgoing:
             return
