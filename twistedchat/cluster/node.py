@@ -14,7 +14,6 @@ channel changes settle in the stream's order (order.py). See docs/cluster.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -26,17 +25,12 @@ from twisted.logger import Logger
 
 from twistedchat.cluster import scripts
 from twistedchat.cluster.claims import ChannelClaims
+from twistedchat.cluster.collisions import NickCollisions
 from twistedchat.cluster.feed import Feed
 from twistedchat.cluster.inbox import Outboxes, inbox_channel, inbox_feed
-from twistedchat.cluster.order import (
-    StreamOrder,
-    line_things,
-    member_things,
-    mode_changes,
-    mode_things,
-)
+from twistedchat.cluster.order import StreamOrder, line_things, member_things
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
-from twistedchat.server.commands.modes import ModeRun, compact_modes
+from twistedchat.server.commands.modes import compact_modes
 from twistedchat.server.commands.registration import try_register
 from twistedchat.server.core import ServerCore
 from twistedchat.server.relay import Relay
@@ -81,13 +75,6 @@ def _nothing(*_: Any) -> None:
     pass
 
 
-def guest_nick(folded: str, node: str) -> str:
-    """The nick a user of ``node`` gets when an older user elsewhere keeps ``folded``: the same
-    on every node, so each replica renames it as its own node does."""
-    digest = hashlib.sha256(f"{node} {folded}".encode()).digest()
-    return f"Guest{int.from_bytes(digest[:4], 'big') % 10**6:06d}"
-
-
 def _nick_of(source: str) -> str:
     return source.split("!", 1)[0]
 
@@ -115,7 +102,6 @@ class ClusterNode:
         self._claiming: set[User] = set()
         self._outgoing: list[list[Any]] = []
         self._flush_call: Any = None
-        self._burst_call: Any = None
         self._hb_unanswered = 0
         self._ping_unanswered = 0
         #: Figures for tests and operators.
@@ -138,6 +124,7 @@ class ClusterNode:
         self.is_ready = False
         self._started_control = False
         self.channel_claims = ChannelClaims(self)
+        self.collisions = NickCollisions(self)
         core.cluster = self
         core.bus.subscribe(self.on_relay)
 
@@ -197,11 +184,7 @@ class ClusterNode:
         local = [u for u in self.core.state.users.values()
                  if u.registered and u not in self.ghost_node]
         if local:
-            results = yield scripts.CLAIM.run(link, self.prefix, self.node_id, self.incarnation,
-                                              "again", *self._claim_args(local))
-            for user, held in zip(local, results, strict=True):
-                if not held:
-                    self._nick_lost(user)
+            yield self.collisions.claim_again(link, local)
         yield self.channel_claims.resync(link)
         self.order.forget()  # what this node sent before may never come back: the bursts settle it
         self._outgoing[:0] = [["H", self.node_id], self._burst()]
@@ -218,49 +201,9 @@ class ClusterNode:
             if not waiter.called:  # a nick claim that gave up waiting
                 waiter.callback(None)
 
-    @staticmethod
-    def _claim_args(users: Iterable[User]) -> list[str]:
-        """CLAIM's (folded nick, signon) pairs for ``users``."""
-        return [text for user in users for text in (user.folded, repr(user.signon))]
-
-    def _nick_lost(self, user: User) -> None:
-        """A user who signed on earlier on another node holds this user's nick (two nodes claimed
-        it again after Redis lost its data): rename this one to a Guest nick and say why."""
-        fallback = guest_nick(user.folded, self.node_id)
-        if self.core.state.nick_in_use(fallback, by=user):
-            fallback = f"Guest{secrets.randbelow(10**6):06d}"
-        log.warn("nick {nick} belongs to an older user on another node; renaming", nick=user.nick)
-        lost = user.nick
-        old = user.source
-        self.core.state.set_nick(user, fallback, self.core.clock())
-        self.core.relay([user, *self.core.state.neighbours(user)], old, "NICK", fallback)
-        self.core.notice(user, f"Nick collision: {lost} belongs to an older connection on "
-                               f"another server of this network; you are now {fallback}")
-        claim = self.control.run(scripts.CLAIM, self.prefix, self.node_id, self.incarnation,
-                                 "new", *self._claim_args([user]))
-        claim.addErrback(lambda failure: None)  # a lost link: the next resync claims it
-        if self._burst_call is None:  # nodes that ignored this user's old nick learn it now
-            self._burst_call = self.reactor.callLater(0, self._burst_again)
-
-    def _burst_again(self) -> None:
-        self._burst_call = None
+    def burst_again(self) -> None:
+        """Tell every node this node's users and channels again (after a forced rename)."""
         self._emit(self._burst())
-
-    def _nick_taken(self, folded: str, loser: str) -> None:
-        """An ``R`` event: a node took ``folded`` from ``loser`` by the older-signon rule."""
-        state = self.core.state
-        user = state.users.get(folded)
-        if user is None:
-            return
-        owner = self.ghost_node.get(user)
-        if owner is None:
-            if loser == self.node_id:
-                self._nick_lost(user)
-        elif owner == loser:  # the replica follows the rename the loser makes
-            old = user.source
-            state.set_nick(user, guest_nick(folded, loser), self.core.clock())
-            Relay(Message("NICK", (user.nick,), old), self.core.clock()).send_to(
-                state.neighbours(user))
 
     # -- heartbeat and reaping -------------------------------------------------------------------
 
@@ -559,7 +502,7 @@ class ClusterNode:
         elif kind == "S":
             self._split_node(node, event[2])
         elif kind == "R":
-            self._nick_taken(event[2], event[3])
+            self.collisions.taken(event[2], event[3])
         elif kind == "C":
             channel = self.core.state.find_channel(event[2])
             if channel is not None:
@@ -745,7 +688,7 @@ class ClusterNode:
         elif command == "MODE":
             channel = state.find_channel(params[0])
             if channel is not None and len(params) > 1:
-                run = self._apply_modes(actor, channel, params[1], list(params[2:]))
+                run = self.order.apply_modes(self.core, actor, channel, params[1], params[2:])
                 if run.changes:  # what changed here (a stale change was skipped)
                     Relay(Message(command, (channel.name, compact_modes(run.changes), *run.params),
                                   source), now, tags, msgid, account).send_to(channel.members)
@@ -777,15 +720,3 @@ class ClusterNode:
         if command == "TAGMSG":
             recipients = [u for u in recipients if "message-tags" in u.caps]
         relay.send_to(recipients, actor)
-
-    def _apply_modes(self, actor: User, channel: Channel, modestring: str,
-                     params: list[str]) -> ModeRun:
-        """Apply channel mode changes another node made (with the same setters as MODE), but
-        those this node's own later changes override (see order.py); the run says what changed."""
-        run = ModeRun(self.core, actor, channel)
-        stale = {index for thing, index in mode_things(channel.name, modestring, params)
-                 if self.order.stale(thing)}
-        for index, adding, letter, spec, param in mode_changes(modestring, params):
-            if index not in stale:
-                spec.apply(run, adding, letter, param)
-        return run

@@ -16,12 +16,17 @@ member's membership and each of its prefixes (a JOIN, PART or KICK sets all thre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from twistedchat.server.commands.modes import CHANNEL_MODES, ChannelMode, list_mask
+from twistedchat.server.commands.modes import CHANNEL_MODES, ChannelMode, ModeRun, list_mask
 from twistedchat.server.state import LIST_MODES, PREFIX_MODES
 from twistedchat.wire.names import casefold
+
+if TYPE_CHECKING:
+    from twistedchat.server.channel import Channel
+    from twistedchat.server.core import ServerCore
+    from twistedchat.server.state import User
 
 #: One thing a change sets: (folded channel, what, folded nick or mask or "").
 Thing = tuple[str, str, str]
@@ -114,3 +119,15 @@ class StreamOrder:
     def stale(self, thing: Thing) -> bool:
         """Whether a remote change to ``thing`` comes before this node's own in the stream."""
         return thing in self.pending
+
+    def apply_modes(self, core: ServerCore, actor: User, channel: Channel, modestring: str,
+                    params: Sequence[str]) -> ModeRun:
+        """Apply channel mode changes another node made (with the same setters as MODE), but
+        those this node's own later changes override; the run says what changed here."""
+        run = ModeRun(core, actor, channel)
+        stale = {index for thing, index in mode_things(channel.name, modestring, list(params))
+                 if thing in self.pending}
+        for index, adding, letter, spec, param in mode_changes(modestring, list(params)):
+            if index not in stale:
+                spec.apply(run, adding, letter, param)
+        return run
