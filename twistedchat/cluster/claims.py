@@ -12,6 +12,7 @@ resync on its return settles them (the lower creation time wins, as InspIRCd doe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -109,6 +110,25 @@ class ChannelClaims:
             channel.set_prefixes(user, "")  # another node created it first
 
     # -- Redis's count of the nodes with members in a channel -------------------------------------
+
+    def relayed(self, command: str, nick: str, params: Sequence[str]) -> None:
+        """A local user's line went out to the network: a JOIN, PART, KICK or QUIT may change
+        which channels this node has members in; a channel's creation time follows the JOIN that
+        created it (a ``C`` event)."""
+        node = self.node
+        if command == "JOIN":
+            folded = casefold(params[0])
+            if folded not in self.noted:
+                self.touch(folded)
+            created = self.announce.pop(folded, None)
+            if created is not None:
+                node.emit(["C", node.node_id, params[0], created])
+        elif command in ("PART", "KICK"):
+            self.touch(casefold(params[0]))
+        elif command == "QUIT":
+            user = node.core.state.find_user(nick)
+            if user is not None and user not in node.ghost_node:
+                self.touch(*user.channels)
 
     def touch(self, *folded: str) -> None:
         """Local membership of these channels may have changed: settle Redis's count this turn."""

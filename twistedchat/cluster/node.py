@@ -205,6 +205,10 @@ class ClusterNode:
         """Tell every node this node's users and channels again (after a forced rename)."""
         self._emit(self._burst())
 
+    def emit(self, event: list[Any]) -> None:
+        """Send ``event`` to every node, in this turn's batch."""
+        self._emit(event)
+
     # -- heartbeat and reaping -------------------------------------------------------------------
 
     def _beat(self) -> None:
@@ -368,14 +372,6 @@ class ClusterNode:
             if actor is None or channel is None or actor in self.ghost_node:
                 return
             extra = channel.members.get(actor, "")
-            if channel.folded not in self.channel_claims.noted:
-                self.channel_claims.touch(channel.folded)
-        elif command in ("PART", "KICK"):
-            self.channel_claims.touch(casefold(message.params[0]))
-        elif command == "QUIT":
-            actor = state.find_user(_nick_of(source))
-            if actor is not None and actor not in self.ghost_node:
-                self.channel_claims.touch(*actor.channels)
         elif command == "INVITE" and self._outgoing and self._outgoing[-1][0] == "L" and (
                 self._outgoing[-1][3] == "INVITE"
                 and self._outgoing[-1][4] == list(message.params)):
@@ -384,10 +380,9 @@ class ClusterNode:
                     relay.client_tags or None, relay.msgid, relay.now, extra, relay.account])
         if command in STATE_COMMANDS and is_channel_name(message.params[0], CHANTYPES):
             self.order.wrote(line_things(command, _nick_of(source), list(message.params)))
-        if command == "JOIN" and self.channel_claims.announce:
-            created = self.channel_claims.announce.pop(casefold(message.params[0]), None)
-            if created is not None:
-                self._emit(["C", self.node_id, message.params[0], created])
+            self.channel_claims.relayed(command, _nick_of(source), message.params)
+        elif command == "QUIT":
+            self.channel_claims.relayed(command, _nick_of(source), message.params)
         old = casefold(_nick_of(source))
         if command == "QUIT" or (command == "NICK" and old != casefold(message.params[0])):
             self._release(old)  # (a change of case keeps the same claim)
