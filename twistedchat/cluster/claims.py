@@ -93,6 +93,12 @@ class ChannelClaims:
         finally:
             self.granted.pop(user, None)
 
+    def created(self, name: str, created: float) -> None:
+        """A ``C`` event: the channel's creation time, as its claim in Redis has it."""
+        channel = self.node.core.state.find_channel(name)
+        if channel is not None:
+            channel.created = created
+
     def joined(self, user: User, channel: Channel) -> None:
         """``user`` (local) has just joined ``channel``: apply its claim, if it asked one."""
         grant = self.granted.get(user, {}).pop(channel.folded, None)

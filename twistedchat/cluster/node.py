@@ -327,16 +327,6 @@ class ClusterNode:
         released = self.control.run(scripts.RELEASE, self.prefix, self.node_id, folded)
         released.addErrback(lambda failure: None)  # a lost link: the node's resync settles it
 
-    # -- channel claims (the hooks in JOIN; see claims.py) ------------------------------------------
-
-    def holds_channels(self, user: User, names: list[str], retry: Message) -> bool:
-        """Whether ``user`` may join ``names`` now (False: a creation is asked of Redis first)."""
-        return self.channel_claims.holds(user, names, retry)
-
-    def joined_channel(self, user: User, channel: Channel) -> None:
-        """A local user joined ``channel``: its creation as Redis decided it."""
-        self.channel_claims.joined(user, channel)
-
     def _introduction(self, user: User) -> list[Any]:
         return ["U", self.node_id, self._user_record(user)]
 
@@ -499,9 +489,7 @@ class ClusterNode:
         elif kind == "R":
             self.collisions.taken(event[2], event[3])
         elif kind == "C":
-            channel = self.core.state.find_channel(event[2])
-            if channel is not None:
-                channel.created = event[3]
+            self.channel_claims.created(event[2], event[3])
 
     # -- replicas: users ----------------------------------------------------------------------------
 
