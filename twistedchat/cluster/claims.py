@@ -96,7 +96,7 @@ class ChannelClaims:
     def created(self, name: str, created: float) -> None:
         """A ``C`` event: the channel's creation time, as its claim in Redis has it."""
         channel = self.node.core.state.find_channel(name)
-        if channel is not None:
+        if channel is not None and isinstance(created, (int, float)):
             channel.created = created
 
     def joined(self, user: User, channel: Channel) -> None:

@@ -465,8 +465,8 @@ class ClusterNode:
             return
         for event in events:
             if event[1] == self.node_id:
-                if event[0] == "N":  # this node's own changes are now in the stream's order
-                    self.order.passed(event[2])
+                if event[0] == "N" and isinstance(event[2], int):
+                    self.order.passed(event[2])  # this node's own changes are now in order
                 continue
             try:
                 self._apply(event)
