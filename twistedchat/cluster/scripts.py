@@ -28,7 +28,9 @@ Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
 - ``runid``: the run id of the Redis process the nodes last registered in. A Redis that restarted
   with its data kept (persistence, a failover to a replica) has a new one: every node lost its
   connection at the same time, so the first node to register again gives every node a fresh
-  heartbeat instead of letting the outage pass for their death.
+  heartbeat instead of letting the outage pass for their death. Its sequence numbers may come
+  from a snapshot older than what the nodes saw, so they jump by :data:`SEQUENCE_JUMP` (the
+  nodes find a gap no stream can fill and resynchronise instead of ignoring new batches).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ from twistedchat.cluster.resp import Script
 LOG_KEEP = 2000
 #: Batches kept in each node's inbox stream.
 INBOX_KEEP = 500
+#: How far sequence numbers jump when Redis restarted with its data (past any batch a snapshot
+#: may have lost).
+SEQUENCE_JUMP = 10**9
 
 _PRELUDE = """
 local p = ARGV[1]
@@ -80,7 +85,7 @@ end
 
 
 def _script(body: str) -> Script:
-    return Script(_PRELUDE + body)
+    return Script(_PRELUDE + body.replace("@JUMP@", str(SEQUENCE_JUMP)))
 
 
 #: ARGV: prefix, node, incarnation, a new epoch value -> the epoch in force.
@@ -96,6 +101,14 @@ if run and known ~= run then
     local now = now_ms()
     for _, other in ipairs(redis.call('ZRANGE', p .. 'hb', 0, -1)) do
       redis.call('ZADD', p .. 'hb', now, other)
+    end
+    -- Data restored from a snapshot may have older sequence numbers than the nodes have seen:
+    -- jump past them (the nodes see a gap the streams cannot fill, and resynchronise).
+    redis.call('INCRBY', p .. 'seq', @JUMP@)
+    for _, other in ipairs(redis.call('HKEYS', p .. 'nodes')) do
+      if redis.call('EXISTS', p .. 'is:' .. other) == 1 then
+        redis.call('INCRBY', p .. 'is:' .. other, @JUMP@)
+      end
     end
   end
 end
