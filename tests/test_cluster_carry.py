@@ -8,12 +8,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import cluster_kit
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
 from core_peers import FakeClock, make_core
 from core_peers import register as register_peer
 from helpers import LineClient, connect, register, wait_until
-from test_cluster import redis  # noqa: F401  (the fixture)
 from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock
 
@@ -27,9 +27,12 @@ from twistedchat.server.state import METADATA_MAX_KEYS, METADATA_MAX_VALUE_BYTES
 from twistedchat.storage.memory import MemoryStore
 from twistedchat.wire import numerics as N
 
+#: The real Redis of cluster_kit; the network here shares an account store and has an operator.
+redis = cluster_kit.redis
+
 
 @pytest_twisted.async_yield_fixture
-async def network(redis: RedisServer) -> AsyncIterator[list[Node]]:  # noqa: F811
+async def network(redis: RedisServer) -> AsyncIterator[list[Node]]:
     """Three nodes sharing one account store (as they would one PostgreSQL), with an operator."""
     store = MemoryStore()
     nodes = [Node(name, redis.url, opers={"root": "s3cret"})
@@ -156,7 +159,7 @@ async def test_away_is_carried_without_away_notify_neighbours(network: list[Node
 
 @pytest_twisted.ensureDeferred
 async def test_monitor_sees_remote_users_come_rename_and_go(
-        redis: RedisServer, network: list[Node]) -> None:  # noqa: F811
+        redis: RedisServer, network: list[Node]) -> None:
     a, b, c = network
     watcher = await register(a, "watcher")
     watcher.send("MONITOR + alice,robert,dora")
@@ -323,7 +326,7 @@ async def test_accounts_travel_to_other_nodes(network: list[Node]) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_whois_names_the_node_and_lusers_counts_the_network(
-        redis: RedisServer, network: list[Node]) -> None:  # noqa: F811
+        redis: RedisServer, network: list[Node]) -> None:
     a, b, c = network
     alice = await register(a, "alice")
     await register(b, "bob")
