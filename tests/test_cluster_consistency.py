@@ -7,6 +7,8 @@ import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member, drop_next
 from helpers import LineClient, register, wait_until
 
+from twistedchat.cluster.collisions import guest_nick
+
 redis = cluster_kit.redis
 network = cluster_kit.network
 
@@ -63,10 +65,17 @@ async def test_after_redis_lost_its_data_the_older_signon_keeps_a_nick(
     newer.send("JOIN #room")
     await wait_until(lambda: c.member("#room", "alice"), "c knows b's alice")
     assert a.core.state.find_user("alice") not in a.cluster.ghost_node
+    # Someone on c watches the nick b's alice will get: it comes online with the rename.
+    watcher = await register(c, "watcher")
+    expected = guest_nick("alice", "b.node")
+    watcher.send(f"MONITOR + {expected}")
+    await watcher.expect("731", None, expected)
     a.cluster.control.start()
     renamed = await newer.expect("NICK", source="alice!", timeout=10)
     guest = renamed.params[0]
-    assert guest.startswith("Guest")
+    assert guest == expected
+    online = await watcher.expect("730", timeout=10)
+    assert online.params[1].startswith(f"{guest}!")
     notice = await newer.expect("NOTICE", guest)
     assert "alice" in notice.params[1] and guest in notice.params[1]
     await all_know(network, "alice", guest)

@@ -70,6 +70,8 @@ class NickCollisions:
         lost, old = user.nick, user.source
         core.state.set_nick(user, fallback, core.clock())
         core.relay([user, *core.state.neighbours(user)], old, "NICK", fallback)
+        core.monitor_offline(user, lost)
+        core.monitor_online(user)
         core.notice(user, f"Nick collision: {lost} belongs to an older connection on another "
                           f"server of this network; you are now {fallback}")
         claim = node.control.run(scripts.CLAIM, node.prefix, node.node_id, node.incarnation,
@@ -94,7 +96,8 @@ class NickCollisions:
             if loser == node.node_id:
                 self.lost(user)
         elif owner == loser:  # the replica follows the rename the loser makes
-            old = user.source
+            old, old_nick = user.source, user.nick
             now = node.core.clock()
             state.set_nick(user, guest_nick(folded, loser), now)
             Relay(Message("NICK", (user.nick,), old), now).send_to(state.neighbours(user))
+            node.remote_renamed(user, old_nick)  # MONITOR and WHOWAS, as for a NICK
