@@ -12,6 +12,9 @@ every node must know them at once. They travel as events of their own:
   only the user's own node disconnects it, so everyone sees its QUIT once.
 - ``O`` (log out): NickServ DROP on one node logs out the account's sessions on the others (each
   by its own node, which then sends ``P``).
+
+``K`` and ``O`` go to the target node's inbox (:mod:`twistedchat.cluster.inbox`); the others to
+every node, in the network's one stream.
 - ``I`` (idle): when a user last sent a message, at most once a minute per user (WHOIS 317).
 
 A remote user's record (introduction, burst) carries its account, metadata, real host and server
@@ -58,6 +61,7 @@ from twistedchat.wire.message import Message
 from twistedchat.wire.names import CHANTYPES, is_channel_name
 
 if TYPE_CHECKING:
+    from twistedchat.cluster.inbox import Outboxes
     from twistedchat.server.core import ServerCore
 
 log = Logger()
@@ -111,7 +115,8 @@ def _tell(ghost: User, recipients: list[User], now: float, command: str, *params
 class CarriedState:
     """The part of :class:`~twistedchat.cluster.node.ClusterNode` that carries user state.
 
-    A mixin: the node provides ``core``, ``node_id``, ``ghost_node``, ``ghosts`` and ``_emit``.
+    A mixin: the node provides ``core``, ``node_id``, ``ghost_node``, ``ghosts``, ``outboxes``,
+    ``_emit`` (an event for every node) and ``_flush_soon``.
     """
 
     core: ServerCore
@@ -121,8 +126,18 @@ class CarriedState:
     #: Nodes alive at the last heartbeat (this one included; none known before the first).
     live_nodes: set[str]
 
+    outboxes: Outboxes
+
     def _emit(self, event: list[Any]) -> None:
         raise NotImplementedError
+
+    def _flush_soon(self) -> None:
+        raise NotImplementedError
+
+    def _send_to_node(self, node: str, event: list[Any]) -> None:
+        """An event only ``node`` needs: to its inbox, which no other node reads."""
+        self.outboxes.add(node, event)
+        self._flush_soon()
 
     def _init_carried(self) -> None:
         #: The server name (``--name``) of each node seen (a node keeps its id while it runs).
@@ -181,14 +196,15 @@ class CarriedState:
         """Ask ``user``'s own node to log it out (its account was dropped here)."""
         node = self.ghost_node.get(user)
         if node is not None:
-            self._emit(["O", self.node_id, node, user.nick])
+            self._send_to_node(node, ["O", self.node_id, node, user.nick])
 
     def disconnect_remote(self, user: User, reason: str, killer: str | None = None,
                           kill_text: str | None = None) -> None:
         """Ask ``user``'s own node to disconnect it (with a KILL line first when ``killer``)."""
         node = self.ghost_node.get(user)
         if node is not None:
-            self._emit(["K", self.node_id, node, user.nick, killer, kill_text, reason])
+            self._send_to_node(node, ["K", self.node_id, node, user.nick, killer, kill_text,
+                                      reason])
 
     # -- questions the commands ask -------------------------------------------------------------
 
