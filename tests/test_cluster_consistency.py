@@ -191,6 +191,15 @@ async def test_private_messages_go_to_the_target_node_alone_in_order(
     alice = await register(a, "alice")
     bob = await register(b, "bob")
     await all_know(network, "alice", "bob")
+    # A sender's idle time goes to every node, at most once a minute (WHOIS): that is done first.
+    alice.send("PRIVMSG alice :warm")
+    bob.send("PRIVMSG bob :warm")
+    await alice.expect("PRIVMSG", "alice", "warm")
+    await bob.expect("PRIVMSG", "bob", "warm")
+    await wait_until(lambda: all(c.core.state.find_user(nick).last_message >= user.last_message
+                                 for nick, user in (("alice", a.core.state.find_user("alice")),
+                                                    ("bob", b.core.state.find_user("bob")))),
+                     "c has both senders' idle times")
     events = redis.cli("GET", PREFIX + "seq")
     applied_by_c = c.cluster.applied_batches
 
