@@ -32,35 +32,44 @@ class FakeHandle:
     send = staticmethod(len)
 
 
+_FAKE_TCP: list[type] = []
+
+
 def fake_tcp_transport(number: int) -> object:
     """A plain ``tcp.Connection`` as the daemon sees one, with nothing in its buffers and a
-    socket that takes everything; made without a real socket or reactor."""
-    from twisted.internet import tcp
-    from twisted.internet.address import IPv4Address
+    socket that takes everything; made without a real socket or reactor.
 
-    class FakeTCP(tcp.Connection):
-        def __init__(self) -> None:  # (no socket, no reactor)
-            self.dataBuffer = b""
-            self.offset = 0
-            self._tempDataLen = 0
-            self.connected = 1
-            self.disconnecting = 0
-            self.TLS = False
-            self.peer = IPv4Address("TCP", f"10.0.{number // 250}.{number % 250 + 1}", 40000)
+    Every one is of the same class, as the daemon's transports are: a class per connection
+    would defeat the interpreter's attribute caches and measure that instead.
+    """
+    if not _FAKE_TCP:
+        from twisted.internet import tcp
 
-        def getHandle(self) -> FakeHandle:
-            return FakeHandle()
+        class FakeTCP(tcp.Connection):
+            def __init__(self, host: str) -> None:  # (no socket, no reactor)
+                from twisted.internet.address import IPv4Address
 
-        def getPeer(self) -> IPv4Address:
-            return self.peer
+                self.dataBuffer = b""
+                self.offset = 0
+                self._tempDataLen = 0
+                self.connected = 1
+                self.disconnecting = 0
+                self.peer = IPv4Address("TCP", host, 40000)
 
-        def registerProducer(self, producer: object, streaming: bool) -> None:
-            pass
+            def getHandle(self) -> FakeHandle:
+                return FakeHandle()
 
-        def write(self, data: bytes) -> None:
-            raise AssertionError("the fake socket takes everything: transport.write is unused")
+            def getPeer(self) -> object:
+                return self.peer
 
-    return FakeTCP()
+            def registerProducer(self, producer: object, streaming: bool) -> None:
+                pass
+
+            def write(self, data: bytes) -> None:
+                raise AssertionError("the fake socket takes everything: transport.write unused")
+
+        _FAKE_TCP.append(FakeTCP)
+    return _FAKE_TCP[0](f"10.0.{number // 250}.{number % 250 + 1}")
 
 
 def measure(members: int, messages: int, history: bool, tagged: int) -> dict[str, object]:
