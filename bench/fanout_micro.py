@@ -55,6 +55,7 @@ def fake_tcp_transport(number: int) -> object:
                 self.connected = 1
                 self.disconnecting = 0
                 self.peer = IPv4Address("TCP", host, 40000)
+                self.written: list[bytes] = []
 
             def getHandle(self) -> FakeHandle:
                 return FakeHandle()
@@ -65,8 +66,8 @@ def fake_tcp_transport(number: int) -> object:
             def registerProducer(self, producer: object, streaming: bool) -> None:
                 pass
 
-            def write(self, data: bytes) -> None:
-                raise AssertionError("the fake socket takes everything: transport.write unused")
+            def write(self, data: bytes) -> None:  # (only when bytes are "held": the check)
+                self.written.append(data)
 
         _FAKE_TCP.append(FakeTCP)
     return _FAKE_TCP[0](f"10.0.{number // 250}.{number % 250 + 1}")
@@ -115,6 +116,14 @@ def measure(members: int, messages: int, history: bool, tagged: int) -> dict[str
         clock.advance(0)
     spent = time.process_time_ns() - started
     deliveries = messages * (members - 1)
+    # Untimed: one more line, with every transport holding a byte so output goes through
+    # transport.write, where it can be seen: each member but the sender got it.
+    for connection in connections:
+        connection.transport._tempDataLen = 1
+    sender.dataReceived(b"PRIVMSG #bench :seen by all?\r\n")
+    clock.advance(0)
+    seen = [c for c in connections if any(b"seen by all?" in data for data in c.transport.written)]
+    assert len(seen) == members - 1, f"{len(seen)} of {members - 1} members got the line"
     import twistedchat
 
     return {"ns_per_delivery": spent / deliveries, "deliveries": deliveries,
