@@ -61,6 +61,7 @@ class Relay:
 
     def send_to(self, users: Iterable[User], skip: User | None = None) -> None:
         """Queue the line for every user but ``skip``; the hot loop of every broadcast."""
+        body = self.body
         encoded = self._encoded  # [variant] -> the line, or None until first needed
         for_variant = self.for_variant
         for user in users:
@@ -69,8 +70,8 @@ class Relay:
             outbox = user.outbox
             if not outbox:
                 user.wake(user)
-            line = encoded[user.variant]
-            outbox.append(line if line is not None else for_variant(user.variant))
+            variant = user.variant
+            outbox.append((encoded[variant] or for_variant(variant)) if variant else body)
 
 
 Subscriber = Callable[[Relay], None]
