@@ -89,7 +89,9 @@ class DirectWriter:
 
         Anything else (bytes pending in Twisted's buffer, TLS started, a partial send) goes to
         ``slow``, the pipeline's transmit, which writes through :meth:`write` and minds the
-        sendq; so this saves the fan-out one call per recipient and changes nothing else.
+        sendq; so this saves the fan-out one call per recipient and changes nothing else (after a
+        partial send or ``EAGAIN``, :meth:`write` tries the socket once more before Twisted's
+        buffer takes the rest: one extra system call when a client's socket has just filled).
         """
         transport = self.transport
         if (not transport.TLS and not transport._tempDataLen
