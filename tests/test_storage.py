@@ -551,7 +551,8 @@ def test_store_urls(tmp_path):
         ("twistedchat.sqlite3", "no scheme"),
         ("mysql://x", "unknown kind"),
         ("sqlite:", "needs a file path"),
-        (f"sqlite:{tmp_path}/missing/x.db", "does not exist"),
+        (f"sqlite:{tmp_path}/", "not a directory"),
+        ("postgresql://chat@db:port/chat", "port"),
         ("memory:yes", "nothing after"),
         ("postgresql:chat", "postgresql://"),
     ]:
@@ -560,9 +561,11 @@ def test_store_urls(tmp_path):
 
 
 @settles
-async def test_open_store_fails_cleanly_on_a_bad_url():
+async def test_open_store_fails_cleanly_on_a_bad_url(tmp_path):
     with pytest.raises(StoreUrlError):
         await open_store("redis://localhost")
+    with pytest.raises(StoreUrlError, match="does not exist"):
+        await open_store(f"sqlite:{tmp_path}/missing/x.db")
 
 
 # -- the recent lines kept for LATEST * ---------------------------------------------------------------

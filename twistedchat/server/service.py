@@ -40,7 +40,8 @@ from twistedchat.server.tls import (
     stdlib_tls_factory,
 )
 from twistedchat.storage.service import StoreService
-from twistedchat.storage.url import open_store
+from twistedchat.storage.model import StoreError
+from twistedchat.storage.url import open_store, prepare_store, redacted
 
 log = Logger()
 
@@ -186,22 +187,27 @@ class ChatService(service.MultiService):
         return port
 
     def _startup_error(self, description: str, error: Any) -> BaseException:
-        """The exception that ends a failed start cleanly, whether twistd daemonized or not."""
+        """The exception that ends a start whose listener failed, daemonized or not."""
+        reason = getattr(getattr(error, "socketError", None), "strerror", None) or str(error)
+        return self._failed_start(f"cannot listen on {description}: {error}",
+                                  f"twistedchat: {error}", f"cannot listen on {description}: {reason}")
+
+    def _failed_start(self, logged: str, foreground: str, daemonized: str) -> BaseException:
+        """The exception that ends a failed start cleanly, whether twistd daemonized or not:
+        ``logged`` goes to the log, the admin sees ``foreground`` (or, daemonized, ``daemonized``)."""
         for port in self.ports:
             port.stopListening()
         self.ports.clear()
-        reason = getattr(getattr(error, "socketError", None), "strerror", None) or str(error)
-        log.critical("cannot listen on {description}: {error}", description=description,
-                     error=str(error))
+        log.critical("{reason}", reason=logged)
         if self.context is None or self.context.nodaemon:
             # In the foreground twistd prints a SystemExit's message and exits 1, no traceback.
             # twistd already wrote its pidfile and does not remove it on SystemExit: we do.
             self._remove_own_pidfile()
-            return SystemExit(f"twistedchat: {error}")
+            return SystemExit(foreground)
         # Daemonized, twistd reports an Exception (not SystemExit) through its status pipe: the
         # waiting parent prints it on stderr and exits 1, and the pidfile is removed. Only the
         # first 100 bytes cross the pipe, so the message is short and the class a builtin one.
-        return RuntimeError(f"cannot listen on {description}: {reason}")
+        return RuntimeError(daemonized)
 
     def _remove_own_pidfile(self) -> None:
         pidfile = self.context.pidfile if self.context is not None else None
@@ -216,6 +222,8 @@ class ChatService(service.MultiService):
             pass
 
     def startService(self) -> None:
+        if self.owns_process:
+            self._prepare_store()
         super().startService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self.started = self.reactor.seconds()
         for description in self.descriptions:
@@ -230,6 +238,19 @@ class ChatService(service.MultiService):
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
         # on the reactor's first turn, once twistd has its SIGTERM handler (a stop meanwhile is clean)
         self.reactor.callLater(0, self._open_store)
+
+    def _prepare_store(self) -> None:
+        """Under twistd, before the reactor runs: a ``--db`` that cannot be used (no such
+        directory, not a database, PostgreSQL refusing, a schema newer than this code) ends
+        the start with one line and exit status 1."""
+        try:
+            prepare_store(self.config.db)
+        except StoreError as error:
+            url = redacted(self.config.db)
+            raise self._failed_start(
+                f"cannot open the database {url}: {error}",
+                f"twistedchat: cannot open the database {url}: {error}",
+                f"cannot open --db {url}: {error}") from None
 
     def _open_store(self) -> None:
         """Open ``--db`` (migrating it), then attach it to the core; the listeners accept no one
@@ -247,15 +268,17 @@ class ChatService(service.MultiService):
             keeper = StoreService(store, self.reactor, history_days=config.history_days or None,
                                   history_lines=config.history_lines_per_target or None)
             keeper.setServiceParent(self)  # type: ignore[no-untyped-call]  # unannotated in Twisted
-            log.info("twistedchat storage: {url}", url=config.db.split("@")[-1])
+            log.info("twistedchat storage: {url}", url=redacted(config.db))
             for port in paused:
                 if port in self.ports:
                     port.startReading()  # type: ignore[attr-defined]
 
         def failed(failure: Failure) -> None:
-            log.critical("cannot open the database {url}: {error}", url=config.db,
-                         error=failure.getErrorMessage())
+            reason = f"cannot open the database {redacted(config.db)}: {failure.getErrorMessage()}"
+            log.critical("{reason}", reason=reason)
             core = IReactorCore(self.reactor)
+            if self.owns_process:  # (the database went away since _prepare_store): exit 1
+                core.addSystemEventTrigger("after", "shutdown", _exit_failed, reason)
             if core.running:
                 core.stop()
 
@@ -380,6 +403,16 @@ class ChatService(service.MultiService):
         # against the installed Twisted, so an upgrade that renames it fails a test, not a stop.
         if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
             self.reactor._exitSignal = None  # type: ignore[attr-defined]  # private, see above
+
+
+def _exit_failed(reason: str) -> None:
+    """After the reactor stopped because the store could not open: one line, exit status 1
+    (twistd itself would exit 0 once its reactor returns)."""
+    import sys
+
+    sys.stdout.flush()
+    print(f"twistedchat: {reason}", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def _exec_again() -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from twistedchat.storage.base import Store
-from twistedchat.storage.model import StoreUrlError
+from twistedchat.storage.migrations import MIGRATIONS, Migration, apply_migrations
+from twistedchat.storage.model import StoreError, StoreUrlError
 
 DEFAULT_DB_URL = "sqlite:twistedchat.sqlite3"
 
@@ -39,15 +41,90 @@ def parse_store_url(url: str) -> StoreUrl:
         path = rest[2:] if rest.startswith("//") else rest
         if not path:
             raise StoreUrlError(f"--db sqlite: needs a file path, e.g. {DEFAULT_DB_URL}")
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise StoreUrlError(f"--db {url!r}: the directory {directory} does not exist")
+        if path.endswith(os.sep) or os.path.basename(path) in (".", ".."):
+            raise StoreUrlError(f"--db {url!r}: name a file, not a directory")
         return StoreUrl("sqlite", path)
     if scheme in ("postgresql", "postgres"):
         if not rest.startswith("//"):
             raise StoreUrlError(f"--db {url!r}: write postgresql://USER@HOST/DATABASE")
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+
+            settings = conninfo_to_dict(url)  # libpq's own parser: no connection made
+        except ImportError:
+            settings = {}  # psycopg is checked when the store opens
+        except Exception as error:
+            raise StoreUrlError(f"--db {redacted(url)!r}: {_first_line(error)}") from None
+        for port in str(settings.get("port") or "5432").split(","):
+            if not (port.isdigit() and 0 < int(port) < 65536):
+                raise StoreUrlError(f"--db {redacted(url)!r}: the port {port!r} is not a number "
+                                    "from 1 to 65535")
         return StoreUrl("postgresql", url)
     raise StoreUrlError(f"--db {url!r}: unknown kind of database {scheme!r}; {_USAGE}")
+
+
+def redacted(url: str) -> str:
+    """A ``--db`` URL fit for a log line: a PostgreSQL password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, place = rest.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{place}"
+
+
+def _first_line(error: BaseException) -> str:
+    """A driver's message on one line (libpq adds hints on further lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _sqlite_path(target: str) -> str:
+    """The absolute path of a ``sqlite:`` store, whose directory must exist (``StoreUrlError``)."""
+    path = os.path.abspath(target)
+    if not os.path.isdir(os.path.dirname(path)):
+        raise StoreUrlError(f"the directory {os.path.dirname(path)} does not exist")
+    return path
+
+
+def prepare_store(url: str, migrations: Sequence[Migration] = MIGRATIONS,
+                  connect_timeout: int = 10) -> None:
+    """Before the reactor runs (``twistd chat`` at start): connect to the database a ``--db`` URL
+    names and apply its migrations, synchronously, so a database that cannot be used stops the
+    start with a clear reason (``StoreError``, one line) and exit status 1; the store the server
+    then opens finds the schema ready. Nothing to do for ``memory:``."""
+    parsed = parse_store_url(url)
+    if parsed.kind == "memory":
+        return
+    from twistedchat.storage import sql
+
+    if parsed.kind == "sqlite":
+        import sqlite3
+
+        path = _sqlite_path(parsed.target)
+        driver_error: type[Exception] = sqlite3.Error
+        types = sql.SQLITE.types
+        connect: Any = lambda: sqlite3.connect(path, timeout=connect_timeout)  # noqa: E731
+    else:
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError("PostgreSQL needs the psycopg package (pip install psycopg)") from None
+        driver_error = psycopg.Error
+        types = sql.POSTGRESQL.types
+        connect = lambda: psycopg.connect(parsed.target, connect_timeout=connect_timeout)  # noqa: E731
+    try:
+        connection = connect()
+        try:
+            if parsed.kind == "sqlite":
+                sql.sqlite_setup(connection)
+            cursor = connection.cursor()
+            apply_migrations(cursor, types, migrations)
+            connection.commit()
+        finally:
+            connection.close()
+    except driver_error as error:
+        raise StoreError(_first_line(error)) from None
 
 
 def open_store(url: str = DEFAULT_DB_URL, clock: IReactorTime | None = None, **options: Any) -> Deferred[Store]:
@@ -58,6 +135,8 @@ def open_store(url: str = DEFAULT_DB_URL, clock: IReactorTime | None = None, **o
     """
     try:
         parsed = parse_store_url(url)
+        if parsed.kind == "sqlite":
+            _sqlite_path(parsed.target)
     except StoreUrlError:
         return fail()
     if parsed.kind == "memory":

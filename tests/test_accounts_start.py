@@ -1,0 +1,107 @@
+"""``twistd -n chat --db …`` at start: a database that cannot be used ends the start with one clear
+line and exit status 1 (never a traceback, never status 0); a value the option parser can judge
+without I/O is a usage error."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import checkout_env, free_port, twistd_command
+
+from twistedchat.storage.migrations import MIGRATIONS
+from twistedchat.storage.url import prepare_store, redacted
+
+
+def run_chat(tmp_path: Path, db: str) -> subprocess.CompletedProcess[str]:
+    """``twistd -n chat --db DB`` on a loopback port, to its end (bounded)."""
+    return subprocess.run(
+        [*twistd_command(), "-n", "--pidfile=", "chat", "--db", db,
+         "--port", "tcp:0:interface=127.0.0.1"],
+        cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=60)
+
+
+def newer_database(path: Path) -> None:
+    """A SQLite file whose schema a later twistedchat wrote."""
+    prepare_store(f"sqlite:{path}")
+    with sqlite3.connect(path) as connection:
+        connection.execute("INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                           (MIGRATIONS[-1].version + 1, "from the future"))
+
+
+CASES = {
+    "missing directory": (lambda tmp: "sqlite:/nonexistent/dir/x.db",
+                          "the directory /nonexistent/dir does not exist"),
+    "not a database": (lambda tmp: (tmp / "notes.txt").write_text("x" * 4096) and
+                       f"sqlite:{tmp / 'notes.txt'}", "file is not a database"),
+    "newer schema": (lambda tmp: newer_database(tmp / "new.db") or f"sqlite:{tmp / 'new.db'}",
+                     "has schema version"),
+    "postgresql refuses": (lambda tmp: f"postgresql://chat:hunter2@127.0.0.1:{free_port()}/chat",
+                           "Connection refused"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_database_that_cannot_open_exits_1_with_one_line(tmp_path, case):
+    make_url, reason = CASES[case]
+    url = make_url(tmp_path)
+    result = run_chat(tmp_path, url)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    said = [line for line in output.splitlines() if "twistedchat: cannot open the database" in line]
+    assert len(said) == 1 and reason in said[0], output
+    assert redacted(url) in said[0] and "hunter2" not in output
+    assert "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("mysql://chat@db/chat", "unknown kind of database"),
+    ("twistedchat.sqlite3", "no scheme"),
+    ("sqlite:", "needs a file path"),
+    ("sqlite:/tmp/", "not a directory"),
+    ("postgresql://chat@db:notaport/chat", "port"),
+])
+def test_a_db_value_judged_without_io_is_a_usage_error(tmp_path, url, reason):
+    result = run_chat(tmp_path, url)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    last = output.strip().splitlines()[-1]
+    assert "--db" in last and reason in last, output
+    assert "Traceback" not in output and not (tmp_path / "twistd.log").exists()
+
+
+def test_redacted_hides_only_the_password():
+    assert redacted("postgresql://chat:s3cret@db:5432/chat") == "postgresql://chat:***@db:5432/chat"
+    assert redacted("postgresql://chat@db/chat") == "postgresql://chat@db/chat"
+    assert redacted("sqlite:/var/lib/chat.db") == "sqlite:/var/lib/chat.db"
+
+
+def test_a_store_failing_after_the_start_check_still_exits_1(monkeypatch, capsys):
+    """The database checked at start but gone when the reactor opens it: the reactor stops and,
+    after its shutdown, the process exits 1 with the reason (twistd alone would exit 0)."""
+    from twisted.internet.defer import fail
+    from twisted.internet.testing import MemoryReactorClock
+
+    from twistedchat.server import service as service_module
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.storage.model import StoreError
+
+    reactor = MemoryReactorClock()
+    reactor.running = True
+    chat = service_module.ChatService(
+        ServerConfig(db="postgresql://chat:hunter2@db/chat", ports=[]), reactor=reactor,
+        owns_process=True)
+    monkeypatch.setattr(service_module, "open_store",
+                        lambda url, clock: fail(StoreError("the database went away")))
+    chat._open_store()
+    assert reactor.hasStopped
+    [(trigger, args, _)] = reactor.triggers["after"]["shutdown"]
+    exits: list[int] = []
+    monkeypatch.setattr(service_module.os, "_exit", exits.append)
+    trigger(*args)
+    assert exits == [1]
+    line = capsys.readouterr().err.strip()
+    assert line == ("twistedchat: cannot open the database postgresql://chat:***@db/chat: "
+                    "the database went away")
