@@ -39,8 +39,8 @@ from twistedchat.server.tls import (
     read_tls_settings,
     stdlib_tls_factory,
 )
-from twistedchat.storage.service import StoreService
 from twistedchat.storage.model import StoreError
+from twistedchat.storage.service import StoreService
 from twistedchat.storage.url import open_store, prepare_store, redacted
 
 log = Logger()
