@@ -68,6 +68,17 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (owner, target))""",
         ),
     ),
+    Migration(
+        3,
+        "registered channels' settings: description, keep topic, mode lock, restricted",
+        (
+            "ALTER TABLE channels ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE channels ADD COLUMN keep_topic INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE channels ADD COLUMN mlock_on TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE channels ADD COLUMN mlock_off TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE channels ADD COLUMN restricted INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 
