@@ -92,17 +92,24 @@ async def test_chanserv_set_is_for_the_founder_and_checked(setup):
     cs = lambda line: notices(founder.say(f"PRIVMSG ChanServ :{line}"), "ChanServ")  # noqa: E731
     assert cs("SET #club DESCRIPTION  A club   for friends ") == [
         "#club's description is now: A club for friends"]
-    assert "too long" not in cs("SET #club DESCRIPTION " + "x" * MAX_DESCRIPTION_BYTES)[0]
+    assert "Not changed" not in cs("SET #club DESCRIPTION " + "x" * MAX_DESCRIPTION_BYTES)[0]
     [long] = cs("SET #club DESCRIPTION " + "é" * MAX_DESCRIPTION_BYTES)
     assert long == f"Not changed: a description holds at most {MAX_DESCRIPTION_BYTES} bytes"
     assert store.registered_channel("#club").description == "x" * MAX_DESCRIPTION_BYTES
+    [info_line] = [m for m in founder.say("PRIVMSG ChanServ :INFO #club")
+                   if m.params[1].startswith("Description")]
+    assert info_line.params[1] == "Description: " + "x" * MAX_DESCRIPTION_BYTES  # fits one line
     for bad in ("SET #club KEEPTOPIC maybe", "SET #club RESTRICTED", "SET #club FOUNDER nobody",
                 "SET #club COLOUR red", "SET #club"):
         assert cs(bad)[0].startswith("Syntax: SET <#channel> FOUNDER"), bad
+    [ctcp] = cs("SET #club DESCRIPTION \x01ACTION spoofs\x01")
+    assert ctcp.startswith("Not changed: a description may hold formatting codes")
+    assert cs("SET #club DESCRIPTION \x02bold\x02 club") == [
+        "#club's description is now: \x02bold\x02 club"]
     assert cs("SET #club MLOCK +nz") == ["Not changed: only the modes imnst can be locked, not 'z'."]
     assert cs("SET #club MLOCK +n-n") == ["Not changed: the mode n is named twice."]
     info = cs("INFO #club")
-    assert info[1] == "Description: " + "x" * MAX_DESCRIPTION_BYTES
+    assert info[1] == "Description: \x02bold\x02 club"
     assert info[2] == "Modes +nt; mode lock: none; keep topic: on; restricted: off"
     assert cs("SET #club FOUNDER Other") == ["#club's founder is now other."]
     assert store.registered_channel("#club").founder == "other"

@@ -375,6 +375,10 @@ def parse_mode_lock(text: str) -> tuple[str, str]:
     return "".join(on), "".join(off)
 
 
+#: Bold, colour, hex colour, reset, reverse, italics, strikethrough, underline, monospace.
+IRC_FORMATTING = "\x02\x03\x04\x0f\x16\x1d\x1e\x1f\x11"
+
+
 def _switch(value: str) -> bool | None:
     return {"ON": True, "OFF": False}.get(value.upper())
 
@@ -394,6 +398,10 @@ def cs_set(request: Request) -> None:
         done = f"{registered.name}'s founder is now {new_founder.name}."
     elif setting in ("DESCRIPTION", "DESC"):
         text = " ".join(values)  # the words, one space between them
+        if any(ord(c) < 32 and c not in IRC_FORMATTING for c in text):
+            request.say("Not changed: a description may hold formatting codes but no other "
+                        "control characters (CTCP).")
+            return
         changes = {"description": text}
         done = f"{registered.name}'s description is now: {text}" if text else \
             f"{registered.name} has no description now."
