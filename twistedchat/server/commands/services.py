@@ -142,8 +142,7 @@ def ns_info(request: Request) -> None:
     if account is None:
         request.say(f"{name} is not registered.")
         return
-    when = datetime.fromtimestamp(account.created, tz=timezone.utc)
-    request.say(f"{account.name} registered {when:%Y-%m-%d %H:%M} UTC; nicks: "
+    request.say(f"{account.name} registered {_utc(account.created)}; nicks: "
                 f"{', '.join(store.nicks_of(account.name))}")
 
 
@@ -207,15 +206,23 @@ def _channel_named(request: Request, verb: str) -> tuple[str, RegisteredChannel 
     return name, request.accounts.store.registered_channel(name)
 
 
-def _founded(request: Request, verb: str) -> RegisteredChannel | None:
-    """The registration of the channel named, when the asker is its founder (else said why)."""
+def _registered(request: Request, verb: str) -> RegisteredChannel | None:
+    """The registration of the channel a ChanServ command names (else said why not)."""
     named = _channel_named(request, verb)
     if named is None:
         return None
     name, registered = named
     if registered is None:
         request.say(f"{name} is not registered.")
-    elif request.me is None:
+    return registered
+
+
+def _founded(request: Request, verb: str) -> RegisteredChannel | None:
+    """The registration of the channel named, when the asker is its founder (else said why)."""
+    registered = _registered(request, verb)
+    if registered is None:
+        return None
+    if request.me is None:
         request.say("You must be identified to an account.")
     elif registered.founder != request.me:
         request.say(f"Only the founder of {registered.name} may do that.")
@@ -259,46 +266,40 @@ def cs_drop(request: Request) -> None:
 
 def cs_info(request: Request) -> None:
     """A registered channel's founder, description and settings."""
-    named = _channel_named(request, "INFO")
-    if named is None:
-        return
-    name, registered = named
+    registered = _registered(request, "INFO")
     if registered is None:
-        request.say(f"{name} is not registered.")
         return
-    when = datetime.fromtimestamp(registered.registered, tz=timezone.utc)
     request.say(f"{registered.name}: founder {registered.founder}, registered "
-                f"{when:%Y-%m-%d %H:%M} UTC, {len(registered.access)} on the access list")
+                f"{_utc(registered.registered)}, {len(registered.access)} on the access list")
     if registered.description:
         request.say(f"Description: {registered.description}")
-    lock = _mode_lock_text(registered)
+    lock = _lock_text(registered.mlock_on, registered.mlock_off)
     request.say(f"Modes +{registered.modes}; mode lock: {lock or 'none'}; keep topic: "
                 f"{'on' if registered.keep_topic else 'off'}; restricted: "
                 f"{'on' if registered.restricted else 'off'}")
 
 
-def _mode_lock_text(registered: RegisteredChannel) -> str:
-    on = f"+{registered.mlock_on}" if registered.mlock_on else ""
-    off = f"-{registered.mlock_off}" if registered.mlock_off else ""
-    return on + off
+def _lock_text(on: str, off: str) -> str:
+    """A mode lock as a mode string: ``+nt-s`` ("" when nothing is locked)."""
+    return (f"+{on}" if on else "") + (f"-{off}" if off else "")
+
+
+def _utc(seconds: float) -> str:
+    return f"{datetime.fromtimestamp(seconds, tz=timezone.utc):%Y-%m-%d %H:%M} UTC"
 
 
 def cs_status(request: Request) -> None:
     """OP, DEOP, VOICE, DEVOICE: change a member's status (the access list decides who may)."""
     verb, core = request.verb, request.core
-    named = _channel_named(request, verb)
-    if named is None:
-        return
-    name, registered = named
+    registered = _registered(request, verb)
     if registered is None:
-        request.say(f"{name} is not registered.")
         return
     if request.me is None:
         request.say("You must be identified to an account.")
         return
-    channel = core.state.find_channel(name)
+    channel = core.state.find_channel(registered.name)
     if channel is None:
-        request.say(f"{name} is empty.")
+        request.say(f"{registered.name} is empty.")
         return
     level = "o" if registered.founder == request.me else registered.access.get(request.me, "")
     target = core.state.users.get(casefold(request.args[1])) if len(request.args) > 1 \
@@ -321,16 +322,12 @@ def cs_status(request: Request) -> None:
 
 def cs_access(request: Request) -> None:
     """List, add or remove the accounts that get op or voice on joining."""
-    named = _channel_named(request, "ACCESS")
-    if named is None:
+    registered = _registered(request, "ACCESS")
+    if registered is None:
         return
-    name, registered = named
-    store = request.accounts.store
+    name, store = registered.name, request.accounts.store
     args = request.args[1:]
     sub = args[0].upper() if args else "LIST"
-    if registered is None:
-        request.say(f"{name} is not registered.")
-        return
     if sub == "LIST":
         request.say(f"{registered.name} founder: {registered.founder}")
         for account, level in sorted(registered.access.items()):
@@ -417,8 +414,7 @@ def cs_set(request: Request) -> None:
             request.say(f"Not changed: {error}.")
             return
         changes = {"mlock_on": on, "mlock_off": off}
-        lock = (f"+{on}" if on else "") + (f"-{off}" if off else "")
-        done = f"The mode lock of {registered.name} is now {lock or 'off'}."
+        done = f"The mode lock of {registered.name} is now {_lock_text(on, off) or 'off'}."
     else:
         request.say("Syntax: " + CHANSERV["SET"].syntax)
         return
