@@ -105,3 +105,16 @@ def test_a_store_failing_after_the_start_check_still_exits_1(monkeypatch, capsys
     line = capsys.readouterr().err.strip()
     assert line == ("twistedchat: cannot open the database postgresql://chat:***@db/chat: "
                     "the database went away")
+
+
+def test_daemonized_the_waiting_parent_says_why_and_exits_1(tmp_path):
+    """Without -n the reason crosses twistd's status pipe: the parent prints it, exits 1, and
+    no pidfile is left behind."""
+    result = subprocess.run(
+        [*twistd_command(), f"--pidfile={tmp_path / 'chat.pid'}",
+         f"--logfile={tmp_path / 'chat.log'}", "chat", "--db", f"sqlite:{tmp_path}/gone/x.db",
+         "--port", "tcp:0:interface=127.0.0.1"],
+        cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "RuntimeError: cannot open the database: the directory /" in result.stderr, result.stderr
+    assert not (tmp_path / "chat.pid").exists()

@@ -250,7 +250,7 @@ class ChatService(service.MultiService):
             raise self._failed_start(
                 f"cannot open the database {url}: {error}",
                 f"twistedchat: cannot open the database {url}: {error}",
-                f"cannot open --db {url}: {error}") from None
+                f"cannot open the database: {error}") from None  # 100 bytes cross twistd's pipe
 
     def _open_store(self) -> None:
         """Open ``--db`` (migrating it), then attach it to the core; the listeners accept no one
