@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import checkout_env, free_port, twistd_command
+import pytest_twisted
+from helpers import checkout_env, free_port, twistd_command, wait_until
 
 from twistedchat.storage.migrations import MIGRATIONS
 from twistedchat.storage.url import prepare_store, redacted
@@ -118,3 +119,26 @@ def test_daemonized_the_waiting_parent_says_why_and_exits_1(tmp_path):
     assert result.returncode == 1
     assert "RuntimeError: cannot open the database: the directory /" in result.stderr, result.stderr
     assert not (tmp_path / "chat.pid").exists()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sigterm_while_the_database_is_prepared_is_a_clean_stop(tmp_path):
+    """Between the listeners opening and the reactor running the daemon prepares its database
+    (here it waits for a lock another program holds): a SIGTERM then is kept, and honoured as
+    a clean stop (exit 0) once the reactor runs, instead of killing the process."""
+    from helpers import DaemonProcess
+
+    path = tmp_path / "locked.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    daemon = DaemonProcess(tmp_path, "--db", f"sqlite:{path}")
+    try:
+        await daemon.wait_listening()  # the port is open: its SIGTERM is held from now on
+        daemon.process.terminate()
+        holder.execute("ROLLBACK")
+        await wait_until(lambda: daemon.process.poll() is not None, "twistd exits", 30)
+        assert daemon.process.returncode == 0, daemon.log_text()
+        assert "SIGTERM received while starting: stopping" in daemon.log_text()
+    finally:
+        holder.close()
+        daemon.stop()

@@ -109,6 +109,10 @@ class ChatService(service.MultiService):
         self.started: float | None = None
         #: the open store (accounts, registered channels, history) once :meth:`startService` has it
         self.store: Any = None
+        #: SIGTERMs received while starting, before the reactor runs (see :meth:`_early_sigterm`)
+        self._stop_asked: list[int] = []
+        self._holding_sigterm = False
+        self._previous_sigterm: Any = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -127,6 +131,7 @@ class ChatService(service.MultiService):
                                             config.oper_file) if path]
                 for warning in self.context.privilege_warnings(reread):
                     log.warn("{warning}", warning=warning)
+            self._early_sigterm()
         super().privilegedStartService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         for description in self.descriptions:
             # Behind haproxy: the client's address arrives in the PROXY header, after connect.
@@ -251,6 +256,25 @@ class ChatService(service.MultiService):
                 f"cannot open the database {url}: {error}",
                 f"twistedchat: cannot open the database {url}: {error}",
                 f"cannot open the database: {error}") from None  # 100 bytes cross twistd's pipe
+        finally:
+            self._end_early_sigterm()
+
+    def _early_sigterm(self) -> None:
+        """From the first listener to the reactor's start (the database is prepared meanwhile),
+        a SIGTERM is kept and honoured once the reactor runs: a clean stop, not death."""
+        self._previous_sigterm = signal.signal(
+            signal.SIGTERM, lambda number, frame: self._stop_asked.append(number))
+        self._holding_sigterm = True
+
+    def _end_early_sigterm(self) -> None:
+        if not self._holding_sigterm:
+            return
+        signal.signal(signal.SIGTERM, self._previous_sigterm)
+        self._holding_sigterm = False
+        if self._stop_asked:
+            log.info("SIGTERM received while starting: stopping")
+            core = IReactorCore(self.reactor)
+            core.callWhenRunning(core.stop)
 
     def _open_store(self) -> None:
         """Open ``--db`` (migrating it), then attach it to the core; the listeners accept no one
