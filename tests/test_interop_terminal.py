@@ -145,7 +145,7 @@ async def test_irssi_users_type_ns_and_cs(terminal_setup, tmp_path):
     need("irssi")
     daemon, tmux, python = terminal_setup
     await start_irssi(daemon, tmux, tmp_path, "irssiacct",
-                      'aliases = { NS = "quote NS $-"; CS = "quote CS $-"; };\n')
+                      'aliases = { NS = "quote NS $0-"; CS = "quote CS $0-"; };\n')
     await tmux.type("irssi", "/ns register correct-horse-battery")
     await tmux.wait_for_text("irssi", "irssiacct is now registered to you.", 30)
     await tmux.type("irssi", "/join #irssiroom")
