@@ -127,13 +127,14 @@ def register(core: ServerCore, user: User, msg: Message) -> None:
                   "Register your current nick as the account name")
         return
     create_and_log_in(core, user, name, password,
-            lambda ok, why: user.send(Message(
-                "REGISTER", ("SUCCESS", name, "Account created"), core.config.name).to_bytes())
-            if ok else core.fail(user, "REGISTER", why[0], name, why[1]))
+                      lambda ok, why: user.send(Message(
+                          "REGISTER", ("SUCCESS", name, "Account created"),
+                          core.config.name).to_bytes())
+                      if ok else core.fail(user, "REGISTER", why[0], name, why[1]))
 
 
 def create_and_log_in(core: ServerCore, user: User, name: str, password: str,
-            answer: Callable[[bool, tuple[str, str]], None]) -> None:
+                      answer: Callable[[bool, tuple[str, str]], None]) -> None:
     """Create an account and log ``user`` in; ``answer(ok, (code, text))`` when done."""
     accounts = _accounts(core)
     if casefold(name) in SERVICES:

@@ -511,11 +511,16 @@ def ask_service(core: ServerCore, user: User, folded: str, text: str) -> None:
 
 
 # -- the service pseudo-users in other commands ---------------------------------------------------
+#: The lengths of the services' nicks: PRIVMSG (the hot path) casefolds no other target.
+_SERVICE_NICK_LENGTHS = frozenset(len(name) for name in SERVICE_TABLES)
+
+
 def _privmsg(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
-    target = casefold(msg.params[0]) if msg.params else ""
-    if target in SERVICE_TABLES and len(msg.params) > 1:
-        ask_service(core, user, target, msg.params[1])
-        return
+    if len(msg.params) > 1 and len(msg.params[0]) in _SERVICE_NICK_LENGTHS:
+        target = casefold(msg.params[0])
+        if target in SERVICE_TABLES:
+            ask_service(core, user, target, msg.params[1])
+            return
     handler(core, user, msg)
 
 
