@@ -102,8 +102,9 @@ async def test_chanserv_set_is_for_the_founder_and_checked(setup):
     for bad in ("SET #club KEEPTOPIC maybe", "SET #club RESTRICTED", "SET #club FOUNDER nobody",
                 "SET #club COLOUR red", "SET #club"):
         assert cs(bad)[0].startswith("Syntax: SET <#channel> FOUNDER"), bad
-    [ctcp] = cs("SET #club DESCRIPTION \x01ACTION spoofs\x01")
-    assert ctcp.startswith("Not changed: a description may hold formatting codes")
+    for control in ("\x01ACTION spoofs\x01", "bell\x07", "del\x7f"):
+        [refused] = cs(f"SET #club DESCRIPTION {control}")
+        assert refused.startswith("Not changed: a description may hold formatting codes")
     assert cs("SET #club DESCRIPTION \x02bold\x02 club") == [
         "#club's description is now: \x02bold\x02 club"]
     assert cs("SET #club MLOCK +nz") == ["Not changed: only the modes imnst can be locked, not 'z'."]

@@ -395,7 +395,7 @@ def cs_set(request: Request) -> None:
         done = f"{registered.name}'s founder is now {new_founder.name}."
     elif setting in ("DESCRIPTION", "DESC"):
         text = " ".join(values)  # the words, one space between them
-        if any(ord(c) < 32 and c not in IRC_FORMATTING for c in text):
+        if any((ord(c) < 32 or ord(c) == 127) and c not in IRC_FORMATTING for c in text):
             request.say("Not changed: a description may hold formatting codes but no other "
                         "control characters (CTCP).")
             return
