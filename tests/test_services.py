@@ -197,6 +197,7 @@ async def test_restricted_channel_lets_in_only_its_access_list(setup):
 def test_whois_answers_for_the_services(setup):
     core, store, accounts = setup
     peer = register(core, "asker")
+    assert peer.say("NOTICE NickServ :a notice is not a command") == []  # no 401, no answer
     for name, shown in (("NickServ", "NickServ"), ("chanserv", "ChanServ")):
         replies = peer.say(f"WHOIS {name}")
         assert [m.command for m in replies] == ["311", "312", "318"], replies

@@ -524,6 +524,14 @@ def _privmsg(handler: Handler, core: ServerCore, user: User, msg: Message) -> No
     handler(core, user, msg)
 
 
+def _notice(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
+    """A NOTICE to a service is dropped, as services do (never 401: they are there)."""
+    if msg.params and len(msg.params[0]) in _SERVICE_NICK_LENGTHS \
+            and casefold(msg.params[0]) in SERVICE_TABLES:
+        return
+    handler(core, user, msg)
+
+
 def _whois(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
     name = msg.params[-1].split(",")[0] if msg.params else ""
     folded = casefold(name)
@@ -587,6 +595,6 @@ SERVICE_COMMANDS = (
 
 #: Commands whose handler runs inside one of these (see ``server.accounts.attach_store``).
 SERVICE_WRAPPED: dict[str, Callable[..., None]] = {
-    "PRIVMSG": _privmsg, "WHOIS": _whois, "JOIN": _join,
+    "PRIVMSG": _privmsg, "NOTICE": _notice, "WHOIS": _whois, "JOIN": _join,
 }
 
