@@ -86,6 +86,7 @@ def test_a_store_failing_after_the_start_check_still_exits_1(monkeypatch, capsys
     from twisted.internet.testing import MemoryReactorClock
 
     from twistedchat.server import service as service_module
+    from twistedchat.server import store_start
     from twistedchat.server.config import ServerConfig
     from twistedchat.storage.model import StoreError
 
@@ -94,13 +95,13 @@ def test_a_store_failing_after_the_start_check_still_exits_1(monkeypatch, capsys
     chat = service_module.ChatService(
         ServerConfig(db="postgresql://chat:hunter2@db/chat", ports=[]), reactor=reactor,
         owns_process=True)
-    monkeypatch.setattr(service_module, "open_store",
+    monkeypatch.setattr(store_start, "open_store",
                         lambda url, clock: fail(StoreError("the database went away")))
     chat._open_store()
     assert reactor.hasStopped
     [(trigger, args, _)] = reactor.triggers["after"]["shutdown"]
     exits: list[int] = []
-    monkeypatch.setattr(service_module.os, "_exit", exits.append)
+    monkeypatch.setattr(store_start.os, "_exit", exits.append)
     trigger(*args)
     assert exits == [1]
     line = capsys.readouterr().err.strip()

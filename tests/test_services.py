@@ -11,7 +11,8 @@ from twisted.internet import task
 
 from twistedchat.bot.testing import wait_until
 from twistedchat.server.accounts import attach_store
-from twistedchat.server.commands.services import CHANSERV, NICKSERV, parse_mode_lock
+from twistedchat.server.commands.chanserv import CHANSERV, parse_mode_lock
+from twistedchat.server.commands.nickserv import NICKSERV
 from twistedchat.storage.memory import MemoryStore
 from twistedchat.storage.model import MAX_DESCRIPTION_BYTES
 from twistedchat.wire.message import parse

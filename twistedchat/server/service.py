@@ -20,7 +20,6 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistedchat.server.accounts import attach_store
 from twistedchat.server.config import (
     ConfigError,
     ServerConfig,
@@ -30,14 +29,12 @@ from twistedchat.server.config import (
 from twistedchat.server.net import AddressFromHeader, ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
 from twistedchat.server.reload import ConfigReload
+from twistedchat.server.store_start import StoreStart
 from twistedchat.server.tls import (
     ListenRecorder,
     ReloadableTLS,
     stdlib_tls_factory,
 )
-from twistedchat.storage.model import StoreError
-from twistedchat.storage.service import StoreService
-from twistedchat.storage.url import open_store, prepare_store, redacted
 
 log = Logger()
 
@@ -60,7 +57,7 @@ class ServerStatus:
     reloads_refused: int
 
 
-class ChatService(ConfigReload, service.MultiService):
+class ChatService(ConfigReload, StoreStart, service.MultiService):
     """The daemon: one :class:`ChatFactory` behind any number of listening endpoints.
 
     Child services (a store, a history writer) start with it and stop after every client has
@@ -105,8 +102,7 @@ class ChatService(ConfigReload, service.MultiService):
         self.started: float | None = None
         #: the open store (accounts, registered channels, history) once :meth:`startService` has it
         self.store: Any = None
-        #: SIGTERMs received while starting, before the reactor runs (see :meth:`_early_sigterm`)
-        self._stop_asked: list[int] = []
+        self._stop_asked: list[int] = []  # SIGTERMs before the reactor runs (StoreStart)
         self._holding_sigterm = False
         self._previous_sigterm: Any = None
 
@@ -240,70 +236,6 @@ class ChatService(ConfigReload, service.MultiService):
         # on the reactor's first turn, once twistd has its SIGTERM handler (a stop meanwhile is clean)
         self.reactor.callLater(0, self._open_store)
 
-    def _prepare_store(self) -> None:
-        """Under twistd, before the reactor runs: a ``--db`` that cannot be used (no such
-        directory, not a database, PostgreSQL refusing, a schema newer than this code) ends
-        the start with one line and exit status 1."""
-        try:
-            prepare_store(self.config.db)
-        except StoreError as error:
-            url = redacted(self.config.db)
-            raise self._failed_start(
-                f"cannot open the database {url}: {error}",
-                f"twistedchat: cannot open the database {url}: {error}",
-                f"cannot open the database: {error}") from None  # 100 bytes cross twistd's pipe
-        finally:
-            self._end_early_sigterm()
-
-    def _early_sigterm(self) -> None:
-        """From the first listener to the reactor's start (the database is prepared meanwhile),
-        a SIGTERM is kept and honoured once the reactor runs: a clean stop, not death."""
-        self._previous_sigterm = signal.signal(
-            signal.SIGTERM, lambda number, frame: self._stop_asked.append(number))
-        self._holding_sigterm = True
-
-    def _end_early_sigterm(self) -> None:
-        if not self._holding_sigterm:
-            return
-        signal.signal(signal.SIGTERM, self._previous_sigterm)
-        self._holding_sigterm = False
-        if self._stop_asked:
-            log.info("SIGTERM received while starting: stopping")
-            core = IReactorCore(self.reactor)
-            core.callWhenRunning(core.stop)
-
-    def _open_store(self) -> None:
-        """Open ``--db`` (migrating it), then attach it to the core; the listeners accept no one
-        until then, so every client sees the accounts and history capabilities."""
-        paused = [port for port in self.ports if hasattr(port, "stopReading")]
-        for port in paused:
-            port.stopReading()
-        config = self.config
-
-        def opened(store: Any) -> Any:
-            if not self.running:  # stopped while it opened
-                return store.close()
-            self.store = store
-            attach_store(self.factory.core, store, self.reactor)
-            keeper = StoreService(store, self.reactor, history_days=config.history_days or None,
-                                  history_lines=config.history_lines_per_target or None)
-            keeper.setServiceParent(self)  # type: ignore[no-untyped-call]  # unannotated in Twisted
-            log.info("twistedchat storage: {url}", url=redacted(config.db))
-            for port in paused:
-                if port in self.ports:
-                    port.startReading()  # type: ignore[attr-defined]
-
-        def failed(failure: Failure) -> None:
-            reason = f"cannot open the database {redacted(config.db)}: {failure.getErrorMessage()}"
-            log.critical("{reason}", reason=reason)
-            core = IReactorCore(self.reactor)
-            if self.owns_process:  # (the database went away since _prepare_store): exit 1
-                core.addSystemEventTrigger("after", "shutdown", _exit_failed, reason)
-            if core.running:
-                core.stop()
-
-        defer.maybeDeferred(open_store, config.db, self.reactor).addCallbacks(opened, failed)
-
     def status(self) -> ServerStatus:
         """The running figures: what STATS, the metrics and the health check report."""
         factory = self.factory
@@ -371,16 +303,6 @@ class ChatService(ConfigReload, service.MultiService):
         # against the installed Twisted, so an upgrade that renames it fails a test, not a stop.
         if getattr(self.reactor, "_exitSignal", None) == signal.SIGTERM:
             self.reactor._exitSignal = None  # type: ignore[attr-defined]  # private, see above
-
-
-def _exit_failed(reason: str) -> None:
-    """After the reactor stopped because the store could not open: one line, exit status 1
-    (twistd itself would exit 0 once its reactor returns)."""
-    import sys
-
-    sys.stdout.flush()
-    print(f"twistedchat: {reason}", file=sys.stderr, flush=True)
-    os._exit(1)
 
 
 def _exec_again() -> None:
