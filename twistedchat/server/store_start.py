@@ -54,25 +54,30 @@ class StoreStart:
             prepare_store(self.config.db)
         except StoreError as error:
             url = redacted(self.config.db)
+            self._end_early_sigterm()
             raise self._failed_start(
                 f"cannot open the database {url}: {error}",
                 f"twistedchat: cannot open the database {url}: {error}",
                 f"cannot open the database: {error}") from None  # 100 bytes cross twistd's pipe
-        finally:
-            self._end_early_sigterm()
+        IReactorCore(self.reactor).callWhenRunning(self._end_early_sigterm)
 
     def _early_sigterm(self) -> None:
-        """From the first listener to the reactor's start (the database is prepared meanwhile),
-        a SIGTERM is kept and honoured once the reactor runs: a clean stop, not death."""
-        self._previous_sigterm = signal.signal(
-            signal.SIGTERM, lambda number, frame: self._stop_asked.append(number))
+        """From the first listener until the reactor runs (the database is prepared meanwhile),
+        a SIGTERM is kept and honoured once it runs: a clean stop, not death."""
+        self._previous_sigterm = signal.signal(signal.SIGTERM, self._hold_sigterm)
         self._holding_sigterm = True
 
+    def _hold_sigterm(self, number: int, frame: Any) -> None:
+        self._stop_asked.append(number)
+
     def _end_early_sigterm(self) -> None:
+        """The reactor runs (twistd's reactor has put its own SIGTERM handler in place of ours,
+        which stays then) or the start failed: stop now if a SIGTERM came meanwhile."""
         if not self._holding_sigterm:
             return
-        signal.signal(signal.SIGTERM, self._previous_sigterm)
         self._holding_sigterm = False
+        if signal.getsignal(signal.SIGTERM) == self._hold_sigterm:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
         if self._stop_asked:
             log.info("SIGTERM received while starting: stopping")
             core = IReactorCore(self.reactor)
