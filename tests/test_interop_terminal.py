@@ -156,8 +156,7 @@ async def test_irssi_users_type_ns_and_cs(terminal_setup, tmp_path):
     await tmux.type("irssi", "/cs set #irssiroom description typed in irssi")
     await tmux.wait_for_text("irssi", "description is now: typed in irssi")
     await tmux.type("irssi", "/msg nickserv info")
-    await tmux.wait_for_text("irssi", "Act: 2,3")  # irssi opened a query with nickserv
-    await tmux.type("irssi", "/window 3")
+    await tmux.type("irssi", "/window goto nickserv")  # the query irssi opened for the /msg
     await tmux.wait_for_text("irssi", "irssiacct registered 20")
     await tmux.type("irssi", "/whois NickServ")
     await tmux.wait_for_text("irssi", "Nickname services")
