@@ -143,3 +143,38 @@ async def test_sigterm_while_the_database_is_prepared_is_a_clean_stop(tmp_path):
     finally:
         holder.close()
         daemon.stop()
+
+
+def run_configtest(tmp_path: Path, db: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*twistd_command(), "-n", "--pidfile=", "chat", "--configtest", "--db", db,
+         "--port", "tcp:0:interface=127.0.0.1"],
+        cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=60)
+
+
+def test_configtest_looks_at_the_database_without_changing_it(tmp_path):
+    """--configtest reads the database's schema version (read-only) and refuses what the start
+    would refuse; a database it does not find is created at the first start, not by it."""
+    fresh = run_configtest(tmp_path, f"sqlite:{tmp_path / 'new.db'}")
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "(new: created at the first start)" in fresh.stdout
+    assert not (tmp_path / "new.db").exists()
+
+    older = tmp_path / "older.db"
+    prepare_store(f"sqlite:{older}", MIGRATIONS[:2])
+    found = run_configtest(tmp_path, f"sqlite:{older}")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert (f"database sqlite:{older} (schema version 2; migrations up to "
+            f"{MIGRATIONS[-1].version} applied at the next start)") in found.stdout
+    with sqlite3.connect(older) as connection:
+        assert connection.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (2,)
+    connection.close()
+
+    for case in ("missing directory", "not a database", "newer schema", "postgresql refuses"):
+        make_url, reason = CASES[case]
+        url = make_url(tmp_path)
+        refused = run_configtest(tmp_path, url)
+        output = refused.stdout + refused.stderr
+        assert refused.returncode == 1, output
+        assert "command line: configuration refused: the database: " in output and reason in output
+        assert "Traceback" not in output and "hunter2" not in output

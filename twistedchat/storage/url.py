@@ -10,7 +10,12 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from twistedchat.storage.base import Store
-from twistedchat.storage.migrations import MIGRATIONS, Migration, apply_migrations
+from twistedchat.storage.migrations import (
+    MIGRATIONS,
+    Migration,
+    apply_migrations,
+    check_not_newer,
+)
 from twistedchat.storage.model import StoreError, StoreUrlError
 
 DEFAULT_DB_URL = "sqlite:twistedchat.sqlite3"
@@ -125,6 +130,51 @@ def prepare_store(url: str, migrations: Sequence[Migration] = MIGRATIONS,
             connection.close()
     except driver_error as error:
         raise StoreError(_first_line(error)) from None
+
+
+def inspect_store(url: str, migrations: Sequence[Migration] = MIGRATIONS,
+                  connect_timeout: int = 10) -> str:
+    """For ``--configtest``: whether the database a ``--db`` URL names can be used, found without
+    changing it (read-only); a line saying what was found, or ``StoreError`` saying why not."""
+    parsed = parse_store_url(url)
+    if parsed.kind == "memory":
+        return "memory: (nothing kept)"
+    latest = migrations[-1].version if migrations else 0
+    if parsed.kind == "sqlite":
+        import sqlite3
+        from urllib.parse import quote
+
+        path = _sqlite_path(parsed.target)
+        if not os.path.exists(path):
+            return f"sqlite:{path} (new: created at the first start)"
+        driver_error: type[Exception] = sqlite3.Error
+        listed = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = "
+        connect: Any = lambda: sqlite3.connect(  # noqa: E731
+            f"file:{quote(path)}?mode=ro", uri=True, timeout=connect_timeout)
+    else:
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError("PostgreSQL needs the psycopg package (pip install psycopg)") from None
+        driver_error = psycopg.Error
+        listed = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = "
+        connect = lambda: psycopg.connect(parsed.target, connect_timeout=connect_timeout)  # noqa: E731
+    try:
+        connection = connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(listed + "'schema_migrations'")
+            version = 0
+            if cursor.fetchone()[0]:
+                cursor.execute("SELECT MAX(version) FROM schema_migrations")
+                version = cursor.fetchone()[0] or 0
+        finally:
+            connection.close()
+    except driver_error as error:
+        raise StoreError(_first_line(error)) from None
+    check_not_newer(version, latest)
+    pending = f"; migrations up to {latest} applied at the next start" if version < latest else ""
+    return f"{redacted(url)} (schema version {version}{pending})"
 
 
 def open_store(url: str = DEFAULT_DB_URL, clock: IReactorTime | None = None, **options: Any) -> Deferred[Store]:
