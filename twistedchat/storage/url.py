@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -92,8 +92,37 @@ def _sqlite_path(target: str) -> str:
     return path
 
 
-def prepare_store(url: str, migrations: Sequence[Migration] = MIGRATIONS,
-                  connect_timeout: int = 10) -> None:
+def _with_connection(parsed: StoreUrl, work: Callable[[Any], Any], read_only: bool = False,
+                     connect_timeout: int = 10) -> Any:
+    """``work(connection)`` on a plain (blocking) connection to an SQL store, closed after;
+    a driver's error comes out as ``StoreError`` with its first line."""
+    if parsed.kind == "sqlite":
+        import sqlite3
+        from urllib.parse import quote
+
+        path = _sqlite_path(parsed.target)
+        driver_error: type[Exception] = sqlite3.Error
+        target = f"file:{quote(path)}?mode=ro" if read_only else path
+        connect: Any = lambda: sqlite3.connect(target, uri=read_only,  # noqa: E731
+                                               timeout=connect_timeout)
+    else:
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError("PostgreSQL needs the psycopg package (pip install psycopg)") from None
+        driver_error = psycopg.Error
+        connect = lambda: psycopg.connect(parsed.target, connect_timeout=connect_timeout)  # noqa: E731
+    try:
+        connection = connect()
+        try:
+            return work(connection)
+        finally:
+            connection.close()
+    except driver_error as error:
+        raise StoreError(_first_line(error)) from None
+
+
+def prepare_store(url: str, migrations: Sequence[Migration] = MIGRATIONS) -> None:
     """Before the reactor runs (``twistd chat`` at start): connect to the database a ``--db`` URL
     names and apply its migrations, synchronously, so a database that cannot be used stops the
     start with a clear reason (``StoreError``, one line) and exit status 1; the store the server
@@ -103,75 +132,38 @@ def prepare_store(url: str, migrations: Sequence[Migration] = MIGRATIONS,
         return
     from twistedchat.storage import sql
 
-    if parsed.kind == "sqlite":
-        import sqlite3
+    def migrate(connection: Any) -> None:
+        if parsed.kind == "sqlite":
+            sql.sqlite_setup(connection)
+        types = (sql.SQLITE if parsed.kind == "sqlite" else sql.POSTGRESQL).types
+        apply_migrations(connection.cursor(), types, migrations)
+        connection.commit()
 
-        path = _sqlite_path(parsed.target)
-        driver_error: type[Exception] = sqlite3.Error
-        types = sql.SQLITE.types
-        connect: Any = lambda: sqlite3.connect(path, timeout=connect_timeout)  # noqa: E731
-    else:
-        try:
-            import psycopg
-        except ImportError:
-            raise StoreError("PostgreSQL needs the psycopg package (pip install psycopg)") from None
-        driver_error = psycopg.Error
-        types = sql.POSTGRESQL.types
-        connect = lambda: psycopg.connect(parsed.target, connect_timeout=connect_timeout)  # noqa: E731
-    try:
-        connection = connect()
-        try:
-            if parsed.kind == "sqlite":
-                sql.sqlite_setup(connection)
-            cursor = connection.cursor()
-            apply_migrations(cursor, types, migrations)
-            connection.commit()
-        finally:
-            connection.close()
-    except driver_error as error:
-        raise StoreError(_first_line(error)) from None
+    _with_connection(parsed, migrate)
 
 
-def inspect_store(url: str, migrations: Sequence[Migration] = MIGRATIONS,
-                  connect_timeout: int = 10) -> str:
+def inspect_store(url: str, migrations: Sequence[Migration] = MIGRATIONS) -> str:
     """For ``--configtest``: whether the database a ``--db`` URL names can be used, found without
     changing it (read-only); a line saying what was found, or ``StoreError`` saying why not."""
     parsed = parse_store_url(url)
     if parsed.kind == "memory":
         return "memory: (nothing kept)"
-    latest = migrations[-1].version if migrations else 0
-    if parsed.kind == "sqlite":
-        import sqlite3
-        from urllib.parse import quote
+    if parsed.kind == "sqlite" and not os.path.exists(_sqlite_path(parsed.target)):
+        return f"sqlite:{_sqlite_path(parsed.target)} (new: created at the first start)"
+    listed = ("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = "
+              if parsed.kind == "sqlite" else
+              "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ")
 
-        path = _sqlite_path(parsed.target)
-        if not os.path.exists(path):
-            return f"sqlite:{path} (new: created at the first start)"
-        driver_error: type[Exception] = sqlite3.Error
-        listed = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = "
-        connect: Any = lambda: sqlite3.connect(  # noqa: E731
-            f"file:{quote(path)}?mode=ro", uri=True, timeout=connect_timeout)
-    else:
-        try:
-            import psycopg
-        except ImportError:
-            raise StoreError("PostgreSQL needs the psycopg package (pip install psycopg)") from None
-        driver_error = psycopg.Error
-        listed = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = "
-        connect = lambda: psycopg.connect(parsed.target, connect_timeout=connect_timeout)  # noqa: E731
-    try:
-        connection = connect()
-        try:
-            cursor = connection.cursor()
-            cursor.execute(listed + "'schema_migrations'")
-            version = 0
-            if cursor.fetchone()[0]:
-                cursor.execute("SELECT MAX(version) FROM schema_migrations")
-                version = cursor.fetchone()[0] or 0
-        finally:
-            connection.close()
-    except driver_error as error:
-        raise StoreError(_first_line(error)) from None
+    def version_of(connection: Any) -> int:
+        cursor = connection.cursor()
+        cursor.execute(listed + "'schema_migrations'")
+        if not cursor.fetchone()[0]:
+            return 0
+        cursor.execute("SELECT MAX(version) FROM schema_migrations")
+        return int(cursor.fetchone()[0] or 0)
+
+    version = _with_connection(parsed, version_of, read_only=True)
+    latest = migrations[-1].version if migrations else 0
     check_not_newer(version, latest)
     pending = f"; migrations up to {latest} applied at the next start" if version < latest else ""
     return f"{redacted(url)} (schema version {version}{pending})"
