@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 from twistedchat.server.state import User, Variant
 from twistedchat.wire.fitting import fit_message
 from twistedchat.wire.message import Message, format_tags
+
+
+class RemoteOutbox(list[Any]):
+    """The outbox of a user on another node: its own node delivers its lines, this one drops them."""
+
+    def append(self, item: Any) -> None:
+        """Drop the line: the user's own node sends it."""
+
+
+#: The one outbox every remote user shares; :meth:`Relay.send_to` skips it without a call.
+REMOTE_OUTBOX = RemoteOutbox()
 
 
 def server_time(now: float) -> str:
@@ -62,13 +74,18 @@ class Relay:
     def send_to(self, users: Iterable[User], skip: User | None = None) -> None:
         """Queue the line for every user but ``skip``; the hot loop of every broadcast."""
         body = self.body
+        encoded = self._encoded  # [variant] -> the line, or None until first needed
+        for_variant = self.for_variant
         for user in users:
             if user is skip:
                 continue
             outbox = user.outbox
-            if not outbox:
+            if not outbox:  # a remote user's outbox is always empty: checked only here
+                if outbox is REMOTE_OUTBOX:
+                    continue
                 user.wake(user)
-            outbox.append(self.for_variant(user.variant) if user.variant else body)
+            variant = user.variant
+            outbox.append((encoded[variant] or for_variant(variant)) if variant else body)
 
 
 Subscriber = Callable[[Relay], None]
