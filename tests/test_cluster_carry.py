@@ -312,7 +312,7 @@ async def test_accounts_travel_to_other_nodes(network: list[Node]) -> None:
     a.core.accounts.log_in(a.core.state.find_user("alice"), "shared")
     await bob.expect("ACCOUNT", "shared", source="alice!")
     await wait_until(everywhere(network, "bob", lambda u: u.account == "shared"), "bob is shared")
-    alice.send("PRIVMSG NickServ :DROP")
+    alice.send("PRIVMSG NickServ :DROP correct-horse-battery")
     await alice.expect("NOTICE", where=lambda m: "has been dropped" in m.params[-1])
     await bob.expect("ACCOUNT", "*", source="alice!")
     await wait_until(everywhere(network, "bob", lambda u: u.account is None),
