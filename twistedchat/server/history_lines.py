@@ -1,0 +1,77 @@
+"""Stored history lines as a client gets them in a CHATHISTORY batch, each encoded once per tag
+variant and kept for the next answer that holds it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from twistedchat.server.relay import server_time
+from twistedchat.storage.model import HistoryLine
+from twistedchat.wire.fitting import fit_message
+from twistedchat.wire.message import MAX_LINE_BYTES, Message, format_tags
+
+#: Tag variants: which of a stored line's tags the client asked for.
+WITH_TIME = 1
+WITH_MESSAGE_TAGS = 2
+#: Encoded lines kept (about 250 bytes each with their keys): the newest lines of the busiest
+#: conversations, which is what clients ask for when they join.
+ENCODED_LINES_KEPT = 20_000
+
+
+def tag_variant(caps: Iterable[str] | set[str]) -> int:
+    """The tag variant a client with ``caps`` gets history lines in."""
+    return (WITH_TIME if "server-time" in caps else 0) | (
+        WITH_MESSAGE_TAGS if "message-tags" in caps else 0
+    )
+
+
+def encode_after_batch_tag(line: HistoryLine, variant: int) -> bytes:
+    """One stored line, less its leading ``@batch=<ref>``: ``;time=…;msgid=… :source …\\r\\n``
+    (or `` :source …\\r\\n`` without tags), with the original source."""
+    tags: dict[str, str] = {}
+    if variant & WITH_TIME:
+        tags["time"] = server_time(line.time)
+    if variant & WITH_MESSAGE_TAGS:
+        tags["msgid"] = line.msgid
+        if line.client_tags:
+            tags.update(line.client_tags)
+    # Stored lines were relayed, so they fit as they were sent: format them directly.
+    body = f":{line.sender} {line.command} {line.target} :{line.text}\r\n".encode()
+    if len(body) > MAX_LINE_BYTES:
+        body = fit_message(Message(line.command, (line.target, line.text), line.sender))
+    if not tags:
+        return b" " + body
+    return b";" + format_tags(tags)[1:].encode("utf-8") + b" " + body
+
+
+class HistoryEncoder:
+    """Encodes the lines of history batches, keeping each line's encoding (by ``msgid`` and
+    variant) for the next answer: a stored line never changes, so neither does its encoding.
+
+    At most ``kept`` encodings are kept; the oldest go first.
+    """
+
+    def __init__(self, kept: int = ENCODED_LINES_KEPT) -> None:
+        self.kept = kept
+        self._encoded: dict[tuple[str, int], bytes] = {}
+
+    def batch_lines(self, lines: Iterable[HistoryLine], variant: int, ref: str) -> bytes:
+        """The lines, each tagged ``batch=ref`` first, as one block of bytes."""
+        encoded = self._encoded
+        parts = []
+        for line in lines:
+            key = (line.msgid, variant)
+            part = encoded.get(key)
+            if part is None:
+                part = encode_after_batch_tag(line, variant)
+                if len(encoded) >= self.kept:
+                    del encoded[next(iter(encoded))]
+                encoded[key] = part
+            parts.append(part)
+        if not parts:
+            return b""
+        prefix = b"@batch=" + ref.encode()
+        return prefix + prefix.join(parts)
+
+    def __len__(self) -> int:
+        return len(self._encoded)
