@@ -57,6 +57,7 @@ SAMPLE = [
     HistoryLine("m3", 1_700_000_001.5, "#c", "#c", "a!u@h", "PRIVMSG", "+" * 600),  # fitted
     HistoryLine("m4", 1_700_000_002.0, "a b", "b", "a!u@h", "PRIVMSG", "private", "a", ("a", "b"),
                 {"+draft/reply": "m1", "+draft/react": "a;b c"}),
+    HistoryLine("odd;id\\x y", 1_700_000_003.25, "#c", "#c", "a!u@h", "PRIVMSG", "escaped msgid"),
 ]
 
 

@@ -3,12 +3,14 @@ variant and kept for the next answer that holds it."""
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from twistedchat.server.relay import server_time
 from twistedchat.storage.model import HistoryLine
 from twistedchat.wire.fitting import fit_message
-from twistedchat.wire.message import MAX_LINE_BYTES, Message, format_tags
+from twistedchat.wire.message import MAX_LINE_BYTES, Message, escape_tag_value, format_tags
 
 #: Tag variants: which of a stored line's tags the client asked for.
 WITH_TIME = 1
@@ -16,6 +18,10 @@ WITH_MESSAGE_TAGS = 2
 #: Encoded lines kept (about 250 bytes each with their keys): the newest lines of the busiest
 #: conversations, which is what clients ask for when they join.
 ENCODED_LINES_KEPT = 20_000
+
+
+#: What a tag value must not hold as it is (message-tags escaping turns it into ``\\:``, ``\\s``...).
+_NEEDS_ESCAPING = re.compile(r"[;\s\\]")
 
 
 def tag_variant(caps: Iterable[str] | set[str]) -> int:
@@ -28,20 +34,19 @@ def tag_variant(caps: Iterable[str] | set[str]) -> int:
 def encode_after_batch_tag(line: HistoryLine, variant: int) -> bytes:
     """One stored line, less its leading ``@batch=<ref>``: ``;time=…;msgid=… :source …\\r\\n``
     (or `` :source …\\r\\n`` without tags), with the original source."""
-    tags: dict[str, str] = {}
+    tags = ""
     if variant & WITH_TIME:
-        tags["time"] = server_time(line.time)
+        tags = ";time=" + server_time(line.time)
     if variant & WITH_MESSAGE_TAGS:
-        tags["msgid"] = line.msgid
+        msgid = line.msgid
+        tags += ";msgid=" + (escape_tag_value(msgid) if _NEEDS_ESCAPING.search(msgid) else msgid)
         if line.client_tags:
-            tags.update(line.client_tags)
+            tags += ";" + format_tags(line.client_tags)[1:]
     # Stored lines were relayed, so they fit as they were sent: format them directly.
     body = f":{line.sender} {line.command} {line.target} :{line.text}\r\n".encode()
     if len(body) > MAX_LINE_BYTES:
         body = fit_message(Message(line.command, (line.target, line.text), line.sender))
-    if not tags:
-        return b" " + body
-    return b";" + format_tags(tags)[1:].encode("utf-8") + b" " + body
+    return tags.encode() + b" " + body
 
 
 class HistoryEncoder:
@@ -53,7 +58,7 @@ class HistoryEncoder:
 
     def __init__(self, kept: int = ENCODED_LINES_KEPT) -> None:
         self.kept = kept
-        self._encoded: dict[tuple[str, int], bytes] = {}
+        self._encoded: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
     def batch_lines(self, lines: Iterable[HistoryLine], variant: int, ref: str) -> bytes:
         """The lines, each tagged ``batch=ref`` first, as one block of bytes."""
@@ -65,7 +70,7 @@ class HistoryEncoder:
             if part is None:
                 part = encode_after_batch_tag(line, variant)
                 if len(encoded) >= self.kept:
-                    del encoded[next(iter(encoded))]
+                    encoded.popitem(last=False)
                 encoded[key] = part
             parts.append(part)
         if not parts:
