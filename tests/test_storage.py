@@ -869,3 +869,46 @@ async def test_account_and_channel_metadata_and_markers_survive_a_restart(persis
     store.drop_account("alice")
     assert await store.owner_data("account:alice") == ({}, {})
     assert await store.owner_data("channel:#lobby") == ({}, {})
+
+
+# -- reads queued together -----------------------------------------------------------------------
+@settles
+async def test_history_reads_queued_meanwhile_share_one_pool_interaction(persistent):
+    store = await persistent.open(recent_lines=0)  # every LATEST a query
+    rooms = [channel_conversation(f"#room{n}") for n in range(6)]
+    for n, room in enumerate(rooms):
+        for k in range(3):
+            store.append_history(line(n * 10 + k, NOW + k, conversation=room))
+    await store.flush()
+    interactions = []
+    run_interaction = store._pool.runInteraction
+
+    def counted(*args, **kwargs):
+        interactions.append(args[0])
+        return run_interaction(*args, **kwargs)
+
+    store._pool.runInteraction = counted
+    store.max_read_interactions = 1
+    reads = [store.history(room, q("LATEST", None, 2)) for room in rooms]
+    reads.append(store.history(rooms[0], q("BEFORE", "msgid=nope", 5)))  # fails alone
+    reads.append(store.history(rooms[1], q("AFTER", "msgid=m10", 5)))
+    results = await defer.DeferredList(reads, consumeErrors=True)
+    assert [ids(found) for ok, found in results[:6]] == [
+        [f"m{n * 10 + 1}", f"m{n * 10 + 2}"] for n in range(6)
+    ]
+    assert not results[6][0] and results[6][1].check(UnknownMessageId)
+    assert results[7] == (True, [line(11, NOW + 1, conversation=rooms[1]),
+                                 line(12, NOW + 2, conversation=rooms[1])])
+    assert len(interactions) == 2  # the first read alone, then the seven queued behind it
+
+
+@settles
+async def test_a_read_queued_behind_others_sees_a_line_appended_before_it(persistent):
+    store = await persistent.open(recent_lines=0)
+    store.max_read_interactions = 1
+    store.append_history(line(1, NOW))
+    first = store.history(CHAN, q("LATEST", None, 10))
+    store.append_history(line(2, NOW + 1))
+    second = store.history(CHAN, q("LATEST", None, 10))
+    assert ids(await first)[0] == "m1"  # (the later line may be written by then too)
+    assert ids(await second) == ["m1", "m2"]
