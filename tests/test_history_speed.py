@@ -55,6 +55,7 @@ SAMPLE = [
     HistoryLine("m1", 1_700_000_000.001, "#c", "#c", "a!u@h", "PRIVMSG", "hello"),
     HistoryLine("m2", 1_700_000_000.999, "#c", "#C", "b!u@h", "NOTICE", "é ünïcode ; and = and \\"),
     HistoryLine("m3", 1_700_000_001.5, "#c", "#c", "a!u@h", "PRIVMSG", "+" * 600),  # fitted
+    HistoryLine("m3b", 1_700_000_001.6, "#c", "#c", "a!u@h", "PRIVMSG", "é" * 250),  # in bytes
     HistoryLine("m4", 1_700_000_002.0, "a b", "b", "a!u@h", "PRIVMSG", "private", "a", ("a", "b"),
                 {"+draft/reply": "m1", "+draft/react": "a;b c"}),
     HistoryLine("odd;id\\x y", 1_700_000_003.25, "#c", "#c", "a!u@h", "PRIVMSG", "escaped msgid"),

@@ -42,7 +42,11 @@ def encode_after_batch_tag(line: HistoryLine, variant: int) -> bytes:
         tags += ";msgid=" + (escape_tag_value(msgid) if _NEEDS_ESCAPING.search(msgid) else msgid)
         if line.client_tags:
             tags += ";" + format_tags(line.client_tags)[1:]
-    # Stored lines were relayed, so they fit as they were sent: format them directly.
+    # Stored lines were relayed, so they fit as they were sent: format them directly (the tags
+    # count at least one byte a character, so a line within this length fits for sure).
+    data = f"{tags} :{line.sender} {line.command} {line.target} :{line.text}\r\n".encode()
+    if len(data) - 1 - len(tags) <= MAX_LINE_BYTES:
+        return data
     body = f":{line.sender} {line.command} {line.target} :{line.text}\r\n".encode()
     if len(body) > MAX_LINE_BYTES:
         body = fit_message(Message(line.command, (line.target, line.text), line.sender))
