@@ -284,7 +284,7 @@ async def test_backed_up_client_that_quits_is_closed_cleanly(limited_server, mon
 
     The server must not wait for the close grace period and then reset the connection.
     """
-    from twistedchat.server import net as server_module
+    from twistedchat.server import connection as server_module
 
     monkeypatch.setattr(server_module, "CLOSE_GRACE", 2.0)
     factory = limited_server.factory

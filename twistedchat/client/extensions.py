@@ -1,6 +1,6 @@
 """The link's side of modern IRC: chathistory batches, read markers, MONITOR and metadata.
 
-:class:`ExtensionsClient` is mixed into :class:`~twistedchat.client.link.SessionClient` (lines in),
+:class:`ExtensionsClient` is mixed into :class:`~twistedchat.client.session_client.SessionClient` (lines in),
 :class:`ExtensionsLink` into :class:`~twistedchat.client.link.SessionLink` (session events out);
 what to send and how to merge what comes is decided by the session
 (:mod:`twistedchat.client.history`, :mod:`twistedchat.client.presence`).

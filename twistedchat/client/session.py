@@ -3,7 +3,7 @@
 This is the model the desktop client renders. It does no I/O and knows nothing of Qt: the network
 client (:mod:`twistedchat.client.link`) calls its ``on_*`` methods as lines arrive, and a view
 subscribes to the :class:`Event` s it emits. What the user types goes through
-:meth:`Session.handle_input`, which updates the model and returns the protocol lines to send.
+:meth:`Session.handle_input` (:mod:`twistedchat.client.typed`), which updates the model and returns the protocol lines to send.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from twistedchat.client.commands import USAGE, Command, CommandError, is_channel_name, parse_input
-from twistedchat.client.filters import FilterError, Filters
+from twistedchat.client.commands import is_channel_name
+from twistedchat.client.filters import Filters
 from twistedchat.client.history import HistoryParts
+from twistedchat.client.membership import MembershipParts
 from twistedchat.client.model import (  # noqa: F401 (re-exported: the session's names)
     DEFAULT_PREFIXES,
     DEFAULT_SCROLLBACK,
@@ -49,14 +50,14 @@ from twistedchat.client.model import (  # noqa: F401 (re-exported: the session's
 from twistedchat.client.outbox import Outbox, Pending
 from twistedchat.client.people import People
 from twistedchat.client.presence import PresenceParts
-from twistedchat.wire.fitting import source_estimate, split_text, text_room
+from twistedchat.client.typed import InputParts
 from twistedchat.wire.names import casefold
 
 #: Most channels kept from one /list answer.
 MAX_LISTED = 20_000
 
 
-class Session(HistoryParts, PresenceParts):
+class Session(MembershipParts, InputParts, HistoryParts, PresenceParts):
     """Everything one connection's user sees, kept up to date from protocol callbacks."""
 
     def __init__(
@@ -269,97 +270,6 @@ class Session(HistoryParts, PresenceParts):
         mention = not own and self.mentions_me(text)
         return self._line(kind, text, nick, own=own, time=time, mention=mention, msgid=msgid)
 
-    def on_join(self, channel: str, nick: str) -> None:
-        conversation = self.open(channel)
-        if self.is_me(nick):
-            conversation.joined = True
-            conversation.members.clear()
-            if conversation.topic:  # the server tells the topic after the join, if there is one
-                conversation.topic = ""
-                self.emit(TopicChanged(conversation))
-            if self.in_view and (self.active is None or self.active.is_server):
-                self.activate(conversation)
-            self.add_line(conversation, self._line(Kind.JOIN, f"You joined {channel}", nick))
-        else:
-            self.add_line(conversation, self._line(Kind.JOIN, f"{nick} joined {channel}", nick))
-        conversation.members[casefold(nick)] = Member(nick)
-        self.emit(MembersChanged(conversation))
-
-    def on_part(self, channel: str, nick: str, reason: str = "") -> None:
-        conversation = self.find(channel)
-        if conversation is None:
-            return
-        suffix = f" ({reason})" if reason else ""
-        if self.is_me(nick):
-            conversation.joined = False
-            conversation.members.clear()
-            self.add_line(conversation, self._line(Kind.PART, f"You left {channel}{suffix}", nick))
-        else:
-            conversation.members.pop(casefold(nick), None)
-            self.add_line(conversation, self._line(Kind.PART, f"{nick} left{suffix}", nick))
-        self.emit(MembersChanged(conversation))
-
-    def on_kick(self, channel: str, nick: str, by: str, reason: str = "") -> None:
-        conversation = self.find(channel)
-        if conversation is None:
-            return
-        suffix = f" ({reason})" if reason else ""
-        if self.is_me(nick):
-            conversation.joined = False
-            conversation.members.clear()
-            text = f"You were kicked from {channel} by {by}{suffix}"
-            self.add_line(conversation, self._line(Kind.KICK, text, by))
-        else:
-            conversation.members.pop(casefold(nick), None)
-            self.add_line(conversation, self._line(Kind.KICK, f"{by} kicked {nick}{suffix}", by))
-        self.emit(MembersChanged(conversation))
-
-    def _conversations_with(self, nick: str) -> list[Conversation]:
-        key = casefold(nick)
-        return [c for c in self.conversations.values()
-                if key in c.members or (c.is_query and casefold(c.name) == key)]
-
-    def on_quit(self, nick: str, reason: str = "") -> None:
-        suffix = f" ({reason})" if reason else ""
-        for conversation in self._conversations_with(nick):
-            conversation.members.pop(casefold(nick), None)
-            self.add_line(conversation, self._line(Kind.QUIT, f"{nick} quit{suffix}", nick))
-            if conversation.is_channel:
-                self.emit(MembersChanged(conversation))
-
-    def on_nick(self, old: str, new: str) -> None:
-        own = self.is_me(old)
-        if own:
-            self._set_nick(new)
-        else:
-            self.people.rename(old, new)
-        text = f"You are now known as {new}" if own else f"{old} is now known as {new}"
-        for conversation in self._conversations_with(old):
-            member = conversation.members.pop(casefold(old), None)
-            if member is not None:
-                conversation.members[casefold(new)] = Member(new, member.prefix)
-                self.emit(MembersChanged(conversation))
-            self.add_line(conversation, self._line(Kind.NICK, text, old))
-            if conversation.is_query and not own:
-                self._rename(conversation, new)
-        if own:
-            self.info(text)
-
-    def _rename(self, conversation: Conversation, name: str) -> None:
-        """A private conversation follows its partner's new nick."""
-        old_name = conversation.name
-        self.conversations.pop(casefold(old_name), None)
-        existing = self.conversations.get(casefold(name))
-        if existing is not None and existing is not conversation:
-            # merge into one conversation, in time order (sorted() is stable for equal times)
-            conversation.lines = deque(
-                sorted([*existing.lines, *conversation.lines], key=lambda line: line.time),
-                maxlen=self.scrollback)
-            self.close(existing.name)
-        conversation.name = name
-        self.conversations[casefold(name)] = conversation
-        self.emit(ConversationRenamed(conversation, old_name))
-
     def on_topic(self, channel: str, topic: str, by: str | None = None) -> None:
         """The topic is ``topic``; ``by`` is who changed it just now (None when we joined)."""
         conversation = self.open(channel)
@@ -370,27 +280,6 @@ class Session(HistoryParts, PresenceParts):
             self.add_line(conversation, self._line(Kind.TOPIC, text, by))
         elif topic:
             self.add_line(conversation, self._line(Kind.TOPIC, f"Topic: {topic}"))
-
-    def on_names(self, channel: str, members: list[tuple[str, str]]) -> None:
-        """The whole member list: (prefix symbols, nick) pairs.
-
-        A channel we are in gets its member list replaced; the list of one we are not in, or one
-        the user asked for with ``/names``, is shown as a line where the user looks.
-        """
-        conversation = self.find(channel)
-        asked = casefold(channel) in self.names_asked
-        self.names_asked.discard(casefold(channel))
-        if conversation is not None and conversation.joined:
-            conversation.members = {casefold(nick): Member(nick, marks) for marks, nick in members}
-            self.emit(MembersChanged(conversation))
-        if asked or conversation is None or not conversation.joined:
-            names = " ".join(marks[:1] + nick for marks, nick in members)
-            if channel == "*" or not is_channel_name(channel):
-                text = f"Users: {names}" if names else "No users"
-            else:
-                count = len(members)
-                text = f"{channel} ({count} {'member' if count == 1 else 'members'}): {names}"
-            self.info(text, self.active or self.server)
 
     def on_channel_list(self, entries: list[tuple[str, int, str]], done: bool) -> None:
         """``/list`` answers: ``entries`` to add (a new list starts after the previous is done).
@@ -423,129 +312,13 @@ class Session(HistoryParts, PresenceParts):
         if casefold(pending.conversation.name) in self.conversations:
             self.error(f"Not sent ({reason}): {pending.text}", pending.conversation)
 
-    def on_member_mode(self, channel: str, by: str, nick: str, symbol: str, on: bool) -> None:
-        """``by`` gave (or took) ``nick`` the prefix ``symbol`` (``@`` or ``+``) in ``channel``."""
-        conversation = self.find(channel)
-        if conversation is None:
-            return
-        member = conversation.members.get(casefold(nick))
-        if member is not None:
-            marks = set(member.prefix)
-            (marks.add if on else marks.discard)(symbol)
-            member.prefix = "".join(c for c in self.prefixes if c in marks)
-            self.emit(MembersChanged(conversation))
-
-    def on_away(self, nick: str, away: bool) -> None:
-        """``away-notify``: ``nick`` went away or came back (greyed in member lists)."""
-        key = casefold(nick)
-        if self.people.get(nick) is not None or self.find(nick) is not None:
-            self.on_person_away(nick, away)
-        for conversation in self.conversations.values():
-            member = conversation.members.get(key)
-            if member is not None and member.away != away:
-                member.away = away
-                self.emit(MembersChanged(conversation))
-
     def on_mode(self, target: str, by: str, change: str) -> None:
         """A mode change, shown as an event in the channel (or the server conversation)."""
         conversation = self.find(target) if is_channel_name(target) else None
         self.add_line(conversation or self.server,
                       self._line(Kind.MODE, f"{by} sets mode {change}", by))
 
-    # -- what the user types -------------------------------------------------------------------
-
-    def handle_input(self, text: str, conversation: Conversation | None = None) -> list[str]:
-        """Act on what the user typed in ``conversation``; returns the protocol lines to send.
-
-        Plain text is said to the conversation; ``/commands`` are parsed by
-        :func:`twistedchat.client.commands.parse_input`. Usage errors become lines in the conversation.
-        """
-        conversation = conversation or self.active or self.server
-        try:
-            command = parse_input(text, None if conversation.is_server else conversation.name)
-        except CommandError as error:
-            self.error(str(error), conversation)
-            return []
-        if command is None:
-            return []
-        return self.execute(command, conversation)
-
-    def execute(self, command: Command, conversation: Conversation) -> list[str]:
-        name, args = command.name, command.args
-        if name in ("say", "me", "msg", "notice"):
-            target, text = args
-            return self._say(name, target, text, conversation)
-        if name == "query":
-            query = self.open(args[0])
-            self.activate(query)
-            return self._say("say", args[0], args[1]) if args[1] else []
-        if name == "close":
-            if conversation.is_channel and conversation.joined:
-                return [f"PART {conversation.name}"]
-            self.close(conversation.name)
-            return []
-        if name == "quit":
-            self.emit(QuitRequested(args[0]))
-            return []
-        if name == "help":
-            for usage in USAGE.values():
-                self.info(usage, conversation)
-            return []
-        if name in ("ctcp", "ignore", "unignore", "clear", "reconnect", "names", "list"):
-            return self._client_command(command, conversation)
-        if name == "join":
-            for channel in args[0].split(","):
-                self.activate(self.open(channel))
-        if name in ("join", "part", "nick", "topic", "away", "whois", "raw", "kick", "ban", "op",
-                    "deop", "voice", "devoice", "invite"):
-            return [command.line]
-        raise AssertionError(f"unhandled command {name}")  # pragma: no cover
-
-    def _client_command(self, command: Command, conversation: Conversation) -> list[str]:
-        """Commands the client carries out (partly) itself."""
-        name, args = command.name, command.args
-        if name == "ctcp":
-            if not self.connected:
-                self.error("Not connected: the request was not sent", conversation)
-                return []
-            self.info(f"CTCP {args[1]} sent to {args[0]}", conversation)
-            return [command.line]
-        if name == "names":
-            self.names_asked.add(casefold(args[0]))
-            return [command.line]
-        if name == "list":
-            self.channel_list = []
-            self.emit(ChannelListChanged(False))
-            return [command.line]
-        if name == "clear":
-            conversation.lines.clear()
-            conversation.first_unread = None
-            self.emit(ConversationCleared(conversation))
-            return []
-        if name == "reconnect":
-            self.emit(ReconnectRequested())
-            return []
-        return self._ignore_command(name, args, conversation)
-
-    def _ignore_command(self, name: str, args: tuple[str, ...],
-                        conversation: Conversation) -> list[str]:
-        if name == "ignore" and not args:
-            masks = ", ".join(self.filters.ignores) or "nobody"
-            self.info(f"Ignoring: {masks}", conversation)
-        elif name == "ignore":
-            try:
-                mask = self.filters.ignore(args[0])
-            except FilterError as error:
-                self.error(str(error), conversation)
-            else:
-                self.info(f"Ignoring {mask}", conversation)
-                self.emit(IgnoreListChanged(list(self.filters.ignores)))
-        elif self.filters.unignore(args[0]):
-            self.info(f"No longer ignoring {args[0]}", conversation)
-            self.emit(IgnoreListChanged(list(self.filters.ignores)))
-        else:
-            self.error(f"{args[0]} is not on the ignore list", conversation)
-        return []
+    # -- older lines ---------------------------------------------------------------------------
 
     def restore(self, conversation: Conversation, lines: list[Line]) -> None:
         """Put older ``lines`` (from the logs) before what the conversation already holds."""
@@ -553,33 +326,3 @@ class Session(HistoryParts, PresenceParts):
             return
         conversation.lines = deque([*lines, *conversation.lines], maxlen=self.scrollback)
         self.emit(HistoryRestored(conversation))
-
-    def pending_in(self, conversation: Conversation) -> list[Pending]:
-        """Lines typed in ``conversation`` still waiting for the server's echo."""
-        return self.outbox.in_conversation(conversation)
-
-    def _say(self, how: str, target: str, text: str,
-             typed_in: Conversation | None = None) -> list[str]:
-        if not self.connected:
-            self.error("Not connected: the message was not sent", self.find(target))
-            return []
-        verb = "NOTICE" if how == "notice" else "PRIVMSG"
-        kind = {"me": Kind.ACTION, "notice": Kind.NOTICE}.get(how, Kind.MESSAGE)
-        # the server relays us as nick!~ident@host: reserve its longest ident (USERLEN 10)
-        room = text_room(source_estimate(self.nick, "u" * 10), verb, target)
-        if kind is Kind.ACTION:
-            room -= len("\x01ACTION \x01")
-        lines: list[str] = []
-        shown_in = self.find(target) or typed_in or self.active or self.server
-        for piece in split_text(text, room):
-            payload = f"\x01ACTION {piece}\x01" if kind is Kind.ACTION else piece
-            lines.append(f"{verb} {target} :{payload}")
-            if self.echo:  # shown as said once the server echoes it
-                given_up = self.outbox.add(Pending(shown_in, target, kind, piece, self.clock()))
-                if given_up is not None:
-                    self.emit(PendingChanged(given_up.conversation))
-            else:
-                self.on_message(self.nick, target, piece, kind)
-        if self.echo and lines:
-            self.emit(PendingChanged(shown_in))
-        return lines

@@ -1,4 +1,4 @@
-"""Chat state: users, channels, membership and modes. Plain Python, no I/O.
+"""Chat state: users, the channels they are in, membership, nicknames, MONITOR and WHOWAS. No I/O.
 
 Names are compared under the ``rfc1459`` casemapping that ISUPPORT announces.
 """
@@ -7,10 +7,46 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
-from twistedchat.wire.names import (  # noqa: F401 (re-exported for the server's modules)
+from twistedchat.server.channel import Channel
+from twistedchat.server.limits import (
+    AWAYLEN,
+    BANLEN,
+    CHANLIMIT,
+    FLAG_MODES,
+    HIGHEST_PREFIX,
+    KEYLEN,
+    KICKLEN,
+    LIST_MODES,
+    MAXLIST,
+    MAXTARGETS,
+    METADATA_MAX_KEY_BYTES,
+    METADATA_MAX_KEYS,
+    METADATA_MAX_SUBS,
+    METADATA_MAX_VALUE_BYTES,
+    MODES_PER_COMMAND,
+    MONITOR_LIMIT,
+    MULTI_PREFIX,
+    MUTE_PREFIX,
+    PARAM_MODES,
+    PREFIX_MODES,
+    PREFIX_SYMBOLS,
+    READ_MARKERS_KEEP,
+    REALLEN,
+    SET_PARAM_MODES,
+    TOPICLEN,
+    USER_MODES,
+    WHOWAS_KEEP,
+)
+from twistedchat.server.owner_data import (
+    MemoryMetadata,
+    MemoryReadMarkers,
+    MetadataStore,
+    ReadMarkerStore,
+)
+from twistedchat.wire.names import (
     CASEMAPPING,
     CHANNELLEN,
     CHANTYPES,
@@ -23,49 +59,19 @@ from twistedchat.wire.names import (  # noqa: F401 (re-exported for the server's
     valid_nick,
 )
 
-#: Lengths in bytes of UTF-8, small enough that the longest relayed or echoed line fits in 512
-#: (``:nick!~user@host TOPIC #channel :`` alone can take about 120 bytes).
-TOPICLEN = 300
-KICKLEN = 300
-AWAYLEN = 300
-REALLEN = 100
-KEYLEN = 32
-#: Longest ban mask kept (``nick!user@host`` is at most about 110 bytes here).
-BANLEN = 150
-CHANLIMIT = 100
-#: Most entries in each channel list (+b, +e and +I each), ISUPPORT ``MAXLIST``.
-MAXLIST = 100
-MAXTARGETS = 4
-MODES_PER_COMMAND = 6
-WHOWAS_KEEP = 1000
-#: Most nicknames one connection may MONITOR (ISUPPORT ``MONITOR``).
-MONITOR_LIMIT = 100
-#: ``draft/metadata-2`` limits (in the capability's value): keys per user or channel,
-#: subscriptions per connection, bytes of one value, and bytes of a key (a longer key is invalid).
-METADATA_MAX_KEYS = 20
-METADATA_MAX_SUBS = 50
-METADATA_MAX_VALUE_BYTES = 300
-METADATA_MAX_KEY_BYTES = 64
-#: Most targets one owner keeps a read marker for; past it the oldest is forgotten.
-READ_MARKERS_KEEP = 1000
-
-#: Channel modes by ISUPPORT CHANMODES type: A (list), B (always a parameter), C (parameter when
-#: set), D (flag). Membership prefixes are separate (PREFIX).
-LIST_MODES = "beI"
-PARAM_MODES = "k"
-SET_PARAM_MODES = "l"
-FLAG_MODES = "imnst"
-PREFIX_MODES = "ov"
-PREFIX_SYMBOLS = {"o": "@", "v": "+"}
-#: User modes: B (a bot), i (invisible), o (IRC operator), w (receives WALLOPS).
-USER_MODES = "Biow"
-#: The extended ban that mutes instead of keeping out (``m:nick!user@host``, as Ergo spells it).
-MUTE_PREFIX = "m:"
-
-#: A member's prefix modes (as kept in ``Channel.members``) -> its symbols, all or the highest.
-MULTI_PREFIX: dict[str, str] = {"": "", "o": "@", "v": "+", "ov": "@+"}
-HIGHEST_PREFIX: dict[str, str] = {modes: symbols[:1] for modes, symbols in MULTI_PREFIX.items()}
-
+#: What the server's modules import from here: the state's own classes, and (re-exported) the
+#: limits, the channel, the per-owner stores and the name rules.
+__all__ = [
+    "AWAYLEN", "BANLEN", "CASEMAPPING", "CHANLIMIT", "CHANNELLEN", "CHANTYPES", "Channel",
+    "ChatState", "FLAG_MODES", "HIGHEST_PREFIX", "KEYLEN", "KICKLEN", "LIST_MODES", "Link",
+    "MAXLIST", "MAXTARGETS", "METADATA_MAX_KEYS", "METADATA_MAX_KEY_BYTES", "METADATA_MAX_SUBS",
+    "METADATA_MAX_VALUE_BYTES", "MODES_PER_COMMAND", "MONITOR_LIMIT", "MULTI_PREFIX",
+    "MUTE_PREFIX", "MemoryMetadata", "MemoryReadMarkers", "MetadataStore", "NICKLEN",
+    "PARAM_MODES", "PREFIX_MODES", "PREFIX_SYMBOLS", "READ_MARKERS_KEEP", "REALLEN",
+    "ReadMarkerStore", "SET_PARAM_MODES", "TOPICLEN", "USER_MODES", "User", "Variant",
+    "WHOWAS_KEEP", "WhowasEntry", "casefold", "is_channel_name", "mask_matches", "normalize_mask",
+    "valid_channel_name", "valid_nick",
+]
 
 class Variant(enum.IntFlag):
     """Which encoding of relayed lines a user gets, from the capabilities it enabled."""
@@ -220,140 +226,6 @@ class User:
         return f"<User {self.nick}>"
 
 
-class Channel:
-    """A channel: its members with their prefix modes, topic, modes, lists and invitations."""
-
-    __slots__ = (
-        "name",
-        "folded",
-        "members",
-        "topic",
-        "topic_setter",
-        "topic_time",
-        "created",
-        "modes",
-        "key",
-        "limit",
-        "bans",
-        "excepts",
-        "invex",
-        "_names",
-    )
-
-    def __init__(self, name: str, now: float = 0.0) -> None:
-        self.name = name
-        self.folded = casefold(name)
-        #: member -> its prefix modes, a subset of ``PREFIX_MODES`` ("o", "v", "ov")
-        self.members: dict[User, str] = {}
-        self.topic = ""
-        self.topic_setter = ""
-        self.topic_time = 0.0
-        self.created = now
-        self.modes: set[str] = {"n", "t"}
-        self.key: str | None = None
-        self.limit: int | None = None
-        #: mask -> (set by, time), for bans (+b, a ``m:`` mask mutes), ban exceptions (+e, a
-        #: ``m:`` mask exempts from mutes) and invite exceptions (+I); at most MAXLIST each.
-        self.bans: dict[str, tuple[str, float]] = {}
-        self.excepts: dict[str, tuple[str, float]] = {}
-        self.invex: dict[str, tuple[str, float]] = {}
-        #: The member list as NAMES shows it to members (highest prefix, nicks), kept while valid.
-        self._names: str | None = None
-
-    def names_text(self) -> str:
-        """``@op +voiced plain ...``: the NAMES list a member sees, without capabilities."""
-        if self._names is None:
-            self._names = " ".join(
-                HIGHEST_PREFIX[modes] + member.nick for member, modes in self.members.items()
-            )
-        return self._names
-
-    def set_prefixes(self, member: User, modes: str) -> None:
-        """Give a member its prefix modes (a subset of ``PREFIX_MODES``, in that order)."""
-        self.members[member] = modes
-        self._names = None
-
-    def forget_names(self) -> None:
-        self._names = None
-
-    def is_op(self, user: User) -> bool:
-        return "o" in self.members.get(user, "")
-
-    @property
-    def owner(self) -> str:
-        """Whose metadata this channel's is (a registered channel keeps it past its last member)."""
-        return "channel:" + self.folded
-
-    def list_of(self, letter: str) -> dict[str, tuple[str, float]]:
-        """The list mode ``letter`` (one of LIST_MODES) keeps."""
-        return self.bans if letter == "b" else self.excepts if letter == "e" else self.invex
-
-    def can_speak(self, user: User) -> bool:
-        """Whether ``user`` may send here under +n, +m, bans and mutes (members or not).
-
-        A channel without bans costs no more than before: the lists are only read when set.
-        """
-        prefixes = self.members.get(user)
-        if prefixes is None:
-            modes = self.modes
-            return "n" not in modes and "m" not in modes and not (
-                self.bans and (self.is_banned(user) or self.is_muted(user))
-            )
-        if prefixes:
-            return True
-        if "m" in self.modes:
-            return False
-        return not self.bans or not (self.is_banned(user) or self.is_muted(user))
-
-    def is_banned(self, user: User) -> bool:
-        """Whether a ban (not a mute) matches ``user`` and no ban exception does.
-
-        Masks match the user as others see it (its cloak) and as it really connects (its real
-        address), so a ban on a cloak or on an address range both hold.
-        """
-        if not self.bans:
-            return False
-        sources = user.ban_sources()
-        if not any(mask_matches(m, s) for m in self.bans if not m.startswith(MUTE_PREFIX)
-                   for s in sources):
-            return False
-        return not any(mask_matches(m, s) for m in self.excepts if not m.startswith(MUTE_PREFIX)
-                       for s in sources)
-
-    def is_muted(self, user: User) -> bool:
-        """Whether a mute extban (``m:mask``) matches ``user`` and no ``m:`` exception does."""
-        sources = user.ban_sources()
-        cut = len(MUTE_PREFIX)
-        if not any(mask_matches(m[cut:], s) for m in self.bans if m.startswith(MUTE_PREFIX)
-                   for s in sources):
-            return False
-        return not any(mask_matches(m[cut:], s) for m in self.excepts
-                       if m.startswith(MUTE_PREFIX) for s in sources)
-
-    def is_invite_excepted(self, user: User) -> bool:
-        """Whether an invite exception (+I) lets ``user`` past +i."""
-        sources = user.ban_sources()
-        return any(mask_matches(mask, s) for mask in self.invex for s in sources)
-
-    def prefix_of(self, user: User, multi: bool = False) -> str:
-        """The member's prefix symbols: the highest one, or all of them with multi-prefix."""
-        return (MULTI_PREFIX if multi else HIGHEST_PREFIX)[self.members.get(user, "")]
-
-    def mode_string(self, show_key: bool) -> tuple[str, ...]:
-        """The ``+modes`` string and its parameters, for RPL_CHANNELMODEIS."""
-        flags = "".join(sorted(self.modes))
-        params: list[str] = []
-        if self.key is not None:
-            flags += "k"
-            params.append(self.key if show_key else "*")
-        if self.limit is not None:
-            flags += "l"
-            params.append(str(self.limit))
-        return ("+" + flags, *params)
-
-    def __repr__(self) -> str:
-        return f"<Channel {self.name} ({len(self.members)})>"
-
 
 class WhowasEntry(NamedTuple):
     """Who had a nickname, and until when."""
@@ -366,95 +238,6 @@ class WhowasEntry(NamedTuple):
     #: the address it really came from (WHOWAS shows it to operators only)
     real_host: str = ""
 
-
-class MetadataStore(Protocol):
-    """Where ``draft/metadata-2`` values live, by owner: ``User.owner`` or ``Channel.owner``.
-
-    Owners are strings: ``account:<folded account>``, ``connection:<id>`` (a connection without
-    an account) and ``channel:<folded name>``. The core enforces every limit (keys per owner,
-    value bytes) before it calls :meth:`put`; a store only keeps what it is given.
-    """
-
-    def values(self, owner: str) -> Mapping[str, str]:
-        """The owner's keys and values (empty when it has none); the caller does not change it."""
-
-    def put(self, owner: str, key: str, value: str | None) -> None:
-        """Set ``key`` to ``value``, or delete it when ``value`` is None."""
-
-    def forget(self, owner: str) -> None:
-        """The owner's live presence ended (its connection quit, its channel emptied).
-
-        The in-memory store drops everything; a persistent one keeps what it persists (accounts,
-        registered channels) and drops the rest.
-        """
-
-
-class ReadMarkerStore(Protocol):
-    """Where ``draft/read-marker`` timestamps live: per owner (``User.owner``) and target."""
-
-    def get(self, owner: str, target: str) -> str | None:
-        """The last-read timestamp (``YYYY-MM-DDThh:mm:ss.sssZ``) for a folded target, or None."""
-
-    def put(self, owner: str, target: str, timestamp: str) -> None:
-        """Store a timestamp (the core checked that it only ever increases)."""
-
-    def forget(self, owner: str) -> None:
-        """The owner's live presence ended; as :meth:`MetadataStore.forget`."""
-
-
-_NO_VALUES: Mapping[str, str] = {}
-
-
-class MemoryMetadata:
-    """:class:`MetadataStore` in memory: everything is gone when its owner goes."""
-
-    def __init__(self) -> None:
-        self._values: dict[str, dict[str, str]] = {}
-
-    def values(self, owner: str) -> Mapping[str, str]:
-        return self._values.get(owner, _NO_VALUES)
-
-    def put(self, owner: str, key: str, value: str | None) -> None:
-        if value is not None:
-            self._values.setdefault(owner, {})[key] = value
-            return
-        entries = self._values.get(owner)
-        if entries is not None:
-            entries.pop(key, None)
-            if not entries:
-                del self._values[owner]
-
-    def forget(self, owner: str) -> None:
-        self._values.pop(owner, None)
-
-    def __len__(self) -> int:
-        """How many owners hold values (for tests of what is kept)."""
-        return len(self._values)
-
-
-class MemoryReadMarkers:
-    """:class:`ReadMarkerStore` in memory, at most READ_MARKERS_KEEP targets per owner."""
-
-    def __init__(self, keep: int = READ_MARKERS_KEEP) -> None:
-        self.keep = keep
-        self._markers: dict[str, dict[str, str]] = {}
-
-    def get(self, owner: str, target: str) -> str | None:
-        markers = self._markers.get(owner)
-        return None if markers is None else markers.get(target)
-
-    def put(self, owner: str, target: str, timestamp: str) -> None:
-        markers = self._markers.setdefault(owner, {})
-        markers.pop(target, None)  # the newest last, so the oldest is dropped first
-        if len(markers) >= self.keep:
-            del markers[next(iter(markers))]
-        markers[target] = timestamp
-
-    def forget(self, owner: str) -> None:
-        self._markers.pop(owner, None)
-
-    def count(self, owner: str) -> int:
-        return len(self._markers.get(owner, ()))
 
 
 class ChatState:

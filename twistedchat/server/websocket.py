@@ -28,7 +28,8 @@ from twisted.logger import Logger
 from twisted.web import resource, server, static
 
 from twistedchat.server import fastpath
-from twistedchat.server.net import ChatFactory, display_host, stream_of
+from twistedchat.server.connection import display_host, stream_of
+from twistedchat.server.net import ChatFactory
 from twistedchat.server.pipeline import LinePipeline, PipelineProducer, split_lines
 from twistedchat.web import STATIC_DIR
 from twistedchat.wire.message import MAX_LINE_BYTES, MAX_TAGS_BYTES, Message
