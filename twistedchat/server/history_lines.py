@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from twistedchat.server.relay import server_time
 from twistedchat.storage.model import HistoryLine
@@ -54,33 +54,38 @@ def encode_after_batch_tag(line: HistoryLine, variant: int) -> bytes:
 
 
 class HistoryEncoder:
-    """Encodes the lines of history batches, keeping each line's encoding (by ``msgid`` and
+    """Encodes the lines of history batches, keeping each line's encoding (by ``msgid``, per tag
     variant) for the next answer: a stored line never changes, so neither does its encoding.
 
-    At most ``kept`` encodings are kept; the oldest go first.
+    At most ``kept`` encodings are kept in all; the oldest go first.
     """
 
     def __init__(self, kept: int = ENCODED_LINES_KEPT) -> None:
         self.kept = kept
-        self._encoded: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        #: the encodings in the order they were made: (variant, msgid) -> bytes
+        self._order: OrderedDict[tuple[int, str], None] = OrderedDict()
+        #: per tag variant: msgid -> encoding
+        self._encoded: dict[int, dict[str, bytes]] = {}
 
-    def batch_lines(self, lines: Iterable[HistoryLine], variant: int, ref: str) -> bytes:
+    def batch_lines(self, lines: Sequence[HistoryLine], variant: int, ref: str) -> bytes:
         """The lines, each tagged ``batch=ref`` first, as one block of bytes."""
-        encoded = self._encoded
-        parts = []
-        for line in lines:
-            key = (line.msgid, variant)
-            part = encoded.get(key)
-            if part is None:
-                part = encode_after_batch_tag(line, variant)
-                if len(encoded) >= self.kept:
-                    encoded.popitem(last=False)
-                encoded[key] = part
-            parts.append(part)
-        if not parts:
+        if not lines:
             return b""
+        encoded = self._encoded.setdefault(variant, {})
+        get = encoded.get
+        parts = [get(line[0]) for line in lines]  # line[0]: the msgid (a NamedTuple's first)
+        if None in parts:
+            order = self._order
+            for index, part in enumerate(parts):
+                if part is None:
+                    line = lines[index]
+                    parts[index] = encoded[line.msgid] = encode_after_batch_tag(line, variant)
+                    order[(variant, line.msgid)] = None
+            while len(order) > self.kept:
+                old_variant, old_msgid = order.popitem(last=False)[0]
+                del self._encoded[old_variant][old_msgid]
         prefix = b"@batch=" + ref.encode()
-        return prefix + prefix.join(parts)
+        return prefix + prefix.join(parts)  # type: ignore[arg-type]  # no None left
 
     def __len__(self) -> int:
-        return len(self._encoded)
+        return len(self._order)
