@@ -67,18 +67,19 @@ class Reader(protocol.Protocol):
         self.transport.write(f"CHATHISTORY LATEST {channel} * 100\r\n".encode())
 
     def dataReceived(self, data: bytes) -> None:
+        # The last 7 bytes go before the next chunk: an 8-byte mark split between two chunks is
+        # found once, and none is found twice.
         seen = self.tail + data
-        self.tail = seen[-16:]
+        self.tail = seen[-7:]
         if not self.ready.called:
             if b" 001 " in seen:
                 self.ready.callback(None)
             return
         if not self.asking:
             return
-        self.lines += data.count(b"\n@batch=")
+        self.lines += seen.count(b"\n@batch=")
         if b" BATCH -" in seen:  # one query in flight: at most one batch ends per chunk
             self.batches += 1
-            self.tail = b""
             self.ask()
 
     def start(self) -> None:
