@@ -197,6 +197,9 @@ class SQLStore(WriteBehindStore):
     def history(self, conversation: str, query: HistoryQuery) -> Deferred[list[HistoryLine]]:
         if query.subcommand == "LATEST" and query.start is None and self._recent.depth > 0:
             return self._latest(conversation, min(query.limit, MAX_QUERY_LIMIT))
+        at_hand = self._recent.covered(conversation, query)
+        if at_hand is not None:
+            return succeed(at_hand)
         return self._batched_read(
             lambda txn: run_query(SQLReader(txn, self._dialect), conversation, query)
         )
