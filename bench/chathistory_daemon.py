@@ -8,12 +8,14 @@ for ``--seconds`` (a client's next line waits behind its query, as the server or
 walking the channels in turn, with ``batch``, ``server-time`` and ``message-tags`` on, counting
 whole batches received.
 
-Two workloads, run one after the other on one daemon (``--workload`` picks one):
+Three workloads, run one after the other on one daemon (``--workload`` picks one):
 
 - ``window``: every reader asks the one busiest channel, whose newest lines the store keeps in
   memory (the recent window): no query reaches the database.
 - ``database``: the readers walk ``--channels`` channels, more than the window holds (1,000
   conversations), in order, so every read misses the window and is a query in the database.
+- ``reconnect``: every reader asks one channel for what follows a line 30 lines back
+  (``LATEST <channel> msgid=... 100``, what a client asks after a reconnect).
 
     python -m bench.chathistory_daemon                      # SQLite, both workloads, 5 s each
     python -m bench.chathistory_daemon --db postgresql://...
@@ -33,7 +35,7 @@ from twisted.internet import defer, endpoints, protocol, task, utils
 
 from twistedchat.server.config import ServerConfig
 from twistedchat.server.service import ChatService
-from twistedchat.storage import HistoryLine, channel_conversation
+from twistedchat.storage import HistoryLine, HistoryQuery, channel_conversation
 
 #: The store's recent window holds this many conversations (``SQLStore``'s default).
 WINDOW_CONVERSATIONS = 1000
@@ -45,9 +47,10 @@ TEXT = "line {n} of the benchmark conversation, about as long as a chat line is"
 class Reader(protocol.Protocol):
     """Registers with the history caps, then asks again as soon as each batch ends."""
 
-    def __init__(self, nick: str, channels: list[str]) -> None:
+    def __init__(self, nick: str, channels: list[str], query: str) -> None:
         self.nick = nick
         self.channels = channels
+        self.query = query
         self.turn = 0
         self.tail = b""
         self.batches = 0
@@ -64,7 +67,7 @@ class Reader(protocol.Protocol):
     def ask(self) -> None:
         channel = self.channels[self.turn % len(self.channels)]
         self.turn += 1
-        self.transport.write(f"CHATHISTORY LATEST {channel} * 100\r\n".encode())
+        self.transport.write(self.query.format(channel=channel).encode() + b"\r\n")
 
     def dataReceived(self, data: bytes) -> None:
         # The last 7 bytes go before the next chunk: an 8-byte mark split between two chunks is
@@ -95,7 +98,7 @@ async def drive(reactor: Any, args: argparse.Namespace) -> None:
     for n in range(args.clients):
         # Reader n asks channels n, n + clients, ...: together they walk every channel in order,
         # so a channel comes round again only after all the others (a miss in the window).
-        reader = Reader(f"r{n}", channels[n::args.clients] or channels)
+        reader = Reader(f"r{n}", channels[n::args.clients] or channels, args.query)
         await endpoints.connectProtocol(endpoint, reader)
         await reader.ready
         readers.append(reader)
@@ -172,14 +175,20 @@ async def run(reactor: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
                 TEXT.format(n=n),
             ))
     await store.flush()
-    workloads = {"window": 1, "database": args.channels}
+    # The busiest channel's newest lines in the window, as the first client joining it would ask.
+    await store.history(channel_conversation(channels[0]), HistoryQuery("LATEST", None, 100))
+    latest = "CHATHISTORY LATEST {channel} * 100"
+    # What a client reconnecting asks: the lines after the last one it saw, 30 lines back.
+    since = f"CHATHISTORY LATEST {{channel}} msgid={{channel}}-{args.lines - 30} 100"
+    workloads = {"window": (1, latest), "database": (args.channels, latest), "reconnect": (1, since)}
     results = []
-    for workload in ([args.workload] if args.workload else ["window", "database"]):
+    for workload in ([args.workload] if args.workload else ["window", "database", "reconnect"]):
+        channel_count, query = workloads[workload]
         cpu_before = time.process_time()
         output = await utils.getProcessOutput(
             sys.executable,
             ["-m", "bench.chathistory_daemon", "--drive", str(port), "--clients", str(args.clients),
-             "--seconds", str(args.seconds), "--channels", str(workloads[workload])],
+             "--seconds", str(args.seconds), "--channels", str(channel_count), "--query", query],
             env=os.environ, reactor=reactor, errortoo=False,
         )
         counts = json.loads(output.decode().strip().splitlines()[-1])
@@ -205,7 +214,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="channels the database workload walks (more than the window holds)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--workload", choices=["window", "database"])
+    parser.add_argument("--workload", choices=["window", "database", "reconnect"])
+    parser.add_argument("--query", default="CHATHISTORY LATEST {channel} * 100",
+                        help=argparse.SUPPRESS)  # the readers' line
     parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # the readers' child process
     return parser.parse_args(argv)
 
