@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 1234
 STAMP := $(VENV)/.installed
 
-.PHONY: run client bot screenshot web-screenshots test fuzz lint bench bench-tls bench-quick bench-client bench-pypy profile clean system-deps
+.PHONY: run client bot screenshot web-screenshots test fuzz lint bench bench-tls bench-quick bench-client bench-pypy bench-cluster profile clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,13 @@ bench-pypy: $(STAMP) .venv-pypy/bin/twistd
 
 bench-client: $(STAMP)
 	$(BIN)/python -m bench.client_burst
+
+# One process vs a 2-node network on Redis vs --workers 2 (issue 14); ~5 minutes, figures in
+# bench/README.md and bench/results-cluster.json; then what the single ordered stream costs.
+bench-cluster: $(STAMP)
+	$(BIN)/python -m bench.cluster --write
+	$(BIN)/python -m bench.cluster_apply
+	$(BIN)/python -m bench.cluster_apply --redis
 
 profile: $(STAMP)
 	$(BIN)/python -m pip install -q py-spy

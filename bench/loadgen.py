@@ -109,10 +109,18 @@ def percentile(sorted_values: list[int], fraction: float) -> float:
     return float(sorted_values[rank])
 
 
-def message_line(stamp_ns: int | None) -> bytes:
-    """One PRIVMSG line to the bench channel; its text carries ``stamp_ns`` if given."""
+#: One letter per port (node) a client connects to; a stamped message carries its sender's right
+#: after the stamp, so a receiver tells deliveries that crossed between nodes from local ones.
+NODE_MARKS = b"abcdefghijklmnop"
+#: Where the sender's mark sits, counted from the start of ``MARKER``.
+MARK_OFFSET = len(MARKER) + STAMP_DIGITS + 1
+
+
+def message_line(stamp_ns: int | None, mark: int = NODE_MARKS[0]) -> bytes:
+    """One PRIVMSG line to the bench channel; its text carries ``stamp_ns`` (and the sender's
+    node ``mark``) if given."""
     text = MARKER + str(stamp_ns).zfill(STAMP_DIGITS).encode() if stamp_ns is not None else b"x"
-    text = text + b" " + b"y" * (TEXT_LENGTH - len(text) - 1)
+    text = text + b" " + bytes((mark,)) + b"y" * (TEXT_LENGTH - len(text) - 2)
     return b"PRIVMSG " + CHANNEL + b" :" + text + b"\r\n"
 
 
@@ -136,6 +144,18 @@ class PhaseResult:
     latency_p99_ms: float = 0.0
     latency_max_ms: float = 0.0
     disconnects: int = 0
+    #: Each server process's CPU seconds (in ``--server-pid`` order).
+    server_cpu_s_each: list[float] = field(default_factory=list)
+    #: With several ports: deliveries between clients of one node, and across nodes.
+    latency_local_samples: int = 0
+    latency_local_p50_ms: float = 0.0
+    latency_local_p99_ms: float = 0.0
+    latency_remote_samples: int = 0
+    latency_remote_p50_ms: float = 0.0
+    latency_remote_p99_ms: float = 0.0
+    #: With ``--redis-port``: Redis's own count of script calls (EVALSHA) and their time.
+    redis_script_calls: int = 0
+    redis_script_usec: int = 0
 
 
 @dataclass
@@ -185,8 +205,12 @@ class LoadGenerator:
     """N IRC clients on raw sockets, driven from one epoll loop."""
 
     def __init__(self, host: str, port: int, server_pids: tuple[int, ...], tls: bool = False,
-                 websocket_port: int = 0, websocket_clients: int = 0) -> None:  # fmt: skip
+                 websocket_port: int = 0, websocket_clients: int = 0,
+                 other_ports: tuple[int, ...] = (), redis_port: int = 0) -> None:  # fmt: skip
         self.address = (host, port)
+        #: Client i connects to ``addresses[i % len(addresses)]`` (the nodes of one network).
+        self.addresses = [(host, p) for p in (port, *other_ports)]
+        self.redis_address = (host, redis_port) if redis_port else None
         #: The server's processes (a TLS-terminating proxy in front counts with the server).
         self.server_pids = server_pids
         self.tls = client_tls_context() if tls else None
@@ -210,6 +234,32 @@ class LoadGenerator:
     def server_cpu(self) -> float:
         return sum(proc_cpu_seconds(pid) for pid in self.server_pids)
 
+    def server_cpu_each(self) -> list[float]:
+        return [proc_cpu_seconds(pid) for pid in self.server_pids]
+
+    def node_mark(self, index: int) -> int:
+        """The mark of the node (port) client ``index`` is connected to."""
+        return NODE_MARKS[index % len(self.addresses)]
+
+    def redis_script_stats(self) -> tuple[int, int]:
+        """(calls, µs) of Redis's EVALSHA so far (``INFO commandstats``); (0, 0) without Redis."""
+        if self.redis_address is None:
+            return 0, 0
+        with socket.create_connection(self.redis_address, 5) as sock:
+            sock.sendall(b"INFO commandstats\r\n")
+            data = b""
+            while b"\r\n" not in data or len(data) < data.index(b"\r\n") + 4 + int(
+                    data[1:data.index(b"\r\n")]):  # a bulk reply: $LENGTH CR LF text CR LF
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        for line in data.split(b"\r\n"):
+            if line.startswith(b"cmdstat_evalsha:"):
+                fields = dict(f.split(b"=", 1) for f in line.split(b":", 1)[1].split(b","))
+                return int(fields[b"calls"]), int(fields[b"usec"])
+        return 0, 0
+
     def server_rss(self) -> int:
         return sum(proc_rss_bytes(pid) for pid in self.server_pids)
 
@@ -222,7 +272,8 @@ class LoadGenerator:
     def _connect(self, timeout: float, websocket: bool = False) -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.settimeout(timeout)
-        sock.connect(self.websocket_address if websocket else self.address)
+        sock.connect(self.websocket_address if websocket
+                     else self.addresses[len(self.socks) % len(self.addresses)])
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         early = self._websocket_handshake(sock) if websocket else b""
         sock.setblocking(False)
@@ -621,11 +672,17 @@ class LoadGenerator:
         poll, events_max, buf = self.epoll.poll, clients + 16, self.buf
         read = self._read
         latencies: list[int] = []
+        #: Deliveries that crossed between nodes (only with several ports).
+        remote: list[int] = []
+        nodes = len(self.addresses)
+        marks = [self.node_mark(i) for i in range(clients)]
         now_ns = time.monotonic_ns
         sent = received = observed = 0
         received_at_warm = 0
         disconnects0 = self.disconnects
-        cpu0, own0 = self.server_cpu(), own_cpu_seconds()
+        cpu_each0, own0 = self.server_cpu_each(), own_cpu_seconds()
+        cpu0 = sum(cpu_each0)
+        redis0 = self.redis_script_stats()
         start = now_ns()
         stop_sending = start + int(seconds * 1e9)
         warm = start + int(min(0.5, seconds / 10) * 1e9)
@@ -641,9 +698,8 @@ class LoadGenerator:
             if now < stop_sending:
                 if rate:
                     while start + sent * interval <= now:
-                        self._send(
-                            next_sender, message_line(now_ns() if sent % stamp_every == 0 else None)
-                        )
+                        self._send(next_sender, message_line(
+                            now_ns() if sent % stamp_every == 0 else None, marks[next_sender]))
                         sent += 1
                         next_sender = (next_sender + 1) % senders
                     timeout = max(0.0, (start + sent * interval - now_ns()) / 1e9)
@@ -652,8 +708,9 @@ class LoadGenerator:
                     share = -(-free // senders)
                     while free > 0:
                         count = min(share, free)
+                        mark = marks[next_sender]
                         self._send(next_sender, b"".join(
-                            message_line(now_ns() if (sent + j) % stamp_every == 0 else None)
+                            message_line(now_ns() if (sent + j) % stamp_every == 0 else None, mark)
                             for j in range(count)
                         ))  # fmt: skip
                         sent += count
@@ -690,9 +747,13 @@ class LoadGenerator:
                     pos = buf.find(MARKER, 0, end)
                     if pos >= 0:
                         arrived = now_ns()
+                        mine = marks[index]
                         while pos >= 0:
                             stamp = int(buf[pos + 4 : pos + 4 + STAMP_DIGITS])
-                            latencies.append(arrived - stamp)
+                            if nodes > 1 and buf[pos + MARK_OFFSET] != mine:
+                                remote.append(arrived - stamp)
+                            else:
+                                latencies.append(arrived - stamp)
                             pos = buf.find(MARKER, pos + 4 + STAMP_DIGITS, end)
             if stop_at is None and now_ns() >= stop_sending:
                 stop_at, received_at_stop = now_ns(), received
@@ -701,7 +762,12 @@ class LoadGenerator:
             warm_at = start if warm_at is None else warm_at
             busy = max(1e-9, (stop_at - warm_at) / 1e9)
             phase.deliveries_per_s = (received_at_stop - received_at_warm) / busy
-        cpu = self.server_cpu() - cpu0
+        cpu_each = self.server_cpu_each()
+        cpu = sum(cpu_each) - cpu0
+        phase.server_cpu_s_each = [round(b - a, 3) for a, b in zip(cpu_each0, cpu_each, strict=True)]
+        redis1 = self.redis_script_stats()
+        phase.redis_script_calls, phase.redis_script_usec = (redis1[0] - redis0[0],
+                                                             redis1[1] - redis0[1])
         phase.seconds = round(elapsed, 3)
         phase.sent, phase.expected, phase.received = sent, sent * per_message, received
         phase.lost = phase.expected - received
@@ -710,6 +776,15 @@ class LoadGenerator:
         phase.server_cpu_us_per_delivery = 1e6 * cpu / received if received else 0.0
         phase.generator_cpu_percent = 100 * (own_cpu_seconds() - own0) / elapsed
         phase.disconnects = self.disconnects - disconnects0
+        if nodes > 1:
+            local = sorted(latencies)
+            remote.sort()
+            phase.latency_local_samples, phase.latency_remote_samples = len(local), len(remote)
+            phase.latency_local_p50_ms = percentile(local, 0.50) / 1e6
+            phase.latency_local_p99_ms = percentile(local, 0.99) / 1e6
+            phase.latency_remote_p50_ms = percentile(remote, 0.50) / 1e6
+            phase.latency_remote_p99_ms = percentile(remote, 0.99) / 1e6
+            latencies = local + remote
         latencies.sort()
         phase.latency_samples = len(latencies)
         phase.latency_p50_ms = percentile(latencies, 0.50) / 1e6
@@ -727,6 +802,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--other-ports", default="",
+                   help="more ports (nodes of one network), comma-separated: client i connects "
+                        "to the (i mod number of ports)-th of --port and these")
+    p.add_argument("--redis-port", type=int, default=0,
+                   help="the network's Redis, on the same host: its script calls per phase")
     p.add_argument("--server-pid", required=True,
                    help="for /proc CPU and RSS figures: PID or PID,PID,... (summed)")
     p.add_argument("--clients", type=int, default=100)
@@ -766,8 +846,9 @@ def main(argv: list[str] | None = None) -> int:
     raise_nofile()
     gc.disable()  # nothing here makes cycles; collections would only add pauses
     pids = tuple(int(pid) for pid in args.server_pid.split(","))
+    others = tuple(int(p) for p in args.other_ports.split(",") if p)
     gen = LoadGenerator(args.host, args.port, pids, args.tls, args.websocket_port,
-                        min(args.websocket_clients, args.clients))
+                        min(args.websocket_clients, args.clients), others, args.redis_port)
     res = gen.result
     res.tls = args.tls
     try:

@@ -4,13 +4,16 @@
 bench), drives it with ``bench.loadgen``, samples it with ``py-spy record`` during the chosen
 phase and prints the hottest lines (own time) and functions (including callees). The raw
 collapsed stacks are kept (``--out``) for a flame graph. Needs ``py-spy`` in the venv
-(``pip install py-spy``) and permission to ptrace (root, or ptrace_scope 0).
+(``pip install py-spy``) and permission to ptrace (root, or ptrace_scope 0). With ``--cluster``
+the daemon is node a of a network on Redis (``bench.cluster``'s ``2-nodes`` setup, the clients
+spread over both nodes).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import shutil
 import subprocess
@@ -59,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle", action="store_true", help="also sample time spent waiting in epoll")
     p.add_argument("--tls", action="store_true", help="every client over TLS (as bench.run --tls)")
     p.add_argument("--server", default="twistedchat", help="twistedchat-twisted-tls: Twisted's TLS")
+    p.add_argument("--cluster", action="store_true",
+                   help="sample node a of a 2-node network on Redis (bench.cluster's 2-nodes)")
+    p.add_argument("--rate", type=float, default=5.0, help="fixed load: messages/s per sender")
     args = p.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -76,14 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     if args.tls and args.delay is None:
         delay += 6 * args.clients / 1000  # TLS handshakes: ~250 a second here
-    with running(SERVERS[args.server], 0, tls=args.tls) as srv:
-        command = [sys.executable, "-m", "bench.loadgen", "--port", str(srv.port),
-                   "--server-pid", str(srv.pid), "--clients", str(args.clients),
+    with contextlib.ExitStack() as stack:
+        if args.cluster:
+            from bench.cluster import started
+
+            setup = stack.enter_context(started("2-nodes", "memory:"))
+            port, pid = setup.ports[0], setup.pids[0]
+            extra = ["--other-ports", str(setup.ports[1]), "--server-pid",
+                     ",".join(str(p) for p in setup.pids)]  # fmt: skip
+        else:
+            srv = stack.enter_context(running(SERVERS[args.server], 0, tls=args.tls))
+            port, pid, extra = srv.port, srv.pid, ["--server-pid", str(srv.pid)]
+        command = [sys.executable, "-m", "bench.loadgen", "--port", str(port), *extra,
+                   "--clients", str(args.clients), "--rate", str(args.rate),
                    "--connect-window", "64", *load, *(["--tls"] if args.tls else [])]  # fmt: skip
         generator = subprocess.Popen(pinned(command, 1), stdout=subprocess.PIPE, text=True)
         time.sleep(delay)
         spied = subprocess.run(
-            [spy, "record", "--pid", str(srv.pid), "--duration", str(args.seconds), "--rate", "250",
+            [spy, "record", "--pid", str(pid), "--duration", str(args.seconds), "--rate", "250",
              "--format", "raw", "--output", str(args.out), "--nonblocking",
              *(["--idle"] if args.idle else [])],
             capture_output=True, text=True, timeout=args.seconds + 60,

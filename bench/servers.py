@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -303,14 +304,21 @@ def running(
             yield RunningServer(spec.name, procs[0].pid, port, commands[0][2],
                                 tuple(p.pid for p in procs), websocket_port)  # fmt: skip
         finally:
-            for proc in reversed(procs):
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(10)
+            stop_processes(procs)
+
+
+def stop_processes(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """SIGTERM each process, last started first; SIGKILL one still there after ``grace`` s."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -327,3 +335,57 @@ def proc_rss_bytes(pid: int) -> int:
             if line.startswith(b"VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+REDIS_SERVER = "/usr/bin/redis-server"
+#: Seconds redis-server may take to say it is ready.
+REDIS_START_SECONDS = 15.0
+
+
+def start_redis_server(binary: str, port: int, workdir: Path,
+                       timeout: float = REDIS_START_SECONDS,
+                       prefix: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """Debian's ``redis-server`` on 127.0.0.1:``port``, no persistence, its files in ``workdir``;
+    returns once it accepts connections (bounded by ``timeout``), its output left on a pipe.
+
+    ``prefix`` goes before the command (e.g. ``taskset -c 0``).
+    """
+    process = subprocess.Popen(
+        [*(prefix or []), binary, "--port", str(port), "--bind", "127.0.0.1", "--dir",
+         str(workdir), "--save", "", "--appendonly", "no", "--daemonize", "no",
+         "--protected-mode", "no"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = b""
+    while b"Ready to accept connections" not in seen:
+        readable, _, _ = select.select([process.stdout], [], [], max(deadline - time.monotonic(), 0))
+        chunk = process.stdout.read1(4096) if readable else b""
+        if not chunk:
+            process.kill()
+            process.wait(10)
+            process.stdout.close()
+            why = "did not start in time" if not readable else "exited"
+            raise RuntimeError(f"redis-server {why}: {seen.decode(errors='replace')[-2000:]}")
+        seen += chunk
+    return process
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of a process (from /proc/PID/task/*/children)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children += [int(c) for c in (task / "children").read_text().split()]
+    return children
+
+
+def listeners_on(port: int) -> int:
+    """How many sockets listen on a loopback TCP ``port`` (several with SO_REUSEPORT)."""
+    count = 0
+    with open("/proc/net/tcp") as table:
+        for line in table:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+                count += 1
+    return count

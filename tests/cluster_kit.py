@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import select
 import shutil
 import subprocess
 import time
@@ -13,6 +12,7 @@ import pytest
 from conftest import RunningServer
 from helpers import free_port, wait_until
 
+from bench.servers import start_redis_server
 from twistedchat.cluster.node import ClusterNode
 from twistedchat.server.config import ServerConfig
 
@@ -37,23 +37,10 @@ class RedisServer:
         """Start with an empty data set; returns once it accepts connections (bounded)."""
         workdir = self.tmp_path / f"redis-{time.monotonic_ns()}"
         workdir.mkdir()
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(workdir),
-             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + REDIS_START
-        seen = b""
-        while b"Ready to accept connections" not in seen:
-            left = deadline - time.monotonic()
-            readable, _, _ = select.select([self.process.stdout], [], [], max(left, 0))
-            if not readable:
-                self.kill()
-                raise AssertionError(f"redis-server did not start: {seen.decode(errors='replace')}")
-            chunk = self.process.stdout.read1(4096)
-            if not chunk:
-                raise AssertionError(f"redis-server exited: {seen.decode(errors='replace')}")
-            seen += chunk
+        try:
+            self.process = start_redis_server(self.binary, self.port, workdir, REDIS_START)
+        except RuntimeError as problem:
+            raise AssertionError(str(problem)) from None
 
     def kill(self) -> None:
         """SIGKILL: the data (kept in memory only) is gone."""

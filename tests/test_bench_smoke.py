@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from bench.servers import NGIRCD
 
@@ -86,3 +89,54 @@ def test_quick_bench_with_half_the_clients_over_websocket(tmp_path: Path) -> Non
     _, raw = run_quick_bench(tmp_path, ["twistedchat-ws"])
     (run,) = raw["runs"]["5"]["twistedchat-ws"]
     assert_sane(run, 5)
+
+
+def test_quick_cluster_bench(tmp_path: Path) -> None:
+    """`bench.cluster --quick`: one process, a 2-node network on a real redis-server and
+    `--workers 2`, each under the same tiny load; every figure there, nothing lost."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.skip("redis-server is not installed (scripts/system-deps.sh installs it)")
+    readme, raw = tmp_path / "README.md", tmp_path / "results-cluster.json"
+    readme.write_text("# Bench\n\nhand-written text stays\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cluster", "--quick", "--write", "--readme", str(readme),
+         "--json", str(raw)],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = readme.read_text()
+    assert "hand-written text stays" in text and "<!-- bench:cluster:start -->" in text
+    assert "2-node CPU per delivery" in text and "| single | 2-nodes | workers-2 |" in text
+    (runs,) = json.loads(raw.read_text())["loads"]["5x20"]
+    assert set(runs) == {"single", "2-nodes", "workers-2"}
+    for run in runs.values():
+        assert_sane(run, 5)
+        for phase in ("fixed", "saturation"):
+            assert len(run[phase]["server_cpu_s_each"]) == len(run["labels"])
+    assert runs["2-nodes"]["labels"] == ["node a", "node b", "redis"]
+    assert runs["workers-2"]["labels"] == ["worker 1", "worker 2", "supervisor", "redis"]
+    nodes = runs["2-nodes"]["fixed"]
+    # Clients alternate between the nodes: deliveries inside each node and across the hop.
+    assert nodes["latency_local_samples"] > 0 and nodes["latency_remote_samples"] > 0
+    assert nodes["latency_local_samples"] + nodes["latency_remote_samples"] == nodes["received"]
+    assert nodes["redis_script_calls"] > 0
+    assert runs["single"]["fixed"]["redis_script_calls"] == 0
+    assert runs["single"]["fixed"]["latency_remote_samples"] == 0
+    # The saved figures render the same section again without measuring.
+    from bench import cluster
+
+    again = tmp_path / "again.md"
+    assert cluster.main(["--from-json", str(raw), "--readme", str(again), "--write"]) == 0
+    section = text.split("<!-- bench:cluster:start -->")[1]
+    assert section == again.read_text().split("<!-- bench:cluster:start -->")[1]
+
+
+def test_redis_cost_per_batch_is_measured(tmp_path: Path) -> None:
+    """bench.cluster_apply --redis: the PUBLISH script, pipelined, to subscribed connections."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/system-deps.sh installs it)")
+    from bench import cluster_apply
+
+    result = cluster_apply.redis_cost(subscribers=2, per_batch=3, batches=120, cpu=None)
+    assert result["batches"] == 120 and result["batches_per_s"] > 0
+    assert result["redis_us_per_batch"] >= 0

@@ -147,3 +147,27 @@ def test_loadgen_spreads_websocket_clients_evenly():
     none = LoadGenerator("127.0.0.1", 1, 0)
     assert not any(none.over_websocket(i, 1000) for i in range(1000))
     none.close()
+
+
+def test_a_stamped_message_carries_its_senders_node_after_the_stamp() -> None:
+    """The cluster bench tells deliveries across nodes by the mark right after the stamp."""
+    mark = loadgen.NODE_MARKS[1]
+    line = loadgen.message_line(1_732_000_000_000_000_000, mark)
+    pos = line.find(loadgen.MARKER)
+    assert line[pos + loadgen.MARK_OFFSET] == mark
+    assert len(line) == len(loadgen.message_line(None, mark)) == len(loadgen.message_line(None))
+
+
+def test_applying_remote_lines_costs_are_measured_per_line() -> None:
+    """bench.cluster_apply: a node with only remote members in a channel applies every line."""
+    from bench import cluster_apply
+
+    results = cluster_apply.run([1, 20], [1, 5], total_lines=50, reps=1)
+    assert [(r["members"], r["lines_per_batch"]) for r in results] == [
+        (1, 1), (1, 5), (20, 1), (20, 5)]
+    assert all(r["lines"] == 50 and r["us_per_line"] > 0 for r in results)
+    node = cluster_apply.make_node(3)
+    assert not any(u.outbox for u in node.core.state.users.values())
+    fixed, per_member = cluster_apply.fit(
+        [{"members": m, "lines_per_batch": 1, "us_per_line": 2.0 + 0.5 * m} for m in (1, 10)], 1)
+    assert abs(fixed - 2.0) < 1e-9 and abs(per_member - 0.5) < 1e-9

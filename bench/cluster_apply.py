@@ -1,0 +1,225 @@
+"""What the single ordered stream costs a node: applying other nodes' lines for a channel in which
+it has no local member.
+
+Every node of a ``--cluster`` network receives every batch of events and applies it to its
+replica, even for channels where none of its own users is. This micro-bench builds one
+:class:`~twistedchat.cluster.node.ClusterNode` (no Redis: its connections are never started) whose
+replica holds one channel of M remote ("ghost") members, then feeds it batches of B ``PRIVMSG``
+lines exactly as they come off the subscriber connection (``<epoch> <seq> <json batch>`` into
+``_on_message``) and reports the CPU time per line. Run ``python -m bench.cluster_apply``; it prints
+a table (members × lines per batch) and, with ``--json``, the raw figures.
+
+``--redis`` measures the other side of the stream: what one batch costs Redis (the PUBLISH
+script: fence check, sequence number, XADD to the capped log, PUBLISH to every subscribed node),
+by Redis's own CPU time, for a number of subscribers (nodes) and lines per batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import selectors
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import hiredis
+from twisted.internet import task
+
+from bench.servers import (
+    REDIS_SERVER,
+    free_port,
+    pinned,
+    proc_cpu_seconds,
+    start_redis_server,
+)
+from twistedchat.cluster import scripts
+from twistedchat.cluster.node import ClusterNode
+from twistedchat.cluster.resp import encode_command
+from twistedchat.server.config import ServerConfig
+from twistedchat.server.core import ServerCore
+
+OTHER_NODE = "other.bench/1"
+CHANNEL = "#far"
+EPOCH = b"e1"
+
+
+def make_node(members: int) -> ClusterNode:
+    """A node whose replica has ``members`` remote users in ``CHANNEL`` and no local user."""
+    clock = task.Clock()
+    core = ServerCore(ServerConfig(name="here.bench", network="BenchNet"), clock=clock.seconds)
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", clock, node_id="here.bench/1")
+    users = [[f"g{i}", f"u{i}", "remote.host", "bench", 1.0, None, "", {CHANNEL: ""}]
+             for i in range(members)]  # fmt: skip
+    channel = [CHANNEL, 1.0, "", "", 0.0, "nt", None, None, []]
+    node._apply(["B", OTHER_NODE, users, [channel]])
+    assert len(core.state.find_channel(CHANNEL).members) == members  # type: ignore[union-attr]
+    return node
+
+
+def batch_payload(lines: int, first: int) -> bytes:
+    """One batch of ``lines`` channel messages from the other node, as the node publishes it."""
+    events = [["L", OTHER_NODE, "g0!u0@remote.host", "PRIVMSG",
+               [CHANNEL, f"message {first + i} yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"],
+               None, f"msgid{first + i}", 1_800_000_000.0 + i, None, None]
+              for i in range(lines)]  # fmt: skip
+    return json.dumps(events, separators=(",", ":")).encode()
+
+
+def measure(members: int, per_batch: int, total_lines: int) -> dict[str, Any]:
+    """Apply ``total_lines`` lines in batches of ``per_batch``; CPU µs per line and per batch."""
+    node = make_node(members)
+    batches = max(1, total_lines // per_batch)
+    payloads = [EPOCH + b" %d " % (seq + 1) + batch_payload(per_batch, seq * per_batch)
+                for seq in range(batches)]  # fmt: skip
+    on_message = node._on_message
+    topic = b"twistedchat:BenchNet:events"
+    start = time.process_time()
+    for data in payloads:
+        on_message(topic, data)
+    cpu = time.process_time() - start
+    assert node.applied_batches == batches and not node._held
+    lines = batches * per_batch
+    return {"members": members, "lines_per_batch": per_batch, "lines": lines,
+            "us_per_line": 1e6 * cpu / lines, "us_per_batch": 1e6 * cpu / batches}  # fmt: skip
+
+
+def run(members: list[int], per_batch: list[int], total_lines: int, reps: int) -> list[dict]:
+    """The best of ``reps`` runs (least disturbed by other work) for every combination."""
+    results = []
+    for m in members:
+        for b in per_batch:
+            runs = [measure(m, b, total_lines) for _ in range(reps)]
+            best = min(runs, key=lambda r: r["us_per_line"])
+            best["us_per_line_runs"] = [round(r["us_per_line"], 3) for r in runs]
+            results.append(best)
+    return results
+
+
+def table(results: list[dict]) -> str:
+    """A markdown table: µs of CPU per line applied, by members and lines per batch."""
+    per_batch = sorted({r["lines_per_batch"] for r in results})
+    members = sorted({r["members"] for r in results})
+    cell = {(r["members"], r["lines_per_batch"]): r["us_per_line"] for r in results}
+    out = ["| remote members in the channel | " + " | ".join(
+        f"{b} line{'s' if b > 1 else ''}/batch" for b in per_batch) + " |",
+        "|---:|" + "---:|" * len(per_batch)]  # fmt: skip
+    for m in members:
+        out.append(f"| {m:,} | " + " | ".join(f"{cell[m, b]:.2f} µs" for b in per_batch) + " |")
+    return "\n".join(out)
+
+
+#: PUBLISH scripts in flight on the publishing connection.
+PIPELINE = 50
+
+
+def redis_cost(subscribers: int, per_batch: int, batches: int, cpu: int | None = 0) -> dict:
+    """Redis CPU µs per batch of ``per_batch`` lines published to ``subscribers`` nodes."""
+    prefix = "twistedchat:BenchNet:"
+    with tempfile.TemporaryDirectory(prefix="bench-redis-") as tmp:
+        port = free_port()
+        redis = start_redis_server(REDIS_SERVER, port, Path(tmp), prefix=pinned([], cpu))
+        selector = selectors.DefaultSelector()
+        try:
+            for _ in range(subscribers):
+                sub = socket.create_connection(("127.0.0.1", port))
+                sub.sendall(encode_command(("SUBSCRIBE", prefix + "events")))
+                sub.setblocking(False)
+                selector.register(sub, selectors.EVENT_READ)
+            pub = socket.create_connection(("127.0.0.1", port))
+            reader = hiredis.Reader()
+
+            def replies(count: int) -> list[Any]:
+                got: list[Any] = []
+                while len(got) < count:
+                    reply = reader.gets()
+                    if reply is not False:
+                        got.append(reply)
+                        continue
+                    for key, _ in selector.select(0):  # keep the subscribers drained
+                        key.fileobj.recv(1 << 20)  # type: ignore[union-attr]
+                    pub.settimeout(0.01)
+                    try:
+                        reader.feed(pub.recv(1 << 20))
+                    except TimeoutError:
+                        pass
+                return got
+
+            pub.sendall(encode_command(("EVAL", scripts.REGISTER.source, 0, prefix, "n1", "i1",
+                                        "e1")))  # fmt: skip
+            pub.sendall(encode_command(("SCRIPT", "LOAD", scripts.PUBLISH.source)))
+            replies(2)
+            one = encode_command(("EVALSHA", scripts.PUBLISH.sha, 0, prefix, "n1", "i1",
+                                  batch_payload(per_batch, 0)))  # fmt: skip
+            cpu0, t0 = proc_cpu_seconds(redis.pid), time.monotonic()
+            for start in range(0, batches, PIPELINE):
+                count = min(PIPELINE, batches - start)
+                pub.sendall(one * count)
+                assert all(isinstance(r, int) and r > 0 for r in replies(count))
+            used, wall = proc_cpu_seconds(redis.pid) - cpu0, time.monotonic() - t0
+        finally:
+            for key in list(selector.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+            selector.close()
+            redis.kill()
+            redis.wait(10)
+            if redis.stdout is not None:
+                redis.stdout.close()
+    return {"subscribers": subscribers, "lines_per_batch": per_batch, "batches": batches,
+            "redis_us_per_batch": 1e6 * used / batches, "batches_per_s": batches / wall}  # fmt: skip
+
+
+def fit(results: list[dict], per_batch: int) -> tuple[float, float]:
+    """Least squares of µs per line against remote members at one batch size: (fixed, per member)."""
+    points = [(r["members"], r["us_per_line"]) for r in results if r["lines_per_batch"] == per_batch]
+    if len(points) < 2:
+        return (points[0][1], 0.0) if points else (0.0, 0.0)
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    slope = (sum((x - mean_x) * (y - mean_y) for x, y in points)
+             / sum((x - mean_x) ** 2 for x, _ in points))  # fmt: skip
+    return mean_y - slope * mean_x, slope
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--members", default="1,10,100,1000", help="remote members, comma-separated")
+    p.add_argument("--per-batch", default="1,10,100", help="lines per batch, comma-separated")
+    p.add_argument("--lines", type=int, default=20_000, help="lines applied per measurement")
+    p.add_argument("--reps", type=int, default=3, help="runs per cell (the best is kept)")
+    p.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
+    p.add_argument("--redis", action="store_true",
+                   help="measure Redis's cost per published batch instead")
+    p.add_argument("--subscribers", default="1,4,16", help="with --redis: subscribed nodes")
+    p.add_argument("--batches", type=int, default=20_000, help="with --redis: batches published")
+    args = p.parse_args(argv)
+    if args.redis:
+        rows = [redis_cost(n, b, args.batches) for n in
+                [int(x) for x in args.subscribers.split(",")]
+                for b in [int(x) for x in args.per_batch.split(",")]]  # fmt: skip
+        print("| subscribed nodes | lines per batch | Redis CPU µs per batch | batches/s (wall) |")
+        print("|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['subscribers']} | {r['lines_per_batch']} | {r['redis_us_per_batch']:.1f} "
+                  f"| {r['batches_per_s']:,.0f} |")
+        if args.json:
+            print(json.dumps(rows))
+        return 0
+    results = run([int(m) for m in args.members.split(",")],
+                  [int(b) for b in args.per_batch.split(",")], args.lines, args.reps)  # fmt: skip
+    print(table(results))
+    for b in sorted({r["lines_per_batch"] for r in results}):
+        fixed, per_member = fit(results, b)
+        print(f"{b} line(s)/batch: about {fixed:.2f} µs + {per_member:.3f} µs per remote member, "
+              "per line")
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
