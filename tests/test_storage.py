@@ -987,6 +987,17 @@ async def test_history_reads_queued_meanwhile_share_one_pool_interaction(persist
 
 
 @settles
+async def test_a_history_read_after_closing_fails_at_once(persistent):
+    store = await persistent.open(recent_lines=0)
+    store.append_history(line(1))
+    await persistent.close(store)
+    read = store.history(CHAN, q("LATEST", None, 10))
+    assert read.called  # not left waiting on a pool that will never run it
+    with pytest.raises(StoreError, match="closed"):
+        await read
+
+
+@settles
 async def test_a_read_queued_behind_others_sees_a_line_appended_before_it(persistent):
     store = await persistent.open(recent_lines=0)
     store.max_read_interactions = 1

@@ -172,7 +172,13 @@ class SQLStore(WriteBehindStore):
         return self._caught_up().addCallback(queue)
 
     def _start_reads(self) -> None:
-        """Hand the queued reads to the pool, up to ``max_read_interactions`` batches at once."""
+        """Hand the queued reads to the pool, up to ``max_read_interactions`` batches at once
+        (once the store is closed they fail: its pool would never run them)."""
+        if self._closed:
+            queued, self._queued_reads = self._queued_reads, []
+            for _, done in queued:
+                done.errback(StoreError("the store is closed"))
+            return
         while self._queued_reads and self._read_interactions < self.max_read_interactions:
             batch = self._queued_reads[:READS_PER_INTERACTION]
             del self._queued_reads[:READS_PER_INTERACTION]
