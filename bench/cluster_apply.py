@@ -81,7 +81,7 @@ def measure(members: int, per_batch: int, total_lines: int) -> dict[str, Any]:
     for data in payloads:
         on_message(topic, data)
     cpu = time.process_time() - start
-    assert node.applied_batches == batches and not node._held
+    assert node.applied_batches == batches and not node.events.held
     lines = batches * per_batch
     return {"members": members, "lines_per_batch": per_batch, "lines": lines,
             "us_per_line": 1e6 * cpu / lines, "us_per_batch": 1e6 * cpu / batches}  # fmt: skip

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_twisted
 from conftest import RunningServer
 from helpers import free_port, wait_until
 
@@ -31,14 +33,17 @@ class RedisServer:
         self.port = free_port()
         self.tmp_path = tmp_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.workdir: Path | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        """Start with an empty data set; returns once it accepts connections (bounded)."""
-        workdir = self.tmp_path / f"redis-{time.monotonic_ns()}"
-        workdir.mkdir()
+    def start(self, keep_data: bool = False) -> None:
+        """Start with an empty data set (or, ``keep_data``, the one saved by
+        :meth:`shutdown_saving`); returns once it accepts connections (bounded)."""
+        if not keep_data or self.workdir is None:
+            self.workdir = self.tmp_path / f"redis-{time.monotonic_ns()}"
+            self.workdir.mkdir()
         try:
-            self.process = start_redis_server(self.binary, self.port, workdir, REDIS_START)
+            self.process = start_redis_server(self.binary, self.port, self.workdir, REDIS_START)
         except RuntimeError as problem:
             raise AssertionError(str(problem)) from None
 
@@ -50,6 +55,13 @@ class RedisServer:
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
         self.process = None
+
+    def shutdown_saving(self) -> None:
+        """Stop after writing the data to disk, as a Redis with persistence restarts."""
+        self.cli("SHUTDOWN", "SAVE")
+        assert self.process is not None
+        self.process.wait(10)
+        self.kill()
 
     def cli(self, *args: str) -> str:
         """A ``redis-cli`` command's output (blocking; for checks between reactor waits)."""
@@ -95,6 +107,42 @@ async def all_know(nodes: list[Node], *nicks: str) -> None:
                      f"every node knows {nicks}")
 
 
+def drop_next(node: Node, count: int, channel_suffix: bytes = b"") -> list[bytes]:
+    """Make pub/sub lose the next ``count`` messages to ``node`` (on channels ending with
+    ``channel_suffix``), as at-most-once delivery may; returns the list they are kept in."""
+    dropped: list[bytes] = []
+    deliver = node.cluster._on_message
+
+    def lossy(channel: bytes, data: bytes) -> None:
+        if channel.endswith(channel_suffix) and len(dropped) < count:
+            dropped.append(data)
+        else:
+            deliver(channel, data)
+
+    node.cluster.subscriber.current.listen(lossy)
+    return dropped
+
+
 async def all_see_member(nodes: list[Node], channel: str, nick: str) -> None:
     await wait_until(lambda: all(n.member(channel, nick) for n in nodes),
                      f"every node has {nick} in {channel}")
+
+
+@pytest_twisted.async_yield_fixture
+async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A real redis-server for one test, killed after it."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest_twisted.async_yield_fixture
+async def network(redis: RedisServer) -> AsyncIterator[list[Node]]:
+    """Three nodes (a.node, b.node, c.node) of one network on that Redis."""
+    nodes = [Node(name, redis.url) for name in ("a.node", "b.node", "c.node")]
+    for node in nodes:
+        await node.start()
+    yield nodes
+    for node in nodes:
+        await node.stop()

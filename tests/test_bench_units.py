@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import loadgen, run
+import pytest
+
+from bench import fanout_micro, loadgen, run
 from twistedchat.wire.message import parse
 
 
@@ -147,6 +149,16 @@ def test_loadgen_spreads_websocket_clients_evenly():
     none = LoadGenerator("127.0.0.1", 1, 0)
     assert not any(none.over_websocket(i, 1000) for i in range(1000))
     none.close()
+
+
+@pytest.mark.parametrize(("history", "tagged"), [(False, 0), (True, 2)])
+def test_fanout_micro_delivers_every_message_through_the_real_fan_out(history: bool,
+                                                                      tagged: int) -> None:
+    """The micro-benchmark drives real connections (it checks each member got a line); its
+    figure is only reported, never asserted."""
+    result = fanout_micro.measure(members=4, messages=5, history=history, tagged=tagged)
+    assert result["deliveries"] == 5 * 3
+    assert isinstance(result["ns_per_delivery"], float)
 
 
 def test_a_stamped_message_carries_its_senders_node_after_the_stamp() -> None:

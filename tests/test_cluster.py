@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
+import cluster_kit
 import pytest
 import pytest_twisted
-from cluster_kit import Node, RedisServer, all_know, all_see_member
+from cluster_kit import Node, RedisServer, all_know, all_see_member, drop_next
 from helpers import DaemonProcess, LineClient, connect, register, wait_until
 
 from twistedchat.cluster import node as node_module
 
-
-@pytest_twisted.async_yield_fixture
-async def redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest_twisted.async_yield_fixture
-async def network(redis: RedisServer) -> AsyncIterator[list[Node]]:
-    nodes = [Node(name, redis.url) for name in ("a.node", "b.node", "c.node")]
-    for node in nodes:
-        await node.start()
-    yield nodes
-    for node in nodes:
-        await node.stop()
+#: The fixtures every cluster test module shares (a real Redis, three nodes on it).
+redis = cluster_kit.redis
+network = cluster_kit.network
 
 
 async def alice_and_bob_in_room(network: list[Node]) -> tuple[LineClient, LineClient]:
@@ -165,14 +151,24 @@ async def test_a_killed_node_is_split_and_its_nicks_freed(
         alice.send("JOIN #room")
         await all_see_member(network, "#room", "alice")
         doomed = await register(daemon, "doomed")
-        doomed.send("JOIN #room")
+        doomed.send("JOIN #room", "JOIN #doomed")
         await alice.expect("JOIN", "#room", source="doomed!")
+        await doomed.expect("366", None, "#doomed")
+        chans = "twistedchat:ClusterNet:chans"
+        assert redis.cli("HEXISTS", chans, "#doomed").strip() == "1"
         daemon.process.send_signal(signal.SIGKILL)
         quit_ = await alice.expect("QUIT", source="doomed!", timeout=10)
         assert quit_.params == ("*.net *.split",)
         await wait_until(lambda: not any(n.knows("doomed") for n in network),
                          "doomed is gone everywhere", timeout=10)
         again = await register(b, "doomed")
+        # Its channels are freed too (a channel with members elsewhere is kept).
+        await wait_until(lambda: redis.cli("HEXISTS", chans, "#doomed").strip() == "0",
+                         "#doomed is free", timeout=10)
+        assert redis.cli("HEXISTS", chans, "#room").strip() == "1"
+        again.send("JOIN #doomed")
+        names = await again.expect("353", None, None, "#doomed")
+        assert names.params[-1] == "@doomed"
         again.close()
     finally:
         daemon.stop()
@@ -202,11 +198,21 @@ async def test_redis_restarted_empty_network_comes_back(
     await bob.sync()
     await wait_until(lambda: b.cluster.dropped_batches > dropped, "b dropped the line")
     assert not b.cluster._outgoing
+    # A new channel is made at once, its creator op (Redis settles it when it returns).
+    alice.send("JOIN #offline")
+    names = await alice.expect("353", None, None, "#offline")
+    assert names.params[-1] == "@alice"
     redis.start()
     await wait_until(lambda: set(redis.cli("HKEYS", "twistedchat:ClusterNet:nicks").split())
                      == {"alice", "bob"}, "every node registered its users again", timeout=10)
     await wait_until(lambda: len(redis.cli("HKEYS", "twistedchat:ClusterNet:nodes").split()) == 3,
                      "every node is back", timeout=10)
+    # Channels are claimed again by the nodes that have members in them.
+    await wait_until(lambda: sorted(redis.cli("SMEMBERS", "twistedchat:ClusterNet:cn:#room")
+                                    .split()) == ["a.node", "b.node"],
+                     "#room is claimed again", timeout=10)
+    await wait_until(lambda: redis.cli("SMEMBERS", "twistedchat:ClusterNet:cn:#offline").split()
+                     == ["a.node"], "#offline is claimed", timeout=10)
     # No duplicate nick: alice is still held network-wide.
     late = await connect(c.client_endpoint)
     late.send("NICK alice", "USER x 0 * :x")
@@ -251,23 +257,14 @@ async def test_a_cut_subscriber_loses_and_repeats_nothing(network: list[Node]) -
     await wait_until(lambda: len(said()) >= 200, "bob has 200 lines", timeout=10)
 
     # Batches that pub/sub never delivers are read back from the stream.
-    dropped = []
-    deliver = b.cluster._on_message
-
-    def lossy(channel: bytes, data: bytes) -> None:
-        if len(dropped) < 2:
-            dropped.append(data)
-        else:
-            deliver(channel, data)
-
-    b.cluster.subscriber.current.listen(lossy)
+    dropped = drop_next(b, 2)
     for i in range(200, 205):
         alice.send(f"PRIVMSG #room :m{i}")
         await alice.sync()
     await wait_until(lambda: len(said()) >= 205, "bob has 205 lines")
     await bob.sync()
     assert said() == [f"m{i}" for i in range(205)]
-    assert len(dropped) == 2 and b.cluster.gaps_filled >= 1
+    assert len(dropped) == 2 and b.cluster.events.gaps_filled >= 1
 
 
 @pytest_twisted.ensureDeferred

@@ -68,3 +68,31 @@ def test_pubsub_messages_go_to_the_listener_not_to_a_waiting_command() -> None:
     protocol.dataReceived(b"*3\r\n$7\r\nmessage\r\n$2\r\nev\r\n$3\r\nabc\r\n*2\r\n$4\r\npong\r\n$0\r\n\r\n")
     assert heard == [(b"ev", b"abc")]
     assert pong == [[b"pong", b""]]
+
+
+def test_a_mode_line_names_each_thing_it_sets() -> None:
+    from twistedchat.cluster.order import line_things, mode_things
+
+    things = list(mode_things("#Room", "+kl-o+b", ["key", "5", "Bob", "x"]))
+    assert things == [(("#room", "k", ""), 1), (("#room", "l", ""), 2), (("#room", "o", "bob"), 4),
+                      (("#room", "b", "x!*@*"), 6)]
+    assert line_things("KICK", "alice", ["#Room", "Bob", "out"]) == [
+        ("#room", "member", "bob"), ("#room", "o", "bob"), ("#room", "v", "bob")]
+    assert line_things("TOPIC", "alice", ["#room", "t"]) == [("#room", "topic", "")]
+
+
+def test_a_remote_change_is_stale_until_the_nodes_own_batch_comes_back() -> None:
+    from twistedchat.cluster.order import StreamOrder
+
+    order = StreamOrder()
+    assert order.seal("a") == (1, None)  # a batch that changes nothing carries no marker
+    order.wrote([("#room", "k", "")])
+    number, marker = order.seal("a")
+    assert marker == ["N", "a", number]
+    order.wrote([("#room", "l", "")])
+    later, _ = order.seal("a")
+    assert order.stale(("#room", "k", "")) and not order.stale(("#room", "i", ""))
+    order.passed(number)
+    assert not order.stale(("#room", "k", "")) and order.stale(("#room", "l", ""))
+    order.passed(later)
+    assert not order.pending

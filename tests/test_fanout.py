@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 import pytest_twisted
 from conftest import RunningServer
 from helpers import TIMEOUT, LineClient, register, wait_until, write_self_signed
@@ -92,7 +93,65 @@ async def test_fast_path_runs_on_a_live_tcp_connection_with_the_pinned_attribute
         assert isinstance(getattr(transport, name), kind), name
     assert fastpath.pending_bytes(transport) == 0
     assert isinstance(connection.pipeline.write.__self__, fastpath.DirectWriter)
+    # the fan-out calls the writer's transmit, which falls back to the pipeline's own
+    assert connection.pipeline.transmit.__self__ is connection.pipeline.write.__self__
+    assert connection.pipeline.write.__self__.slow == connection.pipeline.transmit_checked
     client.close()
+
+
+class FakeSocket:
+    """A socket whose ``send`` takes at most ``room`` bytes a call, or raises ``error``."""
+
+    def __init__(self, room: int = 1 << 20, error: OSError | None = None) -> None:
+        self.room = room
+        self.error = error
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        if self.error is not None:
+            raise self.error
+        self.sent.append(data[:self.room])
+        return min(len(data), self.room)
+
+
+def fake_tcp(sock: FakeSocket, **attributes: object) -> object:
+    """A plain TCP transport (no real socket) with Twisted's buffer attributes as given."""
+    from twisted.internet import tcp
+
+    class FakeTCP(tcp.Connection):
+        def __init__(self) -> None:
+            self.dataBuffer, self.offset, self._tempDataLen = b"", 0, 0
+            self.connected, self.disconnecting, self.TLS = 1, 0, False
+            self.__dict__.update(attributes)
+            self.written: list[bytes] = []
+
+        def getHandle(self) -> FakeSocket:
+            return sock
+
+        def write(self, data: bytes) -> None:
+            self.written.append(data)
+
+    return FakeTCP()
+
+
+@pytest.mark.parametrize(("attributes", "room", "error", "to_socket", "to_pipeline"), [
+    ({}, 1 << 20, None, [b"abcdef"], []),  # the common case: one send, nothing else
+    ({"_tempDataLen": 3}, 1 << 20, None, [], [b"abcdef"]),  # Twisted holds bytes: keep order
+    ({"dataBuffer": b"xyz", "offset": 1}, 1 << 20, None, [], [b"abcdef"]),
+    ({"TLS": True}, 1 << 20, None, [], [b"abcdef"]),  # never plaintext after startTLS
+    ({"disconnecting": 1}, 1 << 20, None, [], [b"abcdef"]),
+    ({"connected": 0}, 1 << 20, None, [], [b"abcdef"]),
+    ({}, 4, None, [b"abcd"], [b"ef"]),  # a partial send: the rest goes the pipeline's way
+    ({}, 1 << 20, BlockingIOError(), [], [b"abcdef"]),
+])
+def test_direct_transmit_sends_whole_writes_and_hands_the_rest_to_the_pipeline(
+        attributes, room, error, to_socket, to_pipeline):
+    sock = FakeSocket(room, error)
+    slow: list[bytes] = []
+    writer = fastpath.DirectWriter(fake_tcp(sock, **attributes), slow=slow.append)
+    writer.transmit(b"abcdef")
+    assert sock.sent == to_socket
+    assert slow == to_pipeline
 
 
 @pytest_twisted.ensureDeferred

@@ -273,7 +273,7 @@ async def test_auto_connect_servers_connect_at_start_without_the_dialog(
 
 
 def test_a_huge_burst_is_drawn_over_several_event_loop_turns(offline, qtbot):
-    from qtclient.window import FLUSH_CHUNK
+    from qtclient.drawing import FLUSH_CHUNK
 
     window, session = offline
     session.on_join("#b", "viewer")

@@ -357,7 +357,8 @@ async def test_avatars_are_fetched_capped_checked_and_cached(tmp_path, qtbot):
 def test_history_is_drawn_a_chunk_per_turn_like_a_burst(qtbot):
     from twisted.internet import reactor
 
-    from qtclient.window import FLUSH_CHUNK, MainWindow
+    from qtclient.drawing import FLUSH_CHUNK
+    from qtclient.window import MainWindow
     from twistedchat.client.link import SessionLink
     from twistedchat.client.session import Kind, Line, Session
 

@@ -1,13 +1,15 @@
 """One server process as a node of a network kept in Redis (``--cluster redis://host:port/db``).
 
 The node listens on the core's :class:`~twistedchat.server.relay.RelayBus`: every relayed line
-that other nodes need (channel and private messages to remote users, JOIN, PART, KICK, QUIT, NICK,
+that other nodes need (channel messages to remote members, JOIN, PART, KICK, QUIT, NICK,
 TOPIC, MODE, AWAY, INVITE) becomes an event. The events of one reactor turn go to Redis as one
 batch (one Lua call: sequence number, capped stream, PUBLISH). Every node applies every other
 node's batches in sequence order to its replica, where remote users are "ghost" :class:`User`
 objects whose outbox discards; so NAMES, WHO, WHOIS and LIST answer from local state, and each
 line is encoded for local members by the existing fan-out. Nicks are claimed in Redis (a Lua
-script) before registration completes or a nick changes. See docs/cluster.md.
+script) before registration completes or a nick changes, channels before a JOIN creates one
+(claims.py); private messages go to the target node's inbox instead (inbox.py); conflicting
+channel changes settle in the stream's order (order.py). See docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from twistedchat.cluster import scripts
+from twistedchat.cluster.claims import ChannelClaims
+from twistedchat.cluster.collisions import NickCollisions
+from twistedchat.cluster.feed import Feed
+from twistedchat.cluster.inbox import Outboxes, inbox_channel, inbox_feed
+from twistedchat.cluster.order import StreamOrder, line_things, member_things
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
-from twistedchat.server.commands.modes import CHANNEL_MODES, ModeRun
+from twistedchat.server.commands.modes import compact_modes
 from twistedchat.server.commands.registration import try_register
 from twistedchat.server.core import ServerCore
 from twistedchat.server.relay import Relay
@@ -42,8 +49,6 @@ HEARTBEAT = 1.0
 HEARTBEATS_MISSED = 3
 #: Nicks of dead nodes freed per heartbeat (the rest on the next one).
 REAP_CHUNK = 1000
-#: Batches held out of order while a gap is filled; past this the node resynchronises.
-MAX_HELD = 10_000
 #: Events kept for one batch; past this they are sent at once.
 MAX_BATCH = 500
 SPLIT_REASON = "*.net *.split"
@@ -97,24 +102,29 @@ class ClusterNode:
         self._claiming: set[User] = set()
         self._outgoing: list[list[Any]] = []
         self._flush_call: Any = None
-        #: Sequence of the last batch applied (None: none seen yet) and batches waiting for a gap.
-        self.last_seq: int | None = None
-        self.seen_epoch: bytes | None = None
-        self._held: dict[int, bytes] = {}
-        self._filling = False
         self._hb_unanswered = 0
         self._ping_unanswered = 0
         #: Figures for tests and operators.
         self.dropped_batches = 0
-        self.gaps_filled = 0
         self.applied_batches = 0
+        self.beats = 0
         self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber)
         self.control = RedisLink(reactor, url, "control", self._prepare_control)
+        self.order = StreamOrder()
+        #: The network's events (every node reads them) and this node's private messages.
+        self.events = Feed(self.control, reactor, self.prefix + "log", self.prefix + "seq",
+                           self.prefix + "epoch", self.apply_batch, self.order.forget,
+                           self._events_lost)
+        self.inbox = inbox_feed(self)
+        self.outboxes = Outboxes(self)
+        self._inbox_name = inbox_channel(self.prefix, self.node_id).encode()
         self._heartbeat = task.LoopingCall(self._beat)
         self._heartbeat.clock = reactor
         self._ready: list[defer.Deferred[None]] = []
         self.is_ready = False
         self._started_control = False
+        self.channel_claims = ChannelClaims(self)
+        self.collisions = NickCollisions(self)
         core.cluster = self
         core.bus.subscribe(self.on_relay)
 
@@ -150,7 +160,8 @@ class ClusterNode:
 
     def _prepare_subscriber(self, link: RedisProtocol) -> defer.Deferred[Any]:
         link.listen(self._on_message)
-        subscribed = link.execute("SUBSCRIBE", self.prefix + "events")
+        subscribed = link.execute("SUBSCRIBE", self.prefix + "events",
+                                  inbox_channel(self.prefix, self.node_id))
 
         def then(_: Any) -> None:
             if not self._started_control:
@@ -173,13 +184,11 @@ class ClusterNode:
         local = [u for u in self.core.state.users.values()
                  if u.registered and u not in self.ghost_node]
         if local:
-            results = yield scripts.CLAIM.run(link, self.prefix, self.node_id, self.incarnation,
-                                              *[u.folded for u in local])
-            for user, held in zip(local, results, strict=True):
-                if not held:
-                    self._nick_lost(user)
+            yield self.collisions.claim_again(link, local)
+        yield self.channel_claims.resync(link)
+        self.order.forget()  # what this node sent before may never come back: the bursts settle it
         self._outgoing[:0] = [["H", self.node_id], self._burst()]
-        yield self._send(link, self._take_batch())
+        yield self._send(link, self._take_batch()[1])
         self._hb_unanswered = 0
         if not self._heartbeat.running:
             self._heartbeat.start(HEARTBEAT, now=False)
@@ -192,13 +201,13 @@ class ClusterNode:
             if not waiter.called:  # a nick claim that gave up waiting
                 waiter.callback(None)
 
-    def _nick_lost(self, user: User) -> None:
-        """After Redis lost its data another node took this user's nick first: rename the user."""
-        fallback = f"Guest{secrets.randbelow(10**6):06d}"
-        log.warn("nick {nick} is held by another node after a resync; renaming", nick=user.nick)
-        old = user.source
-        self.core.state.set_nick(user, fallback, self.core.clock())
-        self.core.relay([user, *self.core.state.neighbours(user)], old, "NICK", fallback)
+    def burst_again(self) -> None:
+        """Tell every node this node's users and channels again (after a forced rename)."""
+        self._emit(self._burst())
+
+    def emit(self, event: list[Any]) -> None:
+        """Send ``event`` to every node, in this turn's batch."""
+        self._emit(event)
 
     # -- heartbeat and reaping -------------------------------------------------------------------
 
@@ -225,6 +234,7 @@ class ClusterNode:
 
     def _beat_answered(self, reply: list[Any]) -> None:
         self._hb_unanswered = 0
+        self.beats += 1
         if reply[0] == 0:
             log.warn("this node was declared dead (fenced); registering again")
             self.control.cut()
@@ -270,12 +280,13 @@ class ClusterNode:
         self._claiming.add(user)
         if self.control.current is not None:
             claim = self.control.run(scripts.CLAIM, self.prefix, self.node_id, self.incarnation,
-                                     folded)
+                                     "new", folded, repr(user.signon))
         else:
             # Redis is away (or not reached yet): wait a bounded time for it, never longer.
             claim = self.when_ready().addTimeout(CLAIM_WAIT, self.reactor)
             claim.addCallback(lambda _: self.control.run(
-                scripts.CLAIM, self.prefix, self.node_id, self.incarnation, folded))
+                scripts.CLAIM, self.prefix, self.node_id, self.incarnation, "new", folded,
+                repr(user.signon)))
         claim.addBoth(self._claimed, user, folded, nick or user.nick, retry)
         return False
 
@@ -335,6 +346,11 @@ class ClusterNode:
                 recipient = self.core.state.find_user(target)
                 if recipient is None or recipient not in self.ghost_node:
                     return
+                self.outboxes.add(self.ghost_node[recipient], [
+                    "L", self.node_id, message.source or "", command, list(message.params),
+                    relay.client_tags or None, relay.msgid, relay.now, None, relay.account])
+                self._flush_soon()
+                return
         elif command not in STATE_COMMANDS:
             return
         source = message.source or ""
@@ -352,34 +368,56 @@ class ClusterNode:
             return  # the invite-notify copy of the invitation just sent
         self._emit(["L", self.node_id, source, command, list(message.params),
                     relay.client_tags or None, relay.msgid, relay.now, extra, relay.account])
+        if command in STATE_COMMANDS and is_channel_name(message.params[0], CHANTYPES):
+            self.order.wrote(line_things(command, _nick_of(source), list(message.params)))
+            self.channel_claims.relayed(command, _nick_of(source), message.params)
+        elif command == "QUIT":
+            self.channel_claims.relayed(command, _nick_of(source), message.params)
         old = casefold(_nick_of(source))
         if command == "QUIT" or (command == "NICK" and old != casefold(message.params[0])):
             self._release(old)  # (a change of case keeps the same claim)
 
     def _emit(self, event: list[Any]) -> None:
         self._outgoing.append(event)
-        if len(self._outgoing) >= MAX_BATCH:
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if len(self._outgoing) + self.outboxes.count >= MAX_BATCH:
             self._flush()
         elif self._flush_call is None:
             self._flush_call = self.reactor.callLater(0, self._flush)
 
-    def _take_batch(self) -> bytes:
+    def _take_batch(self) -> tuple[int, bytes]:
+        """This turn's events as one payload, and the batch's number (see order.py)."""
         batch, self._outgoing = self._outgoing, []
-        return json.dumps(batch, separators=(",", ":")).encode()
+        number, marker = self.order.seal(self.node_id)
+        if marker is not None:
+            batch.append(marker)
+        return number, json.dumps(batch, separators=(",", ":")).encode()
 
     def _flush(self) -> None:
         """Publish this turn's events as one batch; while Redis is away they are dropped."""
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
+        if self.channel_claims.touched:
+            # A channel's last local member left: the claim goes before anyone sees the PART.
+            self.channel_claims.settle()
+        self.outboxes.flush()
         if not self._outgoing:
             return
         link = self.control.current
-        payload = self._take_batch()
+        number, payload = self._take_batch()
         if link is None:
             self.dropped_batches += 1
+            self.order.passed(number)
             return
-        self._send(link, payload).addErrback(self._publish_failed)
+        self._send(link, payload).addCallbacks(self._published, self._publish_failed,
+                                               callbackArgs=(number,), errbackArgs=(number,))
+
+    def _published(self, seq: int, number: int) -> None:
+        if seq == -1:  # fenced: the batch is not in the stream
+            self.order.passed(number)
 
     def _send(self, link: RedisProtocol, payload: bytes) -> defer.Deferred[Any]:
         sent = scripts.PUBLISH.run(link, self.prefix, self.node_id, self.incarnation, payload)
@@ -392,89 +430,33 @@ class ClusterNode:
 
         return sent.addCallback(check)
 
-    def _publish_failed(self, failure: Any) -> None:
+    def _publish_failed(self, failure: Any, number: int) -> None:
         self.dropped_batches += 1
+        self.order.passed(number)
         if not failure.check(RedisUnavailable):
             log.failure("publishing events failed", failure)
 
     # -- events in: order, gaps ------------------------------------------------------------------
 
     def _on_message(self, channel: bytes, data: bytes) -> None:
-        epoch, seq_text, payload = data.split(b" ", 2)
-        seq = int(seq_text)
-        if epoch != self.seen_epoch:
-            # First batch seen, or Redis lost its data (its sequence restarted): start there.
-            self.last_seq = seq - 1 if self.seen_epoch is None else 0
-            self.seen_epoch = epoch
-            self._held.clear()
-        assert self.last_seq is not None
-        if seq <= self.last_seq:
-            return  # seen already (a gap fill raced the live message)
-        self._held[seq] = payload
-        self._drain()
-
-    def _drain(self) -> None:
-        held = self._held
-        while held and self.last_seq is not None and self.last_seq + 1 in held:
-            self.last_seq += 1
-            self._apply_batch(held.pop(self.last_seq))
-        if held and not self._filling:
-            if len(held) > MAX_HELD:
-                self._skip_gap("too many batches waiting")
-            else:
-                self._fill_gap()
+        if channel == self._inbox_name:
+            self.inbox.receive(data)
+        else:
+            self.events.receive(data)
 
     def _catch_up(self) -> None:
         """The subscriber reconnected: read what was published while it was away."""
-        if self.last_seq is None:
-            return
-        asked = self.control.execute("MGET", self.prefix + "epoch", self.prefix + "seq")
+        self.events.catch_up()
+        self.inbox.catch_up()
 
-        def got(reply: list[bytes | None]) -> None:
-            epoch, value = reply
-            if epoch is None or value is None or self._filling:
-                return
-            if epoch != self.seen_epoch:  # Redis lost its data while we were away
-                self.seen_epoch, self.last_seq = epoch, 0
-                self._held.clear()
-            if int(value) > (self.last_seq or 0):
-                self._fill_gap(int(value))
-
-        asked.addCallbacks(got, lambda failure: None)
-
-    def _fill_gap(self, upto: int | None = None) -> None:
-        assert self.last_seq is not None
-        first = self.last_seq + 1
-        last = upto if upto is not None else min(self._held) - 1
-        self._filling = True
-        asked = self.control.execute("XRANGE", self.prefix + "log", f"0-{first}", f"0-{last}")
-
-        def got(entries: list[Any]) -> None:
-            self._filling = False
-            for entry_id, fields in entries:
-                seq = int(entry_id.split(b"-")[1])
-                if self.last_seq is not None and seq > self.last_seq:
-                    self._held.setdefault(seq, fields[1])
-            self.gaps_filled += 1
-            if self._held and self.last_seq is not None and self.last_seq + 1 not in self._held:
-                self._skip_gap("the stream no longer holds them")
-            else:
-                self._drain()
-
-        def failed(failure: Any) -> None:
-            self._filling = False
-            self.reactor.callLater(0.05, self._drain)  # Redis away: try again shortly
-
-        asked.addCallbacks(got, failed)
-
-    def _skip_gap(self, why: str) -> None:
-        """Batches are gone for good: apply what follows and ask every node for its state again."""
+    def _events_lost(self, why: str) -> None:
+        """Batches of events are gone for good: ask every node for its state again."""
         log.warn("lost batches of events ({why}); asking the network to resync", why=why)
-        self.last_seq = min(self._held) - 1
+        self.order.forget()
         self._emit(["H", self.node_id])
-        self._drain()
 
-    def _apply_batch(self, payload: bytes) -> None:
+    def apply_batch(self, payload: bytes) -> None:
+        """Apply one batch of events (from the network's feed or this node's inbox)."""
         self.applied_batches += 1
         try:
             events = json.loads(payload)
@@ -483,6 +465,8 @@ class ClusterNode:
             return
         for event in events:
             if event[1] == self.node_id:
+                if event[0] == "N" and isinstance(event[2], int):
+                    self.order.passed(event[2])  # this node's own changes are now in order
                 continue
             try:
                 self._apply(event)
@@ -502,6 +486,10 @@ class ClusterNode:
             self._emit(self._burst())
         elif kind == "S":
             self._split_node(node, event[2])
+        elif kind == "R":
+            self.collisions.taken(event[2], event[3])
+        elif kind == "C":
+            self.channel_claims.created(event[2], event[3])
 
     # -- replicas: users ----------------------------------------------------------------------------
 
@@ -639,6 +627,9 @@ class ClusterNode:
             return
         if actor is None:
             return
+        if command in ("JOIN", "PART", "KICK") and self.order.stale(
+                member_things(params[0], params[1] if command == "KICK" else actor.nick)[0]):
+            return  # this node's own change to that membership comes later in the stream
         if command == "JOIN":
             channel = state.find_channel(params[0])
             if channel is not None and actor in channel.members:
@@ -658,6 +649,8 @@ class ClusterNode:
             if channel is not None and target is not None and target in channel.members:
                 relay.send_to(channel.members)
                 state.part(target, channel)
+                if target not in self.ghost_node:
+                    self.channel_claims.touch(channel.folded)
         elif command == "QUIT":
             relay.send_to(state.neighbours(actor))
             state.remove(actor, now)
@@ -672,15 +665,16 @@ class ClusterNode:
             relay.send_to(state.neighbours(actor))
         elif command == "TOPIC":
             channel = state.find_channel(params[0])
-            if channel is not None:
-                if now >= channel.topic_time:
-                    channel.topic, channel.topic_setter, channel.topic_time = params[1], source, now
+            if channel is not None and not self.order.stale((channel.folded, "topic", "")):
+                channel.topic, channel.topic_setter, channel.topic_time = params[1], source, now
                 relay.send_to(channel.members)
         elif command == "MODE":
             channel = state.find_channel(params[0])
-            if channel is not None:
-                self._apply_modes(actor, channel, params[1], list(params[2:]))
-                relay.send_to(channel.members)
+            if channel is not None and len(params) > 1:
+                run = self.order.apply_modes(self.core, actor, channel, params[1], params[2:])
+                if run.changes:  # what changed here (a stale change was skipped)
+                    Relay(Message(command, (channel.name, compact_modes(run.changes), *run.params),
+                                  source), now, tags, msgid, account).send_to(channel.members)
         elif command == "AWAY":
             actor.away = params[0] if params else None
             relay.send_to(u for u in state.neighbours(actor) if "away-notify" in u.caps)
@@ -709,19 +703,3 @@ class ClusterNode:
         if command == "TAGMSG":
             recipients = [u for u in recipients if "message-tags" in u.caps]
         relay.send_to(recipients, actor)
-
-    def _apply_modes(self, actor: User, channel: Channel, modestring: str,
-                     params: list[str]) -> None:
-        """Apply channel mode changes another node made (with the same setters as MODE)."""
-        run = ModeRun(self.core, actor, channel)
-        adding = True
-        for letter in modestring:
-            if letter in "+-":
-                adding = letter == "+"
-                continue
-            spec = CHANNEL_MODES.get(letter)
-            if spec is None:
-                continue
-            takes = spec.param_on_set if adding else spec.param_on_unset
-            param = params.pop(0) if takes and params else ""
-            spec.apply(run, adding, letter, param)

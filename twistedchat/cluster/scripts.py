@@ -7,12 +7,30 @@ Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
 - ``nodes`` (hash node -> incarnation) and ``hb`` (sorted set node -> last heartbeat, Redis time in
   ms): who is alive. A write from a node whose incarnation is not the one in ``nodes`` is refused
   (fenced): a node declared dead cannot write.
-- ``nicks`` (hash folded nick -> node) and ``nn:<node>`` (the set of one node's nicks): nicks are
-  unique network-wide.
+- ``nicks`` (hash folded nick -> node), ``ns`` (hash folded nick -> its user's signon time) and
+  ``nn:<node>`` (the set of one node's nicks): nicks are unique network-wide. When nodes claim
+  their users' nicks again (Redis lost its data, or a node was fenced) two may claim one nick:
+  the older signon keeps it, as InspIRCd settles a collision, and the node that loses it is told
+  by an ``R`` event.
 - ``seq``, ``log`` (a stream capped at :data:`LOG_KEEP` entries, id ``0-<seq>``) and the pub/sub
   channel ``events``: every batch of events gets the next sequence number, is kept in the stream
   and published as ``<epoch> <seq> <payload>``; a node that sees a gap reads it back with XRANGE.
-- ``reaping``: dead nodes whose nicks are still being freed, a chunk per heartbeat.
+- ``chans`` (hash folded channel -> creation time), ``cn:<channel>`` (the nodes with local
+  members in it) and ``nc:<node>`` (the channels a node has local members in): who created a
+  channel. A JOIN that would create a channel the node does not know waits for CHANNEL_CLAIM:
+  only the first claim creates it (its user gets ``@``); the others join it without. The claim
+  goes when the last node with members in the channel leaves it (or is reaped).
+- ``inbox:<node>`` (a stream capped at :data:`INBOX_KEEP`), ``is:<node>`` (its sequence) and
+  ``ie:<node>`` (its epoch) and the pub/sub channel ``inbox:<node>``: the private messages for one
+  node's users, decoded by that node alone, with the same sequence and gap filling as the events.
+  They go with the node when it leaves or is reaped (a node that comes back gets a new epoch).
+- ``reaping``: dead nodes whose nicks and channels are still being freed, a chunk per heartbeat.
+- ``runid``: the run id of the Redis process the nodes last registered in. A Redis that restarted
+  with its data kept (persistence, a failover to a replica) has a new one: every node lost its
+  connection at the same time, so the first node to register again gives every node a fresh
+  heartbeat instead of letting the outage pass for their death. Its sequence numbers may come
+  from a snapshot older than what the nodes saw, so they jump by :data:`SEQUENCE_JUMP` (the
+  nodes find a gap no stream can fill and resynchronise instead of ignoring new batches).
 """
 
 from __future__ import annotations
@@ -21,6 +39,11 @@ from twistedchat.cluster.resp import Script
 
 #: Batches kept in the stream for receivers that missed some (about a second at 500 batches/s).
 LOG_KEEP = 2000
+#: Batches kept in each node's inbox stream.
+INBOX_KEEP = 500
+#: How far sequence numbers jump when Redis restarted with its data (past any batch a snapshot
+#: may have lost).
+SEQUENCE_JUMP = 10**9
 
 _PRELUDE = """
 local p = ARGV[1]
@@ -35,31 +58,62 @@ local function emit(payload)
   redis.call('PUBLISH', p .. 'events', epoch .. ' ' .. seq .. ' ' .. payload)
   return seq
 end
+local function drop_inbox(node)
+  redis.call('DEL', p .. 'inbox:' .. node, p .. 'is:' .. node, p .. 'ie:' .. node)
+end
 local function fenced(node, incarnation)
   return redis.call('HGET', p .. 'nodes', node) ~= incarnation
 end
-local function free_nicks(node, count)
+local function leave_channel(node, channel)
+  redis.call('SREM', p .. 'nc:' .. node, channel)
+  redis.call('SREM', p .. 'cn:' .. channel, node)
+  if redis.call('SCARD', p .. 'cn:' .. channel) == 0 then redis.call('HDEL', p .. 'chans', channel) end
+end
+local function free_claims(node, count)
   local nicks = redis.call('SPOP', p .. 'nn:' .. node, count)
   for _, nick in ipairs(nicks) do
     if redis.call('HGET', p .. 'nicks', nick) == node then
       redis.call('HDEL', p .. 'nicks', nick)
+      redis.call('HDEL', p .. 'ns', nick)
     end
   end
-  return #nicks
+  local channels = redis.call('SPOP', p .. 'nc:' .. node, count)
+  for _, channel in ipairs(channels) do leave_channel(node, channel) end
+  return #nicks + #channels
 end
 """.replace("@KEEP@", str(LOG_KEEP))
 
 
 def _script(body: str) -> Script:
-    return Script(_PRELUDE + body)
+    return Script(_PRELUDE + body.replace("@JUMP@", str(SEQUENCE_JUMP)))
 
 
 #: ARGV: prefix, node, incarnation, a new epoch value -> the epoch in force.
 REGISTER = _script("""
 local node = ARGV[2]
 redis.call('SET', p .. 'epoch', ARGV[4], 'NX')
+local ok, info = pcall(redis.call, 'INFO', 'server')  -- a managed Redis may refuse INFO
+local run = ok and string.match(info, 'run_id:(%w+)')
+local known = redis.call('GET', p .. 'runid')
+if run and known ~= run then
+  redis.call('SET', p .. 'runid', run)
+  if known then
+    local now = now_ms()
+    for _, other in ipairs(redis.call('ZRANGE', p .. 'hb', 0, -1)) do
+      redis.call('ZADD', p .. 'hb', now, other)
+    end
+    -- Data restored from a snapshot may have older sequence numbers than the nodes have seen:
+    -- jump past them (the nodes see a gap the streams cannot fill, and resynchronise).
+    redis.call('INCRBY', p .. 'seq', @JUMP@)
+    for _, other in ipairs(redis.call('HKEYS', p .. 'nodes')) do
+      if redis.call('EXISTS', p .. 'is:' .. other) == 1 then
+        redis.call('INCRBY', p .. 'is:' .. other, @JUMP@)
+      end
+    end
+  end
+end
 if redis.call('SISMEMBER', p .. 'reaping', node) == 1 then
-  while free_nicks(node, 1000) > 0 do end
+  while free_claims(node, 1000) > 0 do end
   redis.call('SREM', p .. 'reaping', node)
 end
 redis.call('HSET', p .. 'nodes', node, ARGV[3])
@@ -79,30 +133,48 @@ for _, gone in ipairs(dead) do
   redis.call('ZREM', p .. 'hb', gone)
   redis.call('HDEL', p .. 'nodes', gone)
   redis.call('SADD', p .. 'reaping', gone)
+  drop_inbox(gone)
   emit(cjson.encode({{'S', gone, '*.net *.split'}}))
 end
 local budget = tonumber(ARGV[5])
 for _, gone in ipairs(redis.call('SMEMBERS', p .. 'reaping')) do
   if budget <= 0 then break end
-  budget = budget - free_nicks(gone, budget)
-  if redis.call('SCARD', p .. 'nn:' .. gone) == 0 then redis.call('SREM', p .. 'reaping', gone) end
+  budget = budget - free_claims(gone, budget)
+  if redis.call('SCARD', p .. 'nn:' .. gone) + redis.call('SCARD', p .. 'nc:' .. gone) == 0 then
+    redis.call('SREM', p .. 'reaping', gone)
+  end
 end
 local live = redis.call('HKEYS', p .. 'nodes')
 table.insert(live, 1, 1)
 return live
 """)
 
-#: ARGV: prefix, node, incarnation, folded nick... -> -1 when fenced, else one 1 (now held by
-#: this node) or 0 (another node holds it) per nick.
+#: ARGV: prefix, node, incarnation, mode, then (folded nick, signon) pairs -> -1 when fenced,
+#: else one 1 (now held by this node) or 0 (another node holds it) per nick. Mode ``new`` (a
+#: registration, a NICK) never takes a held nick; mode ``again`` (a node claiming its users'
+#: nicks after Redis lost its data or fenced it) takes one from a user who signed on later (on
+#: equal times, the lower node name keeps it) and tells the network with an ``R`` event.
 CLAIM = _script("""
 local node = ARGV[2]
 if fenced(node, ARGV[3]) then return -1 end
+local again = ARGV[4] == 'again'
 local results = {}
-for i = 4, #ARGV do
-  local nick = ARGV[i]
+for i = 5, #ARGV, 2 do
+  local nick, signon = ARGV[i], ARGV[i + 1]
   local holder = redis.call('HGET', p .. 'nicks', nick)
-  if not holder or holder == node then
+  local take = not holder or holder == node
+  if not take and again then
+    local theirs = tonumber(redis.call('HGET', p .. 'ns', nick) or '0')
+    local mine = tonumber(signon)
+    take = mine < theirs or (mine == theirs and node < holder)
+    if take then
+      redis.call('SREM', p .. 'nn:' .. holder, nick)
+      emit(cjson.encode({{'R', node, nick, holder}}))
+    end
+  end
+  if take then
     redis.call('HSET', p .. 'nicks', nick, node)
+    redis.call('HSET', p .. 'ns', nick, signon)
     redis.call('SADD', p .. 'nn:' .. node, nick)
     results[#results + 1] = 1
   else
@@ -115,7 +187,10 @@ return results
 #: ARGV: prefix, node, folded nick: frees the nick if this node holds it.
 RELEASE = _script("""
 local node, nick = ARGV[2], ARGV[3]
-if redis.call('HGET', p .. 'nicks', nick) == node then redis.call('HDEL', p .. 'nicks', nick) end
+if redis.call('HGET', p .. 'nicks', nick) == node then
+  redis.call('HDEL', p .. 'nicks', nick)
+  redis.call('HDEL', p .. 'ns', nick)
+end
 redis.call('SREM', p .. 'nn:' .. node, nick)
 return 1
 """)
@@ -132,7 +207,62 @@ local node = ARGV[2]
 if fenced(node, ARGV[3]) then return 0 end
 redis.call('HDEL', p .. 'nodes', node)
 redis.call('ZREM', p .. 'hb', node)
-while free_nicks(node, 1000) > 0 do end
+while free_claims(node, 1000) > 0 do end
+drop_inbox(node)
 emit(cjson.encode({{'S', node, ARGV[4]}}))
 return 1
 """)
+
+#: ARGV: prefix, node, incarnation, then (folded channel, creation time) pairs -> -1 when fenced,
+#: else per channel 1 (this node created it) or 0 (it exists), then its creation time. Either
+#: way this node now counts as having members in it. (A node sends its CHANNEL_LEAVEs before
+#: a claim on the same connection, so its own stale count never blocks its re-creation.)
+CHANNEL_CLAIM = _script("""
+local node = ARGV[2]
+if fenced(node, ARGV[3]) then return -1 end
+local results = {}
+for i = 4, #ARGV, 2 do
+  local channel, created = ARGV[i], ARGV[i + 1]
+  local members = p .. 'cn:' .. channel
+  local current = redis.call('HGET', p .. 'chans', channel)
+  if current then
+    results[#results + 1] = 0
+    results[#results + 1] = current
+  else
+    redis.call('HSET', p .. 'chans', channel, created)
+    results[#results + 1] = 1
+    results[#results + 1] = created
+  end
+  redis.call('SADD', members, node)
+  redis.call('SADD', p .. 'nc:' .. node, channel)
+end
+return results
+""")
+
+#: ARGV: prefix, node, folded channel...: this node has no members in them any more (the
+#: claim of a channel no node has members in goes).
+CHANNEL_LEAVE = _script("""
+for i = 3, #ARGV do leave_channel(ARGV[2], ARGV[i]) end
+return 1
+""")
+
+#: ARGV: prefix, node, incarnation, an epoch for a new inbox, then (node, payload) pairs: each
+#: payload to that node's inbox (a node not alive is skipped) -> -1 when fenced, else 1.
+INBOX = _script("""
+if fenced(ARGV[2], ARGV[3]) then return -1 end
+for i = 5, #ARGV, 2 do
+  local target = ARGV[i]
+  if redis.call('HEXISTS', p .. 'nodes', target) == 1 then
+    local epoch = redis.call('GET', p .. 'ie:' .. target)
+    if not epoch then
+      epoch = ARGV[4]
+      redis.call('SET', p .. 'ie:' .. target, epoch)
+    end
+    local seq = redis.call('INCR', p .. 'is:' .. target)
+    redis.call('XADD', p .. 'inbox:' .. target, 'MAXLEN', '~', @INBOX_KEEP@, '0-' .. seq,
+               'm', ARGV[i + 1])
+    redis.call('PUBLISH', p .. 'inbox:' .. target, epoch .. ' ' .. seq .. ' ' .. ARGV[i + 1])
+  end
+end
+return 1
+""".replace("@INBOX_KEEP@", str(INBOX_KEEP)))

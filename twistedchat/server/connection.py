@@ -152,7 +152,9 @@ class ChatConnection(PipelineProducer, LineOnlyReceiver):
         pipeline = self.pipeline = self.factory.open_pipeline(self.host, self)
         self.stream.registerProducer(self, True)
         if self.factory.direct_write and fastpath.can_write_directly(self.transport):
-            pipeline.write = fastpath.DirectWriter(self.transport).write
+            writer = fastpath.DirectWriter(self.transport, slow=pipeline.transmit_checked)
+            pipeline.write = writer.write
+            pipeline.transmit = writer.transmit
         elif isinstance(self.transport, tls.TLSConnection):
             pipeline.write = self.transport.write_counted
         return True

@@ -99,19 +99,21 @@ class ChatFactory(ServerFactory):
         """Write every queued outbox to its connection; one failing write stops no other."""
         self._flush_call = None
         dirty, self._dirty = self._dirty, []
+        retrying = self._retrying  # (changed in place only, so this sees every change)
         for user in dirty:
             outbox = user.outbox
             if outbox:
-                data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+                data = b"".join(outbox)  # one line: the same bytes object, not a copy
                 outbox.clear()
+                link = user.link
                 try:
-                    assert user.link is not None, "a user with output has a link"
-                    user.link.transmit(data)
+                    assert link is not None, "a user with output has a link"
+                    link.transmit(data)
                 except Exception:
                     self._transmit_failed(user, data)
                     continue
-                if self._retrying:
-                    self._retrying.discard(user)
+                if retrying:
+                    retrying.discard(user)
 
     def _transmit_failed(self, user: User, data: bytes) -> None:
         """A write raised: try once more on the next turn, then drop that connection.

@@ -13,7 +13,7 @@ input into lines and feeds them to one :class:`LinePipeline` per client, and giv
    thread; SASL later) calls :meth:`LinePipeline.hold` with its Deferred: the client's later
    lines wait in the flood queue, in order and under its bounds, until the Deferred fires.
 
-Output goes the other way through :meth:`LinePipeline.transmit`, which drops a client whose unsent
+Output goes the other way through :meth:`LinePipeline.transmit_checked`, which drops a client whose unsent
 output passes ``sendq``. A refused line waits its turn in the flood queue as the small reply it
 earned, never as the line itself.
 """
@@ -146,6 +146,9 @@ class LinePipeline:
         self.host = host
         #: Writes output and returns the bytes held unsent (the outlet's, or a faster equivalent).
         self.write: Callable[[bytes], int | None] = outlet.write
+        #: The fan-out's way out for this client (:meth:`transmit_checked`, or a faster
+        #: equivalent that falls back to it: ``fastpath.DirectWriter.transmit``).
+        self.transmit: Callable[[bytes], None] = self.transmit_checked
         limits = limits_for(config, host)
         self.sendq = limits.sendq
         self.closing = False
@@ -282,14 +285,17 @@ class LinePipeline:
 
     # -- output ----------------------------------------------------------------------------------
 
-    def transmit(self, data: bytes) -> None:
-        """Write output for the client; one whose unsent output passes ``sendq`` is dropped."""
+    def transmit_checked(self, data: bytes) -> None:
+        """Write output for the client; one whose unsent output passes ``sendq`` is dropped.
+
+        This is :attr:`transmit` unless a faster equivalent replaced it (see ``fastpath``).
+        """
         held = self.write(data)
-        if held is None:
+        if not held:  # all sent (0), the common case; or the transport cannot say (None)
+            if held is not None or not self.output_paused:
+                return
             # The transport cannot say what it holds: count what was written since it asked us to
             # pause (it does once its own buffer is full), until it asks us to resume.
-            if not self.output_paused:
-                return
             self._unsent += len(data)
             held = self._unsent
         if held > self.sendq and not self.dropped:

@@ -75,13 +75,16 @@ class Relay:
     def send_to(self, users: Iterable[User], skip: User | None = None) -> None:
         """Queue the line for every user but ``skip``; the hot loop of every broadcast."""
         body = self.body
+        encoded = self._encoded  # [variant] -> the line, or None until first needed
+        for_variant = self.for_variant
         for user in users:
             if user is skip:
                 continue
             outbox = user.outbox
             if not outbox:
                 user.wake(user)
-            outbox.append(self.for_variant(user.variant) if user.variant else body)
+            variant = user.variant
+            outbox.append((encoded[variant] or for_variant(variant)) if variant else body)
 
 
 Subscriber = Callable[[Relay], None]

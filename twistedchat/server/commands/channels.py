@@ -39,6 +39,8 @@ def join(core: ServerCore, user: User, msg: Message) -> None:
             core.state.part(user, channel)
         return
     names = msg.params[0].split(",")
+    if core.cluster is not None and not core.cluster.channel_claims.holds(user, names, msg):
+        return  # cluster: a channel this JOIN creates is claimed in Redis first; it runs again then
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     for index, name in enumerate(names):
         _join_one(core, user, name, keys[index] if index < len(keys) else None)
@@ -74,6 +76,8 @@ def _join_one(core: ServerCore, user: User, name: str, key: str | None,
         core.reply(user, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
     channel = core.state.join(user, name, core.clock())
+    if core.cluster is not None:
+        core.cluster.channel_claims.joined(user, channel)
     extended = [m for m in channel.members if "extended-join" in m.caps]
     if extended:  # extended-join: the account ("*": none) and the real name too
         core.relay(extended, user, "JOIN", channel.name, user.account or "*", user.realname)
