@@ -33,7 +33,7 @@ from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
 from twistedchat.server.commands.modes import compact_modes
 from twistedchat.server.commands.registration import try_register
 from twistedchat.server.core import ServerCore
-from twistedchat.server.relay import Relay
+from twistedchat.server.relay import REMOTE_OUTBOX, Relay
 from twistedchat.server.state import Channel, User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.message import Message
@@ -59,16 +59,6 @@ CLAIM_WAIT = 5.0
 MESSAGE_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
 STATE_COMMANDS = frozenset({"JOIN", "PART", "KICK", "QUIT", "NICK", "TOPIC", "MODE", "AWAY",
                             "INVITE"})
-
-
-class _Discard(list[Any]):
-    """The outbox of a remote user: lines for it are carried by its own node, not by this one."""
-
-    def append(self, item: Any) -> None:
-        pass
-
-
-_DISCARD = _Discard()
 
 
 def _nothing(*_: Any) -> None:
@@ -513,7 +503,7 @@ class ClusterNode:
         ghost = holder
         if ghost is None:
             ghost = User(host, _nothing, _nothing, signon)
-            ghost.outbox = _DISCARD
+            ghost.outbox = REMOTE_OUTBOX
             ghost.nick, ghost.folded, ghost.registered = nick, folded, True
             state.users[folded] = ghost
             self.ghosts.setdefault(node, set()).add(ghost)

@@ -9,10 +9,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import Any
 
 from twistedchat.server.state import User, Variant
 from twistedchat.wire.fitting import fit_message
 from twistedchat.wire.message import Message, format_tags
+
+
+class RemoteOutbox(list[Any]):
+    """The outbox of a user on another node: its own node delivers its lines, this one drops them."""
+
+    def append(self, item: Any) -> None:
+        """Drop the line: the user's own node sends it."""
+
+
+#: The one outbox every remote user shares; :meth:`Relay.send_to` skips it without a call.
+REMOTE_OUTBOX = RemoteOutbox()
 
 
 @lru_cache(maxsize=1024)
@@ -81,7 +93,9 @@ class Relay:
             if user is skip:
                 continue
             outbox = user.outbox
-            if not outbox:
+            if not outbox:  # a remote user's outbox is always empty: checked only here
+                if outbox is REMOTE_OUTBOX:
+                    continue
                 user.wake(user)
             variant = user.variant
             outbox.append((encoded[variant] or for_variant(variant)) if variant else body)
