@@ -33,6 +33,7 @@ from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
 from twistedchat.server.commands.modes import compact_modes
 from twistedchat.server.commands.registration import try_register
 from twistedchat.server.core import ServerCore
+from twistedchat.server.net import direct_write_allowed
 from twistedchat.server.relay import REMOTE_OUTBOX, Relay
 from twistedchat.server.state import Channel, User
 from twistedchat.wire import numerics as N
@@ -98,8 +99,9 @@ class ClusterNode:
         self.dropped_batches = 0
         self.applied_batches = 0
         self.beats = 0
-        self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber)
-        self.control = RedisLink(reactor, url, "control", self._prepare_control)
+        direct = direct_write_allowed(core.config)
+        self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber, direct)
+        self.control = RedisLink(reactor, url, "control", self._prepare_control, direct)
         self.order = StreamOrder()
         #: The network's events (every node reads them) and this node's private messages.
         self.events = Feed(self.control, reactor, self.prefix + "log", self.prefix + "seq",
