@@ -165,3 +165,65 @@ def test_a_script_is_loaded_when_redis_lacks_it() -> None:
     script.run(protocol, "y").addBoth(got.append)
     protocol.dataReceived(b"-ERR something else\r\n")
     assert isinstance(got[1].value, resp.RedisError)
+
+
+def _published_batches(transport: StringTransport) -> list[list[Any]]:
+    """The payloads of the PUBLISH script calls written so far, decoded."""
+    import json
+
+    import hiredis
+
+    reader = hiredis.Reader()
+    reader.feed(transport.value())
+    batches = []
+    while (command := reader.gets()) is not False:
+        if command[0] == b"EVALSHA":
+            batches.append([event[2] for event in json.loads(command[-1])])
+    return batches
+
+
+@pytest.mark.parametrize("window", [0.0, 0.002])
+@pytest.mark.filterwarnings("ignore:Passing HostnameEndpoint a reactor:DeprecationWarning")
+def test_a_gather_window_holds_close_lines_in_one_ordered_batch(window: float) -> None:
+    """After a quiet spell a line leaves in the same turn; lines within the window of the last
+    batch wait for its end and leave together, in order; with no window every turn's go at once."""
+    from twisted.internet import task
+
+    from twistedchat.cluster.node import ClusterNode
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.core import ServerCore
+
+    clock = task.Clock()
+    core = ServerCore(ServerConfig(name="here.test", cluster_gather=window), clock=clock.seconds)
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", clock, node_id="here/1")
+    link = resp.RedisProtocol()
+    transport = StringTransport()
+    link.makeConnection(transport)
+    node.control.current = link
+    node.emit(["X", "here/1", 1])
+    clock.advance(0)
+    assert _published_batches(transport) == [[1]]
+    node.emit(["X", "here/1", 2])
+    clock.advance(0.001)
+    node.emit(["X", "here/1", 3])
+    if window:
+        assert _published_batches(transport) == [[1]]  # 2 waits for the window's end
+        clock.advance(0.001)
+        assert _published_batches(transport) == [[1], [2, 3]]
+    else:
+        clock.advance(0)
+        assert _published_batches(transport) == [[1], [2], [3]]
+    clock.advance(1)
+    node.emit(["X", "here/1", 4])
+    clock.advance(0)  # a quiet spell: no wait
+    assert _published_batches(transport)[-1] == [4]
+
+
+@pytest.mark.parametrize("value", ["-0.001", "0.5", "soon", True])
+def test_a_gather_window_out_of_bounds_is_refused(value: object) -> None:
+    from twistedchat.cluster.service import gather_window
+    from twistedchat.server.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        gather_window(value)
+    assert gather_window("0.002") == 0.002

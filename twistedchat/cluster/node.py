@@ -29,6 +29,7 @@ from twistedchat.cluster.collisions import NickCollisions
 from twistedchat.cluster.feed import Feed
 from twistedchat.cluster.inbox import Outboxes, inbox_channel, inbox_feed
 from twistedchat.cluster.order import StreamOrder, line_things, member_things
+from twistedchat.cluster.pacing import FlushPacer
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
 from twistedchat.server.commands.modes import compact_modes
 from twistedchat.server.commands.registration import try_register
@@ -93,6 +94,7 @@ class ClusterNode:
         self._claiming: set[User] = set()
         self._outgoing: list[list[Any]] = []
         self._flush_call: Any = None
+        self.pacer = FlushPacer(reactor, core.config.cluster_gather)
         self._hb_unanswered = 0
         self._ping_unanswered = 0
         #: Figures for tests and operators.
@@ -377,7 +379,7 @@ class ClusterNode:
         if len(self._outgoing) + self.outboxes.count >= MAX_BATCH:
             self._flush()
         elif self._flush_call is None:
-            self._flush_call = self.reactor.callLater(0, self._flush)
+            self._flush_call = self.reactor.callLater(self.pacer.delay(), self._flush)
 
     def _take_batch(self) -> tuple[int, bytes]:
         """This turn's events as one payload, and the batch's number (see order.py)."""
@@ -400,6 +402,7 @@ class ClusterNode:
             return
         link = self.control.current
         number, payload = self._take_batch()
+        self.pacer.sent()
         if link is None:
             self.dropped_batches += 1
             self.order.passed(number)
