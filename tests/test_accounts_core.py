@@ -147,9 +147,11 @@ async def test_nickserv_info_ghost_drop(setup):
     assert "registered" in me.say("PRIVMSG NickServ :INFO keeper")[-1].params[1]
     me.say("PRIVMSG NickServ :GHOST keeper")
     assert ghost.closed
-    replies = me.say("PRIVMSG NickServ :DROP")
-    assert "dropped" in replies[-1].params[1]
-    assert store.account("keeper") is None and me.user.account is None
+    me.say(f"PRIVMSG NickServ :DROP {PASSWORD}")
+    from twistedchat.bot.testing import wait_until
+
+    await wait_until(lambda: store.account("keeper") is None, "the account to be dropped")
+    assert "dropped" in me.take()[-1].params[1] and me.user.account is None
 
 
 @pytest_twisted.ensureDeferred

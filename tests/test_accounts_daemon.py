@@ -148,6 +148,10 @@ async def test_register_restart_sasl_and_history(db_url):
         alice.send("TOPIC #kept :kept across restarts", "MODE #kept +mk sesame",
                    "MODE #kept +b troll!*@*")
         await alice.expect("MODE", "#kept", "+b")
+        alice.send("CS SET #kept DESCRIPTION A kept channel", "CS SET #kept MLOCK +s",
+                   "CS SET #kept RESTRICTED ON")
+        said = [await alice.expect_text("alice", "ChanServ") for _ in range(3)]
+        assert said[2] == "RESTRICTED is now ON on #kept.", said
         alice.say("#kept", "said before the restart")
         alice.say("#kept", "and a second line")
         alice.send("PING flushed")
@@ -170,7 +174,15 @@ async def test_register_restart_sasl_and_history(db_url):
         await alice.expect("MODE", "#kept", "+o", "alice", source="ChanServ")
         alice.send("MODE #kept")
         modes = await alice.expect("324", None, "#kept")
-        assert "m" in modes.params[2] and "k" in modes.params[2]
+        assert "m" in modes.params[2] and "k" in modes.params[2] and "s" in modes.params[2]
+        alice.send("PRIVMSG ChanServ :INFO #kept")
+        assert (await alice.expect_text("alice", "ChanServ")).startswith("#kept: founder alice")
+        assert await alice.expect_text("alice", "ChanServ") == "Description: A kept channel"
+        assert (await alice.expect_text("alice", "ChanServ")).endswith(
+            "mode lock: +s; keep topic: on; restricted: on")
+        outsider = await connect(daemon, "outsider")
+        outsider.send("JOIN #kept sesame")
+        await outsider.expect("474", None, "#kept")
         alice.send("MODE #kept b")
         ban = await alice.expect("367", None, "#kept")
         assert ban.params[2] == "troll!*@*"

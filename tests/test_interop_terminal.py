@@ -100,17 +100,7 @@ async def terminal_setup(tmp_path):
 async def test_irssi_talks_with_a_python_client(terminal_setup, tmp_path):
     need("irssi")
     daemon, tmux, python = terminal_setup
-    home = tmp_path / "irssi-home"
-    home.mkdir()
-    # irssi paces its own output (a few commands at once, then one per 2.2 s), and typing that
-    # arrives fast looks like a paste to it, which it may hold back; turn both off.
-    (home / "config").write_text(
-        'settings = { core = { real_name = "irssi user"; user_name = "irssi"; }; '
-        '"irc/core" = { cmd_queue_speed = "0msec"; }; '
-        '"fe-text" = { paste_detect_time = "0msecs"; }; };\n'
-    )
-    await tmux.start("irssi", f"irssi --home={home} -c 127.0.0.1 -p {daemon.port} -n irssiuser")
-    await tmux.wait_for_text("irssi", "Welcome to the TermNet Network")
+    await start_irssi(daemon, tmux, tmp_path, "irssiuser")
     await tmux.type("irssi", "/join #lobby")
     await expect_showing(python, tmux, "irssi", "JOIN", "#lobby", source="irssiuser!")
     await tmux.wait_for_text("irssi", "has joined #lobby")
@@ -129,6 +119,47 @@ async def test_irssi_talks_with_a_python_client(terminal_setup, tmp_path):
     await tmux.type("irssi", "/quit see you")
     quit_ = await expect_showing(python, tmux, "irssi", "QUIT", source="irssiuser!")
     assert quit_.params[0] == "Quit: see you"
+
+
+async def start_irssi(daemon, tmux: Tmux, tmp_path: Path, nick: str, extra: str = "") -> None:
+    """irssi in tmux, connected to the daemon as ``nick``, its pacing and paste holding off;
+    ``extra`` is added to its config file."""
+    home = tmp_path / "irssi-home"
+    home.mkdir()
+    # irssi paces its own output (a few commands at once, then one per 2.2 s), and typing that
+    # arrives fast looks like a paste to it, which it may hold back; turn both off.
+    (home / "config").write_text(
+        'settings = { core = { real_name = "irssi user"; user_name = "irssi"; }; '
+        '"irc/core" = { cmd_queue_speed = "0msec"; }; '
+        '"fe-text" = { paste_detect_time = "0msecs"; }; };\n' + extra
+    )
+    await tmux.start("irssi", f"irssi --home={home} -c 127.0.0.1 -p {daemon.port} -n {nick}")
+    await tmux.wait_for_text("irssi", "Welcome to the TermNet Network")
+
+
+@ensure
+async def test_irssi_users_type_ns_and_cs(terminal_setup, tmp_path):
+    """``/ns`` and ``/cs`` (irssi sends them with the aliases docs/operations.md gives, as
+    ``NS …``/``CS …``) reach the services, whose NOTICEs it shows; ``/msg nickserv`` in lower
+    case too; ``/whois NickServ`` shows a user, not "no such nick"."""
+    need("irssi")
+    daemon, tmux, python = terminal_setup
+    await start_irssi(daemon, tmux, tmp_path, "irssiacct",
+                      'aliases = { NS = "quote NS $0-"; CS = "quote CS $0-"; };\n')
+    await tmux.type("irssi", "/ns register correct-horse-battery")
+    await tmux.wait_for_text("irssi", "irssiacct is now registered to you.", 30)
+    await tmux.type("irssi", "/join #irssiroom")
+    await tmux.wait_for_text("irssi", "has joined #irssiroom")
+    await tmux.type("irssi", "/window 1")  # where irssi shows the services' notices
+    await tmux.type("irssi", "/cs register #irssiroom")
+    await tmux.wait_for_text("irssi", "#irssiroom is now registered to irssiacct.")
+    await tmux.type("irssi", "/cs set #irssiroom description typed in irssi")
+    await tmux.wait_for_text("irssi", "description is now: typed in irssi")
+    await tmux.type("irssi", "/msg nickserv info")
+    await tmux.type("irssi", "/window goto nickserv")  # the query irssi opened for the /msg
+    await tmux.wait_for_text("irssi", "irssiacct registered 20")
+    await tmux.type("irssi", "/whois NickServ")
+    await tmux.wait_for_text("irssi", "Nickname services")
 
 
 @ensure

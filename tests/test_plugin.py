@@ -142,9 +142,10 @@ async def test_options_reach_the_running_daemon(tmp_path):
                            "--max-per-ip", "3")
     try:
         await daemon.wait_listening()
-        # the admin reads where it listens, as they wrote it (not an endpoint object's repr)
-        assert f"twistedchat listening on tcp:{daemon.port}:interface=127.0.0.1" in \
-            daemon.log_text()
+        # the admin reads where it listens, as they wrote it (not an endpoint object's repr),
+        # once the database is ready (the port accepts connections a little before)
+        said = f"twistedchat listening on tcp:{daemon.port}:interface=127.0.0.1"
+        await wait_until(lambda: said in daemon.log_text(), "the listening line", 15)
         refused = await connect(daemon.client_endpoint)
         refused.send("NICK nopass", "USER n 0 * :N")
         await refused.expect("464")

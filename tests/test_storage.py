@@ -26,6 +26,7 @@ from twistedchat.storage.history import MAX_QUERY_LIMIT
 from twistedchat.storage.migrations import MIGRATIONS, Migration
 from twistedchat.storage.model import (
     MAX_BANS,
+    MAX_DESCRIPTION_BYTES,
     MAX_NICKS_PER_ACCOUNT,
     AccountExists,
     ChannelAlreadyRegistered,
@@ -37,6 +38,7 @@ from twistedchat.storage.model import (
     StoreUrlError,
     UnknownMessageId,
 )
+from twistedchat.storage.url import prepare_store
 
 NOW = 1_700_000_000.0
 CHAN = channel_conversation("#Lobby")
@@ -235,6 +237,14 @@ async def test_registered_channels(stores):
         store.update_channel("#lobby", bans=[Ban(f"*!*@h{n}", "a", NOW) for n in range(MAX_BANS + 1)])
     with pytest.raises(TypeError):
         store.update_channel("#lobby", members=[])
+    # The founder's settings are bounded and checked; a refused change changes nothing.
+    before = store.registered_channel("#lobby")
+    for bad in ({"description": "é" * (MAX_DESCRIPTION_BYTES // 2 + 1)}, {"mlock_on": "nn"},
+                {"mlock_on": "n", "mlock_off": "n"}, {"mlock_off": "+s"}, {"mlock_on": "ñ"}):
+        with pytest.raises(StoreError):
+            store.update_channel("#lobby", **bad)
+    assert store.registered_channel("#lobby") == before
+    store.update_channel("#lobby", description="x" * MAX_DESCRIPTION_BYTES, mlock_on="mn")
     # Dropping bob takes him off the list; dropping alice drops the channel she founded.
     store.drop_account("bob")
     assert store.registered_channel("#lobby").access == {}
@@ -256,6 +266,8 @@ async def test_everything_survives_a_restart(persistent):
         bans=[Ban("*!*@b", "Alice", NOW + 3), Ban("*!*@a", "Alice", NOW + 4)],
     )
     store.set_access("#lobby", "bob", "o")
+    store.update_channel("#lobby", description="the lobby: ünïcode", keep_topic=False,
+                         mlock_on="nt", mlock_off="s", restricted=True)
     for n in range(5):
         store.append_history(line(n, NOW + n))
     tags = {"+draft/reply": "m1", "+example.org/odd": "a;b c\\d", "+flag": ""}
@@ -269,6 +281,9 @@ async def test_everything_survives_a_restart(persistent):
     assert (again.account("alice"), again.registered_channel("#lobby")) == before
     assert again.nick_owner("alice|AWAY") == "alice" and again.nick_owner("bob") == "bob"
     assert [b.mask for b in again.registered_channel("#lobby").bans] == ["*!*@b", "*!*@a"]
+    settings = again.registered_channel("#lobby")
+    assert (settings.description, settings.keep_topic, settings.mlock_on, settings.mlock_off,
+            settings.restricted) == ("the lobby: ünïcode", False, "nt", "s", True)
     assert (await again.verify_password("alice", "correct horse")).email == "a@example.org"
     kept = await again.history(CHAN, q("LATEST", None, 10))
     assert ids(kept) == [f"m{n}" for n in range(6)]
@@ -315,6 +330,33 @@ async def test_migrations_apply_in_order_and_once(persistent):
     await persistent.close(upgraded)
     # Opening again applies nothing twice (a second CREATE TABLE would fail).
     await persistent.close(await persistent.open(migrations=(*MIGRATIONS, PROBE)))
+
+
+def _execute(url: str, statement: str, params: tuple) -> None:
+    """One statement on the database of ``url``, outside any store (``?`` placeholders)."""
+    if url.startswith("sqlite:"):
+        with sqlite3.connect(url.removeprefix("sqlite:")) as connection:
+            connection.execute(statement, params)
+        connection.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(url) as connection:
+            connection.execute(statement.replace("?", "%s"), params)
+
+
+@settles
+async def test_channels_registered_before_the_settings_get_their_defaults(persistent):
+    """Migration 3 adds the founder's settings to channels registered under schema 2."""
+    prepare_store(persistent.url, MIGRATIONS[:2])
+    _execute(persistent.url, "INSERT INTO channels (key, name, founder, registered_ms, topic, "
+             "topic_setter, topic_ms, modes, channel_key, user_limit) VALUES "
+             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             ("#old", "#Old", "alice", 1000, "kept", "alice", 2000, "nt", None, None))
+    store = await persistent.open()
+    old = store.registered_channel("#old")
+    assert (old.topic, old.modes, old.description, old.keep_topic, old.mlock_on, old.mlock_off,
+            old.restricted) == ("kept", "nt", "", True, "", "", False)
 
 
 @settles
@@ -551,7 +593,8 @@ def test_store_urls(tmp_path):
         ("twistedchat.sqlite3", "no scheme"),
         ("mysql://x", "unknown kind"),
         ("sqlite:", "needs a file path"),
-        (f"sqlite:{tmp_path}/missing/x.db", "does not exist"),
+        (f"sqlite:{tmp_path}/", "not a directory"),
+        ("postgresql://chat@db:port/chat", "port"),
         ("memory:yes", "nothing after"),
         ("postgresql:chat", "postgresql://"),
     ]:
@@ -560,9 +603,11 @@ def test_store_urls(tmp_path):
 
 
 @settles
-async def test_open_store_fails_cleanly_on_a_bad_url():
+async def test_open_store_fails_cleanly_on_a_bad_url(tmp_path):
     with pytest.raises(StoreUrlError):
         await open_store("redis://localhost")
+    with pytest.raises(StoreUrlError, match="does not exist"):
+        await open_store(f"sqlite:{tmp_path}/missing/x.db")
 
 
 # -- the recent lines kept for LATEST * ---------------------------------------------------------------

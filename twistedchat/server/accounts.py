@@ -46,7 +46,8 @@ log = Logger()
 
 #: Most lines one CHATHISTORY answer holds (ISUPPORT CHATHISTORY).
 CHATHISTORY_LIMIT = 100
-#: The service pseudo-users' nicks (casefolded) -> their names.
+#: The service pseudo-users' nicks (casefolded) -> their names: nobody may take these nicks or
+#: account names.
 SERVICES = {"nickserv": "NickServ", "chanserv": "ChanServ"}
 #: Most SASL exchanges half-done at once before abandoned ones (gone connections) are swept.
 MAX_EXCHANGES = 1000
@@ -160,10 +161,13 @@ class Accounts:
         self.password_tries.pop(user.connection_id, None)
 
     # -- services --------------------------------------------------------------------------------
+    def service_source(self, service: str) -> str:
+        """A service pseudo-user's ``nick!user@host``."""
+        return f"{service}!{service}@services.{self.core.config.name}"
+
     def service_notice(self, user: User, service: str, text: str) -> None:
         """A NOTICE from a service pseudo-user."""
-        source = f"{service}!{service}@services.{self.core.config.name}"
-        user.send(fit_message(Message("NOTICE", (user.nick, text), source)))
+        user.send(fit_message(Message("NOTICE", (user.nick, text), self.service_source(service))))
 
     # -- registered channels ---------------------------------------------------------------------
     def revive(self, name: str) -> Channel | None:
@@ -179,6 +183,22 @@ class Accounts:
         restore(channel, registered)
         state.channels[channel.folded] = channel
         return channel
+
+    def enforce_mode_lock(self, channel: Channel) -> None:
+        """Set back the flag modes a registered channel's mode lock (ChanServ SET MLOCK) keeps:
+        ChanServ tells the members, as services do when an operator changes a locked mode."""
+        registered = self.store.registered_channel(channel.name)
+        if registered is None:
+            return
+        adding = "".join(m for m in registered.mlock_on if m not in channel.modes)
+        removing = "".join(m for m in registered.mlock_off if m in channel.modes)
+        if not adding and not removing:
+            return
+        channel.modes = (channel.modes | set(adding)) - set(removing)
+        change = (f"+{adding}" if adding else "") + (f"-{removing}" if removing else "")
+        self.core.relay(channel.members, self.service_source("ChanServ"), "MODE", channel.name,
+                        change)
+        self.save_channel(channel)
 
     def save_channel(self, channel: Channel) -> None:
         """Keep a registered channel's topic, modes, key, limit and bans (written behind)."""
@@ -199,7 +219,7 @@ class Accounts:
             channel.members[user] = given
             channel.forget_names()
             modes = "+" + given
-            self.core.relay(channel.members, f"ChanServ!ChanServ@services.{self.core.config.name}",
+            self.core.relay(channel.members, self.service_source("ChanServ"),
                             "MODE", channel.name, modes, *([user.nick] * len(given)))
 
     # -- history ---------------------------------------------------------------------------------
@@ -276,11 +296,15 @@ def attach_store(core: ServerCore, store: Store, clock: IReactorTime) -> Account
 
     core.bus.subscribe(HistoryRecorder(store, account_of))
     from twistedchat.server.commands import accounts as handlers
+    from twistedchat.server.commands import services
 
-    for entry in handlers.ACCOUNT_COMMANDS:
+    for entry in (*handlers.ACCOUNT_COMMANDS, *services.SERVICE_COMMANDS):
         core.commands[entry.name] = entry
-    for name, wrapper in handlers.WRAPPED.items():
-        core.commands[name] = _wrap(core.commands[name], wrapper)
+    # the services' wrappers go around the accounts' (a RESTRICTED channel is left out of a
+    # JOIN before a registered channel is revived for it)
+    for wrappers in (handlers.WRAPPED, services.SERVICE_WRAPPED):
+        for name, wrapper in wrappers.items():
+            core.commands[name] = _wrap(core.commands[name], wrapper)
     return accounts
 
 

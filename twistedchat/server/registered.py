@@ -22,11 +22,13 @@ def saved_state(channel: Channel) -> dict[str, Any]:
 
 
 def restore(channel: Channel, registered: RegisteredChannel) -> None:
-    """Give a (re)created channel its registered topic, modes, key, limit and bans."""
-    channel.topic = registered.topic
-    channel.topic_setter = registered.topic_setter
-    channel.topic_time = registered.topic_time
-    channel.modes = set(registered.modes)
+    """Give a (re)created channel its registered topic (unless KEEPTOPIC is off), modes (with
+    the mode lock applied), key, limit and bans."""
+    if registered.keep_topic:
+        channel.topic = registered.topic
+        channel.topic_setter = registered.topic_setter
+        channel.topic_time = registered.topic_time
+    channel.modes = (set(registered.modes) | set(registered.mlock_on)) - set(registered.mlock_off)
     channel.key = registered.key
     channel.limit = registered.limit
     channel.bans = {ban.mask: (ban.set_by, ban.set_at) for ban in registered.bans}

@@ -20,7 +20,6 @@ from twisted.internet.interfaces import (
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from twistedchat.server.accounts import attach_store
 from twistedchat.server.config import (
     ConfigError,
     ServerConfig,
@@ -30,13 +29,12 @@ from twistedchat.server.config import (
 from twistedchat.server.net import AddressFromHeader, ChatFactory
 from twistedchat.server.process import TwistdContext, raise_open_files_limit
 from twistedchat.server.reload import ConfigReload
+from twistedchat.server.store_start import StoreStart
 from twistedchat.server.tls import (
     ListenRecorder,
     ReloadableTLS,
     stdlib_tls_factory,
 )
-from twistedchat.storage.service import StoreService
-from twistedchat.storage.url import open_store
 
 log = Logger()
 
@@ -59,7 +57,7 @@ class ServerStatus:
     reloads_refused: int
 
 
-class ChatService(ConfigReload, service.MultiService):
+class ChatService(ConfigReload, StoreStart, service.MultiService):
     """The daemon: one :class:`ChatFactory` behind any number of listening endpoints.
 
     Child services (a store, a history writer) start with it and stop after every client has
@@ -104,6 +102,9 @@ class ChatService(ConfigReload, service.MultiService):
         self.started: float | None = None
         #: the open store (accounts, registered channels, history) once :meth:`startService` has it
         self.store: Any = None
+        self._stop_asked: list[int] = []  # SIGTERMs before the reactor runs (StoreStart)
+        self._holding_sigterm = False
+        self._previous_sigterm: Any = None
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -122,6 +123,7 @@ class ChatService(ConfigReload, service.MultiService):
                                             config.oper_file) if path]
                 for warning in self.context.privilege_warnings(reread):
                     log.warn("{warning}", warning=warning)
+            self._early_sigterm()
         super().privilegedStartService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         for description in self.descriptions:
             # Behind haproxy: the client's address arrives in the PROXY header, after connect.
@@ -182,22 +184,27 @@ class ChatService(ConfigReload, service.MultiService):
         return port
 
     def _startup_error(self, description: str, error: Any) -> BaseException:
-        """The exception that ends a failed start cleanly, whether twistd daemonized or not."""
+        """The exception that ends a start whose listener failed, daemonized or not."""
+        reason = getattr(getattr(error, "socketError", None), "strerror", None) or str(error)
+        return self._failed_start(f"cannot listen on {description}: {error}",
+                                  f"twistedchat: {error}", f"cannot listen on {description}: {reason}")
+
+    def _failed_start(self, logged: str, foreground: str, daemonized: str) -> BaseException:
+        """The exception that ends a failed start cleanly, whether twistd daemonized or not:
+        ``logged`` goes to the log, the admin sees ``foreground`` (or, daemonized, ``daemonized``)."""
         for port in self.ports:
             port.stopListening()
         self.ports.clear()
-        reason = getattr(getattr(error, "socketError", None), "strerror", None) or str(error)
-        log.critical("cannot listen on {description}: {error}", description=description,
-                     error=str(error))
+        log.critical("{reason}", reason=logged)
         if self.context is None or self.context.nodaemon:
             # In the foreground twistd prints a SystemExit's message and exits 1, no traceback.
             # twistd already wrote its pidfile and does not remove it on SystemExit: we do.
             self._remove_own_pidfile()
-            return SystemExit(f"twistedchat: {error}")
+            return SystemExit(foreground)
         # Daemonized, twistd reports an Exception (not SystemExit) through its status pipe: the
         # waiting parent prints it on stderr and exits 1, and the pidfile is removed. Only the
         # first 100 bytes cross the pipe, so the message is short and the class a builtin one.
-        return RuntimeError(f"cannot listen on {description}: {reason}")
+        return RuntimeError(daemonized)
 
     def _remove_own_pidfile(self) -> None:
         pidfile = self.context.pidfile if self.context is not None else None
@@ -212,6 +219,8 @@ class ChatService(ConfigReload, service.MultiService):
             pass
 
     def startService(self) -> None:
+        if self.owns_process:
+            self._prepare_store()
         super().startService()  # type: ignore[no-untyped-call]  # unannotated in Twisted
         self.started = self.reactor.seconds()
         for description in self.descriptions:
@@ -226,36 +235,6 @@ class ChatService(ConfigReload, service.MultiService):
             self._previous_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
         # on the reactor's first turn, once twistd has its SIGTERM handler (a stop meanwhile is clean)
         self.reactor.callLater(0, self._open_store)
-
-    def _open_store(self) -> None:
-        """Open ``--db`` (migrating it), then attach it to the core; the listeners accept no one
-        until then, so every client sees the accounts and history capabilities."""
-        paused = [port for port in self.ports if hasattr(port, "stopReading")]
-        for port in paused:
-            port.stopReading()
-        config = self.config
-
-        def opened(store: Any) -> Any:
-            if not self.running:  # stopped while it opened
-                return store.close()
-            self.store = store
-            attach_store(self.factory.core, store, self.reactor)
-            keeper = StoreService(store, self.reactor, history_days=config.history_days or None,
-                                  history_lines=config.history_lines_per_target or None)
-            keeper.setServiceParent(self)  # type: ignore[no-untyped-call]  # unannotated in Twisted
-            log.info("twistedchat storage: {url}", url=config.db.split("@")[-1])
-            for port in paused:
-                if port in self.ports:
-                    port.startReading()  # type: ignore[attr-defined]
-
-        def failed(failure: Failure) -> None:
-            log.critical("cannot open the database {url}: {error}", url=config.db,
-                         error=failure.getErrorMessage())
-            core = IReactorCore(self.reactor)
-            if core.running:
-                core.stop()
-
-        defer.maybeDeferred(open_store, config.db, self.reactor).addCallbacks(opened, failed)
 
     def status(self) -> ServerStatus:
         """The running figures: what STATS, the metrics and the health check report."""

@@ -154,9 +154,17 @@ class Options(usage.Options):
         if exposed:
             print(f"warning: {exposed}", file=sys.stderr)
         if self["configtest"]:
+            from twistedchat.storage.model import StoreError
+            from twistedchat.storage.url import inspect_store
+
+            try:
+                database = inspect_store(config.db)
+            except StoreError as error:
+                raise SystemExit(f"{config_file or 'command line'}: configuration refused: the "
+                                 f"database: {error}") from None
             print(f"{config_file or 'command line'}: configuration OK "
                   f"({len(config.ports)} listener(s), {len(config.opers) + len(config.oper_accounts)}"
-                  " operator(s))")
+                  f" operator(s); database {database})")
             raise SystemExit(0)
         self.chat_config = config
         if self.parent is not None:

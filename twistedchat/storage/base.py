@@ -19,6 +19,7 @@ from twistedchat.storage.model import (
     ACCESS_LEVELS,
     MAX_ACCESS_ENTRIES,
     MAX_BANS,
+    MAX_DESCRIPTION_BYTES,
     MAX_NICKS_PER_ACCOUNT,
     Account,
     AccountExists,
@@ -37,7 +38,8 @@ from twistedchat.wire.names import casefold, valid_channel_name, valid_nick
 
 #: The RegisteredChannel fields ``update_channel`` may change.
 CHANNEL_STATE_FIELDS = frozenset(
-    {"topic", "topic_setter", "topic_time", "modes", "key", "limit", "bans", "founder"}
+    {"topic", "topic_setter", "topic_time", "modes", "key", "limit", "bans", "founder",
+     "description", "keep_topic", "mlock_on", "mlock_off", "restricted"}
 )
 
 
@@ -47,6 +49,16 @@ class OwnedNick(NamedTuple):
     nick: str
     account: str
     since: float
+
+
+def _check_mlock(on: str, off: str) -> None:
+    """Mode locks are distinct letters, none both locked on and off (``StoreError``)."""
+    for letters in (on, off):
+        if not (letters.isascii() and letters.isalpha() or not letters) \
+                or len(set(letters)) != len(letters):
+            raise StoreError(f"a mode lock is distinct mode letters, not {letters!r}")
+    if set(on) & set(off):
+        raise StoreError("a mode cannot be locked both on and off")
 
 
 class Store:
@@ -310,7 +322,13 @@ class Store:
             changes["founder"] = casefold(changes["founder"])
             if changes["founder"] not in self._accounts:
                 raise NoSuchAccount(f"no account {changes['founder']}")
+        if len(changes.get("description", "").encode()) > MAX_DESCRIPTION_BYTES:
+            raise StoreError(f"a description holds at most {MAX_DESCRIPTION_BYTES} bytes")
+        for flag in ("keep_topic", "restricted"):
+            if flag in changes:
+                changes[flag] = bool(changes[flag])
         channel = dataclasses.replace(current, **changes)
+        _check_mlock(channel.mlock_on, channel.mlock_off)
         self._channels[key] = channel
         self._changed("channel", key, channel)
         return channel

@@ -68,6 +68,17 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (owner, target))""",
         ),
     ),
+    Migration(
+        3,
+        "registered channels' settings: description, keep topic, mode lock, restricted",
+        (
+            "ALTER TABLE channels ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE channels ADD COLUMN keep_topic INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE channels ADD COLUMN mlock_on TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE channels ADD COLUMN mlock_off TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE channels ADD COLUMN restricted INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 
@@ -82,6 +93,15 @@ def schema_version(txn: Any) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def check_not_newer(current: int, latest: int) -> None:
+    """``SchemaTooNew`` when the database's schema ``current`` is past this code's ``latest``."""
+    if current > latest:
+        raise SchemaTooNew(
+            f"the database has schema version {current} but this twistedchat knows only up to "
+            f"{latest}: run the newer twistedchat that wrote it, or restore a backup"
+        )
+
+
 def apply_migrations(
     txn: Any, types: dict[str, str], migrations: Sequence[Migration] = MIGRATIONS
 ) -> tuple[int, int]:
@@ -93,11 +113,7 @@ def apply_migrations(
         txn.execute(types["begin"])
     current = schema_version(txn)
     latest = migrations[-1].version if migrations else 0
-    if current > latest:
-        raise SchemaTooNew(
-            f"the database has schema version {current} but this twistedchat knows only up to "
-            f"{latest}: run the newer twistedchat that wrote it, or restore a backup"
-        )
+    check_not_newer(current, latest)
     for migration in migrations:
         if migration.version <= current:
             continue

@@ -14,6 +14,8 @@ MAX_BANS = 100
 MAX_NICKS_PER_ACCOUNT = 5
 #: Access levels on a registered channel's access list: op or voice.
 ACCESS_LEVELS = ("o", "v")
+#: Longest description (ChanServ SET DESCRIPTION) a registered channel keeps, in UTF-8 bytes.
+MAX_DESCRIPTION_BYTES = 300
 
 
 class StoreError(Exception):
@@ -96,7 +98,10 @@ class RegisteredChannel:
     """What a registered channel keeps across restarts.
 
     ``access`` maps casefolded account names to a level in ``ACCESS_LEVELS``; ``modes`` holds the
-    flag modes without parameters (key and limit are their own fields).
+    flag modes without parameters (key and limit are their own fields). The founder's settings
+    (ChanServ SET): ``description``; ``keep_topic`` (the topic comes back when the channel is
+    recreated); ``mlock_on``/``mlock_off``, flag modes kept set/unset whatever the channel's
+    operators do; ``restricted`` (only the founder and the access list may join).
     """
 
     name: str
@@ -110,6 +115,11 @@ class RegisteredChannel:
     limit: int | None = None
     bans: tuple[Ban, ...] = ()
     access: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    keep_topic: bool = True
+    mlock_on: str = ""
+    mlock_off: str = ""
+    restricted: bool = False
 
     @property
     def folded(self) -> str:

@@ -40,7 +40,7 @@ log = Logger()
 READ_ATTEMPTS = 5
 
 
-def _sqlite_setup(connection: Any) -> None:
+def sqlite_setup(connection: Any) -> None:
     """Per connection: WAL (readers never wait for the writer), durable-on-commit against crashes."""
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
@@ -51,7 +51,7 @@ def sqlite_pool(path: str) -> adbapi.ConnectionPool:
     """A pool of SQLite connections to ``path`` (one per pool thread)."""
     return adbapi.ConnectionPool(
         "sqlite3", os.path.abspath(path), check_same_thread=False, cp_min=1, cp_max=3,
-        cp_openfun=_sqlite_setup, cp_noisy=False,
+        cp_openfun=sqlite_setup, cp_noisy=False,
     )
 
 

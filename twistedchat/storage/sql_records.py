@@ -151,12 +151,15 @@ def load_records(
         bans.setdefault(channel, []).append(Ban(mask, set_by, set_ms / 1000))
     txn.execute(
         "SELECT key, name, founder, registered_ms, topic, topic_setter, topic_ms, modes, "
-        "channel_key, user_limit FROM channels"
+        "channel_key, user_limit, description, keep_topic, mlock_on, mlock_off, restricted "
+        "FROM channels"
     )
-    for key, name, founder, registered, topic, setter, topic_ms, modes, ckey, limit in txn.fetchall():
+    for (key, name, founder, registered, topic, setter, topic_ms, modes, ckey, limit,
+         description, keep_topic, mlock_on, mlock_off, restricted) in txn.fetchall():
         channels[key] = RegisteredChannel(
             name, founder, registered / 1000, topic, setter, topic_ms / 1000, modes, ckey,
-            limit, tuple(bans.get(key, ())), access.get(key, {}),
+            limit, tuple(bans.get(key, ())), access.get(key, {}), description,
+            bool(keep_topic), mlock_on, mlock_off, bool(restricted),
         )
 
 
@@ -233,17 +236,21 @@ def write_channel(txn: Any, dialect: Dialect, key: str, channel: RegisteredChann
     txn.execute(
         q(
             "INSERT INTO channels (key, name, founder, registered_ms, topic, topic_setter, "
-            "topic_ms, modes, channel_key, user_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "topic_ms, modes, channel_key, user_limit, description, keep_topic, mlock_on, "
+            "mlock_off, restricted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET name = excluded.name, founder = excluded.founder, "
             "registered_ms = excluded.registered_ms, topic = excluded.topic, "
             "topic_setter = excluded.topic_setter, topic_ms = excluded.topic_ms, "
             "modes = excluded.modes, channel_key = excluded.channel_key, "
-            "user_limit = excluded.user_limit"
+            "user_limit = excluded.user_limit, description = excluded.description, "
+            "keep_topic = excluded.keep_topic, mlock_on = excluded.mlock_on, "
+            "mlock_off = excluded.mlock_off, restricted = excluded.restricted"
         ),
         (
             key, channel.name, channel.founder, to_ms(channel.registered), channel.topic,
             channel.topic_setter, to_ms(channel.topic_time), channel.modes, channel.key,
-            channel.limit,
+            channel.limit, channel.description, int(channel.keep_topic), channel.mlock_on,
+            channel.mlock_off, int(channel.restricted),
         ),
     )
     if channel.access:

@@ -1,5 +1,6 @@
 """Account commands, added to a core's table when it has a store (server/accounts.py):
-AUTHENTICATE, REGISTER, VERIFY, CHATHISTORY, and NickServ/ChanServ reached by PRIVMSG."""
+AUTHENTICATE, REGISTER, VERIFY, CHATHISTORY, and the wrappers that keep nick ownership and
+registered channels; NickServ and ChanServ are in commands/services.py."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from twistedchat.server.accounts import SERVICES
 from twistedchat.server.commands.table import Command
 from twistedchat.server.relay import server_time
 from twistedchat.server.sasl import MECHANISMS, CheckPassword, Failed, SaslExchange, Send, Succeeded
 from twistedchat.server.state import User
 from twistedchat.storage.history import ChathistoryError, parse_chathistory
 from twistedchat.storage.model import (
-    ACCESS_LEVELS,
     Account,
     AccountExists,
     StoreError,
@@ -82,7 +83,7 @@ def _run_steps(core: ServerCore, user: User, exchange: SaslExchange, steps: list
                            "are available SASL mechanisms")
             core.reply(user, step.numeric, step.reason)
         elif isinstance(step, CheckPassword):
-            work = _check(accounts, step.account, step.password)
+            work = check_password(accounts, step.account, step.password)
 
             def checked(account: str | None, exchange: SaslExchange = exchange) -> None:
                 if user in core.state.connections:
@@ -92,7 +93,7 @@ def _run_steps(core: ServerCore, user: User, exchange: SaslExchange, steps: list
             core.hold_input(user, work)
 
 
-def _check(accounts: Accounts, name: str, password: str) -> Deferred[str | None]:
+def check_password(accounts: Accounts, name: str, password: str) -> Deferred[str | None]:
     """The account's name if ``password`` is right, else None (never fails)."""
 
     def named(found: Account | None) -> str | None:
@@ -125,16 +126,20 @@ def register(core: ServerCore, user: User, msg: Message) -> None:
         core.fail(user, "REGISTER", "ACCOUNT_NAME_MUST_BE_NICK", name,
                   "Register your current nick as the account name")
         return
-    _create(core, user, name, password,
-            lambda ok, why: user.send(Message(
-                "REGISTER", ("SUCCESS", name, "Account created"), core.config.name).to_bytes())
-            if ok else core.fail(user, "REGISTER", why[0], name, why[1]))
+    create_and_log_in(core, user, name, password,
+                      lambda ok, why: user.send(Message(
+                          "REGISTER", ("SUCCESS", name, "Account created"),
+                          core.config.name).to_bytes())
+                      if ok else core.fail(user, "REGISTER", why[0], name, why[1]))
 
 
-def _create(core: ServerCore, user: User, name: str, password: str,
-            answer: Callable[[bool, tuple[str, str]], None]) -> None:
+def create_and_log_in(core: ServerCore, user: User, name: str, password: str,
+                      answer: Callable[[bool, tuple[str, str]], None]) -> None:
     """Create an account and log ``user`` in; ``answer(ok, (code, text))`` when done."""
     accounts = _accounts(core)
+    if casefold(name) in SERVICES:
+        answer(False, ("BAD_ACCOUNT_NAME", "That name is reserved for services"))
+        return
     if not accounts.password_budget(user):
         answer(False, ("TEMPORARILY_UNAVAILABLE", "Too many account operations on this connection"))
         return
@@ -243,240 +248,9 @@ def _history_failed(core: ServerCore, user: User, subcommand: str, failure: Any)
     core.fail(user, "CHATHISTORY", "MESSAGE_ERROR", subcommand, "History is unavailable now")
 
 
-# -- NickServ ------------------------------------------------------------------------------------
-def nickserv(core: ServerCore, user: User, text: str) -> None:
-    """NickServ's commands: REGISTER, IDENTIFY, GHOST, INFO, DROP, SET PASSWORD, HELP."""
-    accounts = _accounts(core)
-    words = text.split()
-    def say(line: str) -> None:
-        accounts.service_notice(user, "NickServ", line)
-
-    if not words:
-        say("Commands: REGISTER <password>, IDENTIFY [account] <password>, GHOST <nick>, "
-            "INFO [account], DROP, SET PASSWORD <password>")
-        return
-    verb, args = words[0].upper(), words[1:]
-    if verb == "REGISTER":
-        if not args:
-            say("Syntax: REGISTER <password> [email]")
-            return
-        if user.account is not None:
-            say(f"You are already logged in as {user.account}.")
-            return
-        _create(core, user, user.nick, args[0],
-                lambda ok, why: say(f"{user.nick} is now registered to you." if ok
-                                    else f"Registration failed: {why[1]}"))
-    elif verb == "IDENTIFY":
-        if not args:
-            say("Syntax: IDENTIFY [account] <password>")
-            return
-        name, password = (args[0], args[1]) if len(args) > 1 else (user.nick, args[0])
-        wait = accounts.limiter.wait(name, user.real_host, accounts.clock.seconds())
-        if wait > 0:
-            say(f"Too many failed logins; try again in {int(wait) + 1} s.")
-            return
-        if not accounts.password_budget(user):
-            say("Too many login attempts on this connection.")
-            return
-        work = _check(accounts, name, password)
-
-        def checked(found: str | None) -> None:
-            if user not in core.state.connections:
-                return
-            now = accounts.clock.seconds()
-            if found is None:
-                accounts.limiter.failed(name, user.real_host, now)
-                say("Invalid account or password.")
-                return
-            accounts.limiter.succeeded(found, now)
-            accounts.log_in(user, found)
-            say(f"You are now identified as {found}.")
-
-        work.addCallback(checked)
-        core.hold_input(user, work)
-    elif verb == "GHOST":
-        if not args:
-            say("Syntax: GHOST <nick>")
-            return
-        target = core.state.users.get(casefold(args[0]))
-        owner = accounts.store.nick_owner(args[0])
-        if user.account is None or owner != casefold(user.account):
-            say("You must be identified to the account that owns that nick.")
-        elif target is None or target is user:
-            say(f"{args[0]} is not online.")
-        else:
-            core.quit(target, f"GHOST command used by {user.nick}")
-            say(f"{args[0]} has been disconnected.")
-    elif verb == "INFO":
-        name = args[0] if args else (user.account or user.nick)
-        account = accounts.store.account(name)
-        if account is None:
-            say(f"{name} is not registered.")
-            return
-        from datetime import datetime, timezone
-
-        when = datetime.fromtimestamp(account.created, tz=timezone.utc)
-        say(f"{account.name} registered {when:%Y-%m-%d %H:%M} UTC; nicks: "
-            f"{', '.join(accounts.store.nicks_of(account.name))}")
-    elif verb == "DROP":
-        if user.account is None:
-            say("You are not identified.")
-            return
-        name = user.account
-        dropped = accounts.store.drop_account(name)
-        for session in [user, *core.state.other_sessions(user)]:
-            core.set_account(session, None)
-        say(f"The account {name} has been dropped"
-            + (f", and with it the channels {', '.join(dropped)}." if dropped else "."))
-    elif verb == "SET" and len(args) >= 2 and args[0].upper() == "PASSWORD":
-        if user.account is None:
-            say("You are not identified.")
-            return
-        if not accounts.password_budget(user):
-            say("Too many account operations on this connection.")
-            return
-        changing = accounts.store.set_password(user.account, args[1])
-        changing.addCallbacks(lambda _: say("Password changed."),
-                              lambda f: say(f"Password not changed: {f.getErrorMessage()}"))
-        core.hold_input(user, changing)
-    else:
-        say(f"Unknown command {words[0]}. Send HELP for the list.")
-
-
-# -- ChanServ ------------------------------------------------------------------------------------
-def chanserv(core: ServerCore, user: User, text: str) -> None:
-    """ChanServ's commands: REGISTER, DROP, INFO, OP, DEOP, VOICE, ACCESS, SET."""
-    accounts = _accounts(core)
-    store = accounts.store
-    words = text.split()
-    def say(line: str) -> None:
-        accounts.service_notice(user, "ChanServ", line)
-
-    if len(words) < 2 or not is_channel_name(words[1]):
-        say("Commands: REGISTER|DROP|INFO <#channel>, OP|DEOP|VOICE <#channel> [nick], "
-            "ACCESS <#channel> LIST|ADD <account> <op|voice>|DEL <account>, "
-            "SET <#channel> FOUNDER <account>")
-        return
-    verb, name, args = words[0].upper(), words[1], words[2:]
-    registered = store.registered_channel(name)
-    channel = core.state.find_channel(name)
-    me = casefold(user.account) if user.account else None
-    if verb == "INFO":
-        if registered is None:
-            say(f"{name} is not registered.")
-        else:
-            say(f"{registered.name}: founder {registered.founder}, modes +{registered.modes}, "
-                f"{len(registered.access)} on the access list")
-        return
-    if me is None:
-        say("You must be identified to an account.")
-        return
-    if verb == "REGISTER":
-        if registered is not None:
-            say(f"{name} is already registered.")
-        elif channel is None or channel.members.get(user, "").find("o") < 0:
-            say(f"You must be an operator of {name} to register it.")
-        else:
-            try:
-                from twistedchat.server.registered import saved_state
-
-                store.register_channel(channel.name, me, core.clock(), **saved_state(channel))
-            except StoreError as error:
-                say(f"Not registered: {error}")
-                return
-            say(f"{channel.name} is now registered to {user.account}.")
-        return
-    if registered is None:
-        say(f"{name} is not registered.")
-        return
-    founder = registered.founder == me
-    level = "o" if founder else registered.access.get(me, "")
-    if verb == "DROP":
-        if not founder:
-            say("Only the founder may drop the channel.")
-            return
-        store.drop_channel(name)
-        say(f"{registered.name} is no longer registered.")
-    elif verb in ("OP", "DEOP", "VOICE"):
-        if channel is None:
-            say(f"{name} is empty.")
-            return
-        target = core.state.users.get(casefold(args[0])) if args else user
-        needed = "v" if verb == "VOICE" and target is user else "o"
-        if needed not in level and not (needed == "v" and level == "o"):
-            say("You are not on the access list for that.")
-            return
-        if target is None or target not in channel.members:
-            say("That nick is not on the channel.")
-            return
-        mode = {"OP": "+o", "DEOP": "-o", "VOICE": "+v"}[verb]
-        current = channel.members[target]
-        letter = mode[1]
-        new = (current + letter) if mode[0] == "+" and letter not in current else \
-            current.replace(letter, "") if mode[0] == "-" else current
-        channel.members[target] = "".join(m for m in "ov" if m in new)
-        channel.forget_names()
-        core.relay(channel.members, f"ChanServ!ChanServ@services.{core.config.name}", "MODE",
-                   channel.name, mode, target.nick)
-    elif verb == "ACCESS":
-        sub = args[0].upper() if args else "LIST"
-        if sub == "LIST":
-            say(f"{registered.name} founder: {registered.founder}")
-            for account, lvl in sorted(registered.access.items()):
-                say(f"  {account} {'op' if lvl == 'o' else 'voice'}")
-            return
-        if not founder:
-            say("Only the founder may change the access list.")
-            return
-        try:
-            if sub == "ADD" and len(args) >= 3:
-                wanted = {"op": "o", "voice": "v", "o": "o", "v": "v"}.get(args[2].lower())
-                if wanted is None or wanted not in ACCESS_LEVELS or store.account(args[1]) is None:
-                    say("Syntax: ACCESS <#channel> ADD <registered account> <op|voice>")
-                    return
-                store.set_access(name, args[1], wanted)
-                say(f"{args[1]} added to {registered.name} as {args[2].lower()}.")
-            elif sub == "DEL" and len(args) >= 2:
-                store.set_access(name, args[1], None)
-                say(f"{args[1]} removed from {registered.name}.")
-            else:
-                say("Syntax: ACCESS <#channel> LIST|ADD <account> <op|voice>|DEL <account>")
-        except StoreError as error:
-            say(f"Not changed: {error}")
-    elif verb == "SET":
-        if not founder:
-            say("Only the founder may change the channel's settings.")
-        elif len(args) >= 2 and args[0].upper() == "FOUNDER" and store.account(args[1]):
-            try:
-                store.update_channel(name, founder=casefold(args[1]))
-            except StoreError as error:
-                say(f"Not changed: {error}")
-                return
-            say(f"{registered.name}'s founder is now {args[1]}.")
-        else:
-            say("Syntax: SET <#channel> FOUNDER <account>")
-    else:
-        say(f"Unknown command {words[0]}.")
-
-
-SERVICE_HANDLERS: dict[str, Callable[[ServerCore, User, str], None]] = {
-    "nickserv": nickserv, "chanserv": chanserv,
-}
-
-
 # -- wrappers of existing commands ---------------------------------------------------------------
-def _privmsg(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
-    target = msg.params[0] if msg.params else ""
-    if len(target) == 8 and len(msg.params) > 1:
-        service = SERVICE_HANDLERS.get(target.lower())
-        if service is not None:
-            service(core, user, msg.params[1])
-            return
-    handler(core, user, msg)
-
-
 def _nick(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
-    if msg.params and casefold(msg.params[0]) in SERVICE_HANDLERS:
+    if msg.params and casefold(msg.params[0]) in SERVICES:
         core.reply(user, N.ERR_ERRONEUSNICKNAME, msg.params[0], "That nick is reserved for services")
         return
     handler(core, user, msg)
@@ -512,11 +286,14 @@ def _save_after(handler: Handler, core: ServerCore, user: User, msg: Message) ->
     if msg.params and is_channel_name(msg.params[0]):
         channel = core.state.find_channel(msg.params[0])
         if channel is not None:
-            _accounts(core).save_channel(channel)
+            accounts = _accounts(core)
+            if msg.command == "MODE":
+                accounts.enforce_mode_lock(channel)
+            accounts.save_channel(channel)
 
 
 WRAPPED: dict[str, Callable[..., None]] = {
-    "PRIVMSG": _privmsg, "NICK": _nick, "USER": _then_check_nick, "CAP": _then_check_nick,
+    "NICK": _nick, "USER": _then_check_nick, "CAP": _then_check_nick,
     "QUIT": _quit, "JOIN": _join, "TOPIC": _save_after, "MODE": _save_after,
 }
 

@@ -1,0 +1,135 @@
+"""NickServ and ChanServ as users meet them: reached by ``PRIVMSG NickServ`` (any case) and by
+the ``NS``/``CS`` (``NICKSERV``/``CHANSERV``) commands, answered by WHOIS, a NOTICE to them
+dropped, RESTRICTED channels (ChanServ SET) kept out of JOIN. The services' commands are in
+commands/nickserv.py and commands/chanserv.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from twistedchat.server.accounts import SERVICES
+from twistedchat.server.commands.chanserv import CHANSERV
+from twistedchat.server.commands.nickserv import NICKSERV
+from twistedchat.server.commands.service_base import Request, ServiceCommand
+from twistedchat.server.commands.table import Command
+from twistedchat.server.state import User
+from twistedchat.wire import numerics as N
+from twistedchat.wire.message import Message
+from twistedchat.wire.names import casefold, is_channel_name
+
+if TYPE_CHECKING:
+    from twistedchat.server.core import ServerCore
+
+Handler = Callable[["ServerCore", User, Message], None]
+
+#: Each service's table by its casefolded nick.
+SERVICE_TABLES: dict[str, tuple[str, dict[str, ServiceCommand]]] = {
+    "nickserv": (SERVICES["nickserv"], NICKSERV), "chanserv": (SERVICES["chanserv"], CHANSERV),
+}
+
+
+def ask_service(core: ServerCore, user: User, folded: str, text: str) -> None:
+    """Run one line sent to a service (``folded``: its casefolded nick)."""
+    accounts = core.accounts
+    assert accounts is not None
+    service, table = SERVICE_TABLES[folded]
+    words = text.split()
+    verb = words[0].upper() if words else "HELP"
+    entry = table.get(verb)
+    request = Request(core, user, accounts, service, verb, words[1:])
+    if entry is None:
+        request.say(f"Unknown command {words[0]}. /msg {service} HELP lists the commands.")
+        return
+    entry.handler(request)
+
+
+# -- the service pseudo-users in other commands ---------------------------------------------------
+#: The lengths of the services' nicks: PRIVMSG (the hot path) casefolds no other target.
+_SERVICE_NICK_LENGTHS = frozenset(len(name) for name in SERVICE_TABLES)
+
+
+def _privmsg(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
+    if len(msg.params) > 1 and len(msg.params[0]) in _SERVICE_NICK_LENGTHS:
+        target = casefold(msg.params[0])
+        if target in SERVICE_TABLES:
+            ask_service(core, user, target, msg.params[1])
+            return
+    handler(core, user, msg)
+
+
+def _notice(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
+    """A NOTICE to a service is dropped, as services do (never 401: they are there)."""
+    if msg.params and len(msg.params[0]) in _SERVICE_NICK_LENGTHS \
+            and casefold(msg.params[0]) in SERVICE_TABLES:
+        return
+    handler(core, user, msg)
+
+
+def _whois(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
+    name = msg.params[-1].split(",")[0] if msg.params else ""
+    folded = casefold(name)
+    if folded not in SERVICE_TABLES:
+        handler(core, user, msg)
+        return
+    service = SERVICE_TABLES[folded][0]
+    kind = "Nickname" if folded == "nickserv" else "Channel"
+    core.reply(user, N.RPL_WHOISUSER, service, service, f"services.{core.config.name}", "*",
+               f"{kind} services")
+    core.reply(user, N.RPL_WHOISSERVER, service, core.config.name,
+               f"{core.config.network} services")
+    core.reply(user, N.RPL_ENDOFWHOIS, service, "End of /WHOIS list")
+
+
+def _join(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
+    """JOIN with RESTRICTED channels (ChanServ SET) left out for whoever is not on their list."""
+    accounts = core.accounts
+    assert accounts is not None
+    names = msg.params[0].split(",")
+    keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+    me = casefold(user.account) if user.account else None
+    kept_names, kept_keys = [], []
+    for position, name in enumerate(names):
+        registered = accounts.store.registered_channel(name) if is_channel_name(name) else None
+        if registered is not None and registered.restricted and me != registered.founder \
+                and me not in registered.access:
+            core.reply(user, N.ERR_BANNEDFROMCHAN, name,
+                       "Cannot join channel (restricted to its access list)")
+            continue
+        kept_names.append(name)
+        if position < len(keys):
+            kept_keys.append(keys[position])
+    if not kept_names:
+        return
+    if len(kept_names) != len(names):
+        params = (",".join(kept_names), *((",".join(kept_keys),) if kept_keys else ()))
+        msg = replace(msg, params=params)
+    handler(core, user, msg)
+
+
+def _alias(folded: str) -> Handler:
+    def ask(core: ServerCore, user: User, msg: Message) -> None:
+        ask_service(core, user, folded, " ".join(msg.params))
+
+    return ask
+
+
+def _alias_command(name: str, folded: str) -> Command:
+    handler = _alias(folded)
+    handler.__doc__ = f"{name} <command> [<arguments>]: the same as /msg " \
+        f"{SERVICE_TABLES[folded][0]} <command> [<arguments>]"
+    return Command(name, handler)
+
+
+#: NS and CS (as irssi and WeeChat users type /ns and /cs), NICKSERV and CHANSERV.
+SERVICE_COMMANDS = (
+    _alias_command("NS", "nickserv"), _alias_command("NICKSERV", "nickserv"),
+    _alias_command("CS", "chanserv"), _alias_command("CHANSERV", "chanserv"),
+)
+
+#: Commands whose handler runs inside one of these (see ``server.accounts.attach_store``).
+SERVICE_WRAPPED: dict[str, Callable[..., None]] = {
+    "PRIVMSG": _privmsg, "NOTICE": _notice, "WHOIS": _whois, "JOIN": _join,
+}
+
