@@ -136,6 +136,32 @@ def test_chathistory_batch_carries_the_label(setup):
     assert [m.params[1] for m in lines if m.command == "PRIVMSG"] == ["hi"]
 
 
+def test_chathistory_lines_kept_encoded_follow_each_readers_caps_and_new_lines(setup):
+    core, store, accounts, timers = setup
+    tagged = register(core, "tagged")
+    tagged.say("CAP REQ :batch server-time message-tags", "JOIN #kept", "PRIVMSG #kept :one",
+               "PRIVMSG #kept :two")
+    plain = register(core, "plain")
+    plain.say("CAP REQ :batch", "JOIN #kept")
+    tagged.take(), plain.take()
+
+    def said(peer):
+        return [m for m in peer.say("CHATHISTORY LATEST #kept * 10") if m.command == "PRIVMSG"]
+
+    first = said(tagged)
+    assert [m.params[1] for m in first] == ["one", "two"]
+    assert all({"time", "msgid", "batch"} <= set(m.tags) for m in first)
+    bare = said(plain)  # the same lines, encoded without the tags this reader did not ask for
+    assert [m.params[1] for m in bare] == ["one", "two"]
+    assert all(set(m.tags) == {"batch"} for m in bare)
+    tagged.say("PRIVMSG #kept :three")
+    again = said(tagged)  # a line said after the others were encoded and kept is there too
+    assert [m.params[1] for m in again] == ["one", "two", "three"]
+    assert [m.tags["msgid"] for m in again[:2]] == [m.tags["msgid"] for m in first]
+    assert again[0].tags["batch"] != first[0].tags["batch"]  # each answer its own batch
+    assert len(accounts.encoder) == 5  # two variants of the first two lines, one of the third
+
+
 @pytest_twisted.ensureDeferred
 async def test_nickserv_info_ghost_drop(setup):
     core, store, accounts, timers = setup

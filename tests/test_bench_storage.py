@@ -23,3 +23,19 @@ def test_sqlite_is_intact_after_kill_9_mid_traffic(tmp_path):
     appended, stored, integrity = kill9_loss.run(f"sqlite:{tmp_path / 'crash.sqlite3'}", 2000.0, 0.005)
     assert integrity == "ok"
     assert 0 < stored <= appended  # what was written is there; nothing appears twice
+
+
+@pytest_twisted.ensureDeferred
+async def test_chathistory_daemon_bench_counts_whole_answers_of_every_workload(tmp_path):
+    from bench import chathistory_daemon
+
+    args = chathistory_daemon.parse(
+        ["--db", f"sqlite:{tmp_path / 'bench.sqlite3'}", "--channels", "3", "--lines", "100",
+         "--clients", "2", "--seconds", "0.3"]
+    )
+    results = await chathistory_daemon.run(reactor, args)
+    assert [r["workload"] for r in results] == ["window", "database", "reconnect"]
+    for counts, size in zip(results, [100, 100, 29], strict=True):
+        assert counts["batches"] > 0
+        # whole answers (and the lines of the one in flight when it stopped)
+        assert size * counts["batches"] <= counts["lines"] <= size * (counts["batches"] + 1)

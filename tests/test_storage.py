@@ -641,7 +641,8 @@ def test_recent_lines_cover_only_what_they_know():
 
 @settles
 async def test_latest_from_recent_lines_matches_the_database(persistent):
-    """Random appends (equal and backward stamps), LATEST * reads and restarts, against a reference."""
+    """Random appends (equal and backward stamps), LATEST * reads, LATEST/BEFORE/AFTER reads near the
+    newest lines and restarts, against a reference."""
     import random
 
     from twistedchat.storage.history import MemoryHistory, run_query
@@ -658,13 +659,96 @@ async def test_latest_from_recent_lines_matches_the_database(persistent):
             store.append_history(line(n, at, conversation))
             reference.append(line(n, at, conversation))
             n += 1
-        elif roll < 0.97:
+        elif roll < 0.75:
             conversation, limit = rng.choice([CHAN, "#b"]), rng.randint(1, 8)
             expected = ids(run_query(reference, conversation, q("LATEST", None, limit)))
             assert ids(await store.history(conversation, q("LATEST", None, limit))) == expected, step
+        elif roll < 0.97:  # a bound near the newest lines: often answered from the window
+            conversation, limit = rng.choice([CHAN, "#b"]), rng.randint(1, 8)
+            known = run_query(reference, conversation, q("LATEST", None, 12))
+            if not known:
+                continue
+            pick = rng.choice(known)
+            selector = f"msgid={pick.msgid}" if rng.random() < 0.5 else stamp(pick.time)
+            query = q(rng.choice(["LATEST", "BEFORE", "AFTER"]), selector, limit)
+            expected = ids(run_query(reference, conversation, query))
+            assert ids(await store.history(conversation, query)) == expected, (step, query)
         else:
             await persistent.close(store)
             store = await persistent.open(recent_lines=5)
+
+
+def test_the_recent_window_answers_only_what_it_holds_and_exactly():
+    """LATEST/BEFORE/AFTER answered from the lines at hand match a whole-history reference
+    whenever the window says it covers them (random stamps, equal ones included)."""
+    import random
+
+    from twistedchat.storage.history import MemoryHistory, RecentLines, run_query
+
+    rng = random.Random(11)
+    covered = {"LATEST": 0, "BEFORE": 0, "AFTER": 0}
+    refused = 0
+    for trial in range(60):
+        reference, at = MemoryHistory(), NOW
+        total = rng.randint(1, 40)
+        for n in range(total):
+            at += rng.choice([0, 0, 0.001, 1, 7])
+            reference.append(line(n, at))
+        everything = run_query(reference, CHAN, q("LATEST", None, 1000))
+        depth = rng.randint(1, 20)
+        recent = RecentLines(depth=depth)
+        recent.loading(CHAN)
+        asked = max(depth, rng.randint(1, 20))
+        recent.loaded(CHAN, everything[-asked:], asked)
+        for _ in range(40):
+            subcommand = rng.choice(["LATEST", "BEFORE", "AFTER"])
+            pick = rng.choice(everything)
+            if rng.random() < 0.5:
+                selector = f"msgid={pick.msgid}"
+            else:
+                selector = stamp(pick.time + rng.choice([-0.001, 0, 0.001, -5, 5]))
+            query = q(subcommand, selector, rng.randint(1, 12))
+            answer = recent.covered(CHAN, query)
+            if answer is None:
+                refused += 1
+                continue
+            covered[subcommand] += 1
+            assert ids(answer) == ids(run_query(reference, CHAN, query)), (trial, query)
+    assert min(covered.values()) > 50 and refused > 50  # both ways, for every subcommand
+
+
+@settles
+async def test_reads_within_the_recent_window_need_no_query(persistent):
+    store = await persistent.open(recent_lines=5)
+    for n in range(10):
+        store.append_history(line(n, NOW + n))
+    assert ids(await store.history(CHAN, q("LATEST", None, 5))) == m(5, 6, 7, 8, 9)  # loads it
+    interactions = []
+    run_interaction = store._pool.runInteraction
+
+    def counted(work, *args, **kwargs):
+        if work != store._apply:  # reads only
+            interactions.append(work)
+        return run_interaction(work, *args, **kwargs)
+
+    store._pool.runInteraction = counted
+    assert ids(await store.history(CHAN, q("BEFORE", "msgid=m9", 3))) == m(6, 7, 8)
+    assert ids(await store.history(CHAN, q("AFTER", "msgid=m6", 10))) == m(7, 8, 9)
+    assert ids(await store.history(CHAN, q("LATEST", stamp(NOW + 7), 10))) == m(8, 9)
+    assert interactions == []
+    store.append_history(line(10, NOW + 10))  # said after the window was loaded: it is there
+    assert ids(await store.history(CHAN, q("AFTER", "msgid=m8", 10))) == m(9, 10)
+    assert interactions == []
+    # What the window does not hold goes to the database (and is right).
+    assert ids(await store.history(CHAN, q("BEFORE", "msgid=m7", 4))) == m(3, 4, 5, 6)
+    assert ids(await store.history(CHAN, q("AFTER", "msgid=m2", 2))) == m(3, 4)
+    assert len(interactions) == 2
+    # Retention deletes lines: the window is not answered from any more (nothing stale).
+    await store.prune_history(NOW + 100, None, 3)
+    assert ids(await store.history(CHAN, q("AFTER", stamp(NOW + 6.5), 10))) == m(8, 9, 10)
+    with pytest.raises(UnknownMessageId):
+        await store.history(CHAN, q("AFTER", "msgid=m7", 10))
+    assert len(interactions) > 2
 
 
 # -- password threads, closing, the service -------------------------------------------------------------
@@ -914,3 +998,57 @@ async def test_account_and_channel_metadata_and_markers_survive_a_restart(persis
     store.drop_account("alice")
     assert await store.owner_data("account:alice") == ({}, {})
     assert await store.owner_data("channel:#lobby") == ({}, {})
+
+
+# -- reads queued together -----------------------------------------------------------------------
+@settles
+async def test_history_reads_queued_meanwhile_share_one_pool_interaction(persistent):
+    store = await persistent.open(recent_lines=0)  # every LATEST a query
+    rooms = [channel_conversation(f"#room{n}") for n in range(6)]
+    for n, room in enumerate(rooms):
+        for k in range(3):
+            store.append_history(line(n * 10 + k, NOW + k, conversation=room))
+    await store.flush()
+    interactions = []
+    run_interaction = store._pool.runInteraction
+
+    def counted(*args, **kwargs):
+        interactions.append(args[0])
+        return run_interaction(*args, **kwargs)
+
+    store._pool.runInteraction = counted
+    store.max_read_interactions = 1
+    reads = [store.history(room, q("LATEST", None, 2)) for room in rooms]
+    reads.append(store.history(rooms[0], q("BEFORE", "msgid=nope", 5)))  # fails alone
+    reads.append(store.history(rooms[1], q("AFTER", "msgid=m10", 5)))
+    results = await defer.DeferredList(reads, consumeErrors=True)
+    assert [ids(found) for ok, found in results[:6]] == [
+        [f"m{n * 10 + 1}", f"m{n * 10 + 2}"] for n in range(6)
+    ]
+    assert not results[6][0] and results[6][1].check(UnknownMessageId)
+    assert results[7] == (True, [line(11, NOW + 1, conversation=rooms[1]),
+                                 line(12, NOW + 2, conversation=rooms[1])])
+    assert len(interactions) == 2  # the first read alone, then the seven queued behind it
+
+
+@settles
+async def test_a_history_read_after_closing_fails_at_once(persistent):
+    store = await persistent.open(recent_lines=0)
+    store.append_history(line(1))
+    await persistent.close(store)
+    read = store.history(CHAN, q("LATEST", None, 10))
+    assert read.called  # not left waiting on a pool that will never run it
+    with pytest.raises(StoreError, match="closed"):
+        await read
+
+
+@settles
+async def test_a_read_queued_behind_others_sees_a_line_appended_before_it(persistent):
+    store = await persistent.open(recent_lines=0)
+    store.max_read_interactions = 1
+    store.append_history(line(1, NOW))
+    first = store.history(CHAN, q("LATEST", None, 10))
+    store.append_history(line(2, NOW + 1))
+    second = store.history(CHAN, q("LATEST", None, 10))
+    assert ids(await first)[0] == "m1"  # (the later line may be written by then too)
+    assert ids(await second) == ["m1", "m2"]

@@ -20,11 +20,11 @@ from twisted.logger import Logger
 
 from twistedchat.server.commands.table import Command
 from twistedchat.server.core import add_tag
+from twistedchat.server.history_lines import HistoryEncoder, tag_variant
 from twistedchat.server.history_recorder import HistoryRecorder
 from twistedchat.server.kept_owners import StoredMetadata, StoredReadMarkers
 from twistedchat.server.logins import LoginLimiter
 from twistedchat.server.registered import prefixes_for, restore, saved_state
-from twistedchat.server.relay import server_time
 from twistedchat.server.sasl import MECHANISMS, SaslExchange
 from twistedchat.server.state import Channel, User
 from twistedchat.storage.base import Store
@@ -36,7 +36,7 @@ from twistedchat.storage.model import (
 )
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import fit_message
-from twistedchat.wire.message import MAX_LINE_BYTES, Message, format_tags
+from twistedchat.wire.message import Message
 from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name
 
 if TYPE_CHECKING:
@@ -80,6 +80,8 @@ class Accounts:
         self.password_tries: dict[int, int] = {}
         #: Most lines one CHATHISTORY answer holds (ISUPPORT CHATHISTORY).
         self.history_limit = CHATHISTORY_LIMIT
+        #: history lines as clients get them, kept for the next answer holding them
+        self.encoder = HistoryEncoder()
 
     # -- login -----------------------------------------------------------------------------------
     def log_in(self, user: User, account: str) -> None:
@@ -251,31 +253,26 @@ class Accounts:
                    label: str | None = None) -> None:
         """``BATCH +ref kind params``, the lines tagged with the batch, ``BATCH -ref``."""
         ref = self.core.next_batch()
+        tag = f"batch={ref}".encode()
+        self._send_in_batch(user, ref, kind, params, b"".join(add_tag(line, tag) for line in lines),
+                            label)
+
+    def send_history(self, user: User, target: str, lines: list[HistoryLine],
+                     label: str | None = None) -> None:
+        """A ``chathistory`` batch of stored lines as ``user`` gets them: time and msgid tags
+        (as its caps ask), the original source; each line encoded once per tag variant."""
+        ref = self.core.next_batch()
+        body = self.encoder.batch_lines(lines, tag_variant(user.caps), ref)
+        self._send_in_batch(user, ref, "chathistory", (target,), body, label)
+
+    def _send_in_batch(self, user: User, ref: str, kind: str, params: tuple[str, ...], body: bytes,
+                       label: str | None) -> None:
+        """``BATCH +ref kind params`` (labelled), ``body`` (lines tagged already), ``BATCH -ref``."""
         name = self.core.config.name
         start_tags = {"label": label} if label else {}
         start = Message("BATCH", (f"+{ref}", kind, *params), name, tags=start_tags)
-        user.send(start.to_bytes())
-        tag = f"batch={ref}".encode()
-        for line in lines:
-            user.send(add_tag(line, tag))
-        user.send(Message("BATCH", (f"-{ref}",), name).to_bytes())
-
-    def history_line(self, user: User, line: HistoryLine) -> bytes:
-        """One stored line as ``user`` gets it: time and msgid tags, the original source."""
-        tags: dict[str, str] = {}
-        if "server-time" in user.caps:
-            tags["time"] = server_time(line.time)
-        if "message-tags" in user.caps:
-            tags["msgid"] = line.msgid
-            if line.client_tags:
-                tags.update(line.client_tags)
-        # Stored lines were relayed, so they fit as they were sent: format them directly.
-        body = f":{line.sender} {line.command} {line.target} :{line.text}\r\n".encode()
-        if len(body) > MAX_LINE_BYTES:
-            body = fit_message(Message(line.command, (line.target, line.text), line.sender))
-        if not tags:
-            return body
-        return format_tags(tags).encode("utf-8") + b" " + body
+        end = Message("BATCH", (f"-{ref}",), name)
+        user.send(start.to_bytes() + body + end.to_bytes())
 
 
 def attach_store(core: ServerCore, store: Store, clock: IReactorTime) -> Accounts:

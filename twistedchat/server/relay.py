@@ -6,8 +6,9 @@ default does today's local fan-out; history and a multi-process network subscrib
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from twistedchat.server.state import User, Variant
@@ -26,10 +27,22 @@ class RemoteOutbox(list[Any]):
 REMOTE_OUTBOX = RemoteOutbox()
 
 
+@lru_cache(maxsize=1024)
+def _utc_second(second: int) -> str:
+    """``YYYY-MM-DDThh:mm:ss`` of a whole UNIX second (cached: a history batch repeats them)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
 def server_time(now: float) -> str:
-    """The IRCv3 server-time tag value for a UNIX time."""
-    stamp = datetime.fromtimestamp(now, tz=timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    """The IRCv3 server-time tag value for a UNIX time: milliseconds, truncated, as
+    ``datetime.fromtimestamp`` rounds the fraction (half to even, to the microsecond)."""
+    second = int(now)
+    if second > now:  # before 1970: int() went up
+        second -= 1
+    micro = round((now - second) * 1_000_000)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    return f"{_utc_second(second)}.{micro // 1000:03d}Z"
 
 
 class Relay:

@@ -270,6 +270,38 @@ class RecentLines:
         self._entries[conversation] = entry  # most recently used last
         return lines[-limit:]
 
+    def covered(self, conversation: str, query: HistoryQuery) -> list[HistoryLine] | None:
+        """The answer to a LATEST, BEFORE or AFTER query when the lines at hand hold every line
+        it needs (else None): the newest ``limit`` below or above a bound when that many are at
+        hand, or everything after a bound at or past the first line at hand, or anything at all
+        when the lines at hand are the whole conversation. A ``msgid`` not at hand: None."""
+        entry = self._entries.get(conversation)
+        if entry is None or query.subcommand not in ("LATEST", "BEFORE", "AFTER"):
+            return None
+        lines, complete = entry
+        if not lines:
+            return None
+        window = _Window(lines)
+        try:
+            answer = run_query(window, conversation, query)
+        except UnknownMessageId:
+            return None
+        limit = min(query.limit, MAX_QUERY_LIMIT)
+        enough = query.subcommand != "AFTER" and len(answer) >= limit
+        if not (complete or enough):
+            start = query.start
+            if query.subcommand == "BEFORE" or start is None:
+                return None
+            # LATEST and AFTER with a lower bound: every line past it is at hand when the bound
+            # is at or past the first line at hand (a msgid found here always is).
+            if start.msgid is None and start.time is not None and (
+                to_ms(start.time) < window.keys[0][0]
+            ):
+                return None
+        del self._entries[conversation]
+        self._entries[conversation] = entry  # most recently used last
+        return answer
+
     def append(self, line: HistoryLine) -> None:
         conversation = line.conversation
         if conversation in self._loading:
@@ -309,6 +341,34 @@ class RecentLines:
         self._entries.clear()
         for conversation in self._loading:
             self._loading[conversation] = True
+
+
+class _Window:
+    """A ``HistoryReader`` over the lines at hand for one conversation (oldest first): positions
+    are their times with their order here, which is the database's order."""
+
+    def __init__(self, lines: list[HistoryLine]) -> None:
+        self.lines = lines
+        self.keys = [(to_ms(line.time), index) for index, line in enumerate(lines, 1)]
+
+    def locate(self, conversation: str, msgid: str) -> Position | None:
+        for index, line in enumerate(self.lines):
+            if line.msgid == msgid:
+                return self.keys[index]
+        return None
+
+    def span(
+        self, conversation: str, lower: Position | None, upper: Position | None, limit: int,
+        newest: bool,
+    ) -> list[HistoryLine]:
+        keys = self.keys
+        start = 0 if lower is None else bisect.bisect_right(keys, lower)
+        stop = len(keys) if upper is None else bisect.bisect_left(keys, upper)
+        if stop <= start:
+            return []
+        if newest:
+            return self.lines[max(start, stop - limit) : stop]
+        return self.lines[start : min(stop, start + limit)]
 
 
 class ChathistoryError(ValueError):

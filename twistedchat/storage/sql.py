@@ -28,7 +28,7 @@ from twistedchat.storage.history import (
     to_ms,
 )
 from twistedchat.storage.migrations import MIGRATIONS, Migration, apply_migrations
-from twistedchat.storage.model import HistoryLine
+from twistedchat.storage.model import HistoryLine, StoreError
 from twistedchat.storage.sql_records import POSTGRESQL as POSTGRESQL  # re-exported
 from twistedchat.storage.sql_records import SQLITE as SQLITE  # re-exported
 from twistedchat.storage.sql_records import Dialect, SQLReader, load_records
@@ -38,6 +38,8 @@ log = Logger()
 
 #: A read meets at most one dead connection per pool thread after a database restart.
 READ_ATTEMPTS = 5
+#: Most queued history reads one pool interaction answers (one thread hop, one wake-up).
+READS_PER_INTERACTION = 32
 
 
 def sqlite_setup(connection: Any) -> None:
@@ -62,6 +64,18 @@ def postgresql_pool(url: str) -> adbapi.ConnectionPool:
     )
 
 
+def _run_reads(txn: Any, works: list[Any]) -> list[Any]:
+    """Run each read on one transaction; a read the store refuses (``StoreError``: an unknown
+    msgid) fails alone, anything else (the database) fails them all."""
+    results: list[Any] = []
+    for work in works:
+        try:
+            results.append(work(txn))
+        except StoreError:
+            results.append(Failure())
+    return results
+
+
 class SQLStore(WriteBehindStore):
     """A store on an adbapi pool; build it with ``SQLStore.open``."""
 
@@ -77,6 +91,12 @@ class SQLStore(WriteBehindStore):
     ) -> None:
         super().__init__(pool, dialect, clock, flush_interval, retry_delay)
         self._recent = RecentLines(recent_lines, recent_conversations)
+        #: history reads waiting for a pool interaction: (work, its Deferred)
+        self._queued_reads: list[tuple[Any, Deferred[Any]]] = []
+        self._read_interactions = 0
+        #: pool interactions reading history at once; a thread is left for the writes
+        self.max_read_interactions = max(1, pool.max - 1)
+
     @classmethod
     def open(
         cls,
@@ -139,10 +159,54 @@ class SQLStore(WriteBehindStore):
 
         return self._pool.runInteraction(work, *args).addErrback(lost)
 
+    def _batched_read(self, work: Any) -> Deferred[Any]:
+        """``work(txn)`` once the writes queued before now are done, in one pool interaction with
+        the other history reads queued meanwhile (up to ``READS_PER_INTERACTION``)."""
+
+        def queue(_: None) -> Deferred[Any]:
+            done: Deferred[Any] = Deferred()
+            self._queued_reads.append((work, done))
+            self._start_reads()
+            return done
+
+        return self._caught_up().addCallback(queue)
+
+    def _start_reads(self) -> None:
+        """Hand the queued reads to the pool, up to ``max_read_interactions`` batches at once
+        (once the store is closed they fail: its pool would never run them)."""
+        if self._closed:
+            queued, self._queued_reads = self._queued_reads, []
+            for _, done in queued:
+                done.errback(StoreError("the store is closed"))
+            return
+        while self._queued_reads and self._read_interactions < self.max_read_interactions:
+            batch = self._queued_reads[:READS_PER_INTERACTION]
+            del self._queued_reads[:READS_PER_INTERACTION]
+            self._read_interactions += 1
+            works = [work for work, _ in batch]
+            d = self._read(_run_reads, (works,), READ_ATTEMPTS)
+            d.addBoth(self._reads_done, [done for _, done in batch])
+
+    def _reads_done(self, results: Any, waiting: list[Deferred[Any]]) -> None:
+        self._read_interactions -= 1
+        self._start_reads()
+        if isinstance(results, Failure):  # the database failed: every read of the batch did
+            for done in waiting:
+                done.errback(results)
+            return
+        for done, result in zip(waiting, results, strict=True):
+            if isinstance(result, Failure):
+                done.errback(result)
+            else:
+                done.callback(result)
+
     def history(self, conversation: str, query: HistoryQuery) -> Deferred[list[HistoryLine]]:
         if query.subcommand == "LATEST" and query.start is None and self._recent.depth > 0:
             return self._latest(conversation, min(query.limit, MAX_QUERY_LIMIT))
-        return self._after_writes(
+        at_hand = self._recent.covered(conversation, query)
+        if at_hand is not None:
+            return succeed(at_hand)
+        return self._batched_read(
             lambda txn: run_query(SQLReader(txn, self._dialect), conversation, query)
         )
 
@@ -167,7 +231,7 @@ class SQLStore(WriteBehindStore):
             self._recent.abandon(conversation)
             return failure
 
-        return self._after_writes(read).addCallbacks(loaded, failed)
+        return self._batched_read(read).addCallbacks(loaded, failed)
 
     def _targets(
         self, channels: set[str], account: str | None, start: float, end: float, limit: int

@@ -226,8 +226,7 @@ def chathistory(core: ServerCore, user: User, msg: Message) -> None:
     work = accounts.store.history(conversation, request.query)
 
     def answered(found: list[Any]) -> None:
-        lines = [accounts.history_line(user, line) for line in found]
-        accounts.send_batch(user, "chathistory", (target,), lines, label)
+        accounts.send_history(user, target, found, label)
 
     def failed(failure: Any) -> None:
         if failure.check(UnknownMessageId):  # not of this conversation (or pruned): nothing
