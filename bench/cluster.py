@@ -105,7 +105,7 @@ def _wait_for(what: str, check: object, procs: list[subprocess.Popen[bytes]], lo
 
 
 @contextlib.contextmanager
-def started(config: str, db: str) -> Iterator[Setup]:
+def started(config: str, db: str, node_options: tuple[str, ...] = ()) -> Iterator[Setup]:
     """Start one configuration's processes in a temp dir; stop them all afterwards."""
     with tempfile.TemporaryDirectory(prefix=f"bench-cluster-{config}-") as tmpdir:
         tmp = Path(tmpdir)
@@ -132,7 +132,8 @@ def started(config: str, db: str) -> Iterator[Setup]:
                         node_tmp.mkdir()
                         logs.append(node_tmp / "server.out")
                         procs.append(_spawn(_chat_command(port, node_tmp, db, "--cluster", url,
-                                                          "--name", f"{name}.bench"),
+                                                          "--name", f"{name}.bench",
+                                                          *node_options),
                                             SERVER_CPU, logs[-1]))  # fmt: skip
                     for port, proc in zip(ports, procs[1:], strict=True):
                         _wait_listening(port, proc, START_SECONDS)
@@ -143,7 +144,8 @@ def started(config: str, db: str) -> Iterator[Setup]:
                     port = free_port()
                     log = tmp / "server.out"
                     procs.append(_spawn(_chat_command(port, tmp, db, "--cluster", url,
-                                                      "--workers", "2"), None, log))  # fmt: skip
+                                                      "--workers", "2", *node_options),
+                                        None, log))  # fmt: skip
                     _wait_for("the workers", lambda: listeners_on(port) == 2
                               and _redis_nodes(redis_port) == 2, procs, [log])  # fmt: skip
                     workers = sorted(child_pids(procs[1].pid))
@@ -169,7 +171,7 @@ def socket_count(pid: int) -> int:
 def measure(config: str, args: argparse.Namespace, clients: int, rate: float) -> dict:
     """One configuration under one load-generator run; the generator's figures plus ours."""
     load = os.getloadavg()
-    with started(config, args.db) as setup:
+    with started(config, args.db, tuple(args.node_option)) as setup:
         command = [
             PYTHON, "-m", "bench.loadgen", "--port", str(setup.ports[0]),
             "--other-ports", ",".join(str(p) for p in setup.ports[1:]),
@@ -378,6 +380,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--saturation-seconds", type=float, default=4.0)
     p.add_argument("--register-timeout", type=float, default=90.0)
     p.add_argument("--db", default="memory:", help="every server's --db [memory:]")
+    p.add_argument("--node-option", action="append", default=[],
+                   help="an option for every cluster node's twistd chat (repeatable), e.g. "
+                        "--node-option=--cluster-gather=0.002")
     p.add_argument("--json", type=Path, default=BENCH_DIR / "results-cluster.json")
     p.add_argument("--readme", type=Path, default=BENCH_DIR / "README.md")
     p.add_argument("--write", action="store_true",

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import pytest_twisted
+from helpers import wait_until
+from twisted.internet import endpoints
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import StringTransport
 
 from twistedchat.cluster import resp
+from twistedchat.server import fastpath
 
 
 def test_commands_are_encoded_as_resp_arrays() -> None:
@@ -96,3 +103,127 @@ def test_a_remote_change_is_stale_until_the_nodes_own_batch_comes_back() -> None
     assert not order.stale(("#room", "k", "")) and order.stale(("#room", "l", ""))
     order.passed(later)
     assert not order.pending
+
+
+class _Recorder(Protocol):
+    """The far end of a loopback connection: keeps every byte it reads."""
+
+    def connectionMade(self) -> None:
+        self.factory.ends.append(self)
+        self.data = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+
+
+async def _loopback_redis(direct_write: bool) -> tuple[resp.RedisProtocol, list[_Recorder], Any]:
+    from twisted.internet import reactor
+
+    far = Factory.forProtocol(_Recorder)
+    far.ends = []
+    port = reactor.listenTCP(0, far, interface="127.0.0.1")
+    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port)
+    protocol = await endpoint.connect(resp._RedisFactory(direct_write))
+    await wait_until(lambda: far.ends, "the far end")
+    return protocol, far.ends, port
+
+
+@pytest.mark.parametrize("direct_write", [True, False])
+@pytest_twisted.ensureDeferred
+async def test_a_command_goes_straight_to_an_idle_socket(direct_write: bool) -> None:
+    """With the fast path a command leaves at once: Twisted holds nothing and the socket is not
+    registered for writing (no extra reactor turn); without it, Twisted's buffer takes it."""
+    from twisted.internet import reactor
+
+    protocol, ends, port = await _loopback_redis(direct_write)
+    try:
+        transport = protocol.transport
+        protocol.execute("PING").addErrback(lambda failure: None)
+        protocol.execute("ECHO", "second").addErrback(lambda failure: None)
+        waiting = fastpath.pending_bytes(transport) > 0
+        registered = transport in reactor.getWriters()
+        assert waiting is registered is (not direct_write)
+        expected = resp.encode_command(("PING",)) + resp.encode_command(("ECHO", "second"))
+        await wait_until(lambda: ends[0].data == expected, "both commands, in order")
+    finally:
+        protocol.abort()
+        await port.stopListening()
+
+
+def test_a_script_is_loaded_when_redis_lacks_it() -> None:
+    """EVALSHA first; on NOSCRIPT the same call again as EVAL; other errors stay errors."""
+    protocol = resp.RedisProtocol()
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    script = resp.Script("return ARGV[1]")
+    got: list[object] = []
+    script.run(protocol, "x").addBoth(got.append)
+    protocol.dataReceived(b"-NOSCRIPT No matching script\r\n")
+    assert transport.value().endswith(resp.encode_command(("EVAL", script.source, 0, "x")))
+    protocol.dataReceived(b"$1\r\nx\r\n")
+    assert got == [b"x"]
+    script.run(protocol, "y").addBoth(got.append)
+    protocol.dataReceived(b"-ERR something else\r\n")
+    assert isinstance(got[1].value, resp.RedisError)
+
+
+def _published_batches(transport: StringTransport) -> list[list[Any]]:
+    """The payloads of the PUBLISH script calls written so far, decoded."""
+    import json
+
+    import hiredis
+
+    reader = hiredis.Reader()
+    reader.feed(transport.value())
+    batches = []
+    while (command := reader.gets()) is not False:
+        if command[0] == b"EVALSHA":
+            batches.append([event[2] for event in json.loads(command[-1])])
+    return batches
+
+
+@pytest.mark.parametrize("window", [0.0, 0.002])
+@pytest.mark.filterwarnings("ignore:Passing HostnameEndpoint a reactor:DeprecationWarning")
+def test_a_gather_window_holds_close_lines_in_one_ordered_batch(window: float) -> None:
+    """After a quiet spell a line leaves in the same turn; lines within the window of the last
+    batch wait for its end and leave together, in order; with no window every turn's go at once."""
+    from twisted.internet import task
+
+    from twistedchat.cluster.node import ClusterNode
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.core import ServerCore
+
+    clock = task.Clock()
+    core = ServerCore(ServerConfig(name="here.test", cluster_gather=window), clock=clock.seconds)
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", clock, node_id="here/1")
+    link = resp.RedisProtocol()
+    transport = StringTransport()
+    link.makeConnection(transport)
+    node.control.current = link
+    node.emit(["X", "here/1", 1])
+    clock.advance(0)
+    assert _published_batches(transport) == [[1]]
+    node.emit(["X", "here/1", 2])
+    clock.advance(0.001)
+    node.emit(["X", "here/1", 3])
+    if window:
+        assert _published_batches(transport) == [[1]]  # 2 waits for the window's end
+        clock.advance(0.001)
+        assert _published_batches(transport) == [[1], [2, 3]]
+    else:
+        clock.advance(0)
+        assert _published_batches(transport) == [[1], [2], [3]]
+    clock.advance(1)
+    node.emit(["X", "here/1", 4])
+    clock.advance(0)  # a quiet spell: no wait
+    assert _published_batches(transport)[-1] == [4]
+
+
+@pytest.mark.parametrize("value", ["-0.001", "0.5", "soon", True])
+def test_a_gather_window_out_of_bounds_is_refused(value: object) -> None:
+    from twistedchat.cluster.service import gather_window
+    from twistedchat.server.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        gather_window(value)
+    assert gather_window("0.002") == 0.002

@@ -62,6 +62,7 @@ FILE_VALUES = {
     "nick-enforce-timeout": 60,
     "cluster": "redis://127.0.0.1:6379/2",
     "workers": 3,
+    "cluster-gather": 0.002,
 }
 
 

@@ -33,10 +33,12 @@ from twistedchat.cluster.collisions import NickCollisions
 from twistedchat.cluster.feed import Feed
 from twistedchat.cluster.inbox import Outboxes, inbox_channel, inbox_feed
 from twistedchat.cluster.order import StreamOrder, line_things, member_things
+from twistedchat.cluster.pacing import FlushPacer
 from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
 from twistedchat.server.commands.modes import compact_modes
 from twistedchat.server.commands.registration import try_register
 from twistedchat.server.core import ServerCore
+from twistedchat.server.net import direct_write_allowed
 from twistedchat.server.relay import REMOTE_OUTBOX, Relay
 from twistedchat.server.state import Channel, User
 from twistedchat.wire import numerics as N
@@ -97,6 +99,7 @@ class ClusterNode(CarriedState):
         self._claiming: set[User] = set()
         self._outgoing: list[list[Any]] = []
         self._flush_call: Any = None
+        self.pacer = FlushPacer(reactor, core.config.cluster_gather)
         self._hb_unanswered = 0
         self._ping_unanswered = 0
         #: Figures for tests and operators.
@@ -104,8 +107,9 @@ class ClusterNode(CarriedState):
         self.applied_batches = 0
         self._init_carried()
         self.beats = 0
-        self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber)
-        self.control = RedisLink(reactor, url, "control", self._prepare_control)
+        direct = direct_write_allowed(core.config)
+        self.subscriber = RedisLink(reactor, url, "subscriber", self._prepare_subscriber, direct)
+        self.control = RedisLink(reactor, url, "control", self._prepare_control, direct)
         self.order = StreamOrder()
         #: The network's events (every node reads them) and this node's private messages.
         self.events = Feed(self.control, reactor, self.prefix + "log", self.prefix + "seq",
@@ -387,7 +391,7 @@ class ClusterNode(CarriedState):
         if len(self._outgoing) + self.outboxes.count >= MAX_BATCH:
             self._flush()
         elif self._flush_call is None:
-            self._flush_call = self.reactor.callLater(0, self._flush)
+            self._flush_call = self.reactor.callLater(self.pacer.delay(), self._flush)
 
     def _take_batch(self) -> tuple[int, bytes]:
         """This turn's events as one payload, and the batch's number (see order.py)."""
@@ -410,6 +414,7 @@ class ClusterNode(CarriedState):
             return
         link = self.control.current
         number, payload = self._take_batch()
+        self.pacer.sent()
         if link is None:
             self.dropped_batches += 1
             self.order.passed(number)

@@ -6,7 +6,9 @@ replies are matched in order), and the number in flight is bounded (:data:`MAX_I
 Redis is away a command fails at once with :class:`RedisUnavailable` instead of queueing, so the
 chat never piles up work behind a dead link. Reconnection is Twisted's ``ClientService`` with a
 50 ms to 1 s backoff, forever; each new connection is prepared (scripts, SUBSCRIBE, resync) before
-it is used. ``hiredis.Reader`` parses replies in C.
+it is used. ``hiredis.Reader`` parses replies in C. A command goes straight to the socket when
+Twisted holds nothing for it (the fan-out's guarded fast path, ``server/fastpath.py``), so a quiet
+network's lone batch costs no writer registration and no extra reactor turn.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from twisted.internet import defer, endpoints
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+
+from twistedchat.server.fastpath import DirectWriter, can_write_directly
 
 log = Logger()
 
@@ -70,6 +74,10 @@ def encode_command(args: tuple[Any, ...]) -> bytes:
 class RedisProtocol(Protocol):
     """One Redis connection: pipelined commands, replies in order; pub/sub pushes to a callback."""
 
+    #: Whether commands may go straight to the socket when Twisted's buffer is empty (the link
+    #: sets it from ``--no-direct-write`` and the start-up check of the installed Twisted).
+    direct_write = False
+
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
         self.pending: deque[defer.Deferred[Any]] = deque()
@@ -77,9 +85,15 @@ class RedisProtocol(Protocol):
         self.on_message: Callable[[bytes, bytes], None] | None = None
         self.lost: defer.Deferred[None] = defer.Deferred()
         self.connected = False
+        self._write: Callable[[bytes], object] = _not_connected
 
     def connectionMade(self) -> None:
         self.connected = True
+        transport: Any = self.transport
+        if self.direct_write and can_write_directly(transport):
+            self._write = DirectWriter(transport).write
+        else:
+            self._write = transport.write
 
     def listen(self, on_message: Callable[[bytes, bytes], None]) -> None:
         """Deliver pub/sub messages to ``on_message`` (a method: ``ClientService`` hands the
@@ -94,8 +108,7 @@ class RedisProtocol(Protocol):
             return defer.fail(RedisUnavailable("too many commands waiting for Redis"))
         waiter: defer.Deferred[Any] = defer.Deferred()
         self.pending.append(waiter)
-        transport: Any = self.transport
-        transport.write(encode_command(args))
+        self._write(encode_command(args))
         return waiter
 
     def dataReceived(self, data: bytes) -> None:
@@ -134,6 +147,25 @@ class RedisProtocol(Protocol):
         self.lost.callback(None)
 
 
+def _not_connected(data: bytes) -> None:
+    raise RedisUnavailable("not connected")
+
+
+class _RedisFactory(Factory):
+    """Builds :class:`RedisProtocol` connections, with or without the direct write."""
+
+    protocol = RedisProtocol
+
+    def __init__(self, direct_write: bool) -> None:
+        self.direct_write = direct_write
+
+    def buildProtocol(self, addr: Any) -> RedisProtocol:
+        protocol = RedisProtocol()
+        protocol.factory = self
+        protocol.direct_write = self.direct_write
+        return protocol
+
+
 class Script:
     """A Lua script run with EVALSHA (loaded with EVAL the first time a connection lacks it)."""
 
@@ -141,29 +173,30 @@ class Script:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    @defer.inlineCallbacks
-    def run(self, link: RedisProtocol, *args: Any) -> Any:
+    def run(self, link: RedisProtocol, *args: Any) -> defer.Deferred[Any]:
         """Run with ARGV = ``args`` (no KEYS: one Redis, keys under one prefix)."""
-        try:
-            result = yield link.execute("EVALSHA", self.sha, 0, *args)
-        except RedisError as error:
-            if "NOSCRIPT" not in str(error):
-                raise
-            result = yield link.execute("EVAL", self.source, 0, *args)
-        return result
+
+        def load_it(failure: Failure) -> Any:
+            failure.trap(RedisError)
+            if "NOSCRIPT" not in str(failure.value):
+                return failure
+            return link.execute("EVAL", self.source, 0, *args)
+
+        # Plain callbacks, not inlineCallbacks: this runs once per batch of events.
+        return link.execute("EVALSHA", self.sha, 0, *args).addErrback(load_it)
 
 
 class RedisLink:
     """A Redis connection kept up forever (50 ms -> 1 s backoff); ``prepare`` runs on each one."""
 
     def __init__(self, reactor: Any, url: str, name: str,
-                 prepare: Callable[[RedisProtocol], Any]) -> None:
+                 prepare: Callable[[RedisProtocol], Any], direct_write: bool = False) -> None:
         host, port, self.db = parse_url(url)
         self.name = name
         self.current: RedisProtocol | None = None
         self._prepare = prepare
         endpoint = endpoints.HostnameEndpoint(reactor, host, port, timeout=2)
-        factory = Factory.forProtocol(RedisProtocol)
+        factory = _RedisFactory(direct_write)
         self.service = ClientService(endpoint, factory, retryPolicy=RETRY,
                                      prepareConnection=self._prepared, clock=reactor)
 

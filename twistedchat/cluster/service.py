@@ -44,6 +44,21 @@ def worker_count(value: Any) -> int:
     return int(text)
 
 
+#: The longest gather window a node may be given (seconds): the hop's latency budget is 2 ms at p99.
+MAX_GATHER = 0.01
+
+
+def gather_window(value: Any) -> float:
+    """The ``cluster-gather`` setting: seconds from 0 to :data:`MAX_GATHER`."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected seconds from 0 to {MAX_GATHER:g}, not {value!r}") from None
+    if isinstance(value, bool) or not 0 <= seconds <= MAX_GATHER:
+        raise ConfigError(f"expected seconds from 0 to {MAX_GATHER:g}, not {value!r}")
+    return seconds
+
+
 def check_workers(config: ServerConfig) -> None:
     """Workers are nodes of a network, and share only tcp: ports (SO_REUSEPORT)."""
     if config.cluster is None:

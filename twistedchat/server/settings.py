@@ -133,6 +133,8 @@ class ServerConfig:
     cluster: str | None = None
     #: cluster: processes sharing the tcp: ports, each a node (needs ``cluster``)
     workers: int = 1
+    #: cluster: seconds a node's batch of events may wait for more lines (twistedchat.cluster.pacing)
+    cluster_gather: float = 0.0
     #: the TOML file these settings were read from, if any (reload reads it again)
     config_file: str | None = None
     #: write to an idle plain-TCP socket directly (twistedchat.server.fastpath); off: transport.write
@@ -414,6 +416,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", "Processes sharing the tcp: ports, each a node of the network (needs "
             "cluster): a number, or auto for one per core.",
             lambda value: _cluster_check("worker_count", value), reloadable=False),
+    Setting("cluster-gather", "Seconds (0 to 0.01) a node's batch of events may wait for more "
+            "lines once one has just left: fewer Redis calls and wake-ups on a busy network, that "
+            "much more latency across nodes (docs/cluster.md).",
+            lambda value: _cluster_check("gather_window", value), reloadable=False),
 )
 
 
