@@ -12,7 +12,7 @@ import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member, drop_next
 from helpers import DaemonProcess, LineClient, connect, register, wait_until
 
-from twistedchat.cluster import node as node_module
+from twistedchat.cluster import nicks
 
 #: The fixtures every cluster test module shares (a real Redis, three nodes on it).
 redis = cluster_kit.redis
@@ -186,7 +186,7 @@ async def test_redis_restarted_empty_network_comes_back(
     redis.kill()
     # While Redis is away nothing queues: a new user is told to retry after a bounded wait, and a
     # line for remote members is dropped, not kept.
-    monkeypatch.setattr(node_module, "CLAIM_WAIT", 0.2)
+    monkeypatch.setattr(nicks, "CLAIM_WAIT", 0.2)
     await wait_until(lambda: c.cluster.control.current is None, "c saw Redis go")
     newcomer = await connect(c.client_endpoint)
     newcomer.send("NICK newcomer", "USER x 0 * :x")

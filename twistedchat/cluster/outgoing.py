@@ -1,0 +1,177 @@
+"""Events out: relayed lines other nodes need become events, sent as one batch per turn."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from twistedchat.cluster import scripts
+from twistedchat.cluster.claims import ChannelClaims
+from twistedchat.cluster.inbox import Outboxes
+from twistedchat.cluster.order import StreamOrder, line_things
+from twistedchat.cluster.pacing import FlushPacer
+from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
+from twistedchat.server.core import ServerCore
+from twistedchat.server.relay import Relay
+from twistedchat.server.state import User
+from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name
+
+log = Logger()
+
+#: Events kept for one batch; past this they are sent at once.
+MAX_BATCH = 500
+
+#: Relayed commands that other nodes must see.
+MESSAGE_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "TAGMSG"})
+#: (AWAY, SETNAME, ACCOUNT and user modes travel as profile events: twistedchat.cluster.carry.)
+STATE_COMMANDS = frozenset({"JOIN", "PART", "KICK", "QUIT", "NICK", "TOPIC", "MODE", "INVITE",
+                            "WALLOPS"})
+
+
+def nick_of(source: str) -> str:
+    """The nick of a ``nick!user@host`` source."""
+    return source.split("!", 1)[0]
+
+
+class EventsOut:
+    """The part of :class:`~twistedchat.cluster.node.ClusterNode` that sends events.
+
+    A mixin: the node provides ``core``, the control link, its identity in Redis, its ghosts,
+    the stream order, channel claims, outboxes and ``_release`` (a nick claim freed).
+    """
+
+    core: ServerCore
+    reactor: Any
+    prefix: str
+    node_id: str
+    incarnation: str
+    control: RedisLink
+    ghost_node: dict[User, str]
+    order: StreamOrder
+    channel_claims: ChannelClaims
+    outboxes: Outboxes
+    pacer: FlushPacer
+    #: This turn's events, and the call that sends them.
+    _outgoing: list[list[Any]]
+    _flush_call: Any
+    dropped_batches: int
+
+    if TYPE_CHECKING:
+        def _release(self, folded: str) -> None: ...
+
+    def emit(self, event: list[Any]) -> None:
+        """Send ``event`` to every node, in this turn's batch."""
+        self._emit(event)
+
+    def on_relay(self, relay: Relay) -> None:
+        """The bus subscriber: a relayed line that other nodes need becomes an event."""
+        message = relay.message
+        command = message.command
+        if command in MESSAGE_COMMANDS:
+            target = message.params[0]
+            if is_channel_name(target, CHANTYPES):
+                channel = self.core.state.find_channel(target)
+                if channel is None or not any(m in self.ghost_node for m in channel.members):
+                    return  # no other node has members: nothing to publish
+            else:
+                recipient = self.core.state.find_user(target)
+                if recipient is None or recipient not in self.ghost_node:
+                    return
+                self.outboxes.add(self.ghost_node[recipient], [
+                    "L", self.node_id, message.source or "", command, list(message.params),
+                    relay.client_tags or None, relay.msgid, relay.now, None, relay.account])
+                self._flush_soon()
+                return
+        elif command not in STATE_COMMANDS:
+            return
+        source = message.source or ""
+        extra: Any = None
+        state = self.core.state
+        if command == "JOIN":
+            actor = state.find_user(nick_of(source))
+            channel = state.find_channel(message.params[0])
+            if actor is None or channel is None or actor in self.ghost_node:
+                return
+            extra = channel.members.get(actor, "")
+            last = self._outgoing[-1] if self._outgoing else None
+            if last is not None and last[0] == "L" and (
+                    last[2:5] == [source, "JOIN", [message.params[0]]]):
+                return  # the plain copy of the extended-join line just sent
+        elif command == "INVITE" and self._outgoing and self._outgoing[-1][0] == "L" and (
+                self._outgoing[-1][3] == "INVITE"
+                and self._outgoing[-1][4] == list(message.params)):
+            return  # the invite-notify copy of the invitation just sent
+        params = list(message.params[:1] if command == "JOIN" else message.params)
+        self._emit(["L", self.node_id, source, command, params,
+                    relay.client_tags or None, relay.msgid, relay.now, extra, relay.account])
+        if command in STATE_COMMANDS and is_channel_name(message.params[0], CHANTYPES):
+            self.order.wrote(line_things(command, nick_of(source), list(message.params)))
+            self.channel_claims.relayed(command, nick_of(source), message.params)
+        elif command == "QUIT":
+            self.channel_claims.relayed(command, nick_of(source), message.params)
+        old = casefold(nick_of(source))
+        if command == "QUIT" or (command == "NICK" and old != casefold(message.params[0])):
+            self._release(old)  # (a change of case keeps the same claim)
+
+    def _emit(self, event: list[Any]) -> None:
+        self._outgoing.append(event)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if len(self._outgoing) + self.outboxes.count >= MAX_BATCH:
+            self._flush()
+        elif self._flush_call is None:
+            self._flush_call = self.reactor.callLater(self.pacer.delay(), self._flush)
+
+    def _take_batch(self) -> tuple[int, bytes]:
+        """This turn's events as one payload, and the batch's number (see order.py)."""
+        batch, self._outgoing = self._outgoing, []
+        number, marker = self.order.seal(self.node_id)
+        if marker is not None:
+            batch.append(marker)
+        return number, json.dumps(batch, separators=(",", ":")).encode()
+
+    def _flush(self) -> None:
+        """Publish this turn's events as one batch; while Redis is away they are dropped."""
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        if self.channel_claims.touched:
+            # A channel's last local member left: the claim goes before anyone sees the PART.
+            self.channel_claims.settle()
+        self.outboxes.flush()
+        if not self._outgoing:
+            return
+        link = self.control.current
+        number, payload = self._take_batch()
+        self.pacer.sent()
+        if link is None:
+            self.dropped_batches += 1
+            self.order.passed(number)
+            return
+        self._send(link, payload).addCallbacks(self._published, self._publish_failed,
+                                               callbackArgs=(number,), errbackArgs=(number,))
+
+    def _published(self, seq: int, number: int) -> None:
+        if seq == -1:  # fenced: the batch is not in the stream
+            self.order.passed(number)
+
+    def _send(self, link: RedisProtocol, payload: bytes) -> defer.Deferred[Any]:
+        sent = scripts.PUBLISH.run(link, self.prefix, self.node_id, self.incarnation, payload)
+
+        def check(seq: int) -> int:
+            if seq == -1:
+                log.warn("a publish was fenced: this node is registering again")
+                self.control.cut()
+            return seq
+
+        return sent.addCallback(check)
+
+    def _publish_failed(self, failure: Any, number: int) -> None:
+        self.dropped_batches += 1
+        self.order.passed(number)
+        if not failure.check(RedisUnavailable):
+            log.failure("publishing events failed", failure)

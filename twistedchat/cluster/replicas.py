@@ -1,0 +1,161 @@
+"""Replicas of remote users and their channels: introductions, bursts, and splits when they go."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.logger import Logger
+
+from twistedchat.cluster.carry import CarriedState
+from twistedchat.cluster.checks import check_channel_record, check_record
+from twistedchat.server.relay import REMOTE_OUTBOX, Relay
+from twistedchat.server.state import Channel, User
+from twistedchat.wire.message import Message
+from twistedchat.wire.names import casefold
+
+log = Logger()
+
+SPLIT_REASON = "*.net *.split"
+
+
+def _nothing(*_: Any) -> None:
+    pass
+
+
+class Replicas(CarriedState):
+    """The part of :class:`~twistedchat.cluster.node.ClusterNode` that keeps remote users.
+
+    A remote user is a "ghost" :class:`User` whose outbox discards, with what
+    :class:`~twistedchat.cluster.carry.CarriedState` carries about it. The node provides ``core``,
+    ``node_id``, ``ghosts``, ``ghost_node`` and ``_missing_since``.
+    """
+
+    #: Since when (reactor seconds) a node with ghosts here is missing from Redis's live list.
+    _missing_since: dict[str, float]
+
+    # -- users -----------------------------------------------------------------------------------
+
+    def _user_record(self, user: User) -> list[Any]:
+        return [user.nick, user.username, user.host, user.realname, user.signon, user.away,
+                "".join(sorted(user.modes)),
+                {channel.name: channel.members[user] for channel in user.channels.values()},
+                self.record_extras(user)]
+
+    def _ghost(self, node: str, record: list[Any]) -> User | None:
+        """Create or refresh the replica of a remote user; its channels follow in bursts."""
+        if not self.valid(check_record, "user record", node, record):
+            return None
+        nick, username, host, realname, signon, away, modes = record[:7]
+        state = self.core.state
+        folded = casefold(nick)
+        holder = state.users.get(folded)
+        if holder is not None and self.ghost_node.get(holder) != node:
+            if holder not in self.ghost_node:
+                log.warn("{node} introduced {nick}, a nick of ours; ignored", node=node, nick=nick)
+                return None
+            self._split_user(holder, SPLIT_REASON)  # Redis gave the nick to another node since
+            holder = None
+        ghost = holder
+        if ghost is None:
+            ghost = User(host, _nothing, _nothing, signon)
+            ghost.outbox = REMOTE_OUTBOX
+            ghost.nick, ghost.folded, ghost.registered = nick, folded, True
+            state.users[folded] = ghost
+            self.ghosts.setdefault(node, set()).add(ghost)
+            self.ghost_node[ghost] = node
+        ghost.username, ghost.host, ghost.realname = username, host, realname
+        ghost.signon, ghost.away, ghost.modes = signon, away, set(modes)
+        self.adopt_extras(node, ghost, record[8] if len(record) > 8 else None, holder is None)
+        return ghost
+
+    def _split_user(self, ghost: User, reason: str) -> None:
+        """A remote user is gone: QUIT to local neighbours, then forget it."""
+        state = self.core.state
+        Relay(Message("QUIT", (reason,), ghost.source), self.core.clock()).send_to(
+            state.neighbours(ghost))
+        state.remove(ghost, self.core.clock())
+        node = self.ghost_node.pop(ghost, None)
+        if node is not None:
+            self.ghosts.get(node, set()).discard(ghost)
+        self.remote_gone(ghost, node)
+
+    def _split_node(self, node: str, reason: str) -> None:
+        for ghost in list(self.ghosts.pop(node, ())):
+            self._split_user(ghost, reason)
+        self._missing_since.pop(node, None)
+
+    # -- bursts ----------------------------------------------------------------------------------
+
+    def _burst(self) -> list[Any]:
+        """Everything other nodes need to know about this node's users and their channels."""
+        users = [u for u in self.core.state.users.values()
+                 if u.registered and u not in self.ghost_node]
+        channels: dict[str, Channel] = {}
+        for user in users:
+            channels.update(user.channels)
+        return ["B", self.node_id, [self._user_record(u) for u in users],
+                [self._channel_record(c) for c in channels.values()]]
+
+    @staticmethod
+    def _channel_record(channel: Channel) -> list[Any]:
+        return [channel.name, channel.created, channel.topic, channel.topic_setter,
+                channel.topic_time, "".join(sorted(channel.modes)), channel.key, channel.limit,
+                [[mask, setter, when] for mask, (setter, when) in channel.bans.items()]]
+
+    def _apply_burst(self, node: str, users: list[Any], channels: list[Any]) -> None:
+        """A node's whole state: its users and memberships become exactly these."""
+        infos = {casefold(record[0]): record for record in channels
+                 if self.valid(check_channel_record, "channel record", node, record)}
+        present = {casefold(record[0]) for record in users}
+        for ghost in list(self.ghosts.get(node, ())):
+            if ghost.folded not in present:
+                self._split_user(ghost, SPLIT_REASON)
+        now = self.core.clock()
+        for record in users:
+            member = self._ghost(node, record)
+            if member is None:
+                continue
+            self._burst_memberships(member, record[7], infos, now)
+
+    def _burst_memberships(self, ghost: User, memberships: dict[str, str],
+                           infos: dict[str, list[Any]], now: float) -> None:
+        """A remote user's channels become exactly ``memberships`` (channel -> prefixes)."""
+        state = self.core.state
+        wanted = {casefold(name): (name, prefixes) for name, prefixes in memberships.items()}
+        for folded, joined in list(ghost.channels.items()):
+            if folded not in wanted:
+                Relay(Message("PART", (joined.name,), ghost.source), now).send_to(
+                    joined.members, ghost)
+                state.part(ghost, joined)
+        for folded, (name, prefixes) in wanted.items():
+            channel = state.channels.get(folded)
+            info = infos.get(folded)
+            if channel is None:
+                channel = state.channels[folded] = Channel(name, info[1] if info else now)
+                if info:
+                    self._adopt(channel, info)
+            elif info:
+                self._merge(channel, info)
+            if ghost not in channel.members:
+                channel.members[ghost] = prefixes
+                channel.forget_names()
+                ghost.channels[folded] = channel
+                Relay(Message("JOIN", (channel.name,), ghost.source), now).send_to(
+                    channel.members, ghost)
+            elif channel.members[ghost] != prefixes:
+                channel.set_prefixes(ghost, prefixes)
+
+    @staticmethod
+    def _adopt(channel: Channel, info: list[Any]) -> None:
+        name, created, topic, setter, topic_time, modes, key, limit, bans = info
+        channel.created = created
+        channel.topic, channel.topic_setter, channel.topic_time = topic, setter, topic_time
+        channel.modes, channel.key, channel.limit = set(modes), key, limit
+        channel.bans = {mask: (who, when) for mask, who, when in bans}
+
+    def _merge(self, channel: Channel, info: list[Any]) -> None:
+        """Settle two views of a channel as InspIRCd does: the lower creation time wins."""
+        if info[1] < channel.created:
+            self._adopt(channel, info)
+        elif info[4] > channel.topic_time:
+            channel.topic, channel.topic_setter, channel.topic_time = info[2], info[3], info[4]
