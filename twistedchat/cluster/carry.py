@@ -1,6 +1,7 @@
 """What a node carries about its users beyond relayed lines, and the network-wide view it gives.
 
-Relayed lines (JOIN, PRIVMSG, QUIT…) travel as ``L`` events (:mod:`twistedchat.cluster.node`).
+Relayed lines (JOIN, PRIVMSG, QUIT…) travel as ``L`` events
+(:mod:`twistedchat.cluster.outgoing`).
 Some changes send no line to anyone, or only to local clients that asked for a capability, yet
 every node must know them at once. They travel as events of their own:
 
@@ -18,7 +19,7 @@ every node, in the network's one stream.
 - ``I`` (idle): when a user last sent a message, at most once a minute per user (WHOIS 317).
 
 A remote user's record (introduction, burst) carries its account, metadata, real host and server
-name too (one dict after the fields :meth:`ClusterNode._user_record` always had). Every field
+name too (one dict after the fields `Replicas._user_record` always had). Every field
 from Redis is checked before use (:mod:`twistedchat.cluster.checks`): a bad event is logged and
 dropped.
 

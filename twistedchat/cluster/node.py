@@ -12,6 +12,10 @@ line is encoded for local members by the existing fan-out. Nicks are claimed in 
 script) before registration completes or a nick changes, channels before a JOIN creates one
 (claims.py); private messages go to the target node's inbox instead (inbox.py); conflicting
 channel changes settle in the stream's order (order.py). See docs/cluster.md.
+
+This module holds the node's life cycle (connect, register, burst, leave); :class:`ClusterNode`
+mixes in the rest by job: the heartbeat and reaping (liveness.py), nick claims (nicks.py), events
+out (outgoing.py), events in (incoming.py) and the replicas of remote users (replicas.py).
 """
 
 from __future__ import annotations
