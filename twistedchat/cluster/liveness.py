@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 
 from twistedchat.cluster import scripts
+from twistedchat.cluster.parts import NodeParts
 from twistedchat.cluster.replicas import SPLIT_REASON
-from twistedchat.cluster.resp import RedisLink, RedisUnavailable
+from twistedchat.cluster.resp import RedisUnavailable
 from twistedchat.server.state import User
 
 log = Logger()
@@ -23,18 +24,12 @@ HEARTBEATS_MISSED = 3
 REAP_CHUNK = 1000
 
 
-class Liveness:
+class Liveness(NodeParts):
     """The part of :class:`~twistedchat.cluster.node.ClusterNode` that beats and reaps.
 
     A mixin: the node provides the links, its identity in Redis, its ghosts and ``_split_node``.
     """
 
-    reactor: Any
-    prefix: str
-    node_id: str
-    incarnation: str
-    subscriber: RedisLink
-    control: RedisLink
     ghosts: dict[str, set[User]]
     live_nodes: set[str]
     #: Heartbeats (control) and PINGs (subscriber) not answered yet, and heartbeats answered.

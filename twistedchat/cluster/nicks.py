@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 
 from twistedchat.cluster import scripts
-from twistedchat.cluster.resp import RedisLink
+from twistedchat.cluster.parts import NodeParts
 from twistedchat.server.commands.registration import try_register
-from twistedchat.server.core import ServerCore
 from twistedchat.server.state import User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.message import Message
@@ -19,19 +18,13 @@ from twistedchat.wire.names import casefold
 CLAIM_WAIT = 5.0
 
 
-class NickHolds:
+class NickHolds(NodeParts):
     """The part of :class:`~twistedchat.cluster.node.ClusterNode` that claims and frees nicks.
 
     A mixin: the node provides ``core``, the control link, its identity in Redis, ``when_ready``,
     ``_emit`` and ``_user_record``.
     """
 
-    core: ServerCore
-    reactor: Any
-    prefix: str
-    node_id: str
-    incarnation: str
-    control: RedisLink
     #: Completed nick claims not yet used: user -> folded nick.
     _claims: dict[User, str]
     #: Claims waiting for Redis: folded nick -> user.

@@ -13,8 +13,8 @@ from twistedchat.cluster.claims import ChannelClaims
 from twistedchat.cluster.inbox import Outboxes
 from twistedchat.cluster.order import StreamOrder, line_things
 from twistedchat.cluster.pacing import FlushPacer
-from twistedchat.cluster.resp import RedisLink, RedisProtocol, RedisUnavailable
-from twistedchat.server.core import ServerCore
+from twistedchat.cluster.parts import NodeParts
+from twistedchat.cluster.resp import RedisProtocol, RedisUnavailable
 from twistedchat.server.relay import Relay
 from twistedchat.server.state import User
 from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name
@@ -36,19 +36,13 @@ def nick_of(source: str) -> str:
     return source.split("!", 1)[0]
 
 
-class EventsOut:
+class EventsOut(NodeParts):
     """The part of :class:`~twistedchat.cluster.node.ClusterNode` that sends events.
 
     A mixin: the node provides ``core``, the control link, its identity in Redis, its ghosts,
     the stream order, channel claims, outboxes and ``_release`` (a nick claim freed).
     """
 
-    core: ServerCore
-    reactor: Any
-    prefix: str
-    node_id: str
-    incarnation: str
-    control: RedisLink
     ghost_node: dict[User, str]
     order: StreamOrder
     channel_claims: ChannelClaims
