@@ -488,3 +488,102 @@ def test_bad_carried_events_are_logged_and_dropped() -> None:
     node._apply(["P", "there", "eve", "iB", "away", "Eve", "eve"])
     assert eve.modes == {"i", "B"} and eve.away == "away" and eve.account == "eve"
     assert node.network_counts().invisible == 1
+
+
+async def refused(node: Node, nick: str, username: str) -> Any:
+    """Connect to ``node`` as ``nick`` with ``username``: its 465 once the server refuses it."""
+    client = await connect(node.client_endpoint)
+    client.send(f"NICK {nick}", f"USER {username} 0 * :{nick} Tester")
+    banned = await client.expect(N.ERR_YOUREBANNEDCREEP)
+    await client.expect("ERROR")
+    await client.closed
+    return banned
+
+
+@pytest_twisted.ensureDeferred
+async def test_klines_and_unklines_travel_to_every_node(network: list[Node]) -> None:
+    a, b, c = network
+    root = await register(a, "root")
+    boss = await register(b, "boss")
+    victim = await register(b, "victim")
+    carol = await register(c, "carol")
+    await share_room(network, victim, carol)
+    for oper in (root, boss):
+        oper.send("OPER root s3cret")
+        await oper.expect(N.RPL_YOUREOPER)
+    root.send("KLINE 5 *victim@127.0.0.1 :spamming everyone")
+    await root.expect("NOTICE", None, "K-line for *victim@127.0.0.1 (5 minutes): "
+                      "spamming everyone; 0 connection(s) removed")
+    # Its own node disconnects the user with the ban's reason; the others see one QUIT.
+    banned = await victim.expect(N.ERR_YOUREBANNEDCREEP)
+    assert banned.params[-1] == "You are banned from this server: spamming everyone"
+    error = await victim.expect("ERROR")
+    assert error.params[-1].endswith("(K-lined: spamming everyone)")
+    await victim.closed
+    await carol.expect("QUIT", "K-lined", source="victim!")
+    await wait_until(lambda: not any(n.knows("victim") for n in network), "victim is gone")
+    await carol.sync()
+    assert len([m for m in carol.messages if m.command == "QUIT"]) == 1
+    # Every node holds the same ban (expiry, reason, setter) and refuses a new match.
+    bans = [n.core.bans.klines.get("*victim@127.0.0.1") for n in network]
+    assert bans[0] is not None and bans[0].expires == bans[0].set_at + 300
+    assert bans[1:] == [bans[0], bans[0]]
+    banned = await refused(c, "victim2", "victim")
+    assert banned.params[-1] == "You are banned from this server: spamming everyone"
+    # UNKLINE on another node lifts it everywhere.
+    boss.send("UNKLINE *victim@127.0.0.1")
+    await boss.expect("NOTICE", None, "K-line for *victim@127.0.0.1 lifted")
+    await wait_until(lambda: not any(n.core.bans.klines for n in network), "lifted everywhere")
+    again = await register(a, "victim")
+    again.close()
+    assert root.is_closed is False and carol.is_closed is False
+
+
+@pytest_twisted.ensureDeferred
+async def test_dlines_travel_and_are_not_published_again(network: list[Node]) -> None:
+    a, b, c = network
+    root = await register(a, "root")
+    root.send("OPER root s3cret")
+    await root.expect(N.RPL_YOUREOPER)
+    root.send("DLINE 10.9.8.0/24 :a bad network")
+    await wait_until(lambda: all("10.9.8.0/24" in n.core.bans.dlines for n in network),
+                     "the D-line everywhere")
+    # The nodes that applied it published nothing about it (no loop).
+    assert not [e for n in (b, c) for e in n.cluster._outgoing if e[0] == "X"]
+    root.send("UNDLINE 10.9.8.0/24")
+    await wait_until(lambda: not any(n.core.bans.dlines for n in network), "lifted everywhere")
+
+
+def test_bad_ban_events_are_logged_and_dropped() -> None:
+    """A ban event from Redis is parsed as a local KLINE/DLINE is: a bad one changes nothing."""
+    core = ServerCore(ServerConfig(name="here.node", network="Net"))
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", MemoryReactorClock(), node_id="here")
+    now = core.clock()
+    good = ["X", "there", "+", "K", "*bad@10.0.0.1", "spam", "root", now, 0]
+    bad_events = [
+        ["X", "there", "+", "Q", "*bad@10.0.0.1", "spam", "root", now, 0],  # unknown kind
+        ["X", "there", "+", "K", "*@*", "spam", "root", now, 0],  # matches every host
+        ["X", "there", "+", "K", "a b@c", "spam", "root", now, 0],  # a space in the mask
+        ["X", "there", "+", "D", "not-an-address", "spam", "root", now, 0],
+        ["X", "there", "+", "D", "10.0.0.0/4", "spam", "root", now, 0],  # too wide
+        ["X", "there", "+", "K", "*bad@10.0.0.1", "x" * 5000, "root", now, 0],  # reason too long
+        ["X", "there", "+", "K", "*bad@10.0.0.1", "a\r\nQUIT", "root", now, 0],
+        ["X", "there", "+", "K", "*bad@10.0.0.1", "spam", "two words", now, 0],
+        ["X", "there", "+", "K", "*bad@10.0.0.1", "spam", "root", "soon", 0],
+        ["X", "there", "*", "K", "*bad@10.0.0.1"],  # neither set nor lift
+        ["X", "there", "+", "K", "*bad@10.0.0.1"],  # fields missing
+        ["X", "there", "-", "K", ["*bad@10.0.0.1"]],
+    ]
+    for event in bad_events:
+        node._apply(event)
+    assert node.bad_events == len(bad_events)
+    assert not core.bans.all()
+    # An expired one is ignored; a good one applies, and is not published again.
+    node._apply(good[:7] + [now - 120, now - 60])
+    assert not core.bans.all()
+    node._apply(good)
+    ban = core.bans.klines["*bad@10.0.0.1"]
+    assert (ban.reason, ban.set_by, ban.set_at, ban.expires) == ("spam", "root", now, 0)
+    node._apply(["X", "there", "-", "K", "*BAD@10.0.0.1"])
+    assert not core.bans.all() and node.bad_events == len(bad_events)
+    assert not node._outgoing

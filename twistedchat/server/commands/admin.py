@@ -65,6 +65,8 @@ def _set_ban(core: ServerCore, user: User, msg: Message, kind: str) -> None:
     except OSError as error:
         core.notice(user, f"{msg.command}: set, but the bans file could not be written: {error}")
         return
+    if core.cluster is not None:
+        core.cluster.ban_changed(ban)  # every node sets it and removes its own users it covers
     length = f"{int(seconds // 60)} minutes" if seconds else "permanent"
     audit("ban-set", by=user.nick, kind=kind, mask=ban.mask, duration=int(seconds),
           reason=ban.reason)
@@ -90,6 +92,8 @@ def _lift_ban(core: ServerCore, user: User, msg: Message, kind: str) -> None:
         core.notice(user, f"No {LABELS[kind]} for {mask}")
         return
     audit("ban-lifted", by=user.nick, kind=kind, mask=found.mask)
+    if core.cluster is not None:
+        core.cluster.ban_changed(found, lifted=True)
     core.notice(user, f"{LABELS[kind]} for {found.mask} lifted")
 
 
