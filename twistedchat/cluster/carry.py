@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.logger import Logger
 
+from twistedchat.cluster.bans import apply_ban, ban_event
 from twistedchat.cluster.checks import (
     NAME_BYTES,
     REASON_BYTES,
@@ -50,15 +51,6 @@ from twistedchat.cluster.checks import (
     text,
     user_modes,
     valid_server_name,
-)
-from twistedchat.server.bans import (
-    DLINE,
-    KLINE,
-    MAX_REASON,
-    BanError,
-    ServerBan,
-    dline_network,
-    kline_mask,
 )
 from twistedchat.server.channel import Channel
 from twistedchat.server.commands.metadata import (
@@ -73,10 +65,11 @@ from twistedchat.server.relay import Relay
 from twistedchat.server.state import User
 from twistedchat.wire.fitting import fit_message
 from twistedchat.wire.message import Message
-from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name
+from twistedchat.wire.names import CHANTYPES, is_channel_name
 
 if TYPE_CHECKING:
     from twistedchat.cluster.inbox import Outboxes
+    from twistedchat.server.bans import ServerBan
     from twistedchat.server.core import ServerCore
 
 log = Logger()
@@ -156,11 +149,7 @@ class CarriedState:
 
     def ban_changed(self, ban: ServerBan, lifted: bool = False) -> None:
         """An operator here set or lifted a server ban: every node does the same."""
-        if lifted:
-            self._emit(["X", self.node_id, "-", ban.kind, ban.mask])
-        else:
-            self._emit(["X", self.node_id, "+", ban.kind, ban.mask, ban.reason, ban.set_by,
-                        ban.set_at, ban.expires])
+        self._emit(ban_event(self.node_id, ban, lifted))
 
     def _init_carried(self) -> None:
         #: The server name (``--name``) of each node seen (a node keeps its id while it runs).
@@ -477,57 +466,6 @@ def _apply_kill(carrier: CarriedState, node: str, fields: list[Any]) -> None:
     core.quit(user, reason)
 
 
-def _ban_mask(kind: Any, mask: Any) -> str:
-    """A ban's kind and mask from another node, parsed as a local KLINE/DLINE parses them."""
-    if kind not in (KLINE, DLINE):
-        raise BadEvent(f"unknown ban kind {kind!r:.20}")
-    mask = text(mask, NAME_BYTES, word=True, empty=False)
-    try:
-        return kline_mask(mask) if kind == KLINE else str(dline_network(mask))
-    except BanError as error:
-        raise BadEvent(str(error)) from None
-
-
-def _apply_ban(carrier: CarriedState, node: str, fields: list[Any]) -> None:
-    """A server ban another node's operator set (``+``) or lifted (``-``): the same here, and
-    this node's own users it covers are removed (``X``)."""
-    change, kind, mask = fields[:3]
-    if change not in ("+", "-"):
-        raise BadEvent(f"unknown ban change {change!r:.20}")
-    mask = _ban_mask(kind, mask)
-    core = carrier.core
-    if change == "-":
-        try:
-            core.bans.remove(kind, mask)
-        except OSError as error:
-            log.warn("lifted a ban from {node}, but the bans file could not be written: "
-                     "{error}", node=node, error=str(error))
-        return
-    reason, set_by, set_at, expires = fields[3:7]
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise BadEvent(f"a ban reason longer than {MAX_REASON} characters")
-    reason = text(reason, REASON_BYTES, empty=False)
-    set_by = text(set_by, NAME_BYTES, word=True, empty=False)
-    set_at, expires = number(set_at), number(expires)
-    if expires and expires <= max(set_at, core.clock()):
-        return  # lapsed already
-    try:
-        ban = core.bans.add(kind, mask, reason, set_by, set_at,
-                            expires - set_at if expires else 0.0)
-    except BanError as error:  # a full list here
-        raise BadEvent(str(error)) from None
-    except OSError as error:  # in force here all the same (as a local KLINE would be)
-        log.warn("set a ban from {node}, but the bans file could not be written: {error}",
-                 node=node, error=str(error))
-        found = (core.bans.klines.get(casefold(mask)) if kind == KLINE
-                 else core.bans.dlines.get(mask, (None, None))[1])
-        if found is None:
-            return
-        ban = found
-    if ban is not None:
-        core.enforce_ban(ban)
-
-
 #: The carried event kinds and their handlers (given the event's fields after kind and node).
 CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], None]] = {
     "P": _apply_profile,
@@ -535,5 +473,5 @@ CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], None]] = {
     "K": _apply_kill,
     "O": _apply_logout,
     "I": _apply_idle,
-    "X": _apply_ban,
+    "X": apply_ban,
 }
