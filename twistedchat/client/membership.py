@@ -66,28 +66,28 @@ class MembershipParts:
         if conversation is None:
             return
         suffix = f" ({reason})" if reason else ""
-        if self.is_me(nick):
-            conversation.joined = False
-            conversation.members.clear()
-            self.add_line(conversation, self._line(Kind.PART, f"You left {channel}{suffix}", nick))
-        else:
-            conversation.members.pop(casefold(nick), None)
-            self.add_line(conversation, self._line(Kind.PART, f"{nick} left{suffix}", nick))
-        self.emit(MembersChanged(conversation))
+        self._member_left(conversation, nick, Kind.PART, nick,
+                          f"You left {channel}{suffix}", f"{nick} left{suffix}")
 
     def on_kick(self, channel: str, nick: str, by: str, reason: str = "") -> None:
         conversation = self.find(channel)
         if conversation is None:
             return
         suffix = f" ({reason})" if reason else ""
+        self._member_left(conversation, nick, Kind.KICK, by,
+                          f"You were kicked from {channel} by {by}{suffix}",
+                          f"{by} kicked {nick}{suffix}")
+
+    def _member_left(self, conversation: Conversation, nick: str, kind: Kind, source: str,
+                     text_for_me: str, text_for_others: str) -> None:
+        """``nick`` is no longer in the channel (PART or KICK): the members and the line shown."""
         if self.is_me(nick):
             conversation.joined = False
             conversation.members.clear()
-            text = f"You were kicked from {channel} by {by}{suffix}"
-            self.add_line(conversation, self._line(Kind.KICK, text, by))
+            self.add_line(conversation, self._line(kind, text_for_me, source))
         else:
             conversation.members.pop(casefold(nick), None)
-            self.add_line(conversation, self._line(Kind.KICK, f"{by} kicked {nick}{suffix}", by))
+            self.add_line(conversation, self._line(kind, text_for_others, source))
         self.emit(MembersChanged(conversation))
 
     def _conversations_with(self, nick: str) -> list[Conversation]:
