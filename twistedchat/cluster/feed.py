@@ -29,16 +29,19 @@ class Feed:
 
     def __init__(self, control: RedisLink, reactor: Any, log_key: str, seq_key: str,
                  epoch_key: str, apply: Callable[[bytes], None],
-                 restarted: Callable[[], None], lost: Callable[[str], None],
+                 restarted: Callable[[], None], lost: Callable[[str, int], None],
                  from_start: bool = False) -> None:
         self.control = control
         self.reactor = reactor
         self.log_key, self.seq_key, self.epoch_key = log_key, seq_key, epoch_key
         #: Called with each batch's payload, in order.
         self.apply = apply
-        #: Called when the feed starts again (a new epoch) and when batches are gone for good.
+        #: Called when the feed starts again (a new epoch), and when batches are gone for good
+        #: (with why, and how many).
         self.restarted = restarted
         self.lost = lost
+        #: Batches gone for good since the start (the stream no longer held them).
+        self.lost_batches = 0
         #: Whether every batch of the feed is for this node (its inbox: nothing is sent to it
         #: before it registers), or it starts at the first batch it sees (the network's events).
         self.from_start = from_start
@@ -111,8 +114,11 @@ class Feed:
                 if self.last_seq is not None and seq > self.last_seq:
                     self.held.setdefault(seq, fields[1])
             self.gaps_filled += 1
-            if self.held and self.last_seq is not None and self.last_seq + 1 not in self.held:
-                self.skip_gap("the stream no longer holds them")
+            assert self.last_seq is not None
+            missing = self.last_seq + 1 not in self.held and (
+                bool(self.held) or (upto is not None and upto > self.last_seq))
+            if missing:
+                self.skip_gap("the stream no longer holds them", upto)
             else:
                 self.drain()
 
@@ -122,8 +128,15 @@ class Feed:
 
         asked.addCallbacks(got, failed)
 
-    def skip_gap(self, why: str) -> None:
-        """Batches are gone for good: apply what follows (the owner decides what else to do)."""
-        self.last_seq = min(self.held) - 1
-        self.lost(why)
+    def skip_gap(self, why: str, upto: int | None = None) -> None:
+        """Batches are gone for good: apply what follows (the owner decides what else to do).
+        The gap ends before the first batch held, or at ``upto`` when none is held."""
+        assert self.last_seq is not None
+        last = min(self.held) - 1 if self.held else upto
+        if last is None or last <= self.last_seq:
+            return
+        count = last - self.last_seq
+        self.last_seq = last
+        self.lost_batches += count
+        self.lost(why, count)
         self.drain()

@@ -1,0 +1,56 @@
+"""What a network settles after a partition, an empty Redis or a long absence (issue 14's
+remaining gaps): channels made on both sides, server bans, claims on every path that creates a
+channel, remote idle times, private messages lost past an inbox's cap. Three nodes, a real
+``redis-server``."""
+
+from __future__ import annotations
+
+import cluster_kit
+import pytest_twisted
+from cluster_kit import Node, RedisServer, all_know
+from helpers import LineClient, register, wait_until
+
+from twistedchat.cluster.inbox import INBOX_LOST
+from twistedchat.server.metrics import COUNTERS
+
+redis = cluster_kit.redis
+network = cluster_kit.network
+
+PREFIX = "twistedchat:ClusterNet:"
+
+
+def said(client: LineClient, source: str) -> list[str]:
+    """The PRIVMSG texts ``client`` received from ``source``."""
+    return [m.params[1] for m in client.messages
+            if m.command == "PRIVMSG" and m.source.startswith(source)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_private_messages_lost_past_the_inbox_cap_are_counted(
+        redis: RedisServer, network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    await all_know(network, "alice", "bob")
+    alice.send("PRIVMSG bob :before")
+    await wait_until(lambda: said(bob, "alice!") == ["before"], "bob has the first line")
+    # b stops reading its inbox; while it is away the inbox's stream drops what it held (as
+    # its cap does for a node away longer than ~500 batches).
+    await b.cluster.subscriber.stop()
+    for i in range(3):
+        alice.send(f"PRIVMSG bob :lost {i}")
+        await alice.sync()
+    await wait_until(lambda: redis.cli("GET", f"{PREFIX}is:b.node").strip() == "4",
+                     "the three batches are in b's inbox")
+    redis.cli("XTRIM", f"{PREFIX}inbox:b.node", "MAXLEN", "0")
+    assert b.core.counters.get(INBOX_LOST, 0) == 0
+    b.cluster.subscriber.start()
+    await wait_until(lambda: b.core.counters.get(INBOX_LOST, 0) == 3,
+                     "b counted three lost batches")
+    assert b.cluster.inbox.lost_batches == 3
+    # What follows arrives as before, and nothing is counted twice.
+    alice.send("PRIVMSG bob :after")
+    await wait_until(lambda: said(bob, "alice!") == ["before", "after"], "bob has the next line")
+    assert b.core.counters[INBOX_LOST] == 3
+    assert ("cluster_inbox_batches_lost", "twistedchat_cluster_inbox_batches_lost") in [
+        counter[:2] for counter in COUNTERS]
