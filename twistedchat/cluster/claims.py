@@ -12,7 +12,7 @@ resync on its return settles them (the lower creation time wins, as InspIRCd doe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -21,7 +21,6 @@ from twisted.logger import Logger
 from twistedchat.cluster import scripts
 from twistedchat.cluster.resp import RedisProtocol
 from twistedchat.server.state import Channel, User
-from twistedchat.wire.message import Message
 from twistedchat.wire.names import casefold, valid_channel_name
 
 if TYPE_CHECKING:
@@ -51,16 +50,23 @@ class ChannelClaims:
 
     # -- the JOIN hook ---------------------------------------------------------------------------
 
-    def holds(self, user: User, names: list[str], retry: Message) -> bool:
-        """Whether ``user`` may join ``names`` now: False while a claim for a channel the JOIN
-        would create is asked of Redis (the JOIN then runs again, the user's input held)."""
+    def holds(self, joiner: User, names: list[str], rerun: Callable[[], None],
+              asker: User | None = None) -> bool:
+        """Whether ``joiner`` may join ``names`` now: False while a claim for a channel the JOIN
+        would create is asked of Redis; ``rerun`` runs the command again once it is answered,
+        the input of ``asker`` (the one who sent it: the joiner, or an operator's SAJOIN) held
+        until then. A registered channel ChanServ revived empty is created too."""
         node = self.node
         state = node.core.state
-        granted = self.granted.get(user, {})
-        wanted = list(dict.fromkeys(
-            casefold(name) for name in names
-            if valid_channel_name(name) and state.find_channel(name) is None
-            and casefold(name) not in granted))
+        granted = self.granted.get(joiner, {})
+        wanted = []
+        for name in names:
+            if not valid_channel_name(name) or casefold(name) in granted:
+                continue
+            channel = state.find_channel(name)
+            if channel is None or not channel.members:
+                wanted.append(casefold(name))
+        wanted = list(dict.fromkeys(wanted))
         if not wanted or node.control.current is None:
             return True  # nothing to create, or Redis away: created here, settled on the resync
         if self.touched:
@@ -68,13 +74,15 @@ class ChannelClaims:
         created = repr(node.core.clock())
         claim = node.control.run(scripts.CHANNEL_CLAIM, node.prefix, node.node_id,
                                  node.incarnation, *[t for f in wanted for t in (f, created)])
-        claim.addBoth(self._claimed, user, wanted, retry)
-        node.core.hold_input(user, claim)
+        asker = asker or joiner
+        claim.addBoth(self._claimed, joiner, asker, wanted, rerun)
+        node.core.hold_input(asker, claim)
         return False
 
-    def _claimed(self, result: Any, user: User, wanted: list[str], retry: Message) -> None:
+    def _claimed(self, result: Any, joiner: User, asker: User, wanted: list[str],
+                 rerun: Callable[[], None]) -> None:
         node = self.node
-        grants = self.granted.setdefault(user, {})
+        grants = self.granted.setdefault(joiner, {})
         if isinstance(result, list):
             for index, folded in enumerate(wanted):
                 grants[folded] = (result[2 * index] == 1, float(result[2 * index + 1]))
@@ -85,13 +93,14 @@ class ChannelClaims:
                 node.control.cut()  # fenced: this node registers again
             for folded in wanted:
                 grants[folded] = (True, None)
-        if user not in node.core.state.connections:
-            self.granted.pop(user, None)
+        connections = node.core.state.connections
+        if joiner not in connections or asker not in connections:
+            self.granted.pop(joiner, None)
             return
         try:
-            node.core.handle(user, retry)
+            rerun()
         finally:
-            self.granted.pop(user, None)
+            self.granted.pop(joiner, None)
 
     def created(self, name: str, created: float) -> None:
         """A ``C`` event: the channel's creation time, as its claim in Redis has it."""
@@ -108,10 +117,8 @@ class ChannelClaims:
         if created is None:
             return
         channel.created = created
-        if created_here:
+        if created_here:  # (with @ as a lone server gives it; none in a revived registered one)
             self.announce[channel.folded] = created
-            if "o" not in channel.members[user]:
-                channel.set_prefixes(user, "o" + channel.members[user])
         elif channel.members[user]:
             channel.set_prefixes(user, "")  # another node created it first
 
