@@ -6,8 +6,11 @@ channel, remote idle times, private messages lost past an inbox's cap. Three nod
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import cluster_kit
+import pytest
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know
 from helpers import LineClient, register, wait_until
@@ -110,3 +113,192 @@ async def test_sajoin_creates_a_channel_through_its_claim(opers_network: list[No
     refusal = await root.expect("NOTICE", None, where=lambda m: "carol" in m.params[1])
     assert "c.node" in refusal.params[1]
     assert all(n.core.state.find_channel("#elsewhere") is None for n in opers_network)
+
+
+def channel_state(node: Node, name: str) -> tuple[object, ...]:
+    """What a replica says of a channel: creation time, modes, topic, members' prefixes."""
+    channel = node.core.state.find_channel(name)
+    assert channel is not None, node
+    return (channel.created, sorted(channel.modes), channel.key, channel.topic,
+            channel_view(node, name))
+
+
+def modes_shown(client: LineClient, server: str) -> list[str]:
+    """Every MODE change ``client`` was shown by ``server``: ``["-o bob", "+m", ...]``."""
+    shown = []
+    for message in client.messages:
+        if message.command != "MODE" or message.source != server:
+            continue
+        params = list(message.params[2:])
+        sign = "+"
+        for letter in message.params[1]:
+            if letter in "+-":
+                sign = letter
+            elif letter in "ovbeIk" or (letter == "l" and sign == "+"):
+                shown.append(f"{sign}{letter} {params.pop(0)}")
+            else:
+                shown.append(f"{sign}{letter}")
+    return shown
+
+
+@pytest.mark.parametrize("cut_off_first", [True, False], ids=["cut-off-side-older",
+                                                               "cut-off-side-newer"])
+@pytest_twisted.ensureDeferred
+async def test_a_channel_made_on_both_sides_keeps_the_older_sides_ops(
+        redis: RedisServer, network: list[Node], cut_off_first: bool) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    carol = await register(c, "carol")
+    await all_know(network, "alice", "bob", "carol")
+    # a is cut off while Redis comes back empty: b and c carry on without a's users.
+    await a.cluster.control.stop()
+    await a.cluster.subscriber.stop()
+    redis.kill()
+    redis.start()
+    await wait_until(lambda: not b.knows("alice") and not c.knows("alice"),
+                     "b and c split a's users", timeout=15)
+
+    async def on_a() -> None:  # created at once on a (Redis is away for it), with a's modes
+        alice.send("JOIN #p", "MODE #p +m", "TOPIC #p :alice's topic")
+        await alice.expect("TOPIC", "#p", "alice's topic")
+
+    async def on_b() -> None:  # created through the claim in the empty Redis, with b's modes
+        bob.send("JOIN #p", "MODE #p +s", "TOPIC #p :bob's topic")
+        await bob.expect("TOPIC", "#p", "bob's topic")
+        carol.send("JOIN #p")
+        await carol.expect("366", None, "#p")
+        await wait_until(lambda: b.member("#p", "carol"), "b has carol in #p")
+
+    first, second = (on_a, on_b) if cut_off_first else (on_b, on_a)
+    await first()
+    await second()
+    assert channel_view(a, "#p") == {"alice": "o"}
+    assert channel_view(b, "#p") == channel_view(c, "#p") == {"bob": "o", "carol": ""}
+    older = (a if cut_off_first else b).core.state.find_channel("#p").created
+    a.cluster.subscriber.start()
+    a.cluster.control.start()
+    await wait_until(lambda: all(set(channel_view(n, "#p")) == {"alice", "bob", "carol"}
+                                 for n in network), "every replica has the three", timeout=10)
+    if cut_off_first:  # a's channel is older: b's side loses its ops, modes and topic
+        expected = (older, ["m", "n", "t"], None, "alice's topic",
+                    {"alice": "o", "bob": "", "carol": ""})
+    else:  # b's channel is older: a's side loses
+        expected = (older, ["n", "s", "t"], None, "bob's topic",
+                    {"alice": "", "bob": "o", "carol": ""})
+    try:
+        await wait_until(lambda: all(channel_state(n, "#p") == expected for n in network),
+                         "every replica settled on the older channel", timeout=10)
+    except AssertionError:
+        raise AssertionError([expected] + [channel_state(n, "#p") for n in network]) from None
+    for node in network:
+        assert channel_state(node, "#p") == expected, node
+    assert float(redis.cli("HGET", PREFIX + "chans", "#p")) == older
+    # The losing side's users were shown the change by their own server, as in a netjoin.
+    if cut_off_first:
+        losers = [(bob, "b.node"), (carol, "c.node")]
+        lost, gained, topic = ["-s", "-o bob"], ["+m", "+o alice"], "alice's topic"
+        assert not [m for m in alice.messages if m.command == "MODE" and m.source == "a.node"]
+    else:
+        losers = [(alice, "a.node")]
+        lost, gained, topic = ["-m", "-o alice"], ["+s", "+o bob"], "bob's topic"
+    for client, server in losers:
+        await client.expect("TOPIC", "#p", topic, source=server)
+        await wait_until(lambda client=client, server=server: set(lost + gained) <= set(
+            modes_shown(client, server)), f"{client.nick} was shown the merge")
+    # The network goes on as one: the older side's operator acts on everyone.
+    op, other = (alice, "bob") if cut_off_first else (bob, "alice")
+    op.send(f"MODE #p +v {other}")
+    await wait_until(lambda: all(channel_view(n, "#p")[other] == "v" for n in network),
+                     f"{other} voiced everywhere")
+
+
+def test_merging_views_of_a_channel_ends_equal_in_any_order() -> None:
+    """InspIRCd's rule on records alone: the lower creation time wins, equal times merge, and
+    every order of the same views gives the same channel."""
+    from itertools import permutations
+
+    from twistedchat.cluster.merge import merge
+    from twistedchat.server.channel import Channel
+    from twistedchat.server.limits import MAXLIST
+
+    def record(created: float, modes: str, key: str | None, limit: int | None,
+               topic: tuple[str, str, float], bans: list[list[object]]) -> list[object]:
+        return ["#m", created, topic[0], topic[1], topic[2], modes, key, limit, bans]
+
+    many = [[f"*!*@h{i}", "op", 100.0 + i] for i in range(MAXLIST)]
+    views = [
+        record(10.0, "nt", "alpha", 5, ("first", "x", 20.0), many[:60]),
+        record(10.0, "ntm", "beta", 3, ("second", "y", 30.0), many[40:] + [["*!*@late", "y", 500.0]]),
+        record(10.0, "s", None, None, ("", "", 0.0), [["*!*@early", "z", 1.0]]),
+        record(50.0, "ntiC", "zeta", 99, ("newer side", "w", 90.0), [["*!*@other", "w", 2.0]]),
+    ]
+    results = set()
+    for order in permutations(views):
+        channel = Channel("#m", order[0][1])  # the first view seen makes the replica
+        channel.modes, channel.key, channel.limit = set(order[0][5]), order[0][6], order[0][7]
+        channel.topic, channel.topic_setter, channel.topic_time = order[0][2:5]
+        channel.bans = {mask: (who, when) for mask, who, when in order[0][8]}
+        for info in order[1:]:
+            merge(channel, info)
+        results.add((channel.created, frozenset(channel.modes), channel.key, channel.limit,
+                     channel.topic, frozenset(channel.bans)))
+    assert len(results) == 1, results
+    created, modes, key, limit, topic, bans = results.pop()
+    assert (created, modes, key, limit, topic) == (10.0, {"n", "t", "m", "s"}, "beta", 5,
+                                                   "second")
+    assert len(bans) == MAXLIST and "*!*@early" in bans and "*!*@late" not in bans
+    assert "*!*@other" not in bans
+    # A view that lost keeps nothing of itself: its members' prefixes do not count either.
+    channel = Channel("#m", 10.0)
+    assert merge(channel, views[3]) is False and channel.modes == {"n", "t"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_bans_a_node_holds_reach_the_network_when_it_registers(
+        redis: RedisServer, opers_network: list[Node], tmp_path: Path) -> None:
+    a, b, c = opers_network
+    root = await oper(a, "root")
+    boss = await oper(b, "boss")
+    await all_know(opers_network, "root", "boss")
+    published: list[list[Any]] = []
+    for node in opers_network:
+        emit = node.cluster._emit
+        node.cluster._emit = lambda event, emit=emit: (published.append(event), emit(event))
+    # A K-line set on a while it is cut off from Redis reaches no other node then ...
+    await a.cluster.control.stop()
+    root.send("KLINE *alone@10.1.1.1 :set while alone")
+    await root.expect("NOTICE", None, where=lambda m: "*alone@10.1.1.1" in m.params[1])
+    assert not b.core.bans.klines and not c.core.bans.klines
+    # ... and a node that starts with bans in its bans file (set while it was down) ...
+    bans_file = tmp_path / "d.bans"
+    d = Node("d.node", redis.url, bans_file=str(bans_file))
+    d.core.bans.add("D", "10.7.0.0/16", "set while down", "admin", d.core.clock(), 3600)
+    d.core.bans.add("K", "*old@10.2.2.2", "in the file", "admin", d.core.clock())
+    # ... announce them when they (re)register: every node ends with the union.
+    a.cluster.control.start()
+    await d.start()
+    try:
+        wanted = {("K", "*alone@10.1.1.1"), ("K", "*old@10.2.2.2"), ("D", "10.7.0.0/16")}
+
+        def held(node: Node) -> set[tuple[str, str]]:
+            return {(ban.kind, ban.mask) for ban in node.core.bans.all()}
+
+        nodes = [*opers_network, d]
+        await wait_until(lambda: all(held(n) == wanted for n in nodes), "the union everywhere")
+        dline = [n.core.bans.dlines["10.7.0.0/16"][1] for n in nodes]
+        assert all(ban == dline[0] for ban in dline) and dline[0].expires > 0
+        # Applied from Redis, a ban is written to the node's file and never published again.
+        assert ("D", "10.7.0.0/16") in {(ban.kind, ban.mask)
+                                        for ban in d.core.bans.store.load()}
+        senders = {(event[1], event[4]) for event in published if event[0] == "X"}
+        assert senders == {("a.node", "*alone@10.1.1.1")}, senders
+        assert d.cluster.ban_sync.announced >= 2  # its own two (and what it learnt first)
+        # Lifting one on any node lifts it everywhere (the file too).
+        boss.send("UNKLINE *old@10.2.2.2")
+        await boss.expect("NOTICE", None, "K-line for *old@10.2.2.2 lifted")
+        wanted.discard(("K", "*old@10.2.2.2"))
+        await wait_until(lambda: all(held(n) == wanted for n in nodes), "lifted everywhere")
+        assert "*old@10.2.2.2" not in {ban.mask for ban in d.core.bans.store.load()}
+    finally:
+        await d.stop()

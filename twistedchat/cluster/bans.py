@@ -46,8 +46,9 @@ def _ban_mask(kind: Any, mask: Any) -> str:
 
 
 def apply_ban(carrier: CarriedState, node: str, fields: list[Any]) -> None:
-    """A server ban another node's operator set (``+``) or lifted (``-``): the same here, and
-    this node's own users it covers are removed (``X``)."""
+    """A server ban another node's operator set (``+``, or a node's burst announced) or lifted
+    (``-``): the same here, and this node's own users it covers are removed (``X``). A ban held
+    already, the same in every field, changes nothing."""
     change, kind, mask = fields[:3]
     if change not in ("+", "-"):
         raise BadEvent(f"unknown ban change {change!r:.20}")
@@ -68,18 +69,51 @@ def apply_ban(carrier: CarriedState, node: str, fields: list[Any]) -> None:
     set_at, expires = number(set_at), number(expires)
     if expires and expires <= max(set_at, core.clock()):
         return  # lapsed already
+    held = (core.bans.klines.get(casefold(mask)) if kind == KLINE
+            else core.bans.dlines.get(mask, (None, None))[1])
+    if held is not None and (held.reason, held.set_by, held.set_at, held.expires) == (
+            reason, set_by, set_at, expires):
+        return  # known already (a burst announces every ban its node holds)
     try:
         ban = core.bans.add(kind, mask, reason, set_by, set_at,
-                            expires - set_at if expires else 0.0)
+                            expires - set_at if expires else 0.0, save=False)
     except BanError as error:  # a full list here
         raise BadEvent(str(error)) from None
-    except OSError as error:  # in force here all the same (as a local KLINE would be)
-        log.warn("set a ban from {node}, but the bans file could not be written: {error}",
-                 node=node, error=str(error))
-        found = (core.bans.klines.get(casefold(mask)) if kind == KLINE
-                 else core.bans.dlines.get(mask, (None, None))[1])
-        if found is None:
-            return
-        ban = found
-    if ban is not None:
-        core.enforce_ban(ban)
+    carrier.ban_sync.save_soon()
+    core.enforce_ban(ban)
+
+
+class BanSync:
+    """This node's side of server bans across the network: its burst announces every ban it
+    holds (so the network converges on the union, at most ``MAX_BANS`` of each kind), and bans
+    applied from Redis are written to the bans file once per reactor turn, never published."""
+
+    def __init__(self, carrier: CarriedState) -> None:
+        self.carrier = carrier
+        self._save_call: Any = None
+        #: Bans this node announced in its bursts since it started.
+        self.announced = 0
+
+    def announce(self) -> None:
+        """(Re)registered: every ban in force here goes to the network (``X`` events, in
+        batches of at most MAX_BATCH), so a ban set while this node was alone or down, or only
+        in its bans file, reaches every node."""
+        carrier = self.carrier
+        now = carrier.core.clock()
+        for ban in carrier.core.bans.all():
+            if not ban.expired(now):
+                carrier._emit(ban_event(carrier.node_id, ban, False))
+                self.announced += 1
+
+    def save_soon(self) -> None:
+        """Write the bans file once at the end of this reactor turn (a burst may bring many)."""
+        if self._save_call is None:
+            self._save_call = self.carrier.reactor.callLater(0, self._save)
+
+    def _save(self) -> None:
+        self._save_call = None
+        try:
+            self.carrier.core.bans.save()
+        except OSError as error:  # in force here all the same (as a local KLINE would be)
+            log.warn("set bans from other nodes, but the bans file could not be written: "
+                     "{error}", error=str(error))

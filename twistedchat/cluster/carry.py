@@ -20,8 +20,8 @@ every node, in the network's one stream.
 - ``X`` (server ban): an operator's KLINE/DLINE (``+`` with the mask, reason, setter, time set
   and expiry) or UNKLINE/UNDLINE (``-`` with the mask). Each node adds or lifts the same ban in
   its own list (and bans file) and removes its own matching users, as a local KLINE does; a ban
-  applied from Redis is never published again. Bans already in a node's file are not announced
-  (a burst would carry up to 20,000 of them): they stay that node's until set again.
+  applied from Redis is never published again. A node (re)registering announces every ban it
+  holds (bans.py): the network converges on the union, at most 10,000 of each kind.
 
 A remote user's record (introduction, burst) carries its account, metadata, real host and server
 name too (one dict after the fields `Replicas._user_record` always had). Every field
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.logger import Logger
 
-from twistedchat.cluster.bans import apply_ban, ban_event
+from twistedchat.cluster.bans import BanSync, apply_ban, ban_event
 from twistedchat.cluster.checks import (
     NAME_BYTES,
     REASON_BYTES,
@@ -129,6 +129,7 @@ class CarriedState:
 
     core: ServerCore
     node_id: str
+    reactor: Any
     ghost_node: dict[User, str]
     ghosts: dict[str, set[User]]
     #: Nodes alive at the last heartbeat (this one included; none known before the first).
@@ -162,6 +163,7 @@ class CarriedState:
         self.bad_events = 0
         #: When each local user's idle time last went to the network.
         self._idle_sent: dict[User, float] = {}
+        self.ban_sync = BanSync(self)
 
     # -- out: what local users change --------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from twistedchat.cluster import scripts
+from twistedchat.cluster import merge, scripts
 from twistedchat.cluster.resp import RedisProtocol
 from twistedchat.server.state import Channel, User
 from twistedchat.wire.names import casefold, valid_channel_name
@@ -103,10 +103,11 @@ class ChannelClaims:
             self.granted.pop(joiner, None)
 
     def created(self, name: str, created: float) -> None:
-        """A ``C`` event: the channel's creation time, as its claim in Redis has it."""
+        """A ``C`` event: the channel's creation time, as its claim in Redis has it. A replica
+        holding an older one keeps it (a channel made apart, which wins: merge.py)."""
         channel = self.node.core.state.find_channel(name)
         if channel is not None and isinstance(created, (int, float)):
-            channel.created = created
+            channel.created = min(channel.created, created)
 
     def joined(self, user: User, channel: Channel) -> None:
         """``user`` (local) has just joined ``channel``: apply its claim, if it asked one."""
@@ -187,10 +188,23 @@ class ChannelClaims:
         if stale:
             yield scripts.CHANNEL_LEAVE.run(link, node.prefix, node.node_id, *stale)
         if mine:
-            yield scripts.CHANNEL_CLAIM.run(
+            times = yield scripts.CHANNEL_RECLAIM.run(
                 link, node.prefix, node.node_id, node.incarnation,
                 *[t for folded, channel in mine.items() for t in (folded, repr(channel.created))])
+            if isinstance(times, list):
+                for channel, recorded in zip(mine.values(), times, strict=True):
+                    self._settle_time(channel, float(recorded))
         self.noted = set(mine)
+
+    def _settle_time(self, channel: Channel, recorded: float) -> None:
+        """Redis recorded an older creation time for ``channel`` than this node's (another node
+        made it apart: a partition, or Redis came back empty): this node's view lost, as the
+        other node's burst will show every replica, so it drops its modes and prefixes now and
+        tells its members (merge.py)."""
+        if recorded < channel.created:
+            before = merge.view(channel)
+            merge.lose(channel, recorded)
+            merge.show(self.node.core, channel, before)
 
 
 def _ignored(failure: Any) -> None:

@@ -49,6 +49,8 @@ class Feed:
         self.last_seq: int | None = None
         self.seen_epoch: bytes | None = None
         self.held: dict[int, bytes] = {}
+        #: (epoch, sequence): batches of that epoch before that sequence are never applied.
+        self.floor: tuple[bytes, int] | None = None
         self.filling = False
         self.gaps_filled = 0
 
@@ -62,9 +64,10 @@ class Feed:
             self.seen_epoch = epoch
             self.held.clear()
             self.restarted()
+        self._raise_floor()
         assert self.last_seq is not None
         if seq <= self.last_seq:
-            return  # seen already (a gap fill raced the live message)
+            return  # seen already (a gap fill raced the live message), or before the floor
         self.held[seq] = payload
         self.drain()
 
@@ -94,10 +97,27 @@ class Feed:
                 self.seen_epoch, self.last_seq = epoch, 0
                 self.held.clear()
                 self.restarted()
+            self._raise_floor()
             if int(value) > (self.last_seq or 0):
                 self.fill_gap(int(value))
 
         asked.addCallbacks(got, lambda failure: None)
+
+    def start_at(self, epoch: bytes, seq: int) -> None:
+        """Never apply the batches of ``epoch`` before ``seq``: this node registered again after
+        it was cut off, and its burst (and the others' answers to it) replace that history,
+        which was made without it."""
+        self.floor = (epoch, seq)
+        self._raise_floor()
+        self.drain()
+
+    def _raise_floor(self) -> None:
+        if self.floor is None or self.floor[0] != self.seen_epoch or self.last_seq is None:
+            return
+        floor = self.floor[1] - 1
+        if self.last_seq < floor:
+            self.last_seq = floor
+            self.held = {seq: batch for seq, batch in self.held.items() if seq > floor}
 
     def fill_gap(self, upto: int | None = None) -> None:
         """Read the missing batches (up to ``upto``, or up to the first one held) back."""

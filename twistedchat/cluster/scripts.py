@@ -239,6 +239,28 @@ end
 return results
 """)
 
+#: ARGV: prefix, node, incarnation, then (folded channel, creation time) pairs: a node that
+#: registers again counts itself in the channels it has members in, and Redis keeps the lower
+#: of the two creation times (InspIRCd's rule: the older channel wins) -> -1 when fenced, else
+#: Redis's creation time for each channel, in order.
+CHANNEL_RECLAIM = _script("""
+local node = ARGV[2]
+if fenced(node, ARGV[3]) then return -1 end
+local results = {}
+for i = 4, #ARGV, 2 do
+  local channel, created = ARGV[i], ARGV[i + 1]
+  local current = redis.call('HGET', p .. 'chans', channel)
+  if not current or tonumber(created) < tonumber(current) then
+    redis.call('HSET', p .. 'chans', channel, created)
+    current = created
+  end
+  results[#results + 1] = current
+  redis.call('SADD', p .. 'cn:' .. channel, node)
+  redis.call('SADD', p .. 'nc:' .. node, channel)
+end
+return results
+""")
+
 #: ARGV: prefix, node, folded channel...: this node has no members in them any more (the
 #: claim of a channel no node has members in goes).
 CHANNEL_LEAVE = _script("""
