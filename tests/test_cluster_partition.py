@@ -302,3 +302,39 @@ async def test_bans_a_node_holds_reach_the_network_when_it_registers(
         assert "*old@10.2.2.2" not in {ban.mask for ban in d.core.bans.store.load()}
     finally:
         await d.stop()
+
+
+async def whois_idle(client: LineClient, nick: str) -> int:
+    """The idle seconds WHOIS shows ``client`` for ``nick``."""
+    client.send(f"WHOIS {nick}")
+    replies = await client.collect_until("318")
+    return [int(m.params[2]) for m in replies if m.command == N.RPL_WHOISIDLE][0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_whois_idle_of_a_remote_user_is_asked_of_its_node(network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    carol = await register(c, "carol")
+    await all_know(network, "alice", "carol")
+    alice.send("PRIVMSG alice :hello me")
+    await alice.expect("PRIVMSG", "alice", "hello me")
+    ghost = c.core.state.find_user("alice")
+    await wait_until(lambda: ghost.last_message >= a.core.state.find_user("alice").last_message,
+                     "c has alice's idle time")
+    # c's replica falls behind, as when alice spoke again within the minute of her last ``I``.
+    ghost.last_message -= 1000
+    assert await whois_idle(carol, "alice") < 100
+    assert c.cluster.idle_queries.questions == 1
+    # A WHOIS flood asks nothing more while the answer is fresh.
+    carol.send(*["WHOIS alice"] * 50)
+    for _ in range(50):
+        await carol.expect("318")
+    assert c.cluster.idle_queries.questions <= 2
+    # An owner that does not answer holds the WHOIS at most IDLE_WAIT: the replica answers.
+    await a.cluster.subscriber.stop()
+    c.cluster.idle_queries.asked.clear()
+    ghost.last_message -= 1000
+    assert await whois_idle(carol, "alice") >= 1000
+    assert not c.cluster.idle_queries.waiting
+    a.cluster.subscriber.start()

@@ -16,7 +16,9 @@ every node must know them at once. They travel as events of their own:
 
 ``K`` and ``O`` go to the target node's inbox (:mod:`twistedchat.cluster.inbox`); the others to
 every node, in the network's one stream.
-- ``I`` (idle): when a user last sent a message, at most once a minute per user (WHOIS 317).
+- ``I`` (idle): when a user last sent a message, at most once a minute per user (WHOIS 317),
+  and to one node's inbox as the answer to its ``Q`` (idle.py: a WHOIS of a remote user asks).
+- ``Q`` (idle question): a node asks a user's own node for its exact idle time (inbox).
 - ``X`` (server ban): an operator's KLINE/DLINE (``+`` with the mask, reason, setter, time set
   and expiry) or UNKLINE/UNDLINE (``-`` with the mask). Each node adds or lifts the same ban in
   its own list (and bans file) and removes its own matching users, as a local KLINE does; a ban
@@ -52,6 +54,7 @@ from twistedchat.cluster.checks import (
     user_modes,
     valid_server_name,
 )
+from twistedchat.cluster.idle import IdleQueries, answer_idle_query
 from twistedchat.server.channel import Channel
 from twistedchat.server.commands.metadata import (
     Target,
@@ -69,6 +72,7 @@ from twistedchat.wire.names import CHANTYPES, is_channel_name
 
 if TYPE_CHECKING:
     from twistedchat.cluster.inbox import Outboxes
+    from twistedchat.cluster.resp import RedisLink
     from twistedchat.server.bans import ServerBan
     from twistedchat.server.core import ServerCore
 
@@ -130,6 +134,7 @@ class CarriedState:
     core: ServerCore
     node_id: str
     reactor: Any
+    control: RedisLink
     ghost_node: dict[User, str]
     ghosts: dict[str, set[User]]
     #: Nodes alive at the last heartbeat (this one included; none known before the first).
@@ -164,6 +169,7 @@ class CarriedState:
         #: When each local user's idle time last went to the network.
         self._idle_sent: dict[User, float] = {}
         self.ban_sync = BanSync(self)
+        self.idle_queries = IdleQueries(self)
 
     # -- out: what local users change --------------------------------------------------------
 
@@ -414,6 +420,7 @@ def _apply_idle(carrier: CarriedState, node: str, fields: list[Any]) -> None:
     when = number(when)
     if ghost is not None:  # (never ahead of this node's clock)
         ghost.last_message = max(ghost.last_message, min(when, carrier.core.clock()))
+        carrier.idle_queries.answered(ghost)  # a WHOIS waiting for it goes on
 
 
 def _apply_metadata(carrier: CarriedState, node: str, fields: list[Any]) -> None:
@@ -475,5 +482,6 @@ CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], None]] = {
     "K": _apply_kill,
     "O": _apply_logout,
     "I": _apply_idle,
+    "Q": answer_idle_query,
     "X": apply_ban,
 }

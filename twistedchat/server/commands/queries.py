@@ -233,6 +233,9 @@ def whois(core: ServerCore, user: User, msg: Message) -> None:
         core.reply(user, N.ERR_NOSUCHNICK, name, "No such nick/channel")
         core.reply(user, N.RPL_ENDOFWHOIS, name, "End of /WHOIS list")
         return
+    if core.cluster is not None and not core.cluster.idle_queries.fresh(
+            user, target, lambda: core.handle(user, msg)):
+        return  # cluster: a remote user's idle time is asked of its node first; runs again then
     core.reply(user, N.RPL_WHOISUSER, target.nick, target.username, target.host, "*",
                target.realname)
     if core.sees_real_host(user, target):
