@@ -14,9 +14,12 @@ import pytest
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know
 from helpers import LineClient, register, wait_until
+from twisted.internet import reactor
 
 from twistedchat.cluster.inbox import INBOX_LOST
+from twistedchat.server.accounts import attach_store
 from twistedchat.server.metrics import COUNTERS
+from twistedchat.storage.memory import MemoryStore
 from twistedchat.wire import numerics as N
 
 redis = cluster_kit.redis
@@ -338,3 +341,42 @@ async def test_whois_idle_of_a_remote_user_is_asked_of_its_node(network: list[No
     assert await whois_idle(carol, "alice") >= 1000
     assert not c.cluster.idle_queries.waiting
     a.cluster.subscriber.start()
+
+
+@pytest_twisted.async_yield_fixture
+async def store_network(redis: RedisServer) -> AsyncIterator[list[Node]]:
+    """Three nodes sharing one account store (as they would one PostgreSQL)."""
+    store = MemoryStore()
+    nodes = [Node(name, redis.url) for name in ("a.node", "b.node", "c.node")]
+    for node in nodes:
+        attach_store(node.core, store, reactor)
+        await node.start()
+    yield nodes
+    for node in nodes:
+        await node.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_registered_channel_chanserv_revives_goes_through_the_claim(
+        redis: RedisServer, store_network: list[Node]) -> None:
+    a, b, c = store_network
+    store = a.core.accounts.store
+    await store.create_account("founder", "a long password", a.core.clock())
+    store.register_channel("#reg", "founder", a.core.clock())
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    await all_know(store_network, "alice", "bob")
+    # b has not heard of alice's JOIN when bob joins: each node revives the registered channel.
+    await b.cluster.subscriber.stop()
+    alice.send("JOIN #reg")
+    await alice.expect("366", None, "#reg")
+    bob.send("JOIN #reg")
+    await bob.expect("366", None, "#reg")
+    b.cluster.subscriber.start()
+    await wait_until(lambda: all(set(channel_view(n, "#reg")) == {"alice", "bob"}
+                                 for n in store_network), "every replica has both")
+    # One creation, the one Redis's claim recorded, on every replica; nobody got @ by joining.
+    recorded = float(redis.cli("HGET", PREFIX + "chans", "#reg"))
+    for node in store_network:
+        assert node.core.state.find_channel("#reg").created == recorded, node
+        assert channel_view(node, "#reg") == {"alice": "", "bob": ""}, node
