@@ -5,7 +5,6 @@ channel, remote idle times, private messages lost past an inbox's cap. Three nod
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,14 @@ import pytest
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know
 from helpers import LineClient, register, wait_until
-from twisted.internet import reactor
 
 from twistedchat.cluster.inbox import INBOX_LOST
-from twistedchat.server.accounts import attach_store
 from twistedchat.server.metrics import COUNTERS
-from twistedchat.storage.memory import MemoryStore
 from twistedchat.wire import numerics as N
 
 redis = cluster_kit.redis
 network = cluster_kit.network
+services_network = cluster_kit.services_network
 
 PREFIX = "twistedchat:ClusterNet:"
 
@@ -65,18 +62,6 @@ async def test_private_messages_lost_past_the_inbox_cap_are_counted(
         counter[:2] for counter in COUNTERS]
 
 
-@pytest_twisted.async_yield_fixture
-async def opers_network(redis: RedisServer) -> AsyncIterator[list[Node]]:
-    """Three nodes with an operator account (SAJOIN, KLINE)."""
-    nodes = [Node(name, redis.url, opers={"root": "s3cret"})
-             for name in ("a.node", "b.node", "c.node")]
-    for node in nodes:
-        await node.start()
-    yield nodes
-    for node in nodes:
-        await node.stop()
-
-
 async def oper(node: Node, nick: str) -> LineClient:
     client = await register(node, nick)
     client.send("OPER root s3cret")
@@ -91,12 +76,12 @@ def channel_view(node: Node, name: str) -> dict[str, str]:
 
 
 @pytest_twisted.ensureDeferred
-async def test_sajoin_creates_a_channel_through_its_claim(opers_network: list[Node]) -> None:
-    a, b, c = opers_network
+async def test_sajoin_creates_a_channel_through_its_claim(services_network: list[Node]) -> None:
+    a, b, c = services_network
     root = await oper(a, "root")
     target = await register(a, "target")
     carol = await register(c, "carol")
-    await all_know(opers_network, "root", "target", "carol")
+    await all_know(services_network, "root", "target", "carol")
     # a does not hear of #sa yet (its subscriber is away) when carol creates it on c ...
     await a.cluster.subscriber.stop()
     carol.send("JOIN #sa")
@@ -107,15 +92,15 @@ async def test_sajoin_creates_a_channel_through_its_claim(opers_network: list[No
     await target.expect("366", None, "#sa")
     a.cluster.subscriber.start()
     await wait_until(lambda: all(set(channel_view(n, "#sa")) == {"carol", "target"}
-                                 for n in opers_network), "every replica has both")
-    for node in opers_network:
+                                 for n in services_network), "every replica has both")
+    for node in services_network:
         assert channel_view(node, "#sa") == {"carol": "o", "target": ""}, node
-    assert len({n.core.state.find_channel("#sa").created for n in opers_network}) == 1
+    assert len({n.core.state.find_channel("#sa").created for n in services_network}) == 1
     # SAJOIN of a user on another node is refused (that node's operator runs it).
     root.send("SAJOIN carol #elsewhere")
     refusal = await root.expect("NOTICE", None, where=lambda m: "carol" in m.params[1])
     assert "c.node" in refusal.params[1]
-    assert all(n.core.state.find_channel("#elsewhere") is None for n in opers_network)
+    assert all(n.core.state.find_channel("#elsewhere") is None for n in services_network)
 
 
 def channel_state(node: Node, name: str) -> tuple[object, ...]:
@@ -259,13 +244,13 @@ def test_merging_views_of_a_channel_ends_equal_in_any_order() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_bans_a_node_holds_reach_the_network_when_it_registers(
-        redis: RedisServer, opers_network: list[Node], tmp_path: Path) -> None:
-    a, b, c = opers_network
+        redis: RedisServer, services_network: list[Node], tmp_path: Path) -> None:
+    a, b, c = services_network
     root = await oper(a, "root")
     boss = await oper(b, "boss")
-    await all_know(opers_network, "root", "boss")
+    await all_know(services_network, "root", "boss")
     published: list[list[Any]] = []
-    for node in opers_network:
+    for node in services_network:
         emit = node.cluster._emit
         node.cluster._emit = lambda event, emit=emit: (published.append(event), emit(event))
     # A K-line set on a while it is cut off from Redis reaches no other node then ...
@@ -287,7 +272,7 @@ async def test_bans_a_node_holds_reach_the_network_when_it_registers(
         def held(node: Node) -> set[tuple[str, str]]:
             return {(ban.kind, ban.mask) for ban in node.core.bans.all()}
 
-        nodes = [*opers_network, d]
+        nodes = [*services_network, d]
         await wait_until(lambda: all(held(n) == wanted for n in nodes), "the union everywhere")
         dline = [n.core.bans.dlines["10.7.0.0/16"][1] for n in nodes]
         assert all(ban == dline[0] for ban in dline) and dline[0].expires > 0
@@ -343,29 +328,16 @@ async def test_whois_idle_of_a_remote_user_is_asked_of_its_node(network: list[No
     a.cluster.subscriber.start()
 
 
-@pytest_twisted.async_yield_fixture
-async def store_network(redis: RedisServer) -> AsyncIterator[list[Node]]:
-    """Three nodes sharing one account store (as they would one PostgreSQL)."""
-    store = MemoryStore()
-    nodes = [Node(name, redis.url) for name in ("a.node", "b.node", "c.node")]
-    for node in nodes:
-        attach_store(node.core, store, reactor)
-        await node.start()
-    yield nodes
-    for node in nodes:
-        await node.stop()
-
-
 @pytest_twisted.ensureDeferred
 async def test_a_registered_channel_chanserv_revives_goes_through_the_claim(
-        redis: RedisServer, store_network: list[Node]) -> None:
-    a, b, c = store_network
+        redis: RedisServer, services_network: list[Node]) -> None:
+    a, b, c = services_network
     store = a.core.accounts.store
     await store.create_account("founder", "a long password", a.core.clock())
     store.register_channel("#reg", "founder", a.core.clock())
     alice = await register(a, "alice")
     bob = await register(b, "bob")
-    await all_know(store_network, "alice", "bob")
+    await all_know(services_network, "alice", "bob")
     # b has not heard of alice's JOIN when bob joins: each node revives the registered channel.
     await b.cluster.subscriber.stop()
     alice.send("JOIN #reg")
@@ -374,9 +346,9 @@ async def test_a_registered_channel_chanserv_revives_goes_through_the_claim(
     await bob.expect("366", None, "#reg")
     b.cluster.subscriber.start()
     await wait_until(lambda: all(set(channel_view(n, "#reg")) == {"alice", "bob"}
-                                 for n in store_network), "every replica has both")
+                                 for n in services_network), "every replica has both")
     # One creation, the one Redis's claim recorded, on every replica; nobody got @ by joining.
     recorded = float(redis.cli("HGET", PREFIX + "chans", "#reg"))
-    for node in store_network:
+    for node in services_network:
         assert node.core.state.find_channel("#reg").created == recorded, node
         assert channel_view(node, "#reg") == {"alice": "", "bob": ""}, node

@@ -73,7 +73,8 @@ class ChannelClaims:
             self.settle()  # a LEAVE of one of these channels goes to Redis before the claim
         created = repr(node.core.clock())
         claim = node.control.run(scripts.CHANNEL_CLAIM, node.prefix, node.node_id,
-                                 node.incarnation, *[t for f in wanted for t in (f, created)])
+                                 node.incarnation, "new",
+                                 *[t for f in wanted for t in (f, created)])
         asker = asker or joiner
         claim.addBoth(self._claimed, joiner, asker, wanted, rerun)
         node.core.hold_input(asker, claim)
@@ -172,7 +173,7 @@ class ChannelClaims:
         self.touched.clear()
         if note:
             node.control.run(scripts.CHANNEL_CLAIM, node.prefix, node.node_id, node.incarnation,
-                             *note).addErrback(_ignored)
+                             "new", *note).addErrback(_ignored)
         if leave:
             node.control.run(scripts.CHANNEL_LEAVE, node.prefix, node.node_id,
                              *leave).addErrback(_ignored)
@@ -188,11 +189,11 @@ class ChannelClaims:
         if stale:
             yield scripts.CHANNEL_LEAVE.run(link, node.prefix, node.node_id, *stale)
         if mine:
-            times = yield scripts.CHANNEL_RECLAIM.run(
-                link, node.prefix, node.node_id, node.incarnation,
+            results = yield scripts.CHANNEL_CLAIM.run(
+                link, node.prefix, node.node_id, node.incarnation, "again",
                 *[t for folded, channel in mine.items() for t in (folded, repr(channel.created))])
-            if isinstance(times, list):
-                for channel, recorded in zip(mine.values(), times, strict=True):
+            if isinstance(results, list):
+                for channel, recorded in zip(mine.values(), results[1::2], strict=True):
                     self._settle_time(channel, float(recorded))
         self.noted = set(mine)
 
