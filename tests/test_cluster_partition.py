@@ -12,9 +12,14 @@ import cluster_kit
 import pytest
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know
+from core_peers import FakeClock, commands, make_core
+from core_peers import register as register_peer
 from helpers import LineClient, register, wait_until
+from twisted.internet.testing import MemoryReactorClock
 
+from twistedchat.cluster.idle import IDLE_FRESH, IDLE_WAIT, MAX_ASKING
 from twistedchat.cluster.inbox import INBOX_LOST
+from twistedchat.cluster.node import ClusterNode
 from twistedchat.server.metrics import COUNTERS
 from twistedchat.wire import numerics as N
 
@@ -352,3 +357,44 @@ async def test_a_registered_channel_chanserv_revives_goes_through_the_claim(
     for node in services_network:
         assert node.core.state.find_channel("#reg").created == recorded, node
         assert channel_view(node, "#reg") == {"alice": "", "bob": ""}, node
+
+
+def test_whois_idle_questions_are_bounded(clock: FakeClock) -> None:
+    """One question per remote user, at most MAX_ASKING at once, none again while the answer is
+    fresh; a WHOIS waits IDLE_WAIT at most (task.Clock time, no Redis: questions wait in the
+    outbox)."""
+    core = make_core(clock)
+    asker = register_peer(core, "asker")
+    fake_reactor = MemoryReactorClock()
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", fake_reactor, node_id="here")
+    node.control.current = object()  # as if Redis were there, so questions are asked
+    count = MAX_ASKING + 10
+    for i in range(count):
+        node._ghost("there", [f"far{i}", "u", "h.example", "Far", clock.now - 500, None, "", {},
+                              {"server": "there.node"}])
+    answered = [asker.say(f"WHOIS far{i}", f"WHOIS far{i}") for i in range(count)]
+    # The first MAX_ASKING wait for their answer; past the bound WHOIS answers at once.
+    assert [N.RPL_ENDOFWHOIS in commands(replies) for replies in answered] == (
+        [False] * MAX_ASKING + [True] * 10)
+    assert node.idle_queries.questions == MAX_ASKING
+    assert node.outboxes.count == MAX_ASKING
+    assert all(event[:3] == ["Q", "here", "there"] for event in node.outboxes.waiting["there"])
+    # An answer lets its WHOISes go on at once, with the exact idle time.
+    node._apply(["I", "there", "far0", clock.now - 7])
+    idle = [m.params[2] for m in asker.take() if m.command == N.RPL_WHOISIDLE]
+    assert idle == ["7", "7"]
+    # The others are answered from the replica once IDLE_WAIT has passed without an answer.
+    node.control.current = None
+    fake_reactor.advance(IDLE_WAIT - 0.01)
+    assert not asker.take()
+    fake_reactor.advance(0.01)
+    assert commands(asker.take()).count(N.RPL_ENDOFWHOIS) == 2 * (MAX_ASKING - 1)
+    assert not node.idle_queries.waiting
+    # Within IDLE_FRESH nothing is asked again.
+    node.control.current = object()
+    assert N.RPL_ENDOFWHOIS in commands(asker.say("WHOIS far1"))
+    assert node.idle_queries.questions == MAX_ASKING
+    fake_reactor.advance(IDLE_FRESH)
+    assert N.RPL_ENDOFWHOIS not in commands(asker.say("WHOIS far1"))
+    assert node.idle_queries.questions == MAX_ASKING + 1
+    node.control.current = None
