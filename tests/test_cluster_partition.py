@@ -263,21 +263,24 @@ async def test_bans_a_node_holds_reach_the_network_when_it_registers(
     root.send("KLINE *alone@10.1.1.1 :set while alone")
     await root.expect("NOTICE", None, where=lambda m: "*alone@10.1.1.1" in m.params[1])
     assert not b.core.bans.klines and not c.core.bans.klines
-    # ... and a node that starts with bans in its bans file (set while it was down) ...
+    # ... but when a registers again it announces every ban it holds ...
+    a.cluster.control.start()
+    await wait_until(lambda: all("*alone@10.1.1.1" in n.core.bans.klines for n in (b, c)),
+                     "a's K-line reached b and c")
+    # ... as does a node that starts with bans in its bans file (set while it was down): every
+    # node ends with the union.
     bans_file = tmp_path / "d.bans"
     d = Node("d.node", redis.url, bans_file=str(bans_file))
     d.core.bans.add("D", "10.7.0.0/16", "set while down", "admin", d.core.clock(), 3600)
     d.core.bans.add("K", "*old@10.2.2.2", "in the file", "admin", d.core.clock())
-    # ... announce them when they (re)register: every node ends with the union.
-    a.cluster.control.start()
     await d.start()
+    nodes = [*services_network, d]
     try:
         wanted = {("K", "*alone@10.1.1.1"), ("K", "*old@10.2.2.2"), ("D", "10.7.0.0/16")}
 
         def held(node: Node) -> set[tuple[str, str]]:
             return {(ban.kind, ban.mask) for ban in node.core.bans.all()}
 
-        nodes = [*services_network, d]
         await wait_until(lambda: all(held(n) == wanted for n in nodes), "the union everywhere")
         dline = [n.core.bans.dlines["10.7.0.0/16"][1] for n in nodes]
         assert all(ban == dline[0] for ban in dline) and dline[0].expires > 0
@@ -293,8 +296,23 @@ async def test_bans_a_node_holds_reach_the_network_when_it_registers(
         wanted.discard(("K", "*old@10.2.2.2"))
         await wait_until(lambda: all(held(n) == wanted for n in nodes), "lifted everywhere")
         assert "*old@10.2.2.2" not in {ban.mask for ban in d.core.bans.store.load()}
+        # One lifted while its node is cut off from Redis is lifted in Redis, and everywhere,
+        # when it returns (it does not come back from Redis's list).
+        await b.cluster.control.stop()
+        boss.send("UNDLINE 10.7.0.0/16")
+        await boss.expect("NOTICE", None, "D-line for 10.7.0.0/16 lifted")
+        b.cluster.control.start()
+        wanted.discard(("D", "10.7.0.0/16"))
+        await wait_until(lambda: all(held(n) == wanted for n in nodes), "lifted everywhere again")
+        assert redis.cli("HKEYS", PREFIX + "bans").split("\n")[:-1] == ["K *alone@10.1.1.1"]
+        # A node that starts now takes the network's bans from Redis.
+        e = Node("e.node", redis.url)
+        await e.start()
+        nodes.append(e)
+        assert held(e) == wanted
     finally:
-        await d.stop()
+        for late in nodes[3:]:
+            await late.stop()
 
 
 async def whois_idle(client: LineClient, nick: str) -> int:

@@ -22,8 +22,9 @@ every node, in the network's one stream.
 - ``X`` (server ban): an operator's KLINE/DLINE (``+`` with the mask, reason, setter, time set
   and expiry) or UNKLINE/UNDLINE (``-`` with the mask). Each node adds or lifts the same ban in
   its own list (and bans file) and removes its own matching users, as a local KLINE does; a ban
-  applied from Redis is never published again. A node (re)registering announces every ban it
-  holds (bans.py): the network converges on the union, at most 10,000 of each kind.
+  applied from Redis is never published again. Redis keeps the network's list too (bans.py): a
+  node registering applies it and adds (and announces) the bans only it holds, so the network
+  converges on the union, at most 10,000 of each kind.
 
 A remote user's record (introduction, burst) carries its account, metadata, real host and server
 name too (one dict after the fields `Replicas._user_record` always had). Every field
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.logger import Logger
 
-from twistedchat.cluster.bans import BanSync, apply_ban, ban_event
+from twistedchat.cluster.bans import BanSync, apply_ban
 from twistedchat.cluster.checks import (
     NAME_BYTES,
     REASON_BYTES,
@@ -133,6 +134,7 @@ class CarriedState:
 
     core: ServerCore
     node_id: str
+    prefix: str
     reactor: Any
     control: RedisLink
     ghost_node: dict[User, str]
@@ -155,7 +157,7 @@ class CarriedState:
 
     def ban_changed(self, ban: ServerBan, lifted: bool = False) -> None:
         """An operator here set or lifted a server ban: every node does the same."""
-        self._emit(ban_event(self.node_id, ban, lifted))
+        self.ban_sync.changed(ban, lifted)
 
     def _init_carried(self) -> None:
         #: The server name (``--name``) of each node seen (a node keeps its id while it runs).
@@ -476,7 +478,7 @@ def _apply_kill(carrier: CarriedState, node: str, fields: list[Any]) -> None:
 
 
 #: The carried event kinds and their handlers (given the event's fields after kind and node).
-CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], None]] = {
+CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], object]] = {
     "P": _apply_profile,
     "M": _apply_metadata,
     "K": _apply_kill,

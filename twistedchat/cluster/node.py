@@ -159,6 +159,7 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         if local:
             yield self.collisions.claim_again(link, local)
         yield self.channel_claims.resync(link)
+        yield self.ban_sync.resync(link)
         self.order.forget()  # what this node sent before may never come back: the bursts settle it
         self._outgoing[:0] = [["H", self.node_id], self._burst()]
         seq = yield self._send(link, self._take_batch()[1])
