@@ -14,8 +14,8 @@ every node must know them at once. They travel as events of their own:
 - ``O`` (log out): NickServ DROP on one node logs out the account's sessions on the others (each
   by its own node, which then sends ``P``).
 
-``K`` and ``O`` go to the target node's inbox (:mod:`twistedchat.cluster.inbox`); the others to
-every node, in the network's one stream.
+``K``, ``O``, ``Q`` and the ``I`` answering a ``Q`` go to the target node's inbox
+(:mod:`twistedchat.cluster.inbox`); the others to every node, in the network's one stream.
 - ``I`` (idle): when a user last sent a message, at most once a minute per user (WHOIS 317),
   and to one node's inbox as the answer to its ``Q`` (idle.py: a WHOIS of a remote user asks).
 - ``Q`` (idle question): a node asks a user's own node for its exact idle time (inbox).
