@@ -211,7 +211,7 @@ def test_merging_views_of_a_channel_ends_equal_in_any_order() -> None:
     every order of the same views gives the same channel."""
     from itertools import permutations
 
-    from twistedchat.cluster.merge import merge
+    from twistedchat.cluster.merge import adopt, merge
     from twistedchat.server.channel import Channel
     from twistedchat.server.limits import MAXLIST
 
@@ -221,23 +221,25 @@ def test_merging_views_of_a_channel_ends_equal_in_any_order() -> None:
 
     many = [[f"*!*@h{i}", "op", 100.0 + i] for i in range(MAXLIST)]
     views = [
-        record(10.0, "nt", "alpha", 5, ("first", "x", 20.0), many[:60]),
+        record(10.0, "nt", "alpha", 5, ("first", "x", 20.0), many[:60])
+        + [[["*!*@friend", "x", 5.0]], []],
         record(10.0, "ntm", "beta", 3, ("second", "y", 30.0), many[40:] + [["*!*@late", "y", 500.0]]),
         record(10.0, "s", None, None, ("", "", 0.0), [["*!*@early", "z", 1.0]]),
-        record(50.0, "ntiC", "zeta", 99, ("newer side", "w", 90.0), [["*!*@other", "w", 2.0]]),
+        record(50.0, "ntiC", "zeta", 99, ("newer side", "w", 90.0), [["*!*@other", "w", 2.0]])
+        + [[["*!*@loser", "w", 2.0]], [["*!*@invited", "w", 2.0]]],
     ]
     results = set()
     for order in permutations(views):
-        channel = Channel("#m", order[0][1])  # the first view seen makes the replica
-        channel.modes, channel.key, channel.limit = set(order[0][5]), order[0][6], order[0][7]
-        channel.topic, channel.topic_setter, channel.topic_time = order[0][2:5]
-        channel.bans = {mask: (who, when) for mask, who, when in order[0][8]}
+        channel = Channel("#m")  # the first view seen makes the replica
+        adopt(channel, order[0])
         for info in order[1:]:
             merge(channel, info)
         results.add((channel.created, frozenset(channel.modes), channel.key, channel.limit,
-                     channel.topic, frozenset(channel.bans)))
+                     channel.topic, frozenset(channel.bans), frozenset(channel.excepts),
+                     frozenset(channel.invex)))
     assert len(results) == 1, results
-    created, modes, key, limit, topic, bans = results.pop()
+    created, modes, key, limit, topic, bans, excepts, invex = results.pop()
+    assert (excepts, invex) == ({"*!*@friend"}, set())
     assert (created, modes, key, limit, topic) == (10.0, {"n", "t", "m", "s"}, "beta", 5,
                                                    "second")
     assert len(bans) == MAXLIST and "*!*@early" in bans and "*!*@late" not in bans
@@ -416,3 +418,19 @@ def test_whois_idle_questions_are_bounded(clock: FakeClock) -> None:
     assert N.RPL_ENDOFWHOIS not in commands(asker.say("WHOIS far1"))
     assert node.idle_queries.questions == MAX_ASKING + 1
     node.control.current = None
+
+
+def test_channel_records_carry_checked_exception_lists() -> None:
+    """A burst's channel record carries +e and +I (after the bans); bad ones are refused."""
+    from twistedchat.cluster.checks import BadEvent, check_channel_record
+    from twistedchat.server.limits import MAXLIST
+
+    base = ["#m", 10.0, "", "", 0.0, "nt", None, None, []]
+    check_channel_record(base)  # an older node's record, without them
+    check_channel_record([*base, [["*!*@friend", "x", 5.0]], [["*!*@guest", "x", 5.0]]])
+    for bad in ([["*!*@friend", "x"]], [["a b", "x", 5.0]], "*!*@friend",
+                [["*!*@h", "x", 1.0]] * (MAXLIST + 1)):
+        with pytest.raises(BadEvent):
+            check_channel_record([*base, bad])
+        with pytest.raises(BadEvent):
+            check_channel_record([*base, [], bad])

@@ -9,8 +9,8 @@ node makes again when it registers) every replica applies the same rule:
   member's prefixes; the winner's modes, lists, topic and prefixes then apply;
 - a view that arrives with a later creation time than the channel's has lost: its modes are
   ignored and its members join without prefixes;
-- **equal** times merge: flag modes and bans are joined (the list keeps its cap: the oldest
-  ``MAXLIST`` bans), the greater key and the higher limit win, and the topic set last wins.
+- **equal** times merge: flag modes and the lists are joined (each keeps its cap: the oldest
+  ``MAXLIST``), the greater key and the higher limit win, and the topic set last wins.
 
 Whatever the order the views arrive in, every replica ends equal. Local members see what
 changed as a netjoin shows it: ``MODE`` (and ``TOPIC``) lines from this server.
@@ -53,13 +53,20 @@ def view(channel: Channel) -> ChannelView:
                        dict(channel.members), channel.topic)
 
 
+def _lists(info: list[Any]) -> list[list[Any]]:
+    """A record's bans, exceptions and invite exceptions (the last two absent from older
+    records)."""
+    return [*info[8:11], *[[]] * (11 - max(len(info), 9))]
+
+
 def adopt(channel: Channel, info: list[Any]) -> None:
     """Take another node's record of a channel (a burst's) as it is."""
-    _name, created, topic, setter, topic_time, modes, key, limit, bans = info[:9]
+    _name, created, topic, setter, topic_time, modes, key, limit = info[:8]
     channel.created = created
     channel.topic, channel.topic_setter, channel.topic_time = topic, setter, topic_time
     channel.modes, channel.key, channel.limit = set(modes), key, limit
-    channel.bans = {mask: (who, when) for mask, who, when in bans}
+    channel.bans, channel.excepts, channel.invex = (
+        {mask: (who, when) for mask, who, when in entries} for entries in _lists(info))
 
 
 def lose(channel: Channel, created: float) -> None:
@@ -77,7 +84,7 @@ def lose(channel: Channel, created: float) -> None:
 def merge(channel: Channel, info: list[Any]) -> bool:
     """Settle ``channel`` with another node's record of it; True when that node's side counts
     (an equal or lower creation time), so its members keep their prefixes."""
-    _name, created, topic, setter, topic_time, modes, key, limit, bans = info[:9]
+    _name, created, topic, setter, topic_time, modes, key, limit = info[:8]
     if created > channel.created:
         return False  # their side lost: its modes and prefixes are ignored
     if created < channel.created:
@@ -87,15 +94,24 @@ def merge(channel: Channel, info: list[Any]) -> bool:
         channel.key = key
     if limit is not None and (channel.limit is None or limit > channel.limit):
         channel.limit = limit
-    joined = dict(channel.bans)
-    for mask, who, when in bans:
-        joined.setdefault(mask, (who, when))
-    if len(joined) > MAXLIST:  # the oldest MAXLIST: the same whatever the order of merges
-        joined = dict(sorted(joined.items(), key=lambda item: (item[1][1], item[0]))[:MAXLIST])
-    channel.bans = joined
+    channel.bans, channel.excepts, channel.invex = (
+        _joined(ours, theirs) for ours, theirs in zip(
+            (channel.bans, channel.excepts, channel.invex), _lists(info), strict=True))
     if (topic_time, topic, setter) > (channel.topic_time, channel.topic, channel.topic_setter):
         channel.topic, channel.topic_setter, channel.topic_time = topic, setter, topic_time
     return True
+
+
+def _joined(ours: dict[str, tuple[str, float]],
+            theirs: list[Any]) -> dict[str, tuple[str, float]]:
+    """Two views of one list joined, keeping the oldest MAXLIST (the same whatever the order
+    of merges)."""
+    joined = dict(ours)
+    for mask, who, when in theirs:
+        joined.setdefault(mask, (who, when))
+    if len(joined) > MAXLIST:
+        joined = dict(sorted(joined.items(), key=lambda item: (item[1][1], item[0]))[:MAXLIST])
+    return joined
 
 
 def _changes(channel: Channel, before: ChannelView) -> list[tuple[str, str | None]]:

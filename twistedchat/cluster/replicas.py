@@ -101,7 +101,8 @@ class Replicas(CarriedState):
     def _channel_record(channel: Channel) -> list[Any]:
         return [channel.name, channel.created, channel.topic, channel.topic_setter,
                 channel.topic_time, "".join(sorted(channel.modes)), channel.key, channel.limit,
-                [[mask, setter, when] for mask, (setter, when) in channel.bans.items()]]
+                *([[mask, setter, when] for mask, (setter, when) in entries.items()]
+                  for entries in (channel.bans, channel.excepts, channel.invex))]
 
     def _apply_burst(self, node: str, users: list[Any], channels: list[Any]) -> None:
         """A node's whole state: its users and memberships become exactly these; its channels
