@@ -134,21 +134,25 @@ def modes_shown(client: LineClient, server: str) -> list[str]:
     return shown
 
 
+@pytest.mark.parametrize("redis_lost_data", [True, False], ids=["redis-empty", "partition"])
 @pytest.mark.parametrize("cut_off_first", [True, False], ids=["cut-off-side-older",
                                                                "cut-off-side-newer"])
 @pytest_twisted.ensureDeferred
 async def test_a_channel_made_on_both_sides_keeps_the_older_sides_ops(
-        redis: RedisServer, network: list[Node], cut_off_first: bool) -> None:
+        redis: RedisServer, network: list[Node], cut_off_first: bool,
+        redis_lost_data: bool) -> None:
     a, b, c = network
     alice = await register(a, "alice")
     bob = await register(b, "bob")
     carol = await register(c, "carol")
     await all_know(network, "alice", "bob", "carol")
-    # a is cut off while Redis comes back empty: b and c carry on without a's users.
+    # a is cut off (and Redis comes back empty, or keeps its data): b and c carry on without
+    # a's users once it is declared dead.
     await a.cluster.control.stop()
     await a.cluster.subscriber.stop()
-    redis.kill()
-    redis.start()
+    if redis_lost_data:
+        redis.kill()
+        redis.start()
     await wait_until(lambda: not b.knows("alice") and not c.knows("alice"),
                      "b and c split a's users", timeout=15)
 
