@@ -11,7 +11,7 @@ from typing import Any
 import cluster_kit
 import pytest
 import pytest_twisted
-from cluster_kit import Node, RedisServer, all_know
+from cluster_kit import Node, RedisServer, all_know, all_see_member
 from core_peers import FakeClock, commands, make_core
 from core_peers import register as register_peer
 from helpers import LineClient, register, wait_until
@@ -210,6 +210,53 @@ async def test_a_channel_made_on_both_sides_keeps_the_older_sides_ops(
                      f"{other} voiced everywhere")
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_channel_older_than_the_split_joins_both_sides_views(
+        redis: RedisServer, network: list[Node]) -> None:
+    a, b, c = network
+    alice = await register(a, "alice")
+    bob = await register(b, "bob")
+    await all_know(network, "alice", "bob")
+    alice.send("JOIN #eq")
+    await all_see_member(network, "#eq", "alice")
+    bob.send("JOIN #eq")
+    await all_see_member(network, "#eq", "bob")
+    alice.send("MODE #eq +o bob")
+    await wait_until(lambda: all(channel_view(n, "#eq") == {"alice": "o", "bob": "o"}
+                                 for n in network), "bob is op everywhere")
+    created = a.core.state.find_channel("#eq").created
+    await a.cluster.control.stop()
+    await a.cluster.subscriber.stop()
+    await wait_until(lambda: not b.knows("alice") and not c.knows("alice"),
+                     "b and c split a's users", timeout=15)
+    # Each side changes the channel on its own during the split ...
+    alice.send("MODE #eq +m", "TOPIC #eq :alice's topic")
+    await alice.expect("TOPIC", "#eq", "alice's topic")
+    bob.send("MODE #eq +s", "MODE #eq +b *!*@spam.example")
+    await bob.expect("MODE", "#eq", "+b")
+    await wait_until(lambda: "s" in c.core.state.find_channel("#eq").modes, "c has +s")
+    a.cluster.subscriber.start()
+    a.cluster.control.start()
+    # ... and the two views of a channel of the same age join, the same on every replica.
+    expected = (created, ["m", "n", "s", "t"], None, "alice's topic",
+                {"alice": "o", "bob": "o"})
+    try:
+        await wait_until(lambda: all(channel_state(n, "#eq") == expected for n in network),
+                         "every replica joined both views", timeout=10)
+    except AssertionError:
+        raise AssertionError([channel_state(n, "#eq") for n in network]) from None
+    assert all(set(n.core.state.find_channel("#eq").bans) == {"*!*@spam.example"}
+               for n in network)
+    await wait_until(lambda: "+s" in modes_shown(alice, "a.node")
+                     and "+b *!*@spam.example" in modes_shown(alice, "a.node"),
+                     "alice was shown b's side")
+    await wait_until(lambda: "+m" in modes_shown(bob, "b.node"), "bob was shown a's side")
+    # Later lines still settle by the stream's order: a burst does not bring back -m.
+    bob.send("MODE #eq -m")
+    await wait_until(lambda: all("m" not in n.core.state.find_channel("#eq").modes
+                                 for n in network), "-m everywhere")
+
+
 def test_merging_views_of_a_channel_ends_equal_in_any_order() -> None:
     """InspIRCd's rule on records alone: the lower creation time wins, equal times merge, and
     every order of the same views gives the same channel."""
@@ -248,6 +295,12 @@ def test_merging_views_of_a_channel_ends_equal_in_any_order() -> None:
                                                    "second")
     assert len(bans) == MAXLIST and "*!*@early" in bans and "*!*@late" not in bans
     assert "*!*@other" not in bans
+    # Outside a split, views of equal age do not join (the stream's order settled them): only
+    # a newer topic is taken.
+    channel = Channel("#m", 10.0)
+    assert merge(channel, views[1], join=False) is True
+    assert (channel.modes, channel.key, channel.bans, channel.topic) == ({"n", "t"}, None, {},
+                                                                         "second")
     # A view that lost keeps nothing of itself: its members' prefixes do not count either.
     channel = Channel("#m", 10.0)
     assert merge(channel, views[3]) is False and channel.modes == {"n", "t"}

@@ -87,7 +87,7 @@ class EventsIn(Replicas):
         elif kind == "U":
             self._ghost(node, event[2])
         elif kind == "B":
-            self._apply_burst(node, event[2], event[3])
+            self._apply_burst(node, event[2], event[3], len(event) > 4 and event[4] is True)
         elif kind == "H":
             self._emit(self._burst())
         elif kind == "S":

@@ -10,7 +10,10 @@ node makes again when it registers) every replica applies the same rule:
 - a view that arrives with a later creation time than the channel's has lost: its modes are
   ignored and its members join without prefixes;
 - **equal** times merge: flag modes and the lists are joined (each keeps its cap: the oldest
-  ``MAXLIST``), the greater key and the higher limit win, and the topic set last wins.
+  ``MAXLIST``), the greater key and the higher limit win, and the topic set last wins. Only
+  across a split (replicas.py says when): otherwise the stream's order already made the views
+  one, and a burst a little stale must not bring back a mode removed meanwhile; the topic set
+  last still wins.
 
 Whatever the order the views arrive in, every replica ends equal. Local members see what
 changed as a netjoin shows it: ``MODE`` (and ``TOPIC``) lines from this server.
@@ -81,14 +84,20 @@ def lose(channel: Channel, created: float) -> None:
     channel.forget_names()
 
 
-def merge(channel: Channel, info: list[Any]) -> bool:
+def merge(channel: Channel, info: list[Any], join: bool = True) -> bool:
     """Settle ``channel`` with another node's record of it; True when that node's side counts
-    (an equal or lower creation time), so its members keep their prefixes."""
+    (an equal or lower creation time), so its members keep their prefixes. ``join``: views of
+    equal age join (a netjoin); without it only a newer topic is taken."""
     _name, created, topic, setter, topic_time, modes, key, limit = info[:8]
     if created > channel.created:
         return False  # their side lost: its modes and prefixes are ignored
     if created < channel.created:
         lose(channel, created)
+        join = True
+    if (topic_time, topic, setter) > (channel.topic_time, channel.topic, channel.topic_setter):
+        channel.topic, channel.topic_setter, channel.topic_time = topic, setter, topic_time
+    if not join:
+        return True
     channel.modes |= set(modes)
     if key is not None and (channel.key is None or key > channel.key):
         channel.key = key
@@ -97,8 +106,6 @@ def merge(channel: Channel, info: list[Any]) -> bool:
     channel.bans, channel.excepts, channel.invex = (
         _joined(ours, theirs) for ours, theirs in zip(
             (channel.bans, channel.excepts, channel.invex), _lists(info), strict=True))
-    if (topic_time, topic, setter) > (channel.topic_time, channel.topic, channel.topic_setter):
-        channel.topic, channel.topic_setter, channel.topic_time = topic, setter, topic_time
     return True
 
 

@@ -65,6 +65,7 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self._missing_since: dict[str, float] = {}
         #: Completed nick claims not yet used: user -> folded nick.
         self._claims: dict[User, str] = {}
+        self.netjoined: set[str] = set()
         #: Claims waiting for Redis: folded nick -> user.
         self._pending: dict[str, User] = {}
         self._claiming: set[User] = set()
@@ -161,7 +162,9 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         yield self.channel_claims.resync(link)
         yield self.ban_sync.resync(link)
         self.order.forget()  # what this node sent before may never come back: the bursts settle it
-        self._outgoing[:0] = [["H", self.node_id], self._burst()]
+        if cut_off:  # a netjoin: the others' first bursts join this node's views
+            self.netjoin_pending, self.netjoined = True, set()
+        self._outgoing[:0] = [["H", self.node_id], self._burst(rejoin=cut_off)]
         seq = yield self._send(link, self._take_batch()[1])
         if cut_off and isinstance(seq, int) and seq > 0:
             # Declared dead, or Redis lost its data: what the others did meanwhile reaches this

@@ -33,6 +33,10 @@ class Replicas(CarriedState):
 
     #: Since when (reactor seconds) a node with ghosts here is missing from Redis's live list.
     _missing_since: dict[str, float]
+    #: Whether this node came back from a split (its first burst from each node joins views of
+    #: equal age), and the nodes whose burst it has had since.
+    netjoin_pending = False
+    netjoined: set[str]
 
     # -- users -----------------------------------------------------------------------------------
 
@@ -87,15 +91,16 @@ class Replicas(CarriedState):
 
     # -- bursts ----------------------------------------------------------------------------------
 
-    def _burst(self) -> list[Any]:
-        """Everything other nodes need to know about this node's users and their channels."""
+    def _burst(self, rejoin: bool = False) -> list[Any]:
+        """Everything other nodes need to know about this node's users and their channels;
+        ``rejoin``: this node comes back from a split (its channels join the others' views)."""
         users = [u for u in self.core.state.users.values()
                  if u.registered and u not in self.ghost_node]
         channels: dict[str, Channel] = {}
         for user in users:
             channels.update(user.channels)
         return ["B", self.node_id, [self._user_record(u) for u in users],
-                [self._channel_record(c) for c in channels.values()]]
+                [self._channel_record(c) for c in channels.values()], rejoin]
 
     @staticmethod
     def _channel_record(channel: Channel) -> list[Any]:
@@ -104,10 +109,13 @@ class Replicas(CarriedState):
                 *([[mask, setter, when] for mask, (setter, when) in entries.items()]
                   for entries in (channel.bans, channel.excepts, channel.invex))]
 
-    def _apply_burst(self, node: str, users: list[Any], channels: list[Any]) -> None:
+    def _apply_burst(self, node: str, users: list[Any], channels: list[Any],
+                     rejoin: bool = False) -> None:
         """A node's whole state: its users and memberships become exactly these; its channels
         settle with this replica's by InspIRCd's rule (merge.py), and local members see what
-        that changed."""
+        that changed. Views of equal age join only across a split: the burst of a node that
+        comes back (``rejoin``), or the first burst of each node after this one came back;
+        otherwise the stream's order already made them one (a burst may be a little stale)."""
         infos = {casefold(record[0]): record for record in channels
                  if self.valid(check_channel_record, "channel record", node, record)}
         present = {casefold(record[0]) for record in users}
@@ -117,11 +125,13 @@ class Replicas(CarriedState):
         state = self.core.state
         shown: dict[str, merge.ChannelView] = {}
         counts: dict[str, bool] = {}
+        join = rejoin is True or (self.netjoin_pending and node not in self.netjoined)
+        self.netjoined.add(node)
         for folded, info in infos.items():
             channel = state.channels.get(folded)
             if channel is not None:
                 shown[folded] = merge.view(channel)
-                counts[folded] = merge.merge(channel, info)
+                counts[folded] = merge.merge(channel, info, join)
         now = self.core.clock()
         for record in users:
             member = self._ghost(node, record)
