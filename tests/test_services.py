@@ -201,9 +201,52 @@ def test_whois_answers_for_the_services(setup):
     assert peer.say("NOTICE NickServ :a notice is not a command") == []  # no 401, no answer
     for name, shown in (("NickServ", "NickServ"), ("chanserv", "ChanServ")):
         replies = peer.say(f"WHOIS {name}")
-        assert [m.command for m in replies] == ["311", "312", "318"], replies
+        assert [m.command for m in replies] == ["311", "312", "313", "335", "318"], replies
         assert replies[0].params[1:4] == (shown, shown, "services.irc.test")
         assert replies[1].params[2] == "irc.test"
+        assert replies[2].params[-1] == "is a Network Service"
+
+
+def test_who_ison_userhost_and_monitor_see_the_services(setup):
+    core, store, accounts = setup
+    peer = register(core, "asker")
+    [who, end] = peer.say("WHO NickServ")
+    assert (who.command, end.command) == ("352", "315")
+    assert who.params[1:] == ("*", "NickServ", "services.irc.test", "irc.test", "NickServ",
+                              "H*B", "0 Nickname services")
+    [whox, _] = peer.say("WHO chanserv %tcuhnfar,7")
+    assert whox.params[1:] == ("7", "*", "ChanServ", "services.irc.test", "ChanServ", "H*B", "0",
+                               "Channel services")
+    by_host = [m.params[5] for m in peer.say("WHO services.irc.test") if m.command == "352"]
+    assert sorted(by_host) == ["ChanServ", "NickServ"]
+    assert {m.params[5] for m in peer.say("WHO *") if m.command == "352"} == {
+        "asker", "NickServ", "ChanServ"}
+    [ison] = peer.say("ISON nickserv Nobody CHANSERV asker")
+    assert ison.params[-1] == "NickServ ChanServ asker"
+    [userhost] = peer.say("USERHOST NickServ nobody chanserv")
+    assert userhost.params[-1] == "NickServ*=+NickServ@services.irc.test " \
+        "ChanServ*=+ChanServ@services.irc.test"
+    [online] = peer.say("MONITOR + NickServ,ChanServ")
+    assert (online.command, online.params[-1]) == (
+        "730", "NickServ!NickServ@services.irc.test,ChanServ!ChanServ@services.irc.test")
+    assert [m.command for m in peer.say("MONITOR S")] == ["730"]
+    assert [m.params[-1] for m in peer.say("MONITOR L")][0] == "NickServ,ChanServ"
+
+
+def test_the_services_are_not_counted_as_connections_or_channel_members(setup):
+    core, store, accounts = setup
+    peer = register(core, "asker")
+    [client] = [m for m in peer.say("LUSERS") if m.command == "251"]
+    assert client.params[-1] == "There are 1 users and 0 invisible on 1 servers"
+    assert not [m for m in peer.say("LUSERS") if m.command == "252"]  # not counted as opers
+    assert "NickServ" not in core.state.users and not core.state.channels
+    peer.say("JOIN #room")
+    [names] = [m for m in peer.say("NAMES #room") if m.command == "353"]
+    assert names.params[-1] == "@asker"
+    # a store-less core has no services: their nicks are ordinary, and absent
+    bare = register(make_core(FakeClock()), "plain")
+    assert bare.say("ISON NickServ")[0].params[-1] == ""
+    assert [m.command for m in bare.say("WHO NickServ")] == ["315"]
 
 
 @pytest_twisted.ensureDeferred

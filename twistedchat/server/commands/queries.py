@@ -70,7 +70,7 @@ def info(core: ServerCore, user: User, msg: Message) -> None:
 def ison(core: ServerCore, user: User, msg: Message) -> None:
     """ISON <nickname>{ <nickname>}"""
     nicks = [n for p in msg.params for n in p.split()]
-    online = [found.nick for n in nicks if (found := core.state.find_user(n)) and found.registered]
+    online = [found.nick for n in nicks if (found := core.state.find_present(n))]
     core.reply_words(user, N.RPL_ISON, " ".join(online))
 
 
@@ -79,8 +79,8 @@ def userhost(core: ServerCore, user: User, msg: Message) -> None:
     """USERHOST <nickname>{ <nickname>}"""
     replies = []
     for name in msg.params[:5]:
-        found = core.state.find_user(name)
-        if found and found.registered:
+        found = core.state.find_present(name)
+        if found:
             oper = "*" if found.is_oper else ""
             away = "-" if found.away else "+"
             replies.append(f"{found.nick}{oper}={away}{found.username}@{found.host}")
@@ -128,7 +128,7 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
         # A mask scans every user: at most WHO_MATCHES replies to one who is not an operator
         # (as Hybrid and ratbox cap it), so one line cannot make the server send the whole network.
         left = WHO_MATCHES if not user.is_oper else len(state.users)
-        for other in list(state.registered_users()):
+        for other in [*state.registered_users(), *state.services.values()]:
             visible = (other is user or "i" not in other.modes or user.is_oper
                        or state.shares_channel(user, other))
             if visible and (

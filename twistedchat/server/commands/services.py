@@ -1,7 +1,8 @@
 """NickServ and ChanServ as users meet them: reached by ``PRIVMSG NickServ`` (any case) and by
-the ``NS``/``CS`` (``NICKSERV``/``CHANSERV``) commands, answered by WHOIS, a NOTICE to them
-dropped, RESTRICTED channels (ChanServ SET) kept out of JOIN. The services' commands are in
-commands/nickserv.py and commands/chanserv.py."""
+the ``NS``/``CS`` (``NICKSERV``/``CHANSERV``) commands, present as pseudo-users to WHOIS, WHO,
+ISON, USERHOST and MONITOR (``ChatState.services``), a NOTICE to them dropped, RESTRICTED
+channels (ChanServ SET) kept out of JOIN. The services' commands are in commands/nickserv.py and
+commands/chanserv.py."""
 
 from __future__ import annotations
 
@@ -28,6 +29,29 @@ Handler = Callable[["ServerCore", User, Message], None]
 SERVICE_TABLES: dict[str, tuple[str, dict[str, ServiceCommand]]] = {
     "nickserv": (SERVICES["nickserv"], NICKSERV), "chanserv": (SERVICES["chanserv"], CHANSERV),
 }
+#: Each service's real name, as WHOIS and WHO show it.
+SERVICE_REALNAMES = {"nickserv": "Nickname services", "chanserv": "Channel services"}
+#: The user modes a service pseudo-user shows: ``o`` (WHO/USERHOST ``*``, WHOIS 313: services
+#: carry operator status on Atheme and Anope networks) and ``B`` (IRCv3 bot mode: automated).
+SERVICE_MODES = frozenset("oB")
+
+
+def service_users(core: ServerCore) -> dict[str, User]:
+    """The services as pseudo-users (``ChatState.services``): ``NickServ!NickServ@services.<name>``,
+    with no connection; nothing is ever sent to them."""
+    found: dict[str, User] = {}
+    for folded, (name, _) in SERVICE_TABLES.items():
+        pseudo = User(f"services.{core.config.name}", _nowhere, _nowhere, core.clock())
+        pseudo.nick, pseudo.folded, pseudo.username = name, folded, name
+        pseudo.realname = SERVICE_REALNAMES[folded]
+        pseudo.modes = set(SERVICE_MODES)
+        pseudo.registered = True
+        found[folded] = pseudo
+    return found
+
+
+def _nowhere(*_: object) -> None:
+    """A pseudo-user's wake and close: it has no connection."""
 
 
 def ask_service(core: ServerCore, user: User, folded: str, text: str) -> None:
@@ -68,18 +92,18 @@ def _notice(handler: Handler, core: ServerCore, user: User, msg: Message) -> Non
 
 
 def _whois(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
+    """WHOIS of a service: who it is, the server, that it is a network service and a bot."""
     name = msg.params[-1].split(",")[0] if msg.params else ""
-    folded = casefold(name)
-    if folded not in SERVICE_TABLES:
+    service = core.state.services.get(casefold(name))
+    if service is None:
         handler(core, user, msg)
         return
-    service = SERVICE_TABLES[folded][0]
-    kind = "Nickname" if folded == "nickserv" else "Channel"
-    core.reply(user, N.RPL_WHOISUSER, service, service, f"services.{core.config.name}", "*",
-               f"{kind} services")
-    core.reply(user, N.RPL_WHOISSERVER, service, core.config.name,
-               f"{core.config.network} services")
-    core.reply(user, N.RPL_ENDOFWHOIS, service, "End of /WHOIS list")
+    nick = service.nick
+    core.reply(user, N.RPL_WHOISUSER, nick, service.username, service.host, "*", service.realname)
+    core.reply(user, N.RPL_WHOISSERVER, nick, core.config.name, f"{core.config.network} services")
+    core.reply(user, N.RPL_WHOISOPERATOR, nick, "is a Network Service")
+    core.reply(user, N.RPL_WHOISBOT, nick, f"is a bot on {core.config.network}")
+    core.reply(user, N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
 
 
 def _join(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
