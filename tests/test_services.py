@@ -80,6 +80,60 @@ async def test_nickserv_drop_guesses_are_braked_like_logins(setup):
     assert also.startswith("Too many failed attempts")
 
 
+# -- NickServ SET PASSWORD -------------------------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_nickserv_set_password_needs_the_current_one(setup):
+    core, store, accounts = setup
+    owner = await logged_in(core, store, accounts, "owner")
+    new = "a-new-long-password"
+    for line in ("SET PASSWORD", f"SET PASSWORD {new}", f"SET PASSWORD {PASSWORD} {new} more",
+                 f"SET EMAIL {PASSWORD} {new}"):
+        [syntax] = notices(owner.say(f"PRIVMSG NickServ :{line}"), "NickServ")
+        assert syntax == "Syntax: SET PASSWORD <current password> <new password>", line
+    [weak] = notices(owner.say(f"PRIVMSG NickServ :SET PASSWORD {PASSWORD} short"), "NickServ")
+    assert weak == "Password not changed: a password needs at least 8 characters."
+    [wrong] = await answered(owner, f"PRIVMSG NickServ :SET PASSWORD not-the-password {new}")
+    assert wrong == "Invalid password: your password was not changed."
+    assert await store.verify_password("owner", PASSWORD) is not None
+    [done] = await answered(owner, f"NS SET PASSWORD {PASSWORD} {new}")
+    assert done == "Password changed."
+    assert await store.verify_password("owner", new) is not None
+    assert await store.verify_password("owner", PASSWORD) is None
+    anonymous = register(core, "anonymous")
+    [refused] = notices(anonymous.say(f"NS SET PASSWORD {PASSWORD} {new}"), "NickServ")
+    assert refused == "You are not identified."
+
+
+@pytest_twisted.ensureDeferred
+async def test_nickserv_set_password_guesses_are_braked_like_logins(setup):
+    core, store, accounts = setup
+    owner = await logged_in(core, store, accounts, "target")
+    new = "a-new-long-password"
+    for _ in range(5):  # the account's burst of failed logins
+        [wrong] = await answered(owner, f"PRIVMSG NickServ :SET PASSWORD guess-{_}-x {new}")
+        assert wrong.startswith("Invalid password")
+    [braked] = notices(owner.say(f"PRIVMSG NickServ :SET PASSWORD {PASSWORD} {new}"), "NickServ")
+    assert braked.startswith("Too many failed attempts")
+    assert await store.verify_password("target", PASSWORD) is not None
+    # the brake is the login brake: IDENTIFY to the account waits too
+    [also] = notices(owner.say(f"PRIVMSG NickServ :IDENTIFY target {PASSWORD}"), "NickServ")
+    assert also.startswith("Too many failed attempts")
+
+
+@pytest_twisted.ensureDeferred
+async def test_nickserv_set_password_is_not_kept_for_one_logged_out_meanwhile(setup):
+    core, store, accounts = setup
+    owner = await logged_in(core, store, accounts, "leaving")
+    owner.user.outbox.clear()
+    core.handle(owner.user, parse(f"NS SET PASSWORD {PASSWORD} a-new-long-password"))
+    core.set_account(owner.user, None)  # logged out (a DROP elsewhere) while the check runs
+    await wait_until(lambda: notices(owner.received, "NickServ"), "NickServ to answer the SET")
+    assert notices(owner.take(), "NickServ") == [
+        "Password not changed: you are no longer identified to leaving."]
+    assert await store.verify_password("leaving", PASSWORD) is not None
+
+
 # -- ChanServ SET ----------------------------------------------------------------------------------
 
 @pytest_twisted.ensureDeferred

@@ -51,7 +51,7 @@ CHATHISTORY_LIMIT = 100
 SERVICES = {"nickserv": "NickServ", "chanserv": "ChanServ"}
 #: Most SASL exchanges half-done at once before abandoned ones (gone connections) are swept.
 MAX_EXCHANGES = 1000
-#: Password operations (REGISTER, IDENTIFY, SET PASSWORD) one connection may start per run.
+#: Password operations (REGISTER, IDENTIFY, DROP, SET PASSWORD) one connection may start per run.
 MAX_PASSWORD_TRIES = 20
 
 ACCOUNT_CAPS = {
