@@ -345,3 +345,82 @@ async def test_nobody_takes_the_service_names(setup):
     early.say("CAP LS 302", "CAP REQ :sasl")
     [fail] = [m for m in early.say(f"REGISTER NickServ * {PASSWORD}") if m.command == "FAIL"]
     assert fail.params[1] == "BAD_ACCOUNT_NAME" and store.account("nickserv") is None
+
+
+# -- every service command answers, whatever its parameters ---------------------------------------
+
+ODD_ARGUMENTS = ("", "#", "#reg", "#REG", "#nope", "nobody", "founder", "NickServ", "*", ":",
+                 "\x02", "#reg x y z", "#reg ADD", "#reg ADD founder op", "#reg ADD nobody op",
+                 "#reg ADD stranger admin", "#reg DEL", "#reg DEL nobody", "#reg SET",
+                 "#reg MLOCK + -", "#reg FOUNDER", "#reg stranger", "PASSWORD", "PASSWORD a b c",
+                 "x" * 400)
+
+
+async def any_answer(peer: Peer, line: str) -> list:
+    """Send ``line``; whatever comes back (a password check may answer from a thread)."""
+    peer.user.outbox.clear()
+    peer.core.handle(peer.user, parse(line))
+    await wait_until(lambda: peer.received, f"an answer to {line!r}")
+    return peer.take()
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_service_command_answers_odd_parameters(setup):
+    core, store, accounts = setup
+    founder = await logged_in(core, store, accounts, "founder")
+    founder.say("JOIN #reg", "PRIVMSG ChanServ :REGISTER #reg")
+    stranger = register(core, "stranger")
+    for peer in (stranger, founder):
+        for service, table in (("NickServ", NICKSERV), ("ChanServ", CHANSERV)):
+            for verb in table:
+                for argument in ODD_ARGUMENTS:
+                    said = await any_answer(peer, f"PRIVMSG {service} :{verb} {argument}")
+                    assert all(m.command in ("NOTICE", "MODE", "900") for m in said), said
+    assert store.account("founder") is not None  # no odd DROP dropped it
+
+
+@pytest_twisted.ensureDeferred
+async def test_service_answers_say_what_happened(setup):
+    core, store, accounts = setup
+    founder = await logged_in(core, store, accounts, "founder")
+    await store.create_account("friend", PASSWORD, 0.0)
+    founder.say("JOIN #reg", "PRIVMSG ChanServ :REGISTER #reg")
+    cs = lambda line: notices(founder.say(f"CS {line}"), "ChanServ")  # noqa: E731
+    assert cs("ACCESS #reg DEL friend") == ["friend is not on the access list of #reg."]
+    assert cs("ACCESS #reg ADD Founder op") == ["Founder founded #reg: its founder is always op."]
+    assert store.registered_channel("#reg").access == {}
+    assert cs("ACCESS #reg ADD friend voice") == ["friend added to #reg as voice."]
+    assert cs("ACCESS #reg DEL FRIEND") == ["FRIEND removed from #reg."]
+    [itself] = notices(founder.say("NS GHOST founder"), "NickServ")
+    assert itself.startswith("You are founder: GHOST disconnects another connection")
+    assert founder.user in core.state.connections
+
+
+def test_a_ctcp_to_a_service_is_not_a_command(setup):
+    core, store, accounts = setup
+    peer = register(core, "asker")
+    [version] = notices(peer.say("PRIVMSG NickServ :\x01VERSION\x01"), "NickServ")
+    assert version.startswith("\x01VERSION twistedchat-") and version.endswith(" services\x01")
+    assert notices(peer.say("PRIVMSG ChanServ :\x01PING 1700000000\x01"), "ChanServ") == [
+        "\x01PING 1700000000\x01"]
+    assert notices(peer.say("PRIVMSG ChanServ :\x01PING\x01"), "ChanServ") == ["\x01PING\x01"]
+    assert peer.say("PRIVMSG NickServ :\x01ACTION waves\x01") == []
+    assert peer.say("PRIVMSG NickServ :\x01PING " + "9" * 100 + "\x01") == []
+    assert peer.say("PRIVMSG NickServ :\x01CLIENTINFO\x01") == []
+
+
+def test_a_service_in_a_list_of_targets_is_asked_once(setup):
+    core, store, accounts = setup
+    peer = register(core, "asker")
+    friend = register(core, "friend")
+    replies = peer.say("PRIVMSG NickServ,friend,nickserv,ChanServ :HELP")
+    assert "401" not in [m.command for m in replies]
+    assert len([n for n in notices(replies, "NickServ") if n.startswith("NickServ commands")]) == 1
+    assert len([n for n in notices(replies, "ChanServ") if n.startswith("ChanServ commands")]) == 1
+    [got] = friend.take()
+    assert (got.command, got.params) == ("PRIVMSG", ("friend", "HELP"))
+    assert notices(peer.say("PRIVMSG NickServ,ChanServ :HELP GHOST"), "NickServ")[0].startswith(
+        "GHOST <nick>")
+    over = peer.say("PRIVMSG a,b,c,d,NickServ,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z :HELP")
+    assert "407" in [m.command for m in over] and len(over) < 30  # MAXTARGETS still holds
+    assert peer.say("PRIVMSG friend,nobody :hi")[0].command == "401"  # others as before

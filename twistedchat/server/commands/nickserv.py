@@ -90,7 +90,10 @@ def ns_ghost(request: Request) -> None:
     owner = request.accounts.store.nick_owner(nick)
     if request.me is None or owner != request.me:
         request.say("You must be identified to the account that owns that nick.")
-    elif target is None or target is user:
+    elif target is user:
+        request.say(f"You are {user.nick}: GHOST disconnects another connection using a nick "
+                    "your account owns.")
+    elif target is None:
         request.say(f"{nick} is not online.")
     else:
         reason = f"GHOST command used by {user.nick}"
