@@ -1,6 +1,7 @@
-"""NickServ and ChanServ on the sans-IO core with a memory store: DROP confirmed by the password,
-the founder's ChanServ SET settings (founder, description, keep topic, mode lock, restricted),
-and the services as users see them (WHOIS, NS/CS, HELP, reserved nicks)."""
+"""NickServ and ChanServ on the sans-IO core with a memory store: DROP and SET PASSWORD confirmed
+by the password, the founder's ChanServ SET settings (founder, description, keep topic, mode
+lock, restricted), the services as users see them (WHOIS, WHO, ISON, USERHOST, MONITOR, NS/CS,
+HELP, CTCP, reserved nicks) and an answer to every command, whatever its parameters."""
 
 from __future__ import annotations
 
@@ -67,14 +68,19 @@ async def test_nickserv_drop_needs_the_password(setup):
     assert store.account("owner") is None and owner.user.account is None
 
 
+@pytest.mark.parametrize("command", ["DROP {password}",
+                                     "SET PASSWORD {password} a-new-long-password"])
 @pytest_twisted.ensureDeferred
-async def test_nickserv_drop_guesses_are_braked_like_logins(setup):
+async def test_nickserv_password_guesses_are_braked_like_logins(setup, command):
     core, store, accounts = setup
     owner = await logged_in(core, store, accounts, "target")
-    for _ in range(5):  # the account's burst of failed logins
-        assert "Invalid password" in (await answered(owner, "PRIVMSG NickServ :DROP guess"))[0]
-    [braked] = notices(owner.say(f"PRIVMSG NickServ :DROP {PASSWORD}"), "NickServ")
-    assert braked.startswith("Too many failed attempts") and store.account("target") is not None
+    for guess in range(5):  # the account's burst of failed logins
+        [wrong] = await answered(owner, "PRIVMSG NickServ :" + command.format(password=guess))
+        assert wrong.startswith("Invalid password")
+    [braked] = notices(owner.say("PRIVMSG NickServ :" + command.format(password=PASSWORD)),
+                       "NickServ")
+    assert braked.startswith("Too many failed attempts")
+    assert await store.verify_password("target", PASSWORD) is not None  # not dropped nor changed
     # IDENTIFY shares the brake: the same account's logins wait too
     [also] = notices(owner.say(f"PRIVMSG NickServ :IDENTIFY target {PASSWORD}"), "NickServ")
     assert also.startswith("Too many failed attempts")
@@ -103,22 +109,6 @@ async def test_nickserv_set_password_needs_the_current_one(setup):
     anonymous = register(core, "anonymous")
     [refused] = notices(anonymous.say(f"NS SET PASSWORD {PASSWORD} {new}"), "NickServ")
     assert refused == "You are not identified."
-
-
-@pytest_twisted.ensureDeferred
-async def test_nickserv_set_password_guesses_are_braked_like_logins(setup):
-    core, store, accounts = setup
-    owner = await logged_in(core, store, accounts, "target")
-    new = "a-new-long-password"
-    for _ in range(5):  # the account's burst of failed logins
-        [wrong] = await answered(owner, f"PRIVMSG NickServ :SET PASSWORD guess-{_}-x {new}")
-        assert wrong.startswith("Invalid password")
-    [braked] = notices(owner.say(f"PRIVMSG NickServ :SET PASSWORD {PASSWORD} {new}"), "NickServ")
-    assert braked.startswith("Too many failed attempts")
-    assert await store.verify_password("target", PASSWORD) is not None
-    # the brake is the login brake: IDENTIFY to the account waits too
-    [also] = notices(owner.say(f"PRIVMSG NickServ :IDENTIFY target {PASSWORD}"), "NickServ")
-    assert also.startswith("Too many failed attempts")
 
 
 @pytest_twisted.ensureDeferred
