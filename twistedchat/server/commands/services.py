@@ -100,12 +100,11 @@ def _privmsg(handler: Handler, core: ServerCore, user: User, msg: Message) -> No
     once a line, within MAXTARGETS), the other targets getting the message as usual."""
     if len(msg.params) > 1:
         targets = msg.params[0]
-        if len(targets) in _SERVICE_NICK_LENGTHS:
-            folded = casefold(targets)
-            if folded in SERVICE_TABLES:
-                ask_service(core, user, folded, msg.params[1])
-                return
-        elif "," in targets:
+        folded = casefold(targets) if len(targets) in _SERVICE_NICK_LENGTHS else ""
+        if folded in SERVICE_TABLES:
+            ask_service(core, user, folded, msg.params[1])
+            return
+        if "," in targets:
             msg = _services_in_list(core, user, msg)
             if not msg.params[0]:
                 return
