@@ -265,6 +265,8 @@ def test_who_ison_userhost_and_monitor_see_the_services(setup):
     assert sorted(by_host) == ["ChanServ", "NickServ"]
     assert {m.params[5] for m in peer.say("WHO *") if m.command == "352"} == {
         "asker", "NickServ", "ChanServ"}
+    peer.say("OPER admin secret")  # an operator's WHO is not cut short by the services
+    assert [m.command for m in peer.say("WHO *")] == ["352", "352", "352", "315"]
     [ison] = peer.say("ISON nickserv Nobody CHANSERV asker")
     assert ison.params[-1] == "NickServ ChanServ asker"
     [userhost] = peer.say("USERHOST NickServ nobody chanserv")

@@ -127,8 +127,9 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
     else:
         # A mask scans every user: at most WHO_MATCHES replies to one who is not an operator
         # (as Hybrid and ratbox cap it), so one line cannot make the server send the whole network.
-        left = WHO_MATCHES if not user.is_oper else len(state.users)
-        for other in [*state.registered_users(), *state.services.values()]:
+        scanned = [*state.registered_users(), *state.services.values()]
+        left = WHO_MATCHES if not user.is_oper else len(scanned)
+        for other in scanned:
             visible = (other is user or "i" not in other.modes or user.is_oper
                        or state.shares_channel(user, other))
             if visible and (
