@@ -18,7 +18,7 @@ from twistedchat.server.state import AWAYLEN, User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import chunks, fit_utf8
 from twistedchat.wire.message import MAX_LINE_BYTES, Message, ascii_int
-from twistedchat.wire.names import CHANTYPES, is_channel_name, mask_matches
+from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name, mask_matches
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
@@ -127,9 +127,8 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
     else:
         # A mask scans every user: at most WHO_MATCHES replies to one who is not an operator
         # (as Hybrid and ratbox cap it), so one line cannot make the server send the whole network.
-        scanned = [*state.registered_users(), *state.services.values()]
-        left = WHO_MATCHES if not user.is_oper else len(scanned)
-        for other in scanned:
+        left = WHO_MATCHES if not user.is_oper else len(state.users)
+        for other in list(state.registered_users()):
             visible = (other is user or "i" not in other.modes or user.is_oper
                        or state.shares_channel(user, other))
             if visible and (
@@ -143,6 +142,9 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
                     break
                 left -= 1
                 _who_reply(core, user, other, "*", "", whox)
+        service = state.services.get(casefold(mask))
+        if service is not None:  # a service, asked for by its nick (never in a listing)
+            _who_reply(core, user, service, "*", "", whox)
     core.reply(user, N.RPL_ENDOFWHO, mask, "End of WHO list")
 
 
