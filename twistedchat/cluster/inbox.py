@@ -1,24 +1,27 @@
-"""Private messages to one node's inbox: decoded only by the node of the user they are for.
+"""Lines for some nodes only, to their inboxes: decoded only by the nodes they are for.
 
-A PRIVMSG, NOTICE or TAGMSG to a remote user is not an event of the whole network: it goes to
-its target node's inbox (a pub/sub channel and a capped stream of its own, see
-:data:`~twistedchat.cluster.scripts.INBOX`), in batches per target node, one script call per
-reactor turn for all of them. The receiving node reads its inbox as a :class:`Feed` (sequence
-order, gaps read back from the stream), so messages from one sender to one target keep their
-order and none is lost or repeated while the stream holds them.
+A PRIVMSG, NOTICE or TAGMSG to a channel goes to the inboxes of the nodes with members in that
+channel, one to a remote user to its node's inbox: not to the network's events, which every node
+decodes. Each inbox is a pub/sub channel and a capped stream of its own
+(:data:`~twistedchat.cluster.scripts.SEND`); the receiving node reads it as a :class:`Feed`
+(sequence order, gaps read back from the stream), so the lines of one sender keep their order
+and none is lost or repeated while the stream holds them.
+
+A reactor turn's output is a sequence of segments, kept in the order they were made: a batch of
+events (the network's stream), then inbox batches (one per target node), then events again...
+A user's JOIN then PRIVMSG, or PRIVMSG then PART, thus lands in two segments in that order, and
+the whole turn goes in one script call, which publishes them in that order; a node reads both
+feeds on one subscriber connection, so it receives them in that order too.
 """
-
 from __future__ import annotations
 
 import json
-import secrets
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from twistedchat.cluster import scripts
 from twistedchat.cluster.feed import Feed
-from twistedchat.cluster.resp import RedisUnavailable
 
 if TYPE_CHECKING:
     from twistedchat.cluster.node import ClusterNode
@@ -36,42 +39,77 @@ def inbox_feed(node: ClusterNode) -> Feed:
     prefix, me = node.prefix, node.node_id
 
     def lost(why: str) -> None:
-        log.warn("private messages for this node were lost ({why})", why=why)
+        log.warn("channel and private messages for this node were lost ({why})", why=why)
 
     return Feed(node.control, node.reactor, inbox_channel(prefix, me), f"{prefix}is:{me}",
                 f"{prefix}ie:{me}", node.apply_batch, lambda: None, lost, from_start=True)
 
 
 class Outboxes:
-    """Private messages waiting for this turn's flush, by target node."""
+    """This turn's lines for other nodes, in order: sealed segments, then the open inbox segment.
+
+    The node keeps the open segment of events (``node._outgoing``); at most one of the two open
+    segments holds anything, since adding to one seals the other.
+    """
 
     def __init__(self, node: ClusterNode) -> None:
         self.node = node
-        self.waiting: dict[str, list[list[Any]]] = {}
+        #: The open inbox segment: target node -> its events, each already JSON.
+        self.waiting: dict[str, list[str]] = {}
+        #: Events in the open inbox segment (one per target node).
         self.count = 0
-        #: Batches that could not be sent (Redis away): dropped, never queued.
+        #: Sealed segments as SEND's (target, payload) pairs ("" for the network's events), the
+        #: events they hold, and the numbers of the event batches among them (order.py).
+        self.sealed: list[str | bytes] = []
+        self.sealed_events = 0
+        self.numbers: list[int] = []
+        #: Inbox batches that could not be sent (Redis away): dropped, never queued.
         self.dropped = 0
 
     def add(self, target_node: str, event: list[Any]) -> None:
-        self.waiting.setdefault(target_node, []).append(event)
-        self.count += 1
+        """``event`` to one node's inbox, after everything this turn made so far."""
+        self.add_to((target_node,), event)
 
-    def flush(self) -> None:
-        """Send every target node its batch, in one script call."""
+    def add_to(self, target_nodes: Iterable[str], event: list[Any]) -> None:
+        """``event`` to each of these nodes' inboxes (encoded once)."""
+        if self.node._outgoing:
+            self.node._seal_events()
+        text = json.dumps(event, separators=(",", ":"))
+        waiting = self.waiting
+        for target in target_nodes:
+            waiting.setdefault(target, []).append(text)
+            self.count += 1
+
+    def seal(self) -> None:
+        """Close the open inbox segment: one batch per target node."""
         if not self.waiting:
             return
-        waiting, self.waiting, self.count = self.waiting, {}, 0
-        node = self.node
-        if node.control.current is None:
-            self.dropped += len(waiting)
-            return
-        pairs = [text for target, events in waiting.items()
-                 for text in (target, json.dumps(events, separators=(",", ":")))]
-        sent = node.control.run(scripts.INBOX, node.prefix, node.node_id, node.incarnation,
-                                secrets.token_hex(8), *pairs)
-        sent.addErrback(self._failed, len(waiting))
+        waiting, self.waiting = self.waiting, {}
+        self.sealed_events += self.count
+        self.count = 0
+        for target, texts in waiting.items():
+            self.sealed += (target, "[" + ",".join(texts) + "]")
 
-    def _failed(self, failure: Any, batches: int) -> None:
-        self.dropped += batches
-        if not failure.check(RedisUnavailable):
-            log.failure("sending private messages failed", failure)
+    def seal_events(self, number: int, payload: bytes, events: int) -> None:
+        """A batch of the network's events, after the segments before it."""
+        self.sealed += ("", payload)
+        self.sealed_events += events
+        self.numbers.append(number)
+
+    @property
+    def pending(self) -> int:
+        """Events waiting in this turn, sealed or not (the node's open events segment aside)."""
+        return self.count + self.sealed_events
+
+    def take(self) -> tuple[list[str | bytes], list[int]]:
+        """Everything of this turn as SEND's pairs, and its event batches' numbers."""
+        self.seal()
+        pairs, numbers = self.sealed, self.numbers
+        self.sealed, self.numbers, self.sealed_events = [], [], 0
+        return pairs, numbers
+
+    def count_dropped(self, pairs: list[str | bytes]) -> None:
+        """These segments were not sent."""
+        inboxes = sum(1 for target in pairs[::2] if target)
+        self.dropped += inboxes
+        self.node.dropped_batches += len(pairs) // 2 - inboxes
