@@ -1,0 +1,196 @@
+"""Channel messages go only to the nodes with members in the channel, in order with the events
+(issue 14): three nodes on a real Redis, and one node's script calls read off the wire."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cluster_kit
+import hiredis
+import pytest_twisted
+from cluster_kit import Node, all_know, all_see_member
+from core_peers import FakeClock, make_core
+from core_peers import register as register_peer
+from helpers import LineClient, register, wait_until
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from twistedchat.cluster import resp, scripts
+from twistedchat.cluster.node import ClusterNode
+
+redis = cluster_kit.redis
+network = cluster_kit.network
+
+
+def record_received(node: Node) -> list[bytes]:
+    """Everything ``node``'s subscriber connection receives from now on (and still applies)."""
+    received: list[bytes] = []
+    deliver = node.cluster._on_message
+
+    def spy(channel: bytes, data: bytes) -> None:
+        received.append(data)
+        deliver(channel, data)
+
+    node.cluster.subscriber.current.listen(spy)
+    return received
+
+
+async def in_room(network: list[Node], *clients: LineClient) -> None:
+    """Each client joins #room in turn; every node has them all in it."""
+    for client in clients:
+        client.send("JOIN #room")
+        await all_see_member(network, "#room", client.nick)
+
+
+def said(client: LineClient, command: str = "PRIVMSG") -> list[str]:
+    return [m.params[-1] for m in client.messages if m.command == command]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_node_with_no_members_receives_none_of_a_channels_lines(
+        network: list[Node]) -> None:
+    a, b, c = network
+    alice, bob, carol = (await register(a, "alice"), await register(b, "bob"),
+                         await register(c, "carol"))
+    await in_room(network, alice, bob)
+    carol.send("JOIN #elsewhere")
+    await all_see_member(network, "#elsewhere", "carol")
+    received = record_received(c)
+    applied = c.cluster.applied_batches
+
+    for i in range(30):
+        alice.send(f"PRIVMSG #room :a{i}", f"NOTICE #room :n{i}")
+        bob.send(f"PRIVMSG #room :b{i}")
+    await wait_until(lambda: len(said(bob)) == 30 and len(said(alice)) == 30,
+                     "alice and bob have each other's lines")
+    # A private message to carol after them: C receives (in publish order) all it was sent.
+    alice.send("PRIVMSG carol :after the room")
+    await carol.expect("PRIVMSG", "carol", "after the room")
+
+    assert said(bob) == [f"a{i}" for i in range(30)] and said(bob, "NOTICE")[-30:] == [
+        f"n{i}" for i in range(30)]
+    assert said(alice) == [f"b{i}" for i in range(30)]
+    assert not [data for data in received if b"#room" in data]
+    # The private message, and at most one idle time (``I``) from each sender.
+    assert 1 <= c.cluster.applied_batches - applied <= 3
+    assert not [m for m in carol.messages if "#room" in m.params]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_users_lines_reach_other_nodes_in_the_order_sent(network: list[Node]) -> None:
+    """Events (JOIN, PART, NICK, QUIT) and channel lines (inboxes) sent in one turn keep their
+    order on the other nodes: the turn goes in one script call, in the order it was made."""
+    a, b, _ = network
+    alice, bob = await register(a, "alice"), await register(b, "bob")
+    await in_room(network, alice, bob)
+    dave = await register(a, "dave")
+    await all_know(network, "dave")
+
+    def seen() -> list[tuple[str, str]]:
+        return [(m.command, m.source.split("!")[0] + ":" + m.params[-1])
+                for m in bob.messages if m.command in ("JOIN", "PART", "PRIVMSG", "NICK", "QUIT")
+                and m.source.split("!")[0] in ("dave", "davey")]
+
+    dave.send("JOIN #room", "PRIVMSG #room :hello")  # one read: one turn
+    dave.send("PRIVMSG #room :brb", "PART #room :away")
+    dave.send("JOIN #room", "PRIVMSG #room :back")
+    dave.send("NICK davey")  # (waits for its claim in Redis: the next lines go in a later turn)
+    await dave.expect("NICK", "davey")
+    dave.send("PRIVMSG #room :renamed")
+    await bob.expect("PRIVMSG", "#room", "renamed")
+    dave.send("PRIVMSG #room :last", "QUIT :gone")
+    await bob.expect("QUIT", source="davey!")
+    assert seen() == [
+        ("JOIN", "dave:#room"), ("PRIVMSG", "dave:hello"),
+        ("PRIVMSG", "dave:brb"), ("PART", "dave:away"),
+        ("JOIN", "dave:#room"), ("PRIVMSG", "dave:back"),
+        ("NICK", "dave:davey"), ("PRIVMSG", "davey:renamed"),
+        ("PRIVMSG", "davey:last"), ("QUIT", "davey:Quit: gone"),
+    ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_member_joining_on_another_node_receives_later_lines(
+        network: list[Node]) -> None:
+    a, b, c = network
+    alice, bob, carol = (await register(a, "alice"), await register(b, "bob"),
+                         await register(c, "carol"))
+    await in_room(network, alice, bob)
+    received = record_received(c)
+    alice.send("PRIVMSG #room :before carol")
+    await bob.expect("PRIVMSG", "#room", "before carol")
+    await in_room(network, carol)
+    alice.send("PRIVMSG #room :for carol too")
+    bob.send("PRIVMSG #room :from bob")
+    await wait_until(lambda: sorted(said(carol)) == ["for carol too", "from bob"],
+                     "carol has alice's and bob's lines")
+    assert not [data for data in received if b"before carol" in data]
+    carol.send("PART #room")
+    await all_see_member(network[:2], "#room", "bob")
+    await wait_until(lambda: not a.member("#room", "carol") and not b.member("#room", "carol"),
+                     "carol left #room everywhere")
+    received.clear()
+    alice.send("PRIVMSG #room :after carol")
+    await bob.expect("PRIVMSG", "#room", "after carol")
+    alice.send("PRIVMSG carol :barrier")
+    await carol.expect("PRIVMSG", "carol", "barrier")
+    assert not [data for data in received if b"after carol" in data]
+
+
+def sent_segments(transport: StringTransport) -> list[list[Any]]:
+    """The SEND script calls written so far: each a list of segments, either the network's
+    events or {target node: its inbox events} (each event summed up)."""
+    reader = hiredis.Reader()
+    reader.feed(transport.value())
+    calls = []
+    while (command := reader.gets()) is not False:
+        if command[0] == b"EVALSHA" and command[1] == scripts.SEND.sha.encode():
+            pairs = command[7:]
+            segments: list[Any] = []
+            for target, payload in zip(pairs[::2], pairs[1::2], strict=True):
+                events = [(e[0], e[3], e[4][-1]) if e[0] == "L" else (e[0],)
+                          for e in json.loads(payload)]
+                if not target:
+                    segments.append(events)
+                elif segments and isinstance(segments[-1], dict):
+                    segments[-1][target.decode()] = events
+                else:
+                    segments.append({target.decode(): events})
+            calls.append(segments)
+    return calls
+
+
+def test_one_turn_goes_in_one_call_with_its_segments_in_order() -> None:
+    """PRIVMSG, PART, JOIN, PRIVMSG in one turn: inbox batches for the nodes with members, then
+    the events, then inbox batches again, all in one SEND call; a node with no member in the
+    channel gets nothing (the test fails if the inboxes were sent before or after the events)."""
+    clock = FakeClock()
+    core = make_core(clock)
+    alice = register_peer(core, "alice")
+    reactor = MemoryReactorClock()
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", reactor, node_id="here")
+    for nick, there, channel in (("bob", "b", "#room"), ("carl", "c", "#room"),
+                                 ("dan", "d", "#other")):
+        node._apply(["U", there, [nick, nick, "host", nick, 1.0, None, "", {}]])
+        node._apply(["L", there, f"{nick}!{nick}@host", "JOIN", [channel], None, "m", 1.0, "",
+                     None])
+    alice.say("JOIN #room")
+    reactor.advance(0)  # (no Redis: dropped)
+    link = resp.RedisProtocol()
+    transport = StringTransport()
+    link.makeConnection(transport)
+    node.control.current = link
+    alice.say("PRIVMSG #room :one", "PART #room", "JOIN #room", "PRIVMSG #room :two",
+              "PRIVMSG bob :private", "PRIVMSG dan :to d")
+    assert not sent_segments(transport)  # it waits for the end of the turn
+    reactor.advance(0)
+    calls = sent_segments(transport)
+    assert len(calls) == 1
+    message = [("L", "PRIVMSG", "one")]
+    assert calls[0] == [
+        [("I",)],  # alice's idle time (WHOIS), before her first message
+        {"b": message, "c": message},
+        [("L", "PART", "#room"), ("L", "JOIN", "#room"), ("N",)],
+        {"b": [("L", "PRIVMSG", "two"), ("L", "PRIVMSG", "private")],
+         "c": [("L", "PRIVMSG", "two")], "d": [("L", "PRIVMSG", "to d")]},
+    ]
