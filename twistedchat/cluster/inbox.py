@@ -54,8 +54,9 @@ class Outboxes:
 
     def __init__(self, node: ClusterNode) -> None:
         self.node = node
-        #: The open inbox segment: target node -> its events, each already JSON.
-        self.waiting: dict[str, list[str]] = {}
+        #: The open inbox segment: target node -> its events (one list shared by the targets of
+        #: a channel line).
+        self.waiting: dict[str, list[list[Any]]] = {}
         #: Events in the open inbox segment (one per target node).
         self.count = 0
         #: Sealed segments as SEND's (target, payload) pairs ("" for the network's events), the
@@ -71,24 +72,34 @@ class Outboxes:
         self.add_to((target_node,), event)
 
     def add_to(self, target_nodes: Iterable[str], event: list[Any]) -> None:
-        """``event`` to each of these nodes' inboxes (encoded once)."""
+        """``event`` to each of these nodes' inboxes."""
         if self.node._outgoing:
             self.node._seal_events()
-        text = json.dumps(event, separators=(",", ":"))
         waiting = self.waiting
         for target in target_nodes:
-            waiting.setdefault(target, []).append(text)
+            waiting.setdefault(target, []).append(event)
             self.count += 1
 
     def seal(self) -> None:
-        """Close the open inbox segment: one batch per target node."""
+        """Close the open inbox segment: one batch per target node (each event encoded once)."""
         if not self.waiting:
             return
         waiting, self.waiting = self.waiting, {}
         self.sealed_events += self.count
         self.count = 0
-        for target, texts in waiting.items():
-            self.sealed += (target, "[" + ",".join(texts) + "]")
+        if len(waiting) == 1:
+            for target, events in waiting.items():
+                self.sealed += (target, json.dumps(events, separators=(",", ":")))
+            return
+        texts: dict[int, str] = {}  # id(event) -> its JSON (the events live until the end)
+        for target, events in waiting.items():
+            parts = []
+            for event in events:
+                text = texts.get(id(event))
+                if text is None:
+                    text = texts[id(event)] = json.dumps(event, separators=(",", ":"))
+                parts.append(text)
+            self.sealed += (target, "[" + ",".join(parts) + "]")
 
     def seal_events(self, number: int, payload: bytes, events: int) -> None:
         """A batch of the network's events, after the segments before it."""

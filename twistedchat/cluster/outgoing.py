@@ -117,8 +117,13 @@ class EventsOut(NodeParts):
             channel = self.core.state.find_channel(target)
             if channel is None or not ghost_node:
                 return []
-            remote = ghost_node.keys() & channel.members.keys()  # (a set operation, in C)
-            return list({ghost_node[member] for member in remote}) if remote else []
+            members = channel.members
+            routes = channel.routes  # (kept while no member left: a join changes the count)
+            if routes is None or routes[0] != len(members):
+                remote = ghost_node.keys() & members.keys()  # (a set operation, in C)
+                routes = channel.routes = (len(members),
+                                           list({ghost_node[member] for member in remote}))
+            return routes[1]
         recipient = self.core.state.find_user(target)
         node = ghost_node.get(recipient) if recipient is not None else None
         return [node] if node is not None else []
