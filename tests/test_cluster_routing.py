@@ -194,3 +194,33 @@ def test_one_turn_goes_in_one_call_with_its_segments_in_order() -> None:
         {"b": [("L", "PRIVMSG", "two"), ("L", "PRIVMSG", "private")],
          "c": [("L", "PRIVMSG", "two")], "d": [("L", "PRIVMSG", "to d")]},
     ]
+
+
+def test_the_nodes_with_members_follow_every_change_of_membership() -> None:
+    """The nodes a channel line goes to are kept on the channel; a member leaving, joining, or
+    one leaving as another joins (the same count) is seen at the next line."""
+    core = make_core(FakeClock())
+    register_peer(core, "alice").say("JOIN #room")
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", MemoryReactorClock(), node_id="here")
+
+    def arrives(nick: str, there: str, command: str = "JOIN") -> None:
+        if command == "JOIN" and core.state.find_user(nick) is None:
+            node._apply(["U", there, [nick, nick, "host", nick, 1.0, None, "", {}]])
+        node._apply(["L", there, f"{nick}!{nick}@host", command, ["#room"], None, "m", 1.0, "",
+                     None])
+
+    assert node.message_nodes("#room") == []
+    arrives("bob", "b")
+    arrives("carl", "c")
+    assert sorted(node.message_nodes("#room")) == ["b", "c"]
+    arrives("carl", "c", "PART")
+    assert node.message_nodes("#room") == ["b"]
+    arrives("carl", "c")
+    assert sorted(node.message_nodes("#room")) == ["b", "c"]
+    arrives("bob", "b", "PART")  # one leaves, one comes: as many members as before
+    arrives("dan", "d")
+    assert sorted(node.message_nodes("#room")) == ["c", "d"]
+    arrives("erin", "d")
+    assert sorted(node.message_nodes("#room")) == ["c", "d"]
+    assert node.message_nodes("carl") == ["c"] and node.message_nodes("alice") == []
+    assert node.message_nodes("#nowhere") == [] and node.message_nodes("nobody") == []
