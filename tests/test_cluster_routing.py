@@ -224,3 +224,24 @@ def test_the_nodes_with_members_follow_every_change_of_membership() -> None:
     assert sorted(node.message_nodes("#room")) == ["c", "d"]
     assert node.message_nodes("carl") == ["c"] and node.message_nodes("alice") == []
     assert node.message_nodes("#nowhere") == [] and node.message_nodes("nobody") == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_statusmsg_reaches_the_operators_on_other_nodes(network: list[Node]) -> None:
+    """``PRIVMSG @#room`` goes to the nodes with members, and there to the operators only."""
+    a, b, c = network
+    alice, bob, carl = (await register(a, "alice"), await register(b, "bob"),
+                        await register(c, "carl"))
+    await in_room(network, alice, bob, carl)  # alice made #room: she is its operator
+    alice.send("MODE #room +o bob")
+    await bob.expect("MODE", "#room", "+o", "bob")
+    await wait_until(lambda: c.core.state.find_channel("#room").is_op(
+        c.core.state.find_user("bob")), "c knows bob is an operator")
+    carl.send("PRIVMSG @#room :ops only", "PRIVMSG #room :everyone")
+    await bob.expect("PRIVMSG", "@#room", "ops only", source="carl!")
+    await alice.expect("PRIVMSG", "@#room", "ops only", source="carl!")
+    await alice.expect("PRIVMSG", "#room", "everyone")
+    bob.send("PRIVMSG +#room :voiced and ops", "PRIVMSG #room :everyone too")
+    await alice.expect("PRIVMSG", "+#room", "voiced and ops", source="bob!")
+    await carl.expect("PRIVMSG", "#room", "everyone too")
+    assert "ops only" not in said(carl) and "voiced and ops" not in said(carl)

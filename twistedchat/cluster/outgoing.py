@@ -21,6 +21,7 @@ from twistedchat.cluster.order import StreamOrder, line_things
 from twistedchat.cluster.pacing import FlushPacer
 from twistedchat.cluster.parts import NodeParts
 from twistedchat.cluster.resp import RedisProtocol, RedisUnavailable
+from twistedchat.server.commands.messages import STATUSMSG
 from twistedchat.server.relay import Relay
 from twistedchat.server.state import User
 from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name
@@ -110,9 +111,12 @@ class EventsOut(NodeParts):
             self._release(old)  # (a change of case keeps the same claim)
 
     def message_nodes(self, target: str) -> list[str]:
-        """The other nodes a message to ``target`` (a channel or a nick) must reach: those with
-        members in the channel (as this node's replica knows them), or the user's node."""
+        """The other nodes a message to ``target`` (a channel, ``@#channel`` or ``+#channel``, or
+        a nick) must reach: those with members in the channel (as this node's replica knows
+        them), or the user's node."""
         ghost_node = self.ghost_node
+        if target[:1] in STATUSMSG:
+            target = target[1:]
         if is_channel_name(target, CHANTYPES):
             channel = self.core.state.find_channel(target)
             if channel is None or not ghost_node:
