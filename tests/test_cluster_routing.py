@@ -13,10 +13,13 @@ from cluster_kit import Node, all_know, all_see_member
 from core_peers import FakeClock, make_core
 from core_peers import register as register_peer
 from helpers import LineClient, register, wait_until
+from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from twistedchat.cluster import resp, scripts
 from twistedchat.cluster.node import ClusterNode
+from twistedchat.server.accounts import attach_store
+from twistedchat.storage.memory import MemoryStore
 
 redis = cluster_kit.redis
 network = cluster_kit.network
@@ -245,3 +248,36 @@ async def test_a_statusmsg_reaches_the_operators_on_other_nodes(network: list[No
     await alice.expect("PRIVMSG", "+#room", "voiced and ops", source="bob!")
     await carl.expect("PRIVMSG", "#room", "everyone too")
     assert "ops only" not in said(carl) and "voiced and ops" not in said(carl)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_shared_store_records_each_channel_line_once(redis: cluster_kit.RedisServer) -> None:
+    """With one store for every node (as one PostgreSQL), only the node that took a line from its
+    client records it: the nodes that deliver it from their inbox do not."""
+    store = MemoryStore()
+    recorded: list[tuple[str, str]] = []
+    append = store.append_history
+
+    def recording(line: Any) -> None:
+        recorded.append((line.target, line.text))
+        append(line)
+
+    store.append_history = recording  # type: ignore[method-assign]
+    nodes = [Node(name, redis.url) for name in ("a.node", "b.node", "c.node")]
+    for node in nodes:
+        attach_store(node.core, store, reactor)
+        await node.start()
+    try:
+        alice, bob, carol = (await register(nodes[0], "alice"), await register(nodes[1], "bob"),
+                             await register(nodes[2], "carol"))
+        await in_room(nodes, alice, bob, carol)
+        alice.send("PRIVMSG #room :from a")
+        bob.send("NOTICE #room :from b")
+        await wait_until(lambda: {"from a", "from b"} <= set(said(carol) + said(carol, "NOTICE")),
+                         "carol has both lines")
+        await bob.sync()
+        await alice.sync()
+        assert sorted(recorded) == [("#room", "from a"), ("#room", "from b")]
+    finally:
+        for node in nodes:
+            await node.stop()
