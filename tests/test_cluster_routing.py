@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import cluster_kit
@@ -12,7 +13,7 @@ import pytest_twisted
 from cluster_kit import Node, all_know, all_see_member
 from core_peers import FakeClock, make_core
 from core_peers import register as register_peer
-from helpers import LineClient, register, wait_until
+from helpers import LineClient, connect, register, wait_until
 from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
@@ -250,10 +251,9 @@ async def test_a_statusmsg_reaches_the_operators_on_other_nodes(network: list[No
     assert "ops only" not in said(carl) and "voiced and ops" not in said(carl)
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_shared_store_records_each_channel_line_once(redis: cluster_kit.RedisServer) -> None:
-    """With one store for every node (as one PostgreSQL), only the node that took a line from its
-    client records it: the nodes that deliver it from their inbox do not."""
+@pytest_twisted.async_yield_fixture
+async def shared_store(redis: cluster_kit.RedisServer) -> AsyncIterator[tuple[list[Node], list]]:
+    """Three nodes with one store (as one PostgreSQL), and the history lines it records."""
     store = MemoryStore()
     recorded: list[tuple[str, str]] = []
     append = store.append_history
@@ -267,17 +267,63 @@ async def test_a_shared_store_records_each_channel_line_once(redis: cluster_kit.
     for node in nodes:
         attach_store(node.core, store, reactor)
         await node.start()
-    try:
-        alice, bob, carol = (await register(nodes[0], "alice"), await register(nodes[1], "bob"),
-                             await register(nodes[2], "carol"))
-        await in_room(nodes, alice, bob, carol)
-        alice.send("PRIVMSG #room :from a")
-        bob.send("NOTICE #room :from b")
-        await wait_until(lambda: {"from a", "from b"} <= set(said(carol) + said(carol, "NOTICE")),
-                         "carol has both lines")
-        await bob.sync()
-        await alice.sync()
-        assert sorted(recorded) == [("#room", "from a"), ("#room", "from b")]
-    finally:
-        for node in nodes:
-            await node.stop()
+    yield nodes, recorded
+    for node in nodes:
+        await node.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_shared_store_records_each_channel_line_once(
+        shared_store: tuple[list[Node], list]) -> None:
+    """Only the node that took a line from its client records it: the nodes that deliver it
+    from their inbox do not."""
+    nodes, recorded = shared_store
+    alice, bob, carol = (await register(nodes[0], "alice"), await register(nodes[1], "bob"),
+                         await register(nodes[2], "carol"))
+    await in_room(nodes, alice, bob, carol)
+    alice.send("PRIVMSG #room :from a")
+    bob.send("NOTICE #room :from b")
+    await wait_until(lambda: {"from a", "from b"} <= set(said(carol) + said(carol, "NOTICE")),
+                     "carol has both lines")
+    await bob.sync()
+    await alice.sync()
+    assert sorted(recorded) == [("#room", "from a"), ("#room", "from b")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_channel_line_keeps_its_msgid_tags_and_account_on_other_nodes(
+        shared_store: tuple[list[Node], list]) -> None:
+    """The sender's echo and the other nodes' copies carry one msgid, the client tags and the
+    account; a TAGMSG reaches only members with message-tags."""
+    network, _ = shared_store
+    a, b, c = network
+    caps = "message-tags echo-message account-tag server-time"
+    alice = await register_with_caps(a, "alice", caps)
+    bob = await register_with_caps(b, "bob", caps)
+    carol = await register(c, "carol")
+    await in_room(network, alice, bob, carol)
+    a.core.set_account(a.core.state.find_user("alice"), "alice")
+    await wait_until(lambda: getattr(b.core.state.find_user("alice"), "account", None) == "alice",
+                     "b knows alice's account")
+    alice.send("@+example/mood=calm PRIVMSG #room :tagged", "@+example/react=ok TAGMSG #room")
+    echo = await alice.expect("PRIVMSG", "#room", "tagged")
+    got = await bob.expect("PRIVMSG", "#room", "tagged", source="alice!")
+    assert got.tags["msgid"] == echo.tags["msgid"]
+    assert got.tags["+example/mood"] == "calm" and got.tags["account"] == "alice"
+    assert "time" in got.tags
+    reaction = await bob.expect("TAGMSG", "#room", source="alice!")
+    assert reaction.tags["+example/react"] == "ok"
+    alice.send("PRIVMSG #room :barrier")
+    await carol.expect("PRIVMSG", "#room", "barrier")
+    assert [m.command for m in carol.messages if m.source and m.source.startswith("alice!")
+            and m.command in ("PRIVMSG", "TAGMSG")] == ["PRIVMSG", "PRIVMSG"]
+
+
+async def register_with_caps(node: Node, nick: str, caps: str) -> LineClient:
+    """Register ``nick`` on ``node`` having asked for ``caps`` first."""
+    client = await connect(node.client_endpoint)
+    client.nick = nick
+    client.send(f"CAP REQ :{caps}", f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
+    await client.expect("001")
+    await client.expect(where=lambda m: m.command in ("376", "422"))
+    return client
