@@ -18,6 +18,12 @@ spread over k other nodes: ``on_relay`` finding the nodes with members and queue
 their inboxes, then one turn's segments made ready for the script call, against the events path
 every channel line took before (one event in the turn's batch).
 
+``--bystander`` measures it end to end: a real node (``twistd chat --cluster``, no clients) on a
+real Redis, and this process publishing another node's lines for a channel of M members the node
+knows of but has no member in, either as before (events batches, which every node applies) or as
+now (that node's lines go to the inbox of a third node, the one with members); the node's own CPU
+per line, from /proc, beside its idle cost over as long.
+
 ``--redis`` measures the other side: what one batch costs Redis, by Redis's own CPU time: the
 PUBLISH script (fence check, sequence number, XADD to the capped log, PUBLISH to every subscribed
 node) for a number of subscribers (nodes) and lines per batch; with ``--targets`` the SEND script
@@ -233,6 +239,93 @@ def redis_cost(subscribers: int, per_batch: int, batches: int, cpu: int | None =
             "redis_us_per_batch": 1e6 * used / batches, "batches_per_s": batches / wall}  # fmt: skip
 
 
+#: How long (s) the bystander node's CPU must stay still to count as done (and to apply a burst).
+SETTLE = 0.5
+
+
+def bystander_cost(routed: bool, members: int, per_batch: int, lines: int,
+                   cpu: int | None = 0) -> dict:
+    """A real node's CPU per line of another node's channel traffic it has no member in: the
+    lines as events (``routed`` False: before) or to a third node's inbox (True: now)."""
+    from bench.cluster import NETWORK, _chat_command, _redis_nodes, _spawn, _wait_for
+
+    prefix = f"twistedchat:{NETWORK}:"
+    with tempfile.TemporaryDirectory(prefix="bench-bystander-") as tmpdir:
+        tmp = Path(tmpdir)
+        port = free_port()
+        (tmp / "redis").mkdir()
+        redis = start_redis_server(REDIS_SERVER, port, tmp / "redis", prefix=pinned([], cpu))
+        url = f"redis://127.0.0.1:{port}/0"
+        log = tmp / "node.out"
+        node = _spawn(_chat_command(free_port(), tmp, "memory:", "--cluster", url, "--name",
+                                    "c.bench"), cpu, log)  # fmt: skip
+        try:
+            _wait_for("the node", lambda: _redis_nodes(port) == 1, [node], [log])
+            pub = socket.create_connection(("127.0.0.1", port))
+            reader = hiredis.Reader()
+
+            def call(*commands: tuple[Any, ...]) -> list[Any]:
+                pub.sendall(b"".join(encode_command(c) for c in commands))
+                got: list[Any] = []
+                while len(got) < len(commands):
+                    reply = reader.gets()
+                    if reply is False:
+                        reader.feed(pub.recv(1 << 20))
+                    else:
+                        got.append(reply)
+                return got
+
+            def beat() -> None:  # the two publishing nodes stay alive (a node silent 3 s goes)
+                call(*(("EVAL", scripts.HEARTBEAT.source, 0, prefix, n, "i1", 3000, 100)
+                       for n in (OTHER_NODE, "b.bench/1")))  # fmt: skip
+
+            call(*(("EVAL", scripts.REGISTER.source, 0, prefix, n, "i1", "e1")
+                   for n in (OTHER_NODE, "b.bench/1")))  # fmt: skip
+            users = [[f"g{i}", f"u{i}", "remote.host", "bench", 1.0, None, "", {CHANNEL: ""}]
+                     for i in range(members)]  # fmt: skip
+            burst = json.dumps([["B", OTHER_NODE, users,
+                                 [[CHANNEL, 1.0, "", "", 0.0, "nt", None, None, []]]]])
+            call(("EVAL", scripts.PUBLISH.source, 0, prefix, OTHER_NODE, "i1", burst))
+            time.sleep(SETTLE)
+            script = scripts.SEND if routed else scripts.PUBLISH
+            call(("SCRIPT", "LOAD", script.source))
+            batches = max(1, lines // per_batch)
+            cpu0, t0 = proc_cpu_seconds(node.pid), time.monotonic()
+            last_beat = t0
+            for start in range(0, batches, PIPELINE):
+                payloads = [batch_payload(per_batch, (start + i) * per_batch)
+                            for i in range(min(PIPELINE, batches - start))]  # fmt: skip
+                replies = call(*(
+                    ("EVALSHA", script.sha, 0, prefix, OTHER_NODE, "i1", "e1", "b.bench/1",
+                     payload) if routed else
+                    ("EVALSHA", script.sha, 0, prefix, OTHER_NODE, "i1", payload)
+                    for payload in payloads))  # fmt: skip
+                assert all(isinstance(r, int) and r > 0 for r in replies), replies[:3]
+                if time.monotonic() - last_beat > 0.5:
+                    beat()
+                    last_beat = time.monotonic()
+            wall = time.monotonic() - t0
+            seen = -1.0
+            while (now := proc_cpu_seconds(node.pid)) != seen:  # until it has applied all
+                seen = now
+                time.sleep(SETTLE)
+            used = seen - cpu0
+            idle0 = proc_cpu_seconds(node.pid)
+            time.sleep(wall)
+            idle = proc_cpu_seconds(node.pid) - idle0
+            pub.close()
+        finally:
+            for proc in (node, redis):
+                proc.terminate()
+                proc.wait(15)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+    done = batches * per_batch
+    return {"routed": routed, "members": members, "lines_per_batch": per_batch, "lines": done,
+            "node_cpu_s": used, "idle_cpu_s": idle, "seconds": wall,
+            "us_per_line": 1e6 * used / done, "idle_us_per_line": 1e6 * idle / done}
+
+
 def fit(results: list[dict], per_batch: int) -> tuple[float, float]:
     """Least squares of µs per line against remote members at one batch size: (fixed, per member)."""
     points = [(r["members"], r["us_per_line"]) for r in results if r["lines_per_batch"] == per_batch]
@@ -263,7 +356,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sender", action="store_true",
                    help="measure the sending node's routing per line instead")
     p.add_argument("--nodes", default="1,2,8", help="with --sender: nodes with members")
+    p.add_argument("--bystander", action="store_true",
+                   help="measure a real node with no member in a busy channel, before and now")
     args = p.parse_args(argv)
+    if args.bystander:
+        rows = [bystander_cost(routed, m, b, args.lines) for m in
+                [int(x) for x in args.members.split(",")]
+                for b in [int(x) for x in args.per_batch.split(",")]
+                for routed in (False, True)]  # fmt: skip
+        print("| remote members | lines per batch | lines | node CPU µs per line | idle over as long |")
+        print("|---:|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['members']:,} | {r['lines_per_batch']} | "
+                  f"{r['lines']:,} {'to an inbox (now)' if r['routed'] else 'as events (before)'} "
+                  f"| {r['us_per_line']:.2f} | {r['idle_us_per_line']:.2f} |")
+        if args.json:
+            print(json.dumps(rows))
+        return 0
     if args.sender:
         rows = [measure_sender(m, k, b, args.lines) for m in
                 [int(x) for x in args.members.split(",")] for k in
