@@ -13,6 +13,7 @@ A user's JOIN then PRIVMSG, or PRIVMSG then PART, thus lands in two segments in 
 the whole turn goes in one script call, which publishes them in that order; a node reads both
 feeds on one subscriber connection, so it receives them in that order too.
 """
+
 from __future__ import annotations
 
 import json
