@@ -339,6 +339,22 @@ def fit(results: list[dict], per_batch: int) -> tuple[float, float]:
     return mean_y - slope * mean_x, slope
 
 
+def ints(text: str) -> list[int]:
+    """``1,10,100`` as numbers."""
+    return [int(x) for x in text.split(",")]
+
+
+def print_rows(rows: list[dict], as_json: bool, columns: dict[str, Any]) -> int:
+    """A markdown table of ``rows``, a cell per column's function (and the rows as JSON)."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---:|" * len(columns))
+    for r in rows:
+        print("| " + " | ".join(str(cell(r)) for cell in columns.values()) + " |")
+    if as_json:
+        print(json.dumps(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--members", default="1,10,100,1000", help="remote members, comma-separated")
@@ -359,60 +375,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bystander", action="store_true",
                    help="measure a real node with no member in a busy channel, before and now")
     args = p.parse_args(argv)
+    members, per_batch = ints(args.members), ints(args.per_batch)
     if args.bystander:
-        rows = [bystander_cost(routed, m, b, args.lines) for m in
-                [int(x) for x in args.members.split(",")]
-                for b in [int(x) for x in args.per_batch.split(",")]
-                for routed in (False, True)]  # fmt: skip
-        print("| remote members | lines per batch | lines | node CPU µs per line | idle over as long |")
-        print("|---:|---:|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['members']:,} | {r['lines_per_batch']} | "
-                  f"{r['lines']:,} {'to an inbox (now)' if r['routed'] else 'as events (before)'} "
-                  f"| {r['us_per_line']:.2f} | {r['idle_us_per_line']:.2f} |")
-        if args.json:
-            print(json.dumps(rows))
-        return 0
+        rows = [bystander_cost(routed, m, b, args.lines)
+                for m in members for b in per_batch for routed in (False, True)]
+        return print_rows(rows, args.json, {
+            "remote members": lambda r: f"{r['members']:,}",
+            "lines per batch": lambda r: r["lines_per_batch"],
+            "lines": lambda r: f"{r['lines']:,} " + ("to an inbox (now)" if r["routed"]
+                                                     else "as events (before)"),
+            "node CPU µs per line": lambda r: f"{r['us_per_line']:.2f}",
+            "idle over as long": lambda r: f"{r['idle_us_per_line']:.2f}"})
     if args.sender:
-        rows = [measure_sender(m, k, b, args.lines) for m in
-                [int(x) for x in args.members.split(",")] for k in
-                [int(x) for x in args.nodes.split(",")] if k <= m
-                for b in [int(x) for x in args.per_batch.split(",")]]  # fmt: skip
-        print("| remote members | nodes with members | lines per batch | to inboxes µs/line "
-              "| as events µs/line |")
-        print("|---:|---:|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['members']:,} | {r['nodes']} | {r['lines_per_batch']} "
-                  f"| {r['us_per_line_inboxes']:.2f} | {r['us_per_line_events']:.2f} |")
-        if args.json:
-            print(json.dumps(rows))
-        return 0
-    if args.redis and args.targets:
-        rows = [redis_cost(0, b, args.batches, targets=k) for k in
-                [int(x) for x in args.targets.split(",")]
-                for b in [int(x) for x in args.per_batch.split(",")]]  # fmt: skip
-        print("| target inboxes | lines per batch | Redis CPU µs per call | calls/s (wall) |")
-        print("|---:|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['targets']} | {r['lines_per_batch']} | {r['redis_us_per_batch']:.1f} "
-                  f"| {r['batches_per_s']:,.0f} |")
-        if args.json:
-            print(json.dumps(rows))
-        return 0
+        rows = [measure_sender(m, k, b, args.lines)
+                for m in members for k in ints(args.nodes) if k <= m for b in per_batch]
+        return print_rows(rows, args.json, {
+            "remote members": lambda r: f"{r['members']:,}",
+            "nodes with members": lambda r: r["nodes"],
+            "lines per batch": lambda r: r["lines_per_batch"],
+            "to inboxes µs/line": lambda r: f"{r['us_per_line_inboxes']:.2f}",
+            "as events µs/line": lambda r: f"{r['us_per_line_events']:.2f}"})
     if args.redis:
-        rows = [redis_cost(n, b, args.batches) for n in
-                [int(x) for x in args.subscribers.split(",")]
-                for b in [int(x) for x in args.per_batch.split(",")]]  # fmt: skip
-        print("| subscribed nodes | lines per batch | Redis CPU µs per batch | batches/s (wall) |")
-        print("|---:|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['subscribers']} | {r['lines_per_batch']} | {r['redis_us_per_batch']:.1f} "
-                  f"| {r['batches_per_s']:,.0f} |")
-        if args.json:
-            print(json.dumps(rows))
-        return 0
-    results = run([int(m) for m in args.members.split(",")],
-                  [int(b) for b in args.per_batch.split(",")], args.lines, args.reps)  # fmt: skip
+        targets = ints(args.targets) if args.targets else []
+        rows = ([redis_cost(0, b, args.batches, targets=k) for k in targets for b in per_batch]
+                or [redis_cost(n, b, args.batches)
+                    for n in ints(args.subscribers) for b in per_batch])
+        return print_rows(rows, args.json, {
+            "target inboxes" if targets else "subscribed nodes":
+                lambda r: r["targets"] or r["subscribers"],
+            "lines per batch": lambda r: r["lines_per_batch"],
+            "Redis CPU µs per call": lambda r: f"{r['redis_us_per_batch']:.1f}",
+            "calls/s (wall)": lambda r: f"{r['batches_per_s']:,.0f}"})
+    results = run(members, per_batch, args.lines, args.reps)
     print(table(results))
     for b in sorted({r["lines_per_batch"] for r in results}):
         fixed, per_member = fit(results, b)

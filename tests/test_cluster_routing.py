@@ -13,7 +13,7 @@ import pytest_twisted
 from cluster_kit import Node, all_know, all_see_member
 from core_peers import FakeClock, make_core
 from core_peers import register as register_peer
-from helpers import LineClient, connect, register, wait_until
+from helpers import LineClient, register, wait_until
 from twisted.internet import reactor
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
@@ -46,6 +46,11 @@ async def in_room(network: list[Node], *clients: LineClient) -> None:
         await all_see_member(network, "#room", client.nick)
 
 
+async def one_on_each(network: list[Node], *nicks: str) -> list[LineClient]:
+    """A user registered on each node in turn (the first nick on the first node...)."""
+    return [await register(node, nick) for node, nick in zip(network, nicks, strict=True)]
+
+
 def said(client: LineClient, command: str = "PRIVMSG") -> list[str]:
     return [m.params[-1] for m in client.messages if m.command == command]
 
@@ -54,8 +59,7 @@ def said(client: LineClient, command: str = "PRIVMSG") -> list[str]:
 async def test_a_node_with_no_members_receives_none_of_a_channels_lines(
         network: list[Node]) -> None:
     a, b, c = network
-    alice, bob, carol = (await register(a, "alice"), await register(b, "bob"),
-                         await register(c, "carol"))
+    alice, bob, carol = await one_on_each(network, "alice", "bob", "carol")
     await in_room(network, alice, bob)
     carol.send("JOIN #elsewhere")
     await all_see_member(network, "#elsewhere", "carol")
@@ -117,8 +121,7 @@ async def test_a_users_lines_reach_other_nodes_in_the_order_sent(network: list[N
 async def test_a_member_joining_on_another_node_receives_later_lines(
         network: list[Node]) -> None:
     a, b, c = network
-    alice, bob, carol = (await register(a, "alice"), await register(b, "bob"),
-                         await register(c, "carol"))
+    alice, bob, carol = await one_on_each(network, "alice", "bob", "carol")
     await in_room(network, alice, bob)
     received = record_received(c)
     alice.send("PRIVMSG #room :before carol")
@@ -234,8 +237,7 @@ def test_the_nodes_with_members_follow_every_change_of_membership() -> None:
 async def test_a_statusmsg_reaches_the_operators_on_other_nodes(network: list[Node]) -> None:
     """``PRIVMSG @#room`` goes to the nodes with members, and there to the operators only."""
     a, b, c = network
-    alice, bob, carl = (await register(a, "alice"), await register(b, "bob"),
-                        await register(c, "carl"))
+    alice, bob, carl = await one_on_each(network, "alice", "bob", "carl")
     await in_room(network, alice, bob, carl)  # alice made #room: she is its operator
     alice.send("MODE #room +o bob")
     await bob.expect("MODE", "#room", "+o", "bob")
@@ -278,8 +280,7 @@ async def test_a_shared_store_records_each_channel_line_once(
     """Only the node that took a line from its client records it: the nodes that deliver it
     from their inbox do not."""
     nodes, recorded = shared_store
-    alice, bob, carol = (await register(nodes[0], "alice"), await register(nodes[1], "bob"),
-                         await register(nodes[2], "carol"))
+    alice, bob, carol = await one_on_each(nodes, "alice", "bob", "carol")
     await in_room(nodes, alice, bob, carol)
     alice.send("PRIVMSG #room :from a")
     bob.send("NOTICE #room :from b")
@@ -298,8 +299,8 @@ async def test_a_channel_line_keeps_its_msgid_tags_and_account_on_other_nodes(
     network, _ = shared_store
     a, b, c = network
     caps = "message-tags echo-message account-tag server-time"
-    alice = await register_with_caps(a, "alice", caps)
-    bob = await register_with_caps(b, "bob", caps)
+    alice = await register(a, "alice", caps=caps)
+    bob = await register(b, "bob", caps=caps)
     carol = await register(c, "carol")
     await in_room(network, alice, bob, carol)
     a.core.set_account(a.core.state.find_user("alice"), "alice")
@@ -318,12 +319,3 @@ async def test_a_channel_line_keeps_its_msgid_tags_and_account_on_other_nodes(
     assert [m.command for m in carol.messages if m.source and m.source.startswith("alice!")
             and m.command in ("PRIVMSG", "TAGMSG")] == ["PRIVMSG", "PRIVMSG"]
 
-
-async def register_with_caps(node: Node, nick: str, caps: str) -> LineClient:
-    """Register ``nick`` on ``node`` having asked for ``caps`` first."""
-    client = await connect(node.client_endpoint)
-    client.nick = nick
-    client.send(f"CAP REQ :{caps}", f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
-    await client.expect("001")
-    await client.expect(where=lambda m: m.command in ("376", "422"))
-    return client

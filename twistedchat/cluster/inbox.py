@@ -82,25 +82,20 @@ class Outboxes:
             self.count += 1
 
     def seal(self) -> None:
-        """Close the open inbox segment: one batch per target node (each event encoded once)."""
+        """Close the open inbox segment: one batch per target node (targets that get the same
+        events, as the nodes of one channel do, share one encoding)."""
         if not self.waiting:
             return
         waiting, self.waiting = self.waiting, {}
         self.sealed_events += self.count
         self.count = 0
-        if len(waiting) == 1:
-            for target, events in waiting.items():
-                self.sealed += (target, json.dumps(events, separators=(",", ":")))
-            return
-        texts: dict[int, str] = {}  # id(event) -> its JSON (the events live until the end)
+        encoded: dict[tuple[int, ...], str] = {}  # the events' ids -> their JSON (they live on)
         for target, events in waiting.items():
-            parts = []
-            for event in events:
-                text = texts.get(id(event))
-                if text is None:
-                    text = texts[id(event)] = json.dumps(event, separators=(",", ":"))
-                parts.append(text)
-            self.sealed += (target, "[" + ",".join(parts) + "]")
+            key = tuple(map(id, events))
+            payload = encoded.get(key)
+            if payload is None:
+                payload = encoded[key] = json.dumps(events, separators=(",", ":"))
+            self.sealed += (target, payload)
 
     def seal_events(self, number: int, payload: bytes, events: int) -> None:
         """A batch of the network's events, after the segments before it."""
