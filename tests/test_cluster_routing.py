@@ -319,3 +319,29 @@ async def test_a_channel_line_keeps_its_msgid_tags_and_account_on_other_nodes(
     assert [m.command for m in carol.messages if m.source and m.source.startswith("alice!")
             and m.command in ("PRIVMSG", "TAGMSG")] == ["PRIVMSG", "PRIVMSG"]
 
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_cut_subscriber_loses_and_repeats_nothing_of_either_feed(
+        network: list[Node]) -> None:
+    """Channel lines (inbox) and joins and parts (events) sent while a node's subscriber is cut
+    all arrive once; each feed keeps its own order (their order against each other across the
+    gap is not kept: docs/cluster.md)."""
+    a, b, _ = network
+    alice, bob = await register(a, "alice"), await register(b, "bob")
+    await in_room(network, alice, bob)
+    dave = await register(a, "dave")
+    await all_know(network, "dave")
+    alice.send(*(f"PRIVMSG #room :m{i}" for i in range(50)))
+    b.cluster.subscriber.cut()
+    for i in range(5):
+        dave.send("JOIN #room", f"PRIVMSG #room :d{i}", "PART #room")
+    alice.send(*(f"PRIVMSG #room :m{i}" for i in range(50, 100)))
+    await wait_until(lambda: len(said(bob)) >= 105 and len(
+        [m for m in bob.messages if m.command == "PART"]) >= 5, "bob has every line", timeout=10)
+    await bob.sync()
+    assert [t for t in said(bob) if t.startswith("m")] == [f"m{i}" for i in range(100)]
+    assert [t for t in said(bob) if t.startswith("d")] == [f"d{i}" for i in range(5)]
+    assert [m.command for m in bob.messages if m.source and m.source.startswith("dave!")
+            and m.command in ("JOIN", "PART")] == ["JOIN", "PART"] * 5
+    assert b.cluster.inbox.gaps_filled >= 1 and b.cluster.events.gaps_filled >= 1
