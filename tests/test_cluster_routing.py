@@ -10,7 +10,7 @@ from typing import Any
 import cluster_kit
 import hiredis
 import pytest_twisted
-from cluster_kit import Node, all_know, all_see_member
+from cluster_kit import Node, all_know, all_see_member, drop_next
 from core_peers import FakeClock, make_core
 from core_peers import register as register_peer
 from helpers import LineClient, register, wait_until
@@ -345,3 +345,61 @@ async def test_a_cut_subscriber_loses_and_repeats_nothing_of_either_feed(
     assert [m.command for m in bob.messages if m.source and m.source.startswith("dave!")
             and m.command in ("JOIN", "PART")] == ["JOIN", "PART"] * 5
     assert b.cluster.inbox.gaps_filled >= 1 and b.cluster.events.gaps_filled >= 1
+
+
+def inbox_node() -> tuple[ClusterNode, MemoryReactorClock, list[bytes]]:
+    """A node (no Redis) whose applied batches are recorded, having seen event batch 1."""
+    reactor_clock = MemoryReactorClock()
+    node = ClusterNode(make_core(FakeClock()), "redis://127.0.0.1:1/0", reactor_clock,
+                       node_id="here")
+    applied: list[bytes] = []
+    node.apply_batch = applied.append  # type: ignore[method-assign]
+    events = b"twistedchat:Test:events"
+    node._on_message(events, b"e1 1 [1]")
+    return node, reactor_clock, applied
+
+
+def test_an_inbox_batch_waits_for_the_events_before_it() -> None:
+    """Pub/sub lost events 2 and 3 (a JOIN, say); the inbox batch written after them (a
+    PRIVMSG) waits until they are read back, then follows them; later ones keep their order."""
+    node, _, applied = inbox_node()
+    inbox = node._inbox_name
+    node._on_message(inbox, b"i1 1 3 [4]")
+    node._on_message(inbox, b"i1 2 1 [5]")  # (written earlier than 3: still after [4])
+    assert applied == [b"[1]"] and node.inbox_order.waited == 2
+    events = b"twistedchat:Test:events"
+    node._on_message(events, b"e1 3 [3]")  # held by the events feed: 2 is missing still
+    node._on_message(events, b"e1 2 [2]")  # (as the gap fill would hand it over)
+    assert applied == [b"[1]", b"[2]", b"[3]", b"[4]", b"[5]"]
+    node._on_message(inbox, b"i1 3 3 [6]")
+    node._on_message(inbox, b"i1 4 [7]")  # a batch written without the events' sequence
+    assert applied[-2:] == [b"[6]", b"[7]"] and not node.inbox_order.waiting
+
+
+def test_an_inbox_batch_waits_a_bounded_time() -> None:
+    """Events that never come (gone from the stream, Redis away) hold nothing for long."""
+    node, reactor_clock, applied = inbox_node()
+    node._on_message(node._inbox_name, b"i1 1 9 [9]")
+    assert applied == [b"[1]"]
+    reactor_clock.advance(1.0)
+    assert applied == [b"[1]", b"[9]"] and not node.inbox_order.waiting
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lost_join_is_read_back_before_the_message_that_followed_it(
+        network: list[Node]) -> None:
+    """The JOIN (events) of a turn is lost on its way to b; the PRIVMSG (b's inbox) that
+    followed it waits while the JOIN is read back from the stream."""
+    a, b, _ = network
+    alice, bob = await register(a, "alice"), await register(b, "bob")
+    await in_room(network, alice, bob)
+    dave = await register(a, "dave")
+    await all_know(network, "dave")
+    filled = b.cluster.events.gaps_filled
+    dropped = drop_next(b, 1, b"events")
+    dave.send("JOIN #room", "PRIVMSG #room :hello")
+    await bob.expect("PRIVMSG", "#room", "hello", source="dave!")
+    assert [m.command for m in bob.messages if m.source and m.source.startswith("dave!")] == [
+        "JOIN", "PRIVMSG"]
+    assert len(dropped) == 1 and b"JOIN" in dropped[0]
+    assert b.cluster.inbox_order.waited >= 1 and b.cluster.events.gaps_filled > filled

@@ -17,6 +17,7 @@ feeds on one subscriber connection, so it receives them in that order too.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +37,91 @@ def inbox_channel(prefix: str, node_id: str) -> str:
 
 
 def inbox_feed(node: ClusterNode) -> Feed:
-    """This node's inbox, as it reads it."""
+    """This node's inbox, as it reads it (each batch after the events it follows)."""
     prefix, me = node.prefix, node.node_id
 
     def lost(why: str) -> None:
         log.warn("channel and private messages for this node were lost ({why})", why=why)
 
     return Feed(node.control, node.reactor, inbox_channel(prefix, me), f"{prefix}is:{me}",
-                f"{prefix}ie:{me}", node.apply_batch, lambda: None, lost, from_start=True)
+                f"{prefix}ie:{me}", node.inbox_order.receive, lambda: None, lost,
+                from_start=True)
+
+
+#: Seconds an inbox batch waits for the events it follows before it is applied anyway.
+MAX_WAIT = 1.0
+
+
+class InboxOrder:
+    """Inbox batches applied after the events sequenced before them.
+
+    Each inbox batch carries the sequence number of the network's last event when it was
+    written. When pub/sub lost that event (or the subscriber was away), the batch waits while the
+    event is read back, so a JOIN comes before the PRIVMSG that followed it; it is applied anyway
+    when the events start again or are lost for good, or after :data:`MAX_WAIT`. (An event that
+    follows a lost inbox batch is not held back: events carry nothing about inboxes.)
+    """
+
+    def __init__(self, node: ClusterNode) -> None:
+        self.node = node
+        #: Inbox batches waiting, in order: (the events' sequence they follow, the batch).
+        self.waiting: deque[tuple[int, bytes]] = deque()
+        self._timer: Any = None
+        #: Batches that had to wait (figures for tests and operators).
+        self.waited = 0
+
+    def receive(self, payload: bytes) -> None:
+        """One inbox batch, in the inbox's order: applied now, or once its events are."""
+        if payload[:1] == b"[":  # (written without the events' sequence)
+            after, body = 0, payload
+        else:
+            head, body = payload.split(b" ", 1)
+            after = int(head)
+        if not self.waiting and self._caught_up(after):
+            self.node.apply_batch(body)
+            return
+        self.waiting.append((after, body))
+        self.waited += 1
+        events = self.node.events
+        if not self._caught_up(after) and not events.filling and not events.held:
+            events.fill_gap(after)  # nothing told the events feed yet that it missed some
+        if self._timer is None:
+            self._timer = self.node.reactor.callLater(MAX_WAIT, self.release)
+
+    def _caught_up(self, after: int) -> bool:
+        last = self.node.events.last_seq
+        return last is None or last >= after
+
+    def apply_events(self, payload: bytes) -> None:
+        """One batch of the network's events (the events feed's order), then the inbox batches
+        that waited for it."""
+        self.node.apply_batch(payload)
+        waiting = self.waiting
+        while waiting and self._caught_up(waiting[0][0]):
+            self.node.apply_batch(waiting.popleft()[1])
+        if not waiting:
+            self._stop_timer()
+
+    def events_restarted(self) -> None:
+        """The events feed starts again (a new epoch): what waited goes now."""
+        self.node.order.forget()
+        self.release()
+
+    def events_lost(self, why: str) -> None:
+        """Events are gone for good: what waited goes now, and the network resynchronises."""
+        self.release()
+        self.node._events_lost(why)
+
+    def release(self) -> None:
+        """Apply every waiting batch (its events are late or gone)."""
+        self._stop_timer()
+        while self.waiting:
+            self.node.apply_batch(self.waiting.popleft()[1])
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
 
 
 class Outboxes:

@@ -32,7 +32,7 @@ from twistedchat.cluster import scripts
 from twistedchat.cluster.claims import ChannelClaims
 from twistedchat.cluster.collisions import NickCollisions
 from twistedchat.cluster.feed import Feed
-from twistedchat.cluster.inbox import Outboxes, inbox_channel, inbox_feed
+from twistedchat.cluster.inbox import InboxOrder, Outboxes, inbox_channel, inbox_feed
 from twistedchat.cluster.incoming import EventsIn
 from twistedchat.cluster.liveness import HEARTBEAT, Liveness
 from twistedchat.cluster.nicks import NickHolds
@@ -84,9 +84,10 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self.control = RedisLink(reactor, url, "control", self._prepare_control, direct)
         self.order = StreamOrder()
         #: The network's events (every node reads them) and this node's private messages.
+        self.inbox_order = InboxOrder(self)
         self.events = Feed(self.control, reactor, self.prefix + "log", self.prefix + "seq",
-                           self.prefix + "epoch", self.apply_batch, self.order.forget,
-                           self._events_lost)
+                           self.prefix + "epoch", self.inbox_order.apply_events,
+                           self.inbox_order.events_restarted, self.inbox_order.events_lost)
         self.inbox = inbox_feed(self)
         self.outboxes = Outboxes(self)
         self._inbox_name = inbox_channel(self.prefix, self.node_id).encode()

@@ -253,23 +253,28 @@ return 1
 #: the order the node's users sent them: a target ``""`` is the network's events (as PUBLISH),
 #: another is that node's inbox (a node not alive is skipped) -> -1 when fenced, else 1. One
 #: call carries a whole reactor turn, so each receiver gets its inbox and event batches in the
-#: order they were made (pub/sub delivers to one connection in publish order).
+#: order they were made (pub/sub delivers to one connection in publish order). An inbox batch
+#: is ``<events seq> <payload>``: the last event sequenced before it, which its node applies
+#: first even when that event has to be read back (inbox.InboxOrder).
 SEND = _script("""
 if fenced(ARGV[2], ARGV[3]) then return -1 end
+local after = nil
 for i = 5, #ARGV, 2 do
   local target = ARGV[i]
   if target == '' then
-    emit(ARGV[i + 1])
+    after = emit(ARGV[i + 1])
   elseif redis.call('HEXISTS', p .. 'nodes', target) == 1 then
+    if not after then after = redis.call('GET', p .. 'seq') or '0' end
     local epoch = redis.call('GET', p .. 'ie:' .. target)
     if not epoch then
       epoch = ARGV[4]
       redis.call('SET', p .. 'ie:' .. target, epoch)
     end
     local seq = redis.call('INCR', p .. 'is:' .. target)
+    local body = after .. ' ' .. ARGV[i + 1]
     redis.call('XADD', p .. 'inbox:' .. target, 'MAXLEN', '~', @INBOX_KEEP@, '0-' .. seq,
-               'm', ARGV[i + 1])
-    redis.call('PUBLISH', p .. 'inbox:' .. target, epoch .. ' ' .. seq .. ' ' .. ARGV[i + 1])
+               'm', body)
+    redis.call('PUBLISH', p .. 'inbox:' .. target, epoch .. ' ' .. seq .. ' ' .. body)
   end
 end
 return 1
