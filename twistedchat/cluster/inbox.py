@@ -11,7 +11,8 @@ A reactor turn's output is a sequence of segments, kept in the order they were m
 events (the network's stream), then inbox batches (one per target node), then events again...
 A user's JOIN then PRIVMSG, or PRIVMSG then PART, thus lands in two segments in that order, and
 the whole turn goes in one script call, which publishes them in that order; a node reads both
-feeds on one subscriber connection, so it receives them in that order too.
+feeds on one subscriber connection, so it receives them in that order too. When pub/sub lost
+an event, an inbox batch written after it waits while it is read back (:class:`InboxOrder`).
 """
 
 from __future__ import annotations
