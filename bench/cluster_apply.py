@@ -217,7 +217,8 @@ def redis_cost(subscribers: int, per_batch: int, batches: int, cpu: int | None =
             payload = batch_payload(per_batch, 0)
             if targets:
                 one = encode_command(("EVALSHA", script.sha, 0, prefix, "n1", "i1", "e1",
-                                      *(x for n in range(targets) for x in (f"t{n}", payload))))
+                                      "t0", payload,  # the others as the node sends them: =ARGV[6]
+                                      *(x for n in range(1, targets) for x in (f"t{n}", "=6"))))
             else:
                 one = encode_command(("EVALSHA", script.sha, 0, prefix, "n1", "i1", payload))
             cpu0, t0 = proc_cpu_seconds(redis.pid), time.monotonic()

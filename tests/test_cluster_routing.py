@@ -155,6 +155,8 @@ def sent_segments(transport: StringTransport) -> list[list[Any]]:
             pairs = command[7:]
             segments: list[Any] = []
             for target, payload in zip(pairs[::2], pairs[1::2], strict=True):
+                if payload.startswith(b"="):  # the same as ARGV[n] (sent once)
+                    payload = command[int(payload[1:]) + 2]
                 events = [(e[0], e[3], e[4][-1]) if e[0] == "L" else (e[0],)
                           for e in json.loads(payload)]
                 if not target:
@@ -192,7 +194,7 @@ def test_one_turn_goes_in_one_call_with_its_segments_in_order() -> None:
     assert not sent_segments(transport)  # it waits for the end of the turn
     reactor.advance(0)
     calls = sent_segments(transport)
-    assert len(calls) == 1
+    assert len(calls) == 1 and transport.value().count(b'"one"') == 1  # (sent once for b and c)
     message = [("L", "PRIVMSG", "one")]
     assert calls[0] == [
         [("I",)],  # alice's idle time (WHOIS), before her first message

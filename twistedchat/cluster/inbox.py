@@ -168,13 +168,18 @@ class Outboxes:
         waiting, self.waiting = self.waiting, {}
         self.sealed_events += self.count
         self.count = 0
-        encoded: dict[tuple[int, ...], str] = {}  # the events' ids -> their JSON (they live on)
+        # The events' ids (they live until the end) -> their JSON's place among SEND's ARGV,
+        # which the script reads for "=<n>": a payload is sent once however many nodes get it.
+        sent: dict[tuple[int, ...], str] = {}
+        sealed = self.sealed
         for target, events in waiting.items():
             key = tuple(map(id, events))
-            payload = encoded.get(key)
-            if payload is None:
-                payload = encoded[key] = json.dumps(events, separators=(",", ":"))
-            self.sealed += (target, payload)
+            reference = sent.get(key)
+            if reference is None:
+                sent[key] = f"={len(sealed) + 6}"  # ARGV: prefix, node, incarnation, epoch, pairs
+                sealed += (target, json.dumps(events, separators=(",", ":")))
+            else:
+                sealed += (target, reference)
 
     def seal_events(self, number: int, payload: bytes, events: int) -> None:
         """A batch of the network's events, after the segments before it."""

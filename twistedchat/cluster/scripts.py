@@ -253,9 +253,10 @@ return 1
 #: the order the node's users sent them: a target ``""`` is the network's events (as PUBLISH),
 #: another is that node's inbox (a node not alive is skipped) -> -1 when fenced, else 1. One
 #: call carries a whole reactor turn, so each receiver gets its inbox and event batches in the
-#: order they were made (pub/sub delivers to one connection in publish order). An inbox batch
-#: is ``<events seq> <payload>``: the last event sequenced before it, which its node applies
-#: first even when that event has to be read back (inbox.InboxOrder).
+#: order they were made (pub/sub delivers to one connection in publish order). A payload
+#: ``=<n>`` is the one of ARGV[n] (the nodes of one channel get the same lines: sent once). An
+#: inbox batch is ``<events seq> <payload>``: the last event sequenced before it, which its node
+#: applies first even when that event has to be read back (inbox.InboxOrder).
 SEND = _script("""
 if fenced(ARGV[2], ARGV[3]) then return -1 end
 local after = nil
@@ -271,7 +272,9 @@ for i = 5, #ARGV, 2 do
       redis.call('SET', p .. 'ie:' .. target, epoch)
     end
     local seq = redis.call('INCR', p .. 'is:' .. target)
-    local body = after .. ' ' .. ARGV[i + 1]
+    local payload = ARGV[i + 1]
+    if string.byte(payload, 1) == 61 then payload = ARGV[tonumber(string.sub(payload, 2))] end
+    local body = after .. ' ' .. payload
     redis.call('XADD', p .. 'inbox:' .. target, 'MAXLEN', '~', @INBOX_KEEP@, '0-' .. seq,
                'm', body)
     redis.call('PUBLISH', p .. 'inbox:' .. target, epoch .. ' ' .. seq .. ' ' .. body)
