@@ -385,6 +385,13 @@ def test_an_inbox_batch_waits_a_bounded_time() -> None:
     assert applied == [b"[1]"]
     reactor_clock.advance(1.0)
     assert applied == [b"[1]", b"[9]"] and not node.inbox_order.waiting
+    # Events gone for good (the stream no longer held them): what waited goes at once.
+    node._on_message(node._inbox_name, b"i1 2 20 [20]")
+    assert applied[-1] == b"[9]"
+    node.events.held[30] = b"[30]"
+    node.events.skip_gap("test")
+    assert applied[-2:] == [b"[20]", b"[30]"]  # (the inbox batch came before event 30)
+    assert not node.inbox_order.waiting and ["H", "here"] in node._outgoing
 
 
 @pytest_twisted.ensureDeferred

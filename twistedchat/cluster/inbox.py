@@ -108,10 +108,11 @@ class InboxOrder:
         self.node.order.forget()
         self.release()
 
-    def events_lost(self, why: str) -> None:
-        """Events are gone for good: what waited goes now, and the network resynchronises."""
+    def events_lost(self, why: str, *more: Any) -> None:
+        """Events are gone for good: what waited goes now, and the network resynchronises.
+        (``more``: whatever else the feed says about them, passed on.)"""
         self.release()
-        self.node._events_lost(why)
+        self.node._events_lost(why, *more)
 
     def release(self) -> None:
         """Apply every waiting batch (its events are late or gone)."""
