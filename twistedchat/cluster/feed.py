@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 
 if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
     from twistedchat.cluster.resp import RedisLink
 
 log = Logger()
@@ -125,14 +127,13 @@ class Feed:
         first = self.last_seq + 1
         last = upto if upto is not None else min(self.held) - 1
         self.filling = True
-        asked = self.control.execute("XRANGE", self.log_key, f"0-{first}", f"0-{last}")
+        asked = self.read_back(first, last)
 
-        def got(entries: list[Any]) -> None:
+        def got(batches: list[tuple[int, bytes]]) -> None:
             self.filling = False
-            for entry_id, fields in entries:
-                seq = int(entry_id.split(b"-")[1])
+            for seq, payload in batches:
                 if self.last_seq is not None and seq > self.last_seq:
-                    self.held.setdefault(seq, fields[1])
+                    self.held.setdefault(seq, payload)
             self.gaps_filled += 1
             assert self.last_seq is not None
             missing = self.last_seq + 1 not in self.held and (
@@ -147,6 +148,12 @@ class Feed:
             self.reactor.callLater(0.05, self.drain)  # Redis away: try again shortly
 
         asked.addCallbacks(got, failed)
+
+    def read_back(self, first: int, last: int) -> Deferred[list[tuple[int, bytes]]]:
+        """The batches ``first`` to ``last`` that the stream still holds, as (sequence, payload)."""
+        asked = self.control.execute("XRANGE", self.log_key, f"0-{first}", f"0-{last}")
+        return asked.addCallback(lambda entries: [
+            (int(entry_id.split(b"-")[1]), fields[1]) for entry_id, fields in entries])
 
     def skip_gap(self, why: str, upto: int | None = None) -> None:
         """Batches are gone for good: apply what follows (the owner decides what else to do).

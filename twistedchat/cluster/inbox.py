@@ -2,10 +2,11 @@
 
 A PRIVMSG, NOTICE or TAGMSG to a channel goes to the inboxes of the nodes with members in that
 channel, one to a remote user to its node's inbox: not to the network's events, which every node
-decodes. Each inbox is a pub/sub channel and a capped stream of its own
-(:data:`~twistedchat.cluster.scripts.SEND`); the receiving node reads it as a :class:`Feed`
-(sequence order, gaps read back from the stream), so the lines of one sender keep their order
-and none is lost or repeated while the stream holds them.
+decodes. Each inbox is a pub/sub channel and a sequence of its own; what a turn sends to inboxes
+is stored once, in a capped log every inbox shares (:data:`~twistedchat.cluster.scripts.SEND`).
+The receiving node reads its inbox as a :class:`Feed` (sequence order, gaps read back from the
+shared log, :class:`InboxFeed`), so the lines of one sender keep their order and none is lost or
+repeated while the log holds them.
 
 A reactor turn's output is a sequence of segments, kept in the order they were made: a batch of
 events (the network's stream), then inbox batches (one per target node), then events again...
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
@@ -27,6 +28,8 @@ from twisted.logger import Logger
 from twistedchat.cluster.feed import Feed
 
 if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
     from twistedchat.cluster.node import ClusterNode
 
 log = Logger()
@@ -41,9 +44,8 @@ def inbox_channel(prefix: str, node_id: str) -> str:
     return f"{prefix}inbox:{node_id}"
 
 
-def inbox_feed(node: ClusterNode) -> Feed:
+def inbox_feed(node: ClusterNode) -> InboxFeed:
     """This node's inbox, as it reads it (each batch after the events it follows)."""
-    prefix, me = node.prefix, node.node_id
 
     def lost(why: str, count: int) -> None:
         counters = node.core.counters
@@ -51,9 +53,76 @@ def inbox_feed(node: ClusterNode) -> Feed:
         log.warn("{count} batches of channel and private messages for this node's users were lost ({why}); "
                  "{total} since the start", count=count, why=why, total=counters[INBOX_LOST])
 
-    return Feed(node.control, node.reactor, inbox_channel(prefix, me), f"{prefix}is:{me}",
-                f"{prefix}ie:{me}", node.inbox_order.receive, lambda: None, lost,
-                from_start=True)
+    return InboxFeed(node, lost)
+
+
+#: Entries of the shared inbox log read per XRANGE while a gap is filled.
+READ_PAGE = 500
+
+
+class InboxFeed(Feed):
+    """This node's inbox: batches published to this node alone, kept in the log every inbox
+    shares (:data:`~twistedchat.cluster.scripts.SEND`: one entry per sending turn, listing its
+    targets with their sequence numbers). A gap is read back from the entry of the last batch
+    applied, keeping the batches addressed to this node."""
+
+    def __init__(self, node: ClusterNode, lost: Callable[[str, int], None]) -> None:
+        prefix, me = node.prefix, node.node_id
+        super().__init__(node.control, node.reactor, f"{prefix}ilog", f"{prefix}is:{me}",
+                         f"{prefix}ie:{me}", self._apply, self._restarted, lost,
+                         from_start=True)
+        self._receive = node.inbox_order.receive
+        self._me = me.encode()
+        #: The log entry of the last batch applied (None: none since the inbox (re)started).
+        self.last_entry: int | None = None
+
+    def _apply(self, payload: bytes) -> None:
+        head = payload[:payload.find(b" ")]
+        if b":" in head:
+            self.last_entry = int(head.split(b":", 1)[1])
+        self._receive(payload)
+
+    def _restarted(self) -> None:
+        self.last_entry = None  # (a new epoch may be a new log: Redis lost its data)
+
+    def read_back(self, first: int, last: int) -> Deferred[list[tuple[int, bytes]]]:
+        """This node's batches ``first`` to ``last`` still in the shared log: from the entry of
+        the last batch applied (or the log's start) to the entry of the batch after ``last``
+        when it is held (or the log's end), a page at a time."""
+        following = self.held.get(last + 1)
+        end = entry_of(following) if following is not None else None
+        stop = "+" if end is None else f"0-{end}"
+        found: list[tuple[int, bytes]] = []
+
+        def page(start: str) -> Deferred[list[tuple[int, bytes]]]:
+            asked = self.control.execute("XRANGE", self.log_key, start, stop, "COUNT", READ_PAGE)
+
+            def got(entries: list[Any]) -> Any:
+                for entry_id, fields in entries:
+                    found.extend(self._mine(entry_id.split(b"-")[1], fields, first, last))
+                if len(entries) < READ_PAGE or (found and found[-1][0] >= last):
+                    return found
+                return page(f"0-{int(entries[-1][0].split(b'-')[1]) + 1}")
+
+            return asked.addCallback(got)
+
+        return page("-" if self.last_entry is None else f"0-{self.last_entry}")
+
+    def _mine(self, entry: bytes, fields: list[bytes], first: int,
+              last: int) -> Iterator[tuple[int, bytes]]:
+        """The batches of one log entry addressed to this node, between ``first`` and ``last``."""
+        values = dict(zip(fields[::2], fields[1::2], strict=True))
+        for delivery in values[b"d"].split(b"\n"):
+            target, seq_text, after, at = delivery.rsplit(b" ", 3)
+            seq = int(seq_text)
+            if target == self._me and first <= seq <= last:
+                yield seq, after + b":" + entry + b" " + values[at]
+
+
+def entry_of(payload: bytes) -> int | None:
+    """The shared log entry an inbox batch was stored in (None: not said)."""
+    head = payload[:payload.find(b" ")]
+    return int(head.split(b":", 1)[1]) if b":" in head else None
 
 
 #: Seconds an inbox batch waits for the events it follows before it is applied anyway.
@@ -84,7 +153,7 @@ class InboxOrder:
             after, body = 0, payload
         else:
             head, body = payload.split(b" ", 1)
-            after = int(head)
+            after = int(head.split(b":", 1)[0])  # (``<after>:<log entry>``)
         if not self.waiting and self._caught_up(after):
             self.node.apply_batch(body)
             return

@@ -20,11 +20,15 @@ Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
   channel. A JOIN that would create a channel the node does not know waits for CHANNEL_CLAIM:
   only the first claim creates it (its user gets ``@``); the others join it without. The claim
   goes when the last node with members in the channel leaves it (or is reaped).
-- ``inbox:<node>`` (a stream capped at :data:`INBOX_KEEP`), ``is:<node>`` (its sequence) and
-  ``ie:<node>`` (its epoch) and the pub/sub channel ``inbox:<node>``: the channel messages for
-  channels with members on that node and the private messages for its users, decoded by that
-  node alone, with the same sequence and gap filling as the events (SEND writes both).
-  They go with the node when it leaves or is reaped (a node that comes back gets a new epoch).
+- ``is:<node>`` (a node's inbox sequence), ``ie:<node>`` (its epoch), the pub/sub channel
+  ``inbox:<node>``, and ``ilog`` (one stream capped at :data:`INBOX_LOG_KEEP` entries, id
+  ``0-<n>`` from the counter ``ilseq``, shared by every inbox): the channel messages for channels
+  with members on a node and the private messages for its users, decoded by that node alone.
+  SEND stores a turn's inbox batches once, in one ``ilog`` entry (its targets with their
+  sequence numbers, and each distinct payload once), and publishes each batch to its node with
+  the entry's number; a node that sees a gap in its sequence reads ``ilog`` back from the entry
+  of the last batch it applied and keeps the batches addressed to it. ``is:``/``ie:`` go with
+  the node when it leaves or is reaped (a node that comes back gets a new epoch).
 - ``reaping``: dead nodes whose nicks and channels are still being freed, a chunk per heartbeat.
 - ``runid``: the run id of the Redis process the nodes last registered in. A Redis that restarted
   with its data kept (persistence, a failover to a replica) has a new one: every node lost its
@@ -40,10 +44,13 @@ from twistedchat.cluster.resp import Script
 
 #: Batches kept in the stream for receivers that missed some (about a second at 500 batches/s).
 LOG_KEEP = 2000
-#: Batches kept in each node's inbox stream. Channel lines share it with private messages (every
-#: other node with members in a channel sends its turn's lines as one batch per turn), so a node
-#: in busy channels gets about as many inbox batches as there are events: the same cover.
-INBOX_KEEP = 2000
+#: Turns kept in the inbox log that every node's inbox shares: one entry per SEND call with
+#: inbox batches, whatever the number of target nodes. A node's inbox gets at most one batch per
+#: turn of each other node (two when a turn mixes events between its lines), so on a network of
+#: N nodes in busy channels the log holds ~20,000 / N turns of each node: as long as a per-node
+#: stream of 2,000 batches (what each inbox kept before) up to N = 10 nodes, and at least as long
+#: as the events' log (:data:`LOG_KEEP`) up to ten times that.
+INBOX_LOG_KEEP = 20_000
 #: How far sequence numbers jump when Redis restarted with its data (past any batch a snapshot
 #: may have lost).
 SEQUENCE_JUMP = 10**9
@@ -62,7 +69,7 @@ local function emit(payload)
   return seq
 end
 local function drop_inbox(node)
-  redis.call('DEL', p .. 'inbox:' .. node, p .. 'is:' .. node, p .. 'ie:' .. node)
+  redis.call('DEL', p .. 'is:' .. node, p .. 'ie:' .. node)
 end
 local function fenced(node, incarnation)
   return redis.call('HGET', p .. 'nodes', node) ~= incarnation
@@ -108,6 +115,7 @@ if run and known ~= run then
     -- Data restored from a snapshot may have older sequence numbers than the nodes have seen:
     -- jump past them (the nodes see a gap the streams cannot fill, and resynchronise).
     redis.call('INCRBY', p .. 'seq', @JUMP@)
+    redis.call('INCRBY', p .. 'ilseq', @JUMP@)
     for _, other in ipairs(redis.call('HKEYS', p .. 'nodes')) do
       if redis.call('EXISTS', p .. 'is:' .. other) == 1 then
         redis.call('INCRBY', p .. 'is:' .. other, @JUMP@)
@@ -256,31 +264,51 @@ return 1
 #: another is that node's inbox (a node not alive is skipped) -> -1 when fenced, else 1. One
 #: call carries a whole reactor turn, so each receiver gets its inbox and event batches in the
 #: order they were made (pub/sub delivers to one connection in publish order). A payload
-#: ``=<n>`` is the one of ARGV[n] (the nodes of one channel get the same lines: sent once). An
-#: inbox batch is ``<events seq> <payload>``: the last event sequenced before it, which its node
-#: applies first even when that event has to be read back (inbox.InboxOrder).
+#: ``=<n>`` is the one of ARGV[n] (the nodes of one channel get the same lines: sent once).
+#:
+#: The turn's inbox batches are stored once: one ``ilog`` entry ``0-<n>`` whose field ``d`` lists
+#: the deliveries, ``<target> <seq> <after> <k>`` a line each, and field ``<k>`` holds ARGV[k]
+#: (each distinct payload once). Each target gets its sequence number and one publish,
+#: ``<epoch> <seq> <after>:<n> <payload>``: ``after`` is the last event sequenced before the
+#: batch, which its node applies first even when that event has to be read back
+#: (inbox.InboxOrder), and ``n`` the entry to read back from after a gap (inbox.InboxFeed).
 SEND = _script("""
 if fenced(ARGV[2], ARGV[3]) then return -1 end
 local after = nil
+local entry = nil
+local deliveries, stored, fields = {}, {}, {}
 for i = 5, #ARGV, 2 do
   local target = ARGV[i]
   if target == '' then
     after = emit(ARGV[i + 1])
   elseif redis.call('HEXISTS', p .. 'nodes', target) == 1 then
     if not after then after = redis.call('GET', p .. 'seq') or '0' end
+    if not entry then entry = redis.call('INCR', p .. 'ilseq') end
     local epoch = redis.call('GET', p .. 'ie:' .. target)
     if not epoch then
       epoch = ARGV[4]
       redis.call('SET', p .. 'ie:' .. target, epoch)
     end
     local seq = redis.call('INCR', p .. 'is:' .. target)
-    local payload = ARGV[i + 1]
-    if string.byte(payload, 1) == 61 then payload = ARGV[tonumber(string.sub(payload, 2))] end
-    local body = after .. ' ' .. payload
-    redis.call('XADD', p .. 'inbox:' .. target, 'MAXLEN', '~', @INBOX_KEEP@, '0-' .. seq,
-               'm', body)
-    redis.call('PUBLISH', p .. 'inbox:' .. target, epoch .. ' ' .. seq .. ' ' .. body)
+    local at = i + 1
+    local payload = ARGV[at]
+    if string.byte(payload, 1) == 61 then
+      at = tonumber(string.sub(payload, 2))
+      payload = ARGV[at]
+    end
+    if not stored[at] then
+      stored[at] = true
+      fields[#fields + 1] = at
+      fields[#fields + 1] = payload
+    end
+    deliveries[#deliveries + 1] = target .. ' ' .. seq .. ' ' .. after .. ' ' .. at
+    redis.call('PUBLISH', p .. 'inbox:' .. target,
+               epoch .. ' ' .. seq .. ' ' .. after .. ':' .. entry .. ' ' .. payload)
   end
 end
+if entry then
+  redis.call('XADD', p .. 'ilog', 'MAXLEN', '~', @INBOX_LOG_KEEP@, '0-' .. entry,
+             'd', table.concat(deliveries, '\\n'), unpack(fields))
+end
 return 1
-""".replace("@INBOX_KEEP@", str(INBOX_KEEP)))
+""".replace("@INBOX_LOG_KEEP@", str(INBOX_LOG_KEEP)))
