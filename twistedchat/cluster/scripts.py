@@ -274,37 +274,36 @@ return 1
 #: (inbox.InboxOrder), and ``n`` the entry to read back from after a gap (inbox.InboxFeed).
 SEND = _script("""
 if fenced(ARGV[2], ARGV[3]) then return -1 end
-local after = nil
-local entry = nil
+local after, entry = nil, nil
 local deliveries, stored, fields = {}, {}, {}
-for i = 5, #ARGV, 2 do
-  local target = ARGV[i]
-  if target == '' then
-    after = emit(ARGV[i + 1])
-  elseif redis.call('HEXISTS', p .. 'nodes', target) == 1 then
-    if not after then after = redis.call('GET', p .. 'seq') or '0' end
-    if not entry then entry = redis.call('INCR', p .. 'ilseq') end
-    local epoch = redis.call('GET', p .. 'ie:' .. target)
-    if not epoch then
-      epoch = ARGV[4]
-      redis.call('SET', p .. 'ie:' .. target, epoch)
-    end
-    local seq = redis.call('INCR', p .. 'is:' .. target)
-    local at = i + 1
-    local payload = ARGV[at]
-    if string.byte(payload, 1) == 61 then
-      at = tonumber(string.sub(payload, 2))
-      payload = ARGV[at]
-    end
-    if not stored[at] then
-      stored[at] = true
-      fields[#fields + 1] = at
-      fields[#fields + 1] = payload
-    end
-    deliveries[#deliveries + 1] = target .. ' ' .. seq .. ' ' .. after .. ' ' .. at
-    redis.call('PUBLISH', p .. 'inbox:' .. target,
-               epoch .. ' ' .. seq .. ' ' .. after .. ':' .. entry .. ' ' .. payload)
+local function deliver(target, at)
+  -- An inbox's epoch is set by its first batch and goes with its node (drop_inbox): having
+  -- one says the node is alive, so only the first batch to a node looks it up in ``nodes``.
+  local epoch = redis.call('GET', p .. 'ie:' .. target)
+  if not epoch then
+    if redis.call('HEXISTS', p .. 'nodes', target) == 0 then return end
+    epoch = ARGV[4]
+    redis.call('SET', p .. 'ie:' .. target, epoch)
   end
+  if not after then after = redis.call('GET', p .. 'seq') or '0' end
+  if not entry then entry = redis.call('INCR', p .. 'ilseq') end
+  local seq = redis.call('INCR', p .. 'is:' .. target)
+  local payload = ARGV[at]
+  if string.byte(payload, 1) == 61 then
+    at = tonumber(string.sub(payload, 2))
+    payload = ARGV[at]
+  end
+  if not stored[at] then
+    stored[at] = true
+    fields[#fields + 1] = at
+    fields[#fields + 1] = payload
+  end
+  deliveries[#deliveries + 1] = target .. ' ' .. seq .. ' ' .. after .. ' ' .. at
+  redis.call('PUBLISH', p .. 'inbox:' .. target,
+             epoch .. ' ' .. seq .. ' ' .. after .. ':' .. entry .. ' ' .. payload)
+end
+for i = 5, #ARGV, 2 do
+  if ARGV[i] == '' then after = emit(ARGV[i + 1]) else deliver(ARGV[i], i + 1) end
 end
 if entry then
   redis.call('XADD', p .. 'ilog', 'MAXLEN', '~', @INBOX_LOG_KEEP@, '0-' .. entry,
