@@ -77,9 +77,9 @@ class InboxFeed(Feed):
         self.last_entry: int | None = None
 
     def _apply(self, payload: bytes) -> None:
-        head = payload[:payload.find(b" ")]
-        if b":" in head:
-            self.last_entry = int(head.split(b":", 1)[1])
+        entry = entry_of(payload)
+        if entry is not None:
+            self.last_entry = entry
         self._receive(payload)
 
     def _restarted(self) -> None:
@@ -121,8 +121,10 @@ class InboxFeed(Feed):
 
 def entry_of(payload: bytes) -> int | None:
     """The shared log entry an inbox batch was stored in (None: not said)."""
-    head = payload[:payload.find(b" ")]
-    return int(head.split(b":", 1)[1]) if b":" in head else None
+    if payload[:1] == b"[":  # (written without the events' sequence)
+        return None
+    _, said, entry = payload.partition(b" ")[0].partition(b":")
+    return int(entry) if said else None
 
 
 #: Seconds an inbox batch waits for the events it follows before it is applied anyway.
