@@ -172,3 +172,20 @@ def test_a_long_gap_is_read_back_page_by_page_keeping_this_nodes_batches() -> No
     # Entries 12 to 1410 in pages: the second starts after the first page's last entry.
     assert starts == ["0-12", f"0-{12 + READ_PAGE}", f"0-{12 + 2 * READ_PAGE}"]
     assert {call[3] for call in log.calls} == {"0-1410"}
+
+
+def test_a_node_that_left_gets_no_inbox_batch(redis: RedisServer) -> None:
+    """Its inbox's epoch and sequence go with it (LEAVE), so SEND skips it: no sequence number,
+    no log entry for a turn with no live target (SEND checks ``nodes`` only for a first batch)."""
+    for node in ("n1", "t0", "t1"):
+        call(redis, "EVAL", scripts.REGISTER.source, 0, PREFIX, node, "i1", "e1")
+    send = ("EVAL", scripts.SEND.source, 0, PREFIX, "n1", "i1", "e2")
+    assert call(redis, *send, "t0", "[1]", "t1", "=6") == 1
+    assert call(redis, "EVAL", scripts.LEAVE.source, 0, PREFIX, "t0", "i1", "bye") == 1
+    assert call(redis, "EXISTS", f"{PREFIX}ie:t0", f"{PREFIX}is:t0") == 0
+    assert call(redis, *send, "t0", "[2]", "t1", "=6") == 1
+    assert call(redis, *send, "t0", "[3]") == 1
+    entries = call(redis, "XRANGE", f"{PREFIX}ilog", "-", "+")
+    assert [entry_fields(entry)[b"d"] for entry in entries] == [
+        b"t0 1 0 6\nt1 1 0 6", b"t1 2 1 6"]  # (LEAVE made event 1)
+    assert call(redis, "EXISTS", f"{PREFIX}ie:t0", f"{PREFIX}is:t0") == 0
