@@ -45,7 +45,8 @@ def entry_fields(entry: list[Any]) -> dict[bytes, bytes]:
 
 def test_one_turn_to_eight_nodes_is_one_log_entry(redis: RedisServer) -> None:
     """SEND to 8 inboxes writes one entry (its 8 deliveries, the payload once) and no stream per
-    inbox; the next turn is the next entry, each inbox's sequence moving on by one."""
+    inbox, and publishes one message to the eight; the next turn is the next entry, each
+    inbox's sequence moving on by one."""
     targets = [f"t{n}" for n in range(8)]
     for node in ["n1", *targets]:
         call(redis, "EVAL", scripts.REGISTER.source, 0, PREFIX, node, "i1", "e1")
@@ -72,7 +73,9 @@ def test_one_turn_to_eight_nodes_is_one_log_entry(redis: RedisServer) -> None:
             f"{target} {turn} 0 6".encode() for target in targets]
         message = published()
         assert message[:2] == [b"message", f"{PREFIX}inbox:t5".encode()]
-        assert message[2] == f"e2 {turn} 0:{turn} {payload}".encode()
+        # One message for the eight, built once, naming each with its epoch and sequence.
+        names = " ".join(f"{target} e2 {turn}" for target in targets)
+        assert message[2] == f"*8 {names} 0:{turn} {payload}".encode()
     assert call(redis, "KEYS", f"{PREFIX}inbox:*") == []
     assert call(redis, "MGET", *(f"{PREFIX}is:{target}" for target in targets)) == [b"2"] * 8
     subscriber.close()
@@ -189,3 +192,18 @@ def test_a_node_that_left_gets_no_inbox_batch(redis: RedisServer) -> None:
     assert [entry_fields(entry)[b"d"] for entry in entries] == [
         b"t0 1 0 6\nt1 1 0 6", b"t1 2 1 6"]  # (LEAVE made event 1)
     assert call(redis, "EXISTS", f"{PREFIX}ie:t0", f"{PREFIX}is:t0") == 0
+
+
+def test_a_node_takes_its_own_batch_from_a_message_to_several() -> None:
+    """``*<count> <node> <epoch> <seq>...``: each node reads its own epoch and sequence (a gap
+    between two such messages is read back like any other)."""
+    node = ClusterNode(make_core(FakeClock()), "redis://127.0.0.1:1/0", MemoryReactorClock(),
+                       node_id="here")
+    applied: list[bytes] = []
+    node.apply_batch = applied.append  # type: ignore[method-assign]
+    inbox = node._inbox_name
+    node._on_message(inbox, b"*2 there e9 5 here i1 1 0:3 [1]")
+    node._on_message(inbox, b"*3 here i1 2 there e9 6 far e8 1 0:4 [2]")
+    node._on_message(inbox, b"i1 3 0:5 [3]")
+    assert applied == [b"[1]", b"[2]", b"[3]"]
+    assert node.inbox.last_seq == 3 and node.inbox.last_entry == 5

@@ -61,7 +61,10 @@ class Feed:
     def receive(self, data: bytes) -> None:
         """One pub/sub message of this feed."""
         epoch, seq_text, payload = data.split(b" ", 2)
-        seq = int(seq_text)
+        self.accept(epoch, int(seq_text), payload)
+
+    def accept(self, epoch: bytes, seq: int, payload: bytes) -> None:
+        """One batch of this feed: its epoch, its sequence number and what it carries."""
         if epoch != self.seen_epoch:
             # First batch seen, or the feed started again (its sequence restarted): start there.
             self.last_seq = seq - 1 if self.seen_epoch is None and not self.from_start else 0

@@ -76,6 +76,20 @@ class InboxFeed(Feed):
         #: The log entry of the last batch applied (None: none since the inbox (re)started).
         self.last_entry: int | None = None
 
+    def receive(self, data: bytes) -> None:
+        """One pub/sub message of this inbox: one batch, or one sent to several nodes at once
+        (``*<count> <node> <epoch> <seq>... <payload>``), of which this node takes its own."""
+        if data[:1] != b"*":
+            super().receive(data)
+            return
+        count_text, rest = data[1:].split(b" ", 1)
+        count = int(count_text)
+        parts = rest.split(b" ", 3 * count)
+        for at in range(0, 3 * count, 3):
+            if parts[at] == self._me:
+                self.accept(parts[at + 1], int(parts[at + 2]), parts[-1])
+                return
+
     def _apply(self, payload: bytes) -> None:
         entry = entry_of(payload)
         if entry is not None:

@@ -268,14 +268,18 @@ return 1
 #:
 #: The turn's inbox batches are stored once: one ``ilog`` entry ``0-<n>`` whose field ``d`` lists
 #: the deliveries, ``<target> <seq> <after> <k>`` a line each, and field ``<k>`` holds ARGV[k]
-#: (each distinct payload once). Each target gets its sequence number and one publish,
+#: (each distinct payload once). Each target gets its sequence number and one publish of
 #: ``<epoch> <seq> <after>:<n> <payload>``: ``after`` is the last event sequenced before the
 #: batch, which its node applies first even when that event has to be read back
-#: (inbox.InboxOrder), and ``n`` the entry to read back from after a gap (inbox.InboxFeed).
+#: (inbox.InboxOrder), and ``n`` the entry to read back from after a gap (inbox.InboxFeed). The
+#: targets of one payload (a channel's nodes) get one message built once, which names them all:
+#: ``*<count> <target> <epoch> <seq>... <after>:<n> <payload>`` (each node reads its own).
 SEND = _script("""
 if fenced(ARGV[2], ARGV[3]) then return -1 end
 local after, entry = nil, nil
 local deliveries, stored, fields = {}, {}, {}
+-- This segment's deliveries by payload (target, epoch, seq...), in the order first seen.
+local groups, order = {}, {}
 local function deliver(target, at)
   -- An inbox's epoch is set by its first batch and goes with its node (drop_inbox): having
   -- one says the node is alive, so only the first batch to a node looks it up in ``nodes``.
@@ -288,23 +292,46 @@ local function deliver(target, at)
   if not after then after = redis.call('GET', p .. 'seq') or '0' end
   if not entry then entry = redis.call('INCR', p .. 'ilseq') end
   local seq = redis.call('INCR', p .. 'is:' .. target)
-  local payload = ARGV[at]
-  if string.byte(payload, 1) == 61 then
-    at = tonumber(string.sub(payload, 2))
-    payload = ARGV[at]
-  end
+  if string.byte(ARGV[at], 1) == 61 then at = tonumber(string.sub(ARGV[at], 2)) end
   if not stored[at] then
     stored[at] = true
     fields[#fields + 1] = at
-    fields[#fields + 1] = payload
+    fields[#fields + 1] = ARGV[at]
   end
   deliveries[#deliveries + 1] = target .. ' ' .. seq .. ' ' .. after .. ' ' .. at
-  redis.call('PUBLISH', p .. 'inbox:' .. target,
-             epoch .. ' ' .. seq .. ' ' .. after .. ':' .. entry .. ' ' .. payload)
+  local group = groups[at]
+  if not group then
+    group = {}
+    groups[at] = group
+    order[#order + 1] = at
+  end
+  group[#group + 1] = target
+  group[#group + 1] = epoch
+  group[#group + 1] = seq
+end
+local function publish_segment()
+  for _, at in ipairs(order) do
+    local group = groups[at]
+    if #group == 3 then
+      redis.call('PUBLISH', p .. 'inbox:' .. group[1],
+                 group[2] .. ' ' .. group[3] .. ' ' .. after .. ':' .. entry .. ' ' .. ARGV[at])
+    else
+      local message = '*' .. (#group / 3) .. ' ' .. table.concat(group, ' ') .. ' ' .. after
+                      .. ':' .. entry .. ' ' .. ARGV[at]
+      for j = 1, #group, 3 do redis.call('PUBLISH', p .. 'inbox:' .. group[j], message) end
+    end
+  end
+  groups, order = {}, {}
 end
 for i = 5, #ARGV, 2 do
-  if ARGV[i] == '' then after = emit(ARGV[i + 1]) else deliver(ARGV[i], i + 1) end
+  if ARGV[i] == '' then
+    publish_segment()
+    after = emit(ARGV[i + 1])
+  else
+    deliver(ARGV[i], i + 1)
+  end
 end
+publish_segment()
 if entry then
   redis.call('XADD', p .. 'ilog', 'MAXLEN', '~', @INBOX_LOG_KEEP@, '0-' .. entry,
              'd', table.concat(deliveries, '\\n'), unpack(fields))
