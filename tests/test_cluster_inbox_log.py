@@ -43,15 +43,15 @@ def entry_fields(entry: list[Any]) -> dict[bytes, bytes]:
     return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
-def test_one_turn_to_eight_nodes_is_one_log_entry(redis: RedisServer) -> None:
-    """SEND to 8 inboxes writes one entry (its 8 deliveries, the payload once) and no stream per
-    inbox, and publishes one message to the eight; the next turn is the next entry, each
-    inbox's sequence moving on by one."""
-    targets = [f"t{n}" for n in range(8)]
+def test_one_turn_to_ten_nodes_is_one_log_entry(redis: RedisServer) -> None:
+    """SEND to 10 inboxes writes one entry (its 10 deliveries, the payload once) and no stream
+    per inbox, and publishes one message built for the first eight, another for the last two;
+    the next turn is the next entry, each inbox's sequence moving on by one."""
+    targets = [f"t{n}" for n in range(10)]
     for node in ["n1", *targets]:
         call(redis, "EVAL", scripts.REGISTER.source, 0, PREFIX, node, "i1", "e1")
     subscriber = socket.create_connection(("127.0.0.1", redis.port), timeout=10)
-    subscriber.sendall(encode_command(("SUBSCRIBE", f"{PREFIX}inbox:t5")))
+    subscriber.sendall(encode_command(("SUBSCRIBE", f"{PREFIX}inbox:t5", f"{PREFIX}inbox:t9")))
     reader = hiredis.Reader()
 
     def published() -> Any:
@@ -59,7 +59,7 @@ def test_one_turn_to_eight_nodes_is_one_log_entry(redis: RedisServer) -> None:
             reader.feed(subscriber.recv(1 << 16))
         return reply
 
-    assert published()[0] == b"subscribe"
+    assert published()[0] == published()[0] == b"subscribe"
     for turn in (1, 2):
         payload = f'[["L","n1","alice!a@h","PRIVMSG",["#room","turn {turn}"]]]'
         others = [x for target in targets[1:] for x in (target, "=6")]
@@ -71,13 +71,14 @@ def test_one_turn_to_eight_nodes_is_one_log_entry(redis: RedisServer) -> None:
         assert fields[b"6"] == payload.encode() and len(fields) == 2  # the payload stored once
         assert fields[b"d"].split(b"\n") == [
             f"{target} {turn} 0 6".encode() for target in targets]
-        message = published()
-        assert message[:2] == [b"message", f"{PREFIX}inbox:t5".encode()]
-        # One message for the eight, built once, naming each with its epoch and sequence.
-        names = " ".join(f"{target} e2 {turn}" for target in targets)
-        assert message[2] == f"*8 {names} 0:{turn} {payload}".encode()
+        # One message for eight, built once, naming each with its epoch and sequence.
+        for channel, group in (("t5", targets[:8]), ("t9", targets[8:])):
+            message = published()
+            assert message[:2] == [b"message", f"{PREFIX}inbox:{channel}".encode()]
+            names = " ".join(f"{target} e2 {turn}" for target in group)
+            assert message[2] == f"*{len(group)} {names} 0:{turn} {payload}".encode()
     assert call(redis, "KEYS", f"{PREFIX}inbox:*") == []
-    assert call(redis, "MGET", *(f"{PREFIX}is:{target}" for target in targets)) == [b"2"] * 8
+    assert call(redis, "MGET", *(f"{PREFIX}is:{target}" for target in targets)) == [b"2"] * 10
     subscriber.close()
 
 
