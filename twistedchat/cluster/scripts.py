@@ -285,7 +285,7 @@ local after, entry = nil, nil
 local deliveries, stored, fields = {}, {}, {}
 -- This segment's deliveries by payload (target, epoch, seq...), at most @SHARED@ targets a message,
 -- in the order first seen.
-local groups, order = {}, {}
+local groups, order, order_at = {}, {}, {}
 local function deliver(target, at)
   -- An inbox's epoch is set by its first batch and goes with its node (drop_inbox): having
   -- one says the node is alive, so only the first batch to a node looks it up in ``nodes``.
@@ -309,15 +309,17 @@ local function deliver(target, at)
   if not group or #group == @SHARED@ * 3 then
     group = {}
     groups[at] = group
-    order[#order + 1] = {at, group}
+    order[#order + 1] = group
+    order_at[#order] = at
   end
   group[#group + 1] = target
   group[#group + 1] = epoch
   group[#group + 1] = seq
 end
 local function publish_segment()
-  for _, open in ipairs(order) do
-    local at, group = open[1], open[2]
+  if #order == 0 then return end
+  for n, group in ipairs(order) do
+    local at = order_at[n]
     if #group == 3 then
       redis.call('PUBLISH', p .. 'inbox:' .. group[1],
                  group[2] .. ' ' .. group[3] .. ' ' .. after .. ':' .. entry .. ' ' .. ARGV[at])
@@ -327,7 +329,7 @@ local function publish_segment()
       for j = 1, #group, 3 do redis.call('PUBLISH', p .. 'inbox:' .. group[j], message) end
     end
   end
-  groups, order = {}, {}
+  groups, order, order_at = {}, {}, {}
 end
 for i = 5, #ARGV, 2 do
   if ARGV[i] == '' then
