@@ -27,8 +27,9 @@ per line, from /proc, beside its idle cost over as long.
 ``--redis`` measures the other side: what one batch costs Redis, by Redis's own CPU time: the
 PUBLISH script (fence check, sequence number, XADD to the capped log, PUBLISH to every subscribed
 node) for a number of subscribers (nodes) and lines per batch; with ``--targets`` the SEND script
-carrying one turn's batch to k target inboxes (per target: sequence number, XADD to its capped
-stream, PUBLISH to its one subscriber).
+carrying one turn's batch to k target inboxes (once: the batch stored in the inboxes' shared
+capped log; per target: its sequence number and a PUBLISH to its one subscriber, the message
+built once for up to 8 targets).
 """
 
 from __future__ import annotations
