@@ -227,3 +227,56 @@ def test_a_gather_window_out_of_bounds_is_refused(value: object) -> None:
     with pytest.raises(ConfigError):
         gather_window(value)
     assert gather_window("0.002") == 0.002
+
+
+class _Written:
+    """A transport or outlet that notes, in one shared list, who was written to, in order."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log = name, log
+
+    def write(self, data: bytes) -> int | None:
+        self.log.append(self.name)
+        return None
+
+    def abort(self) -> None:
+        """(An outlet's: never called here.)"""
+
+    def close(self) -> None:
+        """(An outlet's: never called here.)"""
+
+
+@pytest.mark.filterwarnings("ignore:Passing HostnameEndpoint a reactor:DeprecationWarning")
+def test_the_batch_leaves_before_the_local_fan_out_is_written() -> None:
+    """A channel line with members on another node goes to Redis at the start of the next
+    turn's output flush, before the local members' sends, not after them (the other node then
+    starts its own fan-out at once); still one batch for the lines of one turn."""
+    from twisted.internet import task
+
+    from twistedchat.cluster.node import ClusterNode
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.net import ChatFactory
+
+    clock = task.Clock()
+    factory = ChatFactory(ServerConfig(name="here.test", flood_rate=0), clock=clock)
+    written: list[str] = []
+    senders = [factory.open_pipeline("192.0.2.1", _Written("alice", written)),
+               factory.open_pipeline("192.0.2.2", _Written("bob", written))]
+    for pipeline, nick in zip(senders, ("alice", "bob"), strict=True):
+        for line in (f"NICK {nick}", f"USER {nick} 0 * :{nick}", "JOIN #c"):
+            pipeline.line_received(line.encode())
+    clock.advance(0)
+    node = ClusterNode(factory.core, "redis://127.0.0.1:1/0", clock, node_id="here/1")
+    link = resp.RedisProtocol()
+    link.makeConnection(StringTransport())
+    link._write = _Written("redis", written).write
+    node.control.current = link
+    ghost = node._ghost("there/1", ["carol", "c", "192.0.2.9", "Carol", 1.0, None, "", {}])
+    assert ghost is not None
+    factory.core.state.join(ghost, "#c", 1.0)
+    for _ in range(2):  # (the first turn also sends each sender's idle time, once a minute)
+        written.clear()
+        senders[0].line_received(b"PRIVMSG #c :one")
+        senders[1].line_received(b"PRIVMSG #c :two")
+        clock.advance(0)
+        assert written == ["redis", "bob", "alice"]

@@ -98,6 +98,7 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self.collisions = NickCollisions(self)
         core.cluster = self
         core.bus.subscribe(self.on_relay)
+        core.bus.before_output.append(self.publish_before_output)
 
     # -- life cycle ------------------------------------------------------------------------------
 

@@ -113,6 +113,10 @@ class RelayBus:
 
     def __init__(self) -> None:
         self.subscribers: list[Subscriber] = []
+        #: Called once at the start of each turn's output flush, before any client's bytes are
+        #: written: a cluster node publishes the turn's batch there, so the other nodes start
+        #: their own fan-out while this one writes to its clients.
+        self.before_output: list[Callable[[], None]] = []
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber`` with every relayed line from now on."""
