@@ -280,3 +280,44 @@ def test_the_batch_leaves_before_the_local_fan_out_is_written() -> None:
         senders[1].line_received(b"PRIVMSG #c :two")
         clock.advance(0)
         assert written == ["redis", "bob", "alice"]
+
+
+@pytest.mark.filterwarnings("ignore:Passing HostnameEndpoint a reactor:DeprecationWarning")
+def test_a_nodes_own_batch_coming_back_is_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its own batch (even one whose text looks like an order marker) is dropped before JSON
+    decoding; one that carries an order marker, or another node's, is still decoded and applied."""
+    import json
+    from types import SimpleNamespace
+
+    from twisted.internet import task
+
+    from twistedchat.cluster import incoming
+    from twistedchat.cluster.node import ClusterNode
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.core import ServerCore
+
+    clock = task.Clock()
+    core = ServerCore(ServerConfig(name="here.test"), clock=clock.seconds)
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", clock, node_id='here/1 "x"')
+    decoded: list[bytes] = []
+
+    def loads(payload: bytes) -> Any:
+        decoded.append(payload)
+        return json.loads(payload)
+
+    monkeypatch.setattr(incoming, "json", SimpleNamespace(loads=loads))
+    node.emit(["L", node.node_id, "a!a@h", "PRIVMSG", ["#c", '["N",1] ["N", 2]'], None, None,
+               1.0, None, None])
+    plain = node._take_batch()[1]
+    node.apply_batch(plain)
+    assert decoded == []
+    node.order.wrote([("#c", "topic", "")])
+    node.emit(["L", node.node_id, "a!a@h", "TOPIC", ["#c", "new"], None, None, 1.0, None, None])
+    number, marked = node._take_batch()
+    assert node.order.stale(("#c", "topic", ""))
+    node.apply_batch(marked)
+    assert decoded == [marked] and not node.order.stale(("#c", "topic", ""))
+    theirs = plain.replace(json.dumps(node.node_id).encode(), b'"there/1"')
+    node.apply_batch(theirs)
+    assert decoded == [marked, theirs]
+    assert node.applied_batches == 3
