@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
 from bench import cluster
+
+
+def load_average() -> float:
+    """The 1-minute load average now (the machine is shared: each row says how busy it was)."""
+    return round(os.getloadavg()[0], 2)
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -48,6 +54,9 @@ def run(args: argparse.Namespace) -> list[dict]:
                                       for cpu in fixed["server_cpu_s_each"]],
                        "p99_ms": fixed["latency_p99_ms"],
                        "hop_p99_ms": fixed["latency_remote_p99_ms"] - fixed["latency_local_p99_ms"],
+                       "p50_same_across_ms": [fixed["latency_local_p50_ms"],
+                                              fixed["latency_remote_p50_ms"]],
+                       "load_average": load_average(),
                        "lines_per_call": fixed["sent"] / max(1, fixed["redis_script_calls"]),
                        "lost": fixed["lost"]}  # fmt: skip
                 rows.append(row)
