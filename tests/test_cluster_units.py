@@ -321,3 +321,37 @@ def test_a_nodes_own_batch_coming_back_is_not_decoded(monkeypatch: pytest.Monkey
     node.apply_batch(theirs)
     assert decoded == [marked, theirs]
     assert node.applied_batches == 3
+
+
+@pytest.mark.filterwarnings("ignore:Passing HostnameEndpoint a reactor:DeprecationWarning")
+def test_a_remote_channel_message_walks_only_this_nodes_members() -> None:
+    """A channel message from another node reaches the local members; the fan-out does not walk
+    the replicas of remote members (a remote member's outbox swapped after its join stays empty)."""
+    from twisted.internet import task
+
+    from twistedchat.cluster.node import ClusterNode
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.net import ChatFactory
+
+    clock = task.Clock()
+    factory = ChatFactory(ServerConfig(name="here.test", flood_rate=0), clock=clock)
+    written: list[str] = []
+    bob = factory.open_pipeline("192.0.2.2", _Written("bob", written))
+    for line in ("NICK bob", "USER bob 0 * :bob", "JOIN #c"):
+        bob.line_received(line.encode())
+    clock.advance(0)
+    node = ClusterNode(factory.core, "redis://127.0.0.1:1/0", clock, node_id="here/1")
+    state = factory.core.state
+    for nick in ("carol", "dave"):
+        ghost = node._ghost("there/1", [nick, "x", "192.0.2.9", nick, 1.0, None, "", {}])
+        assert ghost is not None
+        state.join(ghost, "#c", 1.0)
+    carol = state.find_user("carol")
+    assert carol is not None
+    looked_at: list[bytes] = []
+    carol.outbox = looked_at  # a walk over remote members would now queue the line here
+    written.clear()
+    node.apply_batch(b'[["L","there/1","dave!x@192.0.2.9","PRIVMSG",["#c","hi"],null,null,1.0,'
+                     b'null,null]]')
+    clock.advance(0)
+    assert written == ["bob"] and looked_at == []

@@ -188,7 +188,7 @@ class EventsIn(Replicas):
             channel = state.find_channel(target)
             if channel is None:
                 return
-            recipients = channel.members
+            recipients = channel.members.local
         else:
             user = state.find_user(target)
             if user is None or user in self.ghost_node:

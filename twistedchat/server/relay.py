@@ -9,22 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Any
 
+from twistedchat.server.channel import REMOTE_OUTBOX
 from twistedchat.server.state import User, Variant
 from twistedchat.wire.fitting import fit_message
 from twistedchat.wire.message import Message, format_tags
-
-
-class RemoteOutbox(list[Any]):
-    """The outbox of a user on another node: its own node delivers its lines, this one drops them."""
-
-    def append(self, item: Any) -> None:
-        """Drop the line: the user's own node sends it."""
-
-
-#: The one outbox every remote user shares; :meth:`Relay.send_to` skips it without a call.
-REMOTE_OUTBOX = RemoteOutbox()
 
 
 @lru_cache(maxsize=1024)
