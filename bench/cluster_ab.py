@@ -1,8 +1,9 @@
 """Before and after in the same rounds: ``bench.cluster``'s measurement for variants of two trees.
 
 A variant is ``CONFIG:TREE[:OPTION...]``: a configuration of ``bench.cluster`` (``single``,
-``2-nodes``, ``workers-2``), the tree whose code its servers run (``this`` checkout, or ``base``,
-the one given with ``--baseline``, e.g. ``git archive main | tar -x -C /tmp/base``), and options
+``2-nodes``, ``workers-2``), the tree whose code its servers run (``this`` checkout, ``base``,
+the one given with ``--baseline``, e.g. ``git archive main | tar -x -C /tmp/base``, or any other
+exported tree's directory), and options
 for every cluster node's ``twistd chat``. Each round runs every variant once, one after another,
 so a ratio to the round's ``single`` run compares like with like on a shared machine::
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         for round_number in range(args.rounds):
             for variant in args.variants.split(","):
                 config, tree, *options = variant.split(":")
-                root = trees[tree]
+                root = trees[tree] if tree in trees else Path(tree)
                 if root is None:
                     raise SystemExit("a base variant needs --baseline")
                 cluster.REPO = root
