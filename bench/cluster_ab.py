@@ -10,8 +10,10 @@ so a ratio to the round's ``single`` run compares like with like on a shared mac
     python -m bench.cluster_ab --baseline /tmp/base --load 20x100 --rounds 3 \\
         --variants single:this,2-nodes:base,2-nodes:this,2-nodes:this:--cluster-gather=0.002
 
-Prints one JSON line per run (fixed load only: CPU µs per delivery in all and by process,
-latencies, lines per Redis script call) and a summary of the same-round ratios.
+Prints one JSON line per run (the fixed load's CPU µs per delivery in all and by process,
+latencies and lines per Redis script call; the saturation run's CPU µs per delivery and
+deliveries/s, meaningful with a longer ``--saturation-seconds``) and a summary of the fixed
+load's same-round ratios.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                     db="memory:", node_option=options, senders=args.senders,
                     fixed_seconds=args.fixed_seconds, saturation_seconds=args.saturation_seconds,
                     register_timeout=90.0)  # fmt: skip
-                fixed = cluster.measure(config, settings, clients, rate)["fixed"]
+                measured = cluster.measure(config, settings, clients, rate)
+                fixed, saturation = measured["fixed"], measured.get("saturation") or {}
                 row = {"round": round_number, "variant": variant,
                        "cpu_us_per_delivery": fixed["server_cpu_us_per_delivery"],
                        "by_process": [1e6 * cpu / max(1, fixed["received"])
@@ -59,7 +62,9 @@ def run(args: argparse.Namespace) -> list[dict]:
                                               fixed["latency_remote_p50_ms"]],
                        "load_average": load_average(),
                        "lines_per_call": fixed["sent"] / max(1, fixed["redis_script_calls"]),
-                       "lost": fixed["lost"]}  # fmt: skip
+                       "lost": fixed["lost"],
+                       "saturation_cpu_us_per_delivery": saturation.get("server_cpu_us_per_delivery"),
+                       "saturation_deliveries_per_s": saturation.get("deliveries_per_s")}  # fmt: skip
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     finally:
