@@ -146,3 +146,23 @@ async def network(redis: RedisServer) -> AsyncIterator[list[Node]]:
     yield nodes
     for node in nodes:
         await node.stop()
+
+
+@pytest_twisted.async_yield_fixture
+async def services_network(redis: RedisServer) -> AsyncIterator[list[Node]]:
+    """Three nodes sharing one account store (as they would one PostgreSQL), with an operator
+    account ``root`` / ``s3cret``."""
+    from twisted.internet import reactor
+
+    from twistedchat.server.accounts import attach_store
+    from twistedchat.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    nodes = [Node(name, redis.url, opers={"root": "s3cret"})
+             for name in ("a.node", "b.node", "c.node")]
+    for node in nodes:
+        attach_store(node.core, store, reactor)
+        await node.start()
+    yield nodes
+    for node in nodes:
+        await node.stop()

@@ -1,6 +1,7 @@
-"""NickServ and ChanServ on the sans-IO core with a memory store: DROP confirmed by the password,
-the founder's ChanServ SET settings (founder, description, keep topic, mode lock, restricted),
-and the services as users see them (WHOIS, NS/CS, HELP, reserved nicks)."""
+"""NickServ and ChanServ on the sans-IO core with a memory store: DROP and SET PASSWORD confirmed
+by the password, the founder's ChanServ SET settings (founder, description, keep topic, mode
+lock, restricted), the services as users see them (WHOIS, WHO, ISON, USERHOST, MONITOR, NS/CS,
+HELP, CTCP, reserved nicks) and an answer to every command, whatever its parameters."""
 
 from __future__ import annotations
 
@@ -67,17 +68,60 @@ async def test_nickserv_drop_needs_the_password(setup):
     assert store.account("owner") is None and owner.user.account is None
 
 
+@pytest.mark.parametrize("command", ["DROP {password}",
+                                     "SET PASSWORD {password} a-new-long-password"])
 @pytest_twisted.ensureDeferred
-async def test_nickserv_drop_guesses_are_braked_like_logins(setup):
+async def test_nickserv_password_guesses_are_braked_like_logins(setup, command):
     core, store, accounts = setup
     owner = await logged_in(core, store, accounts, "target")
-    for _ in range(5):  # the account's burst of failed logins
-        assert "Invalid password" in (await answered(owner, "PRIVMSG NickServ :DROP guess"))[0]
-    [braked] = notices(owner.say(f"PRIVMSG NickServ :DROP {PASSWORD}"), "NickServ")
-    assert braked.startswith("Too many failed attempts") and store.account("target") is not None
+    for guess in range(5):  # the account's burst of failed logins
+        [wrong] = await answered(owner, "PRIVMSG NickServ :" + command.format(password=guess))
+        assert wrong.startswith("Invalid password")
+    [braked] = notices(owner.say("PRIVMSG NickServ :" + command.format(password=PASSWORD)),
+                       "NickServ")
+    assert braked.startswith("Too many failed attempts")
+    assert await store.verify_password("target", PASSWORD) is not None  # not dropped nor changed
     # IDENTIFY shares the brake: the same account's logins wait too
     [also] = notices(owner.say(f"PRIVMSG NickServ :IDENTIFY target {PASSWORD}"), "NickServ")
     assert also.startswith("Too many failed attempts")
+
+
+# -- NickServ SET PASSWORD -------------------------------------------------------------------------
+
+@pytest_twisted.ensureDeferred
+async def test_nickserv_set_password_needs_the_current_one(setup):
+    core, store, accounts = setup
+    owner = await logged_in(core, store, accounts, "owner")
+    new = "a-new-long-password"
+    for line in ("SET PASSWORD", f"SET PASSWORD {new}", f"SET PASSWORD {PASSWORD} {new} more",
+                 f"SET EMAIL {PASSWORD} {new}"):
+        [syntax] = notices(owner.say(f"PRIVMSG NickServ :{line}"), "NickServ")
+        assert syntax == "Syntax: SET PASSWORD <current password> <new password>", line
+    [weak] = notices(owner.say(f"PRIVMSG NickServ :SET PASSWORD {PASSWORD} short"), "NickServ")
+    assert weak == "Password not changed: a password needs at least 8 characters."
+    [wrong] = await answered(owner, f"PRIVMSG NickServ :SET PASSWORD not-the-password {new}")
+    assert wrong == "Invalid password: your password was not changed."
+    assert await store.verify_password("owner", PASSWORD) is not None
+    [done] = await answered(owner, f"NS SET PASSWORD {PASSWORD} {new}")
+    assert done == "Password changed."
+    assert await store.verify_password("owner", new) is not None
+    assert await store.verify_password("owner", PASSWORD) is None
+    anonymous = register(core, "anonymous")
+    [refused] = notices(anonymous.say(f"NS SET PASSWORD {PASSWORD} {new}"), "NickServ")
+    assert refused == "You are not identified."
+
+
+@pytest_twisted.ensureDeferred
+async def test_nickserv_set_password_is_not_kept_for_one_logged_out_meanwhile(setup):
+    core, store, accounts = setup
+    owner = await logged_in(core, store, accounts, "leaving")
+    owner.user.outbox.clear()
+    core.handle(owner.user, parse(f"NS SET PASSWORD {PASSWORD} a-new-long-password"))
+    core.set_account(owner.user, None)  # logged out (a DROP elsewhere) while the check runs
+    await wait_until(lambda: notices(owner.received, "NickServ"), "NickServ to answer the SET")
+    assert notices(owner.take(), "NickServ") == [
+        "Password not changed: you are no longer identified to leaving."]
+    assert await store.verify_password("leaving", PASSWORD) is not None
 
 
 # -- ChanServ SET ----------------------------------------------------------------------------------
@@ -201,9 +245,53 @@ def test_whois_answers_for_the_services(setup):
     assert peer.say("NOTICE NickServ :a notice is not a command") == []  # no 401, no answer
     for name, shown in (("NickServ", "NickServ"), ("chanserv", "ChanServ")):
         replies = peer.say(f"WHOIS {name}")
-        assert [m.command for m in replies] == ["311", "312", "318"], replies
+        assert [m.command for m in replies] == ["311", "312", "313", "335", "318"], replies
         assert replies[0].params[1:4] == (shown, shown, "services.irc.test")
         assert replies[1].params[2] == "irc.test"
+        assert replies[2].params[-1] == "is a Network Service"
+
+
+def test_who_ison_userhost_and_monitor_see_the_services(setup):
+    core, store, accounts = setup
+    peer = register(core, "asker")
+    [who, end] = peer.say("WHO NickServ")
+    assert (who.command, end.command) == ("352", "315")
+    assert who.params[1:] == ("*", "NickServ", "services.irc.test", "irc.test", "NickServ",
+                              "H*B", "0 Nickname services")
+    [whox, _] = peer.say("WHO chanserv %tcuhnfar,7")
+    assert whox.params[1:] == ("7", "*", "ChanServ", "services.irc.test", "ChanServ", "H*B", "0",
+                               "Channel services")
+    # asked for by nick only: a listing of everyone (WHO *, even an operator's) leaves them out
+    assert [m.params[5] for m in peer.say("WHO *") if m.command == "352"] == ["asker"]
+    peer.say("OPER admin secret")
+    assert [m.params[5] for m in peer.say("WHO 0") if m.command == "352"] == ["asker"]
+    assert [m.command for m in peer.say("WHO nickserv")] == ["352", "315"]
+    [ison] = peer.say("ISON nickserv Nobody CHANSERV asker")
+    assert ison.params[-1] == "NickServ ChanServ asker"
+    [userhost] = peer.say("USERHOST NickServ nobody chanserv")
+    assert userhost.params[-1] == "NickServ*=+NickServ@services.irc.test " \
+        "ChanServ*=+ChanServ@services.irc.test"
+    [online] = peer.say("MONITOR + NickServ,ChanServ")
+    assert (online.command, online.params[-1]) == (
+        "730", "NickServ!NickServ@services.irc.test,ChanServ!ChanServ@services.irc.test")
+    assert [m.command for m in peer.say("MONITOR S")] == ["730"]
+    assert [m.params[-1] for m in peer.say("MONITOR L")][0] == "NickServ,ChanServ"
+
+
+def test_the_services_are_not_counted_as_connections_or_channel_members(setup):
+    core, store, accounts = setup
+    peer = register(core, "asker")
+    [client] = [m for m in peer.say("LUSERS") if m.command == "251"]
+    assert client.params[-1] == "There are 1 users and 0 invisible on 1 servers"
+    assert not [m for m in peer.say("LUSERS") if m.command == "252"]  # not counted as opers
+    assert "NickServ" not in core.state.users and not core.state.channels
+    peer.say("JOIN #room")
+    [names] = [m for m in peer.say("NAMES #room") if m.command == "353"]
+    assert names.params[-1] == "@asker"
+    # a store-less core has no services: their nicks are ordinary, and absent
+    bare = register(make_core(FakeClock()), "plain")
+    assert bare.say("ISON NickServ")[0].params[-1] == ""
+    assert [m.command for m in bare.say("WHO NickServ")] == ["315"]
 
 
 @pytest_twisted.ensureDeferred
@@ -248,3 +336,82 @@ async def test_nobody_takes_the_service_names(setup):
     early.say("CAP LS 302", "CAP REQ :sasl")
     [fail] = [m for m in early.say(f"REGISTER NickServ * {PASSWORD}") if m.command == "FAIL"]
     assert fail.params[1] == "BAD_ACCOUNT_NAME" and store.account("nickserv") is None
+
+
+# -- every service command answers, whatever its parameters ---------------------------------------
+
+ODD_ARGUMENTS = ("", "#", "#reg", "#REG", "#nope", "nobody", "founder", "NickServ", "*", ":",
+                 "\x02", "#reg x y z", "#reg ADD", "#reg ADD founder op", "#reg ADD nobody op",
+                 "#reg ADD stranger admin", "#reg DEL", "#reg DEL nobody", "#reg SET",
+                 "#reg MLOCK + -", "#reg FOUNDER", "#reg stranger", "PASSWORD", "PASSWORD a b c",
+                 "x" * 400)
+
+
+async def any_answer(peer: Peer, line: str) -> list:
+    """Send ``line``; whatever comes back (a password check may answer from a thread)."""
+    peer.user.outbox.clear()
+    peer.core.handle(peer.user, parse(line))
+    await wait_until(lambda: peer.received, f"an answer to {line!r}")
+    return peer.take()
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_service_command_answers_odd_parameters(setup):
+    core, store, accounts = setup
+    founder = await logged_in(core, store, accounts, "founder")
+    founder.say("JOIN #reg", "PRIVMSG ChanServ :REGISTER #reg")
+    stranger = register(core, "stranger")
+    for peer in (stranger, founder):
+        for service, table in (("NickServ", NICKSERV), ("ChanServ", CHANSERV)):
+            for verb in table:
+                for argument in ODD_ARGUMENTS:
+                    said = await any_answer(peer, f"PRIVMSG {service} :{verb} {argument}")
+                    assert all(m.command in ("NOTICE", "MODE", "900") for m in said), said
+    assert store.account("founder") is not None  # no odd DROP dropped it
+
+
+@pytest_twisted.ensureDeferred
+async def test_service_answers_say_what_happened(setup):
+    core, store, accounts = setup
+    founder = await logged_in(core, store, accounts, "founder")
+    await store.create_account("friend", PASSWORD, 0.0)
+    founder.say("JOIN #reg", "PRIVMSG ChanServ :REGISTER #reg")
+    cs = lambda line: notices(founder.say(f"CS {line}"), "ChanServ")  # noqa: E731
+    assert cs("ACCESS #reg DEL friend") == ["friend is not on the access list of #reg."]
+    assert cs("ACCESS #reg ADD Founder op") == ["Founder founded #reg: its founder is always op."]
+    assert store.registered_channel("#reg").access == {}
+    assert cs("ACCESS #reg ADD friend voice") == ["friend added to #reg as voice."]
+    assert cs("ACCESS #reg DEL FRIEND") == ["FRIEND removed from #reg."]
+    [itself] = notices(founder.say("NS GHOST founder"), "NickServ")
+    assert itself.startswith("You are founder: GHOST disconnects another connection")
+    assert founder.user in core.state.connections
+
+
+def test_a_ctcp_to_a_service_is_not_a_command(setup):
+    core, store, accounts = setup
+    peer = register(core, "asker")
+    [version] = notices(peer.say("PRIVMSG NickServ :\x01VERSION\x01"), "NickServ")
+    assert version.startswith("\x01VERSION twistedchat-") and version.endswith(" services\x01")
+    assert notices(peer.say("PRIVMSG ChanServ :\x01PING 1700000000\x01"), "ChanServ") == [
+        "\x01PING 1700000000\x01"]
+    assert notices(peer.say("PRIVMSG ChanServ :\x01PING\x01"), "ChanServ") == ["\x01PING\x01"]
+    assert peer.say("PRIVMSG NickServ :\x01ACTION waves\x01") == []
+    assert peer.say("PRIVMSG NickServ :\x01PING " + "9" * 100 + "\x01") == []
+    assert peer.say("PRIVMSG NickServ :\x01CLIENTINFO\x01") == []
+
+
+def test_a_service_in_a_list_of_targets_is_asked_once(setup):
+    core, store, accounts = setup
+    peer = register(core, "asker")
+    friend = register(core, "friend")
+    replies = peer.say("PRIVMSG NickServ,friend,nickserv,ChanServ :HELP")
+    assert "401" not in [m.command for m in replies]
+    assert len([n for n in notices(replies, "NickServ") if n.startswith("NickServ commands")]) == 1
+    assert len([n for n in notices(replies, "ChanServ") if n.startswith("ChanServ commands")]) == 1
+    [got] = friend.take()
+    assert (got.command, got.params) == ("PRIVMSG", ("friend", "HELP"))
+    assert notices(peer.say("PRIVMSG NickServ,ChanServ :HELP GHOST"), "NickServ")[0].startswith(
+        "GHOST <nick>")
+    over = peer.say("PRIVMSG a,b,c,d,NickServ,e,f,g,h,i,j,k,l,m,n,o,p,q,r,s,t,u,v,w,x,y,z :HELP")
+    assert "407" in [m.command for m in over] and len(over) < 30  # MAXTARGETS still holds
+    assert peer.say("PRIVMSG friend,nobody :hi")[0].command == "401"  # others as before

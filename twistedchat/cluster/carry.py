@@ -14,14 +14,17 @@ every node must know them at once. They travel as events of their own:
 - ``O`` (log out): NickServ DROP on one node logs out the account's sessions on the others (each
   by its own node, which then sends ``P``).
 
-``K`` and ``O`` go to the target node's inbox (:mod:`twistedchat.cluster.inbox`); the others to
-every node, in the network's one stream.
-- ``I`` (idle): when a user last sent a message, at most once a minute per user (WHOIS 317).
+``K``, ``O``, ``Q`` and the ``I`` answering a ``Q`` go to the target node's inbox
+(:mod:`twistedchat.cluster.inbox`); the others to every node, in the network's one stream.
+- ``I`` (idle): when a user last sent a message, at most once a minute per user (WHOIS 317),
+  and to one node's inbox as the answer to its ``Q`` (idle.py: a WHOIS of a remote user asks).
+- ``Q`` (idle question): a node asks a user's own node for its exact idle time (inbox).
 - ``X`` (server ban): an operator's KLINE/DLINE (``+`` with the mask, reason, setter, time set
   and expiry) or UNKLINE/UNDLINE (``-`` with the mask). Each node adds or lifts the same ban in
   its own list (and bans file) and removes its own matching users, as a local KLINE does; a ban
-  applied from Redis is never published again. Bans already in a node's file are not announced
-  (a burst would carry up to 20,000 of them): they stay that node's until set again.
+  applied from Redis is never published again. Redis keeps the network's list too (bans.py): a
+  node registering applies it and adds (and announces) the bans only it holds, so the network
+  converges on the union, at most 10,000 of each kind.
 
 A remote user's record (introduction, burst) carries its account, metadata, real host and server
 name too (one dict after the fields `Replicas._user_record` always had). Every field
@@ -40,7 +43,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from twisted.logger import Logger
 
-from twistedchat.cluster.bans import apply_ban, ban_event
+from twistedchat.cluster.bans import BanSync, apply_ban
 from twistedchat.cluster.checks import (
     NAME_BYTES,
     REASON_BYTES,
@@ -52,6 +55,7 @@ from twistedchat.cluster.checks import (
     user_modes,
     valid_server_name,
 )
+from twistedchat.cluster.idle import IdleQueries, answer_idle_query
 from twistedchat.server.channel import Channel
 from twistedchat.server.commands.metadata import (
     Target,
@@ -69,6 +73,7 @@ from twistedchat.wire.names import CHANTYPES, is_channel_name
 
 if TYPE_CHECKING:
     from twistedchat.cluster.inbox import Outboxes
+    from twistedchat.cluster.resp import RedisLink
     from twistedchat.server.bans import ServerBan
     from twistedchat.server.core import ServerCore
 
@@ -129,6 +134,9 @@ class CarriedState:
 
     core: ServerCore
     node_id: str
+    prefix: str
+    reactor: Any
+    control: RedisLink
     ghost_node: dict[User, str]
     ghosts: dict[str, set[User]]
     #: Nodes alive at the last heartbeat (this one included; none known before the first).
@@ -149,7 +157,7 @@ class CarriedState:
 
     def ban_changed(self, ban: ServerBan, lifted: bool = False) -> None:
         """An operator here set or lifted a server ban: every node does the same."""
-        self._emit(ban_event(self.node_id, ban, lifted))
+        self.ban_sync.changed(ban, lifted)
 
     def _init_carried(self) -> None:
         #: The server name (``--name``) of each node seen (a node keeps its id while it runs).
@@ -162,6 +170,8 @@ class CarriedState:
         self.bad_events = 0
         #: When each local user's idle time last went to the network.
         self._idle_sent: dict[User, float] = {}
+        self.ban_sync = BanSync(self)
+        self.idle_queries = IdleQueries(self)
 
     # -- out: what local users change --------------------------------------------------------
 
@@ -412,6 +422,7 @@ def _apply_idle(carrier: CarriedState, node: str, fields: list[Any]) -> None:
     when = number(when)
     if ghost is not None:  # (never ahead of this node's clock)
         ghost.last_message = max(ghost.last_message, min(when, carrier.core.clock()))
+        carrier.idle_queries.answered(ghost)  # a WHOIS waiting for it goes on
 
 
 def _apply_metadata(carrier: CarriedState, node: str, fields: list[Any]) -> None:
@@ -467,11 +478,12 @@ def _apply_kill(carrier: CarriedState, node: str, fields: list[Any]) -> None:
 
 
 #: The carried event kinds and their handlers (given the event's fields after kind and node).
-CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], None]] = {
+CARRIED: dict[str, Callable[[CarriedState, str, list[Any]], object]] = {
     "P": _apply_profile,
     "M": _apply_metadata,
     "K": _apply_kill,
     "O": _apply_logout,
     "I": _apply_idle,
+    "Q": answer_idle_query,
     "X": apply_ban,
 }

@@ -167,9 +167,22 @@ def check_line(event: Any) -> None:
         optional(event[9], NAME_BYTES, word=True)
 
 
+def _check_list(entries: Any, what: str) -> None:
+    """A channel's list (bans, exceptions, invite exceptions): at most MAXLIST
+    ``[mask, setter, time]``."""
+    if not isinstance(entries, list) or len(entries) > MAXLIST:
+        raise BadEvent(f"{what} are not a list of at most MAXLIST")
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) != 3:
+            raise BadEvent(f"one of the {what} is not [mask, setter, time]")
+        text(entry[0], BANLEN, word=True, empty=False)
+        text(entry[1], MAX_LINE_BYTES, word=True)
+        number(entry[2])
+
+
 def check_channel_record(record: Any) -> None:
-    """A channel's record in a burst as the node reads it (its first nine fields), or
-    :class:`BadEvent`."""
+    """A channel's record in a burst as the node reads it (its first nine fields, then its
+    exception and invite exception lists when present), or :class:`BadEvent`."""
     if not isinstance(record, list) or len(record) < 9:
         raise BadEvent("a channel record is not a list of 9 fields or more")
     name, created, topic, setter, topic_time, modes, key, limit, bans = record[:9]
@@ -184,11 +197,6 @@ def check_channel_record(record: Any) -> None:
     optional(key, KEYLEN, word=True)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise BadEvent(f"not a limit: {limit!r:.20}")
-    if not isinstance(bans, list) or len(bans) > MAXLIST:
-        raise BadEvent("bans are not a list of at most MAXLIST")
-    for ban in bans:
-        if not isinstance(ban, list) or len(ban) != 3:
-            raise BadEvent("a ban is not [mask, setter, time]")
-        text(ban[0], BANLEN, word=True, empty=False)
-        text(ban[1], MAX_LINE_BYTES, word=True)
-        number(ban[2])
+    _check_list(bans, "bans")
+    for entries, what in zip(record[9:11], ("exceptions", "invite exceptions"), strict=False):
+        _check_list(entries, what)

@@ -12,16 +12,15 @@ resync on its return settles them (the lower creation time wins, as InspIRCd doe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from twistedchat.cluster import scripts
+from twistedchat.cluster import merge, scripts
 from twistedchat.cluster.resp import RedisProtocol
 from twistedchat.server.state import Channel, User
-from twistedchat.wire.message import Message
 from twistedchat.wire.names import casefold, valid_channel_name
 
 if TYPE_CHECKING:
@@ -51,30 +50,40 @@ class ChannelClaims:
 
     # -- the JOIN hook ---------------------------------------------------------------------------
 
-    def holds(self, user: User, names: list[str], retry: Message) -> bool:
-        """Whether ``user`` may join ``names`` now: False while a claim for a channel the JOIN
-        would create is asked of Redis (the JOIN then runs again, the user's input held)."""
+    def holds(self, joiner: User, names: list[str], rerun: Callable[[], None],
+              asker: User | None = None) -> bool:
+        """Whether ``joiner`` may join ``names`` now: False while a claim for a channel the JOIN
+        would create is asked of Redis; ``rerun`` runs the command again once it is answered,
+        the input of ``asker`` (the one who sent it: the joiner, or an operator's SAJOIN) held
+        until then. A registered channel ChanServ revived empty is created too."""
         node = self.node
         state = node.core.state
-        granted = self.granted.get(user, {})
-        wanted = list(dict.fromkeys(
-            casefold(name) for name in names
-            if valid_channel_name(name) and state.find_channel(name) is None
-            and casefold(name) not in granted))
+        granted = self.granted.get(joiner, {})
+        wanted = []
+        for name in names:
+            if not valid_channel_name(name) or casefold(name) in granted:
+                continue
+            channel = state.find_channel(name)
+            if channel is None or not channel.members:
+                wanted.append(casefold(name))
+        wanted = list(dict.fromkeys(wanted))
         if not wanted or node.control.current is None:
             return True  # nothing to create, or Redis away: created here, settled on the resync
         if self.touched:
             self.settle()  # a LEAVE of one of these channels goes to Redis before the claim
         created = repr(node.core.clock())
         claim = node.control.run(scripts.CHANNEL_CLAIM, node.prefix, node.node_id,
-                                 node.incarnation, *[t for f in wanted for t in (f, created)])
-        claim.addBoth(self._claimed, user, wanted, retry)
-        node.core.hold_input(user, claim)
+                                 node.incarnation, "new",
+                                 *[t for f in wanted for t in (f, created)])
+        asker = asker or joiner
+        claim.addBoth(self._claimed, joiner, asker, wanted, rerun)
+        node.core.hold_input(asker, claim)
         return False
 
-    def _claimed(self, result: Any, user: User, wanted: list[str], retry: Message) -> None:
+    def _claimed(self, result: Any, joiner: User, asker: User, wanted: list[str],
+                 rerun: Callable[[], None]) -> None:
         node = self.node
-        grants = self.granted.setdefault(user, {})
+        grants = self.granted.setdefault(joiner, {})
         if isinstance(result, list):
             for index, folded in enumerate(wanted):
                 grants[folded] = (result[2 * index] == 1, float(result[2 * index + 1]))
@@ -85,19 +94,21 @@ class ChannelClaims:
                 node.control.cut()  # fenced: this node registers again
             for folded in wanted:
                 grants[folded] = (True, None)
-        if user not in node.core.state.connections:
-            self.granted.pop(user, None)
+        connections = node.core.state.connections
+        if joiner not in connections or asker not in connections:
+            self.granted.pop(joiner, None)
             return
         try:
-            node.core.handle(user, retry)
+            rerun()
         finally:
-            self.granted.pop(user, None)
+            self.granted.pop(joiner, None)
 
     def created(self, name: str, created: float) -> None:
-        """A ``C`` event: the channel's creation time, as its claim in Redis has it."""
+        """A ``C`` event: the channel's creation time, as its claim in Redis has it. A replica
+        holding an older one keeps it (a channel made apart, which wins: merge.py)."""
         channel = self.node.core.state.find_channel(name)
         if channel is not None and isinstance(created, (int, float)):
-            channel.created = created
+            channel.created = min(channel.created, created)
 
     def joined(self, user: User, channel: Channel) -> None:
         """``user`` (local) has just joined ``channel``: apply its claim, if it asked one."""
@@ -108,10 +119,8 @@ class ChannelClaims:
         if created is None:
             return
         channel.created = created
-        if created_here:
+        if created_here:  # (with @ as a lone server gives it; none in a revived registered one)
             self.announce[channel.folded] = created
-            if "o" not in channel.members[user]:
-                channel.set_prefixes(user, "o" + channel.members[user])
         elif channel.members[user]:
             channel.set_prefixes(user, "")  # another node created it first
 
@@ -164,7 +173,7 @@ class ChannelClaims:
         self.touched.clear()
         if note:
             node.control.run(scripts.CHANNEL_CLAIM, node.prefix, node.node_id, node.incarnation,
-                             *note).addErrback(_ignored)
+                             "new", *note).addErrback(_ignored)
         if leave:
             node.control.run(scripts.CHANNEL_LEAVE, node.prefix, node.node_id,
                              *leave).addErrback(_ignored)
@@ -180,10 +189,23 @@ class ChannelClaims:
         if stale:
             yield scripts.CHANNEL_LEAVE.run(link, node.prefix, node.node_id, *stale)
         if mine:
-            yield scripts.CHANNEL_CLAIM.run(
-                link, node.prefix, node.node_id, node.incarnation,
+            results = yield scripts.CHANNEL_CLAIM.run(
+                link, node.prefix, node.node_id, node.incarnation, "again",
                 *[t for folded, channel in mine.items() for t in (folded, repr(channel.created))])
+            if isinstance(results, list):
+                for channel, recorded in zip(mine.values(), results[1::2], strict=True):
+                    self._settle_time(channel, float(recorded))
         self.noted = set(mine)
+
+    def _settle_time(self, channel: Channel, recorded: float) -> None:
+        """Redis recorded an older creation time for ``channel`` than this node's (another node
+        made it apart: a partition, or Redis came back empty): this node's view lost, as the
+        other node's burst will show every replica, so it drops its modes and prefixes now and
+        tells its members (merge.py)."""
+        if recorded < channel.created:
+            before = merge.view(channel)
+            merge.lose(channel, recorded)
+            merge.show(self.node.core, channel, before)
 
 
 def _ignored(failure: Any) -> None:

@@ -29,16 +29,19 @@ class Feed:
 
     def __init__(self, control: RedisLink, reactor: Any, log_key: str, seq_key: str,
                  epoch_key: str, apply: Callable[[bytes], None],
-                 restarted: Callable[[], None], lost: Callable[[str], None],
+                 restarted: Callable[[], None], lost: Callable[[str, int], None],
                  from_start: bool = False) -> None:
         self.control = control
         self.reactor = reactor
         self.log_key, self.seq_key, self.epoch_key = log_key, seq_key, epoch_key
         #: Called with each batch's payload, in order.
         self.apply = apply
-        #: Called when the feed starts again (a new epoch) and when batches are gone for good.
+        #: Called when the feed starts again (a new epoch), and when batches are gone for good
+        #: (with why, and how many).
         self.restarted = restarted
         self.lost = lost
+        #: Batches gone for good since the start (the stream no longer held them).
+        self.lost_batches = 0
         #: Whether every batch of the feed is for this node (its inbox: nothing is sent to it
         #: before it registers), or it starts at the first batch it sees (the network's events).
         self.from_start = from_start
@@ -46,6 +49,8 @@ class Feed:
         self.last_seq: int | None = None
         self.seen_epoch: bytes | None = None
         self.held: dict[int, bytes] = {}
+        #: (epoch, sequence): batches of that epoch before that sequence are never applied.
+        self.floor: tuple[bytes, int] | None = None
         self.filling = False
         self.gaps_filled = 0
 
@@ -59,9 +64,10 @@ class Feed:
             self.seen_epoch = epoch
             self.held.clear()
             self.restarted()
+        self._raise_floor()
         assert self.last_seq is not None
         if seq <= self.last_seq:
-            return  # seen already (a gap fill raced the live message)
+            return  # seen already (a gap fill raced the live message), or before the floor
         self.held[seq] = payload
         self.drain()
 
@@ -91,10 +97,27 @@ class Feed:
                 self.seen_epoch, self.last_seq = epoch, 0
                 self.held.clear()
                 self.restarted()
+            self._raise_floor()
             if int(value) > (self.last_seq or 0):
                 self.fill_gap(int(value))
 
         asked.addCallbacks(got, lambda failure: None)
+
+    def start_at(self, epoch: bytes, seq: int) -> None:
+        """Never apply the batches of ``epoch`` before ``seq``: this node registered again after
+        it was cut off, and its burst (and the others' answers to it) replace that history,
+        which was made without it."""
+        self.floor = (epoch, seq)
+        self._raise_floor()
+        self.drain()
+
+    def _raise_floor(self) -> None:
+        if self.floor is None or self.floor[0] != self.seen_epoch or self.last_seq is None:
+            return
+        floor = self.floor[1] - 1
+        if self.last_seq < floor:
+            self.last_seq = floor
+            self.held = {seq: batch for seq, batch in self.held.items() if seq > floor}
 
     def fill_gap(self, upto: int | None = None) -> None:
         """Read the missing batches (up to ``upto``, or up to the first one held) back."""
@@ -111,8 +134,11 @@ class Feed:
                 if self.last_seq is not None and seq > self.last_seq:
                     self.held.setdefault(seq, fields[1])
             self.gaps_filled += 1
-            if self.held and self.last_seq is not None and self.last_seq + 1 not in self.held:
-                self.skip_gap("the stream no longer holds them")
+            assert self.last_seq is not None
+            missing = self.last_seq + 1 not in self.held and (
+                bool(self.held) or (upto is not None and upto > self.last_seq))
+            if missing:
+                self.skip_gap("the stream no longer holds them", upto)
             else:
                 self.drain()
 
@@ -122,8 +148,15 @@ class Feed:
 
         asked.addCallbacks(got, failed)
 
-    def skip_gap(self, why: str) -> None:
-        """Batches are gone for good: apply what follows (the owner decides what else to do)."""
-        self.last_seq = min(self.held) - 1
-        self.lost(why)
+    def skip_gap(self, why: str, upto: int | None = None) -> None:
+        """Batches are gone for good: apply what follows (the owner decides what else to do).
+        The gap ends before the first batch held, or at ``upto`` when none is held."""
+        assert self.last_seq is not None
+        last = min(self.held) - 1 if self.held else upto
+        if last is None or last <= self.last_seq:
+            return
+        count = last - self.last_seq
+        self.last_seq = last
+        self.lost_batches += count
+        self.lost(why, count)
         self.drain()

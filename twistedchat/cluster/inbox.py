@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 log = Logger()
 
+#: The metrics counter (``core.counters``) of inbox batches lost for good: private messages
+#: for this node's users that its inbox no longer held when the node came to read them.
+INBOX_LOST = "cluster_inbox_batches_lost"
+
 
 def inbox_channel(prefix: str, node_id: str) -> str:
     """The pub/sub channel (and stream key) of a node's inbox."""
@@ -35,8 +39,11 @@ def inbox_feed(node: ClusterNode) -> Feed:
     """This node's inbox, as it reads it."""
     prefix, me = node.prefix, node.node_id
 
-    def lost(why: str) -> None:
-        log.warn("private messages for this node were lost ({why})", why=why)
+    def lost(why: str, count: int) -> None:
+        counters = node.core.counters
+        counters[INBOX_LOST] = counters.get(INBOX_LOST, 0) + count
+        log.warn("{count} batches of private messages for this node's users were lost ({why}); "
+                 "{total} since the start", count=count, why=why, total=counters[INBOX_LOST])
 
     return Feed(node.control, node.reactor, inbox_channel(prefix, me), f"{prefix}is:{me}",
                 f"{prefix}ie:{me}", node.apply_batch, lambda: None, lost, from_start=True)

@@ -55,9 +55,10 @@ class EventsIn(Replicas):
         self.events.catch_up()
         self.inbox.catch_up()
 
-    def _events_lost(self, why: str) -> None:
+    def _events_lost(self, why: str, count: int) -> None:
         """Batches of events are gone for good: ask every node for its state again."""
-        log.warn("lost batches of events ({why}); asking the network to resync", why=why)
+        log.warn("lost {count} batches of events ({why}); asking the network to resync",
+                 count=count, why=why)
         self.order.forget()
         self._emit(["H", self.node_id])
 
@@ -93,7 +94,7 @@ class EventsIn(Replicas):
         elif kind == "U":
             self._ghost(node, event[2])
         elif kind == "B":
-            self._apply_burst(node, event[2], event[3])
+            self._apply_burst(node, event[2], event[3], len(event) > 4 and event[4] is True)
         elif kind == "H":
             self._emit(self._burst())
         elif kind == "S":

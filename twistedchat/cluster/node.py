@@ -67,6 +67,7 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self._missing_since: dict[str, float] = {}
         #: Completed nick claims not yet used: user -> folded nick.
         self._claims: dict[User, str] = {}
+        self.netjoined: set[str] = set()
         #: Claims waiting for Redis: folded nick -> user.
         self._pending: dict[str, User] = {}
         self._claiming: set[User] = set()
@@ -149,6 +150,8 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
     @defer.inlineCallbacks
     def _prepare_control(self, link: RedisProtocol) -> Any:
         """A new control connection: register (a new incarnation), claim our nicks again, burst."""
+        held = yield link.execute("HGET", self.prefix + "nodes", self.node_id)
+        cut_off = self.epoch is not None and held != self.incarnation.encode()
         self.incarnation = secrets.token_hex(8)
         epoch = yield scripts.REGISTER.run(link, self.prefix, self.node_id, self.incarnation,
                                            secrets.token_hex(8))
@@ -160,13 +163,21 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         if local:
             yield self.collisions.claim_again(link, local)
         yield self.channel_claims.resync(link)
+        yield self.ban_sync.resync(link)
         self.order.forget()  # what this node sent before may never come back: the bursts settle it
-        self._outgoing[:0] = [["H", self.node_id], self._burst()]
-        yield self._send(link, self._take_batch()[1])
+        if cut_off:  # a netjoin: the others' first bursts join this node's views
+            self.netjoin_pending, self.netjoined = True, set()
+        self._outgoing[:0] = [["H", self.node_id], self._burst(rejoin=cut_off)]
+        seq = yield self._send(link, self._take_batch()[1])
+        if cut_off and isinstance(seq, int) and seq > 0:
+            # Declared dead, or Redis lost its data: what the others did meanwhile reaches this
+            # node as their answers to its H, never as a replay of lines made without it.
+            self.events.start_at(epoch, seq)
         self._hb_unanswered = 0
         if not self._heartbeat.running:
             self._heartbeat.start(HEARTBEAT, now=False)
         self.reactor.callLater(0, self._became_ready)
+        self.reactor.callLater(0, self.ban_sync.announce)
 
     def _became_ready(self) -> None:
         self.is_ready = True

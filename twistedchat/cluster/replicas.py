@@ -6,6 +6,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from twistedchat.cluster import merge
 from twistedchat.cluster.carry import CarriedState
 from twistedchat.cluster.checks import check_channel_record, check_record
 from twistedchat.server.relay import REMOTE_OUTBOX, Relay
@@ -32,6 +33,10 @@ class Replicas(CarriedState):
 
     #: Since when (reactor seconds) a node with ghosts here is missing from Redis's live list.
     _missing_since: dict[str, float]
+    #: Whether this node came back from a split (its first burst from each node joins views of
+    #: equal age), and the nodes whose burst it has had since.
+    netjoin_pending = False
+    netjoined: set[str]
 
     # -- users -----------------------------------------------------------------------------------
 
@@ -86,40 +91,63 @@ class Replicas(CarriedState):
 
     # -- bursts ----------------------------------------------------------------------------------
 
-    def _burst(self) -> list[Any]:
-        """Everything other nodes need to know about this node's users and their channels."""
+    def _burst(self, rejoin: bool = False) -> list[Any]:
+        """Everything other nodes need to know about this node's users and their channels;
+        ``rejoin``: this node comes back from a split (its channels join the others' views)."""
         users = [u for u in self.core.state.users.values()
                  if u.registered and u not in self.ghost_node]
         channels: dict[str, Channel] = {}
         for user in users:
             channels.update(user.channels)
         return ["B", self.node_id, [self._user_record(u) for u in users],
-                [self._channel_record(c) for c in channels.values()]]
+                [self._channel_record(c) for c in channels.values()], rejoin]
 
     @staticmethod
     def _channel_record(channel: Channel) -> list[Any]:
         return [channel.name, channel.created, channel.topic, channel.topic_setter,
                 channel.topic_time, "".join(sorted(channel.modes)), channel.key, channel.limit,
-                [[mask, setter, when] for mask, (setter, when) in channel.bans.items()]]
+                *([[mask, setter, when] for mask, (setter, when) in entries.items()]
+                  for entries in (channel.bans, channel.excepts, channel.invex))]
 
-    def _apply_burst(self, node: str, users: list[Any], channels: list[Any]) -> None:
-        """A node's whole state: its users and memberships become exactly these."""
+    def _apply_burst(self, node: str, users: list[Any], channels: list[Any],
+                     rejoin: bool = False) -> None:
+        """A node's whole state: its users and memberships become exactly these; its channels
+        settle with this replica's by InspIRCd's rule (merge.py), and local members see what
+        that changed. Views of equal age join only across a split: the burst of a node that
+        comes back (``rejoin``), or the first burst of each node after this one came back;
+        otherwise the stream's order already made them one (a burst may be a little stale)."""
         infos = {casefold(record[0]): record for record in channels
                  if self.valid(check_channel_record, "channel record", node, record)}
         present = {casefold(record[0]) for record in users}
         for ghost in list(self.ghosts.get(node, ())):
             if ghost.folded not in present:
                 self._split_user(ghost, SPLIT_REASON)
+        state = self.core.state
+        shown: dict[str, merge.ChannelView] = {}
+        counts: dict[str, bool] = {}
+        join = rejoin is True or (self.netjoin_pending and node not in self.netjoined)
+        self.netjoined.add(node)
+        for folded, info in infos.items():
+            channel = state.channels.get(folded)
+            if channel is not None:
+                shown[folded] = merge.view(channel)
+                counts[folded] = merge.merge(channel, info, join)
         now = self.core.clock()
         for record in users:
             member = self._ghost(node, record)
             if member is None:
                 continue
-            self._burst_memberships(member, record[7], infos, now)
+            self._burst_memberships(member, record[7], infos, counts, now)
+        for folded, before in shown.items():
+            channel = state.channels.get(folded)
+            if channel is not None:
+                merge.show(self.core, channel, before)
 
     def _burst_memberships(self, ghost: User, memberships: dict[str, str],
-                           infos: dict[str, list[Any]], now: float) -> None:
-        """A remote user's channels become exactly ``memberships`` (channel -> prefixes)."""
+                           infos: dict[str, list[Any]], counts: dict[str, bool],
+                           now: float) -> None:
+        """A remote user's channels become exactly ``memberships`` (channel -> prefixes); its
+        prefixes count where its node's view of the channel did not lose (``counts``)."""
         state = self.core.state
         wanted = {casefold(name): (name, prefixes) for name, prefixes in memberships.items()}
         for folded, joined in list(ghost.channels.items()):
@@ -133,9 +161,10 @@ class Replicas(CarriedState):
             if channel is None:
                 channel = state.channels[folded] = Channel(name, info[1] if info else now)
                 if info:
-                    self._adopt(channel, info)
-            elif info:
-                self._merge(channel, info)
+                    merge.adopt(channel, info)
+                counts[folded] = True
+            if not counts.get(folded, True):
+                prefixes = ""
             if ghost not in channel.members:
                 channel.members[ghost] = prefixes
                 channel.forget_names()
@@ -144,18 +173,3 @@ class Replicas(CarriedState):
                     channel.members, ghost)
             elif channel.members[ghost] != prefixes:
                 channel.set_prefixes(ghost, prefixes)
-
-    @staticmethod
-    def _adopt(channel: Channel, info: list[Any]) -> None:
-        name, created, topic, setter, topic_time, modes, key, limit, bans = info
-        channel.created = created
-        channel.topic, channel.topic_setter, channel.topic_time = topic, setter, topic_time
-        channel.modes, channel.key, channel.limit = set(modes), key, limit
-        channel.bans = {mask: (who, when) for mask, who, when in bans}
-
-    def _merge(self, channel: Channel, info: list[Any]) -> None:
-        """Settle two views of a channel as InspIRCd does: the lower creation time wins."""
-        if info[1] < channel.created:
-            self._adopt(channel, info)
-        elif info[4] > channel.topic_time:
-            channel.topic, channel.topic_setter, channel.topic_time = info[2], info[3], info[4]

@@ -213,19 +213,21 @@ emit(cjson.encode({{'S', node, ARGV[4]}}))
 return 1
 """)
 
-#: ARGV: prefix, node, incarnation, then (folded channel, creation time) pairs -> -1 when fenced,
-#: else per channel 1 (this node created it) or 0 (it exists), then its creation time. Either
-#: way this node now counts as having members in it. (A node sends its CHANNEL_LEAVEs before
-#: a claim on the same connection, so its own stale count never blocks its re-creation.)
+#: ARGV: prefix, node, incarnation, mode, then (folded channel, creation time) pairs -> -1 when
+#: fenced, else per channel 1 (this node's time is recorded: it created it) or 0 (it exists),
+#: then its creation time. Either way this node now counts as having members in it. Mode
+#: ``new``: the first claim wins. Mode ``again`` (a node registering again): the lower creation
+#: time wins (InspIRCd's rule: the older channel; merge.py). (A node sends its CHANNEL_LEAVEs
+#: before a claim on the same connection, so its own stale count never blocks its re-creation.)
 CHANNEL_CLAIM = _script("""
 local node = ARGV[2]
 if fenced(node, ARGV[3]) then return -1 end
+local again = ARGV[4] == 'again'
 local results = {}
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local channel, created = ARGV[i], ARGV[i + 1]
-  local members = p .. 'cn:' .. channel
   local current = redis.call('HGET', p .. 'chans', channel)
-  if current then
+  if current and not (again and tonumber(created) < tonumber(current)) then
     results[#results + 1] = 0
     results[#results + 1] = current
   else
@@ -233,7 +235,7 @@ for i = 4, #ARGV, 2 do
     results[#results + 1] = 1
     results[#results + 1] = created
   end
-  redis.call('SADD', members, node)
+  redis.call('SADD', p .. 'cn:' .. channel, node)
   redis.call('SADD', p .. 'nc:' .. node, channel)
 end
 return results

@@ -51,7 +51,7 @@ CHATHISTORY_LIMIT = 100
 SERVICES = {"nickserv": "NickServ", "chanserv": "ChanServ"}
 #: Most SASL exchanges half-done at once before abandoned ones (gone connections) are swept.
 MAX_EXCHANGES = 1000
-#: Password operations (REGISTER, IDENTIFY, SET PASSWORD) one connection may start per run.
+#: Password operations (REGISTER, IDENTIFY, DROP, SET PASSWORD) one connection may start per run.
 MAX_PASSWORD_TRIES = 20
 
 ACCOUNT_CAPS = {
@@ -165,7 +165,7 @@ class Accounts:
     # -- services --------------------------------------------------------------------------------
     def service_source(self, service: str) -> str:
         """A service pseudo-user's ``nick!user@host``."""
-        return f"{service}!{service}@services.{self.core.config.name}"
+        return self.core.state.services[casefold(service)].source
 
     def service_notice(self, user: User, service: str, text: str) -> None:
         """A NOTICE from a service pseudo-user."""
@@ -295,6 +295,7 @@ def attach_store(core: ServerCore, store: Store, clock: IReactorTime) -> Account
     from twistedchat.server.commands import accounts as handlers
     from twistedchat.server.commands import services
 
+    core.state.services.update(services.service_users(core))
     for entry in (*handlers.ACCOUNT_COMMANDS, *services.SERVICE_COMMANDS):
         core.commands[entry.name] = entry
     # the services' wrappers go around the accounts' (a RESTRICTED channel is left out of a

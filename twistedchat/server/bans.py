@@ -197,9 +197,14 @@ class ServerBans:
         if self.store is not None:
             self.store.save(self.all())
 
+    def save(self) -> None:
+        """Write every ban to the store now (after adds made with ``save=False``)."""
+        self._save()
+
     def add(self, kind: str, mask: str, reason: str, set_by: str, now: float,
-            duration: float = 0.0) -> ServerBan:
-        """Set (or replace) a ban; raises :class:`BanError` for a bad mask or a full list."""
+            duration: float = 0.0, save: bool = True) -> ServerBan:
+        """Set (or replace) a ban; raises :class:`BanError` for a bad mask or a full list.
+        ``save=False`` leaves writing the store to a later :meth:`save` (many bans at once)."""
         if kind == KLINE:
             mask = kline_mask(mask)
             table: Collection[str] = self.klines  # only its size and keys are read here
@@ -213,7 +218,8 @@ class ServerBans:
         ban = ServerBan(kind, mask, reason[:MAX_REASON] or "No reason", set_by, now,
                         now + duration if duration else 0.0)
         self._put(ban)
-        self._save()
+        if save:
+            self._save()
         return ban
 
     def remove(self, kind: str, mask: str) -> ServerBan | None:

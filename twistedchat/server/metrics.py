@@ -33,6 +33,8 @@ COUNTERS = (
     ("oper_failures", "twistedchat_oper_failures", "Failed OPER attempts."),
     ("throttled", "twistedchat_throttled_connections",
      "Connections refused by connect throttling."),
+    ("cluster_inbox_batches_lost", "twistedchat_cluster_inbox_batches_lost",
+     "Batches of private messages for this node's users lost past its inbox's cap (--cluster)."),
 )
 
 

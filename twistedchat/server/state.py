@@ -260,6 +260,10 @@ class ChatState:
         self.wallops: set[User] = set()
         #: Folded account name -> its connections (empty until accounts exist).
         self.sessions: dict[str, set[User]] = {}
+        #: Pseudo-users the daemon answers for itself (NickServ and ChanServ, once a store is
+        #: attached), folded nick -> a User with no connection: never in ``users``, channels or
+        #: LUSERS' counts, but present to ISON, USERHOST, WHO and MONITOR (``find_present``).
+        self.services: dict[str, User] = {}
         #: Metadata and read markers, in memory until a storage layer is plugged in here.
         self.metadata: MetadataStore = MemoryMetadata()
         self.read_markers: ReadMarkerStore = MemoryReadMarkers()
@@ -327,6 +331,14 @@ class ChatState:
 
     def find_user(self, nick: str) -> User | None:
         return self.users.get(casefold(nick))
+
+    def find_present(self, nick: str) -> User | None:
+        """Who answers to ``nick`` now: a registered user, or a service pseudo-user."""
+        folded = casefold(nick)
+        found = self.users.get(folded)
+        if found is not None and found.registered:
+            return found
+        return self.services.get(folded)
 
     def find_channel(self, name: str) -> Channel | None:
         return self.channels.get(casefold(name))

@@ -221,8 +221,18 @@ def sajoin(core: ServerCore, user: User, msg: Message) -> None:
     if target is None or not target.registered:
         core.reply(user, N.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
         return
+    name = msg.params[1].split(",")[0]
+    cluster = core.cluster
+    if cluster is not None:
+        if cluster.is_remote(target):
+            core.notice(user, f"SAJOIN: {target.nick} is on {cluster.server_of(target)}; "
+                              "run SAJOIN there")
+            return
+        if not cluster.channel_claims.holds(target, [name], lambda: core.handle(user, msg),
+                                            asker=user):
+            return  # a channel it creates is claimed in Redis first (as a JOIN's); runs again
     core.notice(user, f"SAJOIN: {target.nick} to {msg.params[1]}")
-    _join_one(core, target, msg.params[1].split(",")[0], None, override=True)
+    _join_one(core, target, name, None, override=True)
 
 
 @command("SAMODE", min_params=2, oper_only=True)

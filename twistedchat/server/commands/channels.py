@@ -39,7 +39,8 @@ def join(core: ServerCore, user: User, msg: Message) -> None:
             core.state.part(user, channel)
         return
     names = msg.params[0].split(",")
-    if core.cluster is not None and not core.cluster.channel_claims.holds(user, names, msg):
+    if core.cluster is not None and not core.cluster.channel_claims.holds(
+            user, names, lambda: core.handle(user, msg)):
         return  # cluster: a channel this JOIN creates is claimed in Redis first; it runs again then
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     for index, name in enumerate(names):

@@ -151,9 +151,15 @@ def cs_access(request: Request) -> None:
             if wanted is None or wanted not in ACCESS_LEVELS or store.account(args[1]) is None:
                 request.say("Syntax: ACCESS <#channel> ADD <registered account> <op|voice>")
                 return
+            if casefold(args[1]) == registered.founder:
+                request.say(f"{args[1]} founded {registered.name}: its founder is always op.")
+                return
             store.set_access(name, args[1], wanted)
             request.say(f"{args[1]} added to {registered.name} as {args[2].lower()}.")
         elif sub == "DEL" and len(args) >= 2:
+            if casefold(args[1]) not in registered.access:
+                request.say(f"{args[1]} is not on the access list of {registered.name}.")
+                return
             store.set_access(name, args[1], None)
             request.say(f"{args[1]} removed from {registered.name}.")
         else:

@@ -5,18 +5,26 @@ account, address and connection; every other command is a dict lookup or two."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from twistedchat.server.commands.accounts import check_password, create_and_log_in
 from twistedchat.server.commands.service_base import Request, ServiceCommand, service_help, utc
 from twistedchat.storage.model import StoreError
+from twistedchat.storage.passwords import PasswordsBusy, password_problem
 from twistedchat.wire.names import casefold
+
+log = Logger()
 
 
 def _with_password(request: Request, name: str, password: str, refused: str,
-                   then: Callable[[str], None]) -> None:
+                   then: Callable[[str], Deferred[Any] | None]) -> None:
     """Check ``name``'s password in a thread, braked like a login (per account, per address,
     per connection); ``then(account)`` when it is right, ``refused`` said when it is not. The
-    asker's later lines wait for the answer."""
+    asker's later lines wait for the answer, and for the Deferred ``then`` returns, if any."""
     core, user, accounts = request.core, request.user, request.accounts
     wait = accounts.limiter.wait(name, user.real_host, accounts.clock.seconds())
     if wait > 0:
@@ -27,16 +35,16 @@ def _with_password(request: Request, name: str, password: str, refused: str,
         return
     work = check_password(accounts, name, password)
 
-    def checked(found: str | None) -> None:
+    def checked(found: str | None) -> Deferred[Any] | None:
         if user not in core.state.connections:
-            return
+            return None
         now = accounts.clock.seconds()
         if found is None:
             accounts.limiter.failed(name, user.real_host, now)
             request.say(refused)
-            return
+            return None
         accounts.limiter.succeeded(found, now)
-        then(found)
+        return then(found)
 
     work.addCallback(checked)
     core.hold_input(user, work)
@@ -82,7 +90,10 @@ def ns_ghost(request: Request) -> None:
     owner = request.accounts.store.nick_owner(nick)
     if request.me is None or owner != request.me:
         request.say("You must be identified to the account that owns that nick.")
-    elif target is None or target is user:
+    elif target is user:
+        request.say(f"You are {user.nick}: GHOST disconnects another connection using a nick "
+                    "your account owns.")
+    elif target is None:
         request.say(f"{nick} is not online.")
     else:
         reason = f"GHOST command used by {user.nick}"
@@ -118,8 +129,7 @@ def ns_drop(request: Request) -> None:
 
     def confirmed(account: str) -> None:
         store = request.accounts.store
-        if user.account is None or casefold(user.account) != casefold(account) \
-                or store.account(account) is None:
+        if not _still_identified(request, account):
             request.say(f"{name} was not dropped: you are no longer identified to it.")
             return
         try:
@@ -136,23 +146,49 @@ def ns_drop(request: Request) -> None:
                    f"Invalid password: the account {name} was not dropped.", confirmed)
 
 
+def _still_identified(request: Request, account: str) -> bool:
+    """Whether the asker is still logged in to ``account`` and it still exists (a password
+    check ran in a thread meanwhile)."""
+    user = request.user
+    return user.account is not None and casefold(user.account) == casefold(account) \
+        and request.accounts.store.account(account) is not None
+
+
 def ns_set(request: Request) -> None:
-    """Change the asker's password."""
-    core, user, accounts = request.core, request.user, request.accounts
-    if len(request.args) < 2 or request.args[0].upper() != "PASSWORD":
+    """Change the asker's password: the current one confirms it (checked like a login)."""
+    args, user = request.args, request.user
+    if len(args) != 3 or args[0].upper() != "PASSWORD":
         request.say("Syntax: " + NICKSERV["SET"].syntax)
         return
     if user.account is None:
         request.say("You are not identified.")
         return
-    if not accounts.password_budget(user):
-        request.say("Too many password attempts on this connection.")
+    current, new = args[1], args[2]
+    problem = password_problem(new)
+    if problem is not None:  # said before the current password is checked: no guess spent
+        request.say(f"Password not changed: {problem}.")
         return
-    changing = accounts.store.set_password(user.account, request.args[1])
-    changing.addCallbacks(lambda _: request.say("Password changed."),
-                          lambda f: request.say(f"Password not changed: {f.getErrorMessage()}"))
-    core.hold_input(user, changing)
+    name = user.account
 
+    def confirmed(account: str) -> Deferred[Any] | None:
+        if not _still_identified(request, account):
+            request.say(f"Password not changed: you are no longer identified to {name}.")
+            return None
+
+        def failed(failure: Failure) -> None:
+            if failure.check(PasswordsBusy):
+                request.say("Password not changed: the server is busy; try again later.")
+            elif failure.check(StoreError):
+                request.say(f"Password not changed: {failure.getErrorMessage()}.")
+            else:
+                log.failure("changing a password", failure)
+                request.say("Password not changed: the server could not keep it.")
+
+        changing = request.accounts.store.set_password(account, new)
+        return changing.addCallbacks(lambda _: request.say("Password changed."), failed)
+
+    _with_password(request, name, current,
+                   "Invalid password: your password was not changed.", confirmed)
 
 
 #: NickServ's commands, in the order HELP lists them.
@@ -167,7 +203,8 @@ NICKSERV: dict[str, ServiceCommand] = {
                            ns_info),
     "DROP": ServiceCommand("DROP <password>", "delete your account, its nicks and the "
                            "channels it founded", ns_drop),
-    "SET": ServiceCommand("SET PASSWORD <new password>", "change your password", ns_set),
+    "SET": ServiceCommand("SET PASSWORD <current password> <new password>",
+                          "change your password (the current one confirms it)", ns_set),
 }
 NICKSERV["HELP"] = ServiceCommand("HELP [command]", "this list",
                                   service_help(NICKSERV, "NickServ"))

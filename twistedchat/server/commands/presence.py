@@ -74,8 +74,8 @@ def _monitor_status(core: ServerCore, user: User, nicks: list[str]) -> None:
     online: list[str] = []
     offline: list[str] = []
     for nick in nicks:
-        found = core.state.find_user(nick)
-        if found is not None and found.registered:
+        found = core.state.find_present(nick)
+        if found is not None:
             online.append(found.source)
         else:
             offline.append(nick)

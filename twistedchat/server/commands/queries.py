@@ -18,7 +18,7 @@ from twistedchat.server.state import AWAYLEN, User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.fitting import chunks, fit_utf8
 from twistedchat.wire.message import MAX_LINE_BYTES, Message, ascii_int
-from twistedchat.wire.names import CHANTYPES, is_channel_name, mask_matches
+from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name, mask_matches
 
 if TYPE_CHECKING:
     from twistedchat.server.core import ServerCore
@@ -70,7 +70,7 @@ def info(core: ServerCore, user: User, msg: Message) -> None:
 def ison(core: ServerCore, user: User, msg: Message) -> None:
     """ISON <nickname>{ <nickname>}"""
     nicks = [n for p in msg.params for n in p.split()]
-    online = [found.nick for n in nicks if (found := core.state.find_user(n)) and found.registered]
+    online = [found.nick for n in nicks if (found := core.state.find_present(n))]
     core.reply_words(user, N.RPL_ISON, " ".join(online))
 
 
@@ -79,8 +79,8 @@ def userhost(core: ServerCore, user: User, msg: Message) -> None:
     """USERHOST <nickname>{ <nickname>}"""
     replies = []
     for name in msg.params[:5]:
-        found = core.state.find_user(name)
-        if found and found.registered:
+        found = core.state.find_present(name)
+        if found:
             oper = "*" if found.is_oper else ""
             away = "-" if found.away else "+"
             replies.append(f"{found.nick}{oper}={away}{found.username}@{found.host}")
@@ -142,6 +142,9 @@ def who(core: ServerCore, user: User, msg: Message) -> None:
                     break
                 left -= 1
                 _who_reply(core, user, other, "*", "", whox)
+        service = state.services.get(casefold(mask))
+        if service is not None:  # a service, asked for by its nick (never in a listing)
+            _who_reply(core, user, service, "*", "", whox)
     core.reply(user, N.RPL_ENDOFWHO, mask, "End of WHO list")
 
 
@@ -233,6 +236,9 @@ def whois(core: ServerCore, user: User, msg: Message) -> None:
         core.reply(user, N.ERR_NOSUCHNICK, name, "No such nick/channel")
         core.reply(user, N.RPL_ENDOFWHOIS, name, "End of /WHOIS list")
         return
+    if core.cluster is not None and not core.cluster.idle_queries.fresh(
+            user, target, lambda: core.handle(user, msg)):
+        return  # cluster: a remote user's idle time is asked of its node first; runs again then
     core.reply(user, N.RPL_WHOISUSER, target.nick, target.username, target.host, "*",
                target.realname)
     if core.sees_real_host(user, target):

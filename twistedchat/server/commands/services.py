@@ -1,7 +1,8 @@
 """NickServ and ChanServ as users meet them: reached by ``PRIVMSG NickServ`` (any case) and by
-the ``NS``/``CS`` (``NICKSERV``/``CHANSERV``) commands, answered by WHOIS, a NOTICE to them
-dropped, RESTRICTED channels (ChanServ SET) kept out of JOIN. The services' commands are in
-commands/nickserv.py and commands/chanserv.py."""
+the ``NS``/``CS`` (``NICKSERV``/``CHANSERV``) commands, present as pseudo-users to WHOIS, WHO,
+ISON, USERHOST and MONITOR (``ChatState.services``), a NOTICE to them dropped, RESTRICTED
+channels (ChanServ SET) kept out of JOIN. The services' commands are in commands/nickserv.py and
+commands/chanserv.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import TYPE_CHECKING
 from twistedchat.server.accounts import SERVICES
 from twistedchat.server.commands.chanserv import CHANSERV
 from twistedchat.server.commands.nickserv import NICKSERV
+from twistedchat.server.commands.registration import VERSION
 from twistedchat.server.commands.service_base import Request, ServiceCommand
 from twistedchat.server.commands.table import Command
-from twistedchat.server.state import User
+from twistedchat.server.state import MAXTARGETS, User
 from twistedchat.wire import numerics as N
 from twistedchat.wire.message import Message
 from twistedchat.wire.names import casefold, is_channel_name
@@ -28,6 +30,33 @@ Handler = Callable[["ServerCore", User, Message], None]
 SERVICE_TABLES: dict[str, tuple[str, dict[str, ServiceCommand]]] = {
     "nickserv": (SERVICES["nickserv"], NICKSERV), "chanserv": (SERVICES["chanserv"], CHANSERV),
 }
+#: Each service's real name, as WHOIS and WHO show it.
+SERVICE_REALNAMES = {"nickserv": "Nickname services", "chanserv": "Channel services"}
+#: The user modes a service pseudo-user shows: ``o`` (WHO/USERHOST ``*``, WHOIS 313: services
+#: carry operator status on Atheme and Anope networks) and ``B`` (IRCv3 bot mode: automated).
+SERVICE_MODES = frozenset("oB")
+
+
+def service_users(core: ServerCore) -> dict[str, User]:
+    """The services as pseudo-users (``ChatState.services``): ``NickServ!NickServ@services.<name>``,
+    with no connection; nothing is ever sent to them."""
+    found: dict[str, User] = {}
+    for folded, (name, _) in SERVICE_TABLES.items():
+        pseudo = User(f"services.{core.config.name}", _nowhere, _nowhere, core.clock())
+        pseudo.nick, pseudo.folded, pseudo.username = name, folded, name
+        pseudo.realname = SERVICE_REALNAMES[folded]
+        pseudo.modes = set(SERVICE_MODES)
+        pseudo.registered = True
+        found[folded] = pseudo
+    return found
+
+
+def _nowhere(*_: object) -> None:
+    """A pseudo-user's wake and close: it has no connection."""
+
+
+#: Longest CTCP PING argument a service echoes (clients send a timestamp).
+CTCP_PING_ECHO = 64
 
 
 def ask_service(core: ServerCore, user: User, folded: str, text: str) -> None:
@@ -35,6 +64,9 @@ def ask_service(core: ServerCore, user: User, folded: str, text: str) -> None:
     accounts = core.accounts
     assert accounts is not None
     service, table = SERVICE_TABLES[folded]
+    if text.startswith("\x01"):
+        _ctcp(core, user, service, text)
+        return
     words = text.split()
     verb = words[0].upper() if words else "HELP"
     entry = table.get(verb)
@@ -45,18 +77,54 @@ def ask_service(core: ServerCore, user: User, folded: str, text: str) -> None:
     entry.handler(request)
 
 
+def _ctcp(core: ServerCore, user: User, service: str, text: str) -> None:
+    """A CTCP to a service: VERSION and PING answered (a CTCP reply), the rest (ACTION...)
+    dropped, as services do: never run as a command."""
+    accounts = core.accounts
+    assert accounts is not None
+    verb, _, argument = text.strip("\x01").partition(" ")
+    if verb.upper() == "VERSION":
+        accounts.service_notice(user, service, f"\x01VERSION {VERSION} services\x01")
+    elif verb.upper() == "PING" and len(argument) <= CTCP_PING_ECHO:
+        echoed = f" {argument}" if argument else ""
+        accounts.service_notice(user, service, f"\x01PING{echoed}\x01")
+
+
 # -- the service pseudo-users in other commands ---------------------------------------------------
 #: The lengths of the services' nicks: PRIVMSG (the hot path) casefolds no other target.
 _SERVICE_NICK_LENGTHS = frozenset(len(name) for name in SERVICE_TABLES)
 
 
 def _privmsg(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
-    if len(msg.params) > 1 and len(msg.params[0]) in _SERVICE_NICK_LENGTHS:
-        target = casefold(msg.params[0])
-        if target in SERVICE_TABLES:
-            ask_service(core, user, target, msg.params[1])
+    """PRIVMSG to a service runs a service command; in a list of targets too (each service
+    once a line, within MAXTARGETS), the other targets getting the message as usual."""
+    if len(msg.params) > 1:
+        targets = msg.params[0]
+        folded = casefold(targets) if len(targets) in _SERVICE_NICK_LENGTHS else ""
+        if folded in SERVICE_TABLES:
+            ask_service(core, user, folded, msg.params[1])
             return
+        if "," in targets:
+            msg = _services_in_list(core, user, msg)
+            if not msg.params[0]:
+                return
     handler(core, user, msg)
+
+
+def _services_in_list(core: ServerCore, user: User, msg: Message) -> Message:
+    """Ask the services named in a PRIVMSG's list of targets (each once, within MAXTARGETS);
+    the message for the other targets."""
+    names = msg.params[0].split(",")
+    kept = names[:MAXTARGETS]
+    folded = [casefold(n) if len(n) in _SERVICE_NICK_LENGTHS else "" for n in kept]
+    if not any(f in SERVICE_TABLES for f in folded):
+        return msg
+    if len(names) > MAXTARGETS:  # as the PRIVMSG handler says it, which now gets fewer
+        core.reply(user, N.ERR_TOOMANYTARGETS, names[MAXTARGETS], "Too many targets")
+    for service in dict.fromkeys(f for f in folded if f in SERVICE_TABLES):
+        ask_service(core, user, service, msg.params[1])
+    others = [n for n, f in zip(kept, folded, strict=True) if f not in SERVICE_TABLES]
+    return replace(msg, params=(",".join(others), *msg.params[1:]))
 
 
 def _notice(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
@@ -68,18 +136,18 @@ def _notice(handler: Handler, core: ServerCore, user: User, msg: Message) -> Non
 
 
 def _whois(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
+    """WHOIS of a service: who it is, the server, that it is a network service and a bot."""
     name = msg.params[-1].split(",")[0] if msg.params else ""
-    folded = casefold(name)
-    if folded not in SERVICE_TABLES:
+    service = core.state.services.get(casefold(name))
+    if service is None:
         handler(core, user, msg)
         return
-    service = SERVICE_TABLES[folded][0]
-    kind = "Nickname" if folded == "nickserv" else "Channel"
-    core.reply(user, N.RPL_WHOISUSER, service, service, f"services.{core.config.name}", "*",
-               f"{kind} services")
-    core.reply(user, N.RPL_WHOISSERVER, service, core.config.name,
-               f"{core.config.network} services")
-    core.reply(user, N.RPL_ENDOFWHOIS, service, "End of /WHOIS list")
+    nick = service.nick
+    core.reply(user, N.RPL_WHOISUSER, nick, service.username, service.host, "*", service.realname)
+    core.reply(user, N.RPL_WHOISSERVER, nick, core.config.name, f"{core.config.network} services")
+    core.reply(user, N.RPL_WHOISOPERATOR, nick, "is a Network Service")
+    core.reply(user, N.RPL_WHOISBOT, nick, f"is a bot on {core.config.network}")
+    core.reply(user, N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
 
 
 def _join(handler: Handler, core: ServerCore, user: User, msg: Message) -> None:
