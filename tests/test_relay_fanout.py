@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from twistedchat.server.relay import REMOTE_OUTBOX, Relay
+from twistedchat.server.channel import REMOTE_OUTBOX
+from twistedchat.server.relay import Relay
 from twistedchat.server.state import User
 from twistedchat.wire.message import parse
 
