@@ -84,6 +84,8 @@ bench-cluster: $(STAMP)
 	$(BIN)/python -m bench.cluster --write
 	$(BIN)/python -m bench.cluster_apply
 	$(BIN)/python -m bench.cluster_apply --redis
+	$(BIN)/python -m bench.cluster_apply --redis --targets 1,2,4,8 --per-batch 1,10
+	$(BIN)/python -m bench.cluster_apply --bystander --members 10,1000 --per-batch 1,10
 
 profile: $(STAMP)
 	$(BIN)/python -m pip install -q py-spy

@@ -308,14 +308,18 @@ async def connect(endpoint: str) -> LineClient:
 
 
 async def register(server: Any, nick: str, *, cap: bool = False, password: str | None = None,
-                   realname: str | None = None) -> LineClient:
-    """Connect to ``server`` (anything with ``client_endpoint``) and register ``nick``.
+                   realname: str | None = None, caps: str | None = None) -> LineClient:
+    """Connect to ``server`` (anything with ``client_endpoint``) and register ``nick`` (having
+    asked for ``caps``, space-separated, when given).
 
     Returns after the end of the MOTD (376 or 422), with the cursor past the welcome burst.
     """
     client = await connect(server.client_endpoint)
     client.nick = nick
-    if cap:
+    cap = cap or caps is not None
+    if caps is not None:
+        client.send(f"CAP REQ :{caps}")
+    elif cap:
         client.send("CAP LS 302")
     if password is not None:
         client.send(f"PASS {password}")

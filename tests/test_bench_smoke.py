@@ -140,3 +140,15 @@ def test_redis_cost_per_batch_is_measured(tmp_path: Path) -> None:
     result = cluster_apply.redis_cost(subscribers=2, per_batch=3, batches=120, cpu=None)
     assert result["batches"] == 120 and result["batches_per_s"] > 0
     assert result["redis_us_per_batch"] >= 0
+
+
+def test_a_bystander_nodes_cost_is_measured() -> None:
+    """bench.cluster_apply --bystander: a real node on a real Redis, lines as events or routed."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/system-deps.sh installs it)")
+    from bench import cluster_apply
+
+    for routed in (False, True):
+        result = cluster_apply.bystander_cost(routed, members=3, per_batch=2, lines=100, cpu=None)
+        assert result["lines"] == 100 and result["routed"] is routed
+        assert result["us_per_line"] >= 0 and result["seconds"] > 0

@@ -46,7 +46,7 @@ async def test_private_messages_lost_past_the_inbox_cap_are_counted(
     alice.send("PRIVMSG bob :before")
     await wait_until(lambda: said(bob, "alice!") == ["before"], "bob has the first line")
     # b stops reading its inbox; while it is away the inbox's stream drops what it held (as
-    # its cap does for a node away longer than ~500 batches).
+    # its cap does for a node away longer than ~2,000 batches).
     await b.cluster.subscriber.stop()
     for i in range(3):
         alice.send(f"PRIVMSG bob :lost {i}")

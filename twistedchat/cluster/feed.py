@@ -5,7 +5,7 @@ capped stream (entry id ``0-<seq>``). Pub/sub is at-most-once, so a receiver app
 sequence order, holds those that come early, and reads a gap back with XRANGE; after its
 subscriber connection comes back it reads what it missed the same way. A new epoch (Redis lost
 its data, or the feed was made anew) starts the count again. Two feeds use this: the network's
-events (every node) and each node's inbox of private messages.
+events (every node) and each node's inbox of channel and private messages.
 """
 
 from __future__ import annotations

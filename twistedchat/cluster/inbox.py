@@ -1,24 +1,30 @@
-"""Private messages to one node's inbox: decoded only by the node of the user they are for.
+"""Lines for some nodes only, to their inboxes: decoded only by the nodes they are for.
 
-A PRIVMSG, NOTICE or TAGMSG to a remote user is not an event of the whole network: it goes to
-its target node's inbox (a pub/sub channel and a capped stream of its own, see
-:data:`~twistedchat.cluster.scripts.INBOX`), in batches per target node, one script call per
-reactor turn for all of them. The receiving node reads its inbox as a :class:`Feed` (sequence
-order, gaps read back from the stream), so messages from one sender to one target keep their
-order and none is lost or repeated while the stream holds them.
+A PRIVMSG, NOTICE or TAGMSG to a channel goes to the inboxes of the nodes with members in that
+channel, one to a remote user to its node's inbox: not to the network's events, which every node
+decodes. Each inbox is a pub/sub channel and a capped stream of its own
+(:data:`~twistedchat.cluster.scripts.SEND`); the receiving node reads it as a :class:`Feed`
+(sequence order, gaps read back from the stream), so the lines of one sender keep their order
+and none is lost or repeated while the stream holds them.
+
+A reactor turn's output is a sequence of segments, kept in the order they were made: a batch of
+events (the network's stream), then inbox batches (one per target node), then events again...
+A user's JOIN then PRIVMSG, or PRIVMSG then PART, thus lands in two segments in that order, and
+the whole turn goes in one script call, which publishes them in that order; a node reads both
+feeds on one subscriber connection, so it receives them in that order too. When pub/sub lost
+an event, an inbox batch written after it waits while it is read back (:class:`InboxOrder`).
 """
 
 from __future__ import annotations
 
 import json
-import secrets
+from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from twistedchat.cluster import scripts
 from twistedchat.cluster.feed import Feed
-from twistedchat.cluster.resp import RedisUnavailable
 
 if TYPE_CHECKING:
     from twistedchat.cluster.node import ClusterNode
@@ -36,49 +42,173 @@ def inbox_channel(prefix: str, node_id: str) -> str:
 
 
 def inbox_feed(node: ClusterNode) -> Feed:
-    """This node's inbox, as it reads it."""
+    """This node's inbox, as it reads it (each batch after the events it follows)."""
     prefix, me = node.prefix, node.node_id
 
     def lost(why: str, count: int) -> None:
         counters = node.core.counters
         counters[INBOX_LOST] = counters.get(INBOX_LOST, 0) + count
-        log.warn("{count} batches of private messages for this node's users were lost ({why}); "
+        log.warn("{count} batches of channel and private messages for this node's users were lost ({why}); "
                  "{total} since the start", count=count, why=why, total=counters[INBOX_LOST])
 
     return Feed(node.control, node.reactor, inbox_channel(prefix, me), f"{prefix}is:{me}",
-                f"{prefix}ie:{me}", node.apply_batch, lambda: None, lost, from_start=True)
+                f"{prefix}ie:{me}", node.inbox_order.receive, lambda: None, lost,
+                from_start=True)
 
 
-class Outboxes:
-    """Private messages waiting for this turn's flush, by target node."""
+#: Seconds an inbox batch waits for the events it follows before it is applied anyway.
+MAX_WAIT = 1.0
+
+
+class InboxOrder:
+    """Inbox batches applied after the events sequenced before them.
+
+    Each inbox batch carries the sequence number of the network's last event when it was
+    written. When pub/sub lost that event (or the subscriber was away), the batch waits while the
+    event is read back, so a JOIN comes before the PRIVMSG that followed it; it is applied anyway
+    when the events start again or are lost for good, or after :data:`MAX_WAIT`. (An event that
+    follows a lost inbox batch is not held back: events carry nothing about inboxes.)
+    """
 
     def __init__(self, node: ClusterNode) -> None:
         self.node = node
+        #: Inbox batches waiting, in order: (the events' sequence they follow, the batch).
+        self.waiting: deque[tuple[int, bytes]] = deque()
+        self._timer: Any = None
+        #: Batches that had to wait (figures for tests and operators).
+        self.waited = 0
+
+    def receive(self, payload: bytes) -> None:
+        """One inbox batch, in the inbox's order: applied now, or once its events are."""
+        if payload[:1] == b"[":  # (written without the events' sequence)
+            after, body = 0, payload
+        else:
+            head, body = payload.split(b" ", 1)
+            after = int(head)
+        if not self.waiting and self._caught_up(after):
+            self.node.apply_batch(body)
+            return
+        self.waiting.append((after, body))
+        self.waited += 1
+        events = self.node.events
+        if not self._caught_up(after) and not events.filling and not events.held:
+            events.fill_gap(after)  # nothing told the events feed yet that it missed some
+        if self._timer is None:
+            self._timer = self.node.reactor.callLater(MAX_WAIT, self.release)
+
+    def _caught_up(self, after: int) -> bool:
+        last = self.node.events.last_seq
+        return last is None or last >= after
+
+    def apply_events(self, payload: bytes) -> None:
+        """One batch of the network's events (the events feed's order), then the inbox batches
+        that waited for it."""
+        self.node.apply_batch(payload)
+        waiting = self.waiting
+        while waiting and self._caught_up(waiting[0][0]):
+            self.node.apply_batch(waiting.popleft()[1])
+        if not waiting:
+            self._stop_timer()
+
+    def events_restarted(self) -> None:
+        """The events feed starts again (a new epoch): what waited goes now."""
+        self.node.order.forget()
+        self.release()
+
+    def events_lost(self, why: str, *more: Any) -> None:
+        """Events are gone for good: what waited goes now, and the network resynchronises.
+        (``more``: whatever else the feed says about them, passed on.)"""
+        self.release()
+        self.node._events_lost(why, *more)
+
+    def release(self) -> None:
+        """Apply every waiting batch (its events are late or gone)."""
+        self._stop_timer()
+        while self.waiting:
+            self.node.apply_batch(self.waiting.popleft()[1])
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+
+class Outboxes:
+    """This turn's lines for other nodes, in order: sealed segments, then the open inbox segment.
+
+    The node keeps the open segment of events (``node._outgoing``); at most one of the two open
+    segments holds anything, since adding to one seals the other.
+    """
+
+    def __init__(self, node: ClusterNode) -> None:
+        self.node = node
+        #: The open inbox segment: target node -> its events (one list shared by the targets of
+        #: a channel line).
         self.waiting: dict[str, list[list[Any]]] = {}
+        #: Events in the open inbox segment (one per target node).
         self.count = 0
-        #: Batches that could not be sent (Redis away): dropped, never queued.
+        #: Sealed segments as SEND's (target, payload) pairs ("" for the network's events), the
+        #: events they hold, and the numbers of the event batches among them (order.py).
+        self.sealed: list[str | bytes] = []
+        self.sealed_events = 0
+        self.numbers: list[int] = []
+        #: Inbox batches that could not be sent (Redis away): dropped, never queued.
         self.dropped = 0
 
     def add(self, target_node: str, event: list[Any]) -> None:
-        self.waiting.setdefault(target_node, []).append(event)
-        self.count += 1
+        """``event`` to one node's inbox, after everything this turn made so far."""
+        self.add_to((target_node,), event)
 
-    def flush(self) -> None:
-        """Send every target node its batch, in one script call."""
+    def add_to(self, target_nodes: Iterable[str], event: list[Any]) -> None:
+        """``event`` to each of these nodes' inboxes."""
+        if self.node._outgoing:
+            self.node._seal_events()
+        waiting = self.waiting
+        for target in target_nodes:
+            waiting.setdefault(target, []).append(event)
+            self.count += 1
+
+    def seal(self) -> None:
+        """Close the open inbox segment: one batch per target node (targets that get the same
+        events, as the nodes of one channel do, share one encoding)."""
         if not self.waiting:
             return
-        waiting, self.waiting, self.count = self.waiting, {}, 0
-        node = self.node
-        if node.control.current is None:
-            self.dropped += len(waiting)
-            return
-        pairs = [text for target, events in waiting.items()
-                 for text in (target, json.dumps(events, separators=(",", ":")))]
-        sent = node.control.run(scripts.INBOX, node.prefix, node.node_id, node.incarnation,
-                                secrets.token_hex(8), *pairs)
-        sent.addErrback(self._failed, len(waiting))
+        waiting, self.waiting = self.waiting, {}
+        self.sealed_events += self.count
+        self.count = 0
+        # The events' ids (they live until the end) -> their JSON's place among SEND's ARGV,
+        # which the script reads for "=<n>": a payload is sent once however many nodes get it.
+        sent: dict[tuple[int, ...], str] = {}
+        sealed = self.sealed
+        for target, events in waiting.items():
+            key = tuple(map(id, events))
+            reference = sent.get(key)
+            if reference is None:
+                sent[key] = f"={len(sealed) + 6}"  # ARGV: prefix, node, incarnation, epoch, pairs
+                sealed += (target, json.dumps(events, separators=(",", ":")))
+            else:
+                sealed += (target, reference)
 
-    def _failed(self, failure: Any, batches: int) -> None:
-        self.dropped += batches
-        if not failure.check(RedisUnavailable):
-            log.failure("sending private messages failed", failure)
+    def seal_events(self, number: int, payload: bytes, events: int) -> None:
+        """A batch of the network's events, after the segments before it."""
+        self.sealed += ("", payload)
+        self.sealed_events += events
+        self.numbers.append(number)
+
+    @property
+    def pending(self) -> int:
+        """Events waiting in this turn, sealed or not (the node's open events segment aside)."""
+        return self.count + self.sealed_events
+
+    def take(self) -> tuple[list[str | bytes], list[int]]:
+        """Everything of this turn as SEND's pairs, and its event batches' numbers."""
+        self.seal()
+        pairs, numbers = self.sealed, self.numbers
+        self.sealed, self.numbers, self.sealed_events = [], [], 0
+        return pairs, numbers
+
+    def count_dropped(self, pairs: list[str | bytes]) -> None:
+        """These segments were not sent."""
+        inboxes = sum(1 for target in pairs[::2] if target)
+        self.dropped += inboxes
+        self.node.dropped_batches += len(pairs) // 2 - inboxes

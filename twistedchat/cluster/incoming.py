@@ -15,6 +15,7 @@ from twistedchat.cluster.feed import Feed
 from twistedchat.cluster.order import StreamOrder, member_things
 from twistedchat.cluster.outgoing import MESSAGE_COMMANDS, nick_of
 from twistedchat.cluster.replicas import Replicas
+from twistedchat.server.commands.messages import STATUSMSG, status_members
 from twistedchat.server.commands.modes import compact_modes
 from twistedchat.server.relay import Relay
 from twistedchat.server.state import User
@@ -185,11 +186,14 @@ class EventsIn(Replicas):
                          actor: User | None) -> None:
         state = self.core.state
         recipients: Iterable[User]
-        if is_channel_name(target, CHANTYPES):
-            channel = state.find_channel(target)
+        status = target[:1] if target[:1] in STATUSMSG else ""
+        if is_channel_name(target[len(status):], CHANTYPES):
+            channel = state.find_channel(target[len(status):])
             if channel is None:
                 return
             recipients = channel.members.local
+            if status:  # STATUSMSG: "@#chan" to its operators, "+#chan" to voiced and operators
+                recipients = status_members(channel, status)
         else:
             user = state.find_user(target)
             if user is None or user in self.ghost_node:

@@ -1,17 +1,18 @@
 """One server process as a node of a network kept in Redis (``--cluster redis://host:port/db``).
 
 The node listens on the core's :class:`~twistedchat.server.relay.RelayBus`: every relayed line
-that other nodes need (channel messages to remote members, JOIN, PART, KICK, QUIT, NICK,
-TOPIC, MODE, INVITE, WALLOPS) becomes an event; what users change without a line for every node
-(user modes, AWAY, SETNAME, accounts, METADATA, KILL, idle time) travels as events of
-:mod:`twistedchat.cluster.carry`. The events of one reactor turn go to Redis as one batch (one Lua
-call: sequence number, capped stream, PUBLISH). Every node applies every other
-node's batches in sequence order to its replica, where remote users are "ghost" :class:`User`
-objects whose outbox discards; so NAMES, WHO, WHOIS and LIST answer from local state, and each
-line is encoded for local members by the existing fan-out. Nicks are claimed in Redis (a Lua
-script) before registration completes or a nick changes, channels before a JOIN creates one
-(claims.py); private messages go to the target node's inbox instead (inbox.py); conflicting
-channel changes settle in the stream's order (order.py). See docs/cluster.md.
+that every node needs (JOIN, PART, KICK, QUIT, NICK, TOPIC, MODE, INVITE, WALLOPS) becomes an
+event of the network's ordered stream; what users change without a line for every node (user
+modes, AWAY, SETNAME, accounts, METADATA, KILL, idle time) travels as events of
+:mod:`twistedchat.cluster.carry`. Channel and private messages go only to the inboxes of the
+nodes with members in the channel or the target user (inbox.py). What one reactor turn made goes
+to Redis in one Lua call, events and inbox batches in the order they were made (sequence numbers,
+capped streams, PUBLISH). Every node applies the events of every other node, and its own inbox,
+in sequence order to its replica, where remote users are "ghost" :class:`User` objects whose
+outbox discards; so NAMES, WHO, WHOIS and LIST answer from local state, and each line is encoded
+for local members by the existing fan-out. Nicks are claimed in Redis (a Lua script) before
+registration completes or a nick changes, channels before a JOIN creates one (claims.py);
+conflicting channel changes settle in the stream's order (order.py). See docs/cluster.md.
 
 This module holds the node's life cycle (connect, register, burst, leave); :class:`ClusterNode`
 mixes in the rest by job: the heartbeat and reaping (liveness.py), nick claims (nicks.py), events
@@ -32,7 +33,7 @@ from twistedchat.cluster import scripts
 from twistedchat.cluster.claims import ChannelClaims
 from twistedchat.cluster.collisions import NickCollisions
 from twistedchat.cluster.feed import Feed
-from twistedchat.cluster.inbox import Outboxes, inbox_channel, inbox_feed
+from twistedchat.cluster.inbox import InboxOrder, Outboxes, inbox_channel, inbox_feed
 from twistedchat.cluster.incoming import EventsIn
 from twistedchat.cluster.liveness import HEARTBEAT, Liveness
 from twistedchat.cluster.nicks import NickHolds
@@ -86,9 +87,10 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self.control = RedisLink(reactor, url, "control", self._prepare_control, direct)
         self.order = StreamOrder()
         #: The network's events (every node reads them) and this node's private messages.
+        self.inbox_order = InboxOrder(self)
         self.events = Feed(self.control, reactor, self.prefix + "log", self.prefix + "seq",
-                           self.prefix + "epoch", self.apply_batch, self.order.forget,
-                           self._events_lost)
+                           self.prefix + "epoch", self.inbox_order.apply_events,
+                           self.inbox_order.events_restarted, self.inbox_order.events_lost)
         self.inbox = inbox_feed(self)
         self.outboxes = Outboxes(self)
         self._inbox_name = inbox_channel(self.prefix, self.node_id).encode()

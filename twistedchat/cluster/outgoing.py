@@ -1,8 +1,14 @@
-"""Events out: relayed lines other nodes need become events, sent as one batch per turn."""
+"""Events out: relayed lines other nodes need, to the network's events or to some nodes' inboxes.
+
+Channel and private messages go to the inboxes of the nodes that have recipients (inbox.py);
+every other relayed line other nodes need is an event of the network's ordered stream. A reactor
+turn's segments of both go out in the order they were made, in one script call.
+"""
 
 from __future__ import annotations
 
 import json
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -15,6 +21,7 @@ from twistedchat.cluster.order import StreamOrder, line_things
 from twistedchat.cluster.pacing import FlushPacer
 from twistedchat.cluster.parts import NodeParts
 from twistedchat.cluster.resp import RedisProtocol, RedisUnavailable
+from twistedchat.server.commands.messages import STATUSMSG
 from twistedchat.server.relay import Relay
 from twistedchat.server.state import User
 from twistedchat.wire.names import CHANTYPES, casefold, is_channel_name
@@ -65,21 +72,14 @@ class EventsOut(NodeParts):
         message = relay.message
         command = message.command
         if command in MESSAGE_COMMANDS:
-            target = message.params[0]
-            if is_channel_name(target, CHANTYPES):
-                channel = self.core.state.find_channel(target)
-                if channel is None or not any(m in self.ghost_node for m in channel.members):
-                    return  # no other node has members: nothing to publish
-            else:
-                recipient = self.core.state.find_user(target)
-                if recipient is None or recipient not in self.ghost_node:
-                    return
-                self.outboxes.add(self.ghost_node[recipient], [
+            targets = self.message_nodes(message.params[0])
+            if targets:
+                self.outboxes.add_to(targets, [
                     "L", self.node_id, message.source or "", command, list(message.params),
                     relay.client_tags or None, relay.msgid, relay.now, None, relay.account])
                 self._flush_soon()
-                return
-        elif command not in STATE_COMMANDS:
+            return
+        if command not in STATE_COMMANDS:
             return
         source = message.source or ""
         extra: Any = None
@@ -110,12 +110,42 @@ class EventsOut(NodeParts):
         if command == "QUIT" or (command == "NICK" and old != casefold(message.params[0])):
             self._release(old)  # (a change of case keeps the same claim)
 
+    def message_nodes(self, target: str) -> list[str]:
+        """The other nodes a message to ``target`` (a channel, ``@#channel`` or ``+#channel``, or
+        a nick) must reach: those with members in the channel (as this node's replica knows
+        them), or the user's node."""
+        ghost_node = self.ghost_node
+        if target[:1] in STATUSMSG:
+            target = target[1:]
+        if is_channel_name(target, CHANTYPES):
+            channel = self.core.state.find_channel(target)
+            if channel is None or not ghost_node:
+                return []
+            members = channel.members
+            routes = channel.routes  # (kept while no member left: a join changes the count)
+            if routes is None or routes[0] != len(members):
+                remote = ghost_node.keys() & members.keys()  # (a set operation, in C)
+                routes = channel.routes = (len(members),
+                                           list({ghost_node[member] for member in remote}))
+            return routes[1]
+        recipient = self.core.state.find_user(target)
+        node = ghost_node.get(recipient) if recipient is not None else None
+        return [node] if node is not None else []
+
     def _emit(self, event: list[Any]) -> None:
+        if self.outboxes.count:
+            self.outboxes.seal()  # after the inbox lines made before it
         self._outgoing.append(event)
         self._flush_soon()
 
+    def _seal_events(self) -> None:
+        """Close the open segment of events (inbox lines follow it)."""
+        events = len(self._outgoing)
+        number, payload = self._take_batch()
+        self.outboxes.seal_events(number, payload, events)
+
     def _flush_soon(self) -> None:
-        if len(self._outgoing) + self.outboxes.count >= MAX_BATCH:
+        if len(self._outgoing) + self.outboxes.pending >= MAX_BATCH:
             self._flush()
         elif self._flush_call is None:
             self._flush_call = self.reactor.callLater(self.pacer.delay(), self._flush)
@@ -139,43 +169,51 @@ class EventsOut(NodeParts):
         return number, json.dumps(batch, separators=(",", ":")).encode()
 
     def _flush(self) -> None:
-        """Publish this turn's events as one batch; while Redis is away they are dropped."""
+        """Send this turn's segments in one script call; while Redis is away they are dropped."""
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
         if self.channel_claims.touched:
             # A channel's last local member left: the claim goes before anyone sees the PART.
             self.channel_claims.settle()
-        self.outboxes.flush()
-        if not self._outgoing:
+        if self._outgoing:
+            self._seal_events()
+        pairs, numbers = self.outboxes.take()
+        if not pairs:
             return
-        link = self.control.current
-        number, payload = self._take_batch()
         self.pacer.sent()
+        link = self.control.current
         if link is None:
-            self.dropped_batches += 1
-            self.order.passed(number)
+            self._not_sent(None, pairs, numbers)
             return
-        self._send(link, payload).addCallbacks(self._published, self._publish_failed,
-                                               callbackArgs=(number,), errbackArgs=(number,))
+        sent = scripts.SEND.run(link, self.prefix, self.node_id, self.incarnation,
+                                secrets.token_hex(8), *pairs)
+        sent.addCallbacks(self._sent, self._not_sent, callbackArgs=(numbers,),
+                          errbackArgs=(pairs, numbers))
 
-    def _published(self, seq: int, number: int) -> None:
-        if seq == -1:  # fenced: the batch is not in the stream
+    def _sent(self, result: int, numbers: list[int]) -> None:
+        if result == -1:  # fenced: nothing of the turn is in Redis
+            self._fenced()
+            for number in numbers:
+                self.order.passed(number)
+
+    def _fenced(self) -> None:
+        log.warn("a publish was fenced: this node is registering again")
+        self.control.cut()
+
+    def _not_sent(self, failure: Any, pairs: list[str | bytes], numbers: list[int]) -> None:
+        self.outboxes.count_dropped(pairs)
+        for number in numbers:
             self.order.passed(number)
+        if failure is not None and not failure.check(RedisUnavailable):
+            log.failure("publishing events failed", failure)
 
     def _send(self, link: RedisProtocol, payload: bytes) -> defer.Deferred[Any]:
         sent = scripts.PUBLISH.run(link, self.prefix, self.node_id, self.incarnation, payload)
 
         def check(seq: int) -> int:
             if seq == -1:
-                log.warn("a publish was fenced: this node is registering again")
-                self.control.cut()
+                self._fenced()
             return seq
 
         return sent.addCallback(check)
-
-    def _publish_failed(self, failure: Any, number: int) -> None:
-        self.dropped_batches += 1
-        self.order.passed(number)
-        if not failure.check(RedisUnavailable):
-            log.failure("publishing events failed", failure)

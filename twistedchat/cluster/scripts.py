@@ -21,8 +21,9 @@ Every key sits under one prefix (``ARGV[1]``, ``twistedchat:<network>:``):
   only the first claim creates it (its user gets ``@``); the others join it without. The claim
   goes when the last node with members in the channel leaves it (or is reaped).
 - ``inbox:<node>`` (a stream capped at :data:`INBOX_KEEP`), ``is:<node>`` (its sequence) and
-  ``ie:<node>`` (its epoch) and the pub/sub channel ``inbox:<node>``: the private messages for one
-  node's users, decoded by that node alone, with the same sequence and gap filling as the events.
+  ``ie:<node>`` (its epoch) and the pub/sub channel ``inbox:<node>``: the channel messages for
+  channels with members on that node and the private messages for its users, decoded by that
+  node alone, with the same sequence and gap filling as the events (SEND writes both).
   They go with the node when it leaves or is reaped (a node that comes back gets a new epoch).
 - ``reaping``: dead nodes whose nicks and channels are still being freed, a chunk per heartbeat.
 - ``runid``: the run id of the Redis process the nodes last registered in. A Redis that restarted
@@ -39,8 +40,10 @@ from twistedchat.cluster.resp import Script
 
 #: Batches kept in the stream for receivers that missed some (about a second at 500 batches/s).
 LOG_KEEP = 2000
-#: Batches kept in each node's inbox stream.
-INBOX_KEEP = 500
+#: Batches kept in each node's inbox stream. Channel lines share it with private messages (every
+#: other node with members in a channel sends its turn's lines as one batch per turn), so a node
+#: in busy channels gets about as many inbox batches as there are events: the same cover.
+INBOX_KEEP = 2000
 #: How far sequence numbers jump when Redis restarted with its data (past any batch a snapshot
 #: may have lost).
 SEQUENCE_JUMP = 10**9
@@ -248,22 +251,35 @@ for i = 3, #ARGV do leave_channel(ARGV[2], ARGV[i]) end
 return 1
 """)
 
-#: ARGV: prefix, node, incarnation, an epoch for a new inbox, then (node, payload) pairs: each
-#: payload to that node's inbox (a node not alive is skipped) -> -1 when fenced, else 1.
-INBOX = _script("""
+#: ARGV: prefix, node, incarnation, an epoch for a new inbox, then (target, payload) pairs, in
+#: the order the node's users sent them: a target ``""`` is the network's events (as PUBLISH),
+#: another is that node's inbox (a node not alive is skipped) -> -1 when fenced, else 1. One
+#: call carries a whole reactor turn, so each receiver gets its inbox and event batches in the
+#: order they were made (pub/sub delivers to one connection in publish order). A payload
+#: ``=<n>`` is the one of ARGV[n] (the nodes of one channel get the same lines: sent once). An
+#: inbox batch is ``<events seq> <payload>``: the last event sequenced before it, which its node
+#: applies first even when that event has to be read back (inbox.InboxOrder).
+SEND = _script("""
 if fenced(ARGV[2], ARGV[3]) then return -1 end
+local after = nil
 for i = 5, #ARGV, 2 do
   local target = ARGV[i]
-  if redis.call('HEXISTS', p .. 'nodes', target) == 1 then
+  if target == '' then
+    after = emit(ARGV[i + 1])
+  elseif redis.call('HEXISTS', p .. 'nodes', target) == 1 then
+    if not after then after = redis.call('GET', p .. 'seq') or '0' end
     local epoch = redis.call('GET', p .. 'ie:' .. target)
     if not epoch then
       epoch = ARGV[4]
       redis.call('SET', p .. 'ie:' .. target, epoch)
     end
     local seq = redis.call('INCR', p .. 'is:' .. target)
+    local payload = ARGV[i + 1]
+    if string.byte(payload, 1) == 61 then payload = ARGV[tonumber(string.sub(payload, 2))] end
+    local body = after .. ' ' .. payload
     redis.call('XADD', p .. 'inbox:' .. target, 'MAXLEN', '~', @INBOX_KEEP@, '0-' .. seq,
-               'm', ARGV[i + 1])
-    redis.call('PUBLISH', p .. 'inbox:' .. target, epoch .. ' ' .. seq .. ' ' .. ARGV[i + 1])
+               'm', body)
+    redis.call('PUBLISH', p .. 'inbox:' .. target, epoch .. ' ' .. seq .. ' ' .. body)
   end
 end
 return 1

@@ -79,6 +79,7 @@ class Channel:
         "excepts",
         "invex",
         "_names",
+        "routes",
     )
 
     def __init__(self, name: str, now: float = 0.0) -> None:
@@ -100,6 +101,10 @@ class Channel:
         self.invex: dict[str, tuple[str, float]] = {}
         #: The member list as NAMES shows it to members (highest prefix, nicks), kept while valid.
         self._names: str | None = None
+        #: What a network of nodes keeps about where the members are (the number of members it
+        #: was made for, the other nodes with members); cleared when a member leaves or changes,
+        #: and made again when the number of members differs.
+        self.routes: tuple[int, list[str]] | None = None
 
     def names_text(self) -> str:
         """``@op +voiced plain ...``: the NAMES list a member sees, without capabilities."""
@@ -115,7 +120,9 @@ class Channel:
         self._names = None
 
     def forget_names(self) -> None:
+        """Members left or changed: forget what was kept about the member list."""
         self._names = None
+        self.routes = None
 
     def is_op(self, user: User) -> bool:
         return "o" in self.members.get(user, "")

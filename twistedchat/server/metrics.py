@@ -34,7 +34,8 @@ COUNTERS = (
     ("throttled", "twistedchat_throttled_connections",
      "Connections refused by connect throttling."),
     ("cluster_inbox_batches_lost", "twistedchat_cluster_inbox_batches_lost",
-     "Batches of private messages for this node's users lost past its inbox's cap (--cluster)."),
+     "Batches of channel and private messages for this node's users lost past its inbox's "
+     "cap (--cluster)."),
 )
 
 

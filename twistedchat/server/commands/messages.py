@@ -13,6 +13,7 @@ from twistedchat.wire.message import MAX_LINE_BYTES, Message
 from twistedchat.wire.names import CHANTYPES, is_channel_name, mask_matches
 
 if TYPE_CHECKING:
+    from twistedchat.server.channel import Channel
     from twistedchat.server.core import ServerCore
 
 #: Membership prefixes a target may carry to reach only those members (ISUPPORT STATUSMSG).
@@ -87,9 +88,7 @@ def _message(
                 continue
             target_name = status + channel.name
             if status:
-                wanted = "o" if status == "@" else "ov"
-                recipients = [m for m, p in channel.members.items()
-                              if any(mode in wanted for mode in p)]
+                recipients = status_members(channel, status)
                 if echo and user not in recipients:
                     recipients.append(user)
                 if tag_only:
@@ -125,6 +124,12 @@ def _message(
                    msgid=core.next_msgid())
         if target is not None and target.away and not notice:
             core.reply(user, N.RPL_AWAY, target.nick, target.away)
+
+
+def status_members(channel: Channel, status: str) -> list[User]:
+    """The members a STATUSMSG target reaches: ``@`` its operators, ``+`` voiced and operators."""
+    wanted = "o" if status == "@" else "ov"
+    return [m for m, p in channel.members.items() if any(mode in wanted for mode in p)]
 
 
 def _server_mask_recipients(core: ServerCore, user: User, target: str,
