@@ -1,27 +1,36 @@
 """Before and after in the same rounds: ``bench.cluster``'s measurement for variants of two trees.
 
 A variant is ``CONFIG:TREE[:OPTION...]``: a configuration of ``bench.cluster`` (``single``,
-``2-nodes``, ``workers-2``), the tree whose code its servers run (``this`` checkout, or ``base``,
-the one given with ``--baseline``, e.g. ``git archive main | tar -x -C /tmp/base``), and options
+``2-nodes``, ``workers-2``), the tree whose code its servers run (``this`` checkout, ``base``,
+the one given with ``--baseline``, e.g. ``git archive main | tar -x -C /tmp/base``, or any other
+exported tree's directory), and options
 for every cluster node's ``twistd chat``. Each round runs every variant once, one after another,
 so a ratio to the round's ``single`` run compares like with like on a shared machine::
 
     python -m bench.cluster_ab --baseline /tmp/base --load 20x100 --rounds 3 \\
         --variants single:this,2-nodes:base,2-nodes:this,2-nodes:this:--cluster-gather=0.002
 
-Prints one JSON line per run (fixed load only: CPU µs per delivery in all and by process,
-latencies, lines per Redis script call) and a summary of the same-round ratios.
+Prints one JSON line per run (the fixed load's CPU µs per delivery in all and by process,
+latencies and lines per Redis script call; the saturation run's CPU µs per delivery and
+deliveries/s, meaningful with a longer ``--saturation-seconds``) and a summary of the fixed
+load's same-round ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 from collections import defaultdict
 from pathlib import Path
 
 from bench import cluster
+
+
+def load_average() -> float:
+    """The 1-minute load average now (the machine is shared: each row says how busy it was)."""
+    return round(os.getloadavg()[0], 2)
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -33,7 +42,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         for round_number in range(args.rounds):
             for variant in args.variants.split(","):
                 config, tree, *options = variant.split(":")
-                root = trees[tree]
+                root = trees[tree] if tree in trees else Path(tree)
                 if root is None:
                     raise SystemExit("a base variant needs --baseline")
                 cluster.REPO = root
@@ -41,15 +50,21 @@ def run(args: argparse.Namespace) -> list[dict]:
                     db="memory:", node_option=options, senders=args.senders,
                     fixed_seconds=args.fixed_seconds, saturation_seconds=args.saturation_seconds,
                     register_timeout=90.0)  # fmt: skip
-                fixed = cluster.measure(config, settings, clients, rate)["fixed"]
+                measured = cluster.measure(config, settings, clients, rate)
+                fixed, saturation = measured["fixed"], measured.get("saturation") or {}
                 row = {"round": round_number, "variant": variant,
                        "cpu_us_per_delivery": fixed["server_cpu_us_per_delivery"],
                        "by_process": [1e6 * cpu / max(1, fixed["received"])
                                       for cpu in fixed["server_cpu_s_each"]],
                        "p99_ms": fixed["latency_p99_ms"],
                        "hop_p99_ms": fixed["latency_remote_p99_ms"] - fixed["latency_local_p99_ms"],
+                       "p50_same_across_ms": [fixed["latency_local_p50_ms"],
+                                              fixed["latency_remote_p50_ms"]],
+                       "load_average": load_average(),
                        "lines_per_call": fixed["sent"] / max(1, fixed["redis_script_calls"]),
-                       "lost": fixed["lost"]}  # fmt: skip
+                       "lost": fixed["lost"],
+                       "saturation_cpu_us_per_delivery": saturation.get("server_cpu_us_per_delivery"),
+                       "saturation_deliveries_per_s": saturation.get("deliveries_per_s")}  # fmt: skip
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     finally:

@@ -227,3 +227,131 @@ def test_a_gather_window_out_of_bounds_is_refused(value: object) -> None:
     with pytest.raises(ConfigError):
         gather_window(value)
     assert gather_window("0.002") == 0.002
+
+
+class _Written:
+    """A transport or outlet that notes, in one shared list, who was written to, in order."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log = name, log
+
+    def write(self, data: bytes) -> int | None:
+        self.log.append(self.name)
+        return None
+
+    def abort(self) -> None:
+        """(An outlet's: never called here.)"""
+
+    def close(self) -> None:
+        """(An outlet's: never called here.)"""
+
+
+@pytest.mark.filterwarnings("ignore:Passing HostnameEndpoint a reactor:DeprecationWarning")
+def test_the_batch_leaves_before_the_local_fan_out_is_written() -> None:
+    """A channel line with members on another node goes to Redis at the start of the next
+    turn's output flush, before the local members' sends, not after them (the other node then
+    starts its own fan-out at once); still one batch for the lines of one turn."""
+    from twisted.internet import task
+
+    from twistedchat.cluster.node import ClusterNode
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.net import ChatFactory
+
+    clock = task.Clock()
+    factory = ChatFactory(ServerConfig(name="here.test", flood_rate=0), clock=clock)
+    written: list[str] = []
+    senders = [factory.open_pipeline("192.0.2.1", _Written("alice", written)),
+               factory.open_pipeline("192.0.2.2", _Written("bob", written))]
+    for pipeline, nick in zip(senders, ("alice", "bob"), strict=True):
+        for line in (f"NICK {nick}", f"USER {nick} 0 * :{nick}", "JOIN #c"):
+            pipeline.line_received(line.encode())
+    clock.advance(0)
+    node = ClusterNode(factory.core, "redis://127.0.0.1:1/0", clock, node_id="here/1")
+    link = resp.RedisProtocol()
+    link.makeConnection(StringTransport())
+    link._write = _Written("redis", written).write
+    node.control.current = link
+    ghost = node._ghost("there/1", ["carol", "c", "192.0.2.9", "Carol", 1.0, None, "", {}])
+    assert ghost is not None
+    factory.core.state.join(ghost, "#c", 1.0)
+    for _ in range(2):  # (the first turn also sends each sender's idle time, once a minute)
+        written.clear()
+        senders[0].line_received(b"PRIVMSG #c :one")
+        senders[1].line_received(b"PRIVMSG #c :two")
+        clock.advance(0)
+        assert written == ["redis", "bob", "alice"]
+
+
+@pytest.mark.filterwarnings("ignore:Passing HostnameEndpoint a reactor:DeprecationWarning")
+def test_a_nodes_own_batch_coming_back_is_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its own batch (even one whose text looks like an order marker) is dropped before JSON
+    decoding; one that carries an order marker, or another node's, is still decoded and applied."""
+    import json
+    from types import SimpleNamespace
+
+    from twisted.internet import task
+
+    from twistedchat.cluster import incoming
+    from twistedchat.cluster.node import ClusterNode
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.core import ServerCore
+
+    clock = task.Clock()
+    core = ServerCore(ServerConfig(name="here.test"), clock=clock.seconds)
+    node = ClusterNode(core, "redis://127.0.0.1:1/0", clock, node_id='here/1 "x"')
+    decoded: list[bytes] = []
+
+    def loads(payload: bytes) -> Any:
+        decoded.append(payload)
+        return json.loads(payload)
+
+    monkeypatch.setattr(incoming, "json", SimpleNamespace(loads=loads))
+    node.emit(["L", node.node_id, "a!a@h", "PRIVMSG", ["#c", '["N",1] ["N", 2]'], None, None,
+               1.0, None, None])
+    plain = node._take_batch()[1]
+    node.apply_batch(plain)
+    assert decoded == []
+    node.order.wrote([("#c", "topic", "")])
+    node.emit(["L", node.node_id, "a!a@h", "TOPIC", ["#c", "new"], None, None, 1.0, None, None])
+    number, marked = node._take_batch()
+    assert node.order.stale(("#c", "topic", ""))
+    node.apply_batch(marked)
+    assert decoded == [marked] and not node.order.stale(("#c", "topic", ""))
+    theirs = plain.replace(json.dumps(node.node_id).encode(), b'"there/1"')
+    node.apply_batch(theirs)
+    assert decoded == [marked, theirs]
+    assert node.applied_batches == 3
+
+
+@pytest.mark.filterwarnings("ignore:Passing HostnameEndpoint a reactor:DeprecationWarning")
+def test_a_remote_channel_message_walks_only_this_nodes_members() -> None:
+    """A channel message from another node reaches the local members; the fan-out does not walk
+    the replicas of remote members (a remote member's outbox swapped after its join stays empty)."""
+    from twisted.internet import task
+
+    from twistedchat.cluster.node import ClusterNode
+    from twistedchat.server.config import ServerConfig
+    from twistedchat.server.net import ChatFactory
+
+    clock = task.Clock()
+    factory = ChatFactory(ServerConfig(name="here.test", flood_rate=0), clock=clock)
+    written: list[str] = []
+    bob = factory.open_pipeline("192.0.2.2", _Written("bob", written))
+    for line in ("NICK bob", "USER bob 0 * :bob", "JOIN #c"):
+        bob.line_received(line.encode())
+    clock.advance(0)
+    node = ClusterNode(factory.core, "redis://127.0.0.1:1/0", clock, node_id="here/1")
+    state = factory.core.state
+    for nick in ("carol", "dave"):
+        ghost = node._ghost("there/1", [nick, "x", "192.0.2.9", nick, 1.0, None, "", {}])
+        assert ghost is not None
+        state.join(ghost, "#c", 1.0)
+    carol = state.find_user("carol")
+    assert carol is not None
+    looked_at: list[bytes] = []
+    carol.outbox = looked_at  # a walk over remote members would now queue the line here
+    written.clear()
+    node.apply_batch(b'[["L","there/1","dave!x@192.0.2.9","PRIVMSG",["#c","hi"],null,null,1.0,'
+                     b'null,null]]')
+    clock.advance(0)
+    assert written == ["bob"] and looked_at == []

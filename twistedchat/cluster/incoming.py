@@ -36,6 +36,8 @@ class EventsIn(Replicas):
     events: Feed
     inbox: Feed
     _inbox_name: bytes
+    #: What follows ``[["K`` in a batch this node published: ``",<its id in JSON>,``.
+    _own_batch: bytes
     order: StreamOrder
     channel_claims: ChannelClaims
     collisions: NickCollisions
@@ -64,6 +66,11 @@ class EventsIn(Replicas):
     def apply_batch(self, payload: bytes) -> None:
         """Apply one batch of events (from the network's feed or this node's inbox)."""
         self.applied_batches += 1
+        if (payload.startswith(b'[["') and payload.startswith(self._own_batch, 4)
+                and b'["N",' not in payload):
+            # This node's own batch back from the stream, with no order marker in it (the text
+            # ["N", cannot occur inside a JSON string): nothing to apply, so no JSON to decode.
+            return
         try:
             events = json.loads(payload)
         except ValueError:
@@ -184,7 +191,7 @@ class EventsIn(Replicas):
             channel = state.find_channel(target[len(status):])
             if channel is None:
                 return
-            recipients = channel.members
+            recipients = channel.members.local
             if status:  # STATUSMSG: "@#chan" to its operators, "+#chan" to voiced and operators
                 recipients = status_members(channel, status)
         else:

@@ -21,6 +21,7 @@ out (outgoing.py), events in (incoming.py) and the replicas of remote users (rep
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from typing import Any
@@ -56,6 +57,7 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self.reactor = reactor
         self.prefix = f"twistedchat:{core.config.network}:"
         self.node_id = node_id or f"{core.config.name}/{os.getpid()}-{secrets.token_hex(3)}"
+        self._own_batch = b'",' + json.dumps(self.node_id).encode() + b","
         self.incarnation = ""
         #: The epoch of the Redis data this node registered in (None before the first time).
         self.epoch: bytes | None = None
@@ -101,6 +103,7 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self.collisions = NickCollisions(self)
         core.cluster = self
         core.bus.subscribe(self.on_relay)
+        core.bus.before_output.append(self.publish_before_output)
 
     # -- life cycle ------------------------------------------------------------------------------
 

@@ -150,6 +150,16 @@ class EventsOut(NodeParts):
         elif self._flush_call is None:
             self._flush_call = self.reactor.callLater(self.pacer.delay(), self._flush)
 
+    def publish_before_output(self) -> None:
+        """This turn's clients are about to be written to: publish the turn's batch first.
+
+        (A hook of the bus, run at the start of the output flush.) The batch still holds every
+        line of the turn, but the other nodes get it before this node's own fan-out rather than
+        after it, so they start delivering at once. A gather window still holds it.
+        """
+        if self._flush_call is not None and not self.pacer.delay():
+            self._flush()
+
     def _take_batch(self) -> tuple[int, bytes]:
         """This turn's events as one payload, and the batch's number (see order.py)."""
         batch, self._outgoing = self._outgoing, []

@@ -9,7 +9,8 @@ from twisted.logger import Logger
 from twistedchat.cluster import merge
 from twistedchat.cluster.carry import CarriedState
 from twistedchat.cluster.checks import check_channel_record, check_record
-from twistedchat.server.relay import REMOTE_OUTBOX, Relay
+from twistedchat.server.channel import REMOTE_OUTBOX
+from twistedchat.server.relay import Relay
 from twistedchat.server.state import Channel, User
 from twistedchat.wire.message import Message
 from twistedchat.wire.names import casefold

@@ -2,13 +2,63 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twistedchat.server.limits import HIGHEST_PREFIX, MULTI_PREFIX, MUTE_PREFIX
 from twistedchat.wire.names import casefold, mask_matches
 
 if TYPE_CHECKING:
     from twistedchat.server.state import User
+
+
+class RemoteOutbox(list[Any]):
+    """The outbox of a user on another node: its own node delivers its lines, this one drops them."""
+
+    def append(self, item: Any) -> None:
+        """Drop the line: the user's own node sends it."""
+
+
+#: The one outbox every remote user shares (``Relay.send_to`` skips it without a call).
+REMOTE_OUTBOX = RemoteOutbox()
+
+
+class Members(dict["User", str]):
+    """A channel's members (member -> its prefix modes), and apart, the ones on this node.
+
+    ``local`` holds the members whose lines this process delivers: every member without a
+    cluster; with one, not the replicas of remote users (their outbox is ``REMOTE_OUTBOX``), so a
+    message's fan-out never walks them. Kept in step by every way a member is added or removed.
+    """
+
+    __slots__ = ("local",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: the members on this node, in the order they joined
+        self.local: dict[User, None] = {}
+
+    def __setitem__(self, member: User, modes: str) -> None:
+        dict.__setitem__(self, member, modes)
+        if member.outbox is not REMOTE_OUTBOX:
+            self.local[member] = None
+
+    def __delitem__(self, member: User) -> None:
+        dict.__delitem__(self, member)
+        self.local.pop(member, None)
+
+    def pop(self, member: User, *default: Any) -> Any:
+        """Remove ``member`` (from ``local`` too); its prefix modes, or ``default``."""
+        self.local.pop(member, None)
+        return dict.pop(self, member, *default)
+
+    def clear(self) -> None:
+        dict.clear(self)
+        self.local.clear()
+
+    def _not_kept_in_step(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("add or remove members one at a time (Members keeps local in step)")
+
+    update = setdefault = popitem = __ior__ = _not_kept_in_step
 
 
 class Channel:
@@ -36,7 +86,7 @@ class Channel:
         self.name = name
         self.folded = casefold(name)
         #: member -> its prefix modes, a subset of ``PREFIX_MODES`` ("o", "v", "ov")
-        self.members: dict[User, str] = {}
+        self.members = Members()
         self.topic = ""
         self.topic_setter = ""
         self.topic_time = 0.0

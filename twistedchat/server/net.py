@@ -98,6 +98,11 @@ class ChatFactory(ServerFactory):
     def flush(self) -> None:
         """Write every queued outbox to its connection; one failing write stops no other."""
         self._flush_call = None
+        for hook in self.core.bus.before_output:
+            try:
+                hook()
+            except Exception:
+                log.failure("a hook before the output flush failed")
         dirty, self._dirty = self._dirty, []
         retrying = self._retrying  # (changed in place only, so this sees every change)
         for user in dirty:

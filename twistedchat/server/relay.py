@@ -9,22 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Any
 
+from twistedchat.server.channel import REMOTE_OUTBOX
 from twistedchat.server.state import User, Variant
 from twistedchat.wire.fitting import fit_message
 from twistedchat.wire.message import Message, format_tags
-
-
-class RemoteOutbox(list[Any]):
-    """The outbox of a user on another node: its own node delivers its lines, this one drops them."""
-
-    def append(self, item: Any) -> None:
-        """Drop the line: the user's own node sends it."""
-
-
-#: The one outbox every remote user shares; :meth:`Relay.send_to` skips it without a call.
-REMOTE_OUTBOX = RemoteOutbox()
 
 
 @lru_cache(maxsize=1024)
@@ -113,6 +102,10 @@ class RelayBus:
 
     def __init__(self) -> None:
         self.subscribers: list[Subscriber] = []
+        #: Called once at the start of each turn's output flush, before any client's bytes are
+        #: written: a cluster node publishes the turn's batch there, so the other nodes start
+        #: their own fan-out while this one writes to its clients.
+        self.before_output: list[Callable[[], None]] = []
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber`` with every relayed line from now on."""

@@ -94,9 +94,9 @@ def _message(
                 if tag_only:
                     recipients = [m for m in recipients if "message-tags" in m.caps]
             elif tag_only:
-                recipients = [m for m in channel.members if "message-tags" in m.caps]
+                recipients = [m for m in channel.members.local if "message-tags" in m.caps]
             else:
-                recipients = channel.members
+                recipients = channel.members.local  # (other nodes deliver to their own)
             skip = None if echo else user
         elif target_name[:1] == "$" and not status:
             masked = _server_mask_recipients(core, user, target_name, notice)
