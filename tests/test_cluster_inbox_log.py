@@ -208,3 +208,19 @@ def test_a_node_takes_its_own_batch_from_a_message_to_several() -> None:
     node._on_message(inbox, b"i1 3 0:5 [3]")
     assert applied == [b"[1]", b"[2]", b"[3]"]
     assert node.inbox.last_seq == 3 and node.inbox.last_entry == 5
+
+
+def test_a_node_that_missed_its_first_batches_reads_the_log_from_its_start() -> None:
+    """No batch applied yet in this epoch: no entry to start from, so the whole log is read (a
+    page at a time), and a batch the log no longer holds is counted lost."""
+    node = ClusterNode(make_core(FakeClock()), "redis://127.0.0.1:1/0", MemoryReactorClock(),
+                       node_id="here")
+    applied: list[bytes] = []
+    node.apply_batch = applied.append  # type: ignore[method-assign]
+    log = FakeLog([(5, [b"d", b"here 2 0 6", b"6", b"[2]"]),
+                   (9, [b"d", b"there 1 0 6\nhere 3 0 8", b"6", b"[0]", b"8", b"[3]"])])
+    node.inbox.control = log  # type: ignore[assignment]
+    node._on_message(node._inbox_name, b"i1 4 0:12 [4]")
+    assert [call[2:4] for call in log.calls] == [("-", "0-12")]
+    assert applied == [b"[2]", b"[3]", b"[4]"]  # (batch 1 was trimmed away)
+    assert node.inbox.lost_batches == 1
