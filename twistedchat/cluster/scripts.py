@@ -73,7 +73,8 @@ local function emit(payload)
   return seq
 end
 local function drop_inbox(node)
-  redis.call('DEL', p .. 'is:' .. node, p .. 'ie:' .. node)
+  -- (``inbox:<node>``: the stream of its own each inbox had before the shared log, if any.)
+  redis.call('DEL', p .. 'is:' .. node, p .. 'ie:' .. node, p .. 'inbox:' .. node)
 end
 local function fenced(node, incarnation)
   return redis.call('HGET', p .. 'nodes', node) ~= incarnation
