@@ -187,8 +187,10 @@ class InboxOrder:
 
     def apply_events(self, payload: bytes) -> None:
         """One batch of the network's events (the events feed's order), then the inbox batches
-        that waited for it."""
-        self.node.apply_batch(payload)
+        that waited for it. A node cut off from Redis applies no events until it registers
+        again: it split the other nodes' users, and their bursts bring them back then."""
+        if not self.node.cut_off:
+            self.node.apply_batch(payload)
         waiting = self.waiting
         while waiting and self._caught_up(waiting[0][0]):
             self.node.apply_batch(waiting.popleft()[1])

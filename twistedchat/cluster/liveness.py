@@ -1,4 +1,5 @@
-"""A node's liveness: its heartbeat to Redis, and the reaping of nodes that fell silent."""
+"""A node's liveness: its heartbeat to Redis, the reaping of nodes that fell silent, and the
+split of every other node's users when this node has had no working Redis for as long."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from twistedchat.cluster.replicas import SPLIT_REASON
 from twistedchat.cluster.resp import RedisUnavailable
 from twistedchat.server.state import User
 
+if TYPE_CHECKING:
+    from twistedchat.cluster.inbox import InboxOrder
+
 log = Logger()
 
-#: A node silent this long (ms, Redis time) is reaped by the others.
+#: A node silent this long (ms, Redis time) is reaped by the others; a node that has had no
+#: answer from Redis this long (reactor time) splits the others' users (it is cut off).
 DEAD_AFTER_MS = 3000
 #: Seconds between heartbeats.
 HEARTBEAT = 1.0
@@ -22,6 +27,8 @@ HEARTBEAT = 1.0
 HEARTBEATS_MISSED = 3
 #: Nicks of dead nodes freed per heartbeat (the rest on the next one).
 REAP_CHUNK = 1000
+#: The metrics counter of the times this node found itself cut off from Redis.
+CUT_OFF = "cluster_cut_off"
 
 
 class Liveness(NodeParts):
@@ -31,6 +38,7 @@ class Liveness(NodeParts):
     """
 
     ghosts: dict[str, set[User]]
+    ghost_node: dict[User, str]
     live_nodes: set[str]
     #: Heartbeats (control) and PINGs (subscriber) not answered yet, and heartbeats answered.
     _hb_unanswered: int
@@ -38,11 +46,19 @@ class Liveness(NodeParts):
     beats: int
     #: Since when (reactor seconds) a node with ghosts here is missing from Redis's live list.
     _missing_since: dict[str, float]
+    #: When (reactor seconds) Redis last answered this node's heartbeat or registration (None
+    #: before the first registration).
+    answered_at: float | None
+    #: Whether this node split every remote user for want of Redis and has not registered again
+    #: since (its next registration is a return from a split, and events wait for it).
+    cut_off: bool
+    inbox_order: InboxOrder
 
     if TYPE_CHECKING:
         def _split_node(self, node: str, reason: str) -> None: ...
 
     def _beat(self) -> None:
+        self._check_cut_off()
         if self._ping_unanswered >= HEARTBEATS_MISSED:
             log.warn("the Redis subscriber connection is silent; reconnecting")
             self._ping_unanswered = 0
@@ -63,8 +79,41 @@ class Liveness(NodeParts):
     def _pong(self, _: Any) -> None:
         self._ping_unanswered = 0
 
+    def redis_answered(self) -> None:
+        """Redis answered this node's control connection: it is not cut off for now."""
+        self.answered_at = self.reactor.seconds()
+
+    def _check_cut_off(self) -> None:
+        """No answer from Redis for DEAD_AFTER_MS (the control link down, or its heartbeats
+        unanswered), the time after which the others reap this node: split their users here.
+
+        Local users see every remote user leave with ``*.net *.split`` (MONITOR, WHOWAS, as a
+        reap shows it) and channels keep their local members; local delivery goes on. The
+        control link is cut so that the next registration, once Redis answers again, is a return
+        from a split: it asks every node for its state (``H``) and their bursts bring their
+        users back with JOINs. A blip shorter than that splits nobody.
+        """
+        if self.cut_off or self.answered_at is None:
+            return
+        if self.reactor.seconds() - self.answered_at < DEAD_AFTER_MS / 1000:
+            return
+        remote = len(self.ghost_node)
+        log.warn("no answer from Redis for {seconds} s: this node is cut off; splitting the "
+                 "{count} users of the other nodes", seconds=DEAD_AFTER_MS / 1000, count=remote)
+        self.cut_off = True
+        counters = self.core.counters
+        counters[CUT_OFF] = counters.get(CUT_OFF, 0) + 1
+        self.live_nodes = {self.node_id}
+        self.inbox_order.release()  # what waited for events goes now, before the split
+        for node in list(self.ghosts):
+            self._split_node(node, SPLIT_REASON)
+        self._missing_since.clear()
+        self._hb_unanswered = 0
+        self.control.cut()
+
     def _beat_answered(self, reply: list[Any]) -> None:
         self._hb_unanswered = 0
+        self.redis_answered()
         self.beats += 1
         if reply[0] == 0:
             log.warn("this node was declared dead (fenced); registering again")

@@ -77,6 +77,8 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self.pacer = FlushPacer(reactor, core.config.cluster_gather)
         self._hb_unanswered = 0
         self._ping_unanswered = 0
+        self.answered_at: float | None = None
+        self.cut_off = False
         #: Figures for tests and operators.
         self.dropped_batches = 0
         self.applied_batches = 0
@@ -153,7 +155,8 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
     def _prepare_control(self, link: RedisProtocol) -> Any:
         """A new control connection: register (a new incarnation), claim our nicks again, burst."""
         held = yield link.execute("HGET", self.prefix + "nodes", self.node_id)
-        cut_off = self.epoch is not None and held != self.incarnation.encode()
+        self.redis_answered()
+        reaped = self.epoch is not None and held != self.incarnation.encode()
         self.incarnation = secrets.token_hex(8)
         epoch = yield scripts.REGISTER.run(link, self.prefix, self.node_id, self.incarnation,
                                            secrets.token_hex(8))
@@ -167,14 +170,21 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         yield self.channel_claims.resync(link)
         yield self.ban_sync.resync(link)
         self.order.forget()  # what this node sent before may never come back: the bursts settle it
-        if cut_off:  # a netjoin: the others' first bursts join this node's views
+        # Declared dead, Redis lost its data, or this node split the others for want of Redis:
+        # it comes back from a split.
+        rejoin = reaped or self.cut_off
+        self.cut_off = False
+        if rejoin:  # a netjoin: the others' first bursts join this node's views
             self.netjoin_pending, self.netjoined = True, set()
-        self._outgoing[:0] = [["H", self.node_id], self._burst(rejoin=cut_off)]
+        self._outgoing[:0] = [["H", self.node_id], self._burst(rejoin=rejoin)]
         seq = yield self._send(link, self._take_batch()[1])
-        if cut_off and isinstance(seq, int) and seq > 0:
-            # Declared dead, or Redis lost its data: what the others did meanwhile reaches this
-            # node as their answers to its H, never as a replay of lines made without it.
+        self.redis_answered()
+        if rejoin and isinstance(seq, int) and seq > 0:
+            # What the others did meanwhile reaches this node as their answers to its H, never
+            # as a replay of lines made without it.
             self.events.start_at(epoch, seq)
+        if self.cut_off:  # cut off again while registering (Redis stalled): register again
+            self.reactor.callLater(0, self.control.cut)
         self._hb_unanswered = 0
         if not self._heartbeat.running:
             self._heartbeat.start(HEARTBEAT, now=False)

@@ -170,7 +170,8 @@ class Replicas(CarriedState):
                 channel.members[ghost] = prefixes
                 channel.forget_names()
                 ghost.channels[folded] = channel
-                Relay(Message("JOIN", (channel.name,), ghost.source), now).send_to(
-                    channel.members, ghost)
+                self.remote_joined(ghost, channel,
+                                   Relay(Message("JOIN", (channel.name,), ghost.source), now,
+                                         account=ghost.account))
             elif channel.members[ghost] != prefixes:
                 channel.set_prefixes(ghost, prefixes)

@@ -36,6 +36,9 @@ COUNTERS = (
     ("cluster_inbox_batches_lost", "twistedchat_cluster_inbox_batches_lost",
      "Batches of channel and private messages for this node's users lost past the cap of "
      "the inboxes' shared log (--cluster)."),
+    ("cluster_cut_off", "twistedchat_cluster_cut_off",
+     "Times this node had no working Redis for 3 s and split the other nodes' users "
+     "(--cluster)."),
 )
 
 
