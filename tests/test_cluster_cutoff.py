@@ -18,6 +18,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twistedchat.cluster.liveness import CUT_OFF, DEAD_AFTER_MS
 from twistedchat.cluster.node import ClusterNode
 from twistedchat.cluster.replicas import SPLIT_REASON
+from twistedchat.server.metrics import COUNTERS
 from twistedchat.wire import numerics as N
 
 redis = cluster_kit.redis
@@ -47,12 +48,16 @@ def test_a_node_without_redis_for_the_dead_time_splits_the_others_users(
     node._apply_burst("there", [record("far", {"#room": "o"}), record("away", {})], [channel])
     watcher.say("JOIN #room", "MONITOR + far")
     assert {u.nick for u in core.state.find_channel("#room").members} == {"far", "watcher"}
-    node.redis_answered()  # registered: Redis answered now
+    node.redis_answered()  # registered: Redis answered the last heartbeat
     dead = DEAD_AFTER_MS / 1000
-    # Redis away a little less than the dead time, then an answer: nobody is split.
+    # Redis away (each heartbeat fails at once) a little less than the dead time, then an
+    # answer: nobody is split.
+    node._beat()
     fake_reactor.advance(dead - 0.5)
     node._beat()
     node.redis_answered()
+    fake_reactor.advance(1)
+    node._beat()  # Redis away again from here
     fake_reactor.advance(dead - 0.5)
     node._beat()
     assert core.state.find_user("far") is not None and not node.cut_off
@@ -62,6 +67,7 @@ def test_a_node_without_redis_for_the_dead_time_splits_the_others_users(
     fake_reactor.advance(0.5)
     node._beat()
     assert node.cut_off and core.counters[CUT_OFF] == 1
+    assert (CUT_OFF, "twistedchat_cluster_cut_off") in [counter[:2] for counter in COUNTERS]
     shown = watcher.take()
     quits = [m for m in shown if m.command == "QUIT"]
     assert [(m.source.split("!")[0], m.params) for m in quits] == [("far", (SPLIT_REASON,))]

@@ -46,9 +46,10 @@ class Liveness(NodeParts):
     beats: int
     #: Since when (reactor seconds) a node with ghosts here is missing from Redis's live list.
     _missing_since: dict[str, float]
-    #: When (reactor seconds) Redis last answered this node's heartbeat or registration (None
-    #: before the first registration).
-    answered_at: float | None
+    #: When (reactor seconds) the oldest heartbeat Redis has not answered left (None: Redis
+    #: answered the last one, or the registration since). A heartbeat fails at once while the
+    #: control link is down, so this is also about when the link went.
+    unanswered_since: float | None
     #: Whether this node split every remote user for want of Redis and has not registered again
     #: since (its next registration is a return from a split, and events wait for it).
     cut_off: bool
@@ -59,6 +60,8 @@ class Liveness(NodeParts):
 
     def _beat(self) -> None:
         self._check_cut_off()
+        if self.unanswered_since is None:
+            self.unanswered_since = self.reactor.seconds()
         if self._ping_unanswered >= HEARTBEATS_MISSED:
             log.warn("the Redis subscriber connection is silent; reconnecting")
             self._ping_unanswered = 0
@@ -81,11 +84,12 @@ class Liveness(NodeParts):
 
     def redis_answered(self) -> None:
         """Redis answered this node's control connection: it is not cut off for now."""
-        self.answered_at = self.reactor.seconds()
+        self.unanswered_since = None
 
     def _check_cut_off(self) -> None:
-        """No answer from Redis for DEAD_AFTER_MS (the control link down, or its heartbeats
-        unanswered), the time after which the others reap this node: split their users here.
+        """No working Redis for DEAD_AFTER_MS (the control link down, or its heartbeats
+        unanswered, that long), the time after which the others reap this node: split their
+        users here.
 
         Local users see every remote user leave with ``*.net *.split`` (MONITOR, WHOWAS, as a
         reap shows it) and channels keep their local members; local delivery goes on. The
@@ -93,12 +97,11 @@ class Liveness(NodeParts):
         from a split: it asks every node for its state (``H``) and their bursts bring their
         users back with JOINs. A blip shorter than that splits nobody.
         """
-        if self.cut_off or self.answered_at is None:
-            return
-        if self.reactor.seconds() - self.answered_at < DEAD_AFTER_MS / 1000:
+        since = self.unanswered_since
+        if self.cut_off or since is None or self.reactor.seconds() - since < DEAD_AFTER_MS / 1000:
             return
         remote = len(self.ghost_node)
-        log.warn("no answer from Redis for {seconds} s: this node is cut off; splitting the "
+        log.warn("no working Redis for {seconds} s: this node is cut off; splitting the "
                  "{count} users of the other nodes", seconds=DEAD_AFTER_MS / 1000, count=remote)
         self.cut_off = True
         counters = self.core.counters

@@ -77,7 +77,7 @@ class ClusterNode(Liveness, NickHolds, EventsOut, EventsIn):
         self.pacer = FlushPacer(reactor, core.config.cluster_gather)
         self._hb_unanswered = 0
         self._ping_unanswered = 0
-        self.answered_at: float | None = None
+        self.unanswered_since: float | None = None
         self.cut_off = False
         #: Figures for tests and operators.
         self.dropped_batches = 0

@@ -14,6 +14,7 @@ network's lone batch costs no writer registration and no extra reactor turn.
 from __future__ import annotations
 
 import hashlib
+import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +33,11 @@ log = Logger()
 
 #: Commands awaiting a reply on one connection; past this a command fails rather than queue.
 MAX_IN_FLIGHT = 10_000
-#: Reconnection delays: from 50 ms up to 1 s, forever.
-RETRY = backoffPolicy(initialDelay=0.05, maxDelay=1.0, factor=2.0)
+#: Reconnection delays: from 50 ms up to 1 s, forever, each plus up to 50 ms of jitter (Twisted's
+#: default adds up to 1 s, which would delay every return from a Redis blip by that much, and a
+#: node that has no working Redis for 3 s splits the network: liveness.py).
+RETRY = backoffPolicy(initialDelay=0.05, maxDelay=1.0, factor=2.0,
+                      jitter=lambda: random.random() * 0.05)
 
 
 class RedisUnavailable(Exception):
