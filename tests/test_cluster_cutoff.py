@@ -42,6 +42,7 @@ def test_a_node_without_redis_for_the_dead_time_splits_the_others_users(
     keep the local members, and events wait for the node's next registration."""
     core = make_core(clock)
     watcher = register_peer(core, "watcher")
+    other = register_peer(core, "other")  # (before the node: a registration waits for Redis)
     fake_reactor = MemoryReactorClock()
     node = ClusterNode(core, "redis://127.0.0.1:1/0", fake_reactor, node_id="here")
     channel = ["#room", 1_700_000_000.0, "", "", 0.0, "nt", None, None, []]
@@ -79,7 +80,6 @@ def test_a_node_without_redis_for_the_dead_time_splits_the_others_users(
     assert whowas and whowas[0].params[2] == "there.node"
     assert node.live_nodes == {"here"}
     # Local delivery goes on.
-    other = register_peer(core, "other")
     other.say("JOIN #room")
     other.say("PRIVMSG #room :still here")
     assert [m.params for m in watcher.take() if m.command == "PRIVMSG"] == [
@@ -179,8 +179,8 @@ async def all_back(clients: dict[str, LineClient], network: list[Node], redis: R
     homes = HOMES
     for nick, client in clients.items():
         others = [n for n in clients if apart(homes[n], homes[nick])]
-        await wait_until(lambda client=client, others=others: all(
-            said(client, "JOIN", other, "#room", after=marks[nick]) for other in others),
+        await wait_until(lambda client=client, others=others, mark=marks[nick]: all(
+            said(client, "JOIN", other, "#room", after=mark) for other in others),
             f"{nick} saw {others} come back", timeout=SLOW)
     await wait_until(lambda: monitor_replies(clients["alice"], N.RPL_MONONLINE) == 2,
                      "alice's MONITOR saw bob come back")
