@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import cluster_kit
+import pytest
 import pytest_twisted
 from cluster_kit import Node, RedisServer, all_know, all_see_member
 from core_peers import FakeClock, commands, make_core
@@ -205,24 +206,18 @@ async def all_back(clients: dict[str, LineClient], network: list[Node], redis: R
     assert sorted(redis.cli("HKEYS", PREFIX + "nodes").split()) == ["a.node", "b.node", "c.node"]
 
 
+@pytest.mark.parametrize("keeps_data", [False, True], ids=["back-empty", "back-with-its-data"])
 @pytest_twisted.ensureDeferred
-async def test_redis_killed_every_node_splits_the_others_and_rejoins_when_it_returns_empty(
-        redis: RedisServer, network: list[Node]) -> None:
+async def test_redis_gone_past_the_dead_time_every_node_splits_the_others_then_rejoins(
+        redis: RedisServer, network: list[Node], keeps_data: bool) -> None:
     clients = await everyone_in_room(network)
-    redis.kill()
+    if keeps_data:  # a short outage, but longer than the dead time
+        redis.shutdown_saving()
+    else:
+        redis.kill()
     marks = await all_split(clients, network, everyone_apart)
     assert all(n.core.counters[CUT_OFF] == 1 for n in network)
-    redis.start()
-    await all_back(clients, network, redis, everyone_apart, marks)
-
-
-@pytest_twisted.ensureDeferred
-async def test_redis_back_with_its_data_after_the_dead_time_brings_everyone_back(
-        redis: RedisServer, network: list[Node]) -> None:
-    clients = await everyone_in_room(network)
-    redis.shutdown_saving()
-    marks = await all_split(clients, network, everyone_apart)
-    redis.start(keep_data=True)
+    redis.start(keep_data=keeps_data)
     await all_back(clients, network, redis, everyone_apart, marks)
 
 
