@@ -167,6 +167,10 @@ async def all_split(clients: dict[str, LineClient], network: list[Node],
     clients["anna"].send("PRIVMSG #room :just us", "PRIVMSG alice :still here")
     await clients["alice"].expect("PRIVMSG", "#room", "just us", source="anna!")
     await clients["alice"].expect("PRIVMSG", "alice", "still here", source="anna!")
+    # A change on one side only: the views of #room (as old as before the split) join later.
+    clients["alice"].send("MODE #room +s")
+    await clients["alice"].expect("MODE", "#room", "+s")
+    assert not any("s" in n.core.state.find_channel("#room").modes for n in network[1:])
     clients["alice"].send("WHOWAS bob")
     server = await clients["alice"].expect(N.RPL_WHOISSERVER, None, "bob")
     assert server.params[2] == "b.node"
@@ -191,6 +195,12 @@ async def all_back(clients: dict[str, LineClient], network: list[Node], redis: R
     wanted = {"alice": "o", "anna": "", "bob": "", "carol": ""}
     await wait_until(lambda: all(channel_view(n, "#room") == wanted for n in network),
                      "every replica of #room is equal", timeout=SLOW)
+    await wait_until(lambda: all(n.core.state.find_channel("#room").modes == {"n", "t", "s"}
+                                 for n in network), "+s reached every replica")
+    await wait_until(lambda: any(m.command == "MODE" and m.source == "b.node"
+                                 and m.params[1].startswith("+s")
+                                 for m in clients["bob"].messages),
+                     "bob was shown a's side of #room by his server")
     clients["bob"].send("PRIVMSG #room :across again", "PRIVMSG anna :to you")
     await clients["alice"].expect("PRIVMSG", "#room", "across again", source="bob!")
     await clients["carol"].expect("PRIVMSG", "#room", "across again", source="bob!")
